@@ -1,0 +1,64 @@
+/**
+ * The storage seam: the only interface through which @cyberdb/core touches
+ * files. Three implementations pass one conformance suite
+ * (`tests/storage_test.ts`): Deno (`deno.ts`), Node and Bun (`node.ts`) and
+ * memory (`memory.ts`, for browsers, edge runtimes and crash simulation).
+ *
+ * Paths are plain strings joined with `/`; the database decides the layout
+ * (DESIGN §6), storage only does what it is told, durably when asked.
+ *
+ * @module
+ */
+
+/**
+ * One file opened for appending. Every `write` lands at the end of the file;
+ * nothing is durable until `sync()` resolves.
+ */
+export interface StorageFile {
+  /** Appends every byte of `data` at the end of the file (loops on short writes). */
+  write(data: Uint8Array): Promise<void>;
+  /** Makes every byte written so far durable (fdatasync or the runtime's nearest). */
+  sync(): Promise<void>;
+  /** Cuts the file to `size` bytes; later writes append from there. */
+  truncate(size: number): Promise<void>;
+  /** The current size of the file in bytes. */
+  size(): Promise<number>;
+  /** Closes the handle; further calls fail. Closing twice is harmless. */
+  close(): Promise<void>;
+}
+
+/** A held directory lock; `release()` gives it back (idempotent). */
+export interface StorageLock {
+  /** Releases the lock and removes the lock file. */
+  release(): Promise<void>;
+}
+
+/** The file operations the database needs, nothing more. */
+export interface Storage {
+  /** Which implementation this is: `"deno"`, `"node"` (Node and Bun) or `"memory"`. */
+  readonly kind: "deno" | "node" | "memory";
+  /** Creates a directory and any missing parents; an existing one is fine. */
+  mkdir(path: string): Promise<void>;
+  /** The entry names in a directory, sorted ascending; `[]` when it does not exist. */
+  list(path: string): Promise<string[]>;
+  /** The whole content of a file, or `null` when it does not exist. */
+  read(path: string): Promise<Uint8Array | null>;
+  /** The size of a file in bytes, or `null` when it does not exist. */
+  size(path: string): Promise<number | null>;
+  /** Opens a file for appending, creating it (empty) when missing. */
+  openAppend(path: string): Promise<StorageFile>;
+  /** Creates (or empties) a file and opens it for appending. */
+  create(path: string): Promise<StorageFile>;
+  /** Renames atomically, replacing `to` if it exists. */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes a file; a missing file is fine. */
+  remove(path: string): Promise<void>;
+  /** Makes the directory's entries (creates, renames, removals) durable. */
+  syncDir(path: string): Promise<void>;
+  /**
+   * Takes the exclusive lock `path` (a file such as `<dir>/LOCK`). Throws
+   * `LockedError` when another open database holds it, in this process or a
+   * live other one; a lock left by a process that died is taken over.
+   */
+  lock(path: string): Promise<StorageLock>;
+}
