@@ -1,0 +1,52 @@
+/**
+ * @cyberdb/core — an edge-friendly in-memory database for Deno, Bun, Node
+ * and browsers: named dicts, lists and schema'd tables, with a write-ahead
+ * log and snapshots when given a directory.
+ *
+ * @example
+ * ```ts
+ * import { Database } from "@cyberdb/core";
+ * const db = await Database.open();
+ * const d = db.createDict("dict1");
+ * d.set("a", 1);
+ * const users = db.createTable({
+ *   name: "users",
+ *   columns: [
+ *     { name: "id", type: "Int64", primaryKey: true },
+ *     { name: "name", type: "Utf8" },
+ *   ],
+ * } as const);
+ * users.insert({ id: 1, name: "Ada" });
+ * await db.close();
+ * ```
+ *
+ * @module
+ */
+
+export {
+  Database,
+  type CollectionInfo,
+  type DatabaseOptions,
+  type Logger,
+  type Persistence,
+  type SyncMode,
+} from "./src/engine/database.ts";
+export { CyberDict } from "./src/engine/dict.ts";
+export { CyberList, type SortOptions } from "./src/engine/list.ts";
+export { Table } from "./src/engine/table.ts";
+export {
+  type ColumnDef,
+  type ColumnType,
+  defineSchema,
+  type FloatType,
+  type InsertRow,
+  type IntType,
+  type PrimaryKey,
+  type Row,
+  type TableSchema,
+  type ValueOfType,
+} from "./src/engine/schema.ts";
+export type { Key, Value } from "./src/engine/value.ts";
+export type { Kind } from "./src/engine/engine.ts";
+export type { Storage, StorageFile, StorageLock } from "./src/storage/types.ts";
+export * from "./src/errors.ts";

@@ -1,0 +1,230 @@
+/**
+ * The Database: named dicts, lists and tables in one engine, optionally
+ * persisted to a directory through a write-ahead log and snapshots.
+ *
+ * @module
+ */
+
+import { ValidationError } from "../errors.ts";
+import * as dbOps from "../ops/db_ops.ts";
+import type { Op } from "../ops/types.ts";
+import type { Storage } from "../storage/types.ts";
+import { CyberDict } from "./dict.ts";
+import { Engine, type DictState, type Kind, type ListState, type TableState } from "./engine.ts";
+import { CyberList } from "./list.ts";
+import type { TableSchema } from "./schema.ts";
+import { Table } from "./table.ts";
+import { quote, type Key, type Value } from "./value.ts";
+
+/** When acknowledged writes reach the disk. */
+export type SyncMode = "always" | "interval" | "manual";
+
+/** A sink for progress lines (recovery, snapshots, repairs). */
+export type Logger = (line: string) => void;
+
+/** Options of {@linkcode Database.open} and `Table.open`. */
+export interface DatabaseOptions {
+  /** The directory to persist to; without it (and without `storage`) the database lives in memory only. */
+  dir?: string;
+  /**
+   * `"interval"` (default): the log is written at the end of each task and
+   * fsynced every `flushInterval` ms — at most that much acknowledged work
+   * is lost in a crash. `"always"`: `flush()` resolves once every write
+   * before it is fsynced, and writes are group-committed at the end of each
+   * task. `"manual"`: nothing is written until `flush()`.
+   */
+  sync?: SyncMode;
+  /** Milliseconds between fsyncs in `"interval"` mode (default 1000). */
+  flushInterval?: number;
+  /** Milliseconds between automatic snapshots (default 900 000; 0 disables). */
+  snapshotInterval?: number;
+  /** Write-ahead-log bytes after which a snapshot is taken (default 64 MiB; 0 disables). */
+  snapshotWalBytes?: number;
+  /** The storage adapter; by default the one for this runtime (memory in browsers). */
+  storage?: Storage;
+  /** Cut the log at the first damaged record instead of failing with `CorruptionError`. */
+  repair?: boolean;
+  /** Receives one line per recovery/snapshot phase; quiet by default. */
+  logger?: Logger;
+}
+
+/**
+ * What a durable database needs from its persistence layer (`src/log/`),
+ * kept as an interface so that this module does no I/O itself.
+ */
+export interface Persistence {
+  /** Resolves once every write logged so far is durable. */
+  flush(): Promise<void>;
+  /** Writes a snapshot now and drops the log segments it covers. */
+  snapshot(): Promise<void>;
+  /** Flushes, snapshots, releases the lock. */
+  close(): Promise<void>;
+}
+
+/** One entry of {@linkcode Database.collections}. */
+export interface CollectionInfo {
+  /** The collection name. */
+  name: string;
+  /** Its kind. */
+  kind: Kind;
+}
+
+const SYNC_MODES = new Set(["always", "interval", "manual"]);
+
+function checkOptions(o: DatabaseOptions): void {
+  if (typeof o !== "object" || o === null) {
+    throw new ValidationError(`Database options ${quote(o)} are not an object: pass { dir?, sync?, ... }`);
+  }
+  if (o.dir !== undefined && (typeof o.dir !== "string" || o.dir === "")) {
+    throw new ValidationError(`Option dir ${quote(o.dir)} is not a non-empty path: pass a directory path or leave it out`);
+  }
+  if (o.sync !== undefined && !SYNC_MODES.has(o.sync)) {
+    throw new ValidationError(`Option sync ${quote(o.sync)} is unknown: use "always", "interval" or "manual"`);
+  }
+  for (const k of ["flushInterval", "snapshotInterval", "snapshotWalBytes"] as const) {
+    const v = o[k];
+    if (v !== undefined && (typeof v !== "number" || !(v >= 0) || !Number.isFinite(v))) {
+      throw new ValidationError(`Option ${k} ${quote(v)} is not a non-negative number: pass a number or leave it out`);
+    }
+  }
+}
+
+/**
+ * An in-memory database of named dicts, lists and tables; with `dir`, every
+ * write is logged and survives a crash (see the README's durability part).
+ * Reads and writes are synchronous; `flush()`, `snapshot()` and `close()`
+ * are the asynchronous ones.
+ *
+ * @example
+ * ```ts
+ * import { Database } from "@cyberdb/core";
+ * await using db = await Database.open(); // { dir: "./data" } to persist
+ * const d = db.createDict("dict1");
+ * d.set("a", 1);
+ * db.transaction(() => {
+ *   d.set("b", 2);
+ *   db.createList("list1", [1, 2, 3]);
+ * });
+ * db.collections(); // [{ name: "dict1", kind: "dict" }, { name: "list1", kind: "list" }]
+ * ```
+ */
+export class Database {
+  #e = new Engine();
+  #p: Persistence | null = null;
+  #options: DatabaseOptions;
+  #closing: Promise<void> | null = null;
+
+  private constructor(options: DatabaseOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Opens a database: in memory when no `dir` (nor `storage`) is given,
+   * otherwise persisted there, recovering whatever the directory holds.
+   */
+  static async open(options: DatabaseOptions = {}): Promise<Database> {
+    checkOptions(options);
+    const db = new Database({ ...options });
+    if (options.dir !== undefined || options.storage !== undefined) {
+      const { openPersistence } = await import("../log/persistence.ts");
+      db.#p = await openPersistence(db.#e, options);
+    }
+    return db;
+  }
+
+  /** The options this database was opened with. */
+  get options(): Readonly<DatabaseOptions> {
+    return this.#options;
+  }
+
+  #db(op: Op<Engine>, args: unknown[]): unknown {
+    this.#e.checkOpen();
+    return op.run(this.#e, this.#e, args);
+  }
+
+  /** Creates a dict, optionally filled from an object, a Map or `[key, value]` pairs. */
+  createDict<V extends Value = Value>(
+    name: string,
+    init?: Record<string, V> | Iterable<readonly [Key, V]>,
+  ): CyberDict<V> {
+    return new CyberDict<V>(this.#e, this.#db(dbOps.dbCreateDict, init === undefined ? [name] : [name, init]) as DictState);
+  }
+
+  /** A handle to an existing dict (`NotFoundError`, `WrongKindError`). */
+  getDict<V extends Value = Value>(name: string): CyberDict<V> {
+    return new CyberDict<V>(this.#e, this.#db(dbOps.dbGetDict, [name]) as DictState);
+  }
+
+  /** Creates a list, optionally filled from an iterable. */
+  createList<V extends Value = Value>(name: string, init?: Iterable<V>): CyberList<V> {
+    return new CyberList<V>(this.#e, this.#db(dbOps.dbCreateList, init === undefined ? [name] : [name, init]) as ListState);
+  }
+
+  /** A handle to an existing list (`NotFoundError`, `WrongKindError`). */
+  getList<V extends Value = Value>(name: string): CyberList<V> {
+    return new CyberList<V>(this.#e, this.#db(dbOps.dbGetList, [name]) as ListState);
+  }
+
+  /** Creates a table from a schema (`SchemaError` when it is malformed). */
+  createTable<const S extends TableSchema>(schema: S): Table<S> {
+    return new Table<S>(this.#e, this.#db(dbOps.dbCreateTable, [schema]) as TableState, this);
+  }
+
+  /** A handle to an existing table; pass the schema type for typed rows. */
+  getTable<S extends TableSchema = TableSchema>(name: string): Table<S> {
+    return new Table<S>(this.#e, this.#db(dbOps.dbGetTable, [name]) as TableState, this);
+  }
+
+  /** Every collection's name and kind, sorted by name. */
+  collections(): CollectionInfo[] {
+    return this.#db(dbOps.dbCollections, []) as CollectionInfo[];
+  }
+
+  /** Drops a collection; returns whether it existed. Its handles stop working. */
+  drop(name: string): boolean {
+    return this.#db(dbOps.dbDrop, [name]) as boolean;
+  }
+
+  /**
+   * Runs `fn` as one transaction: all its writes happen and are logged as
+   * one record, or — if it throws — none does, and the error is rethrown.
+   * `fn` must be synchronous; nested calls are savepoints.
+   */
+  transaction<T>(fn: (db: Database) => T): T {
+    if (typeof fn !== "function") {
+      throw new ValidationError(`transaction() takes a function, got ${quote(fn)}`);
+    }
+    return this.#e.transaction(() => fn(this));
+  }
+
+  /** Resolves once every write made so far is durable (memory-only: at once). */
+  async flush(): Promise<void> {
+    this.#e.checkOpen();
+    if (this.#p) await this.#p.flush();
+  }
+
+  /** Writes a snapshot now (memory-only: nothing to do). */
+  async snapshot(): Promise<void> {
+    this.#e.checkOpen();
+    if (this.#p) await this.#p.snapshot();
+  }
+
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#e.closedReason !== null;
+  }
+
+  /** Stops taking writes, flushes, snapshots and releases the directory. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closing === null) {
+      this.#e.closedReason = "close() was called";
+      this.#closing = this.#p ? this.#p.close() : Promise.resolve();
+    }
+    return this.#closing;
+  }
+
+  /** `await using db = await Database.open()` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The engine core: the collections by name, transactions with undo, and the
+ * hook through which every write reaches the log. Pure: no I/O, no runtime
+ * globals. The public `Database` wraps one engine and adds durability.
+ *
+ * @module
+ */
+
+import { ClosedError, NotFoundError, ValidationError, WrongKindError } from "../errors.ts";
+import type { CompiledSchema, StoredRow } from "./schema.ts";
+import type { SlotMap, Undo } from "./slot_map.ts";
+import { quote, type Key, type Value } from "./value.ts";
+
+/** The kinds of collection. */
+export type Kind = "dict" | "list" | "table";
+
+/** A dict's state. */
+export interface DictState {
+  /** Always `"dict"`. */
+  readonly kind: "dict";
+  /** The collection name. */
+  readonly name: string;
+  /** Key → stored value, in insertion order. */
+  store: SlotMap<Key, Value>;
+  /** Set once the collection is dropped; handles then refuse to work. */
+  dropped: boolean;
+}
+
+/** A list's state. */
+export interface ListState {
+  /** Always `"list"`. */
+  readonly kind: "list";
+  /** The collection name. */
+  readonly name: string;
+  /** The stored elements. */
+  items: Value[];
+  /** The savepoint whose undo already holds a copy of `items` (see `list_ops.ts`). */
+  copiedAt: number;
+  /** Set once the collection is dropped. */
+  dropped: boolean;
+}
+
+/** A table's state. */
+export interface TableState {
+  /** Always `"table"`. */
+  readonly kind: "table";
+  /** The collection name (= schema name). */
+  readonly name: string;
+  /** The compiled schema. */
+  readonly schema: CompiledSchema;
+  /** Primary key → stored row, in insertion order. */
+  store: SlotMap<string | number, StoredRow>;
+  /** Set once the collection is dropped. */
+  dropped: boolean;
+}
+
+/** Any collection's state. */
+export type State = DictState | ListState | TableState;
+
+/** One logged write: the same `{ op, args }` the wire carries. */
+export interface LogEntry {
+  /** The operation name, e.g. `"dict.set"`. */
+  op: string;
+  /** Its arguments, starting with the collection name. */
+  args: unknown[];
+}
+
+/**
+ * Receives every committed write: a single entry, or all the entries of a
+ * transaction at once (they must be logged as one record).
+ */
+export type Journal = (entries: LogEntry[]) => void;
+
+/**
+ * The engine core shared by the embedded API, the server and WAL replay.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "./engine.ts";
+ * const e = new Engine();
+ * e.transaction(() => {});
+ * ```
+ */
+export class Engine {
+  /** Collections by name. */
+  readonly collections: Map<string, State> = new Map();
+  /** Undo entries of the running transaction; `null` outside one. */
+  undo: Undo = null;
+  /** The id of the innermost running transaction level (0 outside). */
+  savepoint = 0;
+  /** Whether writes must call `log` (a journal is attached or a transaction runs). */
+  logging = false;
+  /** Why the engine refuses work, once closed; `null` while open. */
+  closedReason: string | null = null;
+  #journal: Journal | null = null;
+  #pending: LogEntry[] | null = null;
+  #savepoints = 0;
+
+  /** Attaches (or detaches, with `null`) the receiver of committed writes. */
+  setJournal(journal: Journal | null): void {
+    this.#journal = journal;
+    this.logging = journal !== null || this.#pending !== null;
+  }
+
+  /** Records a write that has been applied; ops call this after mutating. */
+  log(op: string, args: unknown[]): void {
+    if (this.#pending !== null) this.#pending.push({ op, args });
+    else if (this.#journal !== null) this.#journal([{ op, args }]);
+  }
+
+  /** Throws {@linkcode ClosedError} once the database is closed. */
+  checkOpen(): void {
+    if (this.closedReason !== null) {
+      throw new ClosedError(`The database is closed (${this.closedReason}): open it again to use it`);
+    }
+  }
+
+  /** The live state of a handle, or the error explaining why it is gone. */
+  checkState(state: State): void {
+    if (this.closedReason !== null) this.checkOpen();
+    if (state.dropped) {
+      throw new NotFoundError(
+        `The ${state.kind} ${quote(state.name)} was dropped: get a new handle once it is created again`,
+      );
+    }
+  }
+
+  /** Looks up a collection by name and kind. */
+  resolve<K extends Kind>(name: unknown, kind: K): Extract<State, { kind: K }> {
+    const state = this.collections.get(name as string);
+    if (state === undefined) {
+      if (typeof name !== "string") {
+        throw new ValidationError(`Collection name ${quote(name)} is not a string: pass the name as a string`);
+      }
+      throw new NotFoundError(`No ${kind} named ${quote(name)} exists: create it first with create${cap(kind)}()`);
+    }
+    if (state.kind !== kind) {
+      throw new WrongKindError(
+        `${quote(name)} is a ${state.kind}, not a ${kind}: use get${cap(state.kind)}() or pick another name`,
+      );
+    }
+    return state as Extract<State, { kind: K }>;
+  }
+
+  /**
+   * Runs `fn` as one transaction: every write inside happens and is logged
+   * together, or — if `fn` throws — none does. Nested calls are savepoints.
+   */
+  transaction<T>(fn: () => T): T {
+    this.checkOpen();
+    const outer = this.undo === null;
+    if (outer) {
+      this.undo = [];
+      this.#pending = [];
+      this.logging = true;
+    }
+    const undo = this.undo as Array<() => void>;
+    const pending = this.#pending as LogEntry[];
+    const undoMark = undo.length;
+    const logMark = pending.length;
+    const parent = this.savepoint;
+    this.savepoint = ++this.#savepoints;
+    let ok = false;
+    try {
+      const result = fn();
+      if (isThenable(result)) {
+        // The async remainder would run outside the transaction; refuse it.
+        (result as PromiseLike<unknown>).then(undefined, () => {});
+        throw new ValidationError(
+          "transaction() got an async function: its awaits would let other writes interleave; pass a synchronous function and await outside it",
+        );
+      }
+      ok = true;
+      return result;
+    } finally {
+      if (!ok) {
+        for (let i = undo.length - 1; i >= undoMark; i--) undo[i]();
+        undo.length = undoMark;
+        pending.length = logMark;
+      }
+      this.savepoint = parent;
+      if (outer) {
+        this.undo = null;
+        this.#pending = null;
+        this.logging = this.#journal !== null;
+        if (ok && pending.length > 0 && this.#journal !== null) this.#journal(pending);
+      }
+    }
+  }
+}
+
+function isThenable(v: unknown): boolean {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+function cap(s: string): string {
+  return s[0].toUpperCase() + s.slice(1);
+}

@@ -1,0 +1,206 @@
+/**
+ * An insertion-ordered map whose deletes can be undone in place.
+ *
+ * A JavaScript `Map` forgets where a deleted key stood, so rolling back a
+ * transaction that deleted a key would move it to the end. Dicts and tables
+ * promise insertion order (`popItem`, `rows()`), and a rolled-back
+ * transaction must leave them exactly as they were, so entries live in
+ * slots and a delete leaves a tombstone that an undo can fill again.
+ * Tombstones are compacted away once they outnumber live entries, but never
+ * inside a transaction, whose undo entries refer to slot numbers.
+ *
+ * ```
+ *   index: Map<key, slot>        keys:  [ "a" | ∅ | "c" | "d" ]
+ *                                vals:  [  1  | ∅ |  3  |  4  ]
+ *                                            ^ tombstone (deleted "b")
+ * ```
+ *
+ * @module
+ */
+
+/** Undo entries of the running transaction, or `null` outside one. */
+export type Undo = Array<() => void> | null;
+
+const COMPACT_MIN = 64;
+
+/**
+ * An insertion-ordered map with undoable, order-preserving deletes.
+ *
+ * @example
+ * ```ts
+ * import { SlotMap } from "./slot_map.ts";
+ * const m = new SlotMap<string, number>();
+ * m.set("a", 1, null);
+ * m.get("a"); // 1
+ * ```
+ */
+export class SlotMap<K, V> {
+  #index = new Map<K, number>();
+  #keys: (K | undefined)[] = [];
+  #vals: (V | undefined)[] = [];
+  #dead = 0;
+
+  /** The number of live entries. */
+  get size(): number {
+    return this.#index.size;
+  }
+
+  /** The value stored under `key`, or `undefined`. */
+  get(key: K): V | undefined {
+    const slot = this.#index.get(key);
+    return slot === undefined ? undefined : this.#vals[slot];
+  }
+
+  /** Whether `key` is present. */
+  has(key: K): boolean {
+    return this.#index.has(key);
+  }
+
+  /**
+   * Stores `value` under `key` (an existing key keeps its position) and
+   * returns the previous value or `undefined`.
+   */
+  set(key: K, value: V, undo: Undo): V | undefined {
+    const slot = this.#index.get(key);
+    if (slot !== undefined) {
+      const vals = this.#vals;
+      const old = vals[slot];
+      vals[slot] = value;
+      if (undo) undo.push(() => void (vals[slot] = old));
+      return old;
+    }
+    const at = this.#keys.length;
+    this.#keys.push(key);
+    this.#vals.push(value);
+    this.#index.set(key, at);
+    if (undo) {
+      undo.push(() => {
+        this.#index.delete(key);
+        this.#keys.length = at;
+        this.#vals.length = at;
+      });
+    }
+    return undefined;
+  }
+
+  /** Removes `key`; returns the removed value or `undefined` when absent. */
+  delete(key: K, undo: Undo): V | undefined {
+    const slot = this.#index.get(key);
+    if (slot === undefined) return undefined;
+    const keys = this.#keys;
+    const vals = this.#vals;
+    const old = vals[slot];
+    keys[slot] = undefined;
+    vals[slot] = undefined;
+    this.#index.delete(key);
+    this.#dead++;
+    if (undo) {
+      undo.push(() => {
+        keys[slot] = key;
+        vals[slot] = old;
+        this.#index.set(key, slot);
+        this.#dead--;
+      });
+    } else if (slot === keys.length - 1) {
+      // Trim trailing tombstones so that repeated popItem() stays O(1).
+      let n = keys.length;
+      while (n > 0 && vals[n - 1] === undefined) n--;
+      this.#dead -= keys.length - n;
+      keys.length = n;
+      vals.length = n;
+    } else this.#maybeCompact();
+    return old;
+  }
+
+  /** The last live entry in insertion order, or `undefined` when empty. */
+  last(): [K, V] | undefined {
+    const keys = this.#keys;
+    for (let i = keys.length - 1; i >= 0; i--) {
+      if (this.#vals[i] !== undefined) return [keys[i] as K, this.#vals[i] as V];
+    }
+    return undefined;
+  }
+
+  /** Removes every entry. */
+  clear(undo: Undo): void {
+    const index = this.#index;
+    const keys = this.#keys;
+    const vals = this.#vals;
+    const dead = this.#dead;
+    this.#index = new Map();
+    this.#keys = [];
+    this.#vals = [];
+    this.#dead = 0;
+    if (undo) {
+      undo.push(() => {
+        this.#index = index;
+        this.#keys = keys;
+        this.#vals = vals;
+        this.#dead = dead;
+      });
+    }
+  }
+
+  /** Live keys in insertion order. */
+  *keys(): IterableIterator<K> {
+    const keys = this.#keys;
+    const vals = this.#vals;
+    for (let i = 0; i < keys.length; i++) if (vals[i] !== undefined) yield keys[i] as K;
+  }
+
+  /** Live values in insertion order. */
+  *values(): IterableIterator<V> {
+    const vals = this.#vals;
+    for (let i = 0; i < vals.length; i++) {
+      const v = vals[i];
+      if (v !== undefined) yield v;
+    }
+  }
+
+  /** Live entries in insertion order. */
+  *entries(): IterableIterator<[K, V]> {
+    const keys = this.#keys;
+    const vals = this.#vals;
+    for (let i = 0; i < keys.length; i++) {
+      const v = vals[i];
+      if (v !== undefined) yield [keys[i] as K, v];
+    }
+  }
+
+  /** Calls `fn` for every live entry in insertion order (faster than iterating). */
+  forEach(fn: (value: V, key: K) => void): void {
+    const keys = this.#keys;
+    const vals = this.#vals;
+    for (let i = 0; i < keys.length; i++) {
+      const v = vals[i];
+      if (v !== undefined) fn(v, keys[i] as K);
+    }
+  }
+
+  /** Compacts tombstones now if there are many; called after a transaction ends. */
+  settle(): void {
+    this.#maybeCompact();
+  }
+
+  #maybeCompact(): void {
+    if (this.#dead < COMPACT_MIN || this.#dead < this.#index.size) return;
+    // New arrays rather than in-place moves: a running iterator keeps walking
+    // the old ones and so never sees an entry twice or skips one.
+    const keys: K[] = [];
+    const vals: V[] = [];
+    const index = new Map<K, number>();
+    const oldKeys = this.#keys;
+    const oldVals = this.#vals;
+    for (let i = 0; i < oldKeys.length; i++) {
+      const v = oldVals[i];
+      if (v === undefined) continue;
+      index.set(oldKeys[i] as K, keys.length);
+      keys.push(oldKeys[i] as K);
+      vals.push(v);
+    }
+    this.#keys = keys;
+    this.#vals = vals;
+    this.#index = index;
+    this.#dead = 0;
+  }
+}

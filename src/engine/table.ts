@@ -1,0 +1,196 @@
+/**
+ * The Table handle: MathDB's schema'd table with a primary key.
+ *
+ * @module
+ */
+
+import { SchemaError } from "../errors.ts";
+import * as ops from "../ops/table_ops.ts";
+import type { Op } from "../ops/types.ts";
+import type { Database, DatabaseOptions } from "./database.ts";
+import type { Engine, TableState } from "./engine.ts";
+import type { InsertRow, PrimaryKey, Row, TableSchema } from "./schema.ts";
+import { sameSchema } from "./schema.ts";
+import { quote } from "./value.ts";
+
+/**
+ * A table of rows checked against a schema and keyed by its primary key.
+ * Row types follow the schema when it is written `as const` or through
+ * `defineSchema`.
+ *
+ * @example
+ * ```ts
+ * import { Database, defineSchema } from "@cyberdb/core";
+ * const schema = defineSchema({
+ *   name: "users",
+ *   columns: [
+ *     { name: "id", type: "Int64", primaryKey: true },
+ *     { name: "name", type: "Utf8" },
+ *     { name: "age", type: "Int32", nullable: true },
+ *   ],
+ * });
+ * const db = await Database.open();
+ * const users = db.createTable(schema);
+ * users.insert({ id: 1, name: "Ada", age: 36 });
+ * users.patch(1, { age: 37 });
+ * users.get(1)?.age; // 37
+ * ```
+ */
+export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<S>> {
+  #e: Engine;
+  #s: TableState;
+  #db: Database;
+  #standalone = false;
+
+  /** @internal Handles are made by `Database.createTable` / `getTable` / `Table.open`. */
+  constructor(engine: Engine, state: TableState, db: Database) {
+    this.#e = engine;
+    this.#s = state;
+    this.#db = db;
+  }
+
+  /**
+   * Opens a standalone table in its own database directory, MathDB style:
+   * creates it with `schema` when new; an existing table with another
+   * schema → `SchemaError`. `close()` closes the directory.
+   *
+   * @example
+   * ```ts
+   * import { Table } from "@cyberdb/core";
+   * await using t = await Table.open({
+   *   name: "points",
+   *   columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "x", type: "Float64" }],
+   * } as const);
+   * t.upsert({ id: 1, x: 0.5 });
+   * ```
+   */
+  static async open<const S extends TableSchema>(schema: S, options: DatabaseOptions = {}): Promise<Table<S>> {
+    const { Database } = await import("./database.ts");
+    const db = await Database.open(options);
+    try {
+      const existing = db.collections().find((c) => c.name === schema?.name);
+      if (existing === undefined) return db.createTable(schema).#adopt(db);
+      const table = db.getTable<S>(schema.name);
+      if (!sameSchema(table.schema, schema)) {
+        throw new SchemaError(
+          `Table ${quote(schema.name)} in this directory has schema ${JSON.stringify(table.schema)}, not ${
+            JSON.stringify(schema)
+          }: open it with the stored schema, or use another directory`,
+        );
+      }
+      return table.#adopt(db);
+    } catch (e) {
+      await db.close();
+      throw e;
+    }
+  }
+
+  /** Marks a `Table.open` table: closing it closes its database. */
+  #adopt(_db: Database): this {
+    this.#standalone = true;
+    return this;
+  }
+
+  #run(op: Op<TableState>, args: unknown[]): unknown {
+    this.#e.checkState(this.#s);
+    return op.run(this.#e, this.#s, args);
+  }
+
+  /** The table's name. */
+  get name(): string {
+    return this.#s.name;
+  }
+
+  /** The table's schema (a copy, in canonical form). */
+  get schema(): S {
+    return this.#run(ops.tableSchema, [this.#s.name]) as S;
+  }
+
+  /** Inserts a new row; an existing key → `DuplicateKeyError`. */
+  insert(row: InsertRow<S>): void {
+    this.#run(ops.tableInsert, [this.#s.name, row]);
+  }
+
+  /** Inserts every row, or none when any is bad or duplicate. */
+  insertMany(rows: readonly InsertRow<S>[]): void {
+    this.#run(ops.tableInsertMany, [this.#s.name, rows]);
+  }
+
+  /** Replaces the whole row with key `key`; missing → `KeyNotFoundError`. */
+  update(key: PrimaryKey<S>, row: InsertRow<S> | Omit<InsertRow<S>, never>): void {
+    this.#run(ops.tableUpdate, [this.#s.name, key, row]);
+  }
+
+  /** Changes only the given columns of the row with key `key`; missing → `KeyNotFoundError`. */
+  patch(key: PrimaryKey<S>, partial: Partial<InsertRow<S>>): void {
+    this.#run(ops.tablePatch, [this.#s.name, key, partial]);
+  }
+
+  /** Inserts the row, or replaces the row with the same key. */
+  upsert(row: InsertRow<S>): void {
+    this.#run(ops.tableUpsert, [this.#s.name, row]);
+  }
+
+  /** Removes the row with key `key`; returns whether there was one. */
+  delete(key: PrimaryKey<S>): boolean {
+    return this.#run(ops.tableDelete, [this.#s.name, key]) as boolean;
+  }
+
+  /** A copy of the row with key `key`, or `undefined`. */
+  get(key: PrimaryKey<S>): Row<S> | undefined {
+    return this.#run(ops.tableGet, [this.#s.name, key]) as Row<S> | undefined;
+  }
+
+  /** Whether a row with key `key` exists. */
+  has(key: PrimaryKey<S>): boolean {
+    return this.#run(ops.tableHas, [this.#s.name, key]) as boolean;
+  }
+
+  /** The number of rows. */
+  count(): number {
+    return this.#run(ops.tableCount, [this.#s.name]) as number;
+  }
+
+  /** Copies of the rows in insertion order. */
+  rows(): IterableIterator<Row<S>> {
+    return this.#run(ops.tableRows, [this.#s.name]) as IterableIterator<Row<S>>;
+  }
+
+  /** Copies of the rows in insertion order. */
+  [Symbol.iterator](): IterableIterator<Row<S>> {
+    return this.rows();
+  }
+
+  /** Copies of every row, in insertion order. */
+  toArray(): Row<S>[] {
+    return this.#run(ops.tableToArray, [this.#s.name]) as Row<S>[];
+  }
+
+  /** The same as `toArray()`, for `JSON.stringify`. */
+  toJSON(): Row<S>[] {
+    return this.toArray();
+  }
+
+  /** Makes every acknowledged write durable (see `Database.flush`). */
+  flush(): Promise<void> {
+    return this.#db.flush();
+  }
+
+  /** Writes a snapshot of the database holding this table (see `Database.snapshot`). */
+  snapshot(): Promise<void> {
+    return this.#db.snapshot();
+  }
+
+  /**
+   * Closes a table opened with `Table.open` (flush, snapshot, unlock). For a
+   * table obtained from a `Database`, this does nothing: close the database.
+   */
+  close(): Promise<void> {
+    return this.#standalone ? this.#db.close() : Promise.resolve();
+  }
+
+  /** `await using t = await Table.open(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

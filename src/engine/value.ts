@@ -1,0 +1,371 @@
+/**
+ * Value rules (DESIGN §2): what may be stored, copying in and out, deep
+ * equality and the total order used by `list.sort`.
+ *
+ * Stored values are private copies. `cloneIn` validates and copies in one
+ * pass, so a value is checked exactly once on the way in and the caller keeps
+ * no reference into stored state; `cloneOut` copies on the way out so the
+ * caller cannot change stored data behind the log's back. Primitives are
+ * immutable and cost nothing either way.
+ *
+ * @module
+ */
+
+import { ValidationError } from "../errors.ts";
+
+/**
+ * A value that can be stored: JSON plus the things JSON loses (bigint,
+ * binary, Date, `-0`, `NaN`, `±Infinity`).
+ */
+export type Value =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | Date
+  | Value[]
+  | { [key: string]: Value };
+
+/** A dict key: a string or a finite number (`0` and `"0"` are different keys). */
+export type Key = string | number;
+
+const MIN_I64 = -(2n ** 63n);
+const MAX_U64 = 2n ** 64n - 1n;
+const objectProto = Object.prototype;
+const arrayProto = Array.prototype;
+
+/**
+ * Quotes a value for an error message, briefly and without throwing.
+ *
+ * @example
+ * ```ts
+ * import { quote } from "./value.ts";
+ * quote("a"); // '"a"'
+ * ```
+ */
+export function quote(value: unknown): string {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value.length > 60 ? value.slice(0, 57) + "..." : value);
+    case "number":
+      return Object.is(value, -0) ? "-0" : String(value);
+    case "bigint":
+      return `${value}n`;
+    case "undefined":
+      return "undefined";
+    case "function":
+      return `function ${value.name || "(anonymous)"}`;
+    case "symbol":
+      return value.toString();
+    case "boolean":
+      return String(value);
+  }
+  if (value === null) return "null";
+  if (value instanceof Date) return `Date(${isNaN(value.getTime()) ? "Invalid" : value.toISOString()})`;
+  if (value instanceof Uint8Array) return `Uint8Array(${value.length})`;
+  if (Array.isArray(value)) return `array(${value.length})`;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== objectProto && proto !== null) {
+    return `an instance of ${proto?.constructor?.name ?? "a class"}`;
+  }
+  try {
+    const s = JSON.stringify(value);
+    if (s !== undefined) return s.length > 60 ? s.slice(0, 57) + "..." : s;
+  } catch { /* cyclic or bigint inside: fall through */ }
+  return "object";
+}
+
+function fail(path: string, what: string, fix: string): never {
+  throw new ValidationError(`${what}${path ? ` at ${path}` : ""}: ${fix}`);
+}
+
+/** Defines `key` on `target` even when it is "__proto__" (which `=` would not). */
+function put(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  } else target[key] = value;
+}
+
+/**
+ * Validates `value` and returns a private deep copy of it, or throws
+ * {@linkcode ValidationError} naming where the bad part is. Nothing about the
+ * input is retained.
+ *
+ * Rules: `undefined` at the top level or in an array, functions, symbols,
+ * class instances other than Date/Uint8Array, holes, cycles, invalid Dates,
+ * strings that are not well-formed UTF-16 and bigints outside 64 bits are
+ * rejected. Object properties whose value is `undefined` are dropped, as
+ * `JSON.stringify` does.
+ *
+ * @example
+ * ```ts
+ * import { cloneIn } from "./value.ts";
+ * const stored = cloneIn({ a: [1, 2n, new Date(0)] });
+ * ```
+ */
+export function cloneIn(value: unknown, what = "Value"): Value {
+  switch (typeof value) {
+    case "number":
+    case "boolean":
+      return value;
+    case "string":
+      if (!value.isWellFormed()) badString(what, "");
+      return value;
+    case "bigint":
+      if (value < MIN_I64 || value > MAX_U64) badBigint(value, what, "");
+      return value;
+    default:
+      if (value === null) return null;
+      return cloneDeep(value, what, "", null);
+  }
+}
+
+function badString(what: string, path: string): never {
+  fail(path, `${what} is a string with a lone surrogate`, "only well-formed UTF-16 strings can be stored (they are written as UTF-8); fix the string or store it as a Uint8Array");
+}
+
+function badBigint(value: bigint, what: string, path: string): never {
+  fail(path, `${what} ${quote(value)} is outside the 64-bit range`, "bigints must lie within -(2^63) .. 2^64-1; store larger ones as strings");
+}
+
+function cloneDeep(value: unknown, what: string, path: string, seen: Set<object> | null): Value {
+  switch (typeof value) {
+    case "number":
+    case "boolean":
+      return value;
+    case "string":
+      if (!value.isWellFormed()) badString(what, path);
+      return value;
+    case "bigint":
+      if (value < MIN_I64 || value > MAX_U64) badBigint(value, what, path);
+      return value;
+    case "undefined":
+      fail(path, `${what} is undefined`, "store null instead, or leave the entry out");
+    // falls through (fail never returns)
+    case "function":
+    case "symbol":
+      fail(path, `${what} is ${quote(value)}`, "only data can be stored (null, boolean, number, bigint, string, Uint8Array, Date, arrays and plain objects)");
+  }
+  if (value === null) return null;
+  const obj = value as object;
+  const proto = Object.getPrototypeOf(obj);
+  if (proto === arrayProto) {
+    const arr = obj as unknown[];
+    seen = enter(seen, obj, what, path);
+    const n = arr.length;
+    const out: Value[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      if (!(i in arr)) fail(`${path}[${i}]`, `${what} has a hole`, "sparse arrays cannot be stored; fill the gap with null");
+      out[i] = cloneDeep(arr[i], what, `${path}[${i}]`, seen);
+    }
+    seen.delete(obj);
+    return out;
+  }
+  if (proto === objectProto || proto === null) {
+    seen = enter(seen, obj, what, path);
+    const out: Record<string, Value> = {};
+    const src = obj as Record<string, unknown>;
+    for (const k of Object.keys(src)) {
+      const v = src[k];
+      if (v === undefined) continue;
+      if (!k.isWellFormed()) badString(`${what} key`, path);
+      put(out, k, cloneDeep(v, what, path ? `${path}.${k}` : k, seen));
+    }
+    seen.delete(obj);
+    return out;
+  }
+  if (obj instanceof Uint8Array) {
+    if (proto !== Uint8Array.prototype && !isBuffer(obj)) {
+      fail(path, `${what} is ${quote(obj)}`, "only plain Uint8Array binaries can be stored");
+    }
+    // new Uint8Array(x) always copies; Buffer#slice would share memory.
+    return new Uint8Array(obj as Uint8Array);
+  }
+  if (obj instanceof Date) {
+    const t = obj.getTime();
+    if (Number.isNaN(t)) fail(path, `${what} is an invalid Date`, "store a valid Date or null");
+    return new Date(t);
+  }
+  return fail(path, `${what} is ${quote(obj)}`, "only data can be stored (null, boolean, number, bigint, string, Uint8Array, Date, arrays and plain objects); convert it to one of those first");
+}
+
+/** Node's Buffer is a Uint8Array subclass; accept it and store a plain copy. */
+function isBuffer(obj: object): boolean {
+  return (obj as { constructor?: { name?: string } }).constructor?.name === "Buffer";
+}
+
+function enter(seen: Set<object> | null, obj: object, what: string, path: string): Set<object> {
+  if (seen === null) seen = new Set();
+  else if (seen.has(obj)) fail(path, `${what} contains a cycle`, "cyclic structures cannot be stored; break the cycle first");
+  seen.add(obj);
+  return seen;
+}
+
+/**
+ * Returns a copy of a stored value that the caller may change freely.
+ *
+ * @example
+ * ```ts
+ * import { cloneOut } from "./value.ts";
+ * const copy = cloneOut([1, { a: 2 }]);
+ * ```
+ */
+export function cloneOut<T extends Value>(value: T): T {
+  if (typeof value !== "object" || value === null) return value;
+  return copyDeep(value) as T;
+}
+
+function copyDeep(value: Value): Value {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) {
+    const n = value.length;
+    const out: Value[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = copyDeep(value[i]);
+    return out;
+  }
+  if (value instanceof Uint8Array) return value.slice();
+  if (value instanceof Date) return new Date(value.getTime());
+  const out: Record<string, Value> = {};
+  for (const k of Object.keys(value)) put(out, k, copyDeep(value[k]));
+  return out;
+}
+
+/**
+ * Validates a dict key: a well-formed string or a finite number. `-0` is
+ * normalised to `0` (they are one key, as in a Map).
+ *
+ * @example
+ * ```ts
+ * import { checkKey } from "./value.ts";
+ * checkKey(0); // 0
+ * ```
+ */
+export function checkKey(key: unknown): Key {
+  if (typeof key === "string") {
+    if (!key.isWellFormed()) badString("Key", "");
+    return key;
+  }
+  if (typeof key === "number" && Number.isFinite(key)) return key === 0 ? 0 : key;
+  throw new ValidationError(
+    `Key ${quote(key)} is not a string or a finite number: dict keys must be strings or finite numbers; convert it first`,
+  );
+}
+
+/**
+ * Deep equality used by `remove`, `indexOf` and `count`: NaN equals NaN, 0
+ * equals -0, Dates by time, binaries by bytes, objects by key set and values
+ * (key order ignored); `1` and `1n` differ.
+ *
+ * @example
+ * ```ts
+ * import { deepEqual } from "./value.ts";
+ * deepEqual({ a: [NaN] }, { a: [NaN] }); // true
+ * ```
+ */
+export function deepEqual(a: Value, b: Value): boolean {
+  if (a === b) return true;
+  const ta = typeof a;
+  if (ta !== typeof b) return false;
+  if (ta === "number") return Number.isNaN(a) && Number.isNaN(b);
+  if (ta !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (a instanceof Uint8Array) {
+    if (!(b instanceof Uint8Array) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  if (a instanceof Date) return b instanceof Date && a.getTime() === b.getTime();
+  if (Array.isArray(b) || b instanceof Uint8Array || b instanceof Date) return false;
+  const ka = Object.keys(a as object);
+  const ob = b as Record<string, Value>;
+  if (ka.length !== Object.keys(ob).length) return false;
+  for (const k of ka) {
+    if (!Object.hasOwn(ob, k) || !deepEqual((a as Record<string, Value>)[k], ob[k])) return false;
+  }
+  return true;
+}
+
+function rank(v: Value | undefined): number {
+  switch (typeof v) {
+    case "undefined":
+      return 0;
+    case "boolean":
+      return 1;
+    case "number":
+      return Number.isNaN(v) ? 3 : 2;
+    case "bigint":
+      return 2;
+    case "string":
+      return 4;
+  }
+  if (v === null) return 0;
+  if (v instanceof Uint8Array) return 5;
+  if (v instanceof Date) return 6;
+  return Array.isArray(v) ? 7 : 8;
+}
+
+/**
+ * The total order of `list.sort`: null < boolean < number and bigint
+ * (numerically; NaN after every number) < string (code units) < Uint8Array
+ * (bytewise) < Date < array (elementwise) < object (by sorted keys, then
+ * values). Returns a negative number, zero or a positive number.
+ *
+ * @example
+ * ```ts
+ * import { compareValues } from "./value.ts";
+ * [3, "a", null, 1n].sort(compareValues); // [null, 1n, 3, "a"]
+ * ```
+ */
+export function compareValues(a: Value | undefined, b: Value | undefined): number {
+  const ra = rank(a);
+  const rb = rank(b);
+  if (ra !== rb) return ra - rb;
+  switch (ra) {
+    case 1:
+      return (a ? 1 : 0) - (b ? 1 : 0);
+    case 2:
+      // Mixed number/bigint compare exactly with < and >.
+      return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0;
+    case 4:
+      return (a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0;
+    case 5: {
+      const x = a as Uint8Array;
+      const y = b as Uint8Array;
+      const n = Math.min(x.length, y.length);
+      for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+      return x.length - y.length;
+    }
+    case 6:
+      return (a as Date).getTime() - (b as Date).getTime();
+    case 7: {
+      const x = a as Value[];
+      const y = b as Value[];
+      const n = Math.min(x.length, y.length);
+      for (let i = 0; i < n; i++) {
+        const c = compareValues(x[i], y[i]);
+        if (c !== 0) return c;
+      }
+      return x.length - y.length;
+    }
+    case 8: {
+      const x = a as Record<string, Value>;
+      const y = b as Record<string, Value>;
+      const kx = Object.keys(x).sort();
+      const ky = Object.keys(y).sort();
+      const n = Math.min(kx.length, ky.length);
+      for (let i = 0; i < n; i++) {
+        if (kx[i] !== ky[i]) return kx[i] < ky[i] ? -1 : 1;
+        const c = compareValues(x[kx[i]], y[ky[i]]);
+        if (c !== 0) return c;
+      }
+      return kx.length - ky.length;
+    }
+  }
+  return 0;
+}

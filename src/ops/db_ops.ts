@@ -1,0 +1,150 @@
+/**
+ * Database-level operations: creating, finding and dropping collections.
+ *
+ * @module
+ */
+
+import { AlreadyExistsError, ValidationError } from "../errors.ts";
+import type { DictState, Engine, Kind, ListState, State, TableState } from "../engine/engine.ts";
+import { compileSchema } from "../engine/schema.ts";
+import { SlotMap } from "../engine/slot_map.ts";
+import { quote } from "../engine/value.ts";
+import { toEntries } from "./dict_ops.ts";
+import { checkListValues } from "./list_ops.ts";
+import { op } from "./types.ts";
+
+/**
+ * Checks a collection name: a non-empty, well-formed string.
+ *
+ * @example
+ * ```ts
+ * import { checkName } from "./db_ops.ts";
+ * checkName("users"); // "users"
+ * ```
+ */
+export function checkName(name: unknown): string {
+  if (typeof name !== "string" || name === "" || !name.isWellFormed()) {
+    throw new ValidationError(`Collection name ${quote(name)} is not a non-empty string: pass a name like "users"`);
+  }
+  return name;
+}
+
+function add(e: Engine, state: State): void {
+  const existing = e.collections.get(state.name);
+  if (existing !== undefined) {
+    throw new AlreadyExistsError(
+      `A ${existing.kind} named ${quote(state.name)} exists already: use get${existing.kind[0].toUpperCase()}${
+        existing.kind.slice(1)
+      }() or drop() it first`,
+    );
+  }
+  e.collections.set(state.name, state);
+  if (e.undo) e.undo.push(() => void (e.collections.delete(state.name), state.dropped = true));
+}
+
+/** `db.createDict(name, init?)`. */
+export const dbCreateDict = op<Engine>({
+  name: "db.createDict",
+  kind: "db",
+  write: true,
+  arity: [1, 2],
+  run(e, _t, args) {
+    const name = checkName(args[0]);
+    const entries = args[1] === undefined || args[1] === null ? [] : toEntries(args[1]);
+    const state: DictState = { kind: "dict", name, store: new SlotMap(), dropped: false };
+    for (const [k, v] of entries) state.store.set(k, v, null);
+    add(e, state);
+    if (e.logging) e.log("db.createDict", entries.length ? [name, entries] : [name]);
+    return state;
+  },
+});
+
+/** `db.createList(name, init?)`. */
+export const dbCreateList = op<Engine>({
+  name: "db.createList",
+  kind: "db",
+  write: true,
+  arity: [1, 2],
+  run(e, _t, args) {
+    const name = checkName(args[0]);
+    const items = args[1] === undefined || args[1] === null ? [] : checkListValues(args[1]);
+    const state: ListState = { kind: "list", name, items, copiedAt: 0, dropped: false };
+    add(e, state);
+    if (e.logging) e.log("db.createList", items.length ? [name, items] : [name]);
+    return state;
+  },
+});
+
+/** `db.createTable(schema)`. */
+export const dbCreateTable = op<Engine>({
+  name: "db.createTable",
+  kind: "db",
+  write: true,
+  arity: [1, 1],
+  run(e, _t, args) {
+    const schema = compileSchema(args[0]);
+    const state: TableState = { kind: "table", name: schema.def.name, schema, store: new SlotMap(), dropped: false };
+    add(e, state);
+    if (e.logging) e.log("db.createTable", [schema.def]);
+    return state;
+  },
+});
+
+function getter(kind: Kind) {
+  return op<Engine>({
+    name: `db.get${kind[0].toUpperCase()}${kind.slice(1)}`,
+    kind: "db",
+    write: false,
+    arity: [1, 1],
+    run: (e, _t, args) => e.resolve(checkName(args[0]), kind),
+  });
+}
+
+/** `db.getDict(name)`: the dict's state (NotFoundError / WrongKindError). */
+export const dbGetDict = getter("dict");
+/** `db.getList(name)`. */
+export const dbGetList = getter("list");
+/** `db.getTable(name)`. */
+export const dbGetTable = getter("table");
+
+/** `db.collections()`: `{ name, kind }` of every collection, sorted by name. */
+export const dbCollections = op<Engine>({
+  name: "db.collections",
+  kind: "db",
+  write: false,
+  arity: [0, 0],
+  run: (e) =>
+    [...e.collections.values()]
+      .map((s) => ({ name: s.name, kind: s.kind }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+});
+
+/** `db.drop(name)`: whether a collection was dropped. */
+export const dbDrop = op<Engine>({
+  name: "db.drop",
+  kind: "db",
+  write: true,
+  arity: [1, 1],
+  run(e, _t, args) {
+    const name = checkName(args[0]);
+    const state = e.collections.get(name);
+    if (state === undefined) return false;
+    e.collections.delete(name);
+    state.dropped = true;
+    if (e.undo) e.undo.push(() => void (e.collections.set(name, state), state.dropped = false));
+    if (e.logging) e.log("db.drop", [name]);
+    return true;
+  },
+});
+
+/** Every db op. */
+export const DB_OPS = [
+  dbCreateDict,
+  dbCreateList,
+  dbCreateTable,
+  dbGetDict,
+  dbGetList,
+  dbGetTable,
+  dbCollections,
+  dbDrop,
+];

@@ -1,0 +1,82 @@
+/**
+ * THE operation table (DESIGN §5). The embedded API, the server and WAL
+ * replay all run operations through it, so every operation's logic exists
+ * once.
+ *
+ * @module
+ */
+
+import { ProtocolError, ValidationError } from "../errors.ts";
+import type { Engine, LogEntry } from "../engine/engine.ts";
+import { quote } from "../engine/value.ts";
+import { DB_OPS } from "./db_ops.ts";
+import { DICT_OPS } from "./dict_ops.ts";
+import { LIST_OPS } from "./list_ops.ts";
+import { TABLE_OPS } from "./table_ops.ts";
+import type { Op } from "./types.ts";
+
+export type { Op } from "./types.ts";
+
+/**
+ * Every operation by name (`"dict.set"`, `"table.upsert"`, `"db.createDict"`, …).
+ *
+ * @example
+ * ```ts
+ * import { OPS } from "./mod.ts";
+ * OPS.get("dict.set")?.write; // true
+ * ```
+ */
+export const OPS: ReadonlyMap<string, Op<unknown>> = new Map(
+  ([...DB_OPS, ...DICT_OPS, ...LIST_OPS, ...TABLE_OPS] as Op<unknown>[]).map((o) => [o.name, o]),
+);
+
+/**
+ * Runs one operation by name, as the wire and the log name it: checks that
+ * the op exists and its argument count, resolves the collection named by
+ * `args[0]` and runs it.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../engine/engine.ts";
+ * import { execute } from "./mod.ts";
+ * const e = new Engine();
+ * execute(e, "db.createDict", ["d"]);
+ * execute(e, "dict.set", ["d", "k", 1]);
+ * execute(e, "dict.get", ["d", "k"]); // 1
+ * ```
+ */
+export function execute(engine: Engine, name: unknown, args: unknown): unknown {
+  const spec = typeof name === "string" ? OPS.get(name) : undefined;
+  if (spec === undefined) {
+    throw new ProtocolError(`Unknown operation ${quote(name)}: use one of the documented ops such as "dict.set"`);
+  }
+  if (!Array.isArray(args)) {
+    throw new ValidationError(`Arguments of ${spec.name} must be an array, got ${quote(args)}`);
+  }
+  const [min, max] = spec.arity;
+  if (args.length < min || args.length > max) {
+    throw new ValidationError(
+      `${spec.name} takes ${min === max ? min : `${min} to ${max}`} arguments${
+        spec.kind === "db" ? "" : " (the collection name first)"
+      }, got ${args.length}`,
+    );
+  }
+  engine.checkOpen();
+  const target = spec.kind === "db" ? engine : engine.resolve(args[0], spec.kind);
+  return spec.run(engine, target, args);
+}
+
+/**
+ * Runs several operations as one transaction: all happen or none does.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../engine/engine.ts";
+ * import { executeAtomic } from "./mod.ts";
+ * const e = new Engine();
+ * executeAtomic(e, [{ op: "db.createList", args: ["l"] }, { op: "list.append", args: ["l", 1] }]);
+ * ```
+ */
+export function executeAtomic(engine: Engine, entries: readonly LogEntry[]): unknown[] {
+  return engine.transaction(() => entries.map((e) => execute(engine, e.op, e.args)));
+}

@@ -1,0 +1,229 @@
+/**
+ * Table operations: MathDB's CRUD on rows keyed by the primary key.
+ *
+ * @module
+ */
+
+import { DuplicateKeyError, KeyNotFoundError, ValidationError } from "../errors.ts";
+import type { TableState } from "../engine/engine.ts";
+import { checkPartial, checkPk, checkRow, rowOut, type StoredRow } from "../engine/schema.ts";
+import { quote } from "../engine/value.ts";
+import { op } from "./types.ts";
+
+function pkName(t: TableState): string {
+  return t.schema.names[t.schema.pk];
+}
+
+function duplicate(t: TableState, key: string | number, where = ""): never {
+  throw new DuplicateKeyError(
+    `Table ${quote(t.name)} already has a row with ${pkName(t)} ${quote(key)}${where}: use update() or upsert() to replace it`,
+  );
+}
+
+function missing(t: TableState, key: string | number): never {
+  throw new KeyNotFoundError(
+    `Table ${quote(t.name)} has no row with ${pkName(t)} ${quote(key)}: insert() it first or use upsert()`,
+  );
+}
+
+/** `table.insert(row)`: a new row; an existing key is a DuplicateKeyError. */
+export const tableInsert = op<TableState>({
+  name: "table.insert",
+  kind: "table",
+  write: true,
+  arity: [2, 2],
+  run(e, t, args) {
+    const row = checkRow(t.schema, args[1], "");
+    const key = row[pkName(t)] as string | number;
+    if (t.store.has(key)) duplicate(t, key);
+    t.store.set(key, row, e.undo);
+    if (e.logging) e.log("table.insert", [t.name, row]);
+  },
+});
+
+/** `table.insertMany(rows)`: all rows or none. */
+export const tableInsertMany = op<TableState>({
+  name: "table.insertMany",
+  kind: "table",
+  write: true,
+  arity: [2, 2],
+  run(e, t, args) {
+    const input = args[1];
+    if (!Array.isArray(input)) {
+      throw new ValidationError(`insertMany() takes an array of rows, got ${quote(input)}: pass [row, row, ...]`);
+    }
+    const pk = pkName(t);
+    const rows: StoredRow[] = new Array(input.length);
+    const batch = new Set<string | number>();
+    for (let i = 0; i < input.length; i++) {
+      const row = checkRow(t.schema, input[i], ` in row ${i}`);
+      const key = row[pk] as string | number;
+      if (t.store.has(key)) duplicate(t, key, ` (row ${i})`);
+      if (batch.has(key)) duplicate(t, key, ` (row ${i} repeats an earlier row of the batch)`);
+      batch.add(key);
+      rows[i] = row;
+    }
+    for (const row of rows) t.store.set(row[pk] as string | number, row, e.undo);
+    if (e.logging && rows.length > 0) e.log("table.insertMany", [t.name, rows]);
+  },
+});
+
+/** Checks that a row given with a key does not try to change that key. */
+function sameKey(t: TableState, key: string | number, row: StoredRow): void {
+  const pk = pkName(t);
+  if (Object.hasOwn(row, pk) && row[pk] !== key) {
+    throw new ValidationError(
+      `Row has ${pk} ${quote(row[pk])} but the call is for ${pk} ${quote(key)}: a primary key cannot be changed; delete and insert instead`,
+    );
+  }
+}
+
+/** `table.update(pk, row)`: replaces the whole row; a missing key is a KeyNotFoundError. */
+export const tableUpdate = op<TableState>({
+  name: "table.update",
+  kind: "table",
+  write: true,
+  arity: [3, 3],
+  run(e, t, args) {
+    const key = checkPk(t.schema, args[1]);
+    const given = args[2];
+    const pk = pkName(t);
+    // The key column may be left out of the row: the call names it.
+    const full = typeof given === "object" && given !== null && !Array.isArray(given) && !Object.hasOwn(given, pk)
+      ? { ...given, [pk]: key }
+      : given;
+    const row = checkRow(t.schema, full, "");
+    sameKey(t, key, row);
+    if (!t.store.has(key)) missing(t, key);
+    t.store.set(key, row, e.undo);
+    if (e.logging) e.log("table.update", [t.name, key, row]);
+  },
+});
+
+/** `table.patch(pk, partial)`: changes the given columns only. */
+export const tablePatch = op<TableState>({
+  name: "table.patch",
+  kind: "table",
+  write: true,
+  arity: [3, 3],
+  run(e, t, args) {
+    const key = checkPk(t.schema, args[1]);
+    const part = checkPartial(t.schema, args[2]);
+    sameKey(t, key, part);
+    const old = t.store.get(key);
+    if (old === undefined) missing(t, key);
+    t.store.set(key, { ...old, ...part }, e.undo);
+    if (e.logging) e.log("table.patch", [t.name, key, part]);
+  },
+});
+
+/** `table.upsert(row)`: inserts, or replaces the row with the same key. */
+export const tableUpsert = op<TableState>({
+  name: "table.upsert",
+  kind: "table",
+  write: true,
+  arity: [2, 2],
+  run(e, t, args) {
+    const row = checkRow(t.schema, args[1], "");
+    t.store.set(row[pkName(t)] as string | number, row, e.undo);
+    if (e.logging) e.log("table.upsert", [t.name, row]);
+  },
+});
+
+/** `table.delete(pk)`: whether a row was removed. */
+export const tableDelete = op<TableState>({
+  name: "table.delete",
+  kind: "table",
+  write: true,
+  arity: [2, 2],
+  run(e, t, args) {
+    const key = checkPk(t.schema, args[1]);
+    if (t.store.delete(key, e.undo) === undefined) return false;
+    if (e.logging) e.log("table.delete", [t.name, key]);
+    return true;
+  },
+});
+
+/** `table.get(pk)`: a copy of the row, or `undefined`. */
+export const tableGet = op<TableState>({
+  name: "table.get",
+  kind: "table",
+  write: false,
+  arity: [2, 2],
+  run(_e, t, args) {
+    const row = t.store.get(checkPk(t.schema, args[1]));
+    return row === undefined ? undefined : rowOut(t.schema, row);
+  },
+});
+
+/** `table.has(pk)`. */
+export const tableHas = op<TableState>({
+  name: "table.has",
+  kind: "table",
+  write: false,
+  arity: [2, 2],
+  run: (_e, t, args) => t.store.has(checkPk(t.schema, args[1])),
+});
+
+/** `table.count()`. */
+export const tableCount = op<TableState>({
+  name: "table.count",
+  kind: "table",
+  write: false,
+  arity: [1, 1],
+  run: (_e, t) => t.store.size,
+});
+
+/** `table.rows()`: an iterator of row copies in insertion order. */
+export const tableRows = op<TableState>({
+  name: "table.rows",
+  kind: "table",
+  write: false,
+  arity: [1, 1],
+  *run(_e, t) {
+    for (const row of t.store.values()) yield rowOut(t.schema, row);
+  },
+});
+
+/** `table.toArray()`: every row, copied, in insertion order. */
+export const tableToArray = op<TableState>({
+  name: "table.toArray",
+  kind: "table",
+  write: false,
+  arity: [1, 1],
+  run(_e, t) {
+    const out: StoredRow[] = [];
+    t.store.forEach((row) => out.push(rowOut(t.schema, row)));
+    return out;
+  },
+});
+
+/** `table.schema`: the table's schema in canonical form. */
+export const tableSchema = op<TableState>({
+  name: "table.schema",
+  kind: "table",
+  write: false,
+  arity: [1, 1],
+  run: (_e, t) => structuredCloneSchema(t),
+});
+
+function structuredCloneSchema(t: TableState) {
+  const d = t.schema.def;
+  return { name: d.name, columns: d.columns.map((c) => ({ ...c })) };
+}
+
+/** Every table op. */
+export const TABLE_OPS = [
+  tableInsert,
+  tableInsertMany,
+  tableUpdate,
+  tablePatch,
+  tableUpsert,
+  tableDelete,
+  tableGet,
+  tableHas,
+  tableCount,
+  tableRows,
+  tableToArray,
+  tableSchema,
+];

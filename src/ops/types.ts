@@ -1,0 +1,39 @@
+/**
+ * The shape of one entry of the operation table (DESIGN §5).
+ *
+ * @module
+ */
+
+import type { Engine, Kind, State } from "../engine/engine.ts";
+
+/**
+ * One operation: `<kind>.<method>`, whether it writes, how many arguments it
+ * takes (the collection name included) and how it runs. `run` checks its own
+ * arguments before it changes anything, so a rejected call leaves no trace,
+ * and calls `engine.log` with what to replay once it has written.
+ */
+export interface Op<S = State> {
+  /** The wire and log name, e.g. `"dict.set"`. */
+  readonly name: string;
+  /** The kind of collection it acts on, or `"db"` for database-level ops. */
+  readonly kind: Kind | "db";
+  /** Whether it can change state (and so is logged). */
+  readonly write: boolean;
+  /** The fewest and most arguments, the collection name included. */
+  readonly arity: readonly [number, number];
+  /** Runs the operation on `target` (the collection's state, or the engine for db ops). */
+  run(engine: Engine, target: S, args: unknown[]): unknown;
+}
+
+/**
+ * Declares an op with its types checked; returns it unchanged.
+ *
+ * @example
+ * ```ts
+ * import { op } from "./types.ts";
+ * const ping = op({ name: "db.ping", kind: "db", write: false, arity: [0, 0], run: () => "pong" });
+ * ```
+ */
+export function op<S>(def: Op<S>): Op<S> {
+  return def;
+}
