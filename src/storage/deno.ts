@@ -1,0 +1,276 @@
+/**
+ * `DenoStorage`: the Storage interface over the `Deno` namespace. The only
+ * module of the package (with the Deno server glue) that names `Deno.`; it is
+ * loaded through a dynamic import (see `mod.ts`) and reads `Deno` only inside
+ * function bodies, so importing it elsewhere is harmless.
+ *
+ * Writes go through `FsFile.write()` in a loop and `syncData()`, never
+ * through `FsFile.writable`: that stream keeps up to 64 KiB in its own buffer,
+ * which `syncData()` does not push out.
+ *
+ * @module
+ */
+
+import { ClosedError } from "../errors.ts";
+import type { Storage, StorageFile, StorageLock } from "./types.ts";
+import { absolutePath, dirname } from "./paths.ts";
+import {
+  encodeLockFile,
+  FRESH_LOCK_MS,
+  heldLocks,
+  lockedByOther,
+  lockedBySelf,
+  parseLockFile,
+} from "./lock_file.ts";
+
+function isNotFound(e: unknown): boolean {
+  return e instanceof Deno.errors.NotFound;
+}
+
+class DenoFile implements StorageFile {
+  #file: Deno.FsFile;
+  #path: string;
+  #closed = false;
+
+  constructor(file: Deno.FsFile, path: string) {
+    this.#file = file;
+    this.#path = path;
+  }
+
+  #check(): Deno.FsFile {
+    if (this.#closed) {
+      throw new ClosedError(`File ${JSON.stringify(this.#path)} is closed; open it again to use it.`);
+    }
+    return this.#file;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    const f = this.#check();
+    let done = 0;
+    while (done < data.length) done += await f.write(data.subarray(done));
+  }
+  async sync(): Promise<void> {
+    await this.#check().syncData();
+  }
+  async truncate(size: number): Promise<void> {
+    await this.#check().truncate(size);
+  }
+  async size(): Promise<number> {
+    return (await this.#check().stat()).size;
+  }
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#file.close();
+    }
+    return Promise.resolve();
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    Deno.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e instanceof Deno.errors.PermissionDenied;
+  }
+}
+
+async function readOrNull(path: string): Promise<Uint8Array | null> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    if (isNotFound(e)) return null;
+    throw e;
+  }
+}
+
+/**
+ * Storage over `Deno.open` / `Deno.FsFile`. Locks combine an OS lock
+ * (`FsFile.tryLock(true)`, non-blocking, released by the kernel when the
+ * process dies) with the pid recorded in the file, which is what a Node or
+ * Bun process on the same directory checks.
+ *
+ * Directories are fsynced by opening them read-only and calling `sync()`,
+ * which Deno allows on Linux and macOS; on Windows `syncDir` is a no-op.
+ *
+ * @example
+ * ```ts
+ * import { DenoStorage } from "./deno.ts";
+ * const storage = new DenoStorage();
+ * await storage.mkdir("/tmp/cyberdb-example");
+ * const f = await storage.create("/tmp/cyberdb-example/a");
+ * await f.write(new TextEncoder().encode("hello"));
+ * await f.sync();
+ * await f.close();
+ * ```
+ */
+export class DenoStorage implements Storage {
+  /** Always `"deno"`. */
+  readonly kind = "deno" as const;
+
+  /** Creates the directory and parents, fsyncing each new entry's parent. */
+  async mkdir(path: string): Promise<void> {
+    const missing: string[] = [];
+    for (let d = absolutePath(path, Deno.cwd()); ; d = dirname(d)) {
+      try {
+        await Deno.lstat(d);
+        break;
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+        missing.push(d);
+        if (dirname(d) === d) break;
+      }
+    }
+    await Deno.mkdir(path, { recursive: true });
+    for (const d of missing.reverse()) await this.syncDir(dirname(d));
+  }
+
+  /** Entry names sorted ascending; `[]` when the directory is missing. */
+  async list(path: string): Promise<string[]> {
+    const names: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(path)) names.push(entry.name);
+    } catch (e) {
+      if (isNotFound(e)) return [];
+      throw e;
+    }
+    return names.sort();
+  }
+
+  /** The file's bytes or `null`. */
+  read(path: string): Promise<Uint8Array | null> {
+    return readOrNull(path);
+  }
+
+  /** The file's size or `null`. */
+  async size(path: string): Promise<number | null> {
+    try {
+      return (await Deno.stat(path)).size;
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  }
+
+  /** Opens in append mode, creating the file when missing. */
+  async openAppend(path: string): Promise<StorageFile> {
+    return new DenoFile(await Deno.open(path, { append: true, create: true }), path);
+  }
+
+  /** Opens in append mode and empties the file. */
+  async create(path: string): Promise<StorageFile> {
+    // Deno (like Rust) refuses `truncate` together with `append`; cut after opening.
+    const file = await Deno.open(path, { append: true, create: true });
+    try {
+      await file.truncate(0);
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+    return new DenoFile(file, path);
+  }
+
+  /** Atomic rename, replacing `to`. */
+  async rename(from: string, to: string): Promise<void> {
+    await Deno.rename(from, to);
+  }
+
+  /** Removes a file, ignoring a missing one. */
+  async remove(path: string): Promise<void> {
+    try {
+      await Deno.remove(path);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+
+  /** Opens the directory read-only and fsyncs it (a no-op on Windows). */
+  async syncDir(path: string): Promise<void> {
+    if (Deno.build.os === "windows") return;
+    const dir = await Deno.open(path, { read: true });
+    try {
+      await dir.sync();
+    } finally {
+      dir.close();
+    }
+  }
+
+  /**
+   * Takes `path` with `tryLock(true)` and records this pid in it. A pid-file
+   * written by a live Node or Bun process (which holds no OS lock) is
+   * respected; a pid left by a dead process is overwritten.
+   */
+  async lock(path: string): Promise<StorageLock> {
+    const key = absolutePath(path, Deno.cwd());
+    const held = heldLocks();
+    if (held.has(key)) throw lockedBySelf(path, Deno.pid);
+    held.add(key);
+    try {
+      const file = await this.#acquire(path);
+      let released = false;
+      return {
+        release: async () => {
+          if (released) return;
+          released = true;
+          try {
+            await this.remove(path);
+          } finally {
+            held.delete(key);
+            file.close(); // drops the OS lock
+          }
+        },
+      };
+    } catch (e) {
+      held.delete(key);
+      throw e;
+    }
+  }
+
+  async #acquire(path: string): Promise<Deno.FsFile> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      let created = true;
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(path, { read: true, write: true, createNew: true });
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+        created = false;
+        try {
+          file = await Deno.open(path, { read: true, write: true });
+        } catch (e2) {
+          if (isNotFound(e2)) continue; // released meanwhile
+          throw e2;
+        }
+      }
+      try {
+        if (!(await file.tryLock(true))) throw lockedByOther(path, parseLockFile(await readOrNull(path)));
+        // The holder may have released (unlinked) the file between our open
+        // and tryLock: then we locked an orphan and must start over.
+        const [mine, onDisk] = await Promise.all([file.stat(), Deno.stat(path).catch(() => null)]);
+        if (!onDisk || mine.ino !== onDisk.ino || mine.dev !== onDisk.dev) {
+          file.close();
+          continue;
+        }
+        if (!created) {
+          const holder = parseLockFile(await readOrNull(path));
+          // A Node/Bun holder has no OS lock, only its pid in the file.
+          if (holder && holder.pid !== Deno.pid && isAlive(holder.pid)) throw lockedByOther(path, holder);
+          if (!holder && Date.now() - (mine.mtime?.getTime() ?? 0) < FRESH_LOCK_MS) {
+            throw lockedByOther(path, null);
+          }
+        }
+        await file.truncate(0);
+        const bytes = encodeLockFile({ pid: Deno.pid, runtime: "deno" });
+        let done = 0;
+        while (done < bytes.length) done += await file.write(bytes.subarray(done));
+        await file.syncData();
+        return file;
+      } catch (e) {
+        file.close();
+        throw e;
+      }
+    }
+    throw lockedByOther(path, parseLockFile(await readOrNull(path)));
+  }
+}

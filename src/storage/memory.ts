@@ -1,0 +1,381 @@
+/**
+ * `MemoryStorage`: the Storage interface in plain JavaScript, for browsers,
+ * edge runtimes and tests. It models what a disk keeps across a power cut,
+ * so that `crash()` can throw away exactly what a real crash could lose:
+ *
+ * - file content is durable up to its last `sync()`;
+ * - directory entries (creates, renames, removals) are durable as of the last
+ *   `syncDir()` of that directory;
+ * - directories themselves are durable as soon as `mkdir` returns (the real
+ *   storages fsync the parent of every directory they create, to match).
+ *
+ * @module
+ */
+
+import { ClosedError, LockedError } from "../errors.ts";
+import type { Storage, StorageFile, StorageLock } from "./types.ts";
+import { basename, dirname, normalizePath } from "./paths.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/** One file's bytes, shared by every directory entry and handle naming it. */
+class Inode {
+  bytes: Uint8Array = EMPTY;
+  length = 0;
+  syncedLength = 0;
+  // The synced content when it no longer equals bytes[0, syncedLength): only
+  // after a truncate below the synced length (copy-on-write, so sync() is O(1)).
+  syncedCopy: Uint8Array | null = null;
+
+  append(data: Uint8Array): void {
+    const end = this.length + data.length;
+    if (end > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(end, this.bytes.length * 2, 256));
+      grown.set(this.bytes.subarray(0, this.length));
+      this.bytes = grown;
+    }
+    this.bytes.set(data, this.length);
+    this.length = end;
+  }
+
+  truncate(size: number): void {
+    if (size < this.syncedLength && !this.syncedCopy) {
+      this.syncedCopy = this.bytes.slice(0, this.syncedLength);
+    }
+    if (size > this.length) this.append(new Uint8Array(size - this.length));
+    this.length = size;
+  }
+
+  sync(): void {
+    this.syncedLength = this.length;
+    this.syncedCopy = null;
+  }
+
+  revert(): void {
+    if (this.syncedCopy) this.bytes = this.syncedCopy;
+    this.length = this.syncedLength;
+    this.syncedCopy = null;
+  }
+
+  /** Replaces the content, durably (test helper semantics). */
+  replace(data: Uint8Array): void {
+    this.bytes = data.slice();
+    this.length = data.length;
+    this.sync();
+  }
+}
+
+/** What a handle checks on every call: a crash kills handles of older generations. */
+interface World {
+  generation: number;
+}
+
+function notFound(what: string, path: string): Error {
+  const e = new Error(`No such ${what} ${JSON.stringify(path)}; create it first.`);
+  (e as Error & { code: string }).code = "ENOENT";
+  return e;
+}
+
+class MemoryFile implements StorageFile {
+  #inode: Inode;
+  #world: World;
+  #generation: number;
+  #path: string;
+  #closed = false;
+
+  constructor(inode: Inode, world: World, path: string) {
+    this.#inode = inode;
+    this.#world = world;
+    this.#generation = world.generation;
+    this.#path = path;
+  }
+
+  #check(): Inode {
+    if (this.#generation !== this.#world.generation) {
+      throw new ClosedError(
+        `File ${JSON.stringify(this.#path)} was open when the MemoryStorage crashed; open it again.`,
+      );
+    }
+    if (this.#closed) {
+      throw new ClosedError(`File ${JSON.stringify(this.#path)} is closed; open it again to use it.`);
+    }
+    return this.#inode;
+  }
+
+  // async so that a dead or closed handle rejects instead of throwing synchronously.
+  async write(data: Uint8Array): Promise<void> {
+    this.#check().append(data);
+  }
+  async sync(): Promise<void> {
+    this.#check().sync();
+  }
+  async truncate(size: number): Promise<void> {
+    this.#check().truncate(size);
+  }
+  async size(): Promise<number> {
+    return this.#check().length;
+  }
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}
+
+/**
+ * A Storage held in memory, with crash simulation and byte-level access for
+ * tests. Every method is async to match the interface, but none of them
+ * waits on anything.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStorage } from "./memory.ts";
+ * const storage = new MemoryStorage();
+ * await storage.mkdir("db");
+ * const f = await storage.create("db/a");
+ * await f.write(new Uint8Array([1, 2, 3]));
+ * await f.sync();
+ * await storage.syncDir("db");
+ * storage.crash();
+ * console.log(await storage.read("db/a")); // Uint8Array [1, 2, 3]
+ * ```
+ */
+export class MemoryStorage implements Storage {
+  /** Always `"memory"`. */
+  readonly kind = "memory" as const;
+  #dirs = new Map<string, Map<string, Inode>>();
+  #durable = new Map<string, Map<string, Inode>>();
+  #world: World = { generation: 0 };
+  #locks = new Set<string>();
+
+  #hasDir(path: string): boolean {
+    return path === "." || path === "/" || this.#dirs.has(path);
+  }
+
+  #entries(dir: string): Map<string, Inode> {
+    let entries = this.#dirs.get(dir);
+    if (!entries) {
+      if (!this.#hasDir(dir)) throw notFound("directory", dir);
+      entries = new Map();
+      this.#dirs.set(dir, entries);
+      this.#durable.set(dir, new Map());
+    }
+    return entries;
+  }
+
+  #lookup(path: string): Inode | undefined {
+    const p = normalizePath(path);
+    return this.#dirs.get(dirname(p))?.get(basename(p));
+  }
+
+  #open(path: string, truncate: boolean): StorageFile {
+    const p = normalizePath(path);
+    if (this.#dirs.has(p)) throw new Error(`Cannot open ${JSON.stringify(path)}: it is a directory.`);
+    const entries = this.#entries(dirname(p));
+    let inode = entries.get(basename(p));
+    if (!inode) {
+      inode = new Inode();
+      entries.set(basename(p), inode);
+    } else if (truncate) {
+      inode.truncate(0);
+    }
+    return new MemoryFile(inode, this.#world, p);
+  }
+
+  /** Creates a directory and its parents, durably. */
+  mkdir(path: string): Promise<void> {
+    const p = normalizePath(path);
+    for (let d = p; !this.#hasDir(d); d = dirname(d)) {
+      if (this.#lookup(d)) throw new Error(`Cannot create directory ${JSON.stringify(d)}: a file has that name.`);
+      this.#dirs.set(d, new Map());
+      this.#durable.set(d, new Map());
+    }
+    return Promise.resolve();
+  }
+
+  /** Entry names (files and subdirectories), sorted; `[]` for a missing directory. */
+  list(path: string): Promise<string[]> {
+    const p = normalizePath(path);
+    if (!this.#hasDir(p)) return Promise.resolve([]);
+    const names = [...(this.#dirs.get(p)?.keys() ?? [])];
+    for (const d of this.#dirs.keys()) {
+      if (d !== p && dirname(d) === p) names.push(basename(d));
+    }
+    return Promise.resolve(names.sort());
+  }
+
+  /** A copy of the file's current bytes, or `null`. */
+  read(path: string): Promise<Uint8Array | null> {
+    const inode = this.#lookup(path);
+    return Promise.resolve(inode ? inode.bytes.slice(0, inode.length) : null);
+  }
+
+  /** The file's current size, or `null`. */
+  size(path: string): Promise<number | null> {
+    return Promise.resolve(this.#lookup(path)?.length ?? null);
+  }
+
+  /** Opens for appending, creating the file when missing. */
+  openAppend(path: string): Promise<StorageFile> {
+    return Promise.resolve().then(() => this.#open(path, false));
+  }
+
+  /** Creates or empties the file and opens it for appending. */
+  create(path: string): Promise<StorageFile> {
+    return Promise.resolve().then(() => this.#open(path, true));
+  }
+
+  /** Moves a file's entry, replacing `to`. Durable after `syncDir` of both directories. */
+  rename(from: string, to: string): Promise<void> {
+    return Promise.resolve().then(() => {
+      const f = normalizePath(from);
+      const t = normalizePath(to);
+      const inode = this.#lookup(f);
+      if (!inode) throw notFound("file", from);
+      if (this.#dirs.has(t)) throw new Error(`Cannot rename onto ${JSON.stringify(to)}: it is a directory.`);
+      const target = this.#entries(dirname(t));
+      this.#dirs.get(dirname(f))!.delete(basename(f));
+      target.set(basename(t), inode);
+    });
+  }
+
+  /** Removes a file's entry; missing is fine. */
+  remove(path: string): Promise<void> {
+    return Promise.resolve().then(() => {
+      const p = normalizePath(path);
+      if (this.#dirs.has(p)) throw new Error(`Cannot remove ${JSON.stringify(path)}: it is a directory.`);
+      this.#dirs.get(dirname(p))?.delete(basename(p));
+    });
+  }
+
+  /** Makes the directory's current entries what survives a crash. */
+  syncDir(path: string): Promise<void> {
+    return Promise.resolve().then(() => {
+      const p = normalizePath(path);
+      if (!this.#hasDir(p)) throw notFound("directory", path);
+      this.#durable.set(p, new Map(this.#dirs.get(p) ?? []));
+    });
+  }
+
+  /** Takes the lock `path` for this storage; a second taker gets `LockedError`. */
+  lock(path: string): Promise<StorageLock> {
+    const p = normalizePath(path);
+    if (this.#locks.has(p)) {
+      return Promise.reject(
+        new LockedError(
+          `Lock ${JSON.stringify(path)} is already held in this MemoryStorage; ` +
+            `close the database that holds it before opening the directory again.`,
+        ),
+      );
+    }
+    this.#locks.add(p);
+    const world = this.#world;
+    const generation = world.generation;
+    try {
+      this.#open(p, true);
+    } catch (e) {
+      this.#locks.delete(p);
+      return Promise.reject(e);
+    }
+    let released = false;
+    return Promise.resolve({
+      release: () => {
+        // After a crash the lock is gone already and may belong to a newer taker.
+        if (!released && world.generation === generation) {
+          this.#locks.delete(p);
+          this.#dirs.get(dirname(p))?.delete(basename(p));
+        }
+        released = true;
+        return Promise.resolve();
+      },
+    });
+  }
+
+  /**
+   * Simulates a power cut: every file reverts to its bytes at its last
+   * `sync()`, every directory to its entries at its last `syncDir()`, open
+   * handles die (their calls throw `ClosedError`) and locks are released.
+   * The same instance can then be opened again, as a disk after a reboot.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStorage } from "./memory.ts";
+   * const s = new MemoryStorage();
+   * const f = await s.create("a");   // never synced, directory never synced
+   * await f.write(new Uint8Array([1]));
+   * s.crash();
+   * console.log(await s.read("a")); // null
+   * ```
+   */
+  crash(): void {
+    this.#world.generation++;
+    this.#locks.clear();
+    for (const [dir, durable] of this.#durable) {
+      this.#dirs.set(dir, new Map(durable));
+      for (const inode of durable.values()) inode.revert();
+    }
+  }
+
+  /**
+   * Test helper: a copy of a file's bytes, or `null` when missing. With
+   * `{ durable: true }`, what would be there after `crash()`.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStorage } from "./memory.ts";
+   * const s = new MemoryStorage();
+   * console.log(s.peek("a", { durable: true })); // null
+   * ```
+   */
+  peek(path: string, options?: { durable?: boolean }): Uint8Array | null {
+    const p = normalizePath(path);
+    if (!options?.durable) {
+      const inode = this.#lookup(p);
+      return inode ? inode.bytes.slice(0, inode.length) : null;
+    }
+    const inode = this.#durable.get(dirname(p))?.get(basename(p));
+    if (!inode) return null;
+    return (inode.syncedCopy ?? inode.bytes).slice(0, inode.syncedLength);
+  }
+
+  /**
+   * Test helper: replaces (or creates) a file with `bytes`, durably, as if
+   * the disk had always held them. The directory must exist. Use it to plant
+   * corruption: read with `peek`, flip a byte, `poke` it back.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStorage } from "./memory.ts";
+   * const s = new MemoryStorage();
+   * s.poke("a", new Uint8Array([0xff]));
+   * console.log(s.peek("a")); // Uint8Array [255]
+   * ```
+   */
+  poke(path: string, bytes: Uint8Array): void {
+    const p = normalizePath(path);
+    const entries = this.#entries(dirname(p));
+    let inode = entries.get(basename(p));
+    if (!inode) {
+      inode = new Inode();
+      entries.set(basename(p), inode);
+    }
+    inode.replace(bytes);
+    this.#durable.get(dirname(p))!.set(basename(p), inode);
+  }
+
+  /**
+   * Test helper: every file path currently present, sorted.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStorage } from "./memory.ts";
+   * console.log(new MemoryStorage().paths()); // []
+   * ```
+   */
+  paths(): string[] {
+    const out: string[] = [];
+    for (const [dir, entries] of this.#dirs) {
+      for (const name of entries.keys()) out.push(dir === "." ? name : dir === "/" ? "/" + name : `${dir}/${name}`);
+    }
+    return out.sort();
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * `NodeStorage`: the Storage interface over `node:fs/promises`, for Node and
+ * Bun (and Deno, whose `node:fs` works too). The `node:` modules are imported
+ * on first use, inside functions, so this module imports cleanly in a browser.
+ *
+ * @module
+ */
+
+import type { FileHandle } from "node:fs/promises";
+import { ClosedError } from "../errors.ts";
+import type { Storage, StorageFile, StorageLock } from "./types.ts";
+import {
+  encodeLockFile,
+  FRESH_LOCK_MS,
+  heldLocks,
+  lockedByOther,
+  lockedBySelf,
+  type LockHolder,
+  parseLockFile,
+} from "./lock_file.ts";
+
+interface NodeApi {
+  fs: typeof import("node:fs/promises");
+  path: typeof import("node:path");
+  process: typeof import("node:process");
+}
+
+let api: Promise<NodeApi> | undefined;
+
+// Loaded once per process; later calls await an already-settled promise.
+function node(): Promise<NodeApi> {
+  api ??= Promise.all([
+    import("node:fs/promises"),
+    import("node:path"),
+    import("node:process"),
+  ]).then(([fs, path, proc]) => ({
+    fs,
+    path,
+    process: proc.default,
+  }));
+  return api;
+}
+
+function errCode(e: unknown): string | undefined {
+  return (e as { code?: string } | null)?.code;
+}
+
+/** A plain Uint8Array view of a Buffer, so results compare equal to Uint8Arrays everywhere. */
+function plain(buf: Uint8Array): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+class NodeFile implements StorageFile {
+  #handle: FileHandle;
+  #path: string;
+  #closed = false;
+
+  constructor(handle: FileHandle, path: string) {
+    this.#handle = handle;
+    this.#path = path;
+  }
+
+  #check(): FileHandle {
+    if (this.#closed) {
+      throw new ClosedError(`File ${JSON.stringify(this.#path)} is closed; open it again to use it.`);
+    }
+    return this.#handle;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    const h = this.#check();
+    // O_APPEND puts every write at the end; loop because a write may be short.
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await h.write(data, done, data.length - done);
+      done += bytesWritten;
+    }
+  }
+  async sync(): Promise<void> {
+    await this.#check().datasync();
+  }
+  async truncate(size: number): Promise<void> {
+    await this.#check().truncate(size);
+  }
+  async size(): Promise<number> {
+    return (await this.#check().stat()).size;
+  }
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#handle.close();
+  }
+}
+
+function isAlive(process: NodeApi["process"], pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: the process exists but belongs to someone else.
+    return errCode(e) === "EPERM";
+  }
+}
+
+function runtimeName(process: NodeApi["process"]): string {
+  return (process.versions as Record<string, string | undefined>).bun ? "bun" : "node";
+}
+
+async function readOrNull(path: string): Promise<Uint8Array | null> {
+  const { fs } = await node();
+  try {
+    return plain(await fs.readFile(path));
+  } catch (e) {
+    if (errCode(e) === "ENOENT") return null;
+    throw e;
+  }
+}
+
+function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (!a || !b) return a === b;
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/**
+ * Storage over `node:fs/promises` with `datasync()` for durability and a
+ * pid-file lock (created with `O_EXCL`, taken over when its pid is dead).
+ *
+ * @example
+ * ```ts
+ * import { NodeStorage } from "./node.ts";
+ * const storage = new NodeStorage();
+ * await storage.mkdir("/tmp/cyberdb-example");
+ * const lock = await storage.lock("/tmp/cyberdb-example/LOCK");
+ * await lock.release();
+ * ```
+ */
+export class NodeStorage implements Storage {
+  /** Always `"node"` (also under Bun). */
+  readonly kind = "node" as const;
+
+  /** Creates the directory and parents, fsyncing each new entry's parent. */
+  async mkdir(path: string): Promise<void> {
+    const { fs, path: p } = await node();
+    const missing: string[] = [];
+    for (let d = p.resolve(path); ; d = p.dirname(d)) {
+      try {
+        await fs.lstat(d);
+        break;
+      } catch (e) {
+        if (errCode(e) !== "ENOENT") throw e;
+        missing.push(d);
+        if (p.dirname(d) === d) break;
+      }
+    }
+    await fs.mkdir(path, { recursive: true });
+    for (const d of missing.reverse()) await this.syncDir(p.dirname(d));
+  }
+
+  /** Entry names sorted ascending; `[]` when the directory is missing. */
+  async list(path: string): Promise<string[]> {
+    const { fs } = await node();
+    try {
+      return (await fs.readdir(path)).sort();
+    } catch (e) {
+      if (errCode(e) === "ENOENT") return [];
+      throw e;
+    }
+  }
+
+  /** The file's bytes or `null`. */
+  read(path: string): Promise<Uint8Array | null> {
+    return readOrNull(path);
+  }
+
+  /** The file's size or `null`. */
+  async size(path: string): Promise<number | null> {
+    const { fs } = await node();
+    try {
+      return (await fs.stat(path)).size;
+    } catch (e) {
+      if (errCode(e) === "ENOENT") return null;
+      throw e;
+    }
+  }
+
+  /** Opens with `O_APPEND | O_CREAT`. */
+  async openAppend(path: string): Promise<StorageFile> {
+    const { fs } = await node();
+    return new NodeFile(await fs.open(path, "a"), path);
+  }
+
+  /** Opens with `O_APPEND | O_CREAT`, then truncates to 0. */
+  async create(path: string): Promise<StorageFile> {
+    const { fs } = await node();
+    // Not O_TRUNC in the open flags: Deno's node:fs refuses O_TRUNC with O_APPEND.
+    const handle = await fs.open(path, "a");
+    try {
+      await handle.truncate(0);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+    return new NodeFile(handle, path);
+  }
+
+  /** `rename(2)`: atomic, replaces `to`. */
+  async rename(from: string, to: string): Promise<void> {
+    const { fs } = await node();
+    await fs.rename(from, to);
+  }
+
+  /** `unlink(2)`, ignoring a missing file. */
+  async remove(path: string): Promise<void> {
+    const { fs } = await node();
+    try {
+      await fs.unlink(path);
+    } catch (e) {
+      if (errCode(e) !== "ENOENT") throw e;
+    }
+  }
+
+  /** Opens the directory read-only and fsyncs it (a no-op on Windows, which cannot). */
+  async syncDir(path: string): Promise<void> {
+    const { fs, process } = await node();
+    if (process.platform === "win32") return;
+    const h = await fs.open(path, "r");
+    try {
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+  }
+
+  /**
+   * Takes `path` as a pid-file lock. The file is created with `O_EXCL`; when
+   * it exists, its recorded pid decides: alive → `LockedError`, dead →
+   * taken over. A lock file held by a Deno process (which adds an OS lock)
+   * names its pid too, so both schemes see each other.
+   */
+  async lock(path: string): Promise<StorageLock> {
+    const { path: p, process } = await node();
+    const key = p.resolve(path);
+    const held = heldLocks();
+    if (held.has(key)) throw lockedBySelf(path, process.pid);
+    held.add(key); // before any await, so two lock() calls in one tick cannot both pass
+    try {
+      const mine = encodeLockFile({ pid: process.pid, runtime: runtimeName(process) });
+      await this.#acquire(path, mine);
+      let released = false;
+      return {
+        release: async () => {
+          if (released) return;
+          released = true;
+          try {
+            // Only remove the file if it is still ours.
+            if (sameBytes(await readOrNull(path), mine)) await this.remove(path);
+          } finally {
+            held.delete(key);
+          }
+        },
+      };
+    } catch (e) {
+      held.delete(key);
+      throw e;
+    }
+  }
+
+  async #acquire(path: string, mine: Uint8Array): Promise<void> {
+    const { fs, process } = await node();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const h = await fs.open(path, "wx");
+        try {
+          await h.write(mine);
+          await h.datasync();
+        } finally {
+          await h.close();
+        }
+        return;
+      } catch (e) {
+        if (errCode(e) !== "EEXIST") throw e;
+      }
+      const seen = await readOrNull(path);
+      if (seen === null) continue; // released meanwhile: try again
+      const holder: LockHolder | null = parseLockFile(seen);
+      if (holder && holder.pid !== process.pid && isAlive(process, holder.pid)) {
+        throw lockedByOther(path, holder);
+      }
+      if (!holder) {
+        const info = await fs.stat(path).catch(() => null);
+        if (info && Date.now() - info.mtimeMs < FRESH_LOCK_MS) throw lockedByOther(path, null);
+      }
+      // Stale: a dead pid, or our own pid left by an earlier process that had
+      // it (pids repeat across container restarts). Re-read right before
+      // unlinking to keep the window for a racing taker tiny.
+      if (sameBytes(await readOrNull(path), seen)) await this.remove(path);
+    }
+    throw lockedByOther(path, parseLockFile(await readOrNull(path)));
+  }
+}

@@ -1,0 +1,482 @@
+// One conformance suite over every Storage implementation this runtime can
+// run: memory and node everywhere, deno too under Deno (node:fs works there).
+// Memory-only crash semantics and real-process lock tests follow.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { ClosedError, LockedError } from "../src/errors.ts";
+import { DenoStorage, defaultStorage, MemoryStorage, NodeStorage } from "../src/storage/mod.ts";
+import type { Storage } from "../src/storage/types.ts";
+
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+const isBun = Boolean((process.versions as Record<string, string | undefined>).bun);
+const root = new URL("..", import.meta.url).pathname;
+
+interface Impl {
+  name: "memory" | "node" | "deno";
+  make(): Storage;
+  /** A storage that sees only what is durable: a fresh instance, or the same memory after crash(). */
+  reopen(s: Storage): Storage;
+}
+
+const impls: Impl[] = [
+  {
+    name: "memory",
+    make: () => new MemoryStorage(),
+    reopen: (s) => {
+      (s as MemoryStorage).crash();
+      return s;
+    },
+  },
+  { name: "node", make: () => new NodeStorage(), reopen: () => new NodeStorage() },
+];
+if (isDeno) impls.push({ name: "deno", make: () => new DenoStorage(), reopen: () => new DenoStorage() });
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | null) => (b === null ? null : new TextDecoder().decode(b));
+
+/** Runs `fn` with a fresh storage and directory, removing the directory after. */
+async function withDir(impl: Impl, fn: (s: Storage, dir: string) => Promise<void>): Promise<void> {
+  const storage = impl.make();
+  const dir = impl.name === "memory" ? "db" : await mkdtemp(join(tmpdir(), "cyberdb-storage-"));
+  try {
+    await storage.mkdir(dir);
+    await fn(storage, dir);
+  } finally {
+    if (impl.name !== "memory") await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function writeFileVia(s: Storage, path: string, text: string, durable = true): Promise<void> {
+  const f = await s.create(path);
+  await f.write(enc(text));
+  if (durable) await f.sync();
+  await f.close();
+}
+
+for (const impl of impls) {
+  describe(`Storage conformance: ${impl.name}`, () => {
+    it("kind names the implementation", () => {
+      assert.equal(impl.make().kind, impl.name);
+    });
+
+    it("mkdir creates parents, tolerates an existing directory, and list shows subdirectories", () =>
+      withDir(impl, async (s, dir) => {
+        await s.mkdir(`${dir}/a/b/c`);
+        await s.mkdir(`${dir}/a/b/c`);
+        await s.mkdir(`${dir}/a`);
+        assert.deepEqual(await s.list(dir), ["a"]);
+        assert.deepEqual(await s.list(`${dir}/a/b`), ["c"]);
+        assert.deepEqual(await s.list(`${dir}/a/b/c`), []);
+      }));
+
+    it("read of a missing file is null and size of a missing file is null", () =>
+      withDir(impl, async (s, dir) => {
+        assert.equal(await s.read(`${dir}/nope`), null);
+        assert.equal(await s.size(`${dir}/nope`), null);
+      }));
+
+    it("create, write, read and size round-trip exact bytes as a plain Uint8Array", () =>
+      withDir(impl, async (s, dir) => {
+        const bytes = new Uint8Array(1000).map((_, i) => (i * 7) & 0xff);
+        const f = await s.create(`${dir}/x`);
+        await f.write(bytes);
+        await f.write(new Uint8Array(0));
+        assert.equal(await f.size(), 1000);
+        await f.close();
+        const got = await s.read(`${dir}/x`);
+        assert.ok(got instanceof Uint8Array);
+        assert.deepEqual(got, bytes);
+        assert.equal(await s.size(`${dir}/x`), 1000);
+      }));
+
+    it("a large write lands completely", () =>
+      withDir(impl, async (s, dir) => {
+        const big = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => i % 251);
+        const f = await s.create(`${dir}/big`);
+        await f.write(big);
+        await f.sync();
+        await f.close();
+        assert.deepEqual(await s.read(`${dir}/big`), big);
+      }));
+
+    it("openAppend creates a missing file and appends to an existing one", () =>
+      withDir(impl, async (s, dir) => {
+        const f = await s.openAppend(`${dir}/log`);
+        assert.equal(await f.size(), 0);
+        await f.write(enc("ab"));
+        await f.close();
+        const g = await s.openAppend(`${dir}/log`);
+        await g.write(enc("cd"));
+        await g.write(enc("ef"));
+        assert.equal(await g.size(), 6);
+        await g.close();
+        assert.equal(dec(await s.read(`${dir}/log`)), "abcdef");
+      }));
+
+    it("create empties an existing file", () =>
+      withDir(impl, async (s, dir) => {
+        await writeFileVia(s, `${dir}/x`, "old content");
+        const f = await s.create(`${dir}/x`);
+        assert.equal(await f.size(), 0);
+        await f.write(enc("new"));
+        await f.close();
+        assert.equal(dec(await s.read(`${dir}/x`)), "new");
+      }));
+
+    it("truncate then append continues at the cut", () =>
+      withDir(impl, async (s, dir) => {
+        const f = await s.openAppend(`${dir}/t`);
+        await f.write(enc("0123456789"));
+        await f.sync();
+        await f.truncate(4);
+        assert.equal(await f.size(), 4);
+        await f.write(enc("ab"));
+        await f.sync();
+        await f.close();
+        assert.equal(dec(await s.read(`${dir}/t`)), "0123ab");
+        // A truncate through a fresh handle, as recovery does.
+        const g = await s.openAppend(`${dir}/t`);
+        await g.truncate(2);
+        await g.write(enc("Z"));
+        await g.close();
+        assert.equal(dec(await s.read(`${dir}/t`)), "01Z");
+      }));
+
+    it("rename moves a file and replaces the target; a missing source rejects", () =>
+      withDir(impl, async (s, dir) => {
+        await writeFileVia(s, `${dir}/a`, "A");
+        await writeFileVia(s, `${dir}/b`, "B");
+        await s.rename(`${dir}/a`, `${dir}/b`);
+        assert.equal(await s.read(`${dir}/a`), null);
+        assert.equal(dec(await s.read(`${dir}/b`)), "A");
+        await s.mkdir(`${dir}/sub`);
+        await s.rename(`${dir}/b`, `${dir}/sub/c`);
+        assert.equal(dec(await s.read(`${dir}/sub/c`)), "A");
+        await assert.rejects(s.rename(`${dir}/missing`, `${dir}/z`));
+      }));
+
+    it("remove deletes a file and tolerates a missing one", () =>
+      withDir(impl, async (s, dir) => {
+        await writeFileVia(s, `${dir}/a`, "A");
+        await s.remove(`${dir}/a`);
+        assert.equal(await s.read(`${dir}/a`), null);
+        await s.remove(`${dir}/a`);
+        await s.remove(`${dir}/never-existed`);
+      }));
+
+    it("list is sorted and a missing directory lists as []", () =>
+      withDir(impl, async (s, dir) => {
+        for (const name of ["b.wal", "00000000000000000010.wal", "a", "00000000000000000002.wal"]) {
+          await writeFileVia(s, `${dir}/${name}`, name, false);
+        }
+        assert.deepEqual(await s.list(dir), [
+          "00000000000000000002.wal",
+          "00000000000000000010.wal",
+          "a",
+          "b.wal",
+        ]);
+        assert.deepEqual(await s.list(`${dir}/missing`), []);
+        assert.deepEqual(await s.list(`${dir}/missing/deeper`), []);
+      }));
+
+    it("synced data and synced directory entries are readable by a fresh storage", () =>
+      withDir(impl, async (s, dir) => {
+        await s.mkdir(`${dir}/wal`);
+        await writeFileVia(s, `${dir}/wal/1.wal`, "durable");
+        await writeFileVia(s, `${dir}/tmp`, "snap");
+        await s.rename(`${dir}/tmp`, `${dir}/snap`);
+        await s.syncDir(`${dir}/wal`);
+        await s.syncDir(dir);
+        const fresh = impl.reopen(s);
+        assert.equal(dec(await fresh.read(`${dir}/wal/1.wal`)), "durable");
+        assert.equal(dec(await fresh.read(`${dir}/snap`)), "snap");
+        assert.equal(await fresh.read(`${dir}/tmp`), null);
+        assert.deepEqual(await fresh.list(dir), ["snap", "wal"]);
+      }));
+
+    it("a closed file can be closed again, and other calls on it reject", () =>
+      withDir(impl, async (s, dir) => {
+        const f = await s.create(`${dir}/c`);
+        await f.close();
+        await f.close();
+        await assert.rejects(f.write(enc("x")), ClosedError);
+        await assert.rejects(f.sync(), ClosedError);
+        await assert.rejects(f.size(), ClosedError);
+        await assert.rejects(f.truncate(0), ClosedError);
+      }));
+
+    it("a second lock in the same process is LockedError naming the path", () =>
+      withDir(impl, async (s, dir) => {
+        const path = `${dir}/LOCK`;
+        const lock = await s.lock(path);
+        assert.ok((await s.list(dir)).includes("LOCK"), "the lock file exists while held");
+        await assert.rejects(s.lock(path), (e: unknown) => {
+          assert.ok(e instanceof LockedError);
+          assert.equal(e.code, "LOCKED");
+          assert.match(e.message, /LOCK/);
+          assert.match(e.message, /close/);
+          return true;
+        });
+        // Two racing lock() calls: exactly one wins.
+        await lock.release();
+        const results = await Promise.allSettled([s.lock(path), s.lock(path)]);
+        assert.equal(results.filter((r) => r.status === "fulfilled").length, 1);
+        for (const r of results) if (r.status === "fulfilled") await r.value.release();
+      }));
+
+    it("release removes the lock file, is idempotent, and the lock can be taken again", () =>
+      withDir(impl, async (s, dir) => {
+        const path = `${dir}/LOCK`;
+        const first = await s.lock(path);
+        await first.release();
+        await first.release();
+        assert.ok(!(await s.list(dir)).includes("LOCK"));
+        const second = await s.lock(path);
+        await first.release(); // a stale handle must not free the new holder
+        await assert.rejects(s.lock(path), LockedError);
+        await second.release();
+      }));
+
+    if (impl.name !== "memory") {
+      it("a lock file left by a dead pid is taken over", () =>
+        withDir(impl, async (s, dir) => {
+          // A pid far above any pid_max that Linux or macOS hands out.
+          await writeFile(join(dir, "LOCK"), JSON.stringify({ pid: 2 ** 30, runtime: "node" }) + "\n");
+          const lock = await s.lock(`${dir}/LOCK`);
+          await lock.release();
+        }));
+    }
+  });
+}
+
+describe("defaultStorage", () => {
+  it("picks this runtime's storage", async () => {
+    const s = await defaultStorage();
+    assert.equal(s.kind, isDeno ? "deno" : "node");
+  });
+});
+
+// ---- locks held by other processes ----------------------------------------
+
+/** Starts a child of this runtime that takes `lockPath` with `kind` storage and waits. */
+async function lockInChild(kind: string, lockPath: string, scratch: string) {
+  const script = join(scratch, "child.mts");
+  const mod = new URL("../src/storage/mod.ts", import.meta.url).href;
+  await writeFile(
+    script,
+    `import process from "node:process";
+import { DenoStorage, NodeStorage } from ${JSON.stringify(mod)};
+const storage = process.argv[2] === "deno" ? new DenoStorage() : new NodeStorage();
+await storage.lock(process.argv[3]);
+console.log("locked");
+setInterval(() => {}, 60_000);
+`,
+  );
+  const args = isDeno ? ["run", "-A", script] : isBun ? [script] : ["--import", "tsx", script];
+  const child = spawn(process.execPath, [...args, kind, lockPath], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let output = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Child did not lock in time: ${output}`)), 60_000);
+    child.stdout!.on("data", (d) => {
+      output += String(d);
+      if (output.includes("locked")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.stderr!.on("data", (d) => (output += String(d)));
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`Child exited with ${code} before locking: ${output}`));
+    });
+  });
+  return {
+    pid: child.pid!,
+    async kill() {
+      child.kill("SIGKILL");
+      await exited; // reaped: no zombie left for the liveness check to see
+    },
+  };
+}
+
+const realKinds = impls.filter((i) => i.name !== "memory");
+for (const parent of realKinds) {
+  for (const childKind of realKinds) {
+    describe(`Locks across processes: ${childKind.name} child, ${parent.name} parent`, () => {
+      it("a lock held by a live child is LockedError naming its pid", async () => {
+        const scratch = await mkdtemp(join(tmpdir(), "cyberdb-lock-"));
+        const child = await lockInChild(childKind.name, join(scratch, "LOCK"), scratch);
+        try {
+          await assert.rejects(parent.make().lock(join(scratch, "LOCK")), (e: unknown) => {
+            assert.ok(e instanceof LockedError);
+            assert.match(e.message, new RegExp(`process ${child.pid}\\b`));
+            assert.ok(e.message.includes(join(scratch, "LOCK")));
+            return true;
+          });
+        } finally {
+          await child.kill();
+          await rm(scratch, { recursive: true, force: true });
+        }
+      });
+
+      if (parent === childKind) {
+        it("a lock left by a SIGKILLed child is taken over", async () => {
+          const scratch = await mkdtemp(join(tmpdir(), "cyberdb-lock-"));
+          try {
+            const child = await lockInChild(childKind.name, join(scratch, "LOCK"), scratch);
+            await child.kill();
+            const s = parent.make();
+            const lock = await s.lock(join(scratch, "LOCK"));
+            await assert.rejects(s.lock(join(scratch, "LOCK")), LockedError);
+            await lock.release();
+          } finally {
+            await rm(scratch, { recursive: true, force: true });
+          }
+        });
+      }
+    });
+  }
+}
+
+if (isDeno) {
+  describe("Locks across storages in one process", () => {
+    it("DenoStorage and NodeStorage see each other's locks", async () => {
+      const scratch = await mkdtemp(join(tmpdir(), "cyberdb-lock-"));
+      try {
+        const path = join(scratch, "LOCK");
+        const a = await new DenoStorage().lock(path);
+        await assert.rejects(new NodeStorage().lock(path), LockedError);
+        await a.release();
+        const b = await new NodeStorage().lock(path);
+        await assert.rejects(new DenoStorage().lock(path), LockedError);
+        await b.release();
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
+    });
+  });
+}
+
+// ---- MemoryStorage crash simulation -----------------------------------------
+
+describe("MemoryStorage crash()", () => {
+  async function setup() {
+    const s = new MemoryStorage();
+    await s.mkdir("db");
+    return s;
+  }
+
+  it("drops bytes written after the last sync", async () => {
+    const s = await setup();
+    const f = await s.create("db/a");
+    await f.write(enc("kept"));
+    await f.sync();
+    await s.syncDir("db");
+    await f.write(enc("-lost"));
+    assert.equal(dec(s.peek("db/a")), "kept-lost");
+    assert.equal(dec(s.peek("db/a", { durable: true })), "kept");
+    s.crash();
+    assert.equal(dec(await s.read("db/a")), "kept");
+  });
+
+  it("a created file is gone without syncDir, and empty without its own sync", async () => {
+    const s = await setup();
+    const f = await s.create("db/synced");
+    await f.write(enc("x"));
+    await f.sync();
+    const g = await s.create("db/unsynced");
+    await g.write(enc("y"));
+    await s.syncDir("db");
+    const h = await s.create("db/after-dir-sync");
+    await h.sync();
+    s.crash();
+    assert.equal(dec(await s.read("db/synced")), "x");
+    assert.deepEqual(await s.read("db/unsynced"), new Uint8Array(0));
+    assert.equal(await s.read("db/after-dir-sync"), null);
+    assert.deepEqual(await s.list("db"), ["synced", "unsynced"]);
+  });
+
+  it("reverts renames and removals not followed by syncDir", async () => {
+    const s = await setup();
+    await s.mkdir("db/snap");
+    await writeFileVia(s, "db/snap/tmp", "v1");
+    await writeFileVia(s, "db/gone", "g");
+    await s.syncDir("db/snap");
+    await s.syncDir("db");
+    await s.rename("db/snap/tmp", "db/snap/final");
+    await s.remove("db/gone");
+    s.crash();
+    assert.deepEqual(await s.list("db/snap"), ["tmp"]);
+    assert.equal(dec(await s.read("db/gone")), "g");
+    await s.rename("db/snap/tmp", "db/snap/final");
+    await s.syncDir("db/snap");
+    s.crash();
+    assert.deepEqual(await s.list("db/snap"), ["final"]);
+    assert.equal(dec(await s.read("db/snap/final")), "v1");
+  });
+
+  it("a truncate below the synced size is undone, then redone after sync", async () => {
+    const s = await setup();
+    await writeFileVia(s, "db/t", "0123456789");
+    await s.syncDir("db");
+    const f = await s.openAppend("db/t");
+    await f.truncate(3);
+    await f.write(enc("abc"));
+    s.crash();
+    assert.equal(dec(await s.read("db/t")), "0123456789");
+    const g = await s.openAppend("db/t");
+    await g.truncate(3);
+    await g.sync();
+    s.crash();
+    assert.equal(dec(await s.read("db/t")), "012");
+  });
+
+  it("kills open handles and releases locks; the instance opens again", async () => {
+    const s = await setup();
+    const f = await s.openAppend("db/log");
+    await f.write(enc("a"));
+    await f.sync();
+    await s.syncDir("db");
+    const lock = await s.lock("db/LOCK");
+    s.crash();
+    await assert.rejects(f.write(enc("b")), ClosedError);
+    await assert.rejects(f.sync(), ClosedError);
+    await assert.rejects(f.size(), ClosedError);
+    await assert.rejects(f.truncate(0), ClosedError);
+    await f.close();
+    const again = await s.lock("db/LOCK");
+    await lock.release(); // the dead holder's release must not free the new one
+    await assert.rejects(s.lock("db/LOCK"), LockedError);
+    const g = await s.openAppend("db/log");
+    await g.write(enc("c"));
+    await g.close();
+    assert.equal(dec(await s.read("db/log")), "ac");
+    await again.release();
+  });
+
+  it("poke writes durable bytes and paths lists every file", async () => {
+    const s = await setup();
+    s.poke("db/x", enc("poked"));
+    await writeFileVia(s, "db/y", "y", false);
+    assert.deepEqual(s.paths(), ["db/x", "db/y"]);
+    s.crash();
+    assert.equal(dec(await s.read("db/x")), "poked");
+    assert.deepEqual(s.paths(), ["db/x"]);
+    assert.throws(() => s.poke("missing-dir/x", enc("?")));
+  });
+
+  it("rejects files in missing directories, like a real disk", async () => {
+    const s = new MemoryStorage();
+    await assert.rejects(s.create("nodir/a"));
+    await assert.rejects(s.openAppend("nodir/a"));
+  });
+});
