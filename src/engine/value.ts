@@ -81,13 +81,6 @@ function fail(path: string, what: string, fix: string): never {
   throw new ValidationError(`${what}${path ? ` at ${path}` : ""}: ${fix}`);
 }
 
-/** Defines `key` on `target` even when it is "__proto__" (which `=` would not). */
-function put(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === "__proto__") {
-    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  } else target[key] = value;
-}
-
 /**
  * Validates `value` and returns a private deep copy of it, or throws
  * {@linkcode ValidationError} naming where the bad part is. Nothing about the
@@ -96,7 +89,8 @@ function put(target: Record<string, unknown>, key: string, value: unknown): void
  * Rules: `undefined` at the top level or in an array, functions, symbols,
  * class instances other than Date/Uint8Array, holes, cycles, invalid Dates,
  * strings that are not well-formed UTF-16 and bigints outside 64 bits are
- * rejected. Object properties whose value is `undefined` are dropped, as
+ * rejected, and so is an own `"__proto__"` property (MessagePack decoders
+ * drop it). Object properties whose value is `undefined` are dropped, as
  * `JSON.stringify` does.
  *
  * @example
@@ -171,7 +165,12 @@ function cloneDeep(value: unknown, what: string, path: string, seen: Set<object>
       const v = src[k];
       if (v === undefined) continue;
       if (!k.isWellFormed()) badString(`${what} key`, path);
-      put(out, k, cloneDeep(v, what, path ? `${path}.${k}` : k, seen));
+      if (k === "__proto__") {
+        // MessagePack decoders (msgpackr included) rename or drop this key to
+        // prevent prototype pollution, so it could not survive the log.
+        fail(path, `${what} has an own property "__proto__"`, "rename that property; it cannot round-trip through the log or the wire");
+      }
+      out[k] = cloneDeep(v, what, path ? `${path}.${k}` : k, seen);
     }
     seen.delete(obj);
     return out;
@@ -228,7 +227,7 @@ function copyDeep(value: Value): Value {
   if (value instanceof Uint8Array) return value.slice();
   if (value instanceof Date) return new Date(value.getTime());
   const out: Record<string, Value> = {};
-  for (const k of Object.keys(value)) put(out, k, copyDeep(value[k]));
+  for (const k of Object.keys(value)) out[k] = copyDeep(value[k]);
   return out;
 }
 
