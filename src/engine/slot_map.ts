@@ -177,6 +177,15 @@ export class SlotMap<K, V> {
     }
   }
 
+  /**
+   * Copies of the slot arrays (tombstones are `undefined` values): a
+   * consistent view of this moment at the cost of a memcpy, because stored
+   * values are never changed in place — every write replaces them.
+   */
+  capture(): { keys: (K | undefined)[]; vals: (V | undefined)[] } {
+    return { keys: this.#keys.slice(), vals: this.#vals.slice() };
+  }
+
   /** Compacts tombstones now if there are many; called after a transaction ends. */
   settle(): void {
     this.#maybeCompact();
