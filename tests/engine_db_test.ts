@@ -15,8 +15,14 @@ import {
   SchemaError,
   Table,
   ValidationError,
+  type Value,
   WrongKindError,
 } from "../mod.ts";
+
+// Note: createDict/createList are called with an explicit <Value> where an
+// init is given and the handle is written to afterwards: without it the value
+// type is inferred from the init as literals (createList("l", [1]) gives a
+// CyberList<1>, on which append(2) does not type-check).
 
 type ErrClass = abstract new (...args: never[]) => Error;
 
@@ -288,7 +294,7 @@ describe("Database: collections and drop", () => {
   });
 
   it("a handle of a dropped list or table throws NotFoundError on use", () => {
-    const l = db.createList("l", [1]);
+    const l = db.createList<Value>("l", [1]);
     const t = table();
     t.insert({ id: 1 });
     db.drop("l");
@@ -343,7 +349,7 @@ describe("Database: transaction", () => {
   });
 
   it("a throw undoes every dict write and restores key order exactly", () => {
-    const d = db.createDict("d", [["a", 1], ["b", { x: 1 }], ["c", 3], [4, 4]]);
+    const d = db.createDict<Value>("d", [["a", 1], ["b", { x: 1 }], ["c", 3], [4, 4]]);
     const before = [...d.entries()];
     const boom = new Error("boom");
     assert.throws(() =>
@@ -365,7 +371,7 @@ describe("Database: transaction", () => {
   });
 
   it("a throw undoes every list write and restores element order exactly", () => {
-    const l = db.createList("l", [3, "a", { k: 1 }, [2], null, 1]);
+    const l = db.createList<Value>("l", [3, "a", { k: 1 }, [2], null, 1]);
     const before = l.toArray();
     assert.throws(() =>
       db.transaction(() => {
@@ -420,7 +426,7 @@ describe("Database: transaction", () => {
   });
 
   it("a rolled-back dict delete restores the key at its old position", () => {
-    const d = db.createDict("d", [["a", 1], ["b", 2], ["c", 3]]);
+    const d = db.createDict<Value>("d", [["a", 1], ["b", 2], ["c", 3]]);
     assert.throws(() =>
       db.transaction(() => {
         d.delete("a");
@@ -473,7 +479,7 @@ describe("Database: transaction", () => {
   });
 
   it("creating and dropping collections inside are undone by a throw", () => {
-    const keep = db.createDict("keep", { a: 1 });
+    const keep = db.createDict<Value>("keep", { a: 1 });
     assert.throws(() =>
       db.transaction(() => {
         db.createDict("new").set("x", 1);
@@ -576,7 +582,7 @@ describe("Database: transaction", () => {
   });
 
   it("an invalid write inside is rethrown as ValidationError and undoes the rest", () => {
-    const l = db.createList("l", [1]);
+    const l = db.createList<Value>("l", [1]);
     invalid(() =>
       db.transaction(() => {
         l.append(2);
@@ -587,7 +593,7 @@ describe("Database: transaction", () => {
   });
 
   it("KeyNotFoundError from pop inside is rethrown and undoes the rest", () => {
-    const d = db.createDict("d", { a: 1 });
+    const d = db.createDict<Value>("d", { a: 1 });
     throwsErr(() =>
       db.transaction(() => {
         d.set("b", 2);
@@ -617,8 +623,8 @@ describe("Database: close", () => {
 
   it("after close, every handle call throws ClosedError", async () => {
     const x = await Database.open();
-    const d = x.createDict("d", { a: 1 });
-    const l = x.createList("l", [1]);
+    const d = x.createDict<Value>("d", { a: 1 });
+    const l = x.createList<Value>("l", [1]);
     const t = x.createTable(SCHEMA) as unknown as LooseTable;
     t.insert({ id: 1 });
     await x.close();
@@ -663,4 +669,357 @@ describe("Database: close", () => {
     await x[Symbol.asyncDispose]();
     closed(() => x.collections());
   });
+});
+
+// ---------------------------------------------------------------------------
+// Randomized model check: random dict/list/table operations, inside and
+// outside (nested) transactions, against a plain-JS model of the contract.
+// Deterministic (seeded), so a failure reproduces.
+
+/** mulberry32: a small deterministic PRNG. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type DKey = string | number;
+interface Model {
+  dict: [DKey, number][];
+  list: number[];
+  table: { id: number; v: string | null }[];
+}
+interface Step {
+  label: string;
+  model: () => unknown;
+  engine: () => unknown;
+}
+class Expected {
+  constructor(readonly code: string) {}
+}
+class Abort extends Error {}
+
+function modelCheck(seed: number, steps: number): void {
+  const r = prng(seed);
+  const int = (n: number) => Math.floor(r() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
+  const KEYS: DKey[] = ["a", "b", "c", "d", 0, 1, 2, "0"];
+  const d = db.createDict<Value>("md");
+  const l = db.createList<Value>("ml");
+  const t = table("mt");
+  let m: Model = { dict: [], list: [], table: [] };
+  const log: string[] = [];
+
+  const dIdx = (k: DKey) => m.dict.findIndex(([x]) => x === k);
+  const tIdx = (id: number) => m.table.findIndex((row) => row.id === id);
+  const norm = (i: number, n: number) => (i < 0 ? i + n : i);
+
+  function randomStep(): Step {
+    const k = pick(KEYS);
+    const v = int(10);
+    const id = int(6);
+    const n = m.list.length;
+    const ops: Array<() => Step> = [
+      () => ({
+        label: `dict.set(${String(k)}, ${v})`,
+        model: () => {
+          const i = dIdx(k);
+          if (i >= 0) m.dict[i][1] = v;
+          else m.dict.push([k, v]);
+        },
+        engine: () => void d.set(k, v),
+      }),
+      () => ({
+        label: `dict.delete(${String(k)})`,
+        model: () => {
+          const i = dIdx(k);
+          if (i >= 0) m.dict.splice(i, 1);
+          return i >= 0;
+        },
+        engine: () => d.delete(k),
+      }),
+      () => ({
+        label: `dict.pop(${String(k)})`,
+        model: () => {
+          const i = dIdx(k);
+          if (i < 0) throw new Expected("KEY_NOT_FOUND");
+          return m.dict.splice(i, 1)[0][1];
+        },
+        engine: () => d.pop(k),
+      }),
+      () => ({
+        label: `dict.pop(${String(k)}, -1)`,
+        model: () => {
+          const i = dIdx(k);
+          return i < 0 ? -1 : m.dict.splice(i, 1)[0][1];
+        },
+        engine: () => d.pop(k, -1),
+      }),
+      () => ({
+        label: "dict.popItem()",
+        model: () => {
+          const last = m.dict.pop();
+          if (!last) throw new Expected("KEY_NOT_FOUND");
+          return last;
+        },
+        engine: () => d.popItem(),
+      }),
+      () => ({
+        label: `dict.setDefault(${String(k)}, ${v})`,
+        model: () => {
+          const i = dIdx(k);
+          if (i >= 0) return m.dict[i][1];
+          m.dict.push([k, v]);
+          return v;
+        },
+        engine: () => d.setDefault(k, v),
+      }),
+      () => {
+        const pairs: [DKey, number][] = [[pick(KEYS), int(10)], [pick(KEYS), int(10)]];
+        return {
+          label: `dict.update(${JSON.stringify(pairs)})`,
+          model: () => {
+            for (const [pk, pv] of pairs) {
+              const i = dIdx(pk);
+              if (i >= 0) m.dict[i][1] = pv;
+              else m.dict.push([pk, pv]);
+            }
+          },
+          engine: () => void d.update(pairs),
+        };
+      },
+      () => ({
+        label: "dict.clear()",
+        model: () => void (m.dict = []),
+        engine: () => void d.clear(),
+      }),
+      () => ({
+        label: `list.append(${v})`,
+        model: () => void m.list.push(v),
+        engine: () => void l.append(v),
+      }),
+      () => {
+        const i = int(2 * n + 3) - n - 1;
+        return {
+          label: `list.set(${i}, ${v})`,
+          model: () => {
+            const at = norm(i, n);
+            if (at < 0 || at >= n) throw new Expected("INDEX_OUT_OF_RANGE");
+            m.list[at] = v;
+          },
+          engine: () => void l.set(i, v),
+        };
+      },
+      () => {
+        const i = int(2 * n + 5) - n - 2;
+        return {
+          label: `list.insert(${i}, ${v})`,
+          model: () => {
+            const at = i < 0 ? Math.max(0, i + n) : Math.min(i, n);
+            m.list.splice(at, 0, v);
+          },
+          engine: () => void l.insert(i, v),
+        };
+      },
+      () => {
+        const i = int(2 * n + 3) - n - 1;
+        return {
+          label: `list.pop(${i})`,
+          model: () => {
+            const at = norm(i, n);
+            if (at < 0 || at >= n) throw new Expected("INDEX_OUT_OF_RANGE");
+            return m.list.splice(at, 1)[0];
+          },
+          engine: () => l.pop(i),
+        };
+      },
+      () => ({
+        label: "list.pop()",
+        model: () => {
+          if (n === 0) throw new Expected("INDEX_OUT_OF_RANGE");
+          return m.list.pop();
+        },
+        engine: () => l.pop(),
+      }),
+      () => ({
+        label: `list.remove(${v})`,
+        model: () => {
+          const i = m.list.indexOf(v);
+          if (i < 0) throw new Expected("VALUE_NOT_FOUND");
+          m.list.splice(i, 1);
+        },
+        engine: () => void l.remove(v),
+      }),
+      () => ({
+        label: "list.reverse()",
+        model: () => void m.list.reverse(),
+        engine: () => void l.reverse(),
+      }),
+      () => {
+        const reverse = r() < 0.5;
+        return {
+          label: `list.sort({ reverse: ${reverse} })`,
+          model: () => void m.list.sort((a, b) => (reverse ? b - a : a - b)),
+          engine: () => void l.sort({ reverse }),
+        };
+      },
+      () => {
+        const more = [int(10), int(10)];
+        return {
+          label: `list.extend(${JSON.stringify(more)})`,
+          model: () => void m.list.push(...more),
+          engine: () => void l.extend(more),
+        };
+      },
+      () => ({
+        label: "list.clear()",
+        model: () => void (m.list = []),
+        engine: () => void l.clear(),
+      }),
+      () => ({
+        label: `list.count(${v}) / indexOf`,
+        model: () => [m.list.filter((x) => x === v).length, m.list.indexOf(v)],
+        engine: () => [l.count(v), l.indexOf(v)],
+      }),
+      () => {
+        const row = { id, v: r() < 0.3 ? null : `s${v}` };
+        return {
+          label: `table.insert(${JSON.stringify(row)})`,
+          model: () => {
+            if (tIdx(id) >= 0) throw new Expected("DUPLICATE_KEY");
+            m.table.push(row);
+          },
+          engine: () => void t.insert(row),
+        };
+      },
+      () => ({
+        label: `table.delete(${id})`,
+        model: () => {
+          const i = tIdx(id);
+          if (i >= 0) m.table.splice(i, 1);
+          return i >= 0;
+        },
+        engine: () => t.delete(id),
+      }),
+      () => {
+        const row = { id, v: `u${v}` };
+        return {
+          label: `table.upsert(${JSON.stringify(row)})`,
+          model: () => {
+            const i = tIdx(id);
+            if (i >= 0) m.table[i] = row;
+            else m.table.push(row);
+          },
+          engine: () => void t.upsert(row),
+        };
+      },
+      () => ({
+        label: `table.update(${id}, { v: "w${v}" })`,
+        model: () => {
+          const i = tIdx(id);
+          if (i < 0) throw new Expected("KEY_NOT_FOUND");
+          m.table[i] = { id, v: `w${v}` };
+        },
+        engine: () => void t.update(id, { v: `w${v}` }),
+      }),
+      () => ({
+        label: `table.patch(${id}, { v: null })`,
+        model: () => {
+          const i = tIdx(id);
+          if (i < 0) throw new Expected("KEY_NOT_FOUND");
+          m.table[i] = { id, v: null };
+        },
+        engine: () => void t.patch(id, { v: null }),
+      }),
+      () => {
+        const rows = [{ id: int(6), v: "m" }, { id: int(6), v: null }];
+        return {
+          label: `table.insertMany(${JSON.stringify(rows)})`,
+          model: () => {
+            if (rows[0].id === rows[1].id || rows.some((row) => tIdx(row.id) >= 0)) {
+              throw new Expected("DUPLICATE_KEY");
+            }
+            m.table.push(...rows);
+          },
+          engine: () => void t.insertMany(rows),
+        };
+      },
+      () => ({
+        label: `table.get(${id})`,
+        model: () => m.table.find((row) => row.id === id),
+        engine: () => t.get(id),
+      }),
+    ];
+    return pick(ops)();
+  }
+
+  function compareState(where: string): void {
+    const ctx = `${where} (seed ${seed}); last ops:\n  ${log.slice(-12).join("\n  ")}`;
+    assert.deepEqual([...d.entries()], m.dict, `dict differs ${ctx}`);
+    assert.equal(d.size, m.dict.length, `dict size differs ${ctx}`);
+    assert.deepEqual(l.toArray(), m.list, `list differs ${ctx}`);
+    assert.deepEqual(t.toArray(), m.table, `table differs ${ctx}`);
+    assert.equal(t.count(), m.table.length, `table count differs ${ctx}`);
+  }
+
+  function runStep(): void {
+    const step = randomStep();
+    log.push(step.label);
+    let want: { ok: true; value: unknown } | { ok: false; code: string };
+    try {
+      want = { ok: true, value: step.model() };
+    } catch (e) {
+      if (!(e instanceof Expected)) throw e;
+      want = { ok: false, code: e.code };
+    }
+    let got: { ok: true; value: unknown } | { ok: false; code: string };
+    try {
+      got = { ok: true, value: step.engine() };
+    } catch (e) {
+      got = { ok: false, code: String((e as { code?: unknown }).code ?? (e as Error).message) };
+    }
+    assert.deepEqual(got, want, `${step.label} (seed ${seed})`);
+  }
+
+  function runTransaction(depth: number): void {
+    const saved = structuredClone(m);
+    log.push(`${"  ".repeat(depth)}transaction {`);
+    let aborted = false;
+    try {
+      db.transaction(() => {
+        const count = 1 + int(6);
+        for (let i = 0; i < count; i++) {
+          if (depth < 3 && r() < 0.15) runTransaction(depth + 1);
+          else runStep();
+        }
+        compareState("inside a transaction");
+        if (r() < 0.5) throw new Abort("abort");
+      });
+    } catch (e) {
+      if (!(e instanceof Abort)) throw e;
+      aborted = true;
+    }
+    log.push(`${"  ".repeat(depth)}} ${aborted ? "thrown" : "committed"}`);
+    if (aborted) m = saved;
+    compareState(aborted ? "after a rolled-back transaction" : "after a committed transaction");
+  }
+
+  for (let i = 0; i < steps; i++) {
+    if (r() < 0.25) runTransaction(0);
+    else runStep();
+    compareState("after a step");
+  }
+}
+
+describe("Database: randomized model check", () => {
+  for (const seed of [1, 2, 3, 42, 2024]) {
+    it(`dict, list and table agree with a model, with nested transactions (seed ${seed})`, () => {
+      modelCheck(seed, 400);
+    });
+  }
 });

@@ -135,6 +135,49 @@ describe("CyberDict: basics", () => {
   });
 });
 
+describe("CyberDict: many deletes (tombstones and compaction)", () => {
+  it("order, size and popItem stay right after deleting most keys", () => {
+    const want: number[] = [];
+    for (let i = 0; i < 1000; i++) d.set(i, i);
+    for (let i = 0; i < 1000; i++) {
+      if (i % 10 === 3) want.push(i);
+      else if (i !== 999) d.delete(i);
+    }
+    want.push(999);
+    assert.equal(d.size, want.length);
+    assert.deepEqual([...d.keys()], want);
+    d.set(5, "re-added");
+    d.set(13, "updated in place");
+    want.push(5);
+    assert.deepEqual([...d.keys()], want);
+    assert.deepEqual(d.popItem(), [5, "re-added"]);
+    assert.deepEqual(d.popItem(), [999, 999]);
+    assert.deepEqual(d.popItem(), [993, 993]);
+    assert.equal(d.get(13), "updated in place");
+  });
+
+  it("deleting while iterating keys() neither repeats nor loses a live key", () => {
+    for (let i = 0; i < 500; i++) d.set(`k${i}`, i);
+    const seen: (string | number)[] = [];
+    for (const k of d.keys()) {
+      seen.push(k);
+      d.delete(k);
+    }
+    assert.equal(new Set(seen).size, seen.length, "no key seen twice");
+    assert.equal(seen.length, 500);
+    assert.equal(d.size, 0);
+  });
+
+  it("popItem on a dict emptied by repeated popItem and refilled works", () => {
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 200; i++) d.set(i, round);
+      for (let i = 199; i >= 0; i--) assert.deepEqual(d.popItem(), [i, round]);
+      assert.equal(d.size, 0);
+    }
+    keyMissing(() => d.popItem());
+  });
+});
+
 describe("CyberDict: keys", () => {
   it("0 and \"0\" are different keys", () => {
     d.set(0, "number").set("0", "string");

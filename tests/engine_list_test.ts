@@ -398,6 +398,14 @@ describe("CyberList: slice", () => {
     assert.deepEqual(l.slice(3), [3, 4]);
   });
 
+  it("non-integer and infinite bounds behave as in Array.prototype.slice", () => {
+    const src = [0, 1, 2, 3, 4];
+    l.extend(src);
+    assert.deepEqual(l.slice(0, Infinity), src.slice(0, Infinity));
+    assert.deepEqual(l.slice(-Infinity), src.slice(-Infinity));
+    assert.deepEqual(l.slice(1.5, 3.9), src.slice(1.5, 3.9));
+  });
+
   it("returns a plain array of copies", () => {
     l.extend([{ a: [1] }, [2]]);
     const s = l.slice();

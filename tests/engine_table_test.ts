@@ -50,7 +50,7 @@ interface LooseTable {
   has(pk: unknown): boolean;
   count(): number;
   // deno-lint-ignore no-explicit-any
-  rows(): Iterable<any>;
+  rows(): IterableIterator<any>;
   // deno-lint-ignore no-explicit-any
   toArray(): any[];
   // deno-lint-ignore no-explicit-any
@@ -311,7 +311,7 @@ describe("Table: insert, get, has, delete, count", () => {
     ];
     assert.deepEqual(t.toArray(), want);
     assert.deepEqual([...t.rows()], want);
-    const iter = t.rows() as Iterator<unknown>;
+    const iter = t.rows();
     assert.equal(typeof iter.next, "function");
   });
 
@@ -538,6 +538,26 @@ describe("Table: row validation", () => {
     const v = t.get(1).v;
     assert.deepEqual(v, { a: 1 });
     assert.equal(Object.hasOwn(v, "b"), false);
+  });
+
+  it("columns named like Object.prototype members behave like any other column", () => {
+    const names = ["constructor", "toString", "valueOf", "hasOwnProperty", "isPrototypeOf"];
+    const t = mk([
+      { name: "id", type: "Int32", primaryKey: true },
+      ...names.map((name) => ({ name, type: "Utf8", nullable: true })),
+    ]);
+    t.insert({ id: 1 });
+    const want: Record<string, unknown> = { id: 1 };
+    for (const n of names) want[n] = null;
+    assert.deepEqual(t.get(1), want, "omitted nullable columns come back as null");
+    t.insert({ id: 2, constructor: "c", toString: "s" });
+    assert.equal(t.get(2).constructor, "c");
+    assert.equal(t.get(2).toString, "s");
+    t.patch(2, { valueOf: "v" });
+    assert.equal(t.get(2).valueOf, "v");
+    const req = mk([{ name: "id", type: "Int32", primaryKey: true }, { name: "constructor", type: "Utf8" }]);
+    const e = invalid(() => req.insert({ id: 1 }));
+    assert.match(e.message, /missing/i, "an omitted non-null column is reported as missing");
   });
 
   it("nullable columns of every type accept null and omission", () => {

@@ -295,8 +295,8 @@ describe("Values: round trips", () => {
     const v = [shared, shared, { a: shared, b: shared }];
     d.set("s", v as never);
     l.append(v as never);
+    assert.deepEqual(d.get("s"), [{ x: [1] }, { x: [1] }, { a: { x: [1] }, b: { x: [1] } }]);
     const out = d.get("s") as Any;
-    assert.deepEqual(out, [{ x: [1] }, { x: [1] }, { a: { x: [1] }, b: { x: [1] } }]);
     out[0].x.push(2);
     assert.deepEqual(out[1], { x: [1] }, "the two copies are independent");
     assert.deepEqual(l.get(0), d.get("s"));
@@ -310,6 +310,22 @@ describe("Values: round trips", () => {
     l.append(v as never);
     assert.deepEqual(d.get("deep"), v);
     assert.deepEqual(l.get(0), v);
+  });
+
+  it("a very deeply nested value (100 000 levels) is stored or rejected with ValidationError, never a RangeError", () => {
+    let v: unknown = 1;
+    for (let i = 0; i < 100_000; i++) v = [v];
+    d.set("keep", 1);
+    try {
+      d.set("deep", v as never);
+      assert.equal(d.has("deep"), true);
+    } catch (e) {
+      assert.ok(
+        e instanceof ValidationError,
+        `expected ValidationError, got ${(e as Error)?.name}: ${(e as Error)?.message}`,
+      );
+      assert.deepEqual([...d.entries()], [["keep", 1]]);
+    }
   });
 
   it("a large array (100 000 elements) round-trips", () => {
