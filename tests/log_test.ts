@@ -1,0 +1,657 @@
+// The write-ahead log: CRC-32C, framing and its torn-tail / corruption rules,
+// segment naming, the reader's LSN checks and repair, and the writer's group
+// commit, sync modes, rotation and failure handling — on MemoryStorage (with
+// crash simulation) and on real files.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Packr } from "msgpackr";
+import { ClosedError, CorruptionError, TooLargeError } from "../src/errors.ts";
+import {
+  applyCut,
+  checkFrame,
+  crc32c,
+  encodeFrame,
+  encodeFrames,
+  HEADER_BYTES,
+  listSegments,
+  parseSegmentName,
+  readWal,
+  scanFrames,
+  segmentName,
+  segmentWritable,
+  walDir,
+  type WalRecord,
+  WalWriter,
+} from "../src/log/mod.ts";
+import { DenoStorage, MemoryStorage, NodeStorage } from "../src/storage/mod.ts";
+import type { Storage, StorageFile } from "../src/storage/types.ts";
+
+const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
+const enc = (s: string) => new TextEncoder().encode(s);
+const tick = (ms = 0) => new Promise<void>((r) => setTimeout(r, ms));
+
+function rec(lsn: number, value: unknown = lsn): WalRecord {
+  return { lsn, op: "dict.set", args: ["d", `k${lsn}`, value] };
+}
+
+function rejectsWith(cls: new (...a: never[]) => Error, check?: (e: Error) => void) {
+  return (e: unknown) => {
+    assert.ok(e instanceof cls, `expected ${cls.name}, got ${e}`);
+    check?.(e as Error);
+    return true;
+  };
+}
+
+/** A storage that counts writes and syncs on its files, and can be told to fail them. */
+function instrumented(inner: Storage) {
+  const stats = {
+    writes: 0,
+    syncs: 0,
+    bytes: 0,
+    failWrite: false,
+    failSync: false,
+    syncGate: null as Promise<void> | null,
+  };
+  const wrap = (f: StorageFile): StorageFile => ({
+    write(d) {
+      if (stats.failWrite) return Promise.reject(new Error("Injected write failure (ENOSPC)"));
+      stats.writes++;
+      stats.bytes += d.length;
+      return f.write(d);
+    },
+    async sync() {
+      if (stats.failSync) throw new Error("Injected sync failure (EIO)");
+      stats.syncs++;
+      await stats.syncGate;
+      return f.sync();
+    },
+    truncate: (n) => f.truncate(n),
+    size: () => f.size(),
+    close: () => f.close(),
+  });
+  const storage: Storage = {
+    kind: inner.kind,
+    mkdir: (p) => inner.mkdir(p),
+    list: (p) => inner.list(p),
+    read: (p) => inner.read(p),
+    size: (p) => inner.size(p),
+    openAppend: async (p) => wrap(await inner.openAppend(p)),
+    create: async (p) => wrap(await inner.create(p)),
+    rename: (a, b) => inner.rename(a, b),
+    remove: (p) => inner.remove(p),
+    syncDir: (p) => inner.syncDir(p),
+    lock: (p) => inner.lock(p),
+  };
+  return { storage, stats };
+}
+
+async function writeLog(storage: Storage, dir: string, from: number, to: number, options = {}) {
+  const w = await WalWriter.open(storage, dir, { sync: "manual", lastLsn: from - 1, ...options });
+  for (let lsn = from; lsn <= to; lsn++) w.append(rec(lsn));
+  await w.close();
+}
+
+const lsns = (records: WalRecord[]) => records.map((r) => r.lsn);
+const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+describe("crc32c", () => {
+  it("matches the standard check values", () => {
+    assert.equal(crc32c(enc("123456789")), 0xe3069283);
+    assert.equal(crc32c(new Uint8Array(32)), 0x8a9136aa);
+    assert.equal(crc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
+    assert.equal(crc32c(new Uint8Array(0)), 0);
+  });
+
+  it("continues from a previous CRC and honours start/end", () => {
+    const all = new Uint8Array(1000).map((_, i) => (i * 13 + 7) & 0xff);
+    for (const split of [0, 1, 7, 8, 9, 500, 999, 1000]) {
+      assert.equal(crc32c(all.subarray(split), crc32c(all.subarray(0, split))), crc32c(all));
+    }
+    assert.equal(crc32c(all, 0, 3, 20), crc32c(all.subarray(3, 20)));
+  });
+});
+
+describe("frames", () => {
+  const payloads = [enc("first"), enc("second record"), new Uint8Array(300).fill(9), enc("last one")];
+  const bytes = encodeFrames(payloads);
+  const lastStart = bytes.length - (HEADER_BYTES + payloads[3].length);
+
+  it("lays out u32 LE length, u32 LE CRC-32C, payload", () => {
+    const f = encodeFrame(enc("123456789"));
+    assert.deepEqual([...f.subarray(0, 8)], [9, 0, 0, 0, 0x83, 0x92, 0x06, 0xe3]);
+    assert.deepEqual(f.subarray(8), enc("123456789"));
+  });
+
+  it("round-trips through scanFrames with zero-copy payload views", () => {
+    const scan = scanFrames(bytes, { file: "wal/x.wal", last: false });
+    assert.deepEqual(scan.payloads, payloads);
+    assert.equal(scan.end, bytes.length);
+    assert.equal(scan.cut, undefined);
+    assert.equal(scan.offsets[0], 0);
+    for (const p of scan.payloads) assert.equal(p.buffer, bytes.buffer);
+  });
+
+  it("a last segment cut at every byte of its last frame is a torn tail; the prefix is kept", () => {
+    for (let n = lastStart + 1; n < bytes.length; n++) {
+      const scan = scanFrames(bytes.subarray(0, n), { file: "wal/x.wal", last: true });
+      assert.equal(scan.payloads.length, 3, `cut at ${n}`);
+      assert.equal(scan.end, lastStart);
+      assert.equal(scan.cut?.torn, true);
+      assert.equal(scan.cut?.offset, lastStart);
+      assert.equal(scan.cut?.bytes, n - lastStart);
+    }
+    // Cut exactly at a frame boundary: nothing torn.
+    assert.equal(scanFrames(bytes.subarray(0, lastStart), { file: "f", last: true }).cut, undefined);
+  });
+
+  it("the same cuts in a segment that is not the last are CorruptionError", () => {
+    for (let n = lastStart + 1; n < bytes.length; n++) {
+      assert.throws(
+        () => scanFrames(bytes.subarray(0, n), { file: "wal/a.wal", last: false }),
+        rejectsWith(CorruptionError, (e) => {
+          assert.equal((e as CorruptionError).file, "wal/a.wal");
+          assert.equal((e as CorruptionError).offset, lastStart);
+        }),
+      );
+    }
+  });
+
+  it("a checksum mismatch in the final frame, ending at EOF, is torn", () => {
+    const copy = bytes.slice();
+    copy[copy.length - 1] ^= 1;
+    const scan = scanFrames(copy, { file: "f", last: true });
+    assert.equal(scan.cut?.torn, true);
+    assert.equal(scan.cut?.reason, "checksum mismatch");
+    assert.equal(scan.payloads.length, 3);
+  });
+
+  it("a flipped payload or CRC byte in a middle frame is CorruptionError at that frame, with what to do", () => {
+    const start = HEADER_BYTES + payloads[0].length; // the second frame
+    const end = start + HEADER_BYTES + payloads[1].length;
+    for (let i = start + 4; i < end; i++) {
+      const copy = bytes.slice();
+      copy[i] ^= 0x10;
+      for (const last of [true, false]) {
+        assert.throws(
+          () => scanFrames(copy, { file: "wal/00000000000000000001.wal", last }),
+          rejectsWith(CorruptionError, (e) => {
+            assert.equal((e as CorruptionError).offset, start);
+            assert.match(e.message, /00000000000000000001\.wal/);
+            assert.match(e.message, new RegExp(`byte ${start}\\b`));
+            assert.match(e.message, /repair: true/);
+          }),
+        );
+      }
+    }
+  });
+
+  it("zero-length frames, lengths above the limit and zero-filled tails", () => {
+    const zeroLen = bytes.slice();
+    zeroLen.fill(0, 0, 4);
+    assert.throws(() => scanFrames(zeroLen, { file: "f", last: true }), /zero-length/);
+    const huge = bytes.slice();
+    huge[3] = 0x80;
+    assert.throws(() => scanFrames(huge, { file: "f", last: true }), /above the limit/);
+    assert.throws(() => scanFrames(bytes, { file: "f", last: true, maxFrameBytes: 100 }), /above the limit/);
+    const zeros = new Uint8Array(bytes.length + 4096);
+    zeros.set(bytes);
+    const scan = scanFrames(zeros, { file: "f", last: true });
+    assert.equal(scan.payloads.length, 4);
+    assert.equal(scan.cut?.torn, true);
+    assert.equal(scan.cut?.reason, "zero-filled tail");
+    assert.throws(() => scanFrames(zeros, { file: "f", last: false }), CorruptionError);
+  });
+
+  it("repair reports the first bad frame as a cut instead of throwing", () => {
+    const copy = bytes.slice();
+    copy[HEADER_BYTES + 1] ^= 0xff; // payload of the first frame
+    const scan = scanFrames(copy, { file: "f", last: false, repair: true });
+    assert.equal(scan.payloads.length, 0);
+    assert.deepEqual(scan.cut, { offset: 0, bytes: bytes.length, reason: "checksum mismatch", torn: false });
+  });
+
+  it("checkFrame returns the payload length of a good frame", () => {
+    assert.equal(checkFrame(bytes, 0, false), payloads[0].length);
+  });
+});
+
+describe("segment names", () => {
+  it("are the 20-digit first LSN and parse back", () => {
+    assert.equal(segmentName(1), "00000000000000000001.wal");
+    assert.equal(parseSegmentName(segmentName(2 ** 53 - 1)), 2 ** 53 - 1);
+    assert.equal(parseSegmentName("00000000000000000001.wal.tmp"), null);
+    assert.equal(parseSegmentName("1.wal"), null);
+    assert.throws(() => segmentName(-1), RangeError);
+    assert.equal(walDir("data/"), "data/wal");
+  });
+
+  it("listSegments sorts by LSN and ignores strangers", async () => {
+    const s = new MemoryStorage();
+    await s.mkdir("db/wal");
+    for (const n of [segmentName(10), "notes.txt", segmentName(2)]) s.poke(`db/wal/${n}`, new Uint8Array(0));
+    assert.deepEqual((await listSegments(s, "db")).map((x) => x.firstLsn), [2, 10]);
+    assert.deepEqual(await listSegments(s, "nowhere"), []);
+  });
+});
+
+describe("readWal", () => {
+  it("reads every record back in order, across segments, with afterLsn", async () => {
+    const s = new MemoryStorage();
+    await writeLog(s, "db", 1, 50, { segmentBytes: 300 });
+    await s.poke("db/wal/README", enc("not a segment")); // ignored
+    const segs = await listSegments(s, "db");
+    assert.ok(segs.length > 3, "rotated");
+    const all = await readWal(s, "db");
+    assert.deepEqual(lsns(all.records), range(1, 50));
+    assert.deepEqual(all.records[6], rec(7));
+    assert.equal(all.lastLsn, 50);
+    assert.equal(all.cut, null);
+    const tail = await readWal(s, "db", { afterLsn: 30 });
+    assert.deepEqual(lsns(tail.records), range(31, 50));
+    assert.equal(tail.lastLsn, 50);
+    const seen: number[] = [];
+    const streamed = await readWal(s, "db", { afterLsn: 45, onRecord: (r) => seen.push(r.lsn) });
+    assert.deepEqual(seen, range(46, 50));
+    assert.equal(streamed.records.length, 0);
+    assert.equal(streamed.count, 5);
+  });
+
+  it("an empty or missing log has no records and lastLsn null", async () => {
+    const r = await readWal(new MemoryStorage(), "db");
+    assert.deepEqual(r, { records: [], lastLsn: null, count: 0, segments: [], cut: null });
+  });
+
+  it("reads transactions as one record", async () => {
+    const s = new MemoryStorage();
+    const w = await WalWriter.open(s, "db", { sync: "always", lastLsn: 0 });
+    const tx: WalRecord = { lsn: 1, ops: [{ op: "dict.set", args: ["d", 1, 2] }, { op: "list.append", args: ["l", "x"] }] };
+    w.append(tx);
+    await w.close();
+    assert.deepEqual((await readWal(s, "db")).records, [tx]);
+  });
+
+  it("a torn last record at any byte is cut and reported; applyCut makes it durable", async () => {
+    const s = new MemoryStorage();
+    await writeLog(s, "db", 1, 5);
+    const [seg] = await listSegments(s, "db");
+    const full = s.peek(seg.path)!;
+    const lastStart = scanFrames(full, { file: seg.file, last: true }).offsets[4];
+    for (let n = lastStart + 1; n < full.length; n++) {
+      s.poke(seg.path, full.subarray(0, n));
+      const r = await readWal(s, "db");
+      assert.deepEqual(lsns(r.records), [1, 2, 3, 4]);
+      assert.equal(r.lastLsn, 4);
+      assert.deepEqual(
+        { ...r.cut, reason: undefined },
+        { file: seg.file, path: seg.path, offset: lastStart, bytes: n - lastStart, torn: true, reason: undefined, dropped: [] },
+      );
+    }
+    const r = await readWal(s, "db");
+    await applyCut(s, "db", r.cut!);
+    s.crash();
+    assert.equal((await s.size(seg.path)), lastStart);
+    assert.equal((await readWal(s, "db")).cut, null);
+  });
+
+  it("damage before the last segment's tail is CorruptionError naming file and offset", async () => {
+    const s = new MemoryStorage();
+    await writeLog(s, "db", 1, 40, { segmentBytes: 400 });
+    const segs = await listSegments(s, "db");
+    for (const target of [segs[0], segs[segs.length - 1]]) {
+      const original = s.peek(target.path)!;
+      const damaged = original.slice();
+      damaged[HEADER_BYTES + 2] ^= 0x40; // first record's payload
+      s.poke(target.path, damaged);
+      await assert.rejects(
+        readWal(s, "db"),
+        rejectsWith(CorruptionError, (e) => {
+          assert.equal((e as CorruptionError).file, target.file);
+          assert.equal((e as CorruptionError).offset, 0);
+        }),
+      );
+      s.poke(target.path, original);
+    }
+    // A torn tail in a segment that is not the last is damage too.
+    const first = s.peek(segs[0].path)!;
+    s.poke(segs[0].path, first.subarray(0, first.length - 3));
+    await assert.rejects(readWal(s, "db"), CorruptionError);
+  });
+
+  it("repair cuts at the first bad record and drops the segments after it", async () => {
+    const s = new MemoryStorage();
+    await writeLog(s, "db", 1, 40, { segmentBytes: 400 });
+    const segs = await listSegments(s, "db");
+    const damaged = s.peek(segs[1].path)!.slice();
+    const firstLen = checkFrame(damaged, 0, false) as number;
+    damaged[HEADER_BYTES + firstLen + HEADER_BYTES + 1] ^= 1; // second record of segment 2
+    s.poke(segs[1].path, damaged);
+    const r = await readWal(s, "db", { repair: true });
+    assert.deepEqual(lsns(r.records), range(1, segs[1].firstLsn));
+    assert.equal(r.cut?.torn, false);
+    assert.equal(r.cut?.offset, HEADER_BYTES + firstLen);
+    assert.deepEqual(r.cut?.dropped, segs.slice(2).map((x) => x.path));
+    await applyCut(s, "db", r.cut!);
+    s.crash();
+    assert.equal((await listSegments(s, "db")).length, 2);
+    const again = await readWal(s, "db");
+    assert.equal(again.cut, null);
+    assert.equal(again.lastLsn, segs[1].firstLsn);
+  });
+
+  async function logOf(records: WalRecord[], name = segmentName(records[0]?.lsn ?? 1)) {
+    const s = new MemoryStorage();
+    await s.mkdir("db/wal");
+    const p = new Packr({ useRecords: false });
+    s.poke(`db/wal/${name}`, encodeFrames(records.map((r) => p.pack(r))));
+    return s;
+  }
+
+  it("LSN regressions, gaps and misnamed segments are CorruptionError", async () => {
+    await assert.rejects(readWal(await logOf([rec(1), rec(2), rec(2)]), "db"), /does not follow/);
+    await assert.rejects(readWal(await logOf([rec(1), rec(3)]), "db"), /LSNs 2\.\.2 are missing/);
+    await assert.rejects(readWal(await logOf([rec(5), rec(6)], segmentName(4)), "db"), /starts with LSN 5/);
+    await assert.rejects(readWal(await logOf([rec(5)]), "db", { afterLsn: 2 }), /LSNs 3\.\.4 are missing/);
+    // A gap that a snapshot covers loses nothing.
+    const covered = await readWal(await logOf([rec(1), rec(4), rec(5)]), "db", { afterLsn: 3 });
+    assert.deepEqual(lsns(covered.records), [4, 5]);
+    const repaired = await readWal(await logOf([rec(1), rec(2), rec(4)]), "db", { repair: true });
+    assert.deepEqual(lsns(repaired.records), [1, 2]);
+    assert.match(repaired.cut!.reason, /missing/);
+  });
+
+  it("a checksum-valid payload that does not decode, or is not a record, is CorruptionError", async () => {
+    const s = new MemoryStorage();
+    await s.mkdir("db/wal");
+    const p = new Packr({ useRecords: false });
+    const good = encodeFrame(p.pack(rec(1)));
+    const path = `db/wal/${segmentName(1)}`;
+    s.poke(path, encodeFrames([p.pack(rec(1)), p.pack(rec(2)).subarray(0, 5)]));
+    await assert.rejects(readWal(s, "db"), rejectsWith(CorruptionError, (e) => {
+      assert.equal((e as CorruptionError).offset, good.length);
+      assert.match(e.message, /does not decode/);
+    }));
+    s.poke(path, encodeFrames([p.pack(rec(1)), p.pack(rec(2)), new Uint8Array([0x01, 0x02])]));
+    await assert.rejects(readWal(s, "db"), /does not decode/); // two values in one payload
+    s.poke(path, encodeFrames([p.pack(rec(1)), p.pack({ lsn: 2, op: 7 })]));
+    await assert.rejects(readWal(s, "db"), /neither/);
+    s.poke(path, encodeFrames([p.pack(rec(1)), new Uint8Array([0xc0])])); // nil
+    await assert.rejects(readWal(s, "db"), /not a record/);
+  });
+});
+
+describe("WalWriter on MemoryStorage", () => {
+  it("group commit: many appends in one task are one write and one sync", async () => {
+    const { storage, stats } = instrumented(new MemoryStorage());
+    const w = await WalWriter.open(storage, "db", { sync: "always", lastLsn: 0 });
+    for (let lsn = 1; lsn <= 1000; lsn++) w.append(rec(lsn));
+    await w.durable();
+    assert.equal(stats.writes, 1);
+    assert.equal(stats.syncs, 1);
+    // Appends made in later tasks while an fsync is in flight share the next commit.
+    let open!: () => void;
+    stats.syncGate = new Promise<void>((r) => (open = r));
+    w.append(rec(1001));
+    await tick(); // its commit is now stuck in sync
+    for (let lsn = 1002; lsn <= 1010; lsn++) {
+      w.append(rec(lsn));
+      await tick();
+    }
+    open();
+    stats.syncGate = null;
+    await w.flush();
+    assert.equal(stats.writes, 3);
+    assert.equal(stats.syncs, 3);
+    const before = { ...stats };
+    await w.flush(); // nothing new: no I/O
+    assert.deepEqual(stats, before);
+    await w.close();
+    assert.deepEqual(lsns((await readWal(storage, "db")).records), range(1, 1010));
+  });
+
+  it('"always": durable() resolves after the fsync that covers the records', async () => {
+    const s = new MemoryStorage();
+    const w = await WalWriter.open(s, "db", { sync: "always", lastLsn: 0 });
+    w.append(rec(1));
+    w.append(rec(2));
+    const done = w.durable();
+    assert.equal(w.pendingBytes > 0, true);
+    await done;
+    const [seg] = await listSegments(s, "db");
+    s.crash();
+    assert.deepEqual(lsns((await readWal(s, "db")).records), [1, 2]);
+    assert.equal(seg.firstLsn, 1);
+  });
+
+  it('"interval": written at the end of the task, fsynced by the timer, or by flush()', async () => {
+    const s = new MemoryStorage();
+    const w = await WalWriter.open(s, "db", { sync: "interval", flushInterval: 30, lastLsn: 0 });
+    w.append(rec(1));
+    await tick();
+    const [seg] = await listSegments(s, "db");
+    assert.ok(s.peek(seg.path)!.length > 0, "written at the end of the task");
+    assert.equal(s.peek(seg.path, { durable: true })?.length ?? 0, 0, "not yet synced");
+    await w.durable(); // the timer's fsync
+    assert.equal(s.peek(seg.path, { durable: true })!.length, s.peek(seg.path)!.length);
+    w.append(rec(2));
+    await w.flush();
+    assert.equal(s.peek(seg.path, { durable: true })!.length, s.peek(seg.path)!.length);
+    await w.close();
+  });
+
+  it('"manual": nothing reaches storage until flush()', async () => {
+    const { storage, stats } = instrumented(new MemoryStorage());
+    const w = await WalWriter.open(storage, "db", { sync: "manual", lastLsn: 0 });
+    for (let lsn = 1; lsn <= 10; lsn++) w.append(rec(lsn));
+    await tick(5);
+    assert.equal(stats.writes, 0);
+    assert.deepEqual(await listSegments(storage, "db"), []);
+    let durable = false;
+    const d = w.durable().then(() => (durable = true));
+    await tick(5);
+    assert.equal(durable, false, "durable() waits for the next flush in manual mode");
+    await w.flush();
+    await d;
+    assert.equal(stats.writes, 1);
+    assert.equal(stats.syncs, 1);
+    await w.close();
+  });
+
+  it("crash() keeps exactly the batches that were synced", async () => {
+    const s = new MemoryStorage();
+    const w = await WalWriter.open(s, "db", { sync: "interval", flushInterval: 60_000, lastLsn: 0 });
+    for (let lsn = 1; lsn <= 5; lsn++) w.append(rec(lsn));
+    await w.flush();
+    for (let lsn = 6; lsn <= 9; lsn++) w.append(rec(lsn));
+    await tick(); // written, never synced
+    s.crash();
+    const r = await readWal(s, "db");
+    assert.deepEqual(lsns(r.records), range(1, 5));
+    assert.equal(r.cut, null);
+    // The writer's handle died with the crash: its next flush fails loudly.
+    w.append(rec(10));
+    await assert.rejects(w.flush(), ClosedError);
+    await assert.rejects(w.close(), ClosedError);
+  });
+
+  it("a crash between rotations never leaves a later segment without the earlier one's tail", async () => {
+    const s = new MemoryStorage();
+    const w = await WalWriter.open(s, "db", { sync: "interval", flushInterval: 60_000, segmentBytes: 200, lastLsn: 0 });
+    for (let lsn = 1; lsn <= 30; lsn++) w.append(rec(lsn));
+    await tick(); // rotations sync each finished segment; the current one stays unsynced
+    s.crash();
+    const r = await readWal(s, "db");
+    assert.equal(r.cut, null);
+    assert.deepEqual(lsns(r.records), range(1, r.lastLsn ?? 0));
+    assert.ok((r.lastLsn ?? 0) > 0);
+  });
+
+  it("rotates past segmentBytes, naming each segment by its first LSN", async () => {
+    const s = new MemoryStorage();
+    const w = await WalWriter.open(s, "db", { sync: "always", segmentBytes: 256, lastLsn: 0 });
+    for (let lsn = 1; lsn <= 20; lsn++) {
+      w.append(rec(lsn));
+      if (lsn % 3 === 0) await w.durable();
+    }
+    w.append({ lsn: 21, op: "dict.set", args: ["d", "big", "x".repeat(1000)] }); // alone, above the limit
+    w.append(rec(22));
+    await w.close();
+    const segs = await listSegments(s, "db");
+    assert.ok(segs.length >= 5);
+    for (const seg of segs) {
+      const size = (await s.size(seg.path))!;
+      const first = scanFrames(s.peek(seg.path)!, { file: seg.file, last: false });
+      assert.ok(size <= 256 || first.payloads.length === 1, `${seg.name}: ${size} bytes`);
+      const r = await readWal(s, "db", { afterLsn: seg.firstLsn - 1 });
+      assert.equal(r.records[0].lsn, seg.firstLsn);
+    }
+    assert.deepEqual(lsns((await readWal(s, "db")).records), range(1, 22));
+  });
+
+  it("a reopened writer starts a new segment that continues the LSNs", async () => {
+    const s = new MemoryStorage();
+    await writeLog(s, "db", 1, 3);
+    const first = await readWal(s, "db");
+    const w = await WalWriter.open(s, "db", { sync: "always", lastLsn: first.lastLsn });
+    assert.throws(() => w.append(rec(5)), RangeError);
+    w.append(rec(4));
+    await w.close();
+    assert.deepEqual((await listSegments(s, "db")).map((x) => x.firstLsn), [1, 4]);
+    assert.deepEqual(lsns((await readWal(s, "db")).records), [1, 2, 3, 4]);
+    assert.ok(w.bytes > 0);
+  });
+
+  it("refuses to overwrite a segment that already holds the records it would write", async () => {
+    const s = new MemoryStorage();
+    await writeLog(s, "db", 1, 3);
+    const w = await WalWriter.open(s, "db", { sync: "always", lastLsn: 0 }); // wrong: the log ends at 3
+    w.append(rec(1));
+    await assert.rejects(w.flush(), CorruptionError);
+    assert.deepEqual(lsns((await readWal(s, "db")).records), [1, 2, 3]);
+  });
+
+  it("removeSegmentsUpTo drops covered segments, never the current one", async () => {
+    const s = new MemoryStorage();
+    const w = await WalWriter.open(s, "db", { sync: "always", segmentBytes: 200, lastLsn: 0 });
+    for (let lsn = 1; lsn <= 30; lsn++) w.append(rec(lsn));
+    await w.flush();
+    const segs = await listSegments(s, "db");
+    const bytesBefore = w.bytes;
+    const removed = await w.removeSegmentsUpTo(segs[2].firstLsn - 1);
+    assert.deepEqual(removed, [segs[0].path, segs[1].path]);
+    assert.ok(w.bytes < bytesBefore);
+    await w.removeSegmentsUpTo(1000);
+    const left = await listSegments(s, "db");
+    assert.deepEqual(left.map((x) => x.name), [segs[segs.length - 1].name], "the current segment stays");
+    await w.close();
+    s.crash();
+    assert.deepEqual((await listSegments(s, "db")).map((x) => x.name), [segs[segs.length - 1].name]);
+    const r = await readWal(s, "db", { afterLsn: 30 });
+    assert.equal(r.lastLsn, 30);
+  });
+
+  it("removeSegmentsUpTo bounds segments from before the writer by its lastLsn", async () => {
+    const s = new MemoryStorage();
+    await writeLog(s, "db", 1, 10);
+    const w = await WalWriter.open(s, "db", { sync: "always", lastLsn: 10 });
+    assert.deepEqual(await w.removeSegmentsUpTo(9), []);
+    assert.deepEqual(await w.removeSegmentsUpTo(10), [`db/wal/${segmentName(1)}`]);
+    await w.close();
+  });
+
+  it("a failed write rejects flush(), reaches onError, and stops further appends", async () => {
+    const { storage, stats } = instrumented(new MemoryStorage());
+    const errors: unknown[] = [];
+    const w = await WalWriter.open(storage, "db", { sync: "always", lastLsn: 0, onError: (e) => errors.push(e) });
+    w.append(rec(1));
+    await w.flush();
+    stats.failWrite = true;
+    w.append(rec(2));
+    await assert.rejects(w.flush(), /Injected write failure/);
+    assert.equal(errors.length, 1);
+    assert.throws(() => w.append(rec(3)), rejectsWith(ClosedError, (e) => assert.match(String(e.cause), /ENOSPC/)));
+    await assert.rejects(w.durable(), /Injected write failure/);
+    await assert.rejects(w.close(), /Injected write failure/);
+  });
+
+  it("a failed fsync rejects flush(), also when nobody was waiting", async () => {
+    const { storage, stats } = instrumented(new MemoryStorage());
+    const w = await WalWriter.open(storage, "db", { sync: "always", lastLsn: 0 });
+    stats.failSync = true;
+    w.append(rec(1)); // committed at the end of this task, with nobody awaiting it
+    await tick(5);
+    await assert.rejects(w.flush(), /Injected sync failure/);
+    await assert.rejects(w.close(), /Injected sync failure/);
+  });
+
+  it("refuses records above the frame limit, and appends after close", async () => {
+    const w = await WalWriter.open(new MemoryStorage(), "db", { maxFrameBytes: 64, lastLsn: 0 });
+    assert.throws(() => w.append({ lsn: 1, op: "dict.set", args: ["d", "k", "x".repeat(100)] }), TooLargeError);
+    w.append(rec(1));
+    await w.close();
+    await w.close();
+    assert.throws(() => w.append(rec(2)), ClosedError);
+    await w.flush();
+  });
+
+  it("segmentWritable appends each chunk and syncs on close", async () => {
+    const s = new MemoryStorage();
+    const stream = segmentWritable(await s.create("seg"));
+    const writer = stream.getWriter();
+    await writer.write(encodeFrame(enc("a")));
+    await writer.write(encodeFrame(enc("b")));
+    await writer.close();
+    await s.syncDir(".");
+    s.crash();
+    assert.deepEqual(scanFrames((await s.read("seg"))!, { file: "seg", last: true }).payloads, [enc("a"), enc("b")]);
+  });
+});
+
+const realStorages: [string, () => Storage][] = [["node", () => new NodeStorage()]];
+if (isDeno) realStorages.push(["deno", () => new DenoStorage()]);
+
+for (const [name, make] of realStorages) {
+  describe(`WalWriter and readWal on real files: ${name}`, () => {
+    it("write, rotate, reopen, tear, recover", async () => {
+      const dir = await mkdtemp(join(tmpdir(), "cyberdb-wal-"));
+      try {
+        const s = make();
+        const w = await WalWriter.open(s, dir, { sync: "always", segmentBytes: 1024, lastLsn: 0 });
+        for (let lsn = 1; lsn <= 300; lsn++) {
+          w.append(rec(lsn, { n: lsn, bin: new Uint8Array([lsn & 0xff]), big: BigInt(lsn) << 40n }));
+          if (lsn % 50 === 0) await w.durable();
+        }
+        await w.close();
+        const fresh = make();
+        const r = await readWal(fresh, dir);
+        assert.deepEqual(lsns(r.records), range(1, 300));
+        const value = (r.records[9] as unknown as { args: [string, string, { n: number; big: bigint; bin: Uint8Array }] }).args[2];
+        assert.equal(value.n, 10);
+        assert.equal(value.big, 10n << 40n);
+        assert.deepEqual([...value.bin], [10]);
+        assert.ok(r.segments.length > 5);
+        // Tear the last record, as a crash mid-write would.
+        const last = r.segments[r.segments.length - 1];
+        const size = (await fresh.size(last.path))!;
+        const f = await fresh.openAppend(last.path);
+        await f.truncate(size - 2);
+        await f.close();
+        const torn = await readWal(fresh, dir);
+        assert.equal(torn.cut?.torn, true);
+        assert.equal(torn.lastLsn, 299);
+        await applyCut(fresh, dir, torn.cut!);
+        const w2 = await WalWriter.open(fresh, dir, { sync: "always", lastLsn: torn.lastLsn });
+        w2.append(rec(300, "again"));
+        await w2.close();
+        const after = await readWal(make(), dir);
+        assert.equal(after.cut, null);
+        assert.deepEqual(lsns(after.records), range(1, 300));
+        assert.deepEqual(after.records[299], rec(300, "again"));
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}
