@@ -145,7 +145,7 @@ export class Database {
   /** Creates a dict, optionally filled from an object, a Map or `[key, value]` pairs. */
   createDict<V extends Value = Value>(
     name: string,
-    init?: Record<string, V> | Iterable<readonly [Key, V]>,
+    init?: NoInfer<Iterable<readonly [Key, V]> | Record<string, V>>,
   ): CyberDict<V> {
     return new CyberDict<V>(this.#e, this.#db(dbOps.dbCreateDict, init === undefined ? [name] : [name, init]) as DictState);
   }
@@ -156,7 +156,7 @@ export class Database {
   }
 
   /** Creates a list, optionally filled from an iterable. */
-  createList<V extends Value = Value>(name: string, init?: Iterable<V>): CyberList<V> {
+  createList<V extends Value = Value>(name: string, init?: NoInfer<Iterable<V>>): CyberList<V> {
     return new CyberList<V>(this.#e, this.#db(dbOps.dbCreateList, init === undefined ? [name] : [name, init]) as ListState);
   }
 

@@ -361,9 +361,11 @@ export function checkRow(s: CompiledSchema, row: unknown, where: string): Stored
   let seen = 0;
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
-    const v = row[name];
+    // Own properties only: a column called "constructor" must not read Object.prototype's.
+    const own = Object.hasOwn(row, name);
+    const v = own ? row[name] : undefined;
     if (v === undefined) {
-      if (Object.hasOwn(row, name)) seen++;
+      if (own) seen++;
       if (!nullable[i]) {
         throw new ValidationError(
           `Column ${quote(name)} of table ${quote(s.def.name)} is missing${where}: it is not nullable, so every row needs a value`,

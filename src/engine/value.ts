@@ -124,6 +124,12 @@ function badBigint(value: bigint, what: string, path: string): never {
   fail(path, `${what} ${quote(value)} is outside the 64-bit range`, "bigints must lie within -(2^63) .. 2^64-1; store larger ones as strings");
 }
 
+/**
+ * Deepest nesting accepted. Deeper values would overflow the stack here, in
+ * the codec or in a reader's JSON tooling; real data is nowhere near it.
+ */
+export const MAX_DEPTH = 1000;
+
 function cloneDeep(value: unknown, what: string, path: string, seen: Set<object> | null): Value {
   switch (typeof value) {
     case "number":
@@ -198,6 +204,9 @@ function isBuffer(obj: object): boolean {
 function enter(seen: Set<object> | null, obj: object, what: string, path: string): Set<object> {
   if (seen === null) seen = new Set();
   else if (seen.has(obj)) fail(path, `${what} contains a cycle`, "cyclic structures cannot be stored; break the cycle first");
+  else if (seen.size >= MAX_DEPTH) {
+    fail(path.slice(0, 40) + "...", `${what} is nested more than ${MAX_DEPTH} levels deep`, "flatten it or store the deep part as a string");
+  }
   seen.add(obj);
   return seen;
 }

@@ -205,10 +205,11 @@ export const listCount = op<ListState>({
   },
 });
 
+/** Slice bounds follow Array#slice: any number (fractions truncate, ±Infinity clamps). */
 function checkBound(v: unknown, name: string): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isInteger(v)) {
-    throw new ValidationError(`Slice ${name} ${quote(v)} is not an integer: pass a whole number or leave it out`);
+  if (typeof v !== "number") {
+    throw new ValidationError(`Slice ${name} ${quote(v)} is not a number: pass a number or leave it out`);
   }
   return v;
 }
