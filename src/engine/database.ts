@@ -7,6 +7,7 @@
 
 import { ValidationError } from "../errors.ts";
 import * as dbOps from "../ops/db_ops.ts";
+import { execute, executeAtomic, OPS } from "../ops/mod.ts";
 import type { Op } from "../ops/types.ts";
 import type { Storage } from "../storage/types.ts";
 import { CyberDict } from "./dict.ts";
@@ -197,6 +198,43 @@ export class Database {
     return this.#e.transaction(() => fn(this));
   }
 
+  /**
+   * Runs one operation of the operation table by name — `"dict.set"`,
+   * `"table.upsert"`, `"db.createList"`, … with the collection name first in
+   * `args` — exactly as the server and log replay do. The result is plain
+   * data: iterators come back as arrays, created collections as `null`.
+   *
+   * @example
+   * ```ts
+   * import { Database } from "@cyberdb/core";
+   * const db = await Database.open();
+   * db.execute("db.createDict", ["d"]);
+   * db.execute("dict.set", ["d", "k", 1]);
+   * db.execute("dict.get", ["d", "k"]); // 1
+   * ```
+   */
+  execute(op: string, args: unknown[]): unknown {
+    return plain(execute(this.#e, op, args));
+  }
+
+  /** Runs several operations as one transaction (all or none); returns their results. */
+  executeAtomic(ops: readonly { op: string; args: unknown[] }[]): unknown[] {
+    if (!Array.isArray(ops)) {
+      throw new ValidationError(`executeAtomic() takes an array of { op, args }, got ${quote(ops)}`);
+    }
+    for (const o of ops) {
+      if (typeof o !== "object" || o === null) {
+        throw new ValidationError(`Each atomic entry must be { op, args }, got ${quote(o)}`);
+      }
+    }
+    return executeAtomic(this.#e, ops).map(plain);
+  }
+
+  /** Whether the named operation can write (unknown names: `false`). */
+  static isWrite(op: string): boolean {
+    return OPS.get(op)?.write === true;
+  }
+
   /** Resolves once every write made so far is durable (memory-only: at once). */
   async flush(): Promise<void> {
     this.#e.checkOpen();
@@ -227,4 +265,14 @@ export class Database {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Makes an op result wire-safe: iterators become arrays, collection states null. */
+function plain(result: unknown): unknown {
+  if (typeof result !== "object" || result === null) return result;
+  if (typeof (result as { next?: unknown }).next === "function" && Symbol.iterator in result) {
+    return [...(result as Iterable<unknown>)];
+  }
+  if ("kind" in result && "dropped" in result) return null;
+  return result;
 }
