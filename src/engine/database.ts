@@ -214,7 +214,8 @@ export class Database {
    * ```
    */
   execute(op: string, args: unknown[]): unknown {
-    return plain(execute(this.#e, op, args));
+    const result = execute(this.#e, op, args);
+    return RETURNS_STATE.has(op) ? null : plain(result);
   }
 
   /** Runs several operations as one transaction (all or none); returns their results. */
@@ -227,7 +228,7 @@ export class Database {
         throw new ValidationError(`Each atomic entry must be { op, args }, got ${quote(o)}`);
       }
     }
-    return executeAtomic(this.#e, ops).map(plain);
+    return executeAtomic(this.#e, ops).map((r, i) => RETURNS_STATE.has(ops[i].op) ? null : plain(r));
   }
 
   /** Whether the named operation can write (unknown names: `false`). */
@@ -267,12 +268,21 @@ export class Database {
   }
 }
 
-/** Makes an op result wire-safe: iterators become arrays, collection states null. */
+/** The ops whose result is a collection's internal state, never sent out. */
+const RETURNS_STATE = new Set([
+  "db.createDict",
+  "db.createList",
+  "db.createTable",
+  "db.getDict",
+  "db.getList",
+  "db.getTable",
+]);
+
+/** Makes an op result plain data: iterators become arrays. */
 function plain(result: unknown): unknown {
   if (typeof result !== "object" || result === null) return result;
   if (typeof (result as { next?: unknown }).next === "function" && Symbol.iterator in result) {
     return [...(result as Iterable<unknown>)];
   }
-  if ("kind" in result && "dropped" in result) return null;
   return result;
 }
