@@ -100,3 +100,24 @@ function plain(bytes: Uint8Array): Uint8Array {
 export function decodeMultiple(bytes: Uint8Array): unknown[] {
   return unpackr.unpackMultiple(plain(bytes)) as unknown[];
 }
+
+/**
+ * Decodes the single MessagePack value in `bytes[start, end)` without a copy
+ * or a view (the WAL reader's hot path). Binaries come back as views of
+ * `bytes` of its own class: callers that keep them copy them.
+ *
+ * @example
+ * ```ts
+ * import { decodeRange, encode } from "./codec.ts";
+ * const b = encode([1, 2]);
+ * decodeRange(b, 0, b.length); // [1, 2]
+ * ```
+ */
+export function decodeRange(bytes: Uint8Array, start: number, end: number): unknown {
+  bounds.start = start;
+  bounds.end = end;
+  return unpackr.unpack(bytes, bounds);
+}
+
+// One reused bounds object: msgpackr reads it at once, so nothing is allocated per call.
+const bounds = { start: 0, end: 0 };

@@ -105,7 +105,17 @@ export class Engine {
   /** Records a write that has been applied; ops call this after mutating. */
   log(op: string, args: unknown[]): void {
     if (this.#pending !== null) this.#pending.push({ op, args });
-    else if (this.#journal !== null) this.#journal([{ op, args }]);
+    else if (this.#journal !== null) {
+      try {
+        this.#journal([{ op, args }]);
+      } catch (e) {
+        // The write is applied in memory but not logged: refuse everything
+        // from now on rather than acknowledge state the log does not hold.
+        this.closedReason = `a write could not be logged (${e instanceof Error ? e.message : String(e)}); ` +
+          "reopen the database";
+        throw e;
+      }
+    }
   }
 
   /** Throws {@linkcode ClosedError} once the database is closed. */
@@ -170,6 +180,8 @@ export class Engine {
           "transaction() got an async function: its awaits would let other writes interleave; pass a synchronous function and await outside it",
         );
       }
+      // Logged before the undo entries are dropped, so a log failure can still roll back.
+      if (outer && pending.length > 0 && this.#journal !== null) this.#journal(pending);
       ok = true;
       return result;
     } finally {
@@ -183,7 +195,6 @@ export class Engine {
         this.undo = null;
         this.#pending = null;
         this.logging = this.#journal !== null;
-        if (ok && pending.length > 0 && this.#journal !== null) this.#journal(pending);
       }
     }
   }

@@ -1,0 +1,286 @@
+/**
+ * Durability for a Database: lock the directory, recover (newest valid
+ * snapshot, then the log replayed through the operation table), then log
+ * every committed write and take snapshots on a timer, by log size and on
+ * close.
+ *
+ * ```
+ *  <dir>/LOCK                          held while open
+ *  <dir>/wal/<20-digit first LSN>.wal  log segments
+ *  <dir>/snapshots/<20-digit LSN>.snap the newest snapshot and the one before it
+ * ```
+ *
+ * Two snapshot generations are kept, and the log back to the older one, so
+ * that a damaged newest snapshot can be replaced by the previous one plus
+ * the log (Redis keeps one RDB; we keep the fallback).
+ *
+ * @module
+ */
+
+import { decodeRange, encode } from "../codec.ts";
+import { CorruptionError, CyberDBError } from "../errors.ts";
+import type { DatabaseOptions, Persistence } from "../engine/database.ts";
+import type { Engine, LogEntry } from "../engine/engine.ts";
+import { execute, executeAtomic } from "../ops/mod.ts";
+import { capture, install, type LoadedSnapshot, readSnapshot, snapshotLsn, writeSnapshot } from "../snapshot/snapshot.ts";
+import { defaultStorage } from "../storage/mod.ts";
+import { joinPath } from "../storage/paths.ts";
+import type { Storage, StorageLock } from "../storage/types.ts";
+import type { WalCodec, WalRecord } from "./codec.ts";
+import { applyCut, readWal } from "./reader.ts";
+import { WalWriter } from "./writer.ts";
+
+/** The WAL codec over the project's codec, so log values round-trip like every other. */
+const codec: WalCodec = { encode, decode: decodeRange };
+
+const DEFAULT_SNAPSHOT_INTERVAL = 900_000;
+const DEFAULT_SNAPSHOT_WAL_BYTES = 64 * 1024 * 1024;
+
+function now(): number {
+  return globalThis.performance?.now() ?? Date.now();
+}
+
+function ms(t0: number): string {
+  return `${(now() - t0).toFixed(0)} ms`;
+}
+
+/**
+ * Opens (or creates) the durable state of a database in `options.dir` and
+ * wires `engine` to it. On failure nothing stays locked.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../engine/engine.ts";
+ * import { MemoryStorage } from "../storage/memory.ts";
+ * import { openPersistence } from "./persistence.ts";
+ * const p = await openPersistence(new Engine(), { storage: new MemoryStorage(), dir: "db" });
+ * await p.close();
+ * ```
+ */
+export async function openPersistence(engine: Engine, options: DatabaseOptions): Promise<Persistence> {
+  const storage = options.storage ?? await defaultStorage();
+  const dir = options.dir ?? "cyberdb";
+  const log = options.logger ?? (() => {});
+  await storage.mkdir(dir);
+  const lock = await storage.lock(joinPath(dir, "LOCK"));
+  try {
+    const lastLsn = await recover(engine, storage, dir, options, log);
+    const writer = await WalWriter.open(storage, dir, {
+      sync: options.sync ?? "interval",
+      flushInterval: options.flushInterval ?? 1000,
+      lastLsn,
+      codec,
+      onError: (e) => {
+        // A write or fsync failed: acknowledge nothing more, in memory included.
+        engine.closedReason = `the write-ahead log failed: ${e instanceof Error ? e.message : String(e)}; ` +
+          "reopen the database to recover its durable state";
+        log(`cyberdb: ${engine.closedReason}`);
+      },
+    });
+    return new Durable(engine, storage, dir, lock, writer, lastLsn, options, log);
+  } catch (e) {
+    engine.setJournal(null);
+    await lock.release();
+    throw e;
+  }
+}
+
+/** Loads the newest valid snapshot and replays the log after it; returns the last LSN. */
+async function recover(
+  engine: Engine,
+  storage: Storage,
+  dir: string,
+  options: DatabaseOptions,
+  log: (line: string) => void,
+): Promise<number> {
+  const t0 = now();
+  const snapDir = joinPath(dir, "snapshots");
+  const names = await storage.list(snapDir);
+  for (const name of names) {
+    // A crash during a snapshot leaves its temp file behind; it was never valid.
+    if (name.endsWith(".snap.tmp")) await storage.remove(joinPath(snapDir, name));
+  }
+  const snaps = names.filter((n) => snapshotLsn(n) !== null).sort().reverse();
+  let base: LoadedSnapshot | null = null;
+  let damaged: CorruptionError | null = null;
+  for (const name of snaps) {
+    try {
+      base = await readSnapshot(storage, joinPath(snapDir, name), `snapshots/${name}`);
+      log(`cyberdb: loaded snapshot ${name}: ${base.collections.length} collections, ${base.items} items, ${ms(t0)}`);
+      break;
+    } catch (e) {
+      if (!(e instanceof CorruptionError)) throw e;
+      damaged ??= e;
+      log(`cyberdb: ${e.message} — trying an older snapshot`);
+    }
+  }
+  if (base !== null) install(engine, base);
+  const afterLsn = base?.lsn ?? 0;
+  const t1 = now();
+  let replayed = 0;
+  let wal;
+  try {
+    wal = await readWal(storage, dir, {
+      afterLsn,
+      repair: options.repair,
+      codec,
+      onRecord: (record) => {
+        replay(engine, record);
+        replayed++;
+      },
+    });
+  } catch (e) {
+    // Without a usable snapshot the log had to start at LSN 1; say why it cannot.
+    if (damaged !== null && e instanceof CorruptionError) {
+      throw new CorruptionError(`${damaged.message}; and the log cannot replace it: ${e.message}`, {
+        file: damaged.file,
+        offset: damaged.offset,
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  if (wal.cut) {
+    log(
+      `cyberdb: ${wal.cut.torn ? "cut a torn tail" : "repair: truncated the log"} of ${wal.cut.file} at byte ${wal.cut.offset} ` +
+        `(${wal.cut.bytes} bytes: ${wal.cut.reason})${wal.cut.dropped.length ? `, dropped ${wal.cut.dropped.join(", ")}` : ""}`,
+    );
+    await applyCut(storage, dir, wal.cut);
+  }
+  if (replayed > 0 || wal.segments.length > 0) {
+    log(`cyberdb: replayed ${replayed} log records from ${wal.segments.length} segments in ${ms(t1)}`);
+  }
+  return Math.max(afterLsn, wal.lastLsn ?? 0);
+}
+
+/** Applies one log record through the operation table, as it was applied before the crash. */
+function replay(engine: Engine, record: WalRecord): void {
+  try {
+    if ("ops" in record) executeAtomic(engine, record.ops);
+    else execute(engine, record.op, record.args);
+  } catch (e) {
+    // Every logged write succeeded once; failing now means the files disagree.
+    throw new CorruptionError(
+      `Log record ${record.lsn} cannot be replayed (${e instanceof CyberDBError ? e.message : String(e)}): ` +
+        "the log does not match the snapshot before it; open with { repair: true } only if you accept losing the records from there on",
+      { cause: e },
+    );
+  }
+}
+
+class Durable implements Persistence {
+  #engine: Engine;
+  #storage: Storage;
+  #dir: string;
+  #lock: StorageLock;
+  #writer: WalWriter;
+  #lsn: number;
+  #snapshotLsn: number;
+  #walBytes = 0;
+  #walLimit: number;
+  #log: (line: string) => void;
+  #chain: Promise<void> = Promise.resolve();
+  #snapshotting = false;
+  #timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    engine: Engine,
+    storage: Storage,
+    dir: string,
+    lock: StorageLock,
+    writer: WalWriter,
+    lsn: number,
+    options: DatabaseOptions,
+    log: (line: string) => void,
+  ) {
+    this.#engine = engine;
+    this.#storage = storage;
+    this.#dir = dir;
+    this.#lock = lock;
+    this.#writer = writer;
+    this.#lsn = lsn;
+    this.#snapshotLsn = lsn;
+    this.#walLimit = options.snapshotWalBytes ?? DEFAULT_SNAPSHOT_WAL_BYTES;
+    this.#log = log;
+    engine.setJournal((entries) => this.#append(entries));
+    const every = options.snapshotInterval ?? DEFAULT_SNAPSHOT_INTERVAL;
+    if (every > 0) {
+      this.#timer = setInterval(() => {
+        if (this.#lsn > this.#snapshotLsn) this.#background();
+      }, every);
+      // A timer must not keep a process alive that has nothing else to do.
+      (this.#timer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  #append(entries: LogEntry[]): void {
+    const lsn = this.#lsn + 1;
+    const record: WalRecord = entries.length === 1
+      ? { lsn, op: entries[0].op, args: entries[0].args }
+      : { lsn, ops: entries };
+    this.#walBytes += this.#writer.append(record);
+    this.#lsn = lsn;
+    if (this.#walLimit > 0 && this.#walBytes >= this.#walLimit && !this.#snapshotting) this.#background();
+  }
+
+  /** A snapshot nobody awaits: failures are logged, and the next one retries. */
+  #background(): void {
+    this.#snapshotting = true;
+    this.snapshot().catch((e) => this.#log(`cyberdb: snapshot failed: ${e instanceof Error ? e.message : e}`));
+  }
+
+  flush(): Promise<void> {
+    return this.#writer.flush();
+  }
+
+  snapshot(): Promise<void> {
+    const run = this.#chain.then(() => this.#snapshot());
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+
+  async #snapshot(): Promise<void> {
+    this.#snapshotting = true;
+    try {
+      const t0 = now();
+      // Synchronous: the captured state is exactly the state at this LSN.
+      const cap = capture(this.#engine, this.#lsn);
+      this.#walBytes = 0;
+      const { path, bytes } = await writeSnapshot(this.#storage, this.#dir, cap);
+      this.#snapshotLsn = Math.max(this.#snapshotLsn, cap.lsn);
+      const snapDir = joinPath(this.#dir, "snapshots");
+      const older = (await this.#storage.list(snapDir))
+        .map((n) => snapshotLsn(n))
+        .filter((l): l is number => l !== null && l < cap.lsn)
+        .sort((a, b) => b - a);
+      // Keep the previous snapshot and the log back to it: the fallback.
+      for (const lsn of older.slice(1)) {
+        await this.#storage.remove(joinPath(snapDir, `${String(lsn).padStart(20, "0")}.snap`));
+      }
+      if (older.length > 1) await this.#storage.syncDir(snapDir);
+      const removed = older.length > 0 ? await this.#writer.removeSegmentsUpTo(older[0]) : [];
+      this.#log(
+        `cyberdb: snapshot ${path} at LSN ${cap.lsn}: ${bytes} bytes in ${ms(t0)}` +
+          (removed.length ? `, removed ${removed.length} covered log segments` : ""),
+      );
+    } finally {
+      this.#snapshotting = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    try {
+      await this.#chain;
+      const failed = this.#engine.closedReason?.startsWith("the write-ahead log failed");
+      if (!failed) {
+        await this.#writer.flush();
+        if (this.#lsn > this.#snapshotLsn) await this.snapshot();
+      }
+      await this.#writer.close();
+    } finally {
+      this.#engine.setJournal(null);
+      await this.#lock.release();
+    }
+  }
+}
