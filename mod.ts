@@ -36,6 +36,9 @@ export { CyberList, type SortOptions } from "./src/engine/list.ts";
 export { Table } from "./src/engine/table.ts";
 export {
   type ColumnDef,
+  type Cols,
+  type InputOfType,
+  type IsNullable,
   type ColumnType,
   defineSchema,
   type FloatType,

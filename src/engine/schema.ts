@@ -53,9 +53,12 @@ export type ValueOfType<T extends ColumnType> = T extends IntType | FloatType ? 
   : T extends "Date" | "Datetime" ? Date
   : Value;
 
-type InputOfType<T extends ColumnType> = T extends IntType ? number | bigint : ValueOfType<T>;
-type Cols<S extends TableSchema> = S["columns"][number];
-type IsNullable<C> = C extends { readonly nullable: true } ? true : false;
+/** The JS type a column type accepts on insert (integer columns also take bigints). */
+export type InputOfType<T extends ColumnType> = T extends IntType ? number | bigint : ValueOfType<T>;
+/** The union of a schema's column definitions. */
+export type Cols<S extends TableSchema> = S["columns"][number];
+/** `true` when a column definition is `nullable: true`. */
+export type IsNullable<C> = C extends { readonly nullable: true } ? true : false;
 
 /**
  * The row type of a schema, as `get` and `rows()` return it.
