@@ -41,6 +41,8 @@ export interface DatabaseOptions {
   snapshotInterval?: number;
   /** Write-ahead-log bytes after which a snapshot is taken (default 64 MiB; 0 disables). */
   snapshotWalBytes?: number;
+  /** Log segments rotate once they would grow past this many bytes (default 64 MiB). */
+  segmentBytes?: number;
   /** The storage adapter; by default the one for this runtime (memory in browsers). */
   storage?: Storage;
   /** Cut the log at the first damaged record instead of failing with `CorruptionError`. */
@@ -82,7 +84,7 @@ function checkOptions(o: DatabaseOptions): void {
   if (o.sync !== undefined && !SYNC_MODES.has(o.sync)) {
     throw new ValidationError(`Option sync ${quote(o.sync)} is unknown: use "always", "interval" or "manual"`);
   }
-  for (const k of ["flushInterval", "snapshotInterval", "snapshotWalBytes"] as const) {
+  for (const k of ["flushInterval", "snapshotInterval", "snapshotWalBytes", "segmentBytes"] as const) {
     const v = o[k];
     if (v !== undefined && (typeof v !== "number" || !(v >= 0) || !Number.isFinite(v))) {
       throw new ValidationError(`Option ${k} ${quote(v)} is not a non-negative number: pass a number or leave it out`);

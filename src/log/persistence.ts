@@ -68,6 +68,7 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     const writer = await WalWriter.open(storage, dir, {
       sync: options.sync ?? "interval",
       flushInterval: options.flushInterval ?? 1000,
+      segmentBytes: options.segmentBytes,
       lastLsn,
       codec,
       onError: (e) => {
