@@ -19,6 +19,7 @@ import {
   listSegments,
   parseSegmentName,
   readWal,
+  recoverWal,
   scanFrames,
   segmentName,
   segmentWritable,
@@ -606,6 +607,45 @@ describe("WalWriter on MemoryStorage", () => {
     await s.syncDir(".");
     s.crash();
     assert.deepEqual(scanFrames((await s.read("seg"))!, { file: "seg", last: true }).payloads, [enc("a"), enc("b")]);
+  });
+});
+
+describe("recoverWal", () => {
+  it("cuts a torn tail durably, says so once, and continues the LSNs", async () => {
+    const s = new MemoryStorage();
+    await writeLog(s, "db", 1, 6);
+    const [seg] = await listSegments(s, "db");
+    const full = s.peek(seg.path)!;
+    s.poke(seg.path, full.subarray(0, full.length - 4));
+    const lines: string[] = [];
+    const seen: number[] = [];
+    const r = await recoverWal(s, "db", {
+      afterLsn: 2,
+      sync: "always",
+      logger: (l) => lines.push(l),
+      onRecord: (x) => seen.push(x.lsn),
+    });
+    assert.deepEqual(seen, [3, 4, 5]);
+    assert.equal(r.nextLsn, 6);
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /torn/);
+    assert.ok(lines[0].includes(seg.file));
+    r.writer.append(rec(6, "new"));
+    await r.writer.close();
+    s.crash();
+    const again = await recoverWal(s, "db", { afterLsn: 2, logger: (l) => lines.push(l) });
+    assert.deepEqual(lsns(again.records), [3, 4, 5, 6]);
+    assert.equal(lines.length, 1, "nothing left to cut");
+    await again.writer.close();
+  });
+
+  it("an empty directory starts at LSN 1, or after the snapshot", async () => {
+    const a = await recoverWal(new MemoryStorage(), "db");
+    assert.equal(a.nextLsn, 1);
+    await a.writer.close();
+    const b = await recoverWal(new MemoryStorage(), "db", { afterLsn: 41 });
+    assert.equal(b.nextLsn, 42);
+    await b.writer.close();
   });
 });
 

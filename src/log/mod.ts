@@ -52,3 +52,4 @@ export {
 } from "./codec.ts";
 export { applyCut, readWal, type ReadWalOptions, type WalCut, type WalReadResult } from "./reader.ts";
 export { segmentWritable, type SyncMode, WalWriter, type WalWriterOptions } from "./writer.ts";
+export { describeCut, type RecoveredWal, recoverWal, type RecoverWalOptions } from "./recover.ts";

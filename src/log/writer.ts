@@ -26,6 +26,9 @@ import type { Storage, StorageFile } from "../storage/types.ts";
 import { msgpackCodec, type WalCodec, type WalRecord } from "./codec.ts";
 import { HEADER_BYTES, MAX_FRAME_BYTES, writeFrame } from "./frame.ts";
 import { listSegments, type SegmentInfo, segmentInfo, walDir } from "./segments.ts";
+import { segmentWritable } from "./segment_stream.ts";
+
+export { segmentWritable };
 
 /** When appended records reach the disk. */
 export type SyncMode = "always" | "interval" | "manual";
@@ -46,33 +49,6 @@ export interface WalWriterOptions {
   maxFrameBytes?: number;
   /** Told about a background write or sync failure as soon as it happens. */
   onError?: (error: unknown) => void;
-}
-
-/**
- * The sink of one segment as a Web stream: each chunk (a batch of framed
- * records) is appended through `file`; closing the stream syncs and closes
- * the file.
- *
- * @example
- * ```ts
- * import { segmentWritable } from "./writer.ts";
- * import { encodeFrame } from "./frame.ts";
- * import { MemoryStorage } from "../storage/memory.ts";
- * const storage = new MemoryStorage();
- * const writer = segmentWritable(await storage.create("seg.wal")).getWriter();
- * await writer.write(encodeFrame(new Uint8Array([0xc0])));
- * await writer.close(); // synced and closed
- * ```
- */
-export function segmentWritable(file: StorageFile): WritableStream<Uint8Array> {
-  return new WritableStream<Uint8Array>({
-    write: (chunk) => file.write(chunk),
-    close: async () => {
-      await file.sync();
-      await file.close();
-    },
-    abort: () => file.close(),
-  });
 }
 
 interface OpenSegment {
