@@ -183,6 +183,9 @@ export async function writeSnapshot(
         pendingBytes = 0;
         bytes += buf.length;
         await file.write(buf);
+        // Let timers and I/O callbacks (other writers) run even when the
+        // storage resolves at once, as MemoryStorage does.
+        await new Promise((resolve) => setTimeout(resolve, 0));
       }
     };
     const catalog = cap.collections.map((c) =>
