@@ -46,6 +46,18 @@ export interface WalCodec {
   decode(bytes: Uint8Array, start: number, end: number): unknown;
 }
 
+/** The part of msgpackr's `Packr` the codec uses. */
+export interface MsgpackPacker {
+  /** Encodes one value. */
+  pack(value: unknown): Uint8Array;
+}
+
+/** The part of msgpackr's `Unpackr` the codec uses. */
+export interface MsgpackUnpacker {
+  /** Decodes exactly one value from `bytes[start, end)`. */
+  unpack(bytes: Uint8Array, bounds: { start: number; end: number }): unknown;
+}
+
 /**
  * A msgpack codec over msgpackr. Pass your own `Packr`/`Unpackr` (with the
  * same options and extensions on both sides) to change how values encode.
@@ -58,9 +70,9 @@ export interface WalCodec {
  * codec.decode(bytes, 0, bytes.length); // { lsn: 1, op: "dict.set", args: ["d", "k", 1] }
  * ```
  */
-export function msgpackCodec(options: { packr?: Packr; unpackr?: Unpackr } = {}): WalCodec {
-  const packr = options.packr ?? new Packr({ useRecords: false, variableMapSize: true });
-  const unpackr = options.unpackr ?? new Unpackr({ useRecords: false });
+export function msgpackCodec(options: { packr?: MsgpackPacker; unpackr?: MsgpackUnpacker } = {}): WalCodec {
+  const packr: MsgpackPacker = options.packr ?? new Packr({ useRecords: false, variableMapSize: true });
+  const unpackr: MsgpackUnpacker = options.unpackr ?? new Unpackr({ useRecords: false });
   // One reused bounds object: msgpackr reads it at once, so no allocation per record.
   const bounds = { start: 0, end: 0 };
   return {

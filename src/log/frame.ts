@@ -23,12 +23,26 @@
 import { CorruptionError } from "../errors.ts";
 import { crc32c } from "./crc32c.ts";
 
-/** Bytes of a frame header: u32 length + u32 CRC. */
+/**
+ * Bytes of a frame header: u32 length + u32 CRC.
+ *
+ * @example
+ * ```ts
+ * import { HEADER_BYTES } from "./frame.ts";
+ * const frameSize = HEADER_BYTES + payload.length;
+ * ```
+ */
 export const HEADER_BYTES = 8;
 
 /**
  * The largest payload a frame may declare (1 GiB). A larger length on disk
  * is taken as damage, not as a torn record; the writer refuses to write one.
+ *
+ * @example
+ * ```ts
+ * import { MAX_FRAME_BYTES } from "./frame.ts";
+ * if (payload.length > MAX_FRAME_BYTES) throw new Error("Split the transaction.");
+ * ```
  */
 export const MAX_FRAME_BYTES = 1 << 30;
 

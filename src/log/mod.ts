@@ -43,6 +43,8 @@ export {
 } from "./segments.ts";
 export {
   msgpackCodec,
+  type MsgpackPacker,
+  type MsgpackUnpacker,
   recordProblem,
   type WalCodec,
   type WalOp,

@@ -11,7 +11,15 @@
 import type { Storage } from "../storage/types.ts";
 import { joinPath } from "../storage/paths.ts";
 
-/** The WAL's directory under the database directory. */
+/**
+ * The WAL's directory under the database directory.
+ *
+ * @example
+ * ```ts
+ * import { WAL_DIR } from "./segments.ts";
+ * console.log(`${dir}/${WAL_DIR}`); // "data/wal"
+ * ```
+ */
 export const WAL_DIR = "wal";
 
 const NAME = /^(\d{20})\.wal$/;

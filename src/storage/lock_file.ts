@@ -84,6 +84,12 @@ export function parseLockFile(bytes: Uint8Array | null): LockHolder | null {
 /**
  * A lock file this young with no readable holder is presumed to be mid-write
  * by a live process, not abandoned.
+ *
+ * @example
+ * ```ts
+ * import { FRESH_LOCK_MS } from "./lock_file.ts";
+ * const abandoned = Date.now() - mtimeMs >= FRESH_LOCK_MS;
+ * ```
  */
 export const FRESH_LOCK_MS = 2000;
 
