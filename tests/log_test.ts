@@ -587,6 +587,13 @@ describe("WalWriter on MemoryStorage", () => {
     await assert.rejects(w.close(), /Injected sync failure/);
   });
 
+  it("rejects bad options", async () => {
+    const s = new MemoryStorage();
+    await assert.rejects(WalWriter.open(s, "db", { sync: "sometimes" as "always" }), RangeError);
+    await assert.rejects(WalWriter.open(s, "db", { flushInterval: -1 }), RangeError);
+    await assert.rejects(WalWriter.open(s, "db", { lastLsn: 1.5 }), RangeError);
+  });
+
   it("refuses records above the frame limit, and appends after close", async () => {
     const w = await WalWriter.open(new MemoryStorage(), "db", { maxFrameBytes: 64, lastLsn: 0 });
     assert.throws(() => w.append({ lsn: 1, op: "dict.set", args: ["d", "k", "x".repeat(100)] }), TooLargeError);

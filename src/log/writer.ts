@@ -160,6 +160,10 @@ export class WalWriter {
         throw new RangeError(`Option ${k} ${JSON.stringify(v)} is not a non-negative number: pass one or leave it out.`);
       }
     }
+    const last = options.lastLsn;
+    if (last !== undefined && last !== null && !(Number.isSafeInteger(last) && last >= 0)) {
+      throw new RangeError(`Option lastLsn ${JSON.stringify(last)} is not a non-negative integer: pass the LSN from readWal.`);
+    }
     await storage.mkdir(walDir(dir));
     const existing = await listSegments(storage, dir);
     let bytes = 0;
