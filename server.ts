@@ -1,0 +1,158 @@
+/**
+ * The CyberDB server: flags/env → `Database.open` → Hono app → serve, on
+ * Deno (`deno run -A server.ts`), Bun (`bun run server.ts`) or Node
+ * (`npm run start:node`). Run as the main module it serves; imported
+ * (`@cyberdb/core/server`) it hands out the app factory so the database
+ * routes can be mounted in another Hono app.
+ *
+ * @example
+ * ```ts ignore
+ * import { Hono } from "hono";
+ * import { upgradeWebSocket } from "hono/deno";
+ * import { Database } from "@cyberdb/core";
+ * import { createApp } from "@cyberdb/core/server";
+ *
+ * const db = await Database.open({ dir: "./data" });
+ * const parent = new Hono();
+ * parent.route("/db", createApp(db, { upgradeWebSocket, password: "secret" }).app);
+ * Deno.serve(parent.fetch);
+ * ```
+ *
+ * @module
+ */
+
+import { Database } from "./src/engine/database.ts";
+import { CyberDBError } from "./src/errors.ts";
+import { createApp, type CyberApp } from "./src/server/app.ts";
+import { buildClientBundle } from "./src/server/bundle.ts";
+import { parseConfig, type ServerConfig } from "./src/server/config.ts";
+import { loadGlue } from "./src/server/runtime.ts";
+
+export { type AppOptions, createApp, type CyberApp } from "./src/server/app.ts";
+export { DEFAULTS, isLoopback, parseConfig, type ServerConfig, USAGE } from "./src/server/config.ts";
+export { buildClientBundle } from "./src/server/bundle.ts";
+
+/** A running server, as returned by {@linkcode startServer}. */
+export interface RunningServer {
+  /** The real port (useful with `port: 0`). */
+  port: number;
+  /** `http://HOST:PORT` (or `https://` with TLS). */
+  url: string;
+  /** The database being served. */
+  db: Database;
+  /** Stops accepting, finishes in-flight requests, closes the database (flush + snapshot). */
+  close(): Promise<void>;
+}
+
+function formatHost(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+/**
+ * Opens the database and serves it with this runtime's server.
+ *
+ * @example
+ * ```ts ignore
+ * import { parseConfig, startServer } from "@cyberdb/core/server";
+ * const server = await startServer(parseConfig(["--port", "0", "--memory"], {}));
+ * console.log(server.url);
+ * await server.close();
+ * ```
+ */
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const glue = await loadGlue();
+  const db = await Database.open(
+    config.dir === null ? { sync: config.sync } : {
+      dir: config.dir,
+      sync: config.sync,
+      ...(config.flushInterval !== undefined ? { flushInterval: config.flushInterval } : {}),
+      ...(config.snapshotInterval !== undefined ? { snapshotInterval: config.snapshotInterval } : {}),
+    },
+  );
+  let tls: { cert: string; key: string } | undefined;
+  if (config.cert !== undefined && config.key !== undefined) {
+    const { readFile } = await import("node:fs/promises");
+    tls = { cert: await readFile(config.cert, "utf8"), key: await readFile(config.key, "utf8") };
+  }
+  let cyber: CyberApp | undefined;
+  let served;
+  try {
+    served = await glue.serve((upgradeWebSocket) => {
+      cyber = createApp(db, {
+        upgradeWebSocket,
+        password: config.password,
+        maxRequestBytes: config.maxRequestBytes,
+        authTimeout: config.authTimeout,
+        maxUnauthenticated: config.maxUnauthenticated,
+        clientBundle: buildClientBundle,
+      });
+      return cyber.app;
+    }, { hostname: config.host, port: config.port, maxPayload: config.maxRequestBytes, ...tls });
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+  const { port, shutdown } = served;
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    url: `${tls ? "https" : "http"}://${formatHost(config.host)}:${port}`,
+    db,
+    close() {
+      closing ??= (async () => {
+        const stopped = Promise.all([cyber!.drain(), shutdown()]);
+        // Never hang on a peer that will not let go: in-flight work gets 10 s.
+        await Promise.race([stopped, new Promise((r) => setTimeout(r, 10_000))]);
+        await db.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function runtimeArgs(): { argv: string[]; env: Record<string, string | undefined> } {
+  const g = globalThis as { Deno?: { args: string[]; env: { toObject(): Record<string, string> } } };
+  if (g.Deno) return { argv: g.Deno.args, env: g.Deno.env.toObject() };
+  return { argv: process.argv.slice(2), env: process.env };
+}
+
+/** Serves per flags and env until SIGINT/SIGTERM, then shuts down cleanly and exits 0. */
+async function main(): Promise<void> {
+  const glue = await loadGlue();
+  const { argv, env } = runtimeArgs();
+  if (argv.includes("--help") || argv.includes("-h")) {
+    const { USAGE } = await import("./src/server/config.ts");
+    console.log(USAGE);
+    return;
+  }
+  let server: RunningServer;
+  try {
+    server = await startServer(parseConfig(argv, env));
+  } catch (e) {
+    console.error(e instanceof CyberDBError ? e.message : `Could not start the server: ${e instanceof Error ? e.message : String(e)}`);
+    glue.exit(e instanceof CyberDBError && e.code === "VALIDATION" ? 2 : 1);
+  }
+  console.log(`cyberdb listening on ${server.url}`);
+  let stopping = false;
+  glue.onSignals(() => {
+    // A second signal means "now": skip the graceful part.
+    if (stopping) glue.exit(1);
+    stopping = true;
+    server.close().then(() => glue.exit(0), (e) => {
+      console.error("cyberdb: shutdown failed:", e);
+      glue.exit(1);
+    });
+  });
+}
+
+function isMain(): boolean {
+  const meta = import.meta as ImportMeta & { main?: boolean };
+  if (meta.main !== undefined) return meta.main;
+  // Node 20 has no import.meta.main: compare the entry script with this file.
+  const entry = (globalThis as { process?: { argv?: string[] } }).process?.argv?.[1];
+  if (!entry) return false;
+  const here = decodeURIComponent(new URL(import.meta.url).pathname);
+  return entry === here || entry.replace(/\.ts$/, "") === here.replace(/\.ts$/, "");
+}
+
+if (isMain()) await main();

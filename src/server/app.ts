@@ -1,0 +1,237 @@
+/**
+ * The Hono app: `GET /health`, `POST /v1/rpc`, `GET /v1/ws`, `GET /client.js`
+ * (DESIGN §7). It reads no runtime global: the runtime's `upgradeWebSocket`
+ * and the client bundle are handed in, so the same app runs on Deno, Bun and
+ * Node and can be mounted inside another Hono app.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import type { UpgradeWebSocket } from "hono/ws";
+import { decode, encode } from "../codec.ts";
+import type { Database } from "../engine/database.ts";
+import { AuthError, ProtocolError, TooLargeError } from "../errors.ts";
+import { MSGPACK, type WireError, type WireReply } from "../client/wire.ts";
+import { fromJsonValue, toJsonValue } from "./json.ts";
+import { type ErrorLogger, Executor, passwordChecker } from "./rpc.ts";
+import { SocketRegistry } from "./ws.ts";
+
+/** Options of {@linkcode createApp}. */
+export interface AppOptions {
+  /** The runtime's Hono WebSocket helper (`hono/deno`, `hono/bun`, `@hono/node-ws`). */
+  upgradeWebSocket: UpgradeWebSocket;
+  /** The password clients must present; none = no auth (keep the server on loopback). */
+  password?: string;
+  /** Largest request body or WebSocket frame in bytes (default 64 MiB). */
+  maxRequestBytes?: number;
+  /** Milliseconds a WebSocket may stay unauthenticated (default 10 000). */
+  authTimeout?: number;
+  /** Most WebSockets waiting for authentication at once (default 256). */
+  maxUnauthenticated?: number;
+  /** Produces the browser bundle served at `GET /client.js`; without it that route is 404. */
+  clientBundle?: () => Promise<string>;
+  /** Receives unexpected errors (default `console.error`). */
+  log?: ErrorLogger;
+}
+
+/** What {@linkcode createApp} returns: the app and its shutdown control. */
+export interface CyberApp {
+  /** The Hono app; `app.fetch` serves it, `parent.route("/db", app)` mounts it. */
+  app: Hono;
+  /** Requests (HTTP or WebSocket) being answered right now. */
+  inflight(): number;
+  /** Refuses new requests (503), closes every WebSocket, waits for in-flight ones. */
+  drain(): Promise<void>;
+}
+
+const STATUS: Record<string, number> = {
+  AUTH: 401,
+  NOT_FOUND: 404,
+  KEY_NOT_FOUND: 404,
+  ALREADY_EXISTS: 409,
+  DUPLICATE_KEY: 409,
+  TOO_LARGE: 413,
+  INTERNAL: 500,
+  CLOSED: 503,
+};
+
+function statusOf(reply: WireReply | WireReply[]): number {
+  if (Array.isArray(reply) || reply.ok) return 200;
+  return STATUS[reply.error.code] ?? 400;
+}
+
+/** Reads at most `limit` bytes of body, refusing more before decoding anything. */
+async function readBody(req: Request, limit: number): Promise<Uint8Array> {
+  const tooLarge = (n: string) =>
+    new TooLargeError(`Request body of ${n} bytes exceeds the limit of ${limit} bytes: send less per request or raise --max-request-bytes`);
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) throw tooLarge(declared);
+  if (req.body === null) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  let buf = new Uint8Array(declared !== null && Number(declared) >= 0 ? Number(declared) : 64 * 1024);
+  let used = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (used + value.byteLength > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(`more than ${limit}`);
+    }
+    if (used + value.byteLength > buf.length) {
+      const bigger = new Uint8Array(Math.min(limit, Math.max(buf.length * 2, used + value.byteLength)));
+      bigger.set(buf.subarray(0, used));
+      buf = bigger;
+    }
+    buf.set(value, used);
+    used += value.byteLength;
+  }
+  return used === buf.length ? buf : buf.slice(0, used);
+}
+
+function isJson(contentType: string | undefined): boolean {
+  return (contentType ?? "").split(";")[0].trim().toLowerCase() === "application/json";
+}
+
+function isMsgpack(contentType: string | undefined): boolean {
+  const t = (contentType ?? "").split(";")[0].trim().toLowerCase();
+  return t === MSGPACK || t === "application/x-msgpack" || t === "application/vnd.msgpack";
+}
+
+function jsonReply(r: WireReply): unknown {
+  if (!r.ok || r.value === undefined) return r.ok ? { ok: true } : r;
+  return { ok: true, value: toJsonValue(r.value) };
+}
+
+/**
+ * Builds the database's Hono app over an open `Database`.
+ *
+ * @example
+ * ```ts ignore
+ * import { upgradeWebSocket } from "hono/deno";
+ * import { Database } from "@cyberdb/core";
+ * import { createApp } from "@cyberdb/core/server";
+ * const db = await Database.open();
+ * const { app } = createApp(db, { upgradeWebSocket, password: "secret" });
+ * Deno.serve({ port: 9980 }, app.fetch);
+ * ```
+ */
+export function createApp(db: Database, options: AppOptions): CyberApp {
+  const limit = options.maxRequestBytes ?? 64 * 1024 * 1024;
+  const log: ErrorLogger = options.log ?? ((m, e) => console.error(m, e));
+  const executor = new Executor(db, { log });
+  const check = options.password === undefined ? null : passwordChecker(options.password);
+  let draining = false;
+  let httpInflight = 0;
+  let bundle: Promise<string> | null = null;
+  const sockets = new SocketRegistry({
+    executor,
+    check,
+    limit,
+    authTimeout: options.authTimeout ?? 10_000,
+    maxUnauthenticated: options.maxUnauthenticated ?? 256,
+  });
+
+  const app = new Hono();
+
+  // Refuse new work while shutting down; health says so too.
+  app.use("*", async (c, next) => {
+    if (draining) return c.json({ ok: false, error: { code: "CLOSED", message: "The server is shutting down: retry on another server or later" } }, 503);
+    httpInflight++;
+    try {
+      await next();
+    } finally {
+      httpInflight--;
+    }
+  });
+
+  app.get("/health", (c) => c.json({ ok: true }));
+
+  app.use("/v1/rpc", cors({ origin: "*", allowMethods: ["POST"], allowHeaders: ["Authorization", "Content-Type"] }));
+  app.post("/v1/rpc", async (c) => {
+    const type = c.req.header("content-type");
+    const json = !isMsgpack(type);
+    const send = (reply: WireReply | WireReply[], status = statusOf(reply)) => {
+      if (!json) return c.body(encode(reply) as Uint8Array<ArrayBuffer>, status as 200, { "content-type": MSGPACK });
+      const body = Array.isArray(reply) ? reply.map(jsonReply) : jsonReply(reply);
+      return c.json(body, status as 200);
+    };
+    const fail = (error: WireError) => send({ ok: false, error });
+    // Authentication first: an unauthenticated caller costs no body read.
+    if (check !== null) {
+      const auth = c.req.header("authorization") ?? "";
+      const token = /^Bearer (.*)$/s.exec(auth)?.[1];
+      if (token === undefined || !check(token)) {
+        return fail(executor.wireError(new AuthError(token === undefined
+          ? "This server needs a password: send the header Authorization: Bearer <password>"
+          : "Wrong password: check --password / CYBERDB_PASSWORD on the server")));
+      }
+    }
+    if (json && !isJson(type)) {
+      return fail(executor.wireError(new ProtocolError(
+        `Content-Type ${JSON.stringify(type ?? "")} is not supported: send application/msgpack or application/json`,
+      )));
+    }
+    let body: unknown;
+    try {
+      const bytes = await readBody(c.req.raw, limit);
+      try {
+        body = json ? fromJsonValue(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes))) : decode(bytes);
+      } catch (e) {
+        if (e instanceof ProtocolError) throw e;
+        throw new ProtocolError(`The request body is not valid ${json ? "JSON" : "MessagePack"}: send one { op, args }, an array of them or { atomic: true, ops }`);
+      }
+    } catch (e) {
+      return fail(executor.wireError(e));
+    }
+    if (Array.isArray(body)) return send(await executor.runPipeline(body));
+    if (typeof body === "object" && body !== null && (body as { atomic?: unknown }).atomic === true) {
+      return send(await executor.runAtomic((body as { ops?: unknown }).ops));
+    }
+    return send(await executor.run(body));
+  });
+
+  app.get("/v1/ws", async (c, next) => {
+    const auth = c.req.header("authorization");
+    let authed = check === null;
+    if (check !== null && auth !== undefined) {
+      const token = /^Bearer (.*)$/s.exec(auth)?.[1];
+      if (token === undefined || !check(token)) {
+        return c.json({ ok: false, error: { code: "AUTH", message: "Wrong password: check --password / CYBERDB_PASSWORD on the server" } }, 401);
+      }
+      authed = true;
+    }
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      return c.json({ ok: false, error: { code: "PROTOCOL", message: "GET /v1/ws expects a WebSocket upgrade: connect with a WebSocket client" } }, 426);
+    }
+    if (!authed && !sockets.canAcceptUnauthenticated()) {
+      return c.json({ ok: false, error: { code: "CONNECTION", message: "Too many connections are waiting to authenticate: retry in a moment" } }, 503);
+    }
+    return await options.upgradeWebSocket(() => sockets.events(authed))(c, next);
+  });
+
+  app.use("/client.js", cors({ origin: "*", allowMethods: ["GET"] }));
+  app.get("/client.js", async (c) => {
+    if (!options.clientBundle) return c.notFound();
+    try {
+      bundle ??= options.clientBundle();
+      const js = await bundle;
+      return c.body(js, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache" });
+    } catch (e) {
+      bundle = null;
+      log("cyberdb: building /client.js failed:", e);
+      return c.text("Building the client bundle failed: see the server log", 500);
+    }
+  });
+
+  return {
+    app,
+    inflight: () => httpInflight + executor.inflight,
+    async drain() {
+      draining = true;
+      sockets.closeAll();
+      await executor.idle();
+    },
+  };
+}

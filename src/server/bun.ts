@@ -1,0 +1,70 @@
+/**
+ * Bun glue: `Bun.serve` with Hono's Bun WebSocket handler, TLS when given,
+ * and SIGINT/SIGTERM. The only server module besides `server.ts` that may
+ * name `Bun`.
+ *
+ * @module
+ */
+
+import { createBunWebSocket } from "hono/bun";
+import type { MakeApp, Served, ServeOptions } from "./runtime.ts";
+
+declare const Bun: {
+  serve(options: Record<string, unknown>): { port: number; stop(closeActive?: boolean): Promise<void> | void };
+};
+
+/**
+ * Serves the app made by `make` on Bun; resolves once listening.
+ *
+ * @example
+ * ```ts ignore
+ * const served = await serve((upgrade) => createApp(db, { upgradeWebSocket: upgrade }).app, { hostname: "127.0.0.1", port: 0, maxPayload: 1 << 26 });
+ * console.log(served.port);
+ * ```
+ */
+export function serve(make: MakeApp, o: ServeOptions): Promise<Served> {
+  const { upgradeWebSocket, websocket } = createBunWebSocket();
+  const app = make(upgradeWebSocket);
+  // Bun's own limits (16 MiB frames, 128 MiB bodies) must not undercut ours;
+  // the app enforces the real limit with a proper error.
+  const slack = 1024 * 1024;
+  const server = Bun.serve({
+    hostname: o.hostname,
+    port: o.port,
+    fetch: app.fetch,
+    maxRequestBodySize: Math.max(o.maxPayload + slack, 128 * 1024 * 1024),
+    websocket: { ...websocket, maxPayloadLength: o.maxPayload + slack },
+    ...(o.cert !== undefined && o.key !== undefined ? { tls: { cert: o.cert, key: o.key } } : {}),
+  });
+  return Promise.resolve({
+    port: server.port,
+    shutdown: async () => {
+      await server.stop(false);
+    },
+  });
+}
+
+/**
+ * Calls `fn` on SIGINT or SIGTERM.
+ *
+ * @example
+ * ```ts ignore
+ * onSignals(() => console.log("stopping"));
+ * ```
+ */
+export function onSignals(fn: () => void): void {
+  process.on("SIGINT", fn);
+  process.on("SIGTERM", fn);
+}
+
+/**
+ * Ends the process with `code`.
+ *
+ * @example
+ * ```ts ignore
+ * exit(0);
+ * ```
+ */
+export function exit(code: number): never {
+  process.exit(code);
+}

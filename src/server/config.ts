@@ -1,0 +1,161 @@
+/**
+ * The server's configuration from flags and environment (DESIGN §7), parsed
+ * without touching any runtime global so it can be tested anywhere.
+ *
+ * @module
+ */
+
+import type { SyncMode } from "../engine/database.ts";
+import { ValidationError } from "../errors.ts";
+
+/** Everything `server.ts` needs to start. */
+export interface ServerConfig {
+  /** Interface to listen on (default `127.0.0.1`). */
+  host: string;
+  /** TCP port; `0` picks a free one (default 9980). */
+  port: number;
+  /** The password clients must present; `undefined` = no auth, loopback only. */
+  password?: string;
+  /** The data directory (default `./data`); `null` with `--memory`. */
+  dir: string | null;
+  /** When acknowledged writes reach the disk (default `"interval"`). */
+  sync: SyncMode;
+  /** Milliseconds between fsyncs in `"interval"` mode. */
+  flushInterval?: number;
+  /** Milliseconds between automatic snapshots. */
+  snapshotInterval?: number;
+  /** Largest request body or WebSocket frame, in bytes (default 64 MiB). */
+  maxRequestBytes: number;
+  /** Path of a PEM certificate for TLS (with `key`). */
+  cert?: string;
+  /** Path of a PEM private key for TLS (with `cert`). */
+  key?: string;
+  /** Milliseconds a WebSocket may stay unauthenticated (default 10 000). */
+  authTimeout: number;
+  /** Most WebSockets that may wait for authentication at once (default 256). */
+  maxUnauthenticated: number;
+}
+
+/** The defaults of every optional setting. */
+export const DEFAULTS = {
+  host: "127.0.0.1",
+  port: 9980,
+  dir: "./data",
+  sync: "interval" as SyncMode,
+  maxRequestBytes: 64 * 1024 * 1024,
+  authTimeout: 10_000,
+  maxUnauthenticated: 256,
+};
+
+const FLAGS: Record<string, string> = {
+  host: "CYBERDB_HOST",
+  port: "CYBERDB_PORT",
+  password: "CYBERDB_PASSWORD",
+  dir: "CYBERDB_DIR",
+  sync: "CYBERDB_SYNC",
+  "flush-interval": "CYBERDB_FLUSH_INTERVAL",
+  "snapshot-interval": "CYBERDB_SNAPSHOT_INTERVAL",
+  "max-request-bytes": "CYBERDB_MAX_REQUEST_BYTES",
+  cert: "CYBERDB_CERT",
+  key: "CYBERDB_KEY",
+  "auth-timeout": "CYBERDB_AUTH_TIMEOUT",
+  "max-unauthenticated": "CYBERDB_MAX_UNAUTHENTICATED",
+  memory: "CYBERDB_MEMORY",
+};
+
+/** The usage text printed by `--help` and after a bad flag. */
+export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBERDB_* env variable)
+  --host HOST                 interface (default 127.0.0.1; non-loopback needs --password)
+  --port PORT                 TCP port (default 9980; 0 = any free port)
+  --password PASSWORD         require this password (HTTP: Authorization: Bearer; WS: first frame)
+  --dir DIR                   data directory (default ./data)
+  --memory                    keep everything in memory only (no --dir)
+  --sync always|interval|manual   when writes reach the disk (default interval)
+  --flush-interval MS         fsync period in interval mode (default 1000)
+  --snapshot-interval MS      snapshot period (default 900000)
+  --max-request-bytes N       largest request body / WebSocket frame (default 67108864)
+  --cert FILE --key FILE      serve HTTPS / WSS
+  --auth-timeout MS           time a WebSocket has to authenticate (default 10000)
+  --max-unauthenticated N     WebSockets allowed to wait for auth at once (default 256)`;
+
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+function integer(name: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (raw.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
+    throw new ValidationError(`--${name} ${JSON.stringify(raw)} is not an integer from ${min} to ${max}: pass e.g. --${name} ${min === 0 ? 1000 : min}`);
+  }
+  return n;
+}
+
+/**
+ * Parses flags (`--name value` or `--name=value`) over environment variables
+ * over defaults. Throws `ValidationError` with a message fit for the terminal.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * const c = parseConfig(["--port", "0"], {});
+ * c.port; // 0
+ * ```
+ */
+export function parseConfig(argv: readonly string[], env: Record<string, string | undefined>): ServerConfig {
+  const raw: Record<string, string> = {};
+  for (const [flag, variable] of Object.entries(FLAGS)) {
+    const v = env[variable];
+    if (v !== undefined && v !== "") raw[flag] = v;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("--")) throw new ValidationError(`Unexpected argument ${JSON.stringify(a)}: flags look like --port 9980\n${USAGE}`);
+    const eq = a.indexOf("=");
+    const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+    if (!(name in FLAGS)) throw new ValidationError(`Unknown flag ${JSON.stringify("--" + name)}\n${USAGE}`);
+    if (name === "memory") {
+      raw.memory = eq < 0 ? "1" : a.slice(eq + 1);
+      continue;
+    }
+    const value = eq < 0 ? argv[++i] : a.slice(eq + 1);
+    if (value === undefined) throw new ValidationError(`Flag --${name} needs a value\n${USAGE}`);
+    raw[name] = value;
+  }
+  const sync = (raw.sync ?? DEFAULTS.sync) as SyncMode;
+  if (!["always", "interval", "manual"].includes(sync)) {
+    throw new ValidationError(`--sync ${JSON.stringify(sync)} is unknown: use always, interval or manual`);
+  }
+  const memory = raw.memory !== undefined && raw.memory !== "0" && raw.memory !== "false";
+  const config: ServerConfig = {
+    host: raw.host ?? DEFAULTS.host,
+    port: raw.port === undefined ? DEFAULTS.port : integer("port", raw.port, 0, 65535),
+    password: raw.password,
+    dir: memory ? null : raw.dir ?? DEFAULTS.dir,
+    sync,
+    maxRequestBytes: raw["max-request-bytes"] === undefined
+      ? DEFAULTS.maxRequestBytes
+      : integer("max-request-bytes", raw["max-request-bytes"], 1024, 2 ** 31 - 1),
+    authTimeout: raw["auth-timeout"] === undefined ? DEFAULTS.authTimeout : integer("auth-timeout", raw["auth-timeout"], 1, 3_600_000),
+    maxUnauthenticated: raw["max-unauthenticated"] === undefined
+      ? DEFAULTS.maxUnauthenticated
+      : integer("max-unauthenticated", raw["max-unauthenticated"], 1, 1_000_000),
+  };
+  if (raw["flush-interval"] !== undefined) config.flushInterval = integer("flush-interval", raw["flush-interval"], 0, 86_400_000);
+  if (raw["snapshot-interval"] !== undefined) {
+    config.snapshotInterval = integer("snapshot-interval", raw["snapshot-interval"], 0, 2 ** 31 - 1);
+  }
+  if ((raw.cert === undefined) !== (raw.key === undefined)) {
+    throw new ValidationError("TLS needs both --cert and --key: pass both PEM files, or neither for plain HTTP");
+  }
+  if (raw.cert !== undefined) [config.cert, config.key] = [raw.cert, raw.key];
+  if (config.password === "") delete config.password;
+  if (config.password === undefined && !isLoopback(config.host)) {
+    throw new ValidationError(
+      `Refusing to listen on ${JSON.stringify(config.host)} without a password: anyone who can reach it could read and change every collection. ` +
+        `Set --password (or CYBERDB_PASSWORD), or listen on 127.0.0.1`,
+    );
+  }
+  return config;
+}

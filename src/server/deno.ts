@@ -1,0 +1,66 @@
+/**
+ * Deno glue: `Deno.serve` with Hono's Deno WebSocket helper, TLS when given,
+ * and SIGINT/SIGTERM. The only server module besides `server.ts` that may
+ * name `Deno`.
+ *
+ * @module
+ */
+
+import { upgradeWebSocket } from "hono/deno";
+import type { Served, ServeOptions, MakeApp } from "./runtime.ts";
+
+/**
+ * Serves the app made by `make` on Deno; resolves once listening.
+ *
+ * @example
+ * ```ts ignore
+ * const served = await serve((upgrade) => createApp(db, { upgradeWebSocket: upgrade }).app, { hostname: "127.0.0.1", port: 0, maxPayload: 1 << 26 });
+ * console.log(served.port);
+ * ```
+ */
+export function serve(make: MakeApp, o: ServeOptions): Promise<Served> {
+  const app = make(upgradeWebSocket);
+  return new Promise((resolve, reject) => {
+    try {
+      const tls = o.cert !== undefined && o.key !== undefined ? { cert: o.cert, key: o.key } : {};
+      const server = Deno.serve({
+        hostname: o.hostname,
+        port: o.port,
+        ...tls,
+        onListen: (addr) => {
+          resolve({
+            port: (addr as Deno.NetAddr).port,
+            shutdown: () => server.shutdown(),
+          });
+        },
+      }, app.fetch);
+    } catch (e) {
+      reject(e);
+    }
+  });
+}
+
+/**
+ * Calls `fn` on SIGINT or SIGTERM.
+ *
+ * @example
+ * ```ts ignore
+ * onSignals(() => console.log("stopping"));
+ * ```
+ */
+export function onSignals(fn: () => void): void {
+  Deno.addSignalListener("SIGINT", fn);
+  Deno.addSignalListener("SIGTERM", fn);
+}
+
+/**
+ * Ends the process with `code`.
+ *
+ * @example
+ * ```ts ignore
+ * exit(0);
+ * ```
+ */
+export function exit(code: number): never {
+  Deno.exit(code);
+}

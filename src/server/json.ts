@@ -1,0 +1,135 @@
+/**
+ * The JSON form of values on the HTTP API, for curl and other JSON-only
+ * callers. JSON cannot carry everything a `Value` holds, so those values are
+ * tagged objects with exactly one `$` key:
+ *
+ * ```
+ *   123n                 {"$bigint":"123"}
+ *   Uint8Array [1,2,3]   {"$bytes":"AQID"}             (standard base64)
+ *   new Date(0)          {"$date":"1970-01-01T00:00:00.000Z"}
+ *   -0, NaN, ±Infinity   {"$num":"-0"} {"$num":"NaN"} {"$num":"Infinity"} {"$num":"-Infinity"}
+ *   undefined            {"$undefined":true}          (e.g. a fallback argument)
+ *   {"$x": 1}            {"$obj":{"$x":1}}            (a stored one-key "$…" object, escaped)
+ * ```
+ *
+ * A reply's `value` is left out when it is `undefined` (`dict.get` of a
+ * missing key). MessagePack (`application/msgpack`) needs none of this.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../errors.ts";
+
+const TAGS = new Set(["$bigint", "$bytes", "$date", "$num", "$undefined", "$obj"]);
+
+function isTagLike(o: Record<string, unknown>): boolean {
+  const keys = Object.keys(o);
+  return keys.length === 1 && keys[0].startsWith("$");
+}
+
+/**
+ * Turns a value into JSON-safe data with the tags above.
+ *
+ * @example
+ * ```ts
+ * import { toJsonValue } from "./json.ts";
+ * JSON.stringify(toJsonValue({ n: 1n })); // '{"n":{"$bigint":"1"}}'
+ * ```
+ */
+export function toJsonValue(v: unknown): unknown {
+  switch (typeof v) {
+    case "bigint":
+      return { $bigint: v.toString() };
+    case "number":
+      return Number.isFinite(v) && !Object.is(v, -0) ? v : { $num: Object.is(v, -0) ? "-0" : String(v) };
+    case "undefined":
+      return { $undefined: true };
+    case "object": {
+      if (v === null) return null;
+      if (v instanceof Uint8Array) return { $bytes: toBase64(v) };
+      if (v instanceof Date) return { $date: v.toISOString() };
+      if (Array.isArray(v)) return v.map(toJsonValue);
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v)) out[k] = toJsonValue((v as Record<string, unknown>)[k]);
+      return isTagLike(out) ? { $obj: out } : out;
+    }
+    default:
+      return v;
+  }
+}
+
+/**
+ * Reads tagged JSON data back into values; malformed tags → `ProtocolError`.
+ *
+ * @example
+ * ```ts
+ * import { fromJsonValue } from "./json.ts";
+ * fromJsonValue({ $bigint: "5" }); // 5n
+ * ```
+ */
+export function fromJsonValue(v: unknown): unknown {
+  if (typeof v !== "object" || v === null) return v;
+  if (Array.isArray(v)) return v.map(fromJsonValue);
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1 && TAGS.has(keys[0])) return fromTag(keys[0], o[keys[0]]);
+  const out: Record<string, unknown> = {};
+  for (const k of keys) out[k] = fromJsonValue(o[k]);
+  return out;
+}
+
+function fromTag(tag: string, x: unknown): unknown {
+  const bad = () =>
+    new ProtocolError(`JSON tag {${JSON.stringify(tag)}: ${JSON.stringify(x)}} is malformed: see the README's JSON section`);
+  switch (tag) {
+    case "$bigint":
+      if (typeof x !== "string" || !/^-?\d+$/.test(x)) throw bad();
+      return BigInt(x);
+    case "$bytes":
+      if (typeof x !== "string") throw bad();
+      return fromBase64(x, bad);
+    case "$date": {
+      const d = typeof x === "string" || typeof x === "number" ? new Date(x) : new Date(NaN);
+      if (Number.isNaN(d.getTime())) throw bad();
+      return d;
+    }
+    case "$num": {
+      const n = x === "-0" ? -0 : x === "NaN" ? NaN : x === "Infinity" ? Infinity : x === "-Infinity" ? -Infinity : null;
+      if (n === null) throw bad();
+      return n;
+    }
+    case "$undefined":
+      return undefined;
+    default: {
+      if (typeof x !== "object" || x === null || Array.isArray(x)) throw bad();
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(x)) out[k] = fromJsonValue((x as Record<string, unknown>)[k]);
+      return out;
+    }
+  }
+}
+
+// atob() also accepts whitespace and missing padding; binaries must be exact.
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function toBase64(bytes: Uint8Array): string {
+  let s = "";
+  const CHUNK = 0x8000;
+  for (let i = 0; i < bytes.length; i += CHUNK) {
+    s += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
+  }
+  return btoa(s);
+}
+
+function fromBase64(s: string, bad: () => Error): Uint8Array {
+  if (!B64.test(s)) throw bad();
+  let bin: string;
+  try {
+    bin = atob(s);
+  } catch {
+    throw bad();
+  }
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
