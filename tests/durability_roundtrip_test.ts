@@ -1,0 +1,424 @@
+// Durability round trips: every value type, every collection kind and every
+// write op (transactions and savepoints included) come back exactly after
+// close + reopen, after a crash that follows flush() (MemoryStorage.crash()
+// and a SIGKILLed child process on real files), across explicit and
+// automatic snapshots; Table.open schemas; directory locks.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Database, LockedError, SchemaError, Table, type Value } from "../mod.ts";
+import { MemoryStorage } from "../src/storage/memory.ts";
+import {
+  allTypesSchema,
+  allValues,
+  byNameSchema,
+  dump,
+  PHASES,
+  populate,
+  removeDir,
+  sleep,
+  spawnChild,
+  tempDir,
+  within,
+} from "./fixtures/durability_common.ts";
+
+type Sync = "always" | "interval" | "manual";
+const SYNCS: Sync[] = ["always", "interval", "manual"];
+
+/** The state the round-trip script must come back with, computed in memory. */
+async function expectedState(phases = PHASES.length): Promise<unknown[]> {
+  const model = await Database.open();
+  for (let p = 0; p < phases; p++) PHASES[p](model);
+  const d = dump(model);
+  await model.close();
+  return d;
+}
+
+/** Spot checks that deepStrictEqual already covers, spelled out for the edge values. */
+function spotCheck(db: Database): void {
+  const d = db.getDict("values");
+  const values = allValues();
+  values.forEach((v, i) => {
+    const got = d.get(`v${i}`) as Value;
+    if (typeof v === "number") assert.ok(Object.is(got, v), `values.v${i}: ${String(got)} is not ${String(v)}`);
+    else assert.deepStrictEqual(got, v, `values.v${i}`);
+  });
+  assert.equal(typeof d.get("v17"), "bigint"); // 1n stays a bigint
+  assert.equal(d.get("v21"), 2n ** 64n - 1n);
+  assert.equal(d.get("v20"), -(2n ** 63n));
+  assert.equal(d.get(0), "negative zero key is key 0");
+  assert.equal(d.get("0"), "string zero");
+  const bin = d.get("v29");
+  assert.ok(bin instanceof Uint8Array && bin.constructor === Uint8Array, "binary comes back as a plain Uint8Array");
+  const at = db.getTable<typeof allTypesSchema>("alltypes").get(1);
+  assert.ok(at !== undefined && Object.is(at.f64, -0) && Object.is(at.f32, -0));
+}
+
+async function openMem(storage: MemoryStorage, extra: Partial<Parameters<typeof Database.open>[0]> = {}) {
+  return await within(Database.open({ storage, dir: "db", snapshotInterval: 0, ...extra }), 30_000, "Database.open");
+}
+
+async function listSnapshots(storage: MemoryStorage): Promise<string[]> {
+  return (await storage.list("db/snapshots")).filter((n) => n.endsWith(".snap"));
+}
+
+describe("Round trip: close and reopen", () => {
+  it("every value type, collection kind and write op survives close + reopen (real files)", async () => {
+    const dir = await tempDir("rt");
+    try {
+      const expected = await expectedState();
+      const db = await Database.open({ dir });
+      populate(db);
+      assert.deepStrictEqual(dump(db), expected, "the script itself is deterministic");
+      await db.close();
+      const again = await within(Database.open({ dir }), 30_000, "reopen");
+      assert.deepStrictEqual(dump(again), expected);
+      spotCheck(again);
+      await again.close();
+      // A second close/reopen cycle reads the close-time snapshot only.
+      const third = await Database.open({ dir });
+      assert.deepStrictEqual(dump(third), expected);
+      await third.close();
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  for (const sync of SYNCS) {
+    it(`sync "${sync}": close + reopen on MemoryStorage, then more writes and another reopen`, async () => {
+      const storage = new MemoryStorage();
+      const db = await openMem(storage, { sync });
+      populate(db);
+      await db.close();
+      const again = await openMem(storage, { sync });
+      assert.deepStrictEqual(dump(again), await expectedState());
+      again.getDict<Value>("dictOps").set("after reopen", [1n, -0]);
+      again.getList<Value>("listOps").append("after reopen");
+      again.getTable<typeof byNameSchema>("byname").upsert({ name: "after", n: -0 });
+      const expected = dump(again);
+      await again.close();
+      const third = await openMem(storage, { sync });
+      assert.deepStrictEqual(dump(third), expected);
+      await third.close();
+    });
+  }
+});
+
+describe("Round trip without close: flush(), then crash", () => {
+  for (const sync of SYNCS) {
+    it(`sync "${sync}": MemoryStorage.crash() after flush() loses nothing`, async () => {
+      const storage = new MemoryStorage();
+      const db = await openMem(storage, { sync });
+      populate(db);
+      await db.flush();
+      storage.crash();
+      const again = await openMem(storage, { sync });
+      assert.deepStrictEqual(dump(again), await expectedState());
+      spotCheck(again);
+      await again.close();
+      await db.close().catch(() => {});
+    });
+  }
+
+  for (const sync of SYNCS) {
+    it(`sync "${sync}": real files, a child process that flushed is SIGKILLed, reopen has everything`, async () => {
+      const dir = await tempDir("rtkill");
+      const child = spawnChild("db_worker.ts", [JSON.stringify({ dir, sync, script: "populate" })]);
+      try {
+        await child.waitFor((l) => l === "flushed", 90_000, "the child to flush");
+        await child.kill();
+        const db = await within(Database.open({ dir }), 30_000, "reopen after SIGKILL");
+        assert.deepStrictEqual(dump(db), await expectedState());
+        spotCheck(db);
+        await db.close();
+        const again = await Database.open({ dir });
+        assert.deepStrictEqual(dump(again), await expectedState());
+        await again.close();
+      } finally {
+        await child.kill();
+        await removeDir(dir);
+      }
+    });
+  }
+});
+
+describe("Round trip across snapshots", () => {
+  it("snapshot(), more writes, close → reopen (real files)", async () => {
+    const dir = await tempDir("rtsnap");
+    try {
+      const db = await Database.open({ dir, snapshotInterval: 0 });
+      PHASES[0](db);
+      PHASES[1](db);
+      await db.snapshot();
+      const snaps = (await readdir(join(dir, "snapshots"))).filter((n) => n.endsWith(".snap"));
+      assert.equal(snaps.length, 1, `one snapshot file: ${snaps}`);
+      for (const p of PHASES.slice(2)) p(db);
+      await db.close();
+      const again = await Database.open({ dir });
+      assert.deepStrictEqual(dump(again), await expectedState());
+      await again.close();
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  for (const sync of SYNCS) {
+    it(`sync "${sync}": snapshot() twice between phases, flush, crash → everything back`, async () => {
+      const storage = new MemoryStorage();
+      const db = await openMem(storage, { sync });
+      for (let p = 0; p < PHASES.length; p++) {
+        PHASES[p](db);
+        if (p === 1 || p === 3) await db.snapshot();
+      }
+      await db.flush();
+      assert.equal((await listSnapshots(storage)).length, 2, "two snapshot generations are kept");
+      storage.crash();
+      const again = await openMem(storage, { sync });
+      assert.deepStrictEqual(dump(again), await expectedState());
+      await again.close();
+      await db.close().catch(() => {});
+    });
+  }
+
+  it("a snapshot taken right after reopen, then a crash, keeps everything", async () => {
+    const storage = new MemoryStorage();
+    const db = await openMem(storage, { sync: "always" });
+    PHASES[0](db);
+    PHASES[1](db);
+    await db.flush();
+    storage.crash();
+    await db.close().catch(() => {});
+    const again = await openMem(storage, { sync: "always" });
+    await again.snapshot();
+    for (const p of PHASES.slice(2)) p(again);
+    await again.flush();
+    storage.crash();
+    await again.close().catch(() => {});
+    const third = await openMem(storage, { sync: "always" });
+    assert.deepStrictEqual(dump(third), await expectedState());
+    await third.close();
+  });
+
+  for (const sync of SYNCS) {
+    it(`sync "${sync}": real files, snapshot mid-script in a child, SIGKILL after flush`, async () => {
+      const dir = await tempDir("rtsnapkill");
+      const child = spawnChild("db_worker.ts", [JSON.stringify({ dir, sync, script: "populate", snapshotAfter: 2 })]);
+      try {
+        await child.waitFor((l) => l === "flushed", 90_000, "the child to flush");
+        await child.kill();
+        const snaps = (await readdir(join(dir, "snapshots"))).filter((n) => n.endsWith(".snap"));
+        assert.equal(snaps.length, 1, `the child's snapshot is on disk: ${snaps}`);
+        const db = await within(Database.open({ dir }), 30_000, "reopen after SIGKILL");
+        assert.deepStrictEqual(dump(db), await expectedState());
+        await db.close();
+      } finally {
+        await child.kill();
+        await removeDir(dir);
+      }
+    });
+  }
+
+  for (const sync of SYNCS) {
+    it(`sync "${sync}": tiny snapshotWalBytes — automatic snapshots mid-stream, then crash`, async () => {
+      const storage = new MemoryStorage();
+      const lines: string[] = [];
+      const db = await openMem(storage, { sync, snapshotWalBytes: 512, logger: (l) => lines.push(l) });
+      const model = await Database.open();
+      const snapshotsSeen = new Set<string>();
+      for (let p = 0; p < PHASES.length; p++) {
+        PHASES[p](db);
+        PHASES[p](model);
+        // Many small writes, each in its own task, so that snapshots start between them.
+        const d = p === 0 ? db.createDict<Value>("stream") : db.getDict<Value>("stream");
+        const md = p === 0 ? model.createDict<Value>("stream") : model.getDict<Value>("stream");
+        for (let i = 0; i < 25; i++) {
+          d.set(`p${p}i${i % 7}`, [p, i, "y".repeat(i * 10)]);
+          md.set(`p${p}i${i % 7}`, [p, i, "y".repeat(i * 10)]);
+          await sleep(0);
+          for (const n of await listSnapshots(storage)) snapshotsSeen.add(n);
+        }
+        await db.flush();
+      }
+      await db.flush();
+      for (const n of await listSnapshots(storage)) snapshotsSeen.add(n);
+      assert.ok(snapshotsSeen.size >= 3, `automatic snapshots were taken mid-stream: ${[...snapshotsSeen]}`);
+      assert.ok((await listSnapshots(storage)).length <= 2, "at most two snapshot generations stay");
+      const expected = dump(model);
+      await model.close();
+      storage.crash();
+      const again = await openMem(storage, { sync });
+      assert.deepStrictEqual(dump(again), expected);
+      await again.close();
+      await db.close().catch(() => {});
+      // And once more after a clean close (close-time snapshot over the automatic ones).
+      const third = await openMem(storage, { sync });
+      assert.deepStrictEqual(dump(third), expected);
+      await third.close();
+    });
+  }
+
+  it("real files, tiny snapshotWalBytes: automatic snapshots, close, reopen", async () => {
+    const dir = await tempDir("rttiny");
+    try {
+      const db = await Database.open({ dir, snapshotWalBytes: 256, snapshotInterval: 0 });
+      for (const p of PHASES) {
+        p(db);
+        await db.flush();
+        await sleep(5);
+      }
+      await db.close();
+      const again = await Database.open({ dir, snapshotWalBytes: 256 });
+      assert.deepStrictEqual(dump(again), await expectedState());
+      await again.close();
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  it("many generations: write, flush, crash or close, reopen — matches the model every time", async () => {
+    const storage = new MemoryStorage();
+    const model = await Database.open();
+    let db = await openMem(storage, { sync: "manual", snapshotWalBytes: 2048 });
+    for (let gen = 0; gen < PHASES.length; gen++) {
+      PHASES[gen](db);
+      PHASES[gen](model);
+      if (gen % 2 === 1) await db.snapshot();
+      const extra = gen === 0 ? db.createList<Value>("gens") : db.getList<Value>("gens");
+      const mextra = gen === 0 ? model.createList<Value>("gens") : model.getList<Value>("gens");
+      extra.append(gen);
+      mextra.append(gen);
+      await db.flush();
+      if (gen % 3 === 2) await db.close();
+      else {
+        storage.crash();
+        await db.close().catch(() => {});
+      }
+      db = await openMem(storage, { sync: "manual", snapshotWalBytes: 2048 });
+      assert.deepStrictEqual(dump(db), dump(model), `generation ${gen}`);
+    }
+    await db.close();
+    await model.close();
+  });
+});
+
+describe("Table.open", () => {
+  it("reopens a standalone table with its rows (real files)", async () => {
+    const dir = await tempDir("tbl");
+    try {
+      const t = await Table.open(byNameSchema, { dir });
+      t.insertMany([{ name: "a", n: 1 }, { name: "b", n: -0, tags: [1n] }]);
+      t.patch("a", { tags: { x: NaN } });
+      t.delete("b");
+      t.upsert({ name: "c", n: Infinity });
+      const rows = t.toArray();
+      await t.close();
+      const again = await Table.open(byNameSchema, { dir });
+      assert.deepStrictEqual(again.toArray(), rows);
+      again.insert({ name: "d", n: 4 });
+      await again.flush();
+      const rows2 = again.toArray();
+      await again.close();
+      const third = await Table.open(byNameSchema, { dir });
+      assert.deepStrictEqual(third.toArray(), rows2);
+      await third.close();
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  it("another schema for the stored table → SchemaError, and the directory is not left locked", async () => {
+    const dir = await tempDir("tblschema");
+    try {
+      const t = await Table.open(byNameSchema, { dir });
+      t.insert({ name: "kept", n: 1 });
+      await t.close();
+      const variants = [
+        { ...byNameSchema, columns: [...byNameSchema.columns, { name: "extra", type: "Int32", nullable: true }] },
+        { ...byNameSchema, columns: [byNameSchema.columns[0], { name: "n", type: "Float32" }, byNameSchema.columns[2]] },
+        { ...byNameSchema, columns: [byNameSchema.columns[0], byNameSchema.columns[1], { name: "tags", type: "Json" }] },
+      ] as const;
+      for (const schema of variants) {
+        await assert.rejects(Table.open(schema, { dir }), (e: unknown) => {
+          assert.ok(e instanceof SchemaError, `expected SchemaError, got ${e}`);
+          return true;
+        });
+      }
+      const again = await Table.open(byNameSchema, { dir });
+      assert.deepStrictEqual(again.toArray(), [{ name: "kept", n: 1, tags: null }]);
+      await again.close();
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  it("Table.open after a crash (MemoryStorage) keeps the flushed rows", async () => {
+    const storage = new MemoryStorage();
+    const t = await Table.open(allTypesSchema, { storage, dir: "tbl", sync: "always" });
+    const db = await Database.open();
+    const model = db.createTable(allTypesSchema);
+    for (let k = 0; k < 5; k++) {
+      const row = { id: k, i8: k, i16: k, i32: k, u8: k, u16: k, u32: k, u64: k, f32: k / 3, f64: -k, ok: true, s: `${k}`, s2: null, bin: new Uint8Array([k]), day: new Date(k), at: new Date(-k), doc: [k], maybe: null };
+      t.insert(row);
+      model.insert(row);
+    }
+    await t.flush();
+    storage.crash();
+    await t.close().catch(() => {});
+    const again = await Table.open(allTypesSchema, { storage, dir: "tbl" });
+    assert.deepStrictEqual(again.toArray(), model.toArray());
+    await again.close();
+    await db.close();
+  });
+});
+
+describe("Directory lock", () => {
+  it("a second Database.open on the same dir in this process → LockedError; after close it opens", async () => {
+    const dir = await tempDir("lock");
+    try {
+      const db = await Database.open({ dir });
+      db.createDict("d", { a: 1 });
+      await assert.rejects(Database.open({ dir }), LockedError);
+      await assert.rejects(Database.open({ dir: join(dir, ".") }), LockedError);
+      await assert.rejects(Table.open(byNameSchema, { dir }), LockedError);
+      assert.equal(db.getDict("d").get("a"), 1, "the holder is unaffected");
+      await db.close();
+      const again = await Database.open({ dir });
+      assert.equal(again.getDict("d").get("a"), 1);
+      await again.close();
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  it("same MemoryStorage: LockedError while open, reopen after crash()", async () => {
+    const storage = new MemoryStorage();
+    const db = await openMem(storage);
+    await assert.rejects(openMem(storage), LockedError);
+    storage.crash();
+    const again = await openMem(storage);
+    await again.close();
+    await db.close().catch(() => {});
+  });
+
+  it("a directory held by another live process → LockedError; after SIGKILL it reopens with the child's writes", async () => {
+    const dir = await tempDir("lockproc");
+    const child = spawnChild("db_worker.ts", [JSON.stringify({ dir, sync: "always", script: "lock" })]);
+    try {
+      await child.waitFor((l) => l === "flushed", 90_000, "the child to open and flush");
+      await assert.rejects(Database.open({ dir }), (e: unknown) => {
+        assert.ok(e instanceof LockedError, `expected LockedError, got ${e}`);
+        assert.ok(e.message.includes(String(child.pid)), `the message names the holder's pid ${child.pid}: ${e.message}`);
+        return true;
+      });
+      await child.kill();
+      const db = await within(Database.open({ dir }), 30_000, "reopen after the holder was killed");
+      assert.deepStrictEqual(db.getDict("fromChild").toObject(), { pid: child.pid });
+      await assert.rejects(Database.open({ dir }), LockedError);
+      await db.close();
+    } finally {
+      await child.kill();
+      await removeDir(dir);
+    }
+  });
+});
