@@ -26,7 +26,7 @@ import { CyberDBError } from "./src/errors.ts";
 import { createApp, type CyberApp } from "./src/server/app.ts";
 import { buildClientBundle } from "./src/server/bundle.ts";
 import { parseConfig, type ServerConfig } from "./src/server/config.ts";
-import { loadGlue } from "./src/server/runtime.ts";
+import { loadGlue, type RuntimeGlue } from "./src/server/runtime.ts";
 
 export { type AppOptions, createApp, type CyberApp } from "./src/server/app.ts";
 export { DEFAULTS, isLoopback, parseConfig, type ServerConfig, USAGE } from "./src/server/config.ts";
@@ -118,7 +118,7 @@ function runtimeArgs(): { argv: string[]; env: Record<string, string | undefined
 
 /** Serves per flags and env until SIGINT/SIGTERM, then shuts down cleanly and exits 0. */
 async function main(): Promise<void> {
-  const glue = await loadGlue();
+  const glue: RuntimeGlue = await loadGlue();
   const { argv, env } = runtimeArgs();
   if (argv.includes("--help") || argv.includes("-h")) {
     const { USAGE } = await import("./src/server/config.ts");

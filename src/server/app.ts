@@ -146,7 +146,7 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     }
   });
 
-  app.get("/health", (c) => c.json({ ok: true }));
+  app.get("/health", (c) => c.json({ ok: true, maxRequestBytes: limit }));
 
   app.use("/v1/rpc", cors({ origin: "*", allowMethods: ["POST"], allowHeaders: ["Authorization", "Content-Type"] }));
   app.post("/v1/rpc", async (c) => {

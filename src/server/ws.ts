@@ -115,7 +115,7 @@ export class SocketRegistry {
       authed = true;
       clearTimeout(timer);
       release();
-      send(id, { ok: true, value: true });
+      send(id, { ok: true, value: { maxRequestBytes: o.limit } });
     };
 
     return {

@@ -1,0 +1,51 @@
+/**
+ * The browser-safe CyberDB client: no engine, no storage, no runtime
+ * globals at import time. Runs in Deno, Bun, Node (≥ 20) and browsers; a
+ * running server serves it as one ES module at `GET /client.js`.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect, KeyNotFoundError } from "@cyberdb/core/client";
+ *
+ * const client = await connect("ws://127.0.0.1:9980", { password: "123456" }); // or http://
+ * const d = await client.createDict("dict1");
+ * await d.set(0, 100);
+ * await d.get(0);            // 100
+ * await d.size();            // 1
+ * try {
+ *   await d.pop("missing");
+ * } catch (e) {
+ *   console.log(e instanceof KeyNotFoundError); // true, and the client still works
+ * }
+ * for await (const [k, v] of d) console.log(k, v);
+ * await client.close();
+ * ```
+ *
+ * @module
+ */
+
+export { Client, ClientProxy, type ConnectOptions, connect, Session } from "./src/client/client.ts";
+export { RemoteDict } from "./src/client/remote_dict.ts";
+export { RemoteList } from "./src/client/remote_list.ts";
+export { RemoteTable } from "./src/client/remote_table.ts";
+export type { ReconnectOptions, WebSocketConstructor, WebSocketLike } from "./src/client/ws_transport.ts";
+export type { WireCall, WireError, WireReply } from "./src/client/wire.ts";
+export type { CollectionInfo } from "./src/engine/database.ts";
+export type { SortOptions } from "./src/ops/list_ops.ts";
+export type { Kind } from "./src/engine/engine.ts";
+export type {
+  Cols,
+  ColumnDef,
+  ColumnType,
+  FloatType,
+  InputOfType,
+  InsertRow,
+  IntType,
+  IsNullable,
+  PrimaryKey,
+  Row,
+  TableSchema,
+  ValueOfType,
+} from "./src/engine/schema.ts";
+export type { Key, Value } from "./src/engine/value.ts";
+export * from "./src/errors.ts";

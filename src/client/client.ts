@@ -1,0 +1,344 @@
+/**
+ * `connect()`, the Client and its pooled proxies (DESIGN §8).
+ *
+ * @module
+ */
+
+import type { CollectionInfo } from "../engine/database.ts";
+import type { TableSchema } from "../engine/schema.ts";
+import type { Key, Value } from "../engine/value.ts";
+import { ClosedError, ConnectionError, ValidationError } from "../errors.ts";
+import type { Caller } from "./caller.ts";
+import { HttpTransport } from "./http_transport.ts";
+import { RemoteDict } from "./remote_dict.ts";
+import { RemoteList } from "./remote_list.ts";
+import { RemoteTable } from "./remote_table.ts";
+import type { Transport, TransportOptions } from "./transport.ts";
+import { checkArgs, toList, toPairs } from "./values.ts";
+import type { WireCall } from "./wire.ts";
+import { type ReconnectOptions, type WebSocketConstructor, WsTransport } from "./ws_transport.ts";
+
+/** Options of {@linkcode connect}. */
+export interface ConnectOptions {
+  /** The server's password (`--password`). */
+  password?: string;
+  /** Milliseconds before a call (or the connection) fails with `ConnectionError` (default 30 000). */
+  timeout?: number;
+  /** Largest request to send, in bytes (default 64 MiB; lowered to the server's limit when it says so). */
+  maxRequestBytes?: number;
+  /** Items fetched per round trip by `for await` (default 1000). */
+  batchSize?: number;
+  /**
+   * The WebSocket constructor for `ws(s)://` URLs; default `globalThis.WebSocket`.
+   * Node 20 has none: `npm install ws` and pass `{ WebSocket }` from `"ws"`, or use an `http://` URL.
+   */
+  WebSocket?: WebSocketConstructor;
+  /** Reconnection backoff after a dropped socket, or `false` to stay disconnected. */
+  reconnect?: ReconnectOptions | false;
+}
+
+/**
+ * The database-level calls, shared by {@linkcode Client} and {@linkcode ClientProxy}.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect, type Session } from "@cyberdb/core/client";
+ * async function names(s: Session) {
+ *   return (await s.collections()).map((c) => c.name);
+ * }
+ * await names(await connect("http://127.0.0.1:9980"));
+ * ```
+ */
+export abstract class Session {
+  /** @internal */
+  protected abstract caller(): Caller;
+
+  /** Creates a dict, optionally filled from an object, a Map or `[key, value]` pairs. */
+  async createDict<V extends Value = Value>(
+    name: string,
+    init?: Iterable<readonly [Key, V]> | Record<string, V>,
+  ): Promise<RemoteDict<V>> {
+    const c = this.caller();
+    await c.call("db.createDict", init === undefined ? [name] : [name, toPairs(init)]);
+    return new RemoteDict<V>(c, name);
+  }
+
+  /** A handle to an existing dict (`NotFoundError`, `WrongKindError`). */
+  async getDict<V extends Value = Value>(name: string): Promise<RemoteDict<V>> {
+    const c = this.caller();
+    await c.call("db.getDict", [name]);
+    return new RemoteDict<V>(c, name);
+  }
+
+  /** Creates a list, optionally filled from an iterable. */
+  async createList<V extends Value = Value>(name: string, init?: Iterable<V>): Promise<RemoteList<V>> {
+    const c = this.caller();
+    await c.call("db.createList", init === undefined ? [name] : [name, toList(init)]);
+    return new RemoteList<V>(c, name);
+  }
+
+  /** A handle to an existing list (`NotFoundError`, `WrongKindError`). */
+  async getList<V extends Value = Value>(name: string): Promise<RemoteList<V>> {
+    const c = this.caller();
+    await c.call("db.getList", [name]);
+    return new RemoteList<V>(c, name);
+  }
+
+  /** Creates a table from a schema (`SchemaError` when it is malformed). */
+  async createTable<const S extends TableSchema>(schema: S): Promise<RemoteTable<S>> {
+    const c = this.caller();
+    await c.call("db.createTable", [schema]);
+    return new RemoteTable<S>(c, schema.name);
+  }
+
+  /** A handle to an existing table; pass the schema type for typed rows. */
+  async getTable<S extends TableSchema = TableSchema>(name: string): Promise<RemoteTable<S>> {
+    const c = this.caller();
+    await c.call("db.getTable", [name]);
+    return new RemoteTable<S>(c, name);
+  }
+
+  /** Every collection's name and kind, sorted by name. */
+  collections(): Promise<CollectionInfo[]> {
+    return this.caller().call("db.collections", []) as Promise<CollectionInfo[]>;
+  }
+
+  /** Drops a collection; resolves to whether it existed. */
+  drop(name: string): Promise<boolean> {
+    return this.caller().call("db.drop", [name]) as Promise<boolean>;
+  }
+
+  /** Runs any operation of the operation table by name, e.g. `call("dict.set", ["d", "k", 1])`. */
+  call(op: string, args: unknown[] = []): Promise<unknown> {
+    return this.caller().call(op, args);
+  }
+
+  /**
+   * Runs operations as one transaction on the server: all happen, or none
+   * does and the first error is thrown. Resolves to every result.
+   */
+  atomic(calls: readonly WireCall[]): Promise<unknown[]> {
+    for (const c of calls) checkArgs(String(c?.op), Array.isArray(c?.args) ? c.args : []);
+    return this.transport().atomic(calls);
+  }
+
+  /** @internal */
+  protected abstract transport(): Transport;
+}
+
+function makeCaller(get: () => Transport, batchSize: number): Caller {
+  return {
+    batchSize,
+    call(op, args) {
+      try {
+        checkArgs(op, args);
+        return get().call(op, args);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+  };
+}
+
+/**
+ * One pooled connection of a {@linkcode Client} (CyberDB's proxy): the same
+ * calls as the client; `close()` (or `await using`) returns the connection
+ * to the pool.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@cyberdb/core/client";
+ * const client = await connect("ws://127.0.0.1:9980", { password: "123456" });
+ * {
+ *   await using proxy = client.getProxy();
+ *   const d = await proxy.getDict("dict1");
+ *   await d.set("k", 1);
+ * } // the connection goes back to the pool here
+ * ```
+ */
+export class ClientProxy extends Session {
+  #t: Transport | null;
+  #release: (t: Transport) => void;
+  #caller: Caller;
+
+  /** @internal Made by `client.getProxy()`. */
+  constructor(t: Transport, release: (t: Transport) => void, batchSize: number) {
+    super();
+    this.#t = t;
+    this.#release = release;
+    this.#caller = makeCaller(() => this.transport(), batchSize);
+  }
+
+  /** @internal */
+  protected caller(): Caller {
+    return this.#caller;
+  }
+
+  /** @internal */
+  protected transport(): Transport {
+    if (this.#t === null) throw new ClosedError("This proxy was closed: take another with client.getProxy()");
+    return this.#t;
+  }
+
+  /** Returns the connection to the client's pool; further calls fail with `ClosedError`. */
+  close(): Promise<void> {
+    const t = this.#t;
+    this.#t = null;
+    if (t !== null) this.#release(t);
+    return Promise.resolve();
+  }
+
+  /** `await using proxy = client.getProxy()` returns it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * A connection to a CyberDB server. Calls made concurrently are pipelined;
+ * a failed call throws the server's error class and the connection stays
+ * usable.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@cyberdb/core/client";
+ * await using client = await connect("ws://127.0.0.1:9980", { password: "123456" });
+ * const d = await client.createDict("dict1");
+ * await d.set(0, 100);
+ * await client.collections(); // [{ name: "dict1", kind: "dict" }]
+ * ```
+ */
+export class Client extends Session {
+  #make: () => Transport;
+  #main: Transport;
+  #idle: Transport[] = [];
+  #all = new Set<Transport>();
+  #closed = false;
+  #caller: Caller;
+  #batchSize: number;
+
+  /** @internal Made by {@linkcode connect}. */
+  constructor(make: () => Transport, main: Transport, batchSize: number) {
+    super();
+    this.#make = make;
+    this.#main = main;
+    this.#all.add(main);
+    this.#batchSize = batchSize;
+    this.#caller = makeCaller(() => this.transport(), batchSize);
+  }
+
+  /** `"ws"` or `"http"`: how this client talks to the server. */
+  get kind(): "ws" | "http" {
+    return this.#main.kind;
+  }
+
+  /** @internal */
+  protected caller(): Caller {
+    return this.#caller;
+  }
+
+  /** @internal */
+  protected transport(): Transport {
+    if (this.#closed) throw new ClosedError("The client is closed: connect() again");
+    return this.#main;
+  }
+
+  /**
+   * A pooled connection for one unit of work (CyberDB's `get_proxy()`):
+   * an idle pooled WebSocket, or a new one opened on first use. Over HTTP
+   * every proxy shares the client's fetch connection pool.
+   */
+  getProxy(): ClientProxy {
+    if (this.#closed) throw new ClosedError("The client is closed: connect() again");
+    let t: Transport;
+    if (this.#main.kind === "http") {
+      t = this.#main;
+    } else {
+      t = this.#idle.pop() ?? this.#make();
+      this.#all.add(t);
+    }
+    return new ClientProxy(t, (back) => {
+      if (back === this.#main) return;
+      if (this.#closed) void back.close();
+      else this.#idle.push(back);
+    }, this.#batchSize);
+  }
+
+  /** Closes every connection; pending calls fail with `ClosedError`. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#idle = [];
+    await Promise.all([...this.#all].map((t) => t.close()));
+    this.#all.clear();
+  }
+
+  /** `await using client = await connect(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function endpoint(url: string): { kind: "ws" | "http"; url: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ValidationError(`${JSON.stringify(url)} is not a URL: pass e.g. "ws://127.0.0.1:9980" or "http://127.0.0.1:9980"`);
+  }
+  const path = u.pathname.replace(/\/+$/, "");
+  if (u.protocol === "ws:" || u.protocol === "wss:") {
+    u.pathname = path.endsWith("/v1/ws") ? path : `${path}/v1/ws`;
+    return { kind: "ws", url: u.toString() };
+  }
+  if (u.protocol === "http:" || u.protocol === "https:") {
+    u.pathname = path.endsWith("/v1/rpc") ? path.slice(0, -"/v1/rpc".length) : path;
+    return { kind: "http", url: u.toString().replace(/\/+$/, "") };
+  }
+  throw new ValidationError(`URL scheme ${JSON.stringify(u.protocol)} is not supported: use ws://, wss://, http:// or https://`);
+}
+
+/**
+ * Connects to a CyberDB server: `ws(s)://` uses a WebSocket (many calls in
+ * flight, reconnects after a drop), `http(s)://` uses fetch (concurrent
+ * calls coalesced into one pipelined request). Resolves once connected and
+ * authenticated; a wrong password fails here with `AuthError`.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@cyberdb/core/client";
+ * const client = await connect("ws://127.0.0.1:9980", { password: "123456" });
+ * const list = await client.createList("list1", [1, 2, 3]);
+ * await list.pop(); // 3
+ * await client.close();
+ * ```
+ */
+export async function connect(url: string, options: ConnectOptions = {}): Promise<Client> {
+  const { kind, url: target } = endpoint(url);
+  const t: TransportOptions = {
+    password: options.password,
+    timeout: options.timeout ?? 30_000,
+    maxRequestBytes: options.maxRequestBytes ?? 64 * 1024 * 1024,
+  };
+  const batchSize = options.batchSize ?? 1000;
+  let make: () => Transport;
+  if (kind === "http") {
+    make = () => new HttpTransport(target, t);
+  } else {
+    const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (Ctor === undefined) {
+      throw new ConnectionError(
+        `This runtime has no WebSocket (Node 20): run "npm install ws" and pass connect(url, { WebSocket }) with WebSocket from "ws", or connect to ${target.replace(/^ws/, "http").replace(/\/v1\/ws$/, "")} over HTTP`,
+      );
+    }
+    make = () => new WsTransport(target, t, Ctor, options.reconnect ?? {});
+  }
+  const main = make();
+  try {
+    await main.ready();
+  } catch (e) {
+    await main.close();
+    throw e;
+  }
+  return new Client(make, main, batchSize);
+}

@@ -1,0 +1,195 @@
+/**
+ * The fetch transport: `POST /v1/rpc` with MessagePack bodies. Calls made in
+ * the same tick are coalesced into one pipelined request (an array of
+ * `{ op, args }`), answered in order, so `Promise.all` of many calls costs
+ * one round trip. Each request is independent: nothing to reconnect.
+ *
+ * @module
+ */
+
+import { decode, encode } from "../codec.ts";
+import { ClosedError, ConnectionError } from "../errors.ts";
+import { checkSize, Pending, type Transport, type TransportOptions, unwrap } from "./transport.ts";
+import { MSGPACK, type WireCall } from "./wire.ts";
+
+interface Queued {
+  op: string;
+  bytes: Uint8Array;
+  pending: Pending;
+}
+
+/** The MessagePack array header for `n` items. */
+function arrayHeader(n: number): Uint8Array {
+  if (n < 16) return new Uint8Array([0x90 | n]);
+  if (n < 0x10000) return new Uint8Array([0xdc, n >> 8, n & 0xff]);
+  return new Uint8Array([0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+}
+
+/**
+ * Calls over HTTP with automatic pipelining of concurrent calls.
+ *
+ * @example
+ * ```ts ignore
+ * const t = new HttpTransport("http://127.0.0.1:9980", { timeout: 30_000, maxRequestBytes: 1 << 26 });
+ * await t.ready();
+ * const [a, b] = await Promise.all([t.call("dict.get", ["d", 1]), t.call("dict.get", ["d", 2])]); // one request
+ * ```
+ */
+export class HttpTransport implements Transport {
+  readonly kind = "http" as const;
+  #base: string;
+  #o: TransportOptions;
+  #queue: Queued[] = [];
+  #scheduled = false;
+  #closed = false;
+  #limit: number;
+  #inflight = new Set<AbortController>();
+
+  /** A transport for the server at `base` (`http(s)://host:port[/prefix]`). */
+  constructor(base: string, options: TransportOptions) {
+    this.#base = base.replace(/\/+$/, "");
+    this.#o = options;
+    this.#limit = options.maxRequestBytes;
+  }
+
+  async ready(): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.#base}/health`, { signal: AbortSignal.timeout(this.#o.timeout) });
+    } catch (e) {
+      throw new ConnectionError(`Could not reach ${this.#base}: ${e instanceof Error ? e.message : String(e)}; is the server running?`);
+    }
+    const health = await res.json().catch(() => null) as { ok?: unknown; maxRequestBytes?: unknown } | null;
+    if (!res.ok || health?.ok !== true) {
+      throw new ConnectionError(`${this.#base}/health answered ${res.status}: check that the URL points at a CyberDB server`);
+    }
+    if (typeof health.maxRequestBytes === "number") this.#limit = Math.min(this.#limit, health.maxRequestBytes);
+    // An empty pipeline checks the password and does nothing else.
+    const reply = await this.#post(encode([]), this.#o.timeout);
+    if (!Array.isArray(reply)) unwrap(reply);
+  }
+
+  #headers(): Record<string, string> {
+    const h: Record<string, string> = { "content-type": MSGPACK, accept: MSGPACK };
+    if (this.#o.password !== undefined) h.authorization = `Bearer ${this.#o.password}`;
+    return h;
+  }
+
+  /** Posts a body; returns the decoded reply, or throws for transport-level failures. */
+  async #post(body: Uint8Array, timeout: number, controller = new AbortController()): Promise<unknown> {
+    if (this.#closed) throw new ClosedError("The client is closed: connect() again");
+    this.#inflight.add(controller);
+    const timer = setTimeout(() => controller.abort(), Math.max(timeout, 1) + 50);
+    try {
+      let res: Response;
+      try {
+        res = await fetch(`${this.#base}/v1/rpc`, {
+          method: "POST",
+          headers: this.#headers(),
+          body: body as Uint8Array<ArrayBuffer>,
+          signal: controller.signal,
+        });
+      } catch (e) {
+        if (this.#closed) throw new ClosedError("The client was closed before the reply arrived");
+        throw new ConnectionError(`POST ${this.#base}/v1/rpc failed: ${e instanceof Error ? e.message : String(e)}; it may or may not have been applied`);
+      }
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      let reply: unknown;
+      try {
+        reply = decode(bytes);
+      } catch {
+        throw new ConnectionError(`The server answered ${res.status} with a body that is not MessagePack: check the URL`);
+      }
+      return reply;
+    } finally {
+      clearTimeout(timer);
+      this.#inflight.delete(controller);
+    }
+  }
+
+  call(op: string, args: unknown[], timeout = this.#o.timeout): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new ClosedError("The client is closed: connect() again"));
+    const bytes = encode({ op, args });
+    checkSize(op, bytes, this.#limit);
+    const pending = new Pending(op, timeout, () => {});
+    this.#queue.push({ op, bytes, pending });
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+    return pending.promise;
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const queue = this.#queue;
+    this.#queue = [];
+    // Split the tick's calls into requests under the size limit.
+    let batch: Queued[] = [];
+    let size = 5;
+    for (const q of queue) {
+      if (batch.length > 0 && size + q.bytes.byteLength > this.#limit) {
+        this.#sendBatch(batch);
+        batch = [];
+        size = 5;
+      }
+      batch.push(q);
+      size += q.bytes.byteLength;
+    }
+    if (batch.length > 0) this.#sendBatch(batch);
+  }
+
+  async #sendBatch(batch: Queued[]): Promise<void> {
+    const single = batch.length === 1;
+    let body: Uint8Array;
+    if (single) {
+      body = batch[0].bytes;
+    } else {
+      const header = arrayHeader(batch.length);
+      body = new Uint8Array(header.byteLength + batch.reduce((n, q) => n + q.bytes.byteLength, 0));
+      body.set(header, 0);
+      let at = header.byteLength;
+      for (const q of batch) {
+        body.set(q.bytes, at);
+        at += q.bytes.byteLength;
+      }
+    }
+    const controller = new AbortController();
+    // Abort once every call of the batch has given up waiting.
+    const timeout = this.#o.timeout;
+    for (const q of batch) q.pending.promise.catch(() => {}).finally(() => {
+      if (batch.every((b) => b.pending.done)) controller.abort();
+    });
+    try {
+      const reply = await this.#post(body, timeout, controller);
+      if (single) {
+        batch[0].pending.settle(reply);
+      } else if (Array.isArray(reply) && reply.length === batch.length) {
+        batch.forEach((q, i) => q.pending.settle(reply[i]));
+      } else {
+        // The whole pipeline was refused (size, format): every call gets that error.
+        try {
+          unwrap(reply);
+          throw new ConnectionError("The server answered a pipeline with a reply of the wrong length: check the server version");
+        } catch (e) {
+          for (const q of batch) q.pending.reject(e);
+        }
+      }
+    } catch (e) {
+      for (const q of batch) q.pending.reject(e);
+    }
+  }
+
+  async atomic(calls: readonly WireCall[], timeout = this.#o.timeout): Promise<unknown[]> {
+    const bytes = encode({ atomic: true, ops: calls });
+    checkSize("atomic", bytes, this.#limit);
+    return unwrap(await this.#post(bytes, timeout)) as unknown[];
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const q of this.#queue) q.pending.reject(new ClosedError(`The client was closed before ${q.op} was sent`));
+    this.#queue = [];
+    for (const c of this.#inflight) c.abort();
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * RemoteDict: a CyberDict on a server, every method returning a Promise.
+ *
+ * @module
+ */
+
+import type { Key, Value } from "../engine/value.ts";
+import type { Caller } from "./caller.ts";
+import { toPairs } from "./values.ts";
+
+/**
+ * A dict on a CyberDB server: the embedded CyberDict's methods, each
+ * returning a Promise; the `size` getter becomes `size()`. `for await`
+ * streams entries in batches.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@cyberdb/core/client";
+ * const client = await connect("ws://127.0.0.1:9980", { password: "123456" });
+ * const d = await client.createDict("dict1");
+ * await d.set(0, 100);
+ * await d.get(0); // 100
+ * for await (const [k, v] of d) console.log(k, v);
+ * ```
+ */
+export class RemoteDict<V extends Value = Value> implements AsyncIterable<[Key, V]> {
+  #c: Caller;
+  #name: string;
+
+  /** @internal Made by `client.createDict()` / `getDict()`. */
+  constructor(caller: Caller, name: string) {
+    this.#c = caller;
+    this.#name = name;
+  }
+
+  /** The dict's name. */
+  get name(): string {
+    return this.#name;
+  }
+
+  #call(op: string, ...args: unknown[]): Promise<unknown> {
+    return this.#c.call(op, [this.#name, ...args]);
+  }
+
+  /** The value under `key`; `fallback` (or `undefined`) when it is missing. */
+  get(key: Key): Promise<V | undefined>;
+  /** The value under `key`, or `fallback` when it is missing. */
+  get<F>(key: Key, fallback: F): Promise<V | F>;
+  get(key: Key, ...fallback: unknown[]): Promise<unknown> {
+    return this.#call("dict.get", key, ...fallback.slice(0, 1));
+  }
+
+  /** Stores `value` under `key`; resolves to the dict for chaining. */
+  async set(key: Key, value: V): Promise<this> {
+    await this.#call("dict.set", key, value);
+    return this;
+  }
+
+  /** Whether `key` is present. */
+  has(key: Key): Promise<boolean> {
+    return this.#call("dict.has", key) as Promise<boolean>;
+  }
+
+  /** Removes `key`; resolves to whether it was there. */
+  delete(key: Key): Promise<boolean> {
+    return this.#call("dict.delete", key) as Promise<boolean>;
+  }
+
+  /** The number of keys. */
+  size(): Promise<number> {
+    return this.#call("dict.size") as Promise<number>;
+  }
+
+  /** Every key, in insertion order (one round trip). */
+  keys(): Promise<Key[]> {
+    return this.#call("dict.keys") as Promise<Key[]>;
+  }
+
+  /** Every value, in insertion order (one round trip). */
+  values(): Promise<V[]> {
+    return this.#call("dict.values") as Promise<V[]>;
+  }
+
+  /** Every `[key, value]`, in insertion order (one round trip). */
+  entries(): Promise<[Key, V][]> {
+    return this.#call("dict.entries") as Promise<[Key, V][]>;
+  }
+
+  /** Removes every key. */
+  async clear(): Promise<void> {
+    await this.#call("dict.clear");
+  }
+
+  /** Stores every entry of an object, a Map or `[key, value]` pairs, all or nothing. */
+  async update(entries: Record<string, V> | Iterable<readonly [Key, V]>): Promise<void> {
+    await this.#call("dict.update", toPairs(entries));
+  }
+
+  /** Removes `key` and resolves to its value (`KeyNotFoundError` when missing and no fallback). */
+  pop(key: Key): Promise<V>;
+  /** Removes `key` and resolves to its value, or `fallback` when missing. */
+  pop<F>(key: Key, fallback: F): Promise<V | F>;
+  pop(key: Key, ...fallback: unknown[]): Promise<unknown> {
+    return this.#call("dict.pop", key, ...fallback.slice(0, 1));
+  }
+
+  /** Removes and resolves to the last inserted `[key, value]` (`KeyNotFoundError` when empty). */
+  popItem(): Promise<[Key, V]> {
+    return this.#call("dict.popItem") as Promise<[Key, V]>;
+  }
+
+  /** The value under `key`; if missing, stores `value` and resolves to it. */
+  setDefault(key: Key, value: V): Promise<V> {
+    return this.#call("dict.setDefault", key, value) as Promise<V>;
+  }
+
+  /** A plain object of every entry (number keys become strings). */
+  toObject(): Promise<Record<string, V>> {
+    return this.#call("dict.toObject") as Promise<Record<string, V>>;
+  }
+
+  /** The same as `toObject()`. */
+  toJSON(): Promise<Record<string, V>> {
+    return this.toObject();
+  }
+
+  /**
+   * Streams `[key, value]` pairs: the key list once, then values in
+   * batches of `batchSize` (pipelined); keys deleted meanwhile are skipped.
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<[Key, V]> {
+    const keys = await this.keys();
+    const n = this.#c.batchSize;
+    for (let i = 0; i < keys.length; i += n) {
+      const chunk = keys.slice(i, i + n);
+      const values = await Promise.all(chunk.map((k) => this.#call("dict.get", k)));
+      for (let j = 0; j < chunk.length; j++) {
+        if (values[j] !== undefined) yield [chunk[j], values[j] as V];
+      }
+    }
+  }
+}

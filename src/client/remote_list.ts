@@ -1,0 +1,137 @@
+/**
+ * RemoteList: a CyberList on a server, every method returning a Promise.
+ *
+ * @module
+ */
+
+import type { SortOptions } from "../ops/list_ops.ts";
+import type { Value } from "../engine/value.ts";
+import { type Caller, trim } from "./caller.ts";
+import { toList } from "./values.ts";
+
+/**
+ * A list on a CyberDB server: the embedded CyberList's methods, each
+ * returning a Promise; the `length` getter becomes `length()`. `for await`
+ * streams elements in slices of `batchSize`.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "@cyberdb/core/client";
+ * const client = await connect("ws://127.0.0.1:9980", { password: "123456" });
+ * const l = await client.createList("list1", [3, 1, 2]);
+ * await l.append(0);
+ * await l.sort();
+ * await l.pop(); // 3
+ * ```
+ */
+export class RemoteList<V extends Value = Value> implements AsyncIterable<V> {
+  #c: Caller;
+  #name: string;
+
+  /** @internal Made by `client.createList()` / `getList()`. */
+  constructor(caller: Caller, name: string) {
+    this.#c = caller;
+    this.#name = name;
+  }
+
+  /** The list's name. */
+  get name(): string {
+    return this.#name;
+  }
+
+  #call(op: string, ...args: unknown[]): Promise<unknown> {
+    return this.#c.call(op, [this.#name, ...args]);
+  }
+
+  /** The number of elements. */
+  length(): Promise<number> {
+    return this.#call("list.length") as Promise<number>;
+  }
+
+  /** The element at `index` (negative counts from the end; `IndexOutOfRangeError` outside). */
+  get(index: number): Promise<V> {
+    return this.#call("list.get", index) as Promise<V>;
+  }
+
+  /** Replaces the element at `index`. */
+  async set(index: number, value: V): Promise<void> {
+    await this.#call("list.set", index, value);
+  }
+
+  /** Adds `value` at the end. */
+  async append(value: V): Promise<void> {
+    await this.#c.call("list.append", [this.#name, value]);
+  }
+
+  /** Adds every value at the end, all or nothing. */
+  async extend(values: Iterable<V>): Promise<void> {
+    await this.#call("list.extend", toList(values));
+  }
+
+  /** Inserts `value` before `index` (clamped, as in Python). */
+  async insert(index: number, value: V): Promise<void> {
+    await this.#c.call("list.insert", [this.#name, index, value]);
+  }
+
+  /** Removes and resolves to the element at `index` (default: the last). */
+  pop(index?: number): Promise<V> {
+    return this.#c.call("list.pop", trim([this.#name, index])) as Promise<V>;
+  }
+
+  /** Removes the first element deep-equal to `value` (`ValueNotFoundError` when none). */
+  async remove(value: V): Promise<void> {
+    await this.#c.call("list.remove", [this.#name, value]);
+  }
+
+  /** The index of the first element deep-equal to `value`, or -1. */
+  indexOf(value: V): Promise<number> {
+    return this.#c.call("list.indexOf", [this.#name, value]) as Promise<number>;
+  }
+
+  /** How many elements are deep-equal to `value`. */
+  count(value: V): Promise<number> {
+    return this.#c.call("list.count", [this.#name, value]) as Promise<number>;
+  }
+
+  /** The elements from `start` to `end` (Array#slice semantics). */
+  slice(start?: number, end?: number): Promise<V[]> {
+    return this.#c.call("list.slice", trim([this.#name, start, end])) as Promise<V[]>;
+  }
+
+  /** Reverses the list in place. */
+  async reverse(): Promise<void> {
+    await this.#call("list.reverse");
+  }
+
+  /** Sorts in place, stably, by value or by the field `key` of object elements. */
+  async sort(options: SortOptions = {}): Promise<void> {
+    const o: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
+    await this.#call("list.sort", o);
+  }
+
+  /** Removes every element. */
+  async clear(): Promise<void> {
+    await this.#call("list.clear");
+  }
+
+  /** Every element (one round trip). */
+  toArray(): Promise<V[]> {
+    return this.#call("list.toArray") as Promise<V[]>;
+  }
+
+  /** The same as `toArray()`. */
+  toJSON(): Promise<V[]> {
+    return this.toArray();
+  }
+
+  /** Streams the elements, `batchSize` per round trip. */
+  async *[Symbol.asyncIterator](): AsyncIterator<V> {
+    const n = this.#c.batchSize;
+    for (let i = 0;; i += n) {
+      const chunk = await this.slice(i, i + n);
+      yield* chunk;
+      if (chunk.length < n) return;
+    }
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Client-side argument checks. MessagePack would quietly turn a `Map`, a
+ * class instance or a typed array into a plain object or binary, so the
+ * server could never reject them as the embedded API does; they are refused
+ * here, before anything is sent, with the same `ValidationError`.
+ *
+ * @module
+ */
+
+import { ValidationError } from "../errors.ts";
+
+function kindOf(v: object): string {
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === "string" && name !== "" ? `a ${name}` : "an object with a custom prototype";
+}
+
+function check(v: unknown, path: string, seen: Set<object>): void {
+  switch (typeof v) {
+    case "function":
+    case "symbol":
+      throw new ValidationError(`${path} is a ${typeof v}, which cannot be stored: pass plain data`);
+    case "object": {
+      if (v === null || v instanceof Uint8Array || v instanceof Date) return;
+      if (seen.has(v)) throw new ValidationError(`${path} refers to itself (a cycle): pass a tree of plain data`);
+      const proto = Object.getPrototypeOf(v);
+      const array = Array.isArray(v);
+      if (!array && proto !== Object.prototype && proto !== null) {
+        throw new ValidationError(`${path} is ${kindOf(v)}, which cannot be stored: use plain objects, arrays, Date or Uint8Array`);
+      }
+      seen.add(v);
+      if (array) {
+        for (let i = 0; i < v.length; i++) check(v[i], `${path}[${i}]`, seen);
+      } else {
+        for (const k of Object.keys(v)) check((v as Record<string, unknown>)[k], `${path}.${k}`, seen);
+      }
+      seen.delete(v);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+/**
+ * Throws `ValidationError` when an argument list holds something that
+ * cannot cross the wire faithfully.
+ *
+ * @example
+ * ```ts
+ * import { checkArgs } from "./values.ts";
+ * checkArgs("dict.set", ["d", "k", { a: [1, 2n, new Date()] }]); // fine
+ * ```
+ */
+export function checkArgs(op: string, args: readonly unknown[]): void {
+  const seen = new Set<object>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (typeof a === "object" && a !== null || typeof a === "function" || typeof a === "symbol") {
+      check(a, `Argument ${i} of ${op}`, seen);
+    }
+  }
+}
+
+/**
+ * Turns a dict initializer (object, Map or iterable of pairs) into an array
+ * of `[key, value]` pairs, the form every runtime's MessagePack keeps intact.
+ *
+ * @example
+ * ```ts
+ * import { toPairs } from "./values.ts";
+ * toPairs(new Map([[1, "a"]])); // [[1, "a"]]
+ * ```
+ */
+export function toPairs(init: unknown): unknown {
+  if (typeof init !== "object" || init === null) return init;
+  if (Object.getPrototypeOf(init) === Object.prototype || Object.getPrototypeOf(init) === null) return init;
+  if (Symbol.iterator in init) return Array.from(init as Iterable<unknown>);
+  return init;
+}
+
+/**
+ * Turns any iterable into an array (lists are sent as arrays).
+ *
+ * @example
+ * ```ts
+ * import { toList } from "./values.ts";
+ * toList(new Set([1, 2])); // [1, 2]
+ * ```
+ */
+export function toList(values: unknown): unknown {
+  if (Array.isArray(values) || typeof values !== "object" || values === null) return values;
+  if (values instanceof Uint8Array) return values;
+  return Symbol.iterator in values ? Array.from(values as Iterable<unknown>) : values;
+}

@@ -1,0 +1,265 @@
+/**
+ * The WebSocket transport: binary MessagePack frames, many calls in flight
+ * on one socket matched by id, first-frame authentication (works in
+ * browsers, which cannot set headers), and reconnection with exponential
+ * backoff after the socket drops.
+ *
+ * @module
+ */
+
+import { decode, encode } from "../codec.ts";
+import { AuthError, ClosedError, ConnectionError, CyberDBError } from "../errors.ts";
+import { checkSize, Pending, replyError, type Transport, type TransportOptions } from "./transport.ts";
+import type { WireCall } from "./wire.ts";
+
+/** The parts of the standard `WebSocket` this transport uses (browsers, Deno, Bun, Node ≥ 22, npm `ws`). */
+export interface WebSocketLike {
+  /** Binary frames arrive as this type; set to `"arraybuffer"`. */
+  binaryType: string;
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
+  readonly readyState: number;
+  /** Sends one frame. */
+  send(data: Uint8Array): void;
+  /** Closes the socket. */
+  close(code?: number, reason?: string): void;
+  /** Open handler. */
+  onopen: ((ev: unknown) => void) | null;
+  /** Message handler. */
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  /** Close handler. */
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  /** Error handler. */
+  onerror: ((ev: unknown) => void) | null;
+}
+
+/** A `WebSocket` constructor, e.g. `globalThis.WebSocket` or `WebSocket` from the `ws` package. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** Reconnection settings; `false` turns reconnection off. */
+export interface ReconnectOptions {
+  /** First delay after a failed attempt, ms (default 50). */
+  minDelay?: number;
+  /** Longest delay between attempts, ms (default 2000). */
+  maxDelay?: number;
+}
+
+const OPEN = 1;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Calls over one WebSocket; reconnects on demand with backoff after a drop.
+ * Calls in flight when the socket drops fail with `ConnectionError` (they
+ * may or may not have been applied) and are never replayed.
+ *
+ * @example
+ * ```ts ignore
+ * const t = new WsTransport("ws://127.0.0.1:9980/v1/ws", { timeout: 30_000, maxRequestBytes: 1 << 26 }, WebSocket, {});
+ * await t.ready();
+ * await t.call("db.collections", []);
+ * ```
+ */
+export class WsTransport implements Transport {
+  readonly kind = "ws" as const;
+  #url: string;
+  #o: TransportOptions;
+  #Ctor: WebSocketConstructor;
+  #reconnect: ReconnectOptions | false;
+  #socket: WebSocketLike | null = null;
+  #connecting: Promise<WebSocketLike> | null = null;
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #failures = 0;
+  #everOpened = false;
+  #closed = false;
+  #limit: number;
+
+  /** A transport for `url` (the full `/v1/ws` URL). */
+  constructor(url: string, options: TransportOptions, Ctor: WebSocketConstructor, reconnect: ReconnectOptions | false) {
+    this.#url = url;
+    this.#o = options;
+    this.#Ctor = Ctor;
+    this.#reconnect = reconnect;
+    this.#limit = options.maxRequestBytes;
+  }
+
+  async ready(): Promise<void> {
+    await this.#ensure(Date.now() + this.#o.timeout);
+  }
+
+  /** Opens one socket and authenticates it; one attempt. */
+  #open(): Promise<WebSocketLike> {
+    return new Promise((resolve, reject) => {
+      let socket: WebSocketLike;
+      try {
+        socket = new this.#Ctor(this.#url);
+      } catch (e) {
+        reject(new ConnectionError(`Could not open a WebSocket to ${this.#url}: ${e instanceof Error ? e.message : String(e)}`));
+        return;
+      }
+      socket.binaryType = "arraybuffer";
+      let authed = false;
+      let lastError: CyberDBError | null = null;
+      socket.onopen = () => {
+        // id 0 is reserved for the auth frame; the server answers with its limits.
+        socket.send(encode({ id: 0, op: "auth", args: [this.#o.password ?? null] }));
+      };
+      socket.onmessage = (ev) => {
+        let frame: { id?: unknown; ok?: unknown; value?: unknown; error?: unknown };
+        try {
+          frame = decode(new Uint8Array(ev.data as ArrayBuffer)) as typeof frame;
+        } catch {
+          return;
+        }
+        if (!authed) {
+          if (frame.id === 0 && frame.ok === true) {
+            authed = true;
+            const limit = (frame.value as { maxRequestBytes?: unknown } | undefined)?.maxRequestBytes;
+            if (typeof limit === "number") this.#limit = Math.min(this.#o.maxRequestBytes, limit);
+            this.#socket = socket;
+            resolve(socket);
+          } else if (frame.ok === false) {
+            lastError = replyError(frame.error);
+          }
+          return;
+        }
+        const id = typeof frame.id === "number" ? frame.id : null;
+        if (id === null) {
+          // A reply without id announces why the server is about to close the socket.
+          if (frame.ok === false) lastError = replyError(frame.error);
+          return;
+        }
+        const p = this.#pending.get(id);
+        if (p) {
+          this.#pending.delete(id);
+          p.settle(frame);
+        }
+      };
+      socket.onerror = () => {};
+      socket.onclose = (ev) => {
+        if (this.#socket === socket) this.#socket = null;
+        if (!authed) {
+          reject(lastError ?? new ConnectionError(`Could not connect to ${this.#url} (close code ${ev.code}): is the server running?`));
+          return;
+        }
+        const cause = lastError;
+        const pending = [...this.#pending.values()];
+        this.#pending.clear();
+        for (const p of pending) {
+          p.reject(this.#closed
+            ? new ClosedError(`The client was closed before the reply to ${p.op} arrived`)
+            : cause ?? new ConnectionError(`The connection to ${this.#url} dropped before the reply to ${p.op} (close code ${ev.code}): it may or may not have been applied; the next call reconnects`));
+        }
+      };
+    });
+  }
+
+  /** An open, authenticated socket: reuses, or reconnects with backoff until `deadline`. */
+  async #ensure(deadline: number): Promise<WebSocketLike> {
+    for (;;) {
+      if (this.#closed) throw new ClosedError("The client is closed: connect() again");
+      const s = this.#socket;
+      if (s !== null && s.readyState === OPEN) return s;
+      if (this.#everOpened && this.#reconnect === false) {
+        throw new ConnectionError(`The connection to ${this.#url} dropped and reconnect is off: connect() again`);
+      }
+      this.#connecting ??= this.#attempt().finally(() => (this.#connecting = null));
+      const left = deadline - Date.now();
+      if (left <= 0) throw new ConnectionError(`Could not connect to ${this.#url} within ${this.#o.timeout} ms: is the server running?`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        return await Promise.race([
+          this.#connecting,
+          new Promise<never>((_, rej) => {
+            timer = setTimeout(() => rej(new ConnectionError(`Could not connect to ${this.#url} within ${this.#o.timeout} ms: is the server running?`)), left);
+          }),
+        ]);
+      } catch (e) {
+        // A wrong password will not get better by retrying; neither does a first connect().
+        if (e instanceof AuthError || e instanceof ClosedError || !this.#everOpened || Date.now() >= deadline) throw e;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  async #attempt(): Promise<WebSocketLike> {
+    if (this.#failures > 0 && this.#reconnect !== false) {
+      const min = this.#reconnect.minDelay ?? 50;
+      const max = this.#reconnect.maxDelay ?? 2000;
+      const delay = Math.min(max, min * 2 ** (this.#failures - 1));
+      await sleep(delay / 2 + Math.random() * delay / 2);
+    }
+    try {
+      const s = await this.#open();
+      this.#failures = 0;
+      this.#everOpened = true;
+      if (this.#closed) s.close(1000, "Client closed");
+      return s;
+    } catch (e) {
+      this.#failures++;
+      throw e;
+    }
+  }
+
+  call(op: string, args: unknown[], timeout = this.#o.timeout): Promise<unknown> {
+    return this.#send(op, (id) => encode({ id, op, args }), timeout);
+  }
+
+  async atomic(calls: readonly WireCall[], timeout = this.#o.timeout): Promise<unknown[]> {
+    return await this.#send("atomic", (id) => encode({ id, atomic: true, ops: calls }), timeout) as unknown[];
+  }
+
+  #send(op: string, frame: (id: number) => Uint8Array, timeout: number): Promise<unknown> {
+    const id = this.#nextId++;
+    const bytes = frame(id);
+    checkSize(op, bytes, this.#limit);
+    const s = this.#socket;
+    // The common case stays synchronous: no await between the call and the send.
+    if (s !== null && s.readyState === OPEN && !this.#closed) return this.#dispatch(s, id, op, bytes, timeout);
+    const deadline = Date.now() + timeout;
+    return this.#ensure(deadline).then((sock) => {
+      checkSize(op, bytes, this.#limit);
+      return this.#dispatch(sock, id, op, bytes, Math.max(1, deadline - Date.now()));
+    });
+  }
+
+  #dispatch(s: WebSocketLike, id: number, op: string, bytes: Uint8Array, timeout: number): Promise<unknown> {
+    const p = new Pending(op, timeout, () => this.#pending.delete(id));
+    this.#pending.set(id, p);
+    try {
+      s.send(bytes);
+    } catch (e) {
+      this.#pending.delete(id);
+      p.reject(new ConnectionError(`Sending ${op} failed: ${e instanceof Error ? e.message : String(e)}; retry`));
+    }
+    return p.promise;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const s = this.#socket;
+    this.#socket = null;
+    for (const p of this.#pending.values()) p.reject(new ClosedError(`The client was closed before the reply to ${p.op} arrived`));
+    this.#pending.clear();
+    if (s === null) return;
+    await new Promise<void>((resolve) => {
+      const done = setTimeout(resolve, 1000);
+      const prev = s.onclose;
+      s.onclose = (ev) => {
+        clearTimeout(done);
+        prev?.(ev);
+        resolve();
+      };
+      try {
+        s.close(1000, "Client closed");
+      } catch {
+        clearTimeout(done);
+        resolve();
+      }
+    });
+  }
+}
