@@ -27,8 +27,8 @@ import { defaultStorage } from "../storage/mod.ts";
 import { joinPath } from "../storage/paths.ts";
 import type { Storage, StorageLock } from "../storage/types.ts";
 import type { WalCodec, WalRecord } from "./codec.ts";
-import { applyCut, readWal } from "./reader.ts";
-import { WalWriter } from "./writer.ts";
+import { recoverWal } from "./recover.ts";
+import type { WalWriter } from "./writer.ts";
 
 /** The WAL codec over the project's codec, so log values round-trip like every other. */
 const codec: WalCodec = { encode, decode: decodeRange };
@@ -64,21 +64,43 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
   await storage.mkdir(dir);
   const lock = await storage.lock(joinPath(dir, "LOCK"));
   try {
-    const lastLsn = await recover(engine, storage, dir, options, log);
-    const writer = await WalWriter.open(storage, dir, {
+    const t0 = now();
+    const base = await loadSnapshot(engine, storage, dir, log);
+    const afterLsn = base.snapshot?.lsn ?? 0;
+    let replayed = 0;
+    const wal = await recoverWal(storage, dir, {
+      afterLsn,
+      repair: options.repair,
+      codec,
+      onRecord: (record) => {
+        replay(engine, record);
+        replayed++;
+      },
+      logger: (line) => log(`cyberdb: ${line}`),
       sync: options.sync ?? "interval",
       flushInterval: options.flushInterval ?? 1000,
       segmentBytes: options.segmentBytes,
-      lastLsn,
-      codec,
       onError: (e) => {
         // A write or fsync failed: acknowledge nothing more, in memory included.
         engine.closedReason = `the write-ahead log failed: ${e instanceof Error ? e.message : String(e)}; ` +
           "reopen the database to recover its durable state";
         log(`cyberdb: ${engine.closedReason}`);
       },
+    }).catch((e) => {
+      // Without a usable snapshot the log had to start at LSN 1; say why it cannot.
+      if (base.damaged !== null && e instanceof CorruptionError) {
+        throw new CorruptionError(`${base.damaged.message}; and the log cannot replace it: ${e.message}`, {
+          file: base.damaged.file,
+          offset: base.damaged.offset,
+          cause: e,
+        });
+      }
+      throw e;
     });
-    return new Durable(engine, storage, dir, lock, writer, lastLsn, options, log);
+    if (replayed > 0 || wal.segments.length > 0) {
+      log(`cyberdb: replayed ${replayed} log records from ${wal.segments.length} segments; opened in ${ms(t0)}`);
+    }
+    return new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, options, log);
   } catch (e) {
     engine.setJournal(null);
     await lock.release();
@@ -86,14 +108,13 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
   }
 }
 
-/** Loads the newest valid snapshot and replays the log after it; returns the last LSN. */
-async function recover(
+/** Loads the newest snapshot that checks out into `engine`, reporting damaged ones. */
+async function loadSnapshot(
   engine: Engine,
   storage: Storage,
   dir: string,
-  options: DatabaseOptions,
   log: (line: string) => void,
-): Promise<number> {
+): Promise<{ snapshot: LoadedSnapshot | null; damaged: CorruptionError | null }> {
   const t0 = now();
   const snapDir = joinPath(dir, "snapshots");
   const names = await storage.list(snapDir);
@@ -102,56 +123,20 @@ async function recover(
     if (name.endsWith(".snap.tmp")) await storage.remove(joinPath(snapDir, name));
   }
   const snaps = names.filter((n) => snapshotLsn(n) !== null).sort().reverse();
-  let base: LoadedSnapshot | null = null;
   let damaged: CorruptionError | null = null;
   for (const name of snaps) {
     try {
-      base = await readSnapshot(storage, joinPath(snapDir, name), `snapshots/${name}`);
-      log(`cyberdb: loaded snapshot ${name}: ${base.collections.length} collections, ${base.items} items, ${ms(t0)}`);
-      break;
+      const snapshot = await readSnapshot(storage, joinPath(snapDir, name), `snapshots/${name}`);
+      install(engine, snapshot);
+      log(`cyberdb: loaded snapshot ${name}: ${snapshot.collections.length} collections, ${snapshot.items} items, ${ms(t0)}`);
+      return { snapshot, damaged };
     } catch (e) {
       if (!(e instanceof CorruptionError)) throw e;
       damaged ??= e;
       log(`cyberdb: ${e.message} — trying an older snapshot`);
     }
   }
-  if (base !== null) install(engine, base);
-  const afterLsn = base?.lsn ?? 0;
-  const t1 = now();
-  let replayed = 0;
-  let wal;
-  try {
-    wal = await readWal(storage, dir, {
-      afterLsn,
-      repair: options.repair,
-      codec,
-      onRecord: (record) => {
-        replay(engine, record);
-        replayed++;
-      },
-    });
-  } catch (e) {
-    // Without a usable snapshot the log had to start at LSN 1; say why it cannot.
-    if (damaged !== null && e instanceof CorruptionError) {
-      throw new CorruptionError(`${damaged.message}; and the log cannot replace it: ${e.message}`, {
-        file: damaged.file,
-        offset: damaged.offset,
-        cause: e,
-      });
-    }
-    throw e;
-  }
-  if (wal.cut) {
-    log(
-      `cyberdb: ${wal.cut.torn ? "cut a torn tail" : "repair: truncated the log"} of ${wal.cut.file} at byte ${wal.cut.offset} ` +
-        `(${wal.cut.bytes} bytes: ${wal.cut.reason})${wal.cut.dropped.length ? `, dropped ${wal.cut.dropped.join(", ")}` : ""}`,
-    );
-    await applyCut(storage, dir, wal.cut);
-  }
-  if (replayed > 0 || wal.segments.length > 0) {
-    log(`cyberdb: replayed ${replayed} log records from ${wal.segments.length} segments in ${ms(t1)}`);
-  }
-  return Math.max(afterLsn, wal.lastLsn ?? 0);
+  return { snapshot: null, damaged };
 }
 
 /** Applies one log record through the operation table, as it was applied before the crash. */
@@ -210,7 +195,7 @@ class Durable implements Persistence {
         if (this.#lsn > this.#snapshotLsn) this.#background();
       }, every);
       // A timer must not keep a process alive that has nothing else to do.
-      (this.#timer as { unref?: () => void }).unref?.();
+      storage.unrefTimer?.(this.#timer);
     }
   }
 

@@ -321,8 +321,8 @@ export class WalWriter {
       this.#writeTarget = this.#syncTarget = this.#appended;
       this.#kick();
     }, this.#interval);
-    // Never keep a process alive just to fsync; Deno's numeric ids have no unref.
-    (timer as { unref?: () => void }).unref?.();
+    // Never keep a process alive just to fsync.
+    this.#storage.unrefTimer?.(timer);
     this.#timer = timer;
   }
 

@@ -109,6 +109,12 @@ export class DenoStorage implements Storage {
   /** Always `"deno"`. */
   readonly kind = "deno" as const;
 
+  /** Marks a timer as not keeping the process alive (Deno 2.9 returns Node-style timers; older ones numbers). */
+  unrefTimer(timer: unknown): void {
+    if (typeof timer === "number") Deno.unrefTimer(timer);
+    else (timer as { unref?: () => void } | null)?.unref?.();
+  }
+
   /** Creates the directory and parents, fsyncing each new entry's parent. */
   async mkdir(path: string): Promise<void> {
     const missing: string[] = [];

@@ -138,6 +138,11 @@ export class NodeStorage implements Storage {
   /** Always `"node"` (also under Bun). */
   readonly kind = "node" as const;
 
+  /** Marks a timer as not keeping the process alive (`timer.unref()`). */
+  unrefTimer(timer: unknown): void {
+    (timer as { unref?: () => void } | null)?.unref?.();
+  }
+
   /** Creates the directory and parents, fsyncing each new entry's parent. */
   async mkdir(path: string): Promise<void> {
     const { fs, path: p } = await node();

@@ -61,4 +61,10 @@ export interface Storage {
    * live other one; a lock left by a process that died is taken over.
    */
   lock(path: string): Promise<StorageLock>;
+  /**
+   * Lets a background timer (fsync interval, snapshot interval) not keep the
+   * process alive. Timers are a runtime matter like files: Node's have
+   * `unref()`, Deno's are numbers for `Deno.unrefTimer`, browsers need nothing.
+   */
+  unrefTimer?(timer: unknown): void;
 }
