@@ -56,7 +56,7 @@ export abstract class Session {
   /** Creates a dict, optionally filled from an object, a Map or `[key, value]` pairs. */
   async createDict<V extends Value = Value>(
     name: string,
-    init?: Iterable<readonly [Key, V]> | Record<string, V>,
+    init?: NoInfer<Iterable<readonly [Key, V]> | Record<string, V>>,
   ): Promise<RemoteDict<V>> {
     const c = this.caller();
     await c.call("db.createDict", init === undefined ? [name] : [name, toPairs(init)]);
@@ -71,7 +71,7 @@ export abstract class Session {
   }
 
   /** Creates a list, optionally filled from an iterable. */
-  async createList<V extends Value = Value>(name: string, init?: Iterable<V>): Promise<RemoteList<V>> {
+  async createList<V extends Value = Value>(name: string, init?: NoInfer<Iterable<V>>): Promise<RemoteList<V>> {
     const c = this.caller();
     await c.call("db.createList", init === undefined ? [name] : [name, toList(init)]);
     return new RemoteList<V>(c, name);

@@ -1,0 +1,152 @@
+// Test helper (not a test file): spawns `server.ts` as a real process with
+// the runtime under test (CYBERDB_TEST_RUNTIME, set by scripts/test.mjs),
+// waits for its listening line, and stops it by its own pid.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import type { WebSocketConstructor } from "../client.ts";
+
+export const root = new URL("..", import.meta.url).pathname;
+
+/** deno | bun | node: the runtime these tests run on. */
+export function runtime(): "deno" | "bun" | "node" {
+  const env = process.env.CYBERDB_TEST_RUNTIME;
+  if (env === "deno" || env === "bun" || env === "node") return env;
+  if (typeof (globalThis as { Deno?: unknown }).Deno !== "undefined") return "deno";
+  if ((process.versions as Record<string, string | undefined>).bun) return "bun";
+  return "node";
+}
+
+function command(rt: string): [string, string[]] {
+  if (rt === "deno") return [join(root, "node_modules/.bin/deno"), ["run", "-A", "server.ts"]];
+  if (rt === "bun") return [join(root, "node_modules/.bin/bun"), ["run", "server.ts"]];
+  // Under Deno or Bun, process.execPath is not node.
+  const node = runtime() === "node" ? process.execPath : "node";
+  return [node, ["--import", "tsx", "server.ts"]];
+}
+
+export interface ServerProcess {
+  port: number;
+  http: string;
+  ws: string;
+  child: ChildProcess;
+  /** Everything the server printed so far. */
+  output(): string;
+  /** Resolves with the exit code (or signal name) once the process ended. */
+  exited: Promise<number | string>;
+  /** SIGTERM, then SIGKILL after `ms`; resolves with the exit code. */
+  stop(ms?: number): Promise<number | string>;
+  /** SIGKILL now (a crash). */
+  kill(): Promise<number | string>;
+}
+
+/** Starts a server; `args` are extra flags. Uses --port 0 and 127.0.0.1 unless given. */
+export async function startServer(args: string[], options: { port?: number; timeout?: number } = {}): Promise<ServerProcess> {
+  const [cmd, base] = command(runtime());
+  const child = spawn(cmd, [...base, "--host", "127.0.0.1", "--port", String(options.port ?? 0), ...args], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  let out = "";
+  child.stdout!.on("data", (b) => (out += b));
+  child.stderr!.on("data", (b) => (out += b));
+  const exited = new Promise<number | string>((resolve) => {
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? -1));
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`Server did not print its listening line within ${options.timeout ?? 30_000} ms:\n${out}`));
+    }, options.timeout ?? 30_000);
+    const check = () => {
+      const m = /cyberdb listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off("data", check);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout!.on("data", check);
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`Server exited (${code}) before listening:\n${out}`));
+    });
+  });
+  const end = (signal: "SIGTERM" | "SIGKILL") => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    return exited;
+  };
+  return {
+    port,
+    http: `http://127.0.0.1:${port}`,
+    ws: `ws://127.0.0.1:${port}`,
+    child,
+    output: () => out,
+    exited,
+    async stop(ms = 15_000) {
+      const timer = setTimeout(() => end("SIGKILL"), ms);
+      const code = await end("SIGTERM");
+      clearTimeout(timer);
+      return code;
+    },
+    kill: () => end("SIGKILL"),
+  };
+}
+
+/** The WebSocket constructor for this runtime (the `ws` package on Node 20). */
+export async function webSocket(): Promise<WebSocketConstructor> {
+  const g = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (g) return g;
+  return (await import("ws")).WebSocket as unknown as WebSocketConstructor;
+}
+
+/** A fresh temporary directory and its remover. */
+export async function tempDir(prefix: string): Promise<{ dir: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A raw WebSocket with its frames collected, for protocol tests. */
+export async function rawSocket(url: string): Promise<{
+  ws: InstanceType<WebSocketConstructor>;
+  frames: unknown[];
+  closed: Promise<{ code: number }>;
+  next(): Promise<unknown>;
+}> {
+  const { decode } = await import("../src/codec.ts");
+  const Ctor = await webSocket();
+  const ws = new Ctor(url);
+  ws.binaryType = "arraybuffer";
+  const frames: unknown[] = [];
+  const waiters: ((f: unknown) => void)[] = [];
+  let onClose!: (ev: { code: number }) => void;
+  const closed = new Promise<{ code: number }>((r) => (onClose = r));
+  ws.onmessage = (ev) => {
+    const f = decode(new Uint8Array(ev.data as ArrayBuffer));
+    const w = waiters.shift();
+    if (w) w(f);
+    else frames.push(f);
+  };
+  ws.onclose = (ev) => {
+    onClose({ code: ev.code });
+    for (const w of waiters.splice(0)) w(undefined);
+  };
+  ws.onerror = () => {};
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
+    closed.then(() => reject(new Error("Socket closed before opening")));
+  });
+  return {
+    ws,
+    frames,
+    closed,
+    next: () =>
+      frames.length > 0 ? Promise.resolve(frames.shift()) : new Promise((r) => {
+        waiters.push(r);
+        closed.then(() => r(undefined));
+      }),
+  };
+}
