@@ -19,7 +19,8 @@ export function runtime(): "deno" | "bun" | "node" {
   return "node";
 }
 
-function command(rt: string): [string, string[]] {
+/** The command that runs server.ts on runtime `rt`. */
+export function command(rt: string = runtime()): [string, string[]] {
   if (rt === "deno") return [join(root, "node_modules/.bin/deno"), ["run", "-A", "server.ts"]];
   if (rt === "bun") return [join(root, "node_modules/.bin/bun"), ["run", "server.ts"]];
   // Under Deno or Bun, process.execPath is not node.
