@@ -77,7 +77,12 @@ export async function startServer(args: string[], options: { port?: number; time
     });
   });
   const end = (signal: "SIGTERM" | "SIGKILL") => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    // process.kill by pid: Deno's child.kill() reports the signal even when the child exits 0 itself.
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid!, signal);
+      } catch { /* already gone */ }
+    }
     return exited;
   };
   return {

@@ -8,6 +8,9 @@ import type { InsertRow, PrimaryKey, Row, TableSchema } from "../engine/schema.t
 import type { Caller } from "./caller.ts";
 import { toList } from "./values.ts";
 
+/** The primary key type of a table; any key when the schema type is not known. */
+export type KeyOf<S extends TableSchema> = TableSchema extends S ? string | number | bigint : PrimaryKey<S>;
+
 /**
  * A table on a CyberDB server: the embedded Table's methods, each returning
  * a Promise; the `schema` getter becomes `schema()`. Pass the schema type
@@ -60,12 +63,12 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
   }
 
   /** Replaces the whole row under `key` (`KeyNotFoundError` when missing). */
-  async update(key: PrimaryKey<S>, row: InsertRow<S> | Omit<InsertRow<S>, never>): Promise<void> {
+  async update(key: KeyOf<S>, row: InsertRow<S> | Omit<InsertRow<S>, never>): Promise<void> {
     await this.#call("table.update", key, row);
   }
 
   /** Changes some columns of the row under `key`. */
-  async patch(key: PrimaryKey<S>, partial: Partial<InsertRow<S>>): Promise<void> {
+  async patch(key: KeyOf<S>, partial: Partial<InsertRow<S>>): Promise<void> {
     await this.#call("table.patch", key, partial);
   }
 
@@ -75,17 +78,17 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
   }
 
   /** Removes the row under `key`; resolves to whether it was there. */
-  delete(key: PrimaryKey<S>): Promise<boolean> {
+  delete(key: KeyOf<S>): Promise<boolean> {
     return this.#call("table.delete", key) as Promise<boolean>;
   }
 
   /** The row under `key`, or `undefined`. */
-  get(key: PrimaryKey<S>): Promise<Row<S> | undefined> {
+  get(key: KeyOf<S>): Promise<Row<S> | undefined> {
     return this.#call("table.get", key) as Promise<Row<S> | undefined>;
   }
 
   /** Whether a row has `key`. */
-  has(key: PrimaryKey<S>): Promise<boolean> {
+  has(key: KeyOf<S>): Promise<boolean> {
     return this.#call("table.has", key) as Promise<boolean>;
   }
 
