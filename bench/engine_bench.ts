@@ -1,0 +1,477 @@
+/**
+ * Engine benchmark: the embedded API (DESIGN §3), memory-only database,
+ * against anchors measured in the same process:
+ *
+ * - `CyberDict.set` / `get` (small values, string and number keys) vs `Map`;
+ * - `Table.insert` / `get` / `insertMany` on 1M rows `{ id, name, age }` vs
+ *   LokiJS (`unique: ["id"]`, `insert` / `by`) and TinyBase (`setRow` /
+ *   `getRow`);
+ * - bytes per table row vs an array of plain objects.
+ *
+ * Prints one markdown table; every figure is a ratio against its anchor, with
+ * the absolute rates beside it. Contenders run in interleaved rounds and each
+ * returns a checksum that must agree with its anchor's, so no work can be
+ * skipped. `BENCH_SCALE=0.1` shrinks every size for a smoke run.
+ *
+ * Run: `node scripts/bench.mjs --file bench/engine_bench.ts` (Deno and Bun), or
+ * `deno run -A --v8-flags=--expose-gc bench/engine_bench.ts`, or
+ * `bun run bench/engine_bench.ts`.
+ *
+ * @module
+ */
+import { Database } from "../mod.ts";
+import Loki from "lokijs";
+import { createStore } from "tinybase";
+import process from "node:process";
+import {
+  type Case,
+  compare,
+  formatBytes,
+  formatRate,
+  formatRatio,
+  forceGc,
+  markdownTable,
+  measureMemory,
+  now,
+  progress,
+  type Result,
+  rng,
+  runtimeInfo,
+  scaled,
+  shuffled,
+  strSum,
+  verdict,
+} from "./harness.ts";
+
+const DICT_N = scaled(1_000_000);
+const ROWS = scaled(1_000_000);
+/** Random lookups per timed get call (into the full ROWS-row tables). */
+const LOOKUPS = Math.min(ROWS, scaled(200_000));
+const BATCH = 1000;
+const TARGET_DICT = 0.33;
+const TARGET_TABLE = 2;
+/** `BENCH_ONLY=dict,get` runs only those sections (dict, insert, insertMany, get, memory). */
+const ONLY = (process.env.BENCH_ONLY ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+function wanted(section: string): boolean {
+  return ONLY.length === 0 || ONLY.includes(section);
+}
+
+const started = now();
+const rt = runtimeInfo();
+const gcOk = forceGc();
+progress(`${rt.label}; dict keys ${DICT_N}, table rows ${ROWS}; forced GC ${gcOk ? "available" : "NOT available (memory figures include garbage)"}`);
+
+// ---------------------------------------------------------------------------
+// Deterministic data
+// ---------------------------------------------------------------------------
+
+const FIRST = ["ada", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo", "kai", "lu", "max", "ned", "ola", "pia"];
+
+/** Row i's name: a fresh short string (5–12 chars) built on each call. */
+function nameOf(i: number): string {
+  return FIRST[i & 15] + "_" + ((i * 2654435761) >>> 0).toString(36).slice(0, 1 + (i % 7));
+}
+
+/** Row i's age: 0..99. */
+function ageOf(i: number): number {
+  return (i * 37 + 11) % 100;
+}
+
+/**
+ * Dict data, built when the dict section starts (so it is not alive while the
+ * table sections run): string keys "k:<base36>" and number keys (unique, not
+ * dense), small values mixing ints, floats and short strings, a lookup order.
+ */
+function dictData() {
+  const rand = rng(20240601);
+  const strKeys: string[] = new Array(DICT_N);
+  const numKeys: number[] = new Array(DICT_N);
+  const vals: (number | string)[] = new Array(DICT_N);
+  for (let i = 0; i < DICT_N; i++) {
+    strKeys[i] = "k:" + i.toString(36);
+    numKeys[i] = i * 3 + 1;
+    const r = rand();
+    vals[i] = i % 3 === 0 ? "v" + Math.floor(r * 1e6).toString(36) : i % 3 === 1 ? Math.floor(r * 1e9) : r * 1000;
+  }
+  return { strKeys, numKeys, vals, order: shuffled(DICT_N, 99) };
+}
+
+const names: string[] = new Array(ROWS);
+const ages: number[] = new Array(ROWS);
+for (let i = 0; i < ROWS; i++) {
+  names[i] = nameOf(i);
+  ages[i] = ageOf(i);
+}
+const rowOrder = shuffled(ROWS, 7);
+
+function valSum(v: unknown): number {
+  return typeof v === "number" ? v : strSum(v as string);
+}
+
+// ---------------------------------------------------------------------------
+// Contenders
+// ---------------------------------------------------------------------------
+
+const db = await Database.open();
+let seq = 0;
+const fresh = (prefix: string) => `${prefix}_${seq++}`;
+
+const schema = (name: string) => ({
+  name,
+  columns: [
+    { name: "id", type: "Int64", primaryKey: true },
+    { name: "name", type: "Utf8" },
+    { name: "age", type: "Int32" },
+  ],
+} as const);
+
+type Row = { id: number; name: string; age: number };
+// deno-lint-ignore no-explicit-any
+type AnyTable = any;
+// deno-lint-ignore no-explicit-any
+type LokiCollection = any;
+type TinyStore = ReturnType<typeof createStore>;
+
+function newTable(): AnyTable {
+  return db.createTable(schema(fresh("t")));
+}
+function dropTable(t: AnyTable): void {
+  db.drop(t.schema?.name ?? t.name);
+}
+function newLoki(): LokiCollection {
+  const l = new Loki("bench.db", { autosave: false });
+  return l.addCollection("t", { unique: ["id"] });
+}
+
+function cyberInsertAll(t: AnyTable, n: number): number {
+  for (let i = 0; i < n; i++) t.insert({ id: i, name: names[i], age: ages[i] });
+  return t.count();
+}
+function lokiInsertAll(c: LokiCollection, n: number): number {
+  for (let i = 0; i < n; i++) c.insert({ id: i, name: names[i], age: ages[i] });
+  return c.count();
+}
+function tinyInsertAll(s: TinyStore, n: number): number {
+  for (let i = 0; i < n; i++) s.setRow("t", String(i), { id: i, name: names[i], age: ages[i] });
+  return s.getRowCount("t");
+}
+
+// ---------------------------------------------------------------------------
+// Report rows
+// ---------------------------------------------------------------------------
+
+interface Line {
+  what: string;
+  mine: string;
+  anchor: string;
+  anchorValue: string;
+  ratio: number;
+  target: string;
+  result: string;
+  spread: string;
+}
+const lines: Line[] = [];
+const notes: string[] = [];
+
+function sameChecksum(a: Result, b: Result): void {
+  if (!Object.is(a.checksum, b.checksum)) {
+    throw new Error(`Checksums differ: "${a.name}" ${a.checksum} vs "${b.name}" ${b.checksum}; the contenders did not do the same work.`);
+  }
+}
+
+function speedLine(what: string, mine: Result, anchor: Result, target?: number): void {
+  sameChecksum(mine, anchor);
+  const ratio = mine.opsPerSec / anchor.opsPerSec;
+  lines.push({
+    what,
+    mine: formatRate(mine.opsPerSec),
+    anchor: anchor.name,
+    anchorValue: formatRate(anchor.opsPerSec),
+    ratio,
+    target: target === undefined ? "—" : `≥ ${target}x`,
+    result: target === undefined ? "info" : verdict(ratio, target),
+    spread: `${(mine.spread * 100).toFixed(0)}% / ${(anchor.spread * 100).toFixed(0)}%`,
+  });
+  notes.push(`${what}: checksum ${mine.checksum} (${mine.samples.length} rounds, ${mine.samples.map((s) => s.toFixed(0)).join("/")} ms vs ${anchor.samples.map((s) => s.toFixed(0)).join("/")} ms)`);
+}
+
+// ---------------------------------------------------------------------------
+// 1. Table vs LokiJS vs TinyBase
+// ---------------------------------------------------------------------------
+
+// The last insert round's structures are kept for the get benchmark (building
+// 1M TinyBase rows again would cost seconds).
+let keptTable: AnyTable;
+let keptLoki: LokiCollection;
+let keptStore: TinyStore | undefined;
+if (wanted("insert")) {
+  const WARM = Math.max(1000, Math.round(ROWS / 20));
+  const insertCases: Case<unknown>[] = [
+    {
+      name: "CyberDB",
+      ops: ROWS,
+      setup: newTable,
+      run: (t) => cyberInsertAll(t, ROWS),
+      teardown: (t) => {
+        if (keptTable) dropTable(keptTable);
+        keptTable = t;
+      },
+      warmupRun: () => dropTable(((t) => (cyberInsertAll(t, WARM), t))(newTable())),
+    },
+    {
+      name: "LokiJS",
+      ops: ROWS,
+      setup: newLoki,
+      run: (c) => lokiInsertAll(c, ROWS),
+      teardown: (c) => (keptLoki = c),
+      warmupRun: () => lokiInsertAll(newLoki(), WARM),
+    },
+    {
+      name: "TinyBase",
+      ops: ROWS,
+      setup: () => createStore(),
+      run: (s) => tinyInsertAll(s as TinyStore, ROWS),
+      teardown: (s) => (keptStore = s as TinyStore),
+      warmupRun: () => tinyInsertAll(createStore(), WARM),
+      maxRounds: 1, // ~10 s per call at 1M rows
+    },
+  ];
+  const [ci, li, ti] = compare(insertCases, { warmup: 1, rounds: 3 });
+  speedLine(`table.insert (${ROWS} rows)`, ci, li, TARGET_TABLE);
+  speedLine(`table.insert (${ROWS} rows)`, ci, ti, TARGET_TABLE);
+  progress(`table insert done (${((now() - started) / 1000).toFixed(1)} s)`);
+}
+
+if (wanted("get")) {
+  if (!keptTable) {
+    keptTable = newTable();
+    cyberInsertAll(keptTable, ROWS);
+    keptLoki = newLoki();
+    lokiInsertAll(keptLoki, ROWS);
+    keptStore = createStore();
+    tinyInsertAll(keptStore, ROWS);
+  }
+  const t = keptTable;
+  const c = keptLoki;
+  const s = keptStore!;
+  const rowSum = (r: { name?: unknown; age?: unknown } | null | undefined) =>
+    r ? (r.age as number) + strSum(r.name as string) : -1000;
+  const getCases: Case<void>[] = [
+    {
+      name: "CyberDB",
+      ops: LOOKUPS,
+      run: () => {
+        let sum = 0;
+        for (let i = 0; i < LOOKUPS; i++) sum += rowSum(t.get(rowOrder[i]));
+        return sum;
+      },
+    },
+    {
+      name: "LokiJS",
+      ops: LOOKUPS,
+      run: () => {
+        let sum = 0;
+        for (let i = 0; i < LOOKUPS; i++) sum += rowSum(c.by("id", rowOrder[i]));
+        return sum;
+      },
+    },
+    {
+      name: "TinyBase",
+      ops: LOOKUPS,
+      run: () => {
+        let sum = 0;
+        for (let i = 0; i < LOOKUPS; i++) sum += rowSum(s.getRow("t", String(rowOrder[i])));
+        return sum;
+      },
+    },
+  ];
+  const [cg, lg, tg] = compare(getCases, { warmup: 1, rounds: 5 });
+  speedLine(`table.get by key (${LOOKUPS} random hits in ${ROWS} rows)`, cg, lg, TARGET_TABLE);
+  speedLine(`table.get by key (${LOOKUPS} random hits in ${ROWS} rows)`, cg, tg, TARGET_TABLE);
+  dropTable(t);
+  keptTable = keptLoki = keptStore = undefined;
+  progress(`table get done (${((now() - started) / 1000).toFixed(1)} s)`);
+}
+
+if (wanted("insertMany")) {
+  const WARM = Math.max(BATCH, Math.round(ROWS / 20));
+  const makeBatch = (b: number, n: number): Row[] => {
+    const from = b * BATCH;
+    const to = Math.min(n, from + BATCH);
+    const rows: Row[] = new Array(to - from);
+    for (let i = from; i < to; i++) rows[i - from] = { id: i, name: names[i], age: ages[i] };
+    return rows;
+  };
+  const cyberMany = (t: AnyTable, n: number) => {
+    for (let b = 0; b * BATCH < n; b++) t.insertMany(makeBatch(b, n));
+    return t.count();
+  };
+  const lokiMany = (c: LokiCollection, n: number) => {
+    for (let b = 0; b * BATCH < n; b++) c.insert(makeBatch(b, n));
+    return c.count();
+  };
+  const tinyMany = (store: TinyStore, n: number) => {
+    for (let b = 0; b * BATCH < n; b++) {
+      const rows = makeBatch(b, n);
+      store.transaction(() => {
+        for (const r of rows) store.setRow("t", String(r.id), r);
+      });
+    }
+    return store.getRowCount("t");
+  };
+  const manyCases: Case<unknown>[] = [
+    {
+      name: "CyberDB",
+      ops: ROWS,
+      setup: newTable,
+      run: (t) => cyberMany(t, ROWS),
+      teardown: dropTable,
+      warmupRun: () => dropTable(((t) => (cyberMany(t, WARM), t))(newTable())),
+    },
+    { name: "LokiJS", ops: ROWS, setup: newLoki, run: (c) => lokiMany(c, ROWS), warmupRun: () => lokiMany(newLoki(), WARM) },
+    {
+      name: "TinyBase",
+      ops: ROWS,
+      setup: () => createStore(),
+      run: (s) => tinyMany(s as TinyStore, ROWS),
+      warmupRun: () => tinyMany(createStore(), WARM),
+      maxRounds: 1,
+    },
+  ];
+  const [cm, lm, tm] = compare(manyCases, { warmup: 1, rounds: 3 });
+  speedLine(`table.insertMany, batches of ${BATCH} (${ROWS} rows)`, cm, lm);
+  speedLine(`table.insertMany, batches of ${BATCH} (${ROWS} rows)`, cm, tm);
+  progress(`table insertMany done (${((now() - started) / 1000).toFixed(1)} s)`);
+}
+
+// ---------------------------------------------------------------------------
+// 2. Dict vs Map (after the tables, so that the anchors of the table
+// benchmarks run in a fresh heap: TinyBase is 3–5x slower in a heap fragmented
+// by earlier sections)
+// ---------------------------------------------------------------------------
+
+function dictSection(
+  keys: readonly (string | number)[],
+  dictVals: readonly (number | string)[],
+  dictOrder: Int32Array,
+  label: string,
+): void {
+  const setCases: Case<{ set(k: string | number, v: unknown): unknown; size: number }>[] = [
+    {
+      name: "CyberDict",
+      ops: DICT_N,
+      setup: () => db.createDict(fresh("d")),
+      run: (d) => {
+        for (let i = 0; i < DICT_N; i++) d.set(keys[i], dictVals[i]);
+        return d.size;
+      },
+      // deno-lint-ignore no-explicit-any
+      teardown: (d: any) => db.drop(d.name),
+    },
+    {
+      name: "Map",
+      ops: DICT_N,
+      setup: () => new Map<string | number, unknown>(),
+      run: (m) => {
+        for (let i = 0; i < DICT_N; i++) m.set(keys[i], dictVals[i]);
+        return m.size;
+      },
+    },
+  ];
+  const [ds, ms] = compare(setCases, { warmup: 1, rounds: 5 });
+  speedLine(`dict.set, ${label} keys (${DICT_N} new keys)`, ds, ms, TARGET_DICT);
+
+  const dname = fresh("dget");
+  const d = db.createDict(dname);
+  const m = new Map<string | number, unknown>();
+  for (let i = 0; i < DICT_N; i++) {
+    d.set(keys[i], dictVals[i]);
+    m.set(keys[i], dictVals[i]);
+  }
+  const getCases: Case<void>[] = [
+    {
+      name: "CyberDict",
+      ops: DICT_N,
+      run: () => {
+        let sum = 0;
+        for (let i = 0; i < DICT_N; i++) sum += valSum(d.get(keys[dictOrder[i]]));
+        return sum;
+      },
+    },
+    {
+      name: "Map",
+      ops: DICT_N,
+      run: () => {
+        let sum = 0;
+        for (let i = 0; i < DICT_N; i++) sum += valSum(m.get(keys[dictOrder[i]]));
+        return sum;
+      },
+    },
+  ];
+  const [dg, mg] = compare(getCases, { warmup: 1, rounds: 5 });
+  speedLine(`dict.get, ${label} keys (${DICT_N} hits, random order)`, dg, mg, TARGET_DICT);
+  db.drop(dname);
+  progress(`dict ${label} keys done (${((now() - started) / 1000).toFixed(1)} s)`);
+}
+
+if (wanted("dict")) {
+  const d = dictData();
+  dictSection(d.strKeys, d.vals, d.order, "string");
+  dictSection(d.numKeys, d.vals, d.order, "number");
+}
+
+// ---------------------------------------------------------------------------
+// 3. Memory per row
+// ---------------------------------------------------------------------------
+
+if (wanted("memory")) {
+  // Rows are generated inside build() with fresh name strings, so each side
+  // pays for its own strings (the shared `names` array is not reused).
+  const plain = measureMemory(ROWS, () => {
+    const arr: Row[] = new Array(ROWS);
+    for (let i = 0; i < ROWS; i++) arr[i] = { id: i, name: nameOf(i), age: ageOf(i) };
+    return arr;
+  }, (arr) => arr.length + arr[ROWS - 1].age);
+  const mine = measureMemory(ROWS, () => {
+    const t = newTable();
+    for (let i = 0; i < ROWS; i++) t.insert({ id: i, name: nameOf(i), age: ageOf(i) });
+    return t;
+  }, (t) => {
+    const n = t.count() + t.get(ROWS - 1).age;
+    dropTable(t);
+    return n;
+  });
+  if (mine.check !== plain.check) throw new Error(`Memory checksums differ: ${mine.check} vs ${plain.check}.`);
+  const ratio = mine.bytesPerItem / plain.bytesPerItem;
+  lines.push({
+    what: `memory per table row (${ROWS} rows)`,
+    mine: `${mine.bytesPerItem.toFixed(0)} B/row`,
+    anchor: "plain objects in an array",
+    anchorValue: `${plain.bytesPerItem.toFixed(0)} B/row`,
+    ratio,
+    target: "— (lower is better)",
+    result: "info",
+    spread: "",
+  });
+  notes.push(`memory: CyberDB ${formatBytes(mine.bytes)} vs plain ${formatBytes(plain.bytes)} for ${ROWS} rows${mine.gcForced ? "" : " (no forced GC: approximate)"}`);
+  progress(`memory done (${((now() - started) / 1000).toFixed(1)} s)`);
+}
+
+await db.close();
+
+// ---------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------
+
+console.log(`\n### engine_bench — ${rt.label}\n`);
+console.log(markdownTable(
+  ["benchmark", "CyberDB", "anchor", "anchor", "ratio", "target", "result", "spread (mine / anchor)"],
+  lines.map((l) => [l.what, l.mine, l.anchor, l.anchorValue, formatRatio(l.ratio), l.target, l.result, l.spread]),
+  ["left", "right", "left", "right", "right", "left", "left", "right"],
+));
+console.log(
+  `\nRates are medians over interleaved rounds (ops/s); ratio = CyberDB / anchor, same process` +
+    ` (memory: bytes ratio, lower is better). Memory = ${rt.name === "bun" ? "heapUsed" : "heapUsed + external"} after forced GC.`,
+);
+for (const n of notes) console.log(`- ${n}`);
+console.log(`\ntotal ${((now() - started) / 1000).toFixed(1)} s`);

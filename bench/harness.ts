@@ -1,0 +1,540 @@
+/**
+ * Shared helpers for every `bench/*_bench.ts`: timing with warmup and
+ * interleaved rounds, median / best-of-N, ratio and rate formatting, markdown
+ * tables, runtime detection and heap measurement after a forced GC.
+ *
+ * Benchmarks on this project run on small, noisy machines (2 cores, shared),
+ * so absolute times mean little. Every figure a benchmark reports is a ratio
+ * against an anchor measured in the same process, in interleaved rounds
+ * (A, B, C, A, B, C, …), so that drift in machine speed hits every contender
+ * alike.
+ *
+ * Runtime globals (`Deno`, `Bun`) are read only inside function bodies, at
+ * call time, so this module imports cleanly anywhere.
+ *
+ * @example
+ * ```ts
+ * import { compare, formatRate, printTable } from "./harness.ts";
+ * const [mine, anchor] = compare([
+ *   { name: "mine", ops: 1e6, run: () => work() },
+ *   { name: "Map", ops: 1e6, run: () => mapWork() },
+ * ]);
+ * printTable(["case", "ops/s"], [["mine", formatRate(mine.opsPerSec)]]);
+ * ```
+ *
+ * @module
+ */
+import process from "node:process";
+
+// ---------------------------------------------------------------------------
+// Runtime
+// ---------------------------------------------------------------------------
+
+/** Which runtime runs this process, and its version. */
+export interface RuntimeInfo {
+  /** `"deno"`, `"bun"` or `"node"`. */
+  name: "deno" | "bun" | "node";
+  /** The runtime's own version, e.g. `"2.5.0"`. */
+  version: string;
+  /** The JavaScript engine and its version, e.g. `"V8 13.0"` or `"JavaScriptCore"`. */
+  engine: string;
+  /** `"deno 2.5.0 (V8 13.0)"`. */
+  label: string;
+}
+
+/**
+ * Detects the runtime at call time.
+ *
+ * @example
+ * ```ts
+ * console.log(runtimeInfo().label); // "bun 1.3.0 (JavaScriptCore)"
+ * ```
+ */
+export function runtimeInfo(): RuntimeInfo {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  let name: RuntimeInfo["name"];
+  let version: string;
+  let engine: string;
+  if (g.Deno?.version?.deno) {
+    name = "deno";
+    version = String(g.Deno.version.deno);
+    engine = `V8 ${g.Deno.version.v8}`;
+  } else if (g.Bun?.version) {
+    name = "bun";
+    version = String(g.Bun.version);
+    engine = "JavaScriptCore";
+  } else {
+    name = "node";
+    version = process.versions.node;
+    engine = `V8 ${process.versions.v8}`;
+  }
+  return { name, version, engine, label: `${name} ${version} (${engine})` };
+}
+
+// ---------------------------------------------------------------------------
+// Memory
+// ---------------------------------------------------------------------------
+
+/**
+ * Forces full garbage collections (`passes` of them, default 2) where the
+ * runtime allows it and says whether it could: Bun always (`Bun.gc(true)`); Deno and Node only when
+ * started with `--expose-gc` (`deno run --v8-flags=--expose-gc`,
+ * `node --expose-gc`).
+ *
+ * @example
+ * ```ts
+ * if (!forceGc()) console.warn("memory figures are approximate");
+ * ```
+ */
+export function forceGc(passes = 2): boolean {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  if (g.Bun?.gc) {
+    for (let i = 0; i < passes; i++) g.Bun.gc(true);
+    return true;
+  }
+  if (typeof g.gc === "function") {
+    // Twice by default: the first pass may only run finalizers / clear weak refs.
+    for (let i = 0; i < passes; i++) g.gc();
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Bytes of JS heap in use, after a forced GC when possible
+ * (`process.memoryUsage().heapUsed`).
+ *
+ * @example
+ * ```ts
+ * const before = heapUsed();
+ * ```
+ */
+export function heapUsed(): number {
+  forceGc();
+  return process.memoryUsage().heapUsed;
+}
+
+/**
+ * Bytes held by live JS values, including ArrayBuffer backing stores, after a
+ * forced GC: on V8 (Deno, Node) `heapUsed + external`, because V8 keeps
+ * typed-array memory outside its heap; on Bun `heapUsed` alone, which already
+ * counts it (Bun's `external` is a subset of `heapUsed`, measured). So a
+ * columnar store built on typed arrays is charged for its buffers everywhere.
+ *
+ * @example
+ * ```ts
+ * const before = liveBytes();
+ * const keep = build();
+ * const grown = liveBytes() - before;
+ * ```
+ */
+export function liveBytes(): number {
+  forceGc();
+  const m = process.memoryUsage();
+  return runtimeInfo().name === "bun" ? m.heapUsed : m.heapUsed + m.external;
+}
+
+/** What {@link measureMemory} found. */
+export interface MemoryResult {
+  /** Heap growth in bytes, kept alive by the built value. */
+  bytes: number;
+  /** `bytes / count`. */
+  bytesPerItem: number;
+  /** Whether a GC could be forced (if not, figures include garbage). */
+  gcForced: boolean;
+  /** Whatever `check` returned for the built value (a checksum). */
+  check: number;
+}
+
+/**
+ * Bytes kept alive by what `build()` returns, per item: forced GC,
+ * {@link liveBytes}, build, forced GC, {@link liveBytes}. `check(built)` runs while the value is
+ * still reachable, so the engine cannot drop it early; its result is returned.
+ *
+ * @example
+ * ```ts
+ * const m = measureMemory(1e6, () => makeRows(1e6), (rows) => rows.length);
+ * console.log(m.bytesPerItem);
+ * ```
+ */
+export function measureMemory<T>(
+  count: number,
+  build: () => T,
+  check: (built: T) => number,
+): MemoryResult {
+  const gcForced = forceGc();
+  const before = liveBytes();
+  let built: T | undefined = build();
+  const after = liveBytes();
+  const c = check(built);
+  built = undefined;
+  forceGc();
+  const bytes = Math.max(0, after - before);
+  return { bytes, bytesPerItem: bytes / count, gcForced, check: c };
+}
+
+// ---------------------------------------------------------------------------
+// Timing
+// ---------------------------------------------------------------------------
+
+/** Milliseconds, high resolution. */
+export function now(): number {
+  return performance.now();
+}
+
+/** One contender in {@link compare} (or alone in {@link measure}). */
+export interface Case<S = unknown> {
+  /** Shown in tables. */
+  name: string;
+  /** Operations done by one `run` call (for ops/s). */
+  ops: number;
+  /** Untimed; builds fresh state for one `run` (a new table, a filled map). */
+  setup?: () => S;
+  /** Timed; does `ops` operations on the state and returns a checksum. */
+  run: (state: S) => number;
+  /** Untimed; releases the state after a run. */
+  teardown?: (state: S) => void;
+  /** Untimed warm-up calls (own setup each); defaults to the options'. */
+  warmup?: number;
+  /**
+   * Replaces the full-size warm-up calls: a cheaper untimed run (say 5% of
+   * the rows) that is enough to get the code compiled when one full call
+   * would take seconds.
+   */
+  warmupRun?: () => void;
+  /** At most this many timed calls for this case (for slow anchors); defaults to all rounds. */
+  maxRounds?: number;
+}
+
+/** Timing options. */
+export interface MeasureOptions {
+  /** Untimed calls before the timed rounds (default 1). */
+  warmup?: number;
+  /** Timed rounds; each contender runs once per round (default 5). */
+  rounds?: number;
+  /** Stop adding rounds after this many ms in total, once `minRounds` ran (default Infinity). */
+  budgetMs?: number;
+  /** Rounds that run whatever the budget (default 3). */
+  minRounds?: number;
+  /** Force a GC before each timed call, so a previous case's garbage is not billed here (default true). */
+  gcBetween?: boolean;
+}
+
+/** The timing of one contender. */
+export interface Result {
+  /** The case's name. */
+  name: string;
+  /** Operations per timed call. */
+  ops: number;
+  /** Milliseconds per timed call, in run order. */
+  samples: number[];
+  /** Median of the samples, ms. */
+  medianMs: number;
+  /** Fastest sample, ms. */
+  bestMs: number;
+  /** `ops / median`, per second. */
+  opsPerSec: number;
+  /** `ops / best`, per second. */
+  bestOpsPerSec: number;
+  /** Spread: (slowest - fastest) / median. */
+  spread: number;
+  /** The checksum every timed call returned (they must agree). */
+  checksum: number;
+}
+
+/** Median of numbers (mean of the middle two for even counts). */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function once<S>(c: Case<S>, gc: boolean): { ms: number; sum: number } {
+  const state = c.setup ? c.setup() : (undefined as S);
+  if (gc) forceGc(1);
+  const t0 = now();
+  const sum = c.run(state);
+  const ms = now() - t0;
+  c.teardown?.(state);
+  return { ms, sum };
+}
+
+function summarize(c: Case<unknown>, samples: number[], checksum: number): Result {
+  const med = median(samples);
+  const best = Math.min(...samples);
+  const worst = Math.max(...samples);
+  return {
+    name: c.name,
+    ops: c.ops,
+    samples,
+    medianMs: med,
+    bestMs: best,
+    opsPerSec: c.ops / (med / 1000),
+    bestOpsPerSec: c.ops / (best / 1000),
+    spread: (worst - best) / med,
+    checksum,
+  };
+}
+
+/**
+ * Times contenders in interleaved rounds after warm-up: every round runs each
+ * case once (order rotated each round), so slow drifts of the machine touch
+ * all of them. Throws if a case's checksum changes between calls (work that
+ * was skipped or is non-deterministic).
+ *
+ * @example
+ * ```ts
+ * const [a, b] = compare([caseA, caseB], { rounds: 5 });
+ * console.log(formatRatio(a.opsPerSec / b.opsPerSec));
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function compare(cases: readonly Case<any>[], options: MeasureOptions = {}): Result[] {
+  const warmup = options.warmup ?? 1;
+  const rounds = options.rounds ?? 5;
+  const minRounds = Math.min(options.minRounds ?? 3, rounds);
+  const budget = options.budgetMs ?? Infinity;
+  const gc = options.gcBetween ?? true;
+  const sums: (number | undefined)[] = cases.map(() => undefined);
+  const note = (i: number, sum: number) => {
+    if (sums[i] === undefined) sums[i] = sum;
+    else if (!Object.is(sums[i], sum)) {
+      throw new Error(`Checksum of "${cases[i].name}" changed from ${sums[i]} to ${sum}: the benchmark must do the same work every call.`);
+    }
+  };
+  for (let i = 0; i < cases.length; i++) {
+    const w = cases[i].warmup ?? warmup;
+    for (let k = 0; k < w; k++) {
+      const small = cases[i].warmupRun;
+      if (small) small();
+      else once(cases[i], false);
+    }
+  }
+  const samples: number[][] = cases.map(() => []);
+  const started = now();
+  for (let r = 0; r < rounds; r++) {
+    if (r >= minRounds && now() - started > budget) break;
+    for (let j = 0; j < cases.length; j++) {
+      const i = (j + r) % cases.length;
+      if (samples[i].length >= (cases[i].maxRounds ?? Infinity)) continue;
+      const { ms, sum } = once(cases[i], gc);
+      samples[i].push(ms);
+      note(i, sum);
+    }
+  }
+  return cases.map((c, i) => summarize(c, samples[i], sums[i] ?? NaN));
+}
+
+/**
+ * Times one case: warm-up, then `rounds` timed calls.
+ *
+ * @example
+ * ```ts
+ * const r = measure({ name: "sum", ops: 1e6, run: () => sum(1e6) });
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function measure(c: Case<any>, options: MeasureOptions = {}): Result {
+  return compare([c], options)[0];
+}
+
+// ---------------------------------------------------------------------------
+// Deterministic data
+// ---------------------------------------------------------------------------
+
+/**
+ * A small, fast, seeded PRNG (mulberry32): same seed, same numbers, on every
+ * runtime. Returns floats in [0, 1).
+ *
+ * @example
+ * ```ts
+ * const rand = rng(42);
+ * const x = Math.floor(rand() * 100);
+ * ```
+ */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A seeded permutation of `0..n-1` (Fisher–Yates), for looking keys up in an
+ * order unrelated to insertion order.
+ *
+ * @example
+ * ```ts
+ * const order = shuffled(1_000_000, 7);
+ * ```
+ */
+export function shuffled(n: number, seed: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = i;
+  const rand = rng(seed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = out[i];
+    out[i] = out[j];
+    out[j] = t;
+  }
+  return out;
+}
+
+/** A cheap string checksum term: length plus first char code. */
+export function strSum(s: string | undefined | null): number {
+  return s == null ? -1 : s.length + s.charCodeAt(0);
+}
+
+/**
+ * Scales a size by the `BENCH_SCALE` environment variable (default 1), so
+ * `BENCH_SCALE=0.05 node scripts/bench.mjs` gives a quick smoke run. Never
+ * below `min`.
+ *
+ * @example
+ * ```ts
+ * const N = scaled(1_000_000); // 1e6, or 5e4 with BENCH_SCALE=0.05
+ * ```
+ */
+export function scaled(n: number, min = 1000): number {
+  const raw = process.env.BENCH_SCALE;
+  const f = raw ? Number(raw) : 1;
+  if (!Number.isFinite(f) || f <= 0) return n;
+  return Math.max(min, Math.round(n * f));
+}
+
+// ---------------------------------------------------------------------------
+// Formatting
+// ---------------------------------------------------------------------------
+
+/**
+ * A rate with an SI suffix: `12.3 M/s`, `845 k/s`.
+ *
+ * @example
+ * ```ts
+ * formatRate(12_345_678); // "12.3 M/s"
+ * ```
+ */
+export function formatRate(perSec: number): string {
+  if (!Number.isFinite(perSec)) return "—";
+  if (perSec >= 1e9) return `${(perSec / 1e9).toFixed(2)} G/s`;
+  if (perSec >= 1e6) return `${(perSec / 1e6).toFixed(perSec >= 1e8 ? 0 : perSec >= 1e7 ? 1 : 2)} M/s`;
+  if (perSec >= 1e3) return `${(perSec / 1e3).toFixed(perSec >= 1e5 ? 0 : perSec >= 1e4 ? 1 : 2)} k/s`;
+  return `${perSec.toFixed(1)} /s`;
+}
+
+/**
+ * A ratio as `0.45x`, `2.10x`, `12x`.
+ *
+ * @example
+ * ```ts
+ * formatRatio(2.1049); // "2.10x"
+ * ```
+ */
+export function formatRatio(r: number): string {
+  if (!Number.isFinite(r)) return "—";
+  if (r >= 100) return `${r.toFixed(0)}x`;
+  if (r >= 10) return `${r.toFixed(1)}x`;
+  return `${r.toFixed(2)}x`;
+}
+
+/**
+ * Bytes, with binary units: `96 B`, `1.5 KiB`, `312 MiB`.
+ *
+ * @example
+ * ```ts
+ * formatBytes(1536); // "1.5 KiB"
+ * ```
+ */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return "—";
+  const units = ["B", "KiB", "MiB", "GiB"];
+  let u = 0;
+  while (Math.abs(n) >= 1024 && u < units.length - 1) {
+    n /= 1024;
+    u++;
+  }
+  return `${u === 0 ? Math.round(n) : n.toFixed(n >= 100 ? 0 : 1)} ${units[u]}`;
+}
+
+/**
+ * How a measured ratio stands against a target, for result columns:
+ * `met` or `missed by 23%` (the shortfall relative to the target).
+ * `higherIsBetter: false` for memory-style ratios.
+ *
+ * @example
+ * ```ts
+ * verdict(0.25, 0.33); // "MISSED by 24%"
+ * ```
+ */
+export function verdict(ratio: number, target: number, higherIsBetter = true): string {
+  if (!Number.isFinite(ratio)) return "n/a";
+  const ok = higherIsBetter ? ratio >= target : ratio <= target;
+  if (ok) return "met";
+  const short = higherIsBetter ? (target - ratio) / target : (ratio - target) / target;
+  return `MISSED by ${(short * 100).toFixed(0)}%`;
+}
+
+/** Column alignment for {@link markdownTable}. */
+export type Align = "left" | "right";
+
+/**
+ * A padded GitHub markdown table. Numbers are right-aligned by default when
+ * `align` is not given (any column whose cells all start with a digit).
+ *
+ * @example
+ * ```ts
+ * console.log(markdownTable(["a", "b"], [["x", "1"]]));
+ * ```
+ */
+export function markdownTable(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+  align?: readonly Align[],
+): string {
+  const cols = headers.length;
+  const al: Align[] = [];
+  for (let c = 0; c < cols; c++) {
+    al[c] = align?.[c] ?? (rows.length > 0 && rows.every((r) => /^[-~≈0-9.]/.test(r[c] ?? "")) ? "right" : "left");
+  }
+  const width = headers.map((h, c) => Math.max(3, h.length, ...rows.map((r) => (r[c] ?? "").length)));
+  const pad = (s: string, c: number) => (al[c] === "right" ? s.padStart(width[c]) : s.padEnd(width[c]));
+  const line = (cells: readonly string[]) => `| ${cells.map((s, c) => pad(s ?? "", c)).join(" | ")} |`;
+  const rule = `|${width.map((w, c) => (al[c] === "right" ? "-".repeat(w + 1) + ":" : ":" + "-".repeat(w + 1))).join("|")}|`;
+  return [line(headers), rule, ...rows.map(line)].join("\n");
+}
+
+/**
+ * Prints {@link markdownTable} to stdout with a blank line around it.
+ *
+ * @example
+ * ```ts
+ * printTable(["case", "ops/s"], [["Map.set", "30 M/s"]]);
+ * ```
+ */
+export function printTable(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+  align?: readonly Align[],
+): void {
+  console.log(`\n${markdownTable(headers, rows, align)}\n`);
+}
+
+/**
+ * A line of progress on stderr (so stdout stays just the tables).
+ *
+ * @example
+ * ```ts
+ * progress("dict set: 3 rounds done");
+ * ```
+ */
+export function progress(msg: string): void {
+  console.error(`  · ${msg}`);
+}
