@@ -33,6 +33,7 @@ import {
   markdownTable,
   measureMemory,
   now,
+  pairedRatio,
   progress,
   type Result,
   rng,
@@ -181,7 +182,7 @@ function sameChecksum(a: Result, b: Result): void {
 
 function speedLine(what: string, mine: Result, anchor: Result, target?: number): void {
   sameChecksum(mine, anchor);
-  const ratio = mine.opsPerSec / anchor.opsPerSec;
+  const ratio = pairedRatio(mine, anchor);
   lines.push({
     what,
     mine: formatRate(mine.opsPerSec),
@@ -470,7 +471,8 @@ console.log(markdownTable(
   ["left", "right", "left", "right", "right", "left", "left", "right"],
 ));
 console.log(
-  `\nRates are medians over interleaved rounds (ops/s); ratio = CyberDB / anchor, same process` +
+  `\nRates are medians over interleaved rounds (ops/s); ratio = CyberDB / anchor throughput, the median of` +
+    ` per-round ratios (both ran back to back), same process` +
     ` (memory: bytes ratio, lower is better). Memory = ${rt.name === "bun" ? "heapUsed" : "heapUsed + external"} after forced GC.`,
 );
 for (const n of notes) console.log(`- ${n}`);

@@ -230,6 +230,8 @@ export interface Result {
   ops: number;
   /** Milliseconds per timed call, in run order. */
   samples: number[];
+  /** The round of each sample (same index as `samples`), for {@link pairedRatio}. */
+  rounds: number[];
   /** Median of the samples, ms. */
   medianMs: number;
   /** Fastest sample, ms. */
@@ -262,7 +264,7 @@ function once<S>(c: Case<S>, gc: boolean): { ms: number; sum: number } {
   return { ms, sum };
 }
 
-function summarize(c: Case<unknown>, samples: number[], checksum: number): Result {
+function summarize(c: Case<unknown>, samples: number[], rounds: number[], checksum: number): Result {
   const med = median(samples);
   const best = Math.min(...samples);
   const worst = Math.max(...samples);
@@ -270,6 +272,7 @@ function summarize(c: Case<unknown>, samples: number[], checksum: number): Resul
     name: c.name,
     ops: c.ops,
     samples,
+    rounds,
     medianMs: med,
     bestMs: best,
     opsPerSec: c.ops / (med / 1000),
@@ -314,6 +317,7 @@ export function compare(cases: readonly Case<any>[], options: MeasureOptions = {
     }
   }
   const samples: number[][] = cases.map(() => []);
+  const roundOf: number[][] = cases.map(() => []);
   const started = now();
   for (let r = 0; r < rounds; r++) {
     if (r >= minRounds && now() - started > budget) break;
@@ -322,10 +326,33 @@ export function compare(cases: readonly Case<any>[], options: MeasureOptions = {
       if (samples[i].length >= (cases[i].maxRounds ?? Infinity)) continue;
       const { ms, sum } = once(cases[i], gc);
       samples[i].push(ms);
+      roundOf[i].push(r);
       note(i, sum);
     }
   }
-  return cases.map((c, i) => summarize(c, samples[i], sums[i] ?? NaN));
+  return cases.map((c, i) => summarize(c, samples[i], roundOf[i], sums[i] ?? NaN));
+}
+
+/**
+ * Throughput of `mine` relative to `anchor` (> 1: mine is faster), robust to
+ * a noisy machine: the median over rounds in which both ran of the per-round
+ * ratio, since the two calls of one round ran back to back under the same
+ * load. Falls back to the ratio of medians when they share no round.
+ *
+ * @example
+ * ```ts
+ * const [mine, map] = compare([mineCase, mapCase]);
+ * console.log(formatRatio(pairedRatio(mine, map)));
+ * ```
+ */
+export function pairedRatio(mine: Result, anchor: Result): number {
+  const ratios: number[] = [];
+  for (let a = 0; a < mine.rounds.length; a++) {
+    const b = anchor.rounds.indexOf(mine.rounds[a]);
+    if (b < 0) continue;
+    ratios.push((anchor.samples[b] / anchor.ops) / (mine.samples[a] / mine.ops));
+  }
+  return ratios.length ? median(ratios) : mine.opsPerSec / anchor.opsPerSec;
 }
 
 /**
