@@ -8,12 +8,13 @@ import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Database, LockedError, SchemaError, Table, type Value } from "../mod.ts";
-import { MemoryStorage } from "../src/storage/memory.ts";
 import {
+  abandon,
   allTypesSchema,
   allValues,
   byNameSchema,
   dump,
+  Machine,
   PHASES,
   populate,
   removeDir,
@@ -55,12 +56,13 @@ function spotCheck(db: Database): void {
   assert.ok(at !== undefined && Object.is(at.f64, -0) && Object.is(at.f32, -0));
 }
 
-async function openMem(storage: MemoryStorage, extra: Partial<Parameters<typeof Database.open>[0]> = {}) {
-  return await within(Database.open({ storage, dir: "db", snapshotInterval: 0, ...extra }), 30_000, "Database.open");
+/** Opens "db" on a new process of `machine`. */
+async function openMem(machine: Machine, extra: Partial<Parameters<typeof Database.open>[0]> = {}) {
+  return await within(Database.open({ storage: machine.process(), dir: "db", snapshotInterval: 0, ...extra }), 30_000, "Database.open");
 }
 
-async function listSnapshots(storage: MemoryStorage): Promise<string[]> {
-  return (await storage.list("db/snapshots")).filter((n) => n.endsWith(".snap"));
+async function listSnapshots(machine: Machine): Promise<string[]> {
+  return (await machine.disk.list("db/snapshots")).filter((n) => n.endsWith(".snap"));
 }
 
 describe("Round trip: close and reopen", () => {
@@ -87,18 +89,18 @@ describe("Round trip: close and reopen", () => {
 
   for (const sync of SYNCS) {
     it(`sync "${sync}": close + reopen on MemoryStorage, then more writes and another reopen`, async () => {
-      const storage = new MemoryStorage();
-      const db = await openMem(storage, { sync });
+      const machine = new Machine();
+      const db = await openMem(machine, { sync });
       populate(db);
       await db.close();
-      const again = await openMem(storage, { sync });
+      const again = await openMem(machine, { sync });
       assert.deepStrictEqual(dump(again), await expectedState());
       again.getDict<Value>("dictOps").set("after reopen", [1n, -0]);
       again.getList<Value>("listOps").append("after reopen");
       again.getTable<typeof byNameSchema>("byname").upsert({ name: "after", n: -0 });
       const expected = dump(again);
       await again.close();
-      const third = await openMem(storage, { sync });
+      const third = await openMem(machine, { sync });
       assert.deepStrictEqual(dump(third), expected);
       await third.close();
     });
@@ -108,16 +110,16 @@ describe("Round trip: close and reopen", () => {
 describe("Round trip without close: flush(), then crash", () => {
   for (const sync of SYNCS) {
     it(`sync "${sync}": MemoryStorage.crash() after flush() loses nothing`, async () => {
-      const storage = new MemoryStorage();
-      const db = await openMem(storage, { sync });
+      const machine = new Machine();
+      const db = await openMem(machine, { sync });
       populate(db);
       await db.flush();
-      storage.crash();
-      const again = await openMem(storage, { sync });
+      machine.crash();
+      const again = await openMem(machine, { sync });
       assert.deepStrictEqual(dump(again), await expectedState());
       spotCheck(again);
       await again.close();
-      await db.close().catch(() => {});
+      await abandon(db);
     });
   }
 
@@ -165,37 +167,37 @@ describe("Round trip across snapshots", () => {
 
   for (const sync of SYNCS) {
     it(`sync "${sync}": snapshot() twice between phases, flush, crash → everything back`, async () => {
-      const storage = new MemoryStorage();
-      const db = await openMem(storage, { sync });
+      const machine = new Machine();
+      const db = await openMem(machine, { sync });
       for (let p = 0; p < PHASES.length; p++) {
         PHASES[p](db);
         if (p === 1 || p === 3) await db.snapshot();
       }
       await db.flush();
-      assert.equal((await listSnapshots(storage)).length, 2, "two snapshot generations are kept");
-      storage.crash();
-      const again = await openMem(storage, { sync });
+      assert.equal((await listSnapshots(machine)).length, 2, "two snapshot generations are kept");
+      machine.crash();
+      const again = await openMem(machine, { sync });
       assert.deepStrictEqual(dump(again), await expectedState());
       await again.close();
-      await db.close().catch(() => {});
+      await abandon(db);
     });
   }
 
   it("a snapshot taken right after reopen, then a crash, keeps everything", async () => {
-    const storage = new MemoryStorage();
-    const db = await openMem(storage, { sync: "always" });
+    const machine = new Machine();
+    const db = await openMem(machine, { sync: "always" });
     PHASES[0](db);
     PHASES[1](db);
     await db.flush();
-    storage.crash();
-    await db.close().catch(() => {});
-    const again = await openMem(storage, { sync: "always" });
+    machine.crash();
+    await abandon(db);
+    const again = await openMem(machine, { sync: "always" });
     await again.snapshot();
     for (const p of PHASES.slice(2)) p(again);
     await again.flush();
-    storage.crash();
-    await again.close().catch(() => {});
-    const third = await openMem(storage, { sync: "always" });
+    machine.crash();
+    await abandon(again);
+    const third = await openMem(machine, { sync: "always" });
     assert.deepStrictEqual(dump(third), await expectedState());
     await third.close();
   });
@@ -221,9 +223,9 @@ describe("Round trip across snapshots", () => {
 
   for (const sync of SYNCS) {
     it(`sync "${sync}": tiny snapshotWalBytes — automatic snapshots mid-stream, then crash`, async () => {
-      const storage = new MemoryStorage();
+      const machine = new Machine();
       const lines: string[] = [];
-      const db = await openMem(storage, { sync, snapshotWalBytes: 512, logger: (l) => lines.push(l) });
+      const db = await openMem(machine, { sync, snapshotWalBytes: 512, logger: (l) => lines.push(l) });
       const model = await Database.open();
       const snapshotsSeen = new Set<string>();
       for (let p = 0; p < PHASES.length; p++) {
@@ -236,23 +238,23 @@ describe("Round trip across snapshots", () => {
           d.set(`p${p}i${i % 7}`, [p, i, "y".repeat(i * 10)]);
           md.set(`p${p}i${i % 7}`, [p, i, "y".repeat(i * 10)]);
           await sleep(0);
-          for (const n of await listSnapshots(storage)) snapshotsSeen.add(n);
+          for (const n of await listSnapshots(machine)) snapshotsSeen.add(n);
         }
         await db.flush();
       }
       await db.flush();
-      for (const n of await listSnapshots(storage)) snapshotsSeen.add(n);
+      for (const n of await listSnapshots(machine)) snapshotsSeen.add(n);
       assert.ok(snapshotsSeen.size >= 3, `automatic snapshots were taken mid-stream: ${[...snapshotsSeen]}`);
-      assert.ok((await listSnapshots(storage)).length <= 2, "at most two snapshot generations stay");
+      assert.ok((await listSnapshots(machine)).length <= 2, "at most two snapshot generations stay");
       const expected = dump(model);
       await model.close();
-      storage.crash();
-      const again = await openMem(storage, { sync });
+      machine.crash();
+      const again = await openMem(machine, { sync });
       assert.deepStrictEqual(dump(again), expected);
       await again.close();
-      await db.close().catch(() => {});
+      await abandon(db);
       // And once more after a clean close (close-time snapshot over the automatic ones).
-      const third = await openMem(storage, { sync });
+      const third = await openMem(machine, { sync });
       assert.deepStrictEqual(dump(third), expected);
       await third.close();
     });
@@ -277,9 +279,9 @@ describe("Round trip across snapshots", () => {
   });
 
   it("many generations: write, flush, crash or close, reopen — matches the model every time", async () => {
-    const storage = new MemoryStorage();
+    const machine = new Machine();
     const model = await Database.open();
-    let db = await openMem(storage, { sync: "manual", snapshotWalBytes: 2048 });
+    let db = await openMem(machine, { sync: "manual", snapshotWalBytes: 2048 });
     for (let gen = 0; gen < PHASES.length; gen++) {
       PHASES[gen](db);
       PHASES[gen](model);
@@ -291,10 +293,10 @@ describe("Round trip across snapshots", () => {
       await db.flush();
       if (gen % 3 === 2) await db.close();
       else {
-        storage.crash();
-        await db.close().catch(() => {});
+        machine.crash();
+        await abandon(db);
       }
-      db = await openMem(storage, { sync: "manual", snapshotWalBytes: 2048 });
+      db = await openMem(machine, { sync: "manual", snapshotWalBytes: 2048 });
       assert.deepStrictEqual(dump(db), dump(model), `generation ${gen}`);
     }
     await db.close();
@@ -353,8 +355,8 @@ describe("Table.open", () => {
   });
 
   it("Table.open after a crash (MemoryStorage) keeps the flushed rows", async () => {
-    const storage = new MemoryStorage();
-    const t = await Table.open(allTypesSchema, { storage, dir: "tbl", sync: "always" });
+    const machine = new Machine();
+    const t = await Table.open(allTypesSchema, { storage: machine.process(), dir: "tbl", sync: "always" });
     const db = await Database.open();
     const model = db.createTable(allTypesSchema);
     for (let k = 0; k < 5; k++) {
@@ -363,9 +365,9 @@ describe("Table.open", () => {
       model.insert(row);
     }
     await t.flush();
-    storage.crash();
-    await t.close().catch(() => {});
-    const again = await Table.open(allTypesSchema, { storage, dir: "tbl" });
+    machine.crash();
+    await abandon(t);
+    const again = await Table.open(allTypesSchema, { storage: machine.process(), dir: "tbl" });
     assert.deepStrictEqual(again.toArray(), model.toArray());
     await again.close();
     await db.close();
@@ -392,13 +394,13 @@ describe("Directory lock", () => {
   });
 
   it("same MemoryStorage: LockedError while open, reopen after crash()", async () => {
-    const storage = new MemoryStorage();
-    const db = await openMem(storage);
-    await assert.rejects(openMem(storage), LockedError);
-    storage.crash();
-    const again = await openMem(storage);
+    const machine = new Machine();
+    const db = await openMem(machine);
+    await assert.rejects(openMem(machine), LockedError);
+    machine.crash();
+    const again = await openMem(machine);
     await again.close();
-    await db.close().catch(() => {});
+    await abandon(db);
   });
 
   it("a directory held by another live process → LockedError; after SIGKILL it reopens with the child's writes", async () => {
