@@ -1,0 +1,139 @@
+// The client in a real browser: Debian's Chromium driven by playwright-core
+// loads /client.js from a running server into a page, authenticates over
+// WebSocket (first-frame auth), writes and reads a dict, a list and a table,
+// and shows the results; the test reads what the page shows.
+// Runs under Node only: playwright-core supports Node as its driver runtime
+// (Deno and Bun are not supported by Playwright); the server it talks to is
+// the Node one, and the Deno/Bun servers are covered by the other suites.
+import { it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { connect } from "../client.ts";
+import { runtime, startServer, tempDir } from "./server_process.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const PASSWORD = "browser-pw";
+
+const PAGE = (server: string, ws: string) => `<!doctype html>
+<html><head><title>running</title></head><body>
+<pre id="out">waiting</pre>
+<script type="module">
+  import { connect, KeyNotFoundError, AuthError } from "${server}/client.js";
+  const out = document.getElementById("out");
+  try {
+    let wrong = "none";
+    try { await connect("${ws}", { password: "wrong" }); } catch (e) { wrong = e instanceof AuthError ? e.code : String(e); }
+    const client = await connect("${ws}", { password: "${PASSWORD}" });
+    const d = await client.createDict("web_dict");
+    await d.set("greeting", "hello from Chromium");
+    await d.set(0, 0);
+    await d.set("big", 2n ** 63n);
+    await d.set("bytes", new Uint8Array([1, 2, 3]));
+    let missing = "none";
+    try { await d.pop("missing"); } catch (e) { missing = e instanceof KeyNotFoundError ? e.code : String(e); }
+    const l = await client.createList("web_list", [3, 1, 2]);
+    await l.sort();
+    await l.append("four");
+    const t = await client.createTable({
+      name: "web_table",
+      columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "name", type: "Utf8" }],
+    });
+    await t.insert({ id: 1, name: "Ada" });
+    await t.upsert({ id: 2, name: "Grace" });
+    const entries = [];
+    for await (const [k, v] of d) entries.push(k);
+    out.textContent = JSON.stringify({
+      wrong,
+      missing,
+      greeting: await d.get("greeting"),
+      zero: await d.get(0),
+      big: String(await d.get("big")),
+      bytes: Array.from(await d.get("bytes")),
+      size: await d.size(),
+      entries,
+      list: await l.toArray(),
+      popped: await l.pop(),
+      row: await t.get(2),
+      count: await t.count(),
+    });
+    await client.close();
+  } catch (e) {
+    out.textContent = "ERROR " + (e && e.stack || e);
+  }
+  document.title = "done";
+</script></body></html>`;
+
+const skip = runtime() !== "node"
+  ? "Playwright drives browsers from Node only; this test runs in the Node pass of npm test"
+  : !existsSync(CHROMIUM)
+  ? `${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`
+  : false;
+
+it("runs the client in Chromium: /client.js, WebSocket auth, dict, list and table", { skip }, async () => {
+  const { chromium } = await import("playwright-core");
+  const profile = await tempDir("cyberdb-chromium-");
+  const server = await startServer(["--memory", "--password", PASSWORD]);
+  // The app page comes from a loopback origin of its own, as a real web app
+  // would (a page intercepted in-browser counts as public to Chromium's local
+  // network checks and may not open loopback sockets); /client.js is thus
+  // loaded cross-origin, through the server's CORS headers.
+  const { createServer } = await import("node:http");
+  const pageServer = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(PAGE(server.http, server.ws));
+  });
+  await new Promise<void>((r) => pageServer.listen(0, "127.0.0.1", () => r()));
+  const pagePort = (pageServer.address() as { port: number }).port;
+  const browser = await chromium.launchPersistentContext(profile.dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  try {
+    const page = browser.pages()[0] ?? await browser.newPage();
+    const log: string[] = [];
+    page.on("console", (m) => log.push(`console.${m.type()}: ${m.text()}`));
+    page.on("pageerror", (e) => log.push(`pageerror: ${e.message}`));
+    page.on("requestfailed", (r) => log.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
+    await page.goto(`http://127.0.0.1:${pagePort}/`);
+    await page.waitForFunction(() => document.title === "done", undefined, { timeout: 30_000 }).catch((e) => {
+      throw new Error(`The page never finished: ${e}\n${log.join("\n")}\nserver:\n${server.output()}`);
+    });
+    const text = await page.textContent("#out");
+    assert.ok(text && !text.startsWith("ERROR"), `The page failed: ${text}`);
+    const shown = JSON.parse(text!);
+    assert.deepStrictEqual(shown, {
+      wrong: "AUTH",
+      missing: "KEY_NOT_FOUND",
+      greeting: "hello from Chromium",
+      zero: 0,
+      big: "9223372036854775808",
+      bytes: [1, 2, 3],
+      size: 4,
+      entries: ["greeting", 0, "big", "bytes"],
+      list: [1, 2, 3, "four"],
+      popped: "four",
+      row: { id: 2, name: "Grace" },
+      count: 2,
+    });
+    // What the browser wrote is on the server.
+    const c = await connect(server.http, { password: PASSWORD });
+    assert.equal(await (await c.getDict("web_dict")).get("greeting"), "hello from Chromium");
+    assert.deepStrictEqual(await (await c.getList("web_list")).toArray(), [1, 2, 3]);
+    await c.close();
+  } finally {
+    await browser.close();
+    await new Promise((r) => pageServer.close(r));
+    assert.equal(await server.stop(), 0);
+    await profile.remove();
+  }
+});
