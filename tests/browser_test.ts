@@ -105,7 +105,7 @@ it("runs the client in Chromium: /client.js, WebSocket auth, dict, list and tabl
     page.on("pageerror", (e) => log.push(`pageerror: ${e.message}`));
     page.on("requestfailed", (r) => log.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
     await page.goto(`http://127.0.0.1:${pagePort}/`);
-    await page.waitForFunction(() => document.title === "done", undefined, { timeout: 30_000 }).catch((e) => {
+    await page.waitForFunction(() => (globalThis as unknown as { document: { title: string } }).document.title === "done", undefined, { timeout: 30_000 }).catch((e) => {
       throw new Error(`The page never finished: ${e}\n${log.join("\n")}\nserver:\n${server.output()}`);
     });
     const text = await page.textContent("#out");
