@@ -2,16 +2,22 @@
  * Engine benchmark: the embedded API (DESIGN §3), memory-only database,
  * against anchors measured in the same process:
  *
+ * - `Table.insert` / `get` on 1M rows `{ id, name, age }` vs LokiJS
+ *   (`unique: ["id"]`, `insert` / `by`) and TinyBase (`setRow` / `getRow`),
+ *   plus `insertMany` in batches of 1000;
  * - `CyberDict.set` / `get` (small values, string and number keys) vs `Map`;
- * - `Table.insert` / `get` / `insertMany` on 1M rows `{ id, name, age }` vs
- *   LokiJS (`unique: ["id"]`, `insert` / `by`) and TinyBase (`setRow` /
- *   `getRow`);
  * - bytes per table row vs an array of plain objects.
  *
  * Prints one markdown table; every figure is a ratio against its anchor, with
- * the absolute rates beside it. Contenders run in interleaved rounds and each
- * returns a checksum that must agree with its anchor's, so no work can be
- * skipped. `BENCH_SCALE=0.1` shrinks every size for a smoke run.
+ * the absolute rates beside it. Each section runs in a fresh process of the
+ * same runtime (see `runSections` in harness.ts for why); within a section,
+ * contenders run in interleaved rounds and each returns a checksum that must
+ * equal its anchor's, so no work can be skipped.
+ *
+ * Environment: `BENCH_SCALE=0.1` shrinks every size (smoke run);
+ * `BENCH_ONLY=table,dict` runs some sections (table, insertMany, dict, memory);
+ * `BENCH_SECTION=dict` runs one section in this process (for profiling) and
+ * prints its own table.
  *
  * Run: `node scripts/bench.mjs --file bench/engine_bench.ts` (Deno and Bun), or
  * `deno run -A --v8-flags=--expose-gc bench/engine_bench.ts`, or
@@ -26,6 +32,8 @@ import process from "node:process";
 import {
   type Case,
   compare,
+  currentSection,
+  emitSectionResult,
   formatBytes,
   formatRate,
   formatRatio,
@@ -37,6 +45,7 @@ import {
   progress,
   type Result,
   rng,
+  runSections,
   runtimeInfo,
   scaled,
   shuffled,
@@ -44,23 +53,19 @@ import {
   verdict,
 } from "./harness.ts";
 
-const DICT_N = scaled(1_000_000);
+/** Rows in every table benchmark. */
 const ROWS = scaled(1_000_000);
 /** Random lookups per timed get call (into the full ROWS-row tables). */
 const LOOKUPS = Math.min(ROWS, scaled(200_000));
+/** Keys per dict call: enough to leave the CPU caches, few enough for 7 rounds. */
+const DICT_N = scaled(250_000);
 const BATCH = 1000;
 const TARGET_DICT = 0.33;
 const TARGET_TABLE = 2;
-/** `BENCH_ONLY=dict,get` runs only those sections (dict, insert, insertMany, get, memory). */
-const ONLY = (process.env.BENCH_ONLY ?? "").split(",").map((x) => x.trim()).filter(Boolean);
-function wanted(section: string): boolean {
-  return ONLY.length === 0 || ONLY.includes(section);
-}
+const SECTIONS = ["table", "insertMany", "dict", "memory"] as const;
 
 const started = now();
 const rt = runtimeInfo();
-const gcOk = forceGc();
-progress(`${rt.label}; dict keys ${DICT_N}, table rows ${ROWS}; forced GC ${gcOk ? "available" : "NOT available (memory figures include garbage)"}`);
 
 // ---------------------------------------------------------------------------
 // Deterministic data
@@ -78,10 +83,23 @@ function ageOf(i: number): number {
   return (i * 37 + 11) % 100;
 }
 
+/** Row columns, built before the timed table sections; row objects are made inside the timed loops. */
+let names: string[] = [];
+let ages: number[] = [];
+let rowOrder = new Int32Array(0);
+function makeTableData(): void {
+  names = new Array(ROWS);
+  ages = new Array(ROWS);
+  for (let i = 0; i < ROWS; i++) {
+    names[i] = nameOf(i);
+    ages[i] = ageOf(i);
+  }
+  rowOrder = shuffled(ROWS, 7);
+}
+
 /**
- * Dict data, built when the dict section starts (so it is not alive while the
- * table sections run): string keys "k:<base36>" and number keys (unique, not
- * dense), small values mixing ints, floats and short strings, a lookup order.
+ * Dict data: string keys "k:<base36>" and number keys (unique, not dense),
+ * small values mixing ints, floats and short strings, a random lookup order.
  */
 function dictData() {
   const rand = rng(20240601);
@@ -97,14 +115,6 @@ function dictData() {
   return { strKeys, numKeys, vals, order: shuffled(DICT_N, 99) };
 }
 
-const names: string[] = new Array(ROWS);
-const ages: number[] = new Array(ROWS);
-for (let i = 0; i < ROWS; i++) {
-  names[i] = nameOf(i);
-  ages[i] = ageOf(i);
-}
-const rowOrder = shuffled(ROWS, 7);
-
 function valSum(v: unknown): number {
   return typeof v === "number" ? v : strSum(v as string);
 }
@@ -113,7 +123,7 @@ function valSum(v: unknown): number {
 // Contenders
 // ---------------------------------------------------------------------------
 
-const db = await Database.open();
+let db!: Database;
 let seq = 0;
 const fresh = (prefix: string) => `${prefix}_${seq++}`;
 
@@ -137,7 +147,7 @@ function newTable(): AnyTable {
   return db.createTable(schema(fresh("t")));
 }
 function dropTable(t: AnyTable): void {
-  db.drop(t.schema?.name ?? t.name);
+  db.drop(t.name);
 }
 function newLoki(): LokiCollection {
   const l = new Loki("bench.db", { autosave: false });
@@ -161,6 +171,7 @@ function tinyInsertAll(s: TinyStore, n: number): number {
 // Report rows
 // ---------------------------------------------------------------------------
 
+/** One row of the printed table (JSON, so a child process can hand it over). */
 interface Line {
   what: string;
   mine: string;
@@ -171,6 +182,10 @@ interface Line {
   result: string;
   spread: string;
 }
+interface SectionResult {
+  lines: Line[];
+  notes: string[];
+}
 const lines: Line[] = [];
 const notes: string[] = [];
 
@@ -178,6 +193,10 @@ function sameChecksum(a: Result, b: Result): void {
   if (!Object.is(a.checksum, b.checksum)) {
     throw new Error(`Checksums differ: "${a.name}" ${a.checksum} vs "${b.name}" ${b.checksum}; the contenders did not do the same work.`);
   }
+}
+
+function ms(r: Result): string {
+  return r.samples.map((s) => s.toFixed(0)).join("/");
 }
 
 function speedLine(what: string, mine: Result, anchor: Result, target?: number): void {
@@ -193,19 +212,24 @@ function speedLine(what: string, mine: Result, anchor: Result, target?: number):
     result: target === undefined ? "info" : verdict(ratio, target),
     spread: `${(mine.spread * 100).toFixed(0)}% / ${(anchor.spread * 100).toFixed(0)}%`,
   });
-  notes.push(`${what}: checksum ${mine.checksum} (${mine.samples.length} rounds, ${mine.samples.map((s) => s.toFixed(0)).join("/")} ms vs ${anchor.samples.map((s) => s.toFixed(0)).join("/")} ms)`);
+  notes.push(`${what} vs ${anchor.name}: checksum ${mine.checksum}; ms per call ${ms(mine)} vs ${ms(anchor)}`);
+}
+
+function done(what: string): void {
+  progress(`${what} done (${((now() - started) / 1000).toFixed(1)} s)`);
 }
 
 // ---------------------------------------------------------------------------
-// 1. Table vs LokiJS vs TinyBase
+// Section "table": insert, then get on the last round's structures
 // ---------------------------------------------------------------------------
 
-// The last insert round's structures are kept for the get benchmark (building
-// 1M TinyBase rows again would cost seconds).
-let keptTable: AnyTable;
-let keptLoki: LokiCollection;
-let keptStore: TinyStore | undefined;
-if (wanted("insert")) {
+function sectionTable(): void {
+  makeTableData();
+  // The last insert round's structures are kept for the get benchmark
+  // (building 1M TinyBase rows again would cost another 10 s).
+  let keptTable: AnyTable;
+  let keptLoki: LokiCollection;
+  let keptStore: TinyStore | undefined;
   const WARM = Math.max(1000, Math.round(ROWS / 20));
   const insertCases: Case<unknown>[] = [
     {
@@ -234,24 +258,14 @@ if (wanted("insert")) {
       run: (s) => tinyInsertAll(s as TinyStore, ROWS),
       teardown: (s) => (keptStore = s as TinyStore),
       warmupRun: () => tinyInsertAll(createStore(), WARM),
-      maxRounds: 1, // ~10 s per call at 1M rows
+      maxRounds: 1, // 7–15 s per call at 1M rows
     },
   ];
   const [ci, li, ti] = compare(insertCases, { warmup: 1, rounds: 3 });
   speedLine(`table.insert (${ROWS} rows)`, ci, li, TARGET_TABLE);
   speedLine(`table.insert (${ROWS} rows)`, ci, ti, TARGET_TABLE);
-  progress(`table insert done (${((now() - started) / 1000).toFixed(1)} s)`);
-}
+  done("table insert");
 
-if (wanted("get")) {
-  if (!keptTable) {
-    keptTable = newTable();
-    cyberInsertAll(keptTable, ROWS);
-    keptLoki = newLoki();
-    lokiInsertAll(keptLoki, ROWS);
-    keptStore = createStore();
-    tinyInsertAll(keptStore, ROWS);
-  }
   const t = keptTable;
   const c = keptLoki;
   const s = keptStore!;
@@ -286,15 +300,20 @@ if (wanted("get")) {
       },
     },
   ];
-  const [cg, lg, tg] = compare(getCases, { warmup: 1, rounds: 5 });
+  // No forced GC between get calls: they make little garbage, and a full GC
+  // of three 1M-row stores costs ~0.5 s each time.
+  const [cg, lg, tg] = compare(getCases, { warmup: 1, rounds: 5, gcBetween: false });
   speedLine(`table.get by key (${LOOKUPS} random hits in ${ROWS} rows)`, cg, lg, TARGET_TABLE);
   speedLine(`table.get by key (${LOOKUPS} random hits in ${ROWS} rows)`, cg, tg, TARGET_TABLE);
-  dropTable(t);
-  keptTable = keptLoki = keptStore = undefined;
-  progress(`table get done (${((now() - started) / 1000).toFixed(1)} s)`);
+  done("table get");
 }
 
-if (wanted("insertMany")) {
+// ---------------------------------------------------------------------------
+// Section "insertMany": batches of 1000
+// ---------------------------------------------------------------------------
+
+function sectionInsertMany(): void {
+  makeTableData();
   const WARM = Math.max(BATCH, Math.round(ROWS / 20));
   const makeBatch = (b: number, n: number): Row[] => {
     const from = b * BATCH;
@@ -342,16 +361,14 @@ if (wanted("insertMany")) {
   const [cm, lm, tm] = compare(manyCases, { warmup: 1, rounds: 3 });
   speedLine(`table.insertMany, batches of ${BATCH} (${ROWS} rows)`, cm, lm);
   speedLine(`table.insertMany, batches of ${BATCH} (${ROWS} rows)`, cm, tm);
-  progress(`table insertMany done (${((now() - started) / 1000).toFixed(1)} s)`);
+  done("table insertMany");
 }
 
 // ---------------------------------------------------------------------------
-// 2. Dict vs Map (after the tables, so that the anchors of the table
-// benchmarks run in a fresh heap: TinyBase is 3–5x slower in a heap fragmented
-// by earlier sections)
+// Section "dict": CyberDict vs Map
 // ---------------------------------------------------------------------------
 
-function dictSection(
+function dictCases(
   keys: readonly (string | number)[],
   dictVals: readonly (number | string)[],
   dictOrder: Int32Array,
@@ -379,7 +396,7 @@ function dictSection(
       },
     },
   ];
-  const [ds, ms] = compare(setCases, { warmup: 1, rounds: 5 });
+  const [ds, ms] = compare(setCases, { warmup: 2, rounds: 7 });
   speedLine(`dict.set, ${label} keys (${DICT_N} new keys)`, ds, ms, TARGET_DICT);
 
   const dname = fresh("dget");
@@ -409,25 +426,25 @@ function dictSection(
       },
     },
   ];
-  const [dg, mg] = compare(getCases, { warmup: 1, rounds: 5 });
+  const [dg, mg] = compare(getCases, { warmup: 2, rounds: 7 });
   speedLine(`dict.get, ${label} keys (${DICT_N} hits, random order)`, dg, mg, TARGET_DICT);
   db.drop(dname);
-  progress(`dict ${label} keys done (${((now() - started) / 1000).toFixed(1)} s)`);
+  done(`dict ${label} keys`);
 }
 
-if (wanted("dict")) {
+function sectionDict(): void {
   const d = dictData();
-  dictSection(d.strKeys, d.vals, d.order, "string");
-  dictSection(d.numKeys, d.vals, d.order, "number");
+  dictCases(d.strKeys, d.vals, d.order, "string");
+  dictCases(d.numKeys, d.vals, d.order, "number");
 }
 
 // ---------------------------------------------------------------------------
-// 3. Memory per row
+// Section "memory": bytes per row
 // ---------------------------------------------------------------------------
 
-if (wanted("memory")) {
+function sectionMemory(): void {
   // Rows are generated inside build() with fresh name strings, so each side
-  // pays for its own strings (the shared `names` array is not reused).
+  // pays for its own strings.
   const plain = measureMemory(ROWS, () => {
     const arr: Row[] = new Array(ROWS);
     for (let i = 0; i < ROWS; i++) arr[i] = { id: i, name: nameOf(i), age: ageOf(i) };
@@ -443,37 +460,68 @@ if (wanted("memory")) {
     return n;
   });
   if (mine.check !== plain.check) throw new Error(`Memory checksums differ: ${mine.check} vs ${plain.check}.`);
-  const ratio = mine.bytesPerItem / plain.bytesPerItem;
   lines.push({
     what: `memory per table row (${ROWS} rows)`,
     mine: `${mine.bytesPerItem.toFixed(0)} B/row`,
     anchor: "plain objects in an array",
     anchorValue: `${plain.bytesPerItem.toFixed(0)} B/row`,
-    ratio,
+    ratio: mine.bytesPerItem / plain.bytesPerItem,
     target: "— (lower is better)",
     result: "info",
     spread: "",
   });
-  notes.push(`memory: CyberDB ${formatBytes(mine.bytes)} vs plain ${formatBytes(plain.bytes)} for ${ROWS} rows${mine.gcForced ? "" : " (no forced GC: approximate)"}`);
-  progress(`memory done (${((now() - started) / 1000).toFixed(1)} s)`);
+  notes.push(
+    `memory: CyberDB ${formatBytes(mine.bytes)} vs plain ${formatBytes(plain.bytes)} for ${ROWS} rows` +
+      ` (${rt.name === "bun" ? "heapUsed" : "heapUsed + external"} after forced GC${mine.gcForced ? "" : "; GC could NOT be forced: approximate"})`,
+  );
+  done("memory");
 }
 
-await db.close();
-
 // ---------------------------------------------------------------------------
-// Output
+// Main
 // ---------------------------------------------------------------------------
 
-console.log(`\n### engine_bench — ${rt.label}\n`);
-console.log(markdownTable(
-  ["benchmark", "CyberDB", "anchor", "anchor", "ratio", "target", "result", "spread (mine / anchor)"],
-  lines.map((l) => [l.what, l.mine, l.anchor, l.anchorValue, formatRatio(l.ratio), l.target, l.result, l.spread]),
-  ["left", "right", "left", "right", "right", "left", "left", "right"],
-));
-console.log(
-  `\nRates are medians over interleaved rounds (ops/s); ratio = CyberDB / anchor throughput, the median of` +
-    ` per-round ratios (both ran back to back), same process` +
-    ` (memory: bytes ratio, lower is better). Memory = ${rt.name === "bun" ? "heapUsed" : "heapUsed + external"} after forced GC.`,
-);
-for (const n of notes) console.log(`- ${n}`);
-console.log(`\ntotal ${((now() - started) / 1000).toFixed(1)} s`);
+async function runSection(name: string): Promise<SectionResult> {
+  db = await Database.open();
+  if (name === "table") sectionTable();
+  else if (name === "insertMany") sectionInsertMany();
+  else if (name === "dict") sectionDict();
+  else if (name === "memory") sectionMemory();
+  else throw new Error(`Unknown section "${name}": use one of ${SECTIONS.join(", ")}.`);
+  await db.close();
+  return { lines, notes };
+}
+
+function printReport(results: SectionResult[]): void {
+  const all = results.flatMap((r) => r.lines);
+  console.log(`\n### engine_bench — ${rt.label}\n`);
+  console.log(markdownTable(
+    ["benchmark", "CyberDB", "anchor", "anchor", "ratio", "target", "result", "spread (mine / anchor)"],
+    all.map((l) => [l.what, l.mine, l.anchor, l.anchorValue, formatRatio(l.ratio), l.target, l.result, l.spread]),
+    ["left", "right", "left", "right", "right", "left", "left", "right"],
+  ));
+  console.log(
+    `\nRates: medians of interleaved rounds. Ratio: CyberDB throughput / anchor throughput, the median of` +
+      ` per-round ratios (both ran back to back in one process); memory: bytes ratio, lower is better.` +
+      ` Spread: (slowest - fastest) / median.`,
+  );
+  for (const n of results.flatMap((r) => r.notes)) console.log(`- ${n}`);
+  console.log(`\ntotal ${((now() - started) / 1000).toFixed(1)} s`);
+}
+
+const only = (process.env.BENCH_ONLY ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+const section = currentSection();
+if (section) {
+  const result = await runSection(section);
+  // Started by runSections: hand the rows over. Started by hand: print them.
+  if (process.env.BENCH_SECTION_CHILD) emitSectionResult(result);
+  else printReport([result]);
+} else {
+  const gcOk = forceGc();
+  const chosen = only.length ? SECTIONS.filter((s) => only.includes(s)) : [...SECTIONS];
+  progress(
+    `${rt.label}: sections ${chosen.join(", ")}, each in a fresh process; table rows ${ROWS}, dict keys ${DICT_N}` +
+      (gcOk ? "" : "; forced GC NOT available (memory figures include garbage)"),
+  );
+  printReport(runSections<SectionResult>(import.meta.url, chosen));
+}

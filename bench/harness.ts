@@ -24,7 +24,9 @@
  *
  * @module
  */
+import { spawnSync } from "node:child_process";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 
 // ---------------------------------------------------------------------------
 // Runtime
@@ -366,6 +368,77 @@ export function pairedRatio(mine: Result, anchor: Result): number {
 // deno-lint-ignore no-explicit-any
 export function measure(c: Case<any>, options: MeasureOptions = {}): Result {
   return compare([c], options)[0];
+}
+
+// ---------------------------------------------------------------------------
+// Sections in their own processes
+// ---------------------------------------------------------------------------
+
+const RESULT_MARK = "@@bench-section-result ";
+
+/**
+ * The section this process must run (`BENCH_SECTION`): set by
+ * {@link runSections} for its children (with `BENCH_SECTION_CHILD=1`, so they
+ * answer with {@link emitSectionResult}), or by hand to run one section alone.
+ */
+export function currentSection(): string | undefined {
+  return process.env.BENCH_SECTION || undefined;
+}
+
+/** Hands a child section's results (any JSON) to the parent {@link runSections}. */
+export function emitSectionResult(result: unknown): void {
+  console.log(RESULT_MARK + JSON.stringify(result));
+}
+
+/**
+ * The command line that runs `file` again on this very runtime, with the
+ * flags the bench runner uses (forced GC available).
+ */
+function selfCommand(file: string): [string, string[]] {
+  const rt = runtimeInfo().name;
+  if (rt === "deno") return [process.execPath, ["run", "-A", "--no-lock", "--v8-flags=--expose-gc", file]];
+  if (rt === "bun") return [process.execPath, ["run", file]];
+  return [process.execPath, [...process.execArgv, file]];
+}
+
+/**
+ * Runs each section of a benchmark file in a fresh process of the same
+ * runtime (same file, `BENCH_SECTION=<name>`) and returns what each child
+ * passed to {@link emitSectionResult}, in order. Measured, not assumed: on
+ * this project's machines a process that has built and dropped a few 1M-row
+ * stores runs everything after it 3–8x slower (Map included), so sections that
+ * share a process disturb each other's figures. Children's stderr (progress)
+ * passes through; their other stdout is echoed.
+ *
+ * @example
+ * ```ts
+ * const section = currentSection();
+ * if (section) emitSectionResult(runOne(section));
+ * else console.log(runSections(import.meta.url, ["a", "b"]));
+ * ```
+ */
+export function runSections<T = unknown>(moduleUrl: string, sections: readonly string[]): T[] {
+  const file = moduleUrl.startsWith("file:") ? fileURLToPath(moduleUrl) : moduleUrl;
+  const out: T[] = [];
+  for (const section of sections) {
+    const [cmd, args] = selfCommand(file);
+    const r = spawnSync(cmd, args, {
+      env: { ...process.env, BENCH_SECTION: section, BENCH_SECTION_CHILD: "1" },
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    let result: T | undefined;
+    for (const line of (r.stdout ?? "").split("\n")) {
+      if (line.startsWith(RESULT_MARK)) result = JSON.parse(line.slice(RESULT_MARK.length));
+      else if (line.trim()) console.log(line);
+    }
+    if (r.status !== 0 || result === undefined) {
+      throw new Error(`Section "${section}" failed (exit ${r.status}${r.error ? `, ${r.error.message}` : ""}); run it alone with BENCH_SECTION=${section}.`);
+    }
+    out.push(result);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------
