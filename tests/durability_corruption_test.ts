@@ -20,14 +20,16 @@ import { abandon, canon, dump, Machine, prng, randInt, removeDir, seedFromEnv, t
 const SEED = seedFromEnv("CYBERDB_CORRUPTION_SEED");
 const replay = `[replay with CYBERDB_CORRUPTION_SEED=${SEED}]`;
 
-const schema = defineSchema({
-  name: "t",
-  columns: [
-    { name: "id", type: "Int32", primaryKey: true },
-    { name: "v", type: "Json", nullable: true },
-    { name: "b", type: "Binary" },
-  ],
-} as const);
+const schema = defineSchema(
+  {
+    name: "t",
+    columns: [
+      { name: "id", type: "Int32", primaryKey: true },
+      { name: "v", type: "Json", nullable: true },
+      { name: "b", type: "Binary" },
+    ],
+  } as const,
+);
 
 /**
  * Write `i` (1-based) of the acknowledged sequence. Each logs exactly one
@@ -202,7 +204,9 @@ function predict(img: Image, m: Mutation): Outcome[] {
 }
 
 function describeOutcome(o: Outcome): string {
-  return "state" in o ? `state after ${o.state} writes${o.torn ? " (torn tail cut)" : ""}` : `CorruptionError at ${o.corrupt.file}:${o.corrupt.offset}`;
+  return "state" in o
+    ? `state after ${o.state} writes${o.torn ? " (torn tail cut)" : ""}`
+    : `CorruptionError at ${o.corrupt.file}:${o.corrupt.offset}`;
 }
 
 /** Which prefix a state equals, for failure messages. */
@@ -349,7 +353,9 @@ describe(`Corruption (seed ${SEED})`, () => {
           const files = mutate(img.files, m);
           const r = await tryOpen((logger) => Database.open({ storage: storageWith(files), dir: "db", snapshotInterval: 0, logger }), ctx);
           const got = check(r, allowed, ctx);
-          const key = `${img.name} ${m.file.split("/")[0]} ${m.kind} → ${"state" in got ? (got.torn ? "torn" : "prefix") : "CorruptionError"}`;
+          const key = `${img.name} ${m.file.split("/")[0]} ${m.kind} → ${
+            "state" in got ? (got.torn ? "torn" : "prefix") : "CorruptionError"
+          }`;
           tally.set(key, (tally.get(key) ?? 0) + 1);
           trials++;
           if ("corrupt" in got) {
@@ -389,18 +395,26 @@ describe("Corruption: the cases that must hold, one by one", () => {
     const { twoSnapshots: img } = await buildAll();
     const newest = img.snapshots[1];
     const size = img.files.get(newest)!.length;
-    for (const m of [
-      { file: newest, kind: "flip", at: 0, xor: 1 },
-      { file: newest, kind: "flip", at: 30, xor: 0x80 },
-      { file: newest, kind: "flip", at: Math.floor(size / 2), xor: 0xff },
-      { file: newest, kind: "flip", at: size - 1, xor: 4 },
-      { file: newest, kind: "truncate", at: size - 1 },
-      { file: newest, kind: "truncate", at: 10 },
-      { file: newest, kind: "truncate", at: 0 },
-    ] as Mutation[]) {
-      const r = await tryOpen((logger) => Database.open({ storage: storageWith(mutate(img.files, m)), dir: "db", logger }), JSON.stringify(m));
+    for (
+      const m of [
+        { file: newest, kind: "flip", at: 0, xor: 1 },
+        { file: newest, kind: "flip", at: 30, xor: 0x80 },
+        { file: newest, kind: "flip", at: Math.floor(size / 2), xor: 0xff },
+        { file: newest, kind: "flip", at: size - 1, xor: 4 },
+        { file: newest, kind: "truncate", at: size - 1 },
+        { file: newest, kind: "truncate", at: 10 },
+        { file: newest, kind: "truncate", at: 0 },
+      ] as Mutation[]
+    ) {
+      const r = await tryOpen(
+        (logger) => Database.open({ storage: storageWith(mutate(img.files, m)), dir: "db", logger }),
+        JSON.stringify(m),
+      );
       check(r, [{ state: img.n }], JSON.stringify(m));
-      assert.ok(r.lines.some((l) => l.includes(newest.slice(10)) && /older snapshot/.test(l)), `the fallback is logged: ${r.lines.join(" | ")}`);
+      assert.ok(
+        r.lines.some((l) => l.includes(newest.slice(10)) && /older snapshot/.test(l)),
+        `the fallback is logged: ${r.lines.join(" | ")}`,
+      );
     }
   });
 
@@ -432,10 +446,12 @@ describe("Corruption: the cases that must hold, one by one", () => {
     const dir = await tempDir("midlog");
     try {
       await materialize(files, dir);
-      for (const [how, open] of [
-        ["memory", (logger: (l: string) => void) => Database.open({ storage: storageWith(files), dir: "db", logger })],
-        ["real files", (logger: (l: string) => void) => Database.open({ dir, logger })],
-      ] as const) {
+      for (
+        const [how, open] of [
+          ["memory", (logger: (l: string) => void) => Database.open({ storage: storageWith(files), dir: "db", logger })],
+          ["real files", (logger: (l: string) => void) => Database.open({ dir, logger })],
+        ] as const
+      ) {
         const r = await tryOpen(open, how);
         assert.ok(!r.ok, `${how}: mid-log damage must not open`);
         const e = r.error as CorruptionError;
@@ -461,7 +477,10 @@ describe("Corruption: the cases that must hold, one by one", () => {
     const r = await tryOpen((logger) => Database.open({ storage: machine.process(), dir: "db", repair: true, logger }), "repair");
     check(r, [{ state: 40 }], "repair cuts before LSN 41");
     assert.ok(r.lines.some((l) => /repair/i.test(l) && l.includes(seg.file) && l.includes(String(frame.o))), r.lines.join(" | "));
-    assert.deepStrictEqual((await storage.list("db/wal")).filter((n) => n.endsWith(".wal")), ["00000000000000000001.wal", "00000000000000000031.wal"]);
+    assert.deepStrictEqual((await storage.list("db/wal")).filter((n) => n.endsWith(".wal")), [
+      "00000000000000000001.wal",
+      "00000000000000000031.wal",
+    ]);
     // Writes continue from LSN 41; a crash and a reopen without repair keep them.
     const db = await Database.open({ storage: machine.process(), dir: "db", sync: "always" });
     const model = await Database.open();

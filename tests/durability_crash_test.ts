@@ -118,12 +118,22 @@ describe(`Crash test: SIGKILL a ${runtime()} child at random moments (seed ${SEE
           try {
             db = await within(Database.open({ dir: checkDir, logger: (l) => lines.push(l) }), 60_000, `reopen ${where(g)}`);
           } catch (e) {
-            assert.fail(`Reopening after SIGKILL failed: ${(e as Error)?.stack ?? e} ${where(g)}\nfiles: ${files}\nlog: ${lines.join("\n")}`);
+            assert.fail(
+              `Reopening after SIGKILL failed: ${(e as Error)?.stack ?? e} ${where(g)}\nfiles: ${files}\nlog: ${lines.join("\n")}`,
+            );
           }
           try {
-            const ctx = where(g, `, killed ${early ? "early" : "after ready"} +${delay} ms, acked ${acked}, options ${JSON.stringify({ ...opts, dir: undefined })}`);
+            const ctx = where(
+              g,
+              `, killed ${early ? "early" : "after ready"} +${delay} ms, acked ${acked}, options ${
+                JSON.stringify({ ...opts, dir: undefined })
+              }`,
+            );
             const k = crashCount(db, g);
-            assert.ok(k >= acked, `only ${k} writes came back but ${acked} were acknowledged as durable ${ctx}\nfiles: ${files}\nlog: ${lines.join("\n")}`);
+            assert.ok(
+              k >= acked,
+              `only ${k} writes came back but ${acked} were acknowledged as durable ${ctx}\nfiles: ${files}\nlog: ${lines.join("\n")}`,
+            );
             if (process.env.CYBERDB_CRASH_VERBOSE) console.log(`${sync} g${g}: recovered ${k} writes, acked ${acked} ${ctx} ${files}`);
             for (let i = 0; i < k; i++) crashWrite(model, g, i);
             assert.deepStrictEqual(

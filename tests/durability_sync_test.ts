@@ -1,0 +1,371 @@
+// Sync modes under simulated power cuts (MemoryStorage through Machine):
+//   "manual"   loses what was not flushed, and nothing else;
+//   "interval" loses at most the writes since the last interval fsync;
+//   "always"   loses nothing whose flush() resolved (group commit, many
+//              concurrent writers), and commits at the end of each task;
+// and a database whose log cannot be written stops acknowledging anything.
+// No timing assertions: waits poll for the condition with generous deadlines.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ClosedError, Database, defineSchema, type Value } from "../mod.ts";
+import { abandon, canon, dump, Machine, prng, randInt, seedFromEnv, sleep, within } from "./fixtures/durability_common.ts";
+
+const SEED = seedFromEnv("CYBERDB_SYNC_SEED");
+const replay = `[replay with CYBERDB_SYNC_SEED=${SEED}]`;
+
+const schema = defineSchema(
+  {
+    name: "t",
+    columns: [
+      { name: "id", type: "Int32", primaryKey: true },
+      { name: "v", type: "Json" },
+    ],
+  } as const,
+);
+
+function open(machine: Machine, options: Parameters<typeof Database.open>[0] = {}) {
+  return within(Database.open({ storage: machine.process(), dir: "db", snapshotInterval: 0, ...options }), 30_000, "Database.open");
+}
+
+/** Writes batch `b` (a dict set, a list append, a table upsert and a transaction). */
+function batch(db: Database, b: number): void {
+  if (db.collections().length === 0) {
+    db.createDict("d");
+    db.createList("l");
+    db.createTable(schema);
+  }
+  db.getDict<Value>("d").set(`k${b % 7}`, b);
+  db.getList<Value>("l").append(b);
+  db.getTable<typeof schema>("t").upsert({ id: b % 5, v: [b, -0] });
+  db.transaction(() => {
+    db.getDict<Value>("d").set("tx", b);
+    db.getList<Value>("l").append(["tx", b]);
+  });
+}
+
+/** The WAL files' sizes: what the OS has (`durable: false`) or what survives a crash. */
+async function walBytes(machine: Machine, durable: boolean): Promise<number> {
+  let n = 0;
+  for (const name of await machine.disk.list("db/wal")) n += machine.disk.peek(`db/wal/${name}`, { durable })?.length ?? 0;
+  return n;
+}
+
+/** Polls `cond` until it holds; fails (honestly) if it never does within `ms`. */
+async function eventually(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) assert.fail(`Never happened within ${ms} ms: ${what}`);
+    await sleep(10);
+  }
+}
+
+describe('sync: "manual"', () => {
+  it("loses what was not flushed and nothing else", async () => {
+    const machine = new Machine();
+    const db = await open(machine, { sync: "manual" });
+    for (let b = 0; b < 10; b++) batch(db, b);
+    await db.flush();
+    const flushed = dump(db);
+    const onDisk = await walBytes(machine, false);
+    for (let b = 10; b < 20; b++) batch(db, b);
+    await sleep(50);
+    assert.equal(await walBytes(machine, false), onDisk, "nothing is written until flush()");
+    machine.crash();
+    await abandon(db);
+    const again = await open(machine, { sync: "manual" });
+    assert.deepStrictEqual(dump(again), flushed);
+    await again.close();
+  });
+
+  it("several flushes: each one is kept, the unflushed tail is lost", async () => {
+    const machine = new Machine();
+    let db = await open(machine, { sync: "manual" });
+    let expected: unknown[] = [];
+    let b = 0;
+    for (let round = 0; round < 5; round++) {
+      for (let k = 0; k < 5; k++) batch(db, b++);
+      await db.flush();
+      await db.flush(); // nothing new: resolves at once
+      expected = dump(db);
+      for (let k = 0; k < 3; k++) batch(db, 1000 + b++); // never flushed
+      machine.crash();
+      await abandon(db);
+      db = await open(machine, { sync: "manual" });
+      assert.deepStrictEqual(dump(db), expected, `round ${round}`);
+    }
+    await db.close();
+  });
+
+  for (const trigger of ["size", "timer"] as const) {
+    it(`an automatic snapshot (by ${trigger}) does not make unflushed writes durable: a crash returns the last flushed state`, async () => {
+      const machine = new Machine();
+      const options = trigger === "size"
+        ? { sync: "manual", snapshotWalBytes: 256 } as const
+        : { sync: "manual", snapshotInterval: 20 } as const;
+      const db = await open(machine, options);
+      for (let b = 0; b < 3; b++) batch(db, b);
+      await db.flush();
+      const flushed = dump(db);
+      const snapshotsBefore = new Set(await machine.disk.list("db/snapshots"));
+      for (let b = 3; b < 30; b++) {
+        batch(db, b); // never flushed: well past 256 log bytes
+        await sleep(1); // one task each, so a snapshot can start between them
+      }
+      await eventually(
+        async () => (await machine.disk.list("db/snapshots")).some((n) => n.endsWith(".snap") && !snapshotsBefore.has(n)),
+        30_000,
+        "an automatic snapshot",
+      );
+      await sleep(20);
+      machine.crash();
+      await abandon(db);
+      const again = await open(machine, { sync: "manual" });
+      const got = dump(again);
+      await again.close();
+      assert.deepStrictEqual(
+        got,
+        flushed,
+        'sync "manual" promises that nothing is written until flush(): after a crash the state must be the last flushed one, ' +
+          "but the automatic snapshot persisted writes that were never flushed",
+      );
+    });
+  }
+
+  it("close() flushes", async () => {
+    const machine = new Machine();
+    const db = await open(machine, { sync: "manual" });
+    for (let b = 0; b < 5; b++) batch(db, b);
+    const expected = dump(db);
+    await db.close();
+    machine.crash();
+    const again = await open(machine, { sync: "manual" });
+    assert.deepStrictEqual(dump(again), expected);
+    await again.close();
+  });
+});
+
+describe('sync: "interval"', () => {
+  it("writes older than one interval are durable without flush()", async () => {
+    const machine = new Machine();
+    const db = await open(machine, { sync: "interval", flushInterval: 20 });
+    let expected: unknown[] = [];
+    for (let round = 0; round < 4; round++) {
+      for (let k = 0; k < 5; k++) batch(db, round * 10 + k);
+      expected = dump(db);
+      await sleep(60); // more than one interval
+      // Under load a timer can run late: poll for the interval fsync (no flush() call).
+      await eventually(
+        async () => (await walBytes(machine, true)) === (await walBytes(machine, false)) && (await walBytes(machine, true)) > 0,
+        30_000,
+        `round ${round}: the interval fsync covers every write`,
+      );
+    }
+    machine.crash();
+    await abandon(db);
+    const again = await open(machine, { sync: "interval", flushInterval: 20 });
+    assert.deepStrictEqual(dump(again), expected);
+    await again.close();
+  });
+
+  it("a crash loses at most the writes since the last interval fsync (a prefix stays)", async () => {
+    const machine = new Machine();
+    const db = await open(machine, { sync: "interval", flushInterval: 15 });
+    const model = await Database.open();
+    const prefixes: string[] = [canon(dump(model))];
+    let durableFrom = 0;
+    for (let b = 0; b < 40; b++) {
+      batch(db, b);
+      batch(model, b);
+      prefixes.push(canon(dump(model)));
+      if (b === 19) {
+        await db.flush();
+        durableFrom = prefixes.length - 1;
+      }
+      await sleep(b % 3);
+    }
+    machine.crash();
+    await abandon(db);
+    const again = await open(machine, { sync: "interval" });
+    const k = prefixes.lastIndexOf(canon(dump(again)));
+    assert.ok(k >= 0, "the recovered state is the state after a prefix of the writes");
+    assert.ok(k >= durableFrom, `flushed writes survive: recovered ${k} batches, ${durableFrom} were flushed`);
+    await again.close();
+    await model.close();
+  });
+
+  it("flush() forces the fsync at once", async () => {
+    const machine = new Machine();
+    const db = await open(machine, { sync: "interval", flushInterval: 3_600_000 });
+    for (let b = 0; b < 5; b++) batch(db, b);
+    await db.flush();
+    const expected = dump(db);
+    machine.crash();
+    await abandon(db);
+    const again = await open(machine);
+    assert.deepStrictEqual(dump(again), expected);
+    await again.close();
+  });
+});
+
+describe('sync: "always"', () => {
+  it("every write whose flush() resolved is present after a crash", async () => {
+    const machine = new Machine();
+    const db = await open(machine, { sync: "always" });
+    for (let b = 0; b < 10; b++) {
+      batch(db, b);
+      await db.flush();
+    }
+    const expected = dump(db);
+    machine.crash();
+    await abandon(db);
+    const again = await open(machine, { sync: "always" });
+    assert.deepStrictEqual(dump(again), expected);
+    await again.close();
+  });
+
+  it("writes are committed at the end of their task, without flush()", async () => {
+    const machine = new Machine();
+    const db = await open(machine, { sync: "always" });
+    for (let b = 0; b < 5; b++) batch(db, b);
+    const expected = dump(db);
+    await eventually(
+      async () => (await walBytes(machine, true)) === (await walBytes(machine, false)) && (await walBytes(machine, true)) > 0,
+      30_000,
+      "the end-of-task group commit",
+    );
+    machine.crash();
+    await abandon(db);
+    const again = await open(machine, { sync: "always" });
+    assert.deepStrictEqual(dump(again), expected);
+    await again.close();
+  });
+
+  for (const snapshotWalBytes of [0, 1024]) {
+    it(`64 concurrent writers, crash at a random moment: acknowledged writes survive, order kept (snapshotWalBytes ${snapshotWalBytes}) ${replay}`, async () => {
+      const rand = prng(SEED + snapshotWalBytes);
+      for (let run = 0; run < 5; run++) {
+        const machine = new Machine();
+        const db = await open(machine, { sync: "always", snapshotWalBytes });
+        db.createList("l");
+        db.createDict("d");
+        await db.flush();
+        const acked: string[] = [];
+        let crashed = false;
+        const writers = Array.from({ length: 64 }, async (_, w) => {
+          const r = prng(SEED ^ (w * 7919 + run));
+          for (let s = 0; !crashed && s < 200; s++) {
+            try {
+              if (r() < 0.3) {
+                db.transaction(() => {
+                  db.getList<Value>("l").append(`${w}:${s}`);
+                  db.getDict<Value>("d").set(`w${w}`, s);
+                });
+              } else db.getList<Value>("l").append(`${w}:${s}`);
+              await db.flush();
+            } catch {
+              return; // the crash closed the database
+            }
+            if (!crashed) acked.push(`${w}:${s}`);
+            if (r() < 0.3) await sleep(0);
+          }
+        });
+        await sleep(randInt(rand, 0, 40));
+        const issued = db.getList<Value>("l").toArray();
+        const issuedDict = db.getDict<Value>("d").toObject();
+        crashed = true;
+        machine.crash();
+        await Promise.race([Promise.all(writers), sleep(10_000)]);
+        await abandon(db);
+        const again = await open(machine, { sync: "always" });
+        const got = again.getList<Value>("l").toArray();
+        const ctx = `run ${run}, ${acked.length} acknowledged, ${issued.length} issued, ${got.length} recovered ${replay}`;
+        assert.deepStrictEqual(got, issued.slice(0, got.length), `the recovered list is a prefix of the issued one (${ctx})`);
+        const present = new Set(got as string[]);
+        const lost = acked.filter((a) => !present.has(a));
+        assert.deepStrictEqual(lost, [], `acknowledged writes lost (${ctx})`);
+        // Transactions are all or nothing: each writer's dict entry matches its last recovered tx.
+        for (const [k, v] of again.getDict<Value>("d").entries()) {
+          assert.ok(present.has(`${String(k).slice(1)}:${v}`), `dict ${String(k)}=${v} comes with its list entry (${ctx})`);
+          assert.ok(issuedDict[String(k)] !== undefined);
+        }
+        await again.close();
+      }
+    });
+  }
+});
+
+describe("snapshotWalBytes", () => {
+  it("a log that grew past the limit while a snapshot was being written gets its own snapshot without waiting for another write", async () => {
+    const machine = new Machine();
+    const inner = machine.process();
+    // Holds the rename of the first snapshot until released: writes land while it is in progress.
+    let hold = null as Promise<void> | null;
+    let held = null as (() => void) | null;
+    let renames = 0;
+    const storage = {
+      ...inner,
+      rename: async (a: string, b: string) => {
+        if (b.endsWith(".snap") && renames++ === 0) {
+          hold = new Promise<void>((r) => (held = r));
+          await hold;
+        }
+        return inner.rename(a, b);
+      },
+    };
+    const lines: string[] = [];
+    const db = await within(
+      Database.open({ storage, dir: "db", sync: "always", snapshotWalBytes: 512, snapshotInterval: 0, logger: (l) => lines.push(l) }),
+      30_000,
+      "open",
+    );
+    try {
+      const d = db.createDict<Value>("d");
+      for (let i = 0; i < 30; i++) d.set(`k${i}`, "x".repeat(20)); // past 512 bytes: the first snapshot starts
+      await eventually(() => hold !== null, 30_000, "the first snapshot reaches its rename");
+      for (let i = 0; i < 30; i++) d.set(`k${i}`, "y".repeat(20)); // past 512 bytes again, during that snapshot
+      await db.flush();
+      held!();
+      await eventually(() => lines.filter((l) => /snapshot .*\.snap/.test(l)).length >= 1, 30_000, "the first snapshot completes");
+      // No further writes: the log is past the limit, so a second snapshot is due.
+      await eventually(
+        () => lines.filter((l) => /snapshot .*\.snap/.test(l)).length >= 2,
+        10_000,
+        `a second snapshot for the ${30} writes made during the first (log lines: ${lines.join(" | ")})`,
+      );
+    } finally {
+      held?.();
+      await db.close();
+    }
+  });
+});
+
+describe("a log that cannot be written stops acknowledging", () => {
+  for (const sync of ["always", "interval", "manual"] as const) {
+    it(`sync "${sync}": after the disk goes away, flush() rejects and later writes throw ClosedError`, async () => {
+      const machine = new Machine();
+      const db = await open(machine, { sync });
+      db.createDict("d").set("a", 1);
+      await db.flush();
+      machine.crash(); // this process's storage fails from now on
+      db.getDict("d").set("b", 2);
+      await assert.rejects(within(db.flush(), 30_000, "flush after the disk failed"));
+      await eventually(
+        () => {
+          try {
+            db.getDict("d").set("c", 3);
+            return false;
+          } catch (e) {
+            assert.ok(e instanceof ClosedError, `expected ClosedError, got ${e}`);
+            return true;
+          }
+        },
+        30_000,
+        "writes are refused once the log failed",
+      );
+      await abandon(db);
+      const again = await open(machine);
+      assert.deepStrictEqual(again.getDict("d").toObject(), { a: 1 });
+      await again.close();
+    });
+  }
+});
