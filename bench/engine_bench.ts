@@ -86,7 +86,7 @@ function ageOf(i: number): number {
 /** Row columns, built before the timed table sections; row objects are made inside the timed loops. */
 let names: string[] = [];
 let ages: number[] = [];
-let rowOrder = new Int32Array(0);
+let rowOrder: Int32Array = new Int32Array(0);
 function makeTableData(): void {
   names = new Array(ROWS);
   ages = new Array(ROWS);
