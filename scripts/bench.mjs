@@ -12,7 +12,7 @@
 // node (`node --expose-gc --import tsx`, opt-in). Exit code 1 if any run fails.
 import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const bin = (name) => join(root, "node_modules", ".bin", name);
@@ -33,7 +33,7 @@ for (let i = 0; i < argv.length; i++) {
 }
 const chosen = runtimes.length ? runtimes : ["deno", "bun"];
 const benchFiles = files.length
-  ? files.map((f) => relative(root, join(process.cwd(), f)))
+  ? files.map((f) => relative(root, resolve(process.cwd(), f)))
   : readdirSync(join(root, "bench"))
     .filter((f) => f.endsWith("_bench.ts"))
     .sort()
