@@ -48,8 +48,9 @@ export class CyberDict<V extends Value = Value> implements Iterable<[Key, V]> {
   get(key: Key): V | undefined;
   /** The value under `key`, or `fallback` when it is missing. */
   get<F>(key: Key, fallback: F): V | F;
-  get(key: Key, ...fallback: unknown[]): unknown {
-    return this.#run(ops.dictGet, [this.#s.name, key, ...fallback]);
+  get(key: Key, fallback?: unknown): unknown {
+    // arguments.length, not a rest parameter: this is the hottest read path.
+    return this.#run(ops.dictGet, arguments.length > 1 ? [this.#s.name, key, fallback] : [this.#s.name, key]);
   }
 
   /** Stores `value` under `key`; returns the dict for chaining. */
@@ -107,8 +108,8 @@ export class CyberDict<V extends Value = Value> implements Iterable<[Key, V]> {
   pop(key: Key): V;
   /** Removes `key` and returns its value, or `fallback` when missing. */
   pop<F>(key: Key, fallback: F): V | F;
-  pop(key: Key, ...fallback: unknown[]): unknown {
-    return this.#run(ops.dictPop, [this.#s.name, key, ...fallback]);
+  pop(key: Key, fallback?: unknown): unknown {
+    return this.#run(ops.dictPop, arguments.length > 1 ? [this.#s.name, key, fallback] : [this.#s.name, key]);
   }
 
   /** Removes and returns the last inserted `[key, value]`; empty → `KeyNotFoundError`. */

@@ -198,6 +198,8 @@ function typeError(column: string, table: string, type: string, v: unknown, wher
 
 function checkFor(col: ColumnDef, table: string): Check {
   const { name, type } = col;
+  // Built once per column, not once per cell: most cells are fine.
+  const label = `Column ${quote(name)}`;
   switch (type) {
     case "Float32":
     case "Float64": {
@@ -213,21 +215,21 @@ function checkFor(col: ColumnDef, table: string): Check {
     case "String":
       return (v, where) => {
         if (typeof v !== "string") typeError(name, table, type, v, where, "pass a string");
-        return cloneIn(v, `Column ${quote(name)}`);
+        return v.isWellFormed() ? v : cloneIn(v, label);
       };
     case "Binary":
       return (v, where) => {
         if (!(v instanceof Uint8Array)) typeError(name, table, type, v, where, "pass a Uint8Array");
-        return cloneIn(v, `Column ${quote(name)}`);
+        return cloneIn(v, label);
       };
     case "Date":
     case "Datetime":
       return (v, where) => {
         if (!(v instanceof Date)) typeError(name, table, type, v, where, "pass a Date");
-        return cloneIn(v, `Column ${quote(name)}`);
+        return cloneIn(v, label);
       };
     case "Json":
-      return (v) => cloneIn(v, `Column ${quote(name)}`);
+      return (v) => cloneIn(v, label);
     default:
       return intCheck(type, name, table);
   }
@@ -380,8 +382,15 @@ export function checkRow(s: CompiledSchema, row: unknown, where: string): Stored
     seen++;
     out[name] = v === null && nullable[i] ? null : v === null ? nullError(s, name, where) : checks[i](v, where);
   }
-  if (Object.keys(row).length !== seen) unknownColumn(s, row);
+  if (ownKeys(row) !== seen) unknownColumn(s, row);
   return out;
+}
+
+/** Counts own enumerable keys without allocating an array (for-in uses V8's enum cache). */
+function ownKeys(row: object): number {
+  let n = 0;
+  for (const k in row) if (Object.hasOwn(row, k)) n++;
+  return n;
 }
 
 function nullError(s: CompiledSchema, name: string, where: string): never {

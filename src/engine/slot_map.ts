@@ -69,6 +69,11 @@ export class SlotMap<K, V> {
       if (undo) undo.push(() => void (vals[slot] = old));
       return old;
     }
+    this.#append(key, value, undo);
+    return undefined;
+  }
+
+  #append(key: K, value: V, undo: Undo): void {
     const at = this.#keys.length;
     this.#keys.push(key);
     this.#vals.push(value);
@@ -80,7 +85,13 @@ export class SlotMap<K, V> {
         this.#vals.length = at;
       });
     }
-    return undefined;
+  }
+
+  /** Stores `value` under a new `key`; returns `false` (and changes nothing) when it exists. */
+  add(key: K, value: V, undo: Undo): boolean {
+    if (this.#index.has(key)) return false;
+    this.#append(key, value, undo);
+    return true;
   }
 
   /** Removes `key`; returns the removed value or `undefined` when absent. */

@@ -35,8 +35,7 @@ export const tableInsert = op<TableState>({
   run(e, t, args) {
     const row = checkRow(t.schema, args[1], "");
     const key = row[pkName(t)] as string | number;
-    if (t.store.has(key)) duplicate(t, key);
-    t.store.set(key, row, e.undo);
+    if (!t.store.add(key, row, e.undo)) duplicate(t, key);
     if (e.logging) e.log("table.insert", [t.name, row]);
   },
 });
