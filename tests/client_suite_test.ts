@@ -18,6 +18,7 @@ import {
   ValueNotFoundError,
   WrongKindError,
 } from "../client.ts";
+import { createServer } from "node:net";
 import { type ServerProcess, startServer, webSocket } from "./server_process.ts";
 
 const PASSWORD = "s3cret-ü";
@@ -322,6 +323,23 @@ for (const kind of ["ws", "http"] as const) {
         connect(`${kind}://127.0.0.1:1`, { password: PASSWORD, WebSocket: await webSocket(), timeout: 5000 }),
         ConnectionError,
       );
+    });
+
+    it("gives up on a silent server after the timeout with ConnectionError", async () => {
+      // Accepts TCP connections and never answers a byte.
+      const sockets = new Set<{ destroy(): void }>();
+      const silent = createServer((s) => void sockets.add(s));
+      await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+      const port = (silent.address() as { port: number }).port;
+      try {
+        await assert.rejects(
+          connect(`${kind}://127.0.0.1:${port}`, { password: PASSWORD, WebSocket: await webSocket(), timeout: 300 }),
+          ConnectionError,
+        );
+      } finally {
+        silent.close();
+        for (const s of sockets) s.destroy();
+      }
     });
 
     it("fails calls after close() with ClosedError", async () => {

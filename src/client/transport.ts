@@ -87,8 +87,25 @@ export function checkSize(op: string, bytes: Uint8Array, limit: number): void {
   }
 }
 
+// One sweeper for every pending call instead of a timer per call: timers
+// cost more than the call itself on a fast loopback. It stops itself on the
+// first idle tick, so an idle client keeps no timer alive.
+const live = new Set<Pending>();
+let sweeper: ReturnType<typeof setInterval> | undefined;
+const SWEEP_MS = 50;
+
+function sweep(): void {
+  if (live.size === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+    return;
+  }
+  const now = Date.now();
+  for (const p of live) if (p.deadline <= now) p.expire();
+}
+
 /**
- * A deferred call with its timer; shared by both transports.
+ * A deferred call with its deadline; shared by both transports.
  *
  * @example
  * ```ts
@@ -103,23 +120,27 @@ export class Pending {
   readonly promise: Promise<unknown>;
   /** The op, for messages. */
   readonly op: string;
+  /** When the call gives up (ms since the epoch). */
+  readonly deadline: number;
+  #timeout: number;
+  #onTimeout: () => void;
   #resolve!: (v: unknown) => void;
   #reject!: (e: unknown) => void;
-  #timer: ReturnType<typeof setTimeout> | undefined;
   #done = false;
 
-  /** Starts the clock: after `timeout` ms the call fails and `onTimeout` runs. */
+  /** Starts the clock: after about `timeout` ms the call fails and `onTimeout` runs. */
   constructor(op: string, timeout: number, onTimeout: () => void) {
     this.op = op;
+    this.#timeout = timeout;
+    this.#onTimeout = onTimeout;
     this.promise = new Promise((res, rej) => {
       this.#resolve = res;
       this.#reject = rej;
     });
-    if (timeout > 0 && Number.isFinite(timeout)) {
-      this.#timer = setTimeout(() => {
-        this.reject(new ConnectionError(`No reply to ${op} within ${timeout} ms: the server is slow or unreachable; raise the timeout option or retry`));
-        onTimeout();
-      }, timeout);
+    this.deadline = timeout > 0 && Number.isFinite(timeout) ? Date.now() + timeout : Infinity;
+    if (this.deadline !== Infinity) {
+      live.add(this);
+      sweeper ??= setInterval(sweep, SWEEP_MS);
     }
   }
 
@@ -128,11 +149,17 @@ export class Pending {
     return this.#done;
   }
 
+  /** Fails the call for want of a reply (called by the sweeper). */
+  expire(): void {
+    this.reject(new ConnectionError(`No reply to ${this.op} within ${this.#timeout} ms: the server is slow or unreachable; raise the timeout option or retry`));
+    this.#onTimeout();
+  }
+
   /** Settles with a value (ignored once settled). */
   resolve(v: unknown): void {
     if (this.#done) return;
     this.#done = true;
-    clearTimeout(this.#timer);
+    live.delete(this);
     this.#resolve(v);
   }
 
@@ -140,7 +167,7 @@ export class Pending {
   reject(e: unknown): void {
     if (this.#done) return;
     this.#done = true;
-    clearTimeout(this.#timer);
+    live.delete(this);
     this.#reject(e);
   }
 

@@ -68,6 +68,8 @@ export class WsTransport implements Transport {
   #Ctor: WebSocketConstructor;
   #reconnect: ReconnectOptions | false;
   #socket: WebSocketLike | null = null;
+  /** The socket of the attempt under way, closed by close() (it may never finish on its own). */
+  #trying: WebSocketLike | null = null;
   #connecting: Promise<WebSocketLike> | null = null;
   #pending = new Map<number, Pending>();
   #nextId = 1;
@@ -100,6 +102,7 @@ export class WsTransport implements Transport {
         return;
       }
       socket.binaryType = "arraybuffer";
+      this.#trying = socket;
       let authed = false;
       let lastError: CyberDBError | null = null;
       socket.onopen = () => {
@@ -119,6 +122,7 @@ export class WsTransport implements Transport {
             const limit = (frame.value as { maxRequestBytes?: unknown } | undefined)?.maxRequestBytes;
             if (typeof limit === "number") this.#limit = Math.min(this.#o.maxRequestBytes, limit);
             this.#socket = socket;
+            if (this.#trying === socket) this.#trying = null;
             resolve(socket);
           } else if (frame.ok === false) {
             lastError = replyError(frame.error);
@@ -140,6 +144,7 @@ export class WsTransport implements Transport {
       socket.onerror = () => {};
       socket.onclose = (ev) => {
         if (this.#socket === socket) this.#socket = null;
+        if (this.#trying === socket) this.#trying = null;
         if (!authed) {
           reject(lastError ?? new ConnectionError(`Could not connect to ${this.#url} (close code ${ev.code}): is the server running?`));
           return;
@@ -245,6 +250,13 @@ export class WsTransport implements Transport {
     this.#socket = null;
     for (const p of this.#pending.values()) p.reject(new ClosedError(`The client was closed before the reply to ${p.op} arrived`));
     this.#pending.clear();
+    const trying = this.#trying;
+    this.#trying = null;
+    if (trying !== null) {
+      try {
+        trying.close(1000, "Client closed");
+      } catch { /* never opened */ }
+    }
     if (s === null) return;
     await new Promise<void>((resolve) => {
       const done = setTimeout(resolve, 1000);

@@ -96,12 +96,22 @@ export class Executor {
     if (wrote && this.#always) await this.#db.flush();
   }
 
-  /** Runs one `{ op, args }` request. */
-  run(req: unknown): Promise<WireReply> {
+  /**
+   * Runs one `{ op, args }` request. Answers synchronously unless the reply
+   * must wait for the disk (a write in `sync: "always"`), so the common
+   * case costs no promise.
+   */
+  run(req: unknown): WireReply | Promise<WireReply> {
+    let r: { value: unknown; wrote: boolean };
+    try {
+      r = this.#call(req);
+    } catch (e) {
+      return { ok: false, error: this.wireError(e) };
+    }
+    if (!(r.wrote && this.#always)) return { ok: true, value: r.value };
     return this.#guard(async () => {
-      const { value, wrote } = this.#call(req);
-      await this.#durable(wrote);
-      return { ok: true, value } as WireReply;
+      await this.#durable(true);
+      return { ok: true, value: r.value } as WireReply;
     }, (e) => ({ ok: false, error: this.wireError(e) }));
   }
 

@@ -89,7 +89,8 @@ export class SocketRegistry {
     const send = (id: Id, reply: WireReply) => {
       if (closed || ws === null) return;
       try {
-        ws.send(encode({ id, ...reply }) as Uint8Array<ArrayBuffer>);
+        const frame = reply.ok ? { id, ok: true, value: reply.value } : { id, ok: false, error: reply.error };
+        ws.send(encode(frame) as Uint8Array<ArrayBuffer>);
       } catch { /* the peer went away; nothing to answer */ }
     };
     const fail = (id: Id, e: unknown, closeCode?: number) => {
@@ -160,7 +161,8 @@ export class SocketRegistry {
           return;
         }
         const done = f.atomic === true ? o.executor.runAtomic(f.ops) : o.executor.run(frame);
-        done.then((reply) => send(id, reply));
+        if (done instanceof Promise) done.then((reply) => send(id, reply));
+        else send(id, done);
       },
       onClose: (_evt, ctx) => {
         closed = true;
