@@ -266,7 +266,7 @@ function once<S>(c: Case<S>, gc: boolean): { ms: number; sum: number } {
   return { ms, sum };
 }
 
-function summarize(c: Case<unknown>, samples: number[], rounds: number[], checksum: number): Result {
+function summarize(c: { name: string; ops: number }, samples: number[], rounds: number[], checksum: number): Result {
   const med = median(samples);
   const best = Math.min(...samples);
   const worst = Math.max(...samples);
@@ -282,6 +282,18 @@ function summarize(c: Case<unknown>, samples: number[], rounds: number[], checks
     spread: (worst - best) / med,
     checksum,
   };
+}
+
+/** The checksum each case returned first, and a check that every later call returns the same. */
+function checksums(cases: readonly { name: string }[]) {
+  const sums: (number | undefined)[] = cases.map(() => undefined);
+  const note = (i: number, sum: number) => {
+    if (sums[i] === undefined) sums[i] = sum;
+    else if (!Object.is(sums[i], sum)) {
+      throw new Error(`Checksum of "${cases[i].name}" changed from ${sums[i]} to ${sum}: the benchmark must do the same work every call.`);
+    }
+  };
+  return { sums, note };
 }
 
 /**
@@ -303,13 +315,7 @@ export function compare(cases: readonly Case<any>[], options: MeasureOptions = {
   const minRounds = Math.min(options.minRounds ?? 3, rounds);
   const budget = options.budgetMs ?? Infinity;
   const gc = options.gcBetween ?? true;
-  const sums: (number | undefined)[] = cases.map(() => undefined);
-  const note = (i: number, sum: number) => {
-    if (sums[i] === undefined) sums[i] = sum;
-    else if (!Object.is(sums[i], sum)) {
-      throw new Error(`Checksum of "${cases[i].name}" changed from ${sums[i]} to ${sum}: the benchmark must do the same work every call.`);
-    }
-  };
+  const { sums, note } = checksums(cases);
   for (let i = 0; i < cases.length; i++) {
     const w = cases[i].warmup ?? warmup;
     for (let k = 0; k < w; k++) {
@@ -368,6 +374,80 @@ export function pairedRatio(mine: Result, anchor: Result): number {
 // deno-lint-ignore no-explicit-any
 export function measure(c: Case<any>, options: MeasureOptions = {}): Result {
   return compare([c], options)[0];
+}
+
+/**
+ * One contender in {@link compareAsync}: like {@link Case}, but `setup`,
+ * `run` and `teardown` may be async (I/O, fsync, concurrent writers). Only
+ * `run` is timed, from its call until its promise settles.
+ */
+export interface AsyncCase<S = unknown> {
+  /** Shown in tables. */
+  name: string;
+  /** Operations done by one `run` call (for ops/s). */
+  ops: number;
+  /** Untimed; builds fresh state for one `run` (opens a database, creates a file). */
+  setup?: () => S | Promise<S>;
+  /** Timed; does `ops` operations on the state and resolves to a checksum. */
+  run: (state: S) => Promise<number>;
+  /** Untimed; releases the state after a run (closes, removes files). */
+  teardown?: (state: S) => void | Promise<void>;
+  /** Untimed warm-up calls (setup, run, teardown); defaults to the options'. */
+  warmup?: number;
+  /** At most this many timed calls for this case; defaults to all rounds. */
+  maxRounds?: number;
+}
+
+async function onceAsync<S>(c: AsyncCase<S>, gc: boolean): Promise<{ ms: number; sum: number }> {
+  const state = c.setup ? await c.setup() : (undefined as S);
+  if (gc) forceGc(1);
+  const t0 = now();
+  const sum = await c.run(state);
+  const ms = now() - t0;
+  await c.teardown?.(state);
+  return { ms, sum };
+}
+
+/**
+ * {@link compare} for asynchronous work: warm-up, then interleaved rounds
+ * (order rotated each round), a forced GC before each timed call, checksums
+ * that must not change. Cases run one at a time, never concurrently.
+ *
+ * @example
+ * ```ts
+ * const [durable, raw] = await compareAsync([
+ *   { name: "db", ops: 1000, setup: openDb, run: writeAll, teardown: closeDb },
+ *   { name: "raw", ops: 1000, setup: openFile, run: appendAll, teardown: closeFile },
+ * ], { rounds: 7 });
+ * console.log(formatRatio(pairedRatio(durable, raw)));
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export async function compareAsync(cases: readonly AsyncCase<any>[], options: MeasureOptions = {}): Promise<Result[]> {
+  const warmup = options.warmup ?? 1;
+  const rounds = options.rounds ?? 5;
+  const minRounds = Math.min(options.minRounds ?? 3, rounds);
+  const budget = options.budgetMs ?? Infinity;
+  const gc = options.gcBetween ?? true;
+  const { sums, note } = checksums(cases);
+  for (const c of cases) {
+    for (let k = 0; k < (c.warmup ?? warmup); k++) await onceAsync(c, false);
+  }
+  const samples: number[][] = cases.map(() => []);
+  const roundOf: number[][] = cases.map(() => []);
+  const started = now();
+  for (let r = 0; r < rounds; r++) {
+    if (r >= minRounds && now() - started > budget) break;
+    for (let j = 0; j < cases.length; j++) {
+      const i = (j + r) % cases.length;
+      if (samples[i].length >= (cases[i].maxRounds ?? Infinity)) continue;
+      const { ms, sum } = await onceAsync(cases[i], gc);
+      samples[i].push(ms);
+      roundOf[i].push(r);
+      note(i, sum);
+    }
+  }
+  return cases.map((c, i) => summarize(c, samples[i], roundOf[i], sums[i] ?? NaN));
 }
 
 // ---------------------------------------------------------------------------
