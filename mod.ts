@@ -50,6 +50,17 @@ export {
   type ValueOfType,
 } from "./src/engine/schema.ts";
 export type { Key, Value } from "./src/engine/value.ts";
+export type {
+  Aggregate,
+  AggregateOp,
+  Columns,
+  CompareOp,
+  Filter,
+  OrderBy,
+  Query,
+} from "./src/engine/query.ts";
+export { agg, type Operand, QueryBuilder, TableQuery, type WhereOp } from "./src/engine/query_builder.ts";
+export type { IndexOptions } from "./src/ops/query_ops.ts";
 export type { Kind } from "./src/engine/engine.ts";
 export type { Storage, StorageFile, StorageLock } from "./src/storage/types.ts";
 export * from "./src/errors.ts";

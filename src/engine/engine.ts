@@ -8,6 +8,7 @@
 
 import { ClosedError, NotFoundError, ValidationError, WrongKindError } from "../errors.ts";
 import type { CompiledSchema, StoredRow } from "./schema.ts";
+import type { SecondaryIndex } from "./secondary_index.ts";
 import type { SlotMap, Undo } from "./slot_map.ts";
 import { quote, type Key, type Value } from "./value.ts";
 
@@ -50,6 +51,8 @@ export interface TableState {
   readonly schema: CompiledSchema;
   /** Primary key → stored row, in insertion order. */
   store: SlotMap<string | number, StoredRow>;
+  /** Secondary indexes by column. */
+  indexes: Map<string, SecondaryIndex>;
   /** Set once the collection is dropped. */
   dropped: boolean;
 }

@@ -51,6 +51,11 @@ export class SlotMap<K, V> {
     return slot === undefined ? undefined : this.#vals[slot];
   }
 
+  /** The slot of `key` (its insertion rank among all slots), or -1. */
+  slotOf(key: K): number {
+    return this.#index.get(key) ?? -1;
+  }
+
   /** Whether `key` is present. */
   has(key: K): boolean {
     return this.#index.has(key);

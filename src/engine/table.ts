@@ -6,6 +6,10 @@
 
 import { SchemaError } from "../errors.ts";
 import * as ops from "../ops/table_ops.ts";
+import * as qops from "../ops/query_ops.ts";
+import type { IndexOptions } from "../ops/query_ops.ts";
+import type { Columns, Filter, Query } from "./query.ts";
+import { TableQuery, type Operand, type WhereOp } from "./query_builder.ts";
 import type { Op } from "../ops/types.ts";
 import type { Database, DatabaseOptions } from "./database.ts";
 import type { Engine, TableState } from "./engine.ts";
@@ -146,9 +150,73 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
     return this.#run(ops.tableHas, [this.#s.name, key]) as boolean;
   }
 
-  /** The number of rows. */
-  count(): number {
-    return this.#run(ops.tableCount, [this.#s.name]) as number;
+  /** The number of rows, or of rows matching `where`. */
+  count(where?: Filter): number {
+    return this.#run(ops.tableCount, where === undefined ? [this.#s.name] : [this.#s.name, where]) as number;
+  }
+
+  /**
+   * Runs a declarative query (plain data; see the README's query section):
+   * rows by default, `{ column: values[] }` with `format: "columns"`.
+   */
+  query(query: Query & { format: "columns" }): Columns;
+  /** Runs a declarative query and returns the matching rows. */
+  query(query?: Query): Row<S>[];
+  query(query: Query = {}): Row<S>[] | Columns {
+    return this.#run(qops.tableQuery, [this.#s.name, query]) as Row<S>[] | Columns;
+  }
+
+  /** The first row a query returns, or undefined. */
+  first(query: Query = {}): Row<S> | undefined {
+    return this.#run(qops.tableFirst, [this.#s.name, query]) as Row<S> | undefined;
+  }
+
+  /** A query builder starting with a filter: `t.where("age", ">", 30).toArray()`. */
+  where<C extends keyof Row<S> & string, O extends WhereOp>(
+    column: C,
+    op: O,
+    ...operand: O extends "isNull" ? [] : [Operand<Row<S>[C], O>]
+  ): TableQuery<S> {
+    return this.#builder().where(column, op, ...operand);
+  }
+
+  /** A query builder starting with a projection. */
+  select<C extends keyof Row<S> & string>(...columns: C[]): TableQuery<S, Pick<Row<S>, C>> {
+    return this.#builder().select(...columns) as unknown as TableQuery<S, Pick<Row<S>, C>>;
+  }
+
+  /** A query builder starting with a sort key. */
+  orderBy(column: keyof Row<S> & string, direction: "asc" | "desc" = "asc", nulls?: "first" | "last"): TableQuery<S> {
+    return this.#builder().orderBy(column, direction, nulls);
+  }
+
+  /** A query builder starting with a grouping; follow with `.aggregate({...})`. */
+  groupBy<C extends keyof Row<S> & string>(...columns: C[]): TableQuery<S> {
+    return this.#builder().groupBy(...columns);
+  }
+
+  #builder(): TableQuery<S> {
+    return new TableQuery<S>({}, (op, q) => op === "query" ? this.query(q) : op === "first" ? this.first(q) : this.count(q.where));
+  }
+
+  /** Creates a secondary index on `column` (`unique: true` rejects duplicates with DuplicateKeyError). */
+  createIndex(column: keyof Row<S> & string, options: IndexOptions = {}): void {
+    this.#run(qops.tableCreateIndex, [this.#s.name, column, options]);
+  }
+
+  /** Drops the index on `column`; returns whether there was one. */
+  dropIndex(column: keyof Row<S> & string): boolean {
+    return this.#run(qops.tableDropIndex, [this.#s.name, column]) as boolean;
+  }
+
+  /** The table's secondary indexes. */
+  indexes(): { column: string; unique: boolean }[] {
+    return this.#run(qops.tableIndexes, [this.#s.name]) as { column: string; unique: boolean }[];
+  }
+
+  /** The rows for several keys, in the order given (missing keys are skipped). */
+  getMany(keys: readonly PrimaryKey<S>[]): Row<S>[] {
+    return this.#run(qops.tableGetMany, [this.#s.name, keys]) as Row<S>[];
   }
 
   /** Copies of the rows in insertion order. */

@@ -83,7 +83,14 @@ export const dbCreateTable = op<Engine>({
   arity: [1, 1],
   run(e, _t, args) {
     const schema = compileSchema(args[0]);
-    const state: TableState = { kind: "table", name: schema.def.name, schema, store: new SlotMap(), dropped: false };
+    const state: TableState = {
+      kind: "table",
+      name: schema.def.name,
+      schema,
+      store: new SlotMap(),
+      indexes: new Map(),
+      dropped: false,
+    };
     add(e, state);
     if (e.logging) e.log("db.createTable", [schema.def]);
     return state;

@@ -12,6 +12,7 @@ import { quote } from "../engine/value.ts";
 import { DB_OPS } from "./db_ops.ts";
 import { DICT_OPS } from "./dict_ops.ts";
 import { LIST_OPS } from "./list_ops.ts";
+import { QUERY_OPS } from "./query_ops.ts";
 import { TABLE_OPS } from "./table_ops.ts";
 import type { Op } from "./types.ts";
 
@@ -27,7 +28,7 @@ export type { Op } from "./types.ts";
  * ```
  */
 export const OPS: ReadonlyMap<string, Op<unknown>> = new Map(
-  ([...DB_OPS, ...DICT_OPS, ...LIST_OPS, ...TABLE_OPS] as Op<unknown>[]).map((o) => [o.name, o]),
+  ([...DB_OPS, ...DICT_OPS, ...LIST_OPS, ...TABLE_OPS, ...QUERY_OPS] as Op<unknown>[]).map((o) => [o.name, o]),
 );
 
 /**

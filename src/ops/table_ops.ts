@@ -5,9 +5,11 @@
  */
 
 import { DuplicateKeyError, KeyNotFoundError, ValidationError } from "../errors.ts";
-import type { TableState } from "../engine/engine.ts";
+import type { Engine, TableState } from "../engine/engine.ts";
 import { checkPartial, checkPk, checkRow, rowOut, type StoredRow } from "../engine/schema.ts";
 import { quote } from "../engine/value.ts";
+import { compileQuery } from "../engine/query.ts";
+import { candidates } from "./query_ops.ts";
 import { op } from "./types.ts";
 
 function pkName(t: TableState): string {
@@ -26,6 +28,18 @@ function missing(t: TableState, key: string | number): never {
   );
 }
 
+/** Checks every unique index before anything changes. */
+function checkUnique(t: TableState, row: StoredRow, key: string | number): void {
+  if (t.indexes.size === 0) return;
+  for (const ix of t.indexes.values()) ix.check(row, key);
+}
+
+/** Moves the row's secondary-index entries from `before` to `after` (undoable). */
+function reindex(e: Engine, t: TableState, before: StoredRow | null, after: StoredRow | null, key: string | number): void {
+  if (t.indexes.size === 0) return;
+  for (const ix of t.indexes.values()) ix.apply(before, after, key, e.undo);
+}
+
 /** `table.insert(row)`: a new row; an existing key is a DuplicateKeyError. */
 export const tableInsert = op<TableState>({
   name: "table.insert",
@@ -35,7 +49,12 @@ export const tableInsert = op<TableState>({
   run(e, t, args) {
     const row = checkRow(t.schema, args[1], "");
     const key = row[pkName(t)] as string | number;
+    if (t.indexes.size > 0) {
+      if (t.store.has(key)) duplicate(t, key);
+      checkUnique(t, row, key);
+    }
     if (!t.store.add(key, row, e.undo)) duplicate(t, key);
+    reindex(e, t, null, row, key);
     if (e.logging) e.log("table.insert", [t.name, row]);
   },
 });
@@ -54,15 +73,22 @@ export const tableInsertMany = op<TableState>({
     const pk = pkName(t);
     const rows: StoredRow[] = new Array(input.length);
     const batch = new Set<string | number>();
+    // Unique secondary indexes must also hold within the batch.
+    const seen = [...t.indexes.values()].filter((ix) => ix.unique).map((ix) => ({ ix, batch: new Map<unknown, string | number>() }));
     for (let i = 0; i < input.length; i++) {
       const row = checkRow(t.schema, input[i], ` in row ${i}`);
       const key = row[pk] as string | number;
       if (t.store.has(key)) duplicate(t, key, ` (row ${i})`);
       if (batch.has(key)) duplicate(t, key, ` (row ${i} repeats an earlier row of the batch)`);
+      for (const u of seen) u.ix.check(row, key, u.batch);
       batch.add(key);
       rows[i] = row;
     }
-    for (const row of rows) t.store.set(row[pk] as string | number, row, e.undo);
+    for (const row of rows) {
+      const key = row[pk] as string | number;
+      t.store.set(key, row, e.undo);
+      reindex(e, t, null, row, key);
+    }
     if (e.logging && rows.length > 0) e.log("table.insertMany", [t.name, rows]);
   },
 });
@@ -93,8 +119,11 @@ export const tableUpdate = op<TableState>({
       : given;
     const row = checkRow(t.schema, full, "");
     sameKey(t, key, row);
-    if (!t.store.has(key)) missing(t, key);
+    const old = t.store.get(key);
+    if (old === undefined) missing(t, key);
+    checkUnique(t, row, key);
     t.store.set(key, row, e.undo);
+    reindex(e, t, old, row, key);
     if (e.logging) e.log("table.update", [t.name, key, row]);
   },
 });
@@ -111,7 +140,10 @@ export const tablePatch = op<TableState>({
     sameKey(t, key, part);
     const old = t.store.get(key);
     if (old === undefined) missing(t, key);
-    t.store.set(key, { ...old, ...part }, e.undo);
+    const row = { ...old, ...part };
+    checkUnique(t, row, key);
+    t.store.set(key, row, e.undo);
+    reindex(e, t, old, row, key);
     if (e.logging) e.log("table.patch", [t.name, key, part]);
   },
 });
@@ -124,7 +156,10 @@ export const tableUpsert = op<TableState>({
   arity: [2, 2],
   run(e, t, args) {
     const row = checkRow(t.schema, args[1], "");
-    t.store.set(row[pkName(t)] as string | number, row, e.undo);
+    const key = row[pkName(t)] as string | number;
+    checkUnique(t, row, key);
+    const old = t.store.set(key, row, e.undo);
+    reindex(e, t, old ?? null, row, key);
     if (e.logging) e.log("table.upsert", [t.name, row]);
   },
 });
@@ -137,7 +172,9 @@ export const tableDelete = op<TableState>({
   arity: [2, 2],
   run(e, t, args) {
     const key = checkPk(t.schema, args[1]);
-    if (t.store.delete(key, e.undo) === undefined) return false;
+    const old = t.store.delete(key, e.undo);
+    if (old === undefined) return false;
+    reindex(e, t, old, null, key);
     if (e.logging) e.log("table.delete", [t.name, key]);
     return true;
   },
@@ -164,13 +201,19 @@ export const tableHas = op<TableState>({
   run: (_e, t, args) => t.store.has(checkPk(t.schema, args[1])),
 });
 
-/** `table.count()`. */
+/** `table.count(where?)`: the number of rows, or of rows matching a filter. */
 export const tableCount = op<TableState>({
   name: "table.count",
   kind: "table",
   write: false,
-  arity: [1, 1],
-  run: (_e, t) => t.store.size,
+  arity: [1, 2],
+  run(_e, t, args) {
+    if (args[1] === undefined || args[1] === null) return t.store.size;
+    const plan = compileQuery(t.schema, { where: args[1] });
+    let n = 0;
+    for (const row of candidates(t, plan)) if (plan.pred!(row)) n++;
+    return n;
+  },
 });
 
 /** `table.rows()`: an iterator of row copies in insertion order. */

@@ -17,7 +17,7 @@
  *  | CYDBSNAP| u32 LE  | u32 LE  |                   | u32 LE  |
  *  +---------+---------+---------+-------------------+---------+
  *  then WAL-style frames:  u32 length | u32 CRC-32C | msgpack payload
- *    frame 0     catalog  { lsn, collections: [{ name, kind, schema?, count }] }
+ *    frame 0     catalog  { lsn, collections: [{ name, kind, schema?, indexes?, count }] }
  *    frames 1..n chunks   { c: collection index, items: [...] }
  *                           dict: [k0, v0, k1, v1, ...]  list: [v0, v1, ...]
  *                           table: [[col0, col1, ...], ...] in schema column order
@@ -34,6 +34,7 @@ import { compileSchema, type StoredRow, type TableSchema } from "../engine/schem
 import { SlotMap } from "../engine/slot_map.ts";
 import { cloneIn, type Key, type Value } from "../engine/value.ts";
 import { crc32c } from "../log/crc32c.ts";
+import { buildIndex } from "../ops/query_ops.ts";
 import { encodeFrame, scanFrames } from "../log/frame.ts";
 import type { Storage } from "../storage/types.ts";
 
@@ -49,7 +50,15 @@ const WRITE_BYTES = 1 << 20;
 type Captured =
   | { kind: "dict"; name: string; keys: (Key | undefined)[]; vals: (Value | undefined)[] }
   | { kind: "list"; name: string; items: Value[] }
-  | { kind: "table"; name: string; schema: TableSchema; names: readonly string[]; keys: unknown[]; vals: (StoredRow | undefined)[] };
+  | {
+    kind: "table";
+    name: string;
+    schema: TableSchema;
+    names: readonly string[];
+    indexes: { column: string; unique: boolean }[];
+    keys: unknown[];
+    vals: (StoredRow | undefined)[];
+  };
 
 /** The state of a database at one LSN, ready to be written. */
 export interface Capture {
@@ -74,7 +83,10 @@ export function capture(engine: Engine, lsn: number): Capture {
   for (const s of engine.collections.values()) {
     if (s.kind === "dict") collections.push({ kind: "dict", name: s.name, ...s.store.capture() });
     else if (s.kind === "list") collections.push({ kind: "list", name: s.name, items: s.items.slice() });
-    else collections.push({ kind: "table", name: s.name, schema: s.schema.def, names: s.schema.names, ...s.store.capture() });
+    else {
+      const indexes = [...s.indexes.values()].map((ix) => ({ column: ix.column, unique: ix.unique }));
+      collections.push({ kind: "table", name: s.name, schema: s.schema.def, names: s.schema.names, indexes, ...s.store.capture() });
+    }
   }
   return { lsn, collections };
 }
@@ -189,7 +201,9 @@ export async function writeSnapshot(
       }
     };
     const catalog = cap.collections.map((c) =>
-      c.kind === "table" ? { name: c.name, kind: c.kind, schema: c.schema, count: count(c) } : { name: c.name, kind: c.kind, count: count(c) }
+      c.kind === "table"
+        ? { name: c.name, kind: c.kind, schema: c.schema, indexes: c.indexes, count: count(c) }
+        : { name: c.name, kind: c.kind, count: count(c) }
     );
     await put({ lsn: cap.lsn, collections: catalog });
     for (let i = 0; i < cap.collections.length; i++) {
@@ -286,7 +300,7 @@ export async function readSnapshot(storage: Storage, path: string, file: string)
     if (kind === "dict") states.push({ kind, name, store: new SlotMap(), dropped: false });
     else if (kind === "list") states.push({ kind, name, items: [], copiedAt: 0, dropped: false });
     else if (kind === "table") {
-      states.push({ kind, name, schema: compileSchema(schema), store: new SlotMap(), dropped: false });
+      states.push({ kind, name, schema: compileSchema(schema), store: new SlotMap(), indexes: new Map(), dropped: false });
     } else bad(file, offsets[0], `collection ${name} has unknown kind ${String(kind)}`);
     counts.push(0);
   }
@@ -299,8 +313,11 @@ export async function readSnapshot(storage: Storage, path: string, file: string)
     counts[chunk.c as number] += n;
     items += n;
   }
-  (catalog.collections as { count: number }[]).forEach((entry, i) => {
+  (catalog.collections as { count: number; indexes?: { column: string; unique: boolean }[] }[]).forEach((entry, i) => {
     if (entry.count !== counts[i]) bad(file, offsets[0], `collection ${states[i].name} holds ${counts[i]} items, not ${entry.count}`);
+    const s = states[i];
+    // Indexes are declared, not stored: rebuilt from the rows.
+    if (s.kind === "table") for (const ix of entry.indexes ?? []) s.indexes.set(ix.column, buildIndex(s, ix.column, ix.unique));
   });
   return { lsn, collections: states, items };
 }

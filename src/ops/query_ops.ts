@@ -1,0 +1,195 @@
+/**
+ * Table queries and secondary indexes (MathDB's DataFrame side): the
+ * operations, and the planner that picks an index when one serves the
+ * filter.
+ *
+ * @module
+ */
+
+import { AlreadyExistsError, ValidationError } from "../errors.ts";
+import type { TableState } from "../engine/engine.ts";
+import { compileQuery, type IndexTerm, type Plan, runPlan } from "../engine/query.ts";
+import { checkPk, rowOut, type StoredRow } from "../engine/schema.ts";
+import { SecondaryIndex } from "../engine/secondary_index.ts";
+import { quote } from "../engine/value.ts";
+import { op } from "./types.ts";
+
+type Pk = string | number;
+
+/**
+ * The rows a plan must look at: found through the primary key or a
+ * secondary index when a top-level filter term allows it, otherwise every
+ * row. Index results come back in insertion order, as a scan would give
+ * them, so a query's answer never depends on which indexes exist.
+ *
+ * @example
+ * ```ts
+ * // candidates(tableState, compileQuery(schema, { where }))
+ * ```
+ */
+export function candidates(t: TableState, plan: Plan): Iterable<StoredRow> {
+  const keys = pickKeys(t, plan.terms);
+  if (keys === null) return t.store.values();
+  const store = t.store;
+  const unique = [...new Set(keys)];
+  unique.sort((a, b) => store.slotOf(a) - store.slotOf(b));
+  const rows: StoredRow[] = [];
+  for (const k of unique) {
+    const row = store.get(k);
+    if (row !== undefined) rows.push(row);
+  }
+  return rows;
+}
+
+/** The smallest key set an equality or range term can produce, or null to scan. */
+function pickKeys(t: TableState, terms: IndexTerm[]): Pk[] | null {
+  const pk = t.schema.names[t.schema.pk];
+  let best: Pk[] | null = null;
+  for (const term of terms) {
+    let keys: Pk[] | null = null;
+    if (term.column === pk && term.kind === "eq") {
+      keys = term.values!.filter((v) => t.store.has(v as Pk)) as Pk[];
+    } else {
+      const ix = t.indexes.get(term.column);
+      if (ix === undefined) continue;
+      keys = term.kind === "eq" ? term.values!.flatMap((v) => ix.lookup(v)) : ix.range(term.lo, term.hi);
+    }
+    if (best === null || keys.length < best.length) best = keys;
+  }
+  return best;
+}
+
+/** `table.query(query)`: rows (or columns) matching a declarative query. */
+export const tableQuery = op<TableState>({
+  name: "table.query",
+  kind: "table",
+  write: false,
+  arity: [1, 2],
+  run(_e, t, args) {
+    const plan = compileQuery(t.schema, args[1]);
+    return runPlan(t.schema, plan, candidates(t, plan));
+  },
+});
+
+/** `table.first(query?)`: the first row a query returns, or undefined. */
+export const tableFirst = op<TableState>({
+  name: "table.first",
+  kind: "table",
+  write: false,
+  arity: [1, 2],
+  run(_e, t, args) {
+    const q = args[1] ?? {};
+    if (typeof q !== "object" || Array.isArray(q)) {
+      throw new ValidationError(`Query ${quote(q)} is not an object: pass { where?, orderBy?, ... }`);
+    }
+    const plan = compileQuery(t.schema, { ...q, limit: 1, format: "rows" });
+    return (runPlan(t.schema, plan, candidates(t, plan)) as StoredRow[])[0];
+  },
+});
+
+/** Options of `createIndex`. */
+export interface IndexOptions {
+  /** Reject two rows with the same non-null value (DuplicateKeyError). */
+  unique?: boolean;
+}
+
+function indexColumn(t: TableState, column: unknown): string {
+  const i = typeof column === "string" ? t.schema.names.indexOf(column) : -1;
+  if (i === -1) {
+    throw new ValidationError(
+      `Column ${quote(column)} is not in table ${quote(t.name)}: index one of ${t.schema.names.map((n) => quote(n)).join(", ")}`,
+    );
+  }
+  if (t.schema.def.columns[i].type === "Json") {
+    throw new ValidationError(`Column ${quote(column)} of table ${quote(t.name)} is Json: Json columns cannot be indexed`);
+  }
+  return column as string;
+}
+
+/** `table.createIndex(column, { unique? })`: builds and keeps an index; duplicates → DuplicateKeyError. */
+export const tableCreateIndex = op<TableState>({
+  name: "table.createIndex",
+  kind: "table",
+  write: true,
+  arity: [2, 3],
+  run(e, t, args) {
+    const column = indexColumn(t, args[1]);
+    const opts = args[2] ?? {};
+    if (typeof opts !== "object" || Array.isArray(opts)) throw new ValidationError(`Index options ${quote(opts)} are not an object: pass { unique?: boolean }`);
+    const unique = (opts as IndexOptions).unique ?? false;
+    if (typeof unique !== "boolean") throw new ValidationError(`Index option unique ${quote(unique)} is not a boolean: pass true or false`);
+    for (const k of Object.keys(opts)) if (k !== "unique") throw new ValidationError(`Index option ${quote(k)} is unknown: use unique`);
+    if (t.indexes.has(column)) {
+      throw new AlreadyExistsError(`Table ${quote(t.name)} already has an index on ${quote(column)}: drop it first to change it`);
+    }
+    const ix = buildIndex(t, column, unique);
+    t.indexes.set(column, ix);
+    if (e.undo) e.undo.push(() => void t.indexes.delete(column));
+    if (e.logging) e.log("table.createIndex", [t.name, column, { unique }]);
+  },
+});
+
+/**
+ * Builds an index over a table's current rows (also used by snapshot load).
+ *
+ * @example
+ * ```ts
+ * // const ix = buildIndex(tableState, "email", true);
+ * ```
+ */
+export function buildIndex(t: TableState, column: string, unique: boolean): SecondaryIndex {
+  const ix = new SecondaryIndex(t.name, column, unique);
+  const batch = unique ? new Map<unknown, Pk>() : undefined;
+  t.store.forEach((row, key) => {
+    ix.check(row, key, batch);
+    ix.apply(null, row, key, null);
+  });
+  return ix;
+}
+
+/** `table.dropIndex(column)`: whether there was one. */
+export const tableDropIndex = op<TableState>({
+  name: "table.dropIndex",
+  kind: "table",
+  write: true,
+  arity: [2, 2],
+  run(e, t, args) {
+    const column = args[1] as string;
+    const ix = t.indexes.get(column);
+    if (ix === undefined) return false;
+    t.indexes.delete(column);
+    if (e.undo) e.undo.push(() => void t.indexes.set(column, ix));
+    if (e.logging) e.log("table.dropIndex", [t.name, column]);
+    return true;
+  },
+});
+
+/** `table.indexes()`: `{ column, unique }` for every index. */
+export const tableIndexes = op<TableState>({
+  name: "table.indexes",
+  kind: "table",
+  write: false,
+  arity: [1, 1],
+  run: (_e, t) => [...t.indexes.values()].map((ix) => ({ column: ix.column, unique: ix.unique })),
+});
+
+/** `table.getMany(keys)`: the rows for several keys (missing ones skipped). */
+export const tableGetMany = op<TableState>({
+  name: "table.getMany",
+  kind: "table",
+  write: false,
+  arity: [2, 2],
+  run(_e, t, args) {
+    if (!Array.isArray(args[1])) throw new ValidationError(`getMany() takes an array of keys, got ${quote(args[1])}`);
+    const out: StoredRow[] = [];
+    for (const k of args[1]) {
+      const row = t.store.get(checkPk(t.schema, k));
+      if (row !== undefined) out.push(rowOut(t.schema, row));
+    }
+    return out;
+  },
+});
+
+/** Every query and index op. */
+export const QUERY_OPS = [tableQuery, tableFirst, tableCreateIndex, tableDropIndex, tableIndexes, tableGetMany];
+
