@@ -141,6 +141,7 @@ export class TableQuery<S extends TableSchema = TableSchema, R = Row<S>> extends
     this.#run = run;
   }
 
+  /** Carries the bound table into every derived builder. */
   protected override derive(next: this): this {
     next.#run = this.#run;
     return next;
