@@ -114,7 +114,7 @@ function jsonReply(r: WireReply): unknown {
  * import { createApp } from "@cyberdb/core/server";
  * const db = await Database.open();
  * const { app } = createApp(db, { upgradeWebSocket, password: "secret" });
- * Deno.serve({ port: 9980 }, app.fetch);
+ * export default app; // `deno serve -A this_file.ts`
  * ```
  */
 export function createApp(db: Database, options: AppOptions): CyberApp {
