@@ -18,7 +18,7 @@ function run(args: string[]): { code: number | null; out: string } {
 
 describe("package", () => {
   it("deno doc --lint is clean for every entry point", () => {
-    const entries = ["mod.ts", "client.ts"].filter((f) => existsSync(join(root, f)));
+    const entries = ["mod.ts", "client.ts", "arrow.ts"].filter((f) => existsSync(join(root, f)));
     const r = run(["doc", "--lint", ...entries]);
     assert.equal(r.code, 0, r.out);
   });
