@@ -334,8 +334,9 @@ function rowComparator(order: OrderBy[]): (a: StoredRow, b: StoredRow) => number
         if (x === y) continue;
         return (x === null) === nullsFirst ? -1 : 1;
       }
+      // Not x - y: Infinity - Infinity is NaN, which would end the comparison.
       const c = typeof x === "number" && typeof y === "number" && x === x && y === y
-        ? x - y
+        ? (x < y ? -1 : x > y ? 1 : 0)
         : compareValues(x, y);
       if (c !== 0) return desc ? -c : c;
     }
@@ -357,8 +358,8 @@ function aggregate(rows: StoredRow[], groupBy: string[], aggs: Record<string, Ag
   const groups = new Map<unknown, { key: StoredRow; accs: Acc[] }>();
   const single = groupBy.length === 1 ? groupBy[0] : null;
   for (const row of rows) {
-    // One group column: its value is the map key; several: a msgpack-free string key.
-    const gk = single !== null ? eqKey(row[single]) : groupBy.length === 0 ? 0 : JSON.stringify(groupBy.map((c) => keyOf(row[c])));
+    // One group column: its Map key; several: their canonical forms joined.
+    const gk = single !== null ? keyOf(row[single]) : groupBy.length === 0 ? 0 : groupBy.map((c) => canon(row[c])).join("|");
     let g = groups.get(gk);
     if (g === undefined) {
       const key: StoredRow = {};
@@ -419,8 +420,11 @@ function aggregate(rows: StoredRow[], groupBy: string[], aggs: Record<string, Ag
 }
 
 /**
- * A primitive standing for a value in group keys, distinct sets and
- * secondary indexes: equal values give equal keys.
+ * A Map key standing for a value in group keys, distinct sets and
+ * secondary indexes: equal values (Dates by time, binaries by bytes, JSON
+ * by structure, `-0` with `0`, `NaN` with `NaN`) give equal keys, different
+ * values different keys. Primitives stand for themselves; objects become a
+ * canonical string behind a NUL prefix that no plain string key can carry.
  *
  * @example
  * ```ts
@@ -429,11 +433,33 @@ function aggregate(rows: StoredRow[], groupBy: string[], aggs: Record<string, Ag
  * ```
  */
 export function keyOf(v: Value): unknown {
+  if (typeof v === "string") return v.charCodeAt(0) === 0 ? "\0s" + v : v;
+  if (typeof v !== "object" || v === null) return v;
+  return "\0o" + canon(v);
+}
+
+/** An injective string form of a value (the parts are self-delimiting). */
+function canon(v: Value): string {
+  switch (typeof v) {
+    case "number":
+      return v === 0 ? "n0" : `n${v}`;
+    case "bigint":
+      return `i${v}`;
+    case "boolean":
+      return v ? "T" : "F";
+    case "string":
+      return JSON.stringify(v);
+  }
+  if (v === null) return "N";
   if (v instanceof Date) return `d${v.getTime()}`;
-  if (v instanceof Uint8Array) return `b${Array.from(v).join(",")}`;
-  if (typeof v === "object" && v !== null) return `j${JSON.stringify(v, (_k, x) => typeof x === "bigint" ? `${x}n` : x)}`;
-  if (typeof v === "string") return `s${v}`;
-  return v;
+  if (v instanceof Uint8Array) {
+    let hex = "b";
+    for (const byte of v) hex += byte.toString(16).padStart(2, "0");
+    return hex;
+  }
+  if (Array.isArray(v)) return `[${v.map(canon).join(",")}]`;
+  const keys = Object.keys(v).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canon(v[k])}`).join(",")}}`;
 }
 
 /**

@@ -82,6 +82,8 @@ export const tableFirst = op<TableState>({
     if (typeof q !== "object" || Array.isArray(q)) {
       throw new ValidationError(`Query ${quote(q)} is not an object: pass { where?, orderBy?, ... }`);
     }
+    // The caller's query is checked as given (a bad limit or format is an error); first() takes one row.
+    compileQuery(t.schema, q);
     const plan = compileQuery(t.schema, { ...q, limit: 1, format: "rows" });
     return (runPlan(t.schema, plan, candidates(t, plan)) as StoredRow[])[0];
   },
