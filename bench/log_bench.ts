@@ -82,7 +82,7 @@ const RECORDS = scaled(1_000_000);
 const ROWS = scaled(1_000_000);
 const UPSERTS_PER_TICK = 16;
 const BASELINE_MS = 300;
-const SNAPSHOTS = 3;
+const SNAPSHOTS = 5;
 
 const TARGET_INTERVAL = 0.5;
 const TARGET_ALWAYS = 0.8;
@@ -158,6 +158,9 @@ class TracingStorage implements Storage {
   readonly kind: Storage["kind"];
   tracing = false;
   steps: Step[] = [];
+  /** Milliseconds spent awaiting traced writes and syncs. */
+  writeMs = 0;
+  syncMs = 0;
   #inner: Storage;
 
   constructor(inner: Storage) {
@@ -168,13 +171,19 @@ class TracingStorage implements Storage {
   #wrap(file: StorageFile, path: string): StorageFile {
     if (!path.endsWith(".wal")) return file;
     return {
-      write: (data) => {
-        if (this.tracing) this.steps.push(data.slice());
-        return file.write(data);
+      write: async (data) => {
+        if (!this.tracing) return file.write(data);
+        this.steps.push(data.slice());
+        const t0 = now();
+        await file.write(data);
+        this.writeMs += now() - t0;
       },
-      sync: () => {
-        if (this.tracing) this.steps.push(null);
-        return file.sync();
+      sync: async () => {
+        if (!this.tracing) return file.sync();
+        this.steps.push(null);
+        const t0 = now();
+        await file.sync();
+        this.syncMs += now() - t0;
       },
       truncate: (size) => file.truncate(size),
       size: () => file.size(),
@@ -396,11 +405,25 @@ function dirBytes(dir: string): number {
 
 interface AlwaysRun extends DictRun {
   storage: TracingStorage;
+  ms: number;
 }
 interface RawRun {
   dir: string;
   file: StorageFile;
   steps: Step[];
+  writeMs: number;
+  syncMs: number;
+  ms: number;
+}
+/** Where one run's time went, per fdatasync: awaiting fdatasync, awaiting writes, neither. */
+interface Cycle {
+  syncs: number;
+  writes: number;
+  records: number;
+  bytes: number;
+  us: number;
+  syncUs: number;
+  writeUs: number;
 }
 
 async function sectionAlways(base: string): Promise<void> {
@@ -409,7 +432,21 @@ async function sectionAlways(base: string): Promise<void> {
   const singleKeys = Array.from({ length: SINGLE }, (_, i) => `s:${i}`);
   /** The I/O of the most recent 64-writer run: what the raw loop replays. */
   let trace: Step[] = [];
-  const batches: { syncs: number; writes: number; records: number; bytes: number }[] = [];
+  const batches: Cycle[] = [];
+  const rawCycles: Cycle[] = [];
+  const cycle = (steps: Step[], ms: number, syncMs: number, writeMs: number): Cycle => {
+    let writes = 0, syncs = 0, records = 0, bytes = 0;
+    for (const step of steps) {
+      if (step === null) syncs++;
+      else {
+        writes++;
+        records += frameCount(step);
+        bytes += step.length;
+      }
+    }
+    const per = 1000 / syncs;
+    return { syncs, writes, records, bytes, us: ms * per, syncUs: syncMs * per, writeUs: writeMs * per };
+  };
 
   const openDb = async (prefix: string): Promise<AlwaysRun> => {
     const dir = freshDir(base, prefix);
@@ -419,23 +456,15 @@ async function sectionAlways(base: string): Promise<void> {
     d.set("warm", 0);
     await db.flush(); // the segment exists before the timed part
     storage.tracing = true;
-    return { db, d, dir, storage };
+    return { db, d, dir, storage, ms: 0 };
   };
   const closeDb = async (s: AlwaysRun, keep: boolean) => {
     s.storage.tracing = false;
     if (keep) {
       trace = s.storage.steps;
-      let writes = 0, syncs = 0, records = 0, bytes = 0;
-      for (const step of trace) {
-        if (step === null) syncs++;
-        else {
-          writes++;
-          records += frameCount(step);
-          bytes += step.length;
-        }
-      }
-      if (records !== WRITERS * PER_WRITER) throw new Error(`The traced log holds ${records} records, not ${WRITERS * PER_WRITER}.`);
-      batches.push({ syncs, writes, records, bytes });
+      const c = cycle(trace, s.ms, s.storage.syncMs, s.storage.writeMs);
+      if (c.records !== WRITERS * PER_WRITER) throw new Error(`The traced log holds ${c.records} records, not ${WRITERS * PER_WRITER}.`);
+      batches.push(c);
     }
     await s.db.close();
     removeDir(s.dir!);
@@ -445,21 +474,28 @@ async function sectionAlways(base: string): Promise<void> {
     await inner.mkdir(dir);
     const file = await inner.create(join(dir, "00000000000000000001.wal"));
     await inner.syncDir(dir);
-    return { dir, file, steps };
+    return { dir, file, steps, writeMs: 0, syncMs: 0, ms: 0 };
   };
-  const closeRaw = async (s: RawRun) => {
+  const closeRaw = async (s: RawRun, keep: boolean) => {
     await s.file.close();
     removeDir(s.dir);
+    if (keep) rawCycles.push(cycle(s.steps, s.ms, s.syncMs, s.writeMs));
   };
   const replay = async (s: RawRun): Promise<number> => {
+    const start = now();
     let records = 0;
     for (const step of s.steps) {
-      if (step === null) await s.file.sync();
-      else {
+      const t0 = now();
+      if (step === null) {
+        await s.file.sync();
+        s.syncMs += now() - t0;
+      } else {
         await s.file.write(step);
+        s.writeMs += now() - t0;
         records += frameCount(step);
       }
     }
+    s.ms = now() - start;
     return records;
   };
 
@@ -470,6 +506,7 @@ async function sectionAlways(base: string): Promise<void> {
       setup: () => openDb("always"),
       run: async (state) => {
         const s = state as AlwaysRun;
+        const start = now();
         const writer = async (w: number) => {
           const mine = keys[w];
           for (let i = 0; i < PER_WRITER; i++) {
@@ -480,6 +517,7 @@ async function sectionAlways(base: string): Promise<void> {
         const all: Promise<void>[] = [];
         for (let w = 0; w < WRITERS; w++) all.push(writer(w));
         await Promise.all(all);
+        s.ms = now() - start;
         return s.d.size - 1;
       },
       teardown: (s) => closeDb(s as AlwaysRun, true),
@@ -489,7 +527,7 @@ async function sectionAlways(base: string): Promise<void> {
       ops: WRITERS * PER_WRITER,
       setup: () => openRaw(trace),
       run: (s) => replay(s as RawRun),
-      teardown: (s) => closeRaw(s as RawRun),
+      teardown: (s) => closeRaw(s as RawRun, true),
     },
     {
       name: "raw single writer, write + fdatasync per record",
@@ -501,7 +539,7 @@ async function sectionAlways(base: string): Promise<void> {
         return openRaw(frames.flatMap((f) => [f, null]));
       },
       run: (s) => replay(s as RawRun),
-      teardown: (s) => closeRaw(s as RawRun),
+      teardown: (s) => closeRaw(s as RawRun, false),
     },
     {
       name: "1 writer, set + await flush()",
@@ -525,12 +563,17 @@ async function sectionAlways(base: string): Promise<void> {
   ratioLine(`${label}, durable writes/s`, group, raw, TARGET_ALWAYS);
   ratioLine(`${label}, durable writes/s`, group, rawSingle, undefined);
   ratioLine(`sync "always", 1 writer × ${SINGLE} (set + await flush())`, dbSingle, rawSingle, undefined);
-  const per = (f: (b: (typeof batches)[0]) => number) => median(batches.map(f));
+  const per = (cs: Cycle[], f: (b: Cycle) => number) => median(cs.map(f));
+  const us = (cs: Cycle[]) =>
+    `${per(cs, (c) => c.us).toFixed(0)} µs = fdatasync ${per(cs, (c) => c.syncUs).toFixed(0)} + writes ${per(cs, (c) => c.writeUs).toFixed(0)} + ` +
+    `the rest ${per(cs, (c) => c.us - c.syncUs - c.writeUs).toFixed(0)}`;
   notes.push(
     `always: batches the database produced (median over ${batches.length} runs, warm-up included): ` +
-      `${per((b) => b.syncs)} fdatasyncs and ${per((b) => b.writes)} writes per run, ` +
-      `${per((b) => b.records / b.syncs).toFixed(1)} records and ${per((b) => b.writes / b.syncs).toFixed(2)} writes per fdatasync, ` +
-      `${per((b) => b.bytes / b.records).toFixed(1)} B/record; the raw replay issues exactly the latest run's writes and fdatasyncs`,
+      `${per(batches, (b) => b.syncs)} fdatasyncs and ${per(batches, (b) => b.writes)} writes per run, ` +
+      `${per(batches, (b) => b.records / b.syncs).toFixed(1)} records and ${per(batches, (b) => b.writes / b.syncs).toFixed(2)} writes per fdatasync, ` +
+      `${per(batches, (b) => b.bytes / b.records).toFixed(1)} B/record; the raw replay issues exactly the latest run's writes and fdatasyncs`,
+    `always: time per fdatasync cycle (medians): database ${us(batches.slice(1))}; raw replay ${us(rawCycles)}. ` +
+      `"The rest" is time awaiting neither: in the database, the writers resuming, set + log encoding, flush() promises, the stream hop`,
   );
   done("always");
 }
@@ -696,6 +739,7 @@ async function sectionSnapshot(base: string): Promise<void> {
   const rand = rng(4242);
   let upserts = 0;
   const stalls: number[] = [];
+  const stallAt: number[] = [];
   const p99s: number[] = [];
   const baselines: number[] = [];
   const snapMs: number[] = [];
@@ -724,12 +768,16 @@ async function sectionSnapshot(base: string): Promise<void> {
     stop = true;
     await finished;
     let during = 0;
+    let at = 0;
     let before = 0;
     const gaps: number[] = [];
     for (let i = 1; i < ticks.length; i++) {
       const gap = ticks[i] - ticks[i - 1];
       if (ticks[i] > s0 && ticks[i - 1] < s1) {
-        during = Math.max(during, gap);
+        if (gap > during) {
+          during = gap;
+          at = ticks[i - 1] - s0;
+        }
         gaps.push(gap);
       } else if (ticks[i] <= s0) before = Math.max(before, gap);
     }
@@ -740,10 +788,11 @@ async function sectionSnapshot(base: string): Promise<void> {
     const p99 = gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))];
     progress(
       `snapshot ${round}${round === 0 ? " (warm-up)" : ""}: ${(s1 - s0).toFixed(0)} ms, ${formatBytes(size)}; ` +
-        `writer ticks during it ${gaps.length}, max gap ${during.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms; before it max ${before.toFixed(1)} ms`,
+        `writer ticks during it ${gaps.length}, max gap ${during.toFixed(1)} ms (from +${at.toFixed(0)} ms), p99 ${p99.toFixed(1)} ms; before it max ${before.toFixed(1)} ms`,
     );
     if (round === 0) continue; // the first snapshot compiles the snapshot code
     stalls.push(during);
+    stallAt.push(at);
     p99s.push(p99);
     baselines.push(before);
     snapMs.push(s1 - s0);
@@ -775,7 +824,8 @@ async function sectionSnapshot(base: string): Promise<void> {
   });
   notes.push(
     `snapshot: writer = setTimeout(0) chain, ${UPSERTS_PER_TICK} table upserts per tick; stall = max gap between consecutive ticks ` +
-      `overlapping db.snapshot(); per-snapshot max gaps ${stalls.map((s) => s.toFixed(1)).join("/")} ms, p99 gaps ` +
+      `overlapping db.snapshot(); per-snapshot max gaps ${stalls.map((s) => s.toFixed(1)).join("/")} ms ` +
+      `(starting ${stallAt.map((s) => `+${s.toFixed(0)}`).join("/")} ms into the snapshot), p99 gaps ` +
       `${p99s.map((s) => s.toFixed(1)).join("/")} ms, totals ${snapMs.map((s) => s.toFixed(0)).join("/")} ms; one warm-up snapshot not counted`,
   );
   done("snapshot");
