@@ -588,6 +588,14 @@ interface Built {
   ms: number;
 }
 
+/**
+ * Databases left open on purpose until the process exits. Bun's
+ * `node:fs/promises` kills the process when a FileHandle is garbage
+ * collected unclosed ("A FileHandle object was closed during garbage
+ * collection"), so an abandoned Database must stay reachable.
+ */
+const leftOpen: Database[] = [];
+
 /** Writes `n` dict.set records to `dir` and returns without close(): the log, flushed, and no snapshot. */
 async function buildLog(dir: string, n: number): Promise<Built> {
   const t0 = now();
@@ -601,6 +609,7 @@ async function buildLog(dir: string, n: number): Promise<Built> {
   }
   await db.flush();
   // No close(): it would write a snapshot. This process exits with the log as a crash would leave it.
+  leftOpen.push(db);
   return { records: n, walBytes: dirBytes(join(dir, "wal")), ms: now() - t0 };
 }
 
@@ -788,7 +797,7 @@ async function sectionSnapshot(base: string): Promise<void> {
     const p99 = gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))];
     progress(
       `snapshot ${round}${round === 0 ? " (warm-up)" : ""}: ${(s1 - s0).toFixed(0)} ms, ${formatBytes(size)}; ` +
-        `writer ticks during it ${gaps.length}, max gap ${during.toFixed(1)} ms (from +${at.toFixed(0)} ms), p99 ${p99.toFixed(1)} ms; before it max ${before.toFixed(1)} ms`,
+        `writer ticks during it ${gaps.length}, max gap ${during.toFixed(1)} ms (from ${at >= 0 ? "+" : ""}${at.toFixed(0)} ms), p99 ${p99.toFixed(1)} ms; before it max ${before.toFixed(1)} ms`,
     );
     if (round === 0) continue; // the first snapshot compiles the snapshot code
     stalls.push(during);
@@ -825,7 +834,7 @@ async function sectionSnapshot(base: string): Promise<void> {
   notes.push(
     `snapshot: writer = setTimeout(0) chain, ${UPSERTS_PER_TICK} table upserts per tick; stall = max gap between consecutive ticks ` +
       `overlapping db.snapshot(); per-snapshot max gaps ${stalls.map((s) => s.toFixed(1)).join("/")} ms ` +
-      `(starting ${stallAt.map((s) => `+${s.toFixed(0)}`).join("/")} ms into the snapshot), p99 gaps ` +
+      `(starting ${stallAt.map((s) => `${s >= 0 ? "+" : ""}${s.toFixed(0)}`).join("/")} ms into the snapshot), p99 gaps ` +
       `${p99s.map((s) => s.toFixed(1)).join("/")} ms, totals ${snapMs.map((s) => s.toFixed(0)).join("/")} ms; one warm-up snapshot not counted`,
   );
   done("snapshot");
