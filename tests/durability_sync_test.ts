@@ -7,6 +7,7 @@
 // No timing assertions: waits poll for the condition with generous deadlines.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import process from "node:process";
 import { ClosedError, Database, defineSchema, type Storage, type StorageFile, type Value } from "../mod.ts";
 import { abandon, canon, dump, Machine, prng, randInt, seedFromEnv, sleep, within } from "./fixtures/durability_common.ts";
 
@@ -338,6 +339,123 @@ describe("snapshotWalBytes", () => {
       await db.close();
     }
   });
+});
+
+describe("a crash at every single storage operation", () => {
+  /** Write i: one record each (a set, an append, an upsert or a transaction). */
+  function write(db: Database, i: number): void {
+    if (i === 0) {
+      db.transaction(() => {
+        db.createDict("d");
+        db.createList("l");
+        db.createTable(schema);
+      });
+      return;
+    }
+    const d = db.getDict<Value>("d");
+    const l = db.getList<Value>("l");
+    const t = db.getTable<typeof schema>("t");
+    if (i % 4 === 0) d.set(`k${i % 6}`, [i, "p".repeat(i % 5 === 0 ? 300 : 5)]);
+    else if (i % 4 === 1) l.append(i);
+    else if (i % 4 === 2) t.upsert({ id: i % 7, v: { i } });
+    else {
+      db.transaction(() => {
+        d.set("tx", i);
+        l.append(["tx", i]);
+        t.delete((i + 3) % 7);
+      });
+    }
+  }
+
+  /** Two processes' worth of writes, flushes, explicit and automatic snapshots, rotation and a close. */
+  async function scenario(machine: Machine, sync: "always" | "interval" | "manual", acked: { n: number }): Promise<void> {
+    let i = 0;
+    for (let proc = 0; proc < 2; proc++) {
+      const db = await Database.open({
+        storage: machine.process(),
+        dir: "db",
+        sync,
+        flushInterval: 5,
+        snapshotInterval: 0,
+        snapshotWalBytes: 700,
+        segmentBytes: 600,
+      });
+      for (let round = 0; round < 5; round++) {
+        for (let j = 0; j < 4; j++) {
+          write(db, i++);
+          if (j === 2) await sleep(0);
+        }
+        await db.flush();
+        acked.n = i;
+        if (round % 3 === 1) await db.snapshot();
+      }
+      await db.close();
+    }
+  }
+
+  for (const sync of ["always", "interval", "manual"] as const) {
+    it(`sync "${sync}": reopen works and holds every acknowledged write, as a prefix, whatever operation the crash hit`, async () => {
+      const model = await Database.open();
+      const prefixes = [canon(dump(model))];
+      for (let i = 0; i < 40; i++) {
+        write(model, i);
+        prefixes.push(canon(dump(model)));
+      }
+      await model.close();
+      // A run without a crash counts the storage operations.
+      const counting = new Machine();
+      let total = 0;
+      counting.onOp = () => void total++;
+      await scenario(counting, sync, { n: 0 });
+      assert.ok(total > 50, `the scenario does real I/O (${total} operations)`);
+      if (process.env.CYBERDB_SYNC_VERBOSE) console.log(`${sync}: ${total} storage operations`);
+      for (let n = 1; n <= total + 1; n++) {
+        const machine = new Machine();
+        let count = 0;
+        machine.onOp = () => {
+          if (++count === n) machine.crash();
+        };
+        const acked = { n: 0 };
+        await within(scenario(machine, sync, acked).catch(() => {}), 30_000, `the scenario with a crash at operation ${n}`);
+        machine.onOp = null;
+        if (count < n) machine.crash(); // the crash point was past the end: crash anyway
+        const before = machine.clone();
+        let db: Database;
+        try {
+          db = await within(Database.open({ storage: machine.process(), dir: "db" }), 30_000, "reopen");
+        } catch (e) {
+          assert.fail(`reopen after a crash at storage operation ${n} of ${total} failed: ${(e as Error)?.stack ?? e}`);
+        }
+        const k = prefixes.indexOf(canon(dump(db)));
+        assert.ok(k >= 0, `crash at storage operation ${n} of ${total}: the state is no prefix of the writes`);
+        assert.ok(k >= acked.n, `crash at storage operation ${n} of ${total}: ${acked.n} writes were acknowledged, only ${k} came back`);
+        await db.close();
+        if (n % 6 !== 0) continue;
+        // A second crash during the recovery of the first one changes nothing.
+        const crashed = before.clone();
+        let recoveryOps = 0;
+        crashed.onOp = () => void recoveryOps++;
+        await (await Database.open({ storage: crashed.process(), dir: "db" })).close();
+        if (process.env.CYBERDB_SYNC_VERBOSE) console.log(`crash at ${n}: ${recoveryOps} recovery operations`);
+        for (let m = 1; m <= recoveryOps; m++) {
+          const again = before.clone();
+          let c = 0;
+          again.onOp = () => {
+            if (++c === m) again.crash();
+          };
+          await within(Database.open({ storage: again.process(), dir: "db" }).then(abandon, () => {}), 30_000, "recovery");
+          again.onOp = null;
+          if (c < m) again.crash();
+          const db2 = await within(Database.open({ storage: again.process(), dir: "db" }), 30_000, "reopen after two crashes").catch((e) =>
+            assert.fail(`reopen after a crash at operation ${n} and another at recovery operation ${m} failed: ${(e as Error)?.stack ?? e}`)
+          );
+          const k2 = prefixes.indexOf(canon(dump(db2)));
+          await db2.close();
+          assert.equal(k2, k, `a crash at recovery operation ${m} (after one at operation ${n}) changed the recovered state`);
+        }
+      }
+    });
+  }
 });
 
 describe("close() when the close-time snapshot fails", () => {
