@@ -418,6 +418,47 @@ describe("Corruption: the cases that must hold, one by one", () => {
     }
   });
 
+  it("after a fallback, the next snapshot still leaves a usable fallback (the damaged one does not count as a generation)", async () => {
+    const { twoSnapshots: img } = await buildAll();
+    const newest = img.snapshots[1];
+    const machine = new Machine(storageWith(mutate(img.files, { file: newest, kind: "flip", at: 40, xor: 0xff })));
+    const model = await Database.open();
+    for (let i = 1; i <= img.n; i++) write(model, i);
+    const db = await Database.open({ storage: machine.process(), dir: "db", sync: "always", snapshotInterval: 0 });
+    assert.deepStrictEqual(dump(db), dump(model), "fell back to the previous snapshot plus the log");
+    for (let i = img.n + 1; i <= img.n + 10; i++) {
+      write(db, i);
+      write(model, i);
+    }
+    await db.snapshot(); // a new newest snapshot; the valid previous one must stay as the fallback
+    for (let i = img.n + 11; i <= img.n + 20; i++) {
+      write(db, i);
+      write(model, i);
+    }
+    await db.flush();
+    machine.crash();
+    await abandon(db);
+    // Now the new snapshot is damaged too.
+    const snaps = (await machine.disk.list("db/snapshots")).filter((n) => n.endsWith(".snap")).sort();
+    const latest = `db/snapshots/${snaps[snaps.length - 1]}`;
+    const bytes = machine.disk.peek(latest, { durable: true })!;
+    bytes[40] ^= 0xff;
+    machine.disk.poke(latest, bytes);
+    const lines: string[] = [];
+    const r = await tryOpen(
+      () => Database.open({ storage: machine.process(), dir: "db", logger: (l) => lines.push(l) }),
+      "second fallback",
+    );
+    const expected = dump(model);
+    await model.close();
+    assert.ok(
+      r.ok,
+      `a valid older snapshot and the log behind it should replace the damaged newest one, got ${(r as { error?: unknown }).error} ` +
+        `(snapshots on disk: ${snaps.join(", ")}; wal: ${(await machine.disk.list("db/wal")).join(", ")})`,
+    );
+    assert.deepStrictEqual(r.state, expected);
+  });
+
   it("the only snapshot damaged, log complete from LSN 1 → full state from the log", async () => {
     const { oneSnapshot: img } = await buildAll();
     const snap = img.snapshots[0];
