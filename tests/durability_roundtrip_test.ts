@@ -555,6 +555,37 @@ describe(`Random histories (seed ${SEED})`, () => {
   });
 });
 
+describe("Recovery progress", () => {
+  it("open reports the snapshot it loaded and the records it replayed through logger, and prints nothing without one", async () => {
+    const machine = new Machine();
+    const db = await openMem(machine, { sync: "always" });
+    PHASES[0](db);
+    PHASES[1](db);
+    await db.snapshot();
+    PHASES[2](db);
+    await db.flush();
+    machine.crash();
+    await abandon(db);
+    const clone = machine.clone();
+    const lines: string[] = [];
+    const again = await openMem(machine, { logger: (l) => lines.push(l) });
+    await again.close();
+    assert.ok(lines.some((l) => /snapshot/i.test(l) && l.includes(".snap")), `names the snapshot it loaded: ${lines.join(" | ")}`);
+    assert.ok(lines.some((l) => /replayed \d+/i.test(l)), `counts the records it replayed: ${lines.join(" | ")}`);
+    // Without a logger the embedded API is quiet.
+    const printed: unknown[] = [];
+    const saved = { log: console.log, info: console.info, warn: console.warn, error: console.error, debug: console.debug };
+    for (const k of Object.keys(saved) as (keyof typeof saved)[]) console[k] = (...a: unknown[]) => void printed.push(a);
+    try {
+      const quiet = await openMem(clone);
+      await quiet.close();
+    } finally {
+      Object.assign(console, saved);
+    }
+    assert.deepStrictEqual(printed, [], "nothing printed without a logger");
+  });
+});
+
 describe("Table.open", () => {
   it("reopens a standalone table with its rows (real files)", async () => {
     const dir = await tempDir("tbl");
@@ -728,6 +759,26 @@ describe("Directory lock", () => {
       await db.close();
     } finally {
       await removeDir(link);
+      await removeDir(dir);
+    }
+  });
+
+  it("after a SIGKILLed holder, processes racing to open the directory: exactly one wins, the others get LockedError", async () => {
+    const dir = await tempDir("lockrace");
+    const holder = spawnChild("db_worker.ts", [JSON.stringify({ dir, sync: "always", script: "lock" })]);
+    const racers: ReturnType<typeof spawnChild>[] = [];
+    try {
+      await holder.waitFor((l) => l === "flushed", 90_000, "the holder to open");
+      await holder.kill();
+      for (let i = 0; i < 3; i++) racers.push(spawnChild("db_worker.ts", [JSON.stringify({ dir, script: "race" })]));
+      const outcomes = await Promise.all(
+        racers.map((c) => c.waitFor((l) => l === "opened" || l === "locked" || l.startsWith("error"), 90_000, "the racer's outcome")),
+      );
+      assert.equal(outcomes.filter((o) => o === "opened").length, 1, `exactly one racer opens: ${outcomes.join(", ")}`);
+      assert.equal(outcomes.filter((o) => o === "locked").length, racers.length - 1, `the others: LockedError: ${outcomes.join(", ")}`);
+    } finally {
+      await holder.kill();
+      for (const c of racers) await c.kill();
       await removeDir(dir);
     }
   });
