@@ -266,6 +266,43 @@ describe("Round trip across snapshots", () => {
     });
   }
 
+  it("snapshots drop the log segments they cover: the log reaches back to the previous snapshot and no further", async () => {
+    const dir = await tempDir("retention");
+    try {
+      const db = await Database.open({ dir, segmentBytes: 512, snapshotInterval: 0, sync: "always" });
+      const l = db.createList<Value>("l");
+      const snapLsns: number[] = [];
+      let lsn = 1;
+      for (let round = 0; round < 4; round++) {
+        for (let i = 0; i < 60; i++) {
+          l.append([round, i, "r".repeat(20)]);
+          lsn++;
+        }
+        await db.flush();
+        await db.snapshot();
+        snapLsns.push(lsn);
+        const segs = (await readdir(join(dir, "wal"))).filter((n) => n.endsWith(".wal")).map(Number.parseFloat).sort((a, b) => a - b);
+        const snaps = (await readdir(join(dir, "snapshots"))).filter((n) => n.endsWith(".snap")).map(Number.parseFloat).sort((a, b) =>
+          a - b
+        );
+        assert.deepStrictEqual(snaps, snapLsns.slice(-2), `round ${round}: the newest two snapshots are kept`);
+        const keepFrom = snapLsns.length >= 2 ? snapLsns[snapLsns.length - 2] + 1 : 1;
+        assert.ok(segs[0] <= keepFrom, `round ${round}: the log still holds LSN ${keepFrom} (segments ${segs})`);
+        assert.ok(
+          segs.length < 2 || segs[1] > keepFrom,
+          `round ${round}: segments wholly before LSN ${keepFrom} are removed (segments ${segs})`,
+        );
+      }
+      const expected = dump(db);
+      await db.close();
+      const again = await Database.open({ dir });
+      assert.deepStrictEqual(dump(again), expected);
+      await again.close();
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
   it("real files, tiny snapshotWalBytes: automatic snapshots, close, reopen", async () => {
     const dir = await tempDir("rttiny");
     try {
