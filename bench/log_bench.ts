@@ -714,7 +714,7 @@ async function sectionRecovery(base: string): Promise<void> {
       },
     },
   ];
-  const [rec, multiple, perRecord] = await compareAsync(cases, { rounds: 3 });
+  const [rec, multiple, perRecord] = await compareAsync(cases, { rounds: 5 });
   sameChecksum(rec, multiple);
   sameChecksum(rec, perRecord);
   const what = `recovery of a ${RECORDS}-record log (${formatBytes(walBytes)}, no snapshot), MB/s of log`;
