@@ -250,7 +250,8 @@ describe("Round trip across snapshots", () => {
       }
       await db.flush();
       for (const n of await listSnapshots(machine)) snapshotsSeen.add(n);
-      assert.ok(snapshotsSeen.size >= 3, `automatic snapshots were taken mid-stream: ${[...snapshotsSeen]}`);
+      // "manual" may defer or skip automatic snapshots (they must not make unflushed writes durable).
+      if (sync !== "manual") assert.ok(snapshotsSeen.size >= 3, `automatic snapshots were taken mid-stream: ${[...snapshotsSeen]}`);
       assert.ok((await listSnapshots(machine)).length <= 2, "at most two snapshot generations stay");
       const expected = dump(model);
       await model.close();

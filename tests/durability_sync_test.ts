@@ -107,17 +107,13 @@ describe('sync: "manual"', () => {
       for (let b = 0; b < 3; b++) batch(db, b);
       await db.flush();
       const flushed = dump(db);
-      const snapshotsBefore = new Set(await machine.disk.list("db/snapshots"));
+      // Never flushed, well past 256 log bytes and over many 20 ms intervals, one task
+      // each: every chance for an automatic snapshot (taking none is fine too).
       for (let b = 3; b < 30; b++) {
-        batch(db, b); // never flushed: well past 256 log bytes
-        await sleep(1); // one task each, so a snapshot can start between them
+        batch(db, b);
+        await sleep(b % 3 === 0 ? 10 : 1);
       }
-      await eventually(
-        async () => (await machine.disk.list("db/snapshots")).some((n) => n.endsWith(".snap") && !snapshotsBefore.has(n)),
-        30_000,
-        "an automatic snapshot",
-      );
-      await sleep(20);
+      await sleep(100);
       machine.crash();
       await abandon(db);
       const again = await open(machine, { sync: "manual" });
@@ -127,7 +123,7 @@ describe('sync: "manual"', () => {
         got,
         flushed,
         'sync "manual" promises that nothing is written until flush(): after a crash the state must be the last flushed one, ' +
-          "but the automatic snapshot persisted writes that were never flushed",
+          "but an automatic snapshot persisted writes that were never flushed",
       );
     });
   }
