@@ -14,7 +14,7 @@ import type { Op } from "../ops/types.ts";
 import type { Database, DatabaseOptions } from "./database.ts";
 import type { Engine, TableState } from "./engine.ts";
 import type { InsertRow, PrimaryKey, Row, TableSchema } from "./schema.ts";
-import { sameSchema } from "./schema.ts";
+import { compileSchema, sameSchema } from "./schema.ts";
 import { quote } from "./value.ts";
 
 /**
@@ -70,6 +70,8 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
    */
   static async open<const S extends TableSchema>(schema: S, options: DatabaseOptions = {}): Promise<Table<S>> {
     const { Database } = await import("./database.ts");
+    // A malformed schema is a SchemaError whether or not the table exists yet.
+    compileSchema(schema);
     const db = await Database.open(options);
     try {
       const existing = db.collections().find((c) => c.name === schema?.name);

@@ -22,7 +22,15 @@ import { CorruptionError, CyberDBError } from "../errors.ts";
 import type { DatabaseOptions, Persistence } from "../engine/database.ts";
 import type { Engine, LogEntry } from "../engine/engine.ts";
 import { execute, executeAtomic } from "../ops/mod.ts";
-import { capture, install, type LoadedSnapshot, readSnapshot, snapshotLsn, writeSnapshot } from "../snapshot/snapshot.ts";
+import {
+  capture,
+  type Capture,
+  install,
+  type LoadedSnapshot,
+  readSnapshot,
+  snapshotLsn,
+  writeSnapshot,
+} from "../snapshot/snapshot.ts";
 import { defaultStorage } from "../storage/mod.ts";
 import { joinPath } from "../storage/paths.ts";
 import type { Storage, StorageLock } from "../storage/types.ts";
@@ -167,6 +175,8 @@ class Durable implements Persistence {
   #log: (line: string) => void;
   #chain: Promise<void> = Promise.resolve();
   #snapshotting = false;
+  #manual: boolean;
+  #due = false;
   #timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
@@ -189,10 +199,11 @@ class Durable implements Persistence {
     this.#walLimit = options.snapshotWalBytes ?? DEFAULT_SNAPSHOT_WAL_BYTES;
     this.#log = log;
     engine.setJournal((entries) => this.#append(entries));
+    this.#manual = options.sync === "manual";
     const every = options.snapshotInterval ?? DEFAULT_SNAPSHOT_INTERVAL;
     if (every > 0) {
       this.#timer = setInterval(() => {
-        if (this.#lsn > this.#snapshotLsn) this.#background();
+        if (this.#lsn > this.#snapshotLsn) this.#trigger();
       }, every);
       // A timer must not keep a process alive that has nothing else to do.
       storage.unrefTimer?.(this.#timer);
@@ -206,32 +217,54 @@ class Durable implements Persistence {
       : { lsn, ops: entries };
     this.#walBytes += this.#writer.append(record);
     this.#lsn = lsn;
-    if (this.#walLimit > 0 && this.#walBytes >= this.#walLimit && !this.#snapshotting) this.#background();
+    if (this.#walLimit > 0 && this.#walBytes >= this.#walLimit && !this.#snapshotting) this.#trigger();
+  }
+
+  /**
+   * An automatic snapshot is due (by size or timer). In `"manual"` mode the
+   * memory holds writes not yet flushed, which a snapshot now would make
+   * durable behind the user's back: it waits for the next `flush()` and
+   * captures exactly what that flush makes durable.
+   */
+  #trigger(): void {
+    if (this.#manual) this.#due = true;
+    else this.#background(null);
   }
 
   /** A snapshot nobody awaits: failures are logged, and the next one retries. */
-  #background(): void {
+  #background(cap: Capture | null): void {
     this.#snapshotting = true;
-    this.snapshot().catch((e) => this.#log(`cyberdb: snapshot failed: ${e instanceof Error ? e.message : e}`));
+    this.#enqueue(cap).catch((e) => this.#log(`cyberdb: snapshot failed: ${e instanceof Error ? e.message : e}`));
   }
 
-  flush(): Promise<void> {
-    return this.#writer.flush();
+  async flush(): Promise<void> {
+    // Captured before the flush starts: the state the flush makes durable.
+    const cap = this.#due ? capture(this.#engine, this.#lsn) : null;
+    if (cap !== null) this.#walBytes = 0;
+    await this.#writer.flush();
+    if (cap !== null) {
+      this.#due = false;
+      this.#background(cap);
+    }
   }
 
   snapshot(): Promise<void> {
-    const run = this.#chain.then(() => this.#snapshot());
+    return this.#enqueue(null);
+  }
+
+  #enqueue(cap: Capture | null): Promise<void> {
+    const run = this.#chain.then(() => this.#snapshot(cap));
     this.#chain = run.catch(() => {});
     return run;
   }
 
-  async #snapshot(): Promise<void> {
+  async #snapshot(pre: Capture | null): Promise<void> {
     this.#snapshotting = true;
     try {
       const t0 = now();
       // Synchronous: the captured state is exactly the state at this LSN.
-      const cap = capture(this.#engine, this.#lsn);
-      this.#walBytes = 0;
+      const cap = pre ?? capture(this.#engine, this.#lsn);
+      if (pre === null) this.#walBytes = 0;
       const { path, bytes } = await writeSnapshot(this.#storage, this.#dir, cap);
       this.#snapshotLsn = Math.max(this.#snapshotLsn, cap.lsn);
       const snapDir = joinPath(this.#dir, "snapshots");
@@ -252,6 +285,8 @@ class Durable implements Persistence {
     } finally {
       this.#snapshotting = false;
     }
+    // The log may have grown past the limit while this snapshot was written.
+    if (this.#walLimit > 0 && this.#walBytes >= this.#walLimit && this.#engine.closedReason === null) this.#trigger();
   }
 
   async close(): Promise<void> {
@@ -263,10 +298,15 @@ class Durable implements Persistence {
         await this.#writer.flush();
         if (this.#lsn > this.#snapshotLsn) await this.snapshot();
       }
-      await this.#writer.close();
     } finally {
+      // Whatever failed above, the log is closed and the lock released:
+      // every write is in the log, so a reopen recovers it.
       this.#engine.setJournal(null);
-      await this.#lock.release();
+      try {
+        await this.#writer.close();
+      } finally {
+        await this.#lock.release();
+      }
     }
   }
 }

@@ -13,7 +13,7 @@
 
 import { ClosedError } from "../errors.ts";
 import type { Storage, StorageFile, StorageLock } from "./types.ts";
-import { absolutePath, dirname } from "./paths.ts";
+import { absolutePath, basename, dirname } from "./paths.ts";
 import {
   encodeLockFile,
   FRESH_LOCK_MS,
@@ -208,7 +208,8 @@ export class DenoStorage implements Storage {
    * respected; a pid left by a dead process is overwritten.
    */
   async lock(path: string): Promise<StorageLock> {
-    const key = absolutePath(path, Deno.cwd());
+    // The real path: the same directory reached through a symlink is the same lock.
+    const key = `${await Deno.realPath(dirname(absolutePath(path, Deno.cwd())))}/${basename(path)}`;
     const held = heldLocks();
     if (held.has(key)) throw lockedBySelf(path, Deno.pid);
     held.add(key);

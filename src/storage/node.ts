@@ -243,8 +243,9 @@ export class NodeStorage implements Storage {
    * names its pid too, so both schemes see each other.
    */
   async lock(path: string): Promise<StorageLock> {
-    const { path: p, process } = await node();
-    const key = p.resolve(path);
+    const { fs, path: p, process } = await node();
+    // The real path: the same directory reached through a symlink is the same lock.
+    const key = p.join(await fs.realpath(p.dirname(p.resolve(path))), p.basename(path));
     const held = heldLocks();
     if (held.has(key)) throw lockedBySelf(path, process.pid);
     held.add(key); // before any await, so two lock() calls in one tick cannot both pass
