@@ -45,8 +45,10 @@ export {
   type InsertRow,
   type IntType,
   type PrimaryKey,
+  type PrimaryKeyName,
   type Row,
   type TableSchema,
+  type UpdateRow,
   type ValueOfType,
 } from "./src/engine/schema.ts";
 export type { Key, Value } from "./src/engine/value.ts";

@@ -103,9 +103,28 @@ export type InsertRow<S extends TableSchema> =
  * const k: PrimaryKey<typeof s> = "alice";
  * ```
  */
-export type PrimaryKey<S extends TableSchema> = ValueOfType<
-  Extract<Cols<S>, { readonly primaryKey: true }>["type"]
->;
+export type PrimaryKey<S extends TableSchema> = TableSchema extends S ? string | number | bigint
+  : ValueOfType<Extract<Cols<S>, { readonly primaryKey: true }>["type"]> | (Extract<Cols<S>, { readonly primaryKey: true }>["type"] extends IntType ? bigint : never);
+
+/** The name of a schema's primary-key column. */
+export type PrimaryKeyName<S extends TableSchema> = Extract<Cols<S>, { readonly primaryKey: true }>["name"];
+
+/**
+ * The row `update(key, row)` accepts: a whole row, where the key column may
+ * be left out (the call names the key).
+ *
+ * @example
+ * ```ts
+ * import { defineSchema, type UpdateRow } from "@cyberdb/core";
+ * const s = defineSchema({ name: "u", columns: [
+ *   { name: "id", type: "Int64", primaryKey: true }, { name: "name", type: "Utf8" },
+ * ] });
+ * const r: UpdateRow<typeof s> = { name: "Ada" };
+ * ```
+ */
+export type UpdateRow<S extends TableSchema> =
+  & Omit<InsertRow<S>, PrimaryKeyName<S>>
+  & Partial<Pick<InsertRow<S>, PrimaryKeyName<S> & keyof InsertRow<S>>>;
 
 /**
  * Returns the schema unchanged, typed precisely so that row types can be

@@ -39,6 +39,10 @@ export class SlotMap<K, V> {
   #keys: (K | undefined)[] = [];
   #vals: (V | undefined)[] = [];
   #dead = 0;
+  /** Bumped by every compaction; scan cursors carry it. */
+  #epoch = 0;
+  /** The old slots the last compaction kept, ascending: maps an old cursor to a new slot. */
+  #kept: Int32Array | null = null;
 
   /** The number of live entries. */
   get size(): number {
@@ -223,9 +227,50 @@ export class SlotMap<K, V> {
       keys.push(oldKeys[i] as K);
       vals.push(v);
     }
+    const kept = new Int32Array(keys.length);
+    for (let i = 0, j = 0; i < oldKeys.length; i++) if (oldVals[i] !== undefined) kept[j++] = i;
+    this.#kept = kept;
+    this.#epoch++;
     this.#keys = keys;
     this.#vals = vals;
     this.#index = index;
     this.#dead = 0;
+  }
+
+  /**
+   * One page of a cursor scan in insertion order: up to `count` live
+   * entries from `cursor` (0 to start), and the cursor of the next page or
+   * `null` at the end. As with Redis's SCAN, an entry present for the whole
+   * scan is returned at least once and entries added meanwhile may or may
+   * not be; a cursor outlives one compaction exactly, and restarts (so may
+   * repeat entries) after two.
+   */
+  scan(cursor: number, count: number): { next: number | null; entries: [K, V][] } {
+    // cursor = epoch * 2^32 + slot: both fit a safe integer for 2^21 compactions.
+    const epoch = Math.floor(cursor / 2 ** 32);
+    let from = cursor % 2 ** 32;
+    if (epoch !== this.#epoch % 2 ** 20) {
+      const kept = this.#kept;
+      if (kept !== null && epoch === (this.#epoch - 1) % 2 ** 20) {
+        let lo = 0;
+        let hi = kept.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (kept[mid] < from) lo = mid + 1;
+          else hi = mid;
+        }
+        from = lo;
+      } else from = 0;
+    }
+    const keys = this.#keys;
+    const vals = this.#vals;
+    const entries: [K, V][] = [];
+    let i = from;
+    for (; i < keys.length && entries.length < count; i++) {
+      const v = vals[i];
+      if (v !== undefined) entries.push([keys[i] as K, v]);
+    }
+    const next = i >= keys.length ? null : (this.#epoch % 2 ** 20) * 2 ** 32 + i;
+    return { next, entries };
   }
 }

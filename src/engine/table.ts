@@ -13,7 +13,7 @@ import { TableQuery, type Operand, type WhereOp } from "./query_builder.ts";
 import type { Op } from "../ops/types.ts";
 import type { Database, DatabaseOptions } from "./database.ts";
 import type { Engine, TableState } from "./engine.ts";
-import type { InsertRow, PrimaryKey, Row, TableSchema } from "./schema.ts";
+import type { InsertRow, PrimaryKey, Row, TableSchema, UpdateRow } from "./schema.ts";
 import { compileSchema, sameSchema } from "./schema.ts";
 import { quote } from "./value.ts";
 
@@ -123,7 +123,7 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
   }
 
   /** Replaces the whole row with key `key`; missing → `KeyNotFoundError`. */
-  update(key: PrimaryKey<S>, row: InsertRow<S> | Omit<InsertRow<S>, never>): void {
+  update(key: PrimaryKey<S>, row: UpdateRow<S>): void {
     this.#run(ops.tableUpdate, [this.#s.name, key, row]);
   }
 

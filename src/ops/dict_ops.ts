@@ -198,7 +198,7 @@ export const dictPopItem = op<DictState>({
   run(e, d) {
     const last = d.store.last();
     if (last === undefined) {
-      throw new KeyNotFoundError(`popItem() on dict ${quote(d.name)}, which is empty: check size first`);
+      throw new KeyNotFoundError(`Cannot popItem() from dict ${quote(d.name)}: it is empty; check size first`);
     }
     d.store.delete(last[0], e.undo);
     // Logged as its effect: which key goes depends on state, not on args.
@@ -221,6 +221,38 @@ export const dictSetDefault = op<DictState>({
     d.store.set(k, v, e.undo);
     if (e.logging) e.log("dict.set", [d.name, k, v]);
     return cloneOut(v);
+  },
+});
+
+/**
+ * Checks a scan cursor and page size.
+ *
+ * @example
+ * ```ts
+ * import { checkScan } from "./dict_ops.ts";
+ * checkScan(0, 100); // [0, 100]
+ * ```
+ */
+export function checkScan(cursor: unknown, count: unknown): [number, number] {
+  if (typeof cursor !== "number" || !Number.isSafeInteger(cursor) || cursor < 0) {
+    throw new ValidationError(`Scan cursor ${quote(cursor)} is not valid: pass 0 to start, then the cursor the last page returned`);
+  }
+  if (typeof count !== "number" || !Number.isInteger(count) || count < 1 || count > 100_000) {
+    throw new ValidationError(`Scan count ${quote(count)} is not an integer from 1 to 100000: pass a page size`);
+  }
+  return [cursor, count];
+}
+
+/** `dict.scan(cursor, count)`: one page `[nextCursor | null, [key, value][]]`, for batched iteration. */
+export const dictScan = op<DictState>({
+  name: "dict.scan",
+  kind: "dict",
+  write: false,
+  arity: [3, 3],
+  run(_e, d, args) {
+    const [cursor, count] = checkScan(args[1], args[2]);
+    const { next, entries } = d.store.scan(cursor, count);
+    return [next, entries.map(([k, v]): [Key, Value] => [k, cloneOut(v)])];
   },
 });
 
@@ -255,4 +287,5 @@ export const DICT_OPS = [
   dictPopItem,
   dictSetDefault,
   dictToObject,
+  dictScan,
 ];

@@ -9,6 +9,7 @@ import type { Engine, TableState } from "../engine/engine.ts";
 import { checkPartial, checkPk, checkRow, rowOut, type StoredRow } from "../engine/schema.ts";
 import { quote } from "../engine/value.ts";
 import { compileQuery } from "../engine/query.ts";
+import { checkScan } from "./dict_ops.ts";
 import { candidates } from "./query_ops.ts";
 import { op } from "./types.ts";
 
@@ -254,6 +255,19 @@ function structuredCloneSchema(t: TableState) {
   return { name: d.name, columns: d.columns.map((c) => ({ ...c })) };
 }
 
+/** `table.scan(cursor, count)`: one page `[nextCursor | null, rows[]]`, for batched iteration. */
+export const tableScan = op<TableState>({
+  name: "table.scan",
+  kind: "table",
+  write: false,
+  arity: [3, 3],
+  run(_e, t, args) {
+    const [cursor, count] = checkScan(args[1], args[2]);
+    const { next, entries } = t.store.scan(cursor, count);
+    return [next, entries.map(([, row]) => rowOut(t.schema, row))];
+  },
+});
+
 /** Every table op. */
 export const TABLE_OPS = [
   tableInsert,
@@ -268,4 +282,5 @@ export const TABLE_OPS = [
   tableRows,
   tableToArray,
   tableSchema,
+  tableScan,
 ];
