@@ -125,18 +125,17 @@ export class RemoteDict<V extends Value = Value> implements AsyncIterable<[Key, 
   }
 
   /**
-   * Streams `[key, value]` pairs: the key list once, then values in
-   * batches of `batchSize` (pipelined); keys deleted meanwhile are skipped.
+   * Streams `[key, value]` pairs in insertion order, `batchSize` per round
+   * trip through the server's cursor scan (`dict.scan`): client memory stays
+   * O(batch). As with Redis's SCAN, an entry present for the whole iteration
+   * is yielded at least once; entries written meanwhile may or may not be.
    */
   async *[Symbol.asyncIterator](): AsyncIterator<[Key, V]> {
-    const keys = await this.keys();
-    const n = this.#c.batchSize;
-    for (let i = 0; i < keys.length; i += n) {
-      const chunk = keys.slice(i, i + n);
-      const values = await Promise.all(chunk.map((k) => this.#call("dict.get", k)));
-      for (let j = 0; j < chunk.length; j++) {
-        if (values[j] !== undefined) yield [chunk[j], values[j] as V];
-      }
+    let cursor: number | null = 0;
+    while (cursor !== null) {
+      const [next, entries] = await this.#call("dict.scan", cursor, this.#c.batchSize) as [number | null, [Key, V][]];
+      yield* entries;
+      cursor = next;
     }
   }
 }

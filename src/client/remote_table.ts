@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { Columns, Filter, Query } from "../engine/query.ts";
+import { type Operand, QueryBuilder, type WhereOp } from "../engine/query_builder.ts";
 import type { InsertRow, PrimaryKey, Row, TableSchema } from "../engine/schema.ts";
 import type { Caller } from "./caller.ts";
 import { toList } from "./values.ts";
@@ -92,9 +94,61 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
     return this.#call("table.has", key) as Promise<boolean>;
   }
 
-  /** The number of rows. */
-  count(): Promise<number> {
-    return this.#call("table.count") as Promise<number>;
+  /** The number of rows, or of rows matching `where`. */
+  count(where?: Filter): Promise<number> {
+    return (where === undefined ? this.#call("table.count") : this.#call("table.count", where)) as Promise<number>;
+  }
+
+  /** Runs a declarative query on the server (the same plain object as embedded `query()`). */
+  query(query: Query & { format: "columns" }): Promise<Columns>;
+  /** Runs a declarative query on the server and returns the matching rows. */
+  query(query?: Query): Promise<Row<S>[]>;
+  query(query: Query = {}): Promise<Row<S>[] | Columns> {
+    return this.#call("table.query", query) as Promise<Row<S>[] | Columns>;
+  }
+
+  /** The first row a query returns, or undefined. */
+  first(query: Query = {}): Promise<Row<S> | undefined> {
+    return this.#call("table.first", query) as Promise<Row<S> | undefined>;
+  }
+
+  /** A query builder whose terminals run remotely: `await t.where("age", ">", 30).toArray()`. */
+  where<C extends keyof Row<S> & string, O extends WhereOp>(
+    column: C,
+    op: O,
+    ...operand: O extends "isNull" ? [] : [Operand<Row<S>[C], O>]
+  ): RemoteQuery<S> {
+    return new RemoteQuery<S>({}, this).where(column, op, ...operand);
+  }
+
+  /** A query builder starting with a projection. */
+  select<C extends keyof Row<S> & string>(...columns: C[]): RemoteQuery<S, Pick<Row<S>, C>> {
+    return new RemoteQuery<S>({}, this).select(...columns) as unknown as RemoteQuery<S, Pick<Row<S>, C>>;
+  }
+
+  /** A query builder starting with a grouping; follow with `.aggregate({...})`. */
+  groupBy<C extends keyof Row<S> & string>(...columns: C[]): RemoteQuery<S> {
+    return new RemoteQuery<S>({}, this).groupBy(...columns);
+  }
+
+  /** Creates a secondary index on `column` (`unique: true` rejects duplicates). */
+  async createIndex(column: keyof Row<S> & string, options: { unique?: boolean } = {}): Promise<void> {
+    await this.#call("table.createIndex", column, options);
+  }
+
+  /** Drops the index on `column`; whether there was one. */
+  dropIndex(column: keyof Row<S> & string): Promise<boolean> {
+    return this.#call("table.dropIndex", column) as Promise<boolean>;
+  }
+
+  /** The table's secondary indexes. */
+  indexes(): Promise<{ column: string; unique: boolean }[]> {
+    return this.#call("table.indexes") as Promise<{ column: string; unique: boolean }[]>;
+  }
+
+  /** The rows for several keys (missing keys skipped), in one round trip. */
+  getMany(keys: readonly KeyOf<S>[]): Promise<Row<S>[]> {
+    return this.#call("table.getMany", toList(keys)) as Promise<Row<S>[]>;
   }
 
   /** Every row, in insertion order (one round trip). */
@@ -113,10 +167,66 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
   }
 
   /**
-   * Streams the rows. Until the server has a batched table scan this
-   * fetches every row in one round trip and yields them one by one.
+   * Streams the rows in insertion order, `batchSize` per round trip through
+   * the server's cursor scan (`table.scan`): client memory stays O(batch).
    */
   async *[Symbol.asyncIterator](): AsyncIterator<Row<S>> {
-    yield* await this.rows();
+    let cursor: number | null = 0;
+    while (cursor !== null) {
+      const [next, rows] = await this.#call("table.scan", cursor, this.#c.batchSize) as [number | null, Row<S>[]];
+      yield* rows;
+      cursor = next;
+    }
+  }
+}
+
+/**
+ * A query builder bound to a remote table: the same plain query object as
+ * embedded, sent as one `table.query` call.
+ *
+ * @example
+ * ```ts ignore
+ * const adults = await users.where("age", ">=", 18).orderBy("age").limit(10).toArray();
+ * ```
+ */
+export class RemoteQuery<S extends TableSchema = TableSchema, R = Row<S>> extends QueryBuilder<S, R> {
+  #table: RemoteTable<S> | undefined;
+
+  /** @internal Made by `RemoteTable.where()` and friends. */
+  constructor(query: Query = {}, table?: RemoteTable<S>) {
+    super(query);
+    this.#table = table;
+  }
+
+  /** Carries the bound table into every derived builder. */
+  protected override derive(next: this): this {
+    next.#table = this.#table;
+    return next;
+  }
+
+  #t(): RemoteTable<S> {
+    if (this.#table === undefined) throw new TypeError("This query is not bound to a table: pass build() to table.query()");
+    return this.#table;
+  }
+
+  /** The matching rows. */
+  toArray(): Promise<R[]> {
+    return this.#t().query({ ...this.q, format: "rows" }) as Promise<R[]>;
+  }
+
+  /** The matching rows as columns. */
+  columns(): Promise<{ [K in keyof R]: R[K][] }> {
+    return this.#t().query({ ...this.q, format: "columns" }) as Promise<{ [K in keyof R]: R[K][] }>;
+  }
+
+  /** The first matching row, or undefined. */
+  first(): Promise<R | undefined> {
+    return this.#t().first(this.q) as Promise<R | undefined>;
+  }
+
+  /** How many results the query has. */
+  async count(): Promise<number> {
+    if (Object.keys(this.q).every((k) => k === "where")) return this.#t().count(this.q.where);
+    return (await this.toArray()).length;
   }
 }
