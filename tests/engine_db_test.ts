@@ -3,6 +3,7 @@
 // close and Symbol.asyncDispose.
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { type ErrClass, throwsErr } from "./fixtures/assert_errors.ts";
 import {
   AlreadyExistsError,
   ClosedError,
@@ -23,24 +24,6 @@ import {
 // init is given and the handle is written to afterwards: without it the value
 // type is inferred from the init as literals (createList("l", [1]) gives a
 // CyberList<1>, on which append(2) does not type-check).
-
-type ErrClass = abstract new (...args: never[]) => Error;
-
-/** Runs `fn`, expects it to throw an instance of `Cls` carrying `code`; returns the error. */
-function throwsErr(fn: () => unknown, Cls: ErrClass, code: string, note = ""): Error {
-  try {
-    fn();
-  } catch (e) {
-    const err = e as Error & { code?: unknown };
-    assert.ok(
-      e instanceof Cls,
-      `expected ${Cls.name}${note ? ` (${note})` : ""}, got ${err?.name}: ${err?.message}`,
-    );
-    assert.equal(err.code, code, `wrong code${note ? ` (${note})` : ""}`);
-    return err;
-  }
-  assert.fail(`expected ${Cls.name} (${code}) but nothing was thrown${note ? ` (${note})` : ""}`);
-}
 
 /** Like throwsErr for calls that may throw synchronously or return a rejected promise. */
 async function rejectsErr(fn: () => unknown, Cls: ErrClass, code: string, note = ""): Promise<void> {

@@ -3,6 +3,7 @@
 // stable sort with a total order across types, all-or-nothing extend.
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { throwsErr } from "./fixtures/assert_errors.ts";
 import {
   CyberList,
   Database,
@@ -10,24 +11,6 @@ import {
   ValidationError,
   ValueNotFoundError,
 } from "../mod.ts";
-
-type ErrClass = abstract new (...args: never[]) => Error;
-
-/** Runs `fn`, expects it to throw an instance of `Cls` carrying `code`; returns the error. */
-function throwsErr(fn: () => unknown, Cls: ErrClass, code: string, note = ""): Error {
-  try {
-    fn();
-  } catch (e) {
-    const err = e as Error & { code?: unknown };
-    assert.ok(
-      e instanceof Cls,
-      `expected ${Cls.name}${note ? ` (${note})` : ""}, got ${err?.name}: ${err?.message}`,
-    );
-    assert.equal(err.code, code, `wrong code${note ? ` (${note})` : ""}`);
-    return err;
-  }
-  assert.fail(`expected ${Cls.name} (${code}) but nothing was thrown${note ? ` (${note})` : ""}`);
-}
 
 const invalid = (fn: () => unknown, note = "") => throwsErr(fn, ValidationError, "VALIDATION", note);
 const outOfRange = (fn: () => unknown, note = "") =>

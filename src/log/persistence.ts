@@ -105,6 +105,14 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
       }
       throw e;
     });
+    // Recovered without them: set damaged snapshots aside (never deleted, kept
+    // for inspection) so that retention keeps the valid fallback instead.
+    for (const name of base.names) {
+      const snapDir = joinPath(dir, "snapshots");
+      await storage.rename(joinPath(snapDir, name), joinPath(snapDir, `${name}.damaged`));
+      await storage.syncDir(snapDir);
+      log(`cyberdb: moved the damaged snapshot ${name} to ${name}.damaged`);
+    }
     if (replayed > 0 || wal.segments.length > 0) {
       log(`cyberdb: replayed ${replayed} log records from ${wal.segments.length} segments; opened in ${ms(t0)}`);
     }
@@ -122,29 +130,31 @@ async function loadSnapshot(
   storage: Storage,
   dir: string,
   log: (line: string) => void,
-): Promise<{ snapshot: LoadedSnapshot | null; damaged: CorruptionError | null }> {
+): Promise<{ snapshot: LoadedSnapshot | null; damaged: CorruptionError | null; names: string[] }> {
   const t0 = now();
   const snapDir = joinPath(dir, "snapshots");
-  const names = await storage.list(snapDir);
-  for (const name of names) {
+  const listed = await storage.list(snapDir);
+  for (const name of listed) {
     // A crash during a snapshot leaves its temp file behind; it was never valid.
     if (name.endsWith(".snap.tmp")) await storage.remove(joinPath(snapDir, name));
   }
-  const snaps = names.filter((n) => snapshotLsn(n) !== null).sort().reverse();
+  const snaps = listed.filter((n) => snapshotLsn(n) !== null).sort().reverse();
   let damaged: CorruptionError | null = null;
+  const names: string[] = [];
   for (const name of snaps) {
     try {
       const snapshot = await readSnapshot(storage, joinPath(snapDir, name), `snapshots/${name}`);
       install(engine, snapshot);
       log(`cyberdb: loaded snapshot ${name}: ${snapshot.collections.length} collections, ${snapshot.items} items, ${ms(t0)}`);
-      return { snapshot, damaged };
+      return { snapshot, damaged, names };
     } catch (e) {
       if (!(e instanceof CorruptionError)) throw e;
       damaged ??= e;
+      names.push(name);
       log(`cyberdb: ${e.message} — trying an older snapshot`);
     }
   }
-  return { snapshot: null, damaged };
+  return { snapshot: null, damaged, names };
 }
 
 /** Applies one log record through the operation table, as it was applied before the crash. */

@@ -142,6 +142,11 @@ class MemoryFile implements StorageFile {
 export class MemoryStorage implements Storage {
   /** Always `"memory"`. */
   readonly kind = "memory" as const;
+
+  /** Lets a timer not keep the process alive where the runtime supports it (Node-style `unref`). */
+  unrefTimer(timer: unknown): void {
+    (timer as { unref?: () => void } | null)?.unref?.();
+  }
   #dirs = new Map<string, Map<string, Inode>>();
   #durable = new Map<string, Map<string, Inode>>();
   #world: World = { generation: 0 };
