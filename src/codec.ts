@@ -28,7 +28,7 @@ addExtension({
   unpack: () => -0,
 });
 
-const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: false });
+const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
 
 function hasNegZero(v: unknown): boolean {

@@ -247,15 +247,14 @@ class Durable implements Persistence {
     this.#enqueue(cap).catch((e) => this.#log(`cyberdb: snapshot failed: ${e instanceof Error ? e.message : e}`));
   }
 
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    // The common case: no promise layer of our own on the group-commit path.
+    if (!this.#due) return this.#writer.flush();
     // Captured before the flush starts: the state the flush makes durable.
-    const cap = this.#due ? capture(this.#engine, this.#lsn) : null;
-    if (cap !== null) this.#walBytes = 0;
-    await this.#writer.flush();
-    if (cap !== null) {
-      this.#due = false;
-      this.#background(cap);
-    }
+    const cap = capture(this.#engine, this.#lsn);
+    this.#walBytes = 0;
+    this.#due = false;
+    return this.#writer.flush().then(() => this.#background(cap));
   }
 
   snapshot(): Promise<void> {

@@ -81,6 +81,7 @@ const KEEP_BATCH = 4 * 1024 * 1024; // larger batch buffers are dropped after us
  * ```
  */
 export class WalWriter {
+  #kickQueued = false;
   #storage: Storage;
   #dir: string;
   #mode: SyncMode;
@@ -303,7 +304,17 @@ export class WalWriter {
     if (force) {
       this.#writeTarget = Math.max(this.#writeTarget, seq);
       this.#syncTarget = Math.max(this.#syncTarget, seq);
-      this.#kick();
+      // At the end of the task, not now: every writer resumed in this task
+      // appends first, so their records share one write and one fdatasync.
+      if (!this.#kickQueued) {
+        this.#kickQueued = true;
+        queueMicrotask(() => {
+          this.#kickQueued = false;
+          this.#writeTarget = Math.max(this.#writeTarget, this.#appended);
+          this.#syncTarget = Math.max(this.#syncTarget, this.#appended);
+          this.#kick();
+        });
+      }
     }
     return done;
   }

@@ -45,14 +45,21 @@ const HEADER = 28;
 const CHUNK = 2048;
 /** Bytes gathered before one write call. */
 const WRITE_BYTES = 1 << 20;
+/** Encoding time after which the writer yields to the event loop. */
+const YIELD_MS = 4;
+
+function clock(): number {
+  return globalThis.performance?.now() ?? Date.now();
+}
 
 /** One collection as captured for a snapshot. */
 type Captured =
-  | { kind: "dict"; name: string; keys: (Key | undefined)[]; vals: (Value | undefined)[] }
-  | { kind: "list"; name: string; items: Value[] }
+  | { kind: "dict"; name: string; size: number; keys: (Key | undefined)[]; vals: (Value | undefined)[] }
+  | { kind: "list"; name: string; size: number; items: Value[] }
   | {
     kind: "table";
     name: string;
+    size: number;
     schema: TableSchema;
     names: readonly string[];
     indexes: { column: string; unique: boolean }[];
@@ -81,21 +88,22 @@ export interface Capture {
 export function capture(engine: Engine, lsn: number): Capture {
   const collections: Captured[] = [];
   for (const s of engine.collections.values()) {
-    if (s.kind === "dict") collections.push({ kind: "dict", name: s.name, ...s.store.capture() });
-    else if (s.kind === "list") collections.push({ kind: "list", name: s.name, items: s.items.slice() });
+    if (s.kind === "dict") collections.push({ kind: "dict", name: s.name, size: s.store.size, ...s.store.capture() });
+    else if (s.kind === "list") collections.push({ kind: "list", name: s.name, size: s.items.length, items: s.items.slice() });
     else {
       const indexes = [...s.indexes.values()].map((ix) => ({ column: ix.column, unique: ix.unique }));
-      collections.push({ kind: "table", name: s.name, schema: s.schema.def, names: s.schema.names, indexes, ...s.store.capture() });
+      collections.push({
+        kind: "table",
+        name: s.name,
+        size: s.store.size,
+        schema: s.schema.def,
+        names: s.schema.names,
+        indexes,
+        ...s.store.capture(),
+      });
     }
   }
   return { lsn, collections };
-}
-
-function count(c: Captured): number {
-  if (c.kind === "list") return c.items.length;
-  let n = 0;
-  for (const v of c.vals) if (v !== undefined) n++;
-  return n;
 }
 
 /** Yields the chunk payloads of one captured collection. */
@@ -184,6 +192,7 @@ export async function writeSnapshot(
     let pending: Uint8Array[] = [header];
     let pendingBytes = HEADER;
     let frames = 0;
+    let slice = clock();
     const put = async (payload: unknown) => {
       const frame = encodeFrame(encode(payload));
       pending.push(frame);
@@ -195,15 +204,18 @@ export async function writeSnapshot(
         pendingBytes = 0;
         bytes += buf.length;
         await file.write(buf);
-        // Let timers and I/O callbacks (other writers) run even when the
-        // storage resolves at once, as MemoryStorage does.
+      }
+      // Every few milliseconds of encoding, let timers and I/O callbacks (other
+      // writers) run, whether or not the storage call above had to wait.
+      if (clock() - slice >= YIELD_MS) {
         await new Promise((resolve) => setTimeout(resolve, 0));
+        slice = clock();
       }
     };
     const catalog = cap.collections.map((c) =>
       c.kind === "table"
-        ? { name: c.name, kind: c.kind, schema: c.schema, indexes: c.indexes, count: count(c) }
-        : { name: c.name, kind: c.kind, count: count(c) }
+        ? { name: c.name, kind: c.kind, schema: c.schema, indexes: c.indexes, count: c.size }
+        : { name: c.name, kind: c.kind, count: c.size }
     );
     await put({ lsn: cap.lsn, collections: catalog });
     for (let i = 0; i < cap.collections.length; i++) {
