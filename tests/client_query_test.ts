@@ -136,3 +136,48 @@ for (const kind of ["ws", "http"] as const) {
     });
   });
 }
+
+describe("Arrow IPC over HTTP", () => {
+  it("GET streams a table and POST a query's answer; auth, unknown tables and bad queries are refused", async () => {
+    const { tableFromIPC } = await import("apache-arrow");
+    const client = await connect(server.http, { password: PASSWORD });
+    const t = await client.createTable({ ...schema, name: "arrow_people" });
+    await t.insertMany(rows(40));
+    const auth = { authorization: `Bearer ${PASSWORD}` };
+    const whole = await fetch(`${server.http}/v1/arrow/arrow_people`, { headers: auth });
+    assert.equal(whole.status, 200);
+    assert.equal(whole.headers.get("content-type"), "application/vnd.apache.arrow.stream");
+    const table = tableFromIPC(new Uint8Array(await whole.arrayBuffer()));
+    assert.equal(table.numRows, 40);
+    assert.deepEqual(Array.from(table.getChild("id")!.toArray().slice(0, 3) as ArrayLike<bigint>, Number), [0, 1, 2]);
+    assert.deepEqual(Array.from(table.getChild("name")!.toArray()), (await t.toArray()).map((r) => r.name));
+
+    const q: Query = { where: { column: "age", op: ">", value: 40 }, select: ["id", "age"], orderBy: [{ column: "id" }] };
+    const posted = await fetch(`${server.http}/v1/arrow/arrow_people`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify(q),
+    });
+    assert.equal(posted.status, 200);
+    const answer = tableFromIPC(new Uint8Array(await posted.arrayBuffer()));
+    const expected = await t.query(q) as { id: number; age: number }[];
+    assert.equal(answer.numRows, expected.length);
+    assert.deepEqual(answer.schema.fields.map((f) => f.name), ["id", "age"]);
+    assert.deepEqual(Array.from(answer.getChild("age")!.toArray()), expected.map((r) => r.age));
+
+    const wrong = await fetch(`${server.http}/v1/arrow/arrow_people`, { headers: { authorization: "Bearer nope" } });
+    assert.equal(wrong.status, 401);
+    assert.equal((await wrong.json()).error.code, "AUTH");
+    const missing = await fetch(`${server.http}/v1/arrow/no_such_table`, { headers: auth });
+    assert.equal(missing.status, 404);
+    assert.equal((await missing.json()).error.code, "NOT_FOUND");
+    const bad = await fetch(`${server.http}/v1/arrow/arrow_people`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ where: { column: "nope", op: "=", value: 1 } }),
+    });
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).error.code, "VALIDATION");
+    await client.close();
+  });
+});

@@ -7,11 +7,12 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import type { UpgradeWebSocket } from "hono/ws";
 import { decode, encode } from "../codec.ts";
 import type { Database } from "../engine/database.ts";
+import type { Query } from "../engine/query.ts";
 import { AuthError, ProtocolError, TooLargeError } from "../errors.ts";
 import { MSGPACK, type WireError, type WireReply } from "../client/wire.ts";
 import { fromJsonValue, toJsonValue } from "./json.ts";
@@ -148,6 +149,57 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
 
   app.get("/health", (c) => c.json({ ok: true, maxRequestBytes: limit }));
 
+  /** The AuthError for a request's Authorization header, or null when it may pass. */
+  function authError(header: string | undefined): AuthError | null {
+    if (check === null) return null;
+    const token = /^Bearer (.*)$/s.exec(header ?? "")?.[1];
+    if (token !== undefined && check(token)) return null;
+    return new AuthError(token === undefined
+      ? "This server needs a password: send the header Authorization: Bearer <password>"
+      : "Wrong password: check --password / CYBERDB_PASSWORD on the server");
+  }
+
+  // Arrow IPC (stream format) of a table, or of a query's answer (POST, the
+  // query as JSON or msgpack): what DuckDB, Polars and pandas read directly.
+  // apache-arrow is loaded on first use only.
+  app.use("/v1/arrow/*", cors({ origin: "*", allowMethods: ["GET", "POST"], allowHeaders: ["Authorization", "Content-Type"] }));
+  const arrow = async (c: Context, query: unknown) => {
+    const { toArrowIPC } = await import("../arrow/arrow.ts");
+    const table = db.getTable(c.req.param("table") ?? "");
+    const bytes = toArrowIPC(table, (query ?? {}) as Query);
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/vnd.apache.arrow.stream" });
+  };
+  const arrowFail = (c: Context, e: unknown) => {
+    const error = executor.wireError(e);
+    return c.json({ ok: false, error }, statusOf({ ok: false, error }) as 400);
+  };
+  app.get("/v1/arrow/:table", async (c) => {
+    const denied = authError(c.req.header("authorization"));
+    if (denied !== null) return arrowFail(c, denied);
+    try {
+      return await arrow(c, {});
+    } catch (e) {
+      return arrowFail(c, e);
+    }
+  });
+  app.post("/v1/arrow/:table", async (c) => {
+    const denied = authError(c.req.header("authorization"));
+    if (denied !== null) return arrowFail(c, denied);
+    try {
+      const json = !isMsgpack(c.req.header("content-type"));
+      const bytes = await readBody(c.req.raw, limit);
+      let query: unknown;
+      try {
+        query = json ? fromJsonValue(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes))) : decode(bytes);
+      } catch {
+        throw new ProtocolError(`The query is not valid ${json ? "JSON" : "MessagePack"}: send a query object such as {"where": ...}`);
+      }
+      return await arrow(c, query);
+    } catch (e) {
+      return arrowFail(c, e);
+    }
+  });
+
   app.use("/v1/rpc", cors({ origin: "*", allowMethods: ["POST"], allowHeaders: ["Authorization", "Content-Type"] }));
   app.post("/v1/rpc", async (c) => {
     const type = c.req.header("content-type");
@@ -159,15 +211,8 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     };
     const fail = (error: WireError) => send({ ok: false, error });
     // Authentication first: an unauthenticated caller costs no body read.
-    if (check !== null) {
-      const auth = c.req.header("authorization") ?? "";
-      const token = /^Bearer (.*)$/s.exec(auth)?.[1];
-      if (token === undefined || !check(token)) {
-        return fail(executor.wireError(new AuthError(token === undefined
-          ? "This server needs a password: send the header Authorization: Bearer <password>"
-          : "Wrong password: check --password / CYBERDB_PASSWORD on the server")));
-      }
-    }
+    const denied = authError(c.req.header("authorization"));
+    if (denied !== null) return fail(executor.wireError(denied));
     if (json && !isJson(type)) {
       return fail(executor.wireError(new ProtocolError(
         `Content-Type ${JSON.stringify(type ?? "")} is not supported: send application/msgpack or application/json`,
