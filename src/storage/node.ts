@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { FileHandle } from "node:fs/promises";
 import { ClosedError } from "../errors.ts";
 import type { Storage, StorageFile, StorageLock } from "./types.ts";
 import {
@@ -21,6 +20,8 @@ import {
 
 interface NodeApi {
   fs: typeof import("node:fs/promises");
+  /** The callback API: log files are plain descriptors, not FileHandles (see NodeFile). */
+  fd: typeof import("node:fs");
   path: typeof import("node:path");
   process: typeof import("node:process");
 }
@@ -31,10 +32,12 @@ let api: Promise<NodeApi> | undefined;
 function node(): Promise<NodeApi> {
   api ??= Promise.all([
     import("node:fs/promises"),
+    import("node:fs"),
     import("node:path"),
     import("node:process"),
-  ]).then(([fs, path, proc]) => ({
+  ]).then(([fs, fd, path, proc]) => ({
     fs,
+    fd: (fd as { default?: typeof import("node:fs") }).default ?? fd,
     path,
     process: proc.default,
   }));
@@ -50,46 +53,62 @@ function plain(buf: Uint8Array): Uint8Array {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
+/**
+ * One open log or snapshot file, as a plain file descriptor. Not a
+ * `FileHandle`: a database dropped without `close()` would leave its handle
+ * to the garbage collector, which Node warns about and Bun treats as fatal.
+ */
 class NodeFile implements StorageFile {
-  #handle: FileHandle;
+  #fs: typeof import("node:fs");
+  #fd: number;
   #path: string;
   #closed = false;
 
-  constructor(handle: FileHandle, path: string) {
-    this.#handle = handle;
+  constructor(fs: typeof import("node:fs"), fd: number, path: string) {
+    this.#fs = fs;
+    this.#fd = fd;
     this.#path = path;
   }
 
-  #check(): FileHandle {
+  #check(): number {
     if (this.#closed) {
       throw new ClosedError(`File ${JSON.stringify(this.#path)} is closed; open it again to use it.`);
     }
-    return this.#handle;
+    return this.#fd;
   }
 
   async write(data: Uint8Array): Promise<void> {
-    const h = this.#check();
+    const fd = this.#check();
     // O_APPEND puts every write at the end; loop because a write may be short.
     let done = 0;
     while (done < data.length) {
-      const { bytesWritten } = await h.write(data, done, data.length - done);
-      done += bytesWritten;
+      done += await new Promise<number>((resolve, reject) =>
+        this.#fs.write(fd, data, done, data.length - done, null, (e, n) => e ? reject(e) : resolve(n))
+      );
     }
   }
   async sync(): Promise<void> {
-    await this.#check().datasync();
+    const fd = this.#check();
+    await new Promise<void>((resolve, reject) => this.#fs.fdatasync(fd, (e) => e ? reject(e) : resolve()));
   }
   async truncate(size: number): Promise<void> {
-    await this.#check().truncate(size);
+    const fd = this.#check();
+    await new Promise<void>((resolve, reject) => this.#fs.ftruncate(fd, size, (e) => e ? reject(e) : resolve()));
   }
   async size(): Promise<number> {
-    return (await this.#check().stat()).size;
+    const fd = this.#check();
+    return await new Promise<number>((resolve, reject) => this.#fs.fstat(fd, (e, st) => e ? reject(e) : resolve(st.size)));
   }
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#handle.close();
+    await new Promise<void>((resolve, reject) => this.#fs.close(this.#fd, (e) => e ? reject(e) : resolve()));
   }
+}
+
+/** Opens `path` with `flags` as a plain descriptor. */
+function openFd(fs: typeof import("node:fs"), path: string, flags: string): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(path, flags, (e, fd) => e ? reject(e) : resolve(fd)));
 }
 
 function isAlive(process: NodeApi["process"], pid: number): boolean {
@@ -190,22 +209,22 @@ export class NodeStorage implements Storage {
 
   /** Opens with `O_APPEND | O_CREAT`. */
   async openAppend(path: string): Promise<StorageFile> {
-    const { fs } = await node();
-    return new NodeFile(await fs.open(path, "a"), path);
+    const { fd } = await node();
+    return new NodeFile(fd, await openFd(fd, path, "a"), path);
   }
 
   /** Opens with `O_APPEND | O_CREAT`, then truncates to 0. */
   async create(path: string): Promise<StorageFile> {
-    const { fs } = await node();
+    const { fd } = await node();
     // Not O_TRUNC in the open flags: Deno's node:fs refuses O_TRUNC with O_APPEND.
-    const handle = await fs.open(path, "a");
+    const file = new NodeFile(fd, await openFd(fd, path, "a"), path);
     try {
-      await handle.truncate(0);
+      await file.truncate(0);
     } catch (e) {
-      await handle.close();
+      await file.close();
       throw e;
     }
-    return new NodeFile(handle, path);
+    return file;
   }
 
   /** `rename(2)`: atomic, replaces `to`. */
