@@ -352,12 +352,14 @@ interface Acc {
   distinct: Set<unknown> | null;
 }
 
-function aggregate(rows: StoredRow[], groupBy: string[], aggs: Record<string, Aggregate>): StoredRow[] {
+/** Groups and aggregates the matching rows in one pass, without collecting them first. */
+function aggregate(rows: Iterable<StoredRow>, pred: Pred | null, groupBy: string[], aggs: Record<string, Aggregate>): StoredRow[] {
   const aliases = Object.keys(aggs);
   const specs = aliases.map((a) => aggs[a]);
   const groups = new Map<unknown, { key: StoredRow; accs: Acc[] }>();
   const single = groupBy.length === 1 ? groupBy[0] : null;
   for (const row of rows) {
+    if (pred !== null && !pred(row)) continue;
     // One group column: its Map key; several: their canonical forms joined.
     const gk = single !== null ? keyOf(row[single]) : groupBy.length === 0 ? 0 : groupBy.map((c) => canon(row[c])).join("|");
     let g = groups.get(gk);
@@ -463,6 +465,50 @@ function canon(v: Value): string {
 }
 
 /**
+ * The first `k` matching rows in sort order, as a stable full sort would give
+ * them, in O(n log k): a max-heap of the best so far, ties broken by scan order.
+ */
+function topK(rows: Iterable<StoredRow>, pred: Pred | null, cmp: (a: StoredRow, b: StoredRow) => number, k: number): StoredRow[] {
+  if (k === 0) return [];
+  const heap: { row: StoredRow; seq: number }[] = [];
+  const worse = (a: { row: StoredRow; seq: number }, b: { row: StoredRow; seq: number }) => {
+    const c = cmp(a.row, b.row);
+    return c !== 0 ? c > 0 : a.seq > b.seq;
+  };
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let top = i;
+      if (l < heap.length && worse(heap[l], heap[top])) top = l;
+      if (r < heap.length && worse(heap[r], heap[top])) top = r;
+      if (top === i) return;
+      [heap[i], heap[top]] = [heap[top], heap[i]];
+      i = top;
+    }
+  };
+  let seq = 0;
+  for (const row of rows) {
+    if (pred !== null && !pred(row)) continue;
+    const item = { row, seq: seq++ };
+    if (heap.length < k) {
+      heap.push(item);
+      for (let i = heap.length - 1; i > 0;) {
+        const parent = (i - 1) >> 1;
+        if (!worse(heap[i], heap[parent])) break;
+        [heap[i], heap[parent]] = [heap[parent], heap[i]];
+        i = parent;
+      }
+    } else if (worse(heap[0], item)) {
+      heap[0] = item;
+      down(0);
+    }
+  }
+  heap.sort((a, b) => cmp(a.row, b.row) || a.seq - b.seq);
+  return heap.map((h) => h.row);
+}
+
+/**
  * Runs a plan over candidate rows (every row, or those an index found) and
  * returns copies, as rows or columns.
  *
@@ -479,20 +525,26 @@ export function runPlan(s: CompiledSchema, plan: Plan, candidates: Iterable<Stor
   const pred = plan.pred;
   let rows: StoredRow[] = [];
   const grouped = q.groupBy !== undefined || q.aggregates !== undefined;
-  // Without sorting or grouping, stop as soon as offset + limit rows matched.
-  const stopAt = !grouped && q.orderBy === undefined && q.limit !== undefined ? (q.offset ?? 0) + q.limit : Infinity;
-  for (const row of candidates) {
-    if (pred === null || pred(row)) {
-      rows.push(row);
-      if (rows.length >= stopAt) break;
-    }
-  }
+  const ordered = q.orderBy !== undefined && q.orderBy.length > 0;
   let copy = true;
   if (grouped) {
-    rows = aggregate(rows, q.groupBy ?? [], q.aggregates!);
+    rows = aggregate(candidates, pred, q.groupBy ?? [], q.aggregates!);
     copy = false;
+    if (ordered) rows.sort(rowComparator(q.orderBy!));
+  } else if (ordered && q.limit !== undefined) {
+    // Top-k: keep the best offset + limit rows in a heap instead of sorting all.
+    rows = topK(candidates, pred, rowComparator(q.orderBy!), (q.offset ?? 0) + q.limit);
+  } else {
+    // Without sorting, stop as soon as offset + limit rows matched.
+    const stopAt = !ordered && q.limit !== undefined ? (q.offset ?? 0) + q.limit : Infinity;
+    for (const row of candidates) {
+      if (pred === null || pred(row)) {
+        rows.push(row);
+        if (rows.length >= stopAt) break;
+      }
+    }
+    if (ordered) rows.sort(rowComparator(q.orderBy!));
   }
-  if (q.orderBy !== undefined && q.orderBy.length > 0) rows.sort(rowComparator(q.orderBy));
   if (q.offset !== undefined || q.limit !== undefined) {
     const from = q.offset ?? 0;
     rows = rows.slice(from, q.limit === undefined ? undefined : from + q.limit);
