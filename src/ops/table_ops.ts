@@ -41,6 +41,13 @@ function reindex(e: Engine, t: TableState, before: StoredRow | null, after: Stor
   for (const ix of t.indexes.values()) ix.apply(before, after, key, e.undo);
 }
 
+/** Stores `row` under `key` in place of `old` (if any): unique checks first, then the store and the indexes. */
+function replaceRow(e: Engine, t: TableState, key: string | number, old: StoredRow | null, row: StoredRow): void {
+  checkUnique(t, row, key);
+  t.store.set(key, row, e.undo);
+  reindex(e, t, old, row, key);
+}
+
 /** `table.insert(row)`: a new row; an existing key is a DuplicateKeyError. */
 export const tableInsert = op<TableState>({
   name: "table.insert",
@@ -122,9 +129,7 @@ export const tableUpdate = op<TableState>({
     sameKey(t, key, row);
     const old = t.store.get(key);
     if (old === undefined) missing(t, key);
-    checkUnique(t, row, key);
-    t.store.set(key, row, e.undo);
-    reindex(e, t, old, row, key);
+    replaceRow(e, t, key, old, row);
     if (e.logging) e.log("table.update", [t.name, key, row]);
   },
 });
@@ -141,10 +146,7 @@ export const tablePatch = op<TableState>({
     sameKey(t, key, part);
     const old = t.store.get(key);
     if (old === undefined) missing(t, key);
-    const row = { ...old, ...part };
-    checkUnique(t, row, key);
-    t.store.set(key, row, e.undo);
-    reindex(e, t, old, row, key);
+    replaceRow(e, t, key, old, { ...old, ...part });
     if (e.logging) e.log("table.patch", [t.name, key, part]);
   },
 });
@@ -158,9 +160,7 @@ export const tableUpsert = op<TableState>({
   run(e, t, args) {
     const row = checkRow(t.schema, args[1], "");
     const key = row[pkName(t)] as string | number;
-    checkUnique(t, row, key);
-    const old = t.store.set(key, row, e.undo);
-    reindex(e, t, old ?? null, row, key);
+    replaceRow(e, t, key, t.store.get(key) ?? null, row);
     if (e.logging) e.log("table.upsert", [t.name, row]);
   },
 });
