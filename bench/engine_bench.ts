@@ -36,9 +36,7 @@ import {
   emitSectionResult,
   formatBytes,
   formatRate,
-  formatRatio,
   forceGc,
-  markdownTable,
   measureMemory,
   now,
   pairedRatio,
@@ -51,6 +49,10 @@ import {
   shuffled,
   strSum,
   verdict,
+  reportTable,
+  type ReportLine,
+  sameChecksum,
+  type SectionResult,
 } from "./harness.ts";
 
 /** Rows in every table benchmark. */
@@ -171,29 +173,9 @@ function tinyInsertAll(s: TinyStore, n: number): number {
 // Report rows
 // ---------------------------------------------------------------------------
 
-/** One row of the printed table (JSON, so a child process can hand it over). */
-interface Line {
-  what: string;
-  mine: string;
-  anchor: string;
-  anchorValue: string;
-  ratio: number;
-  target: string;
-  result: string;
-  spread: string;
-}
-interface SectionResult {
-  lines: Line[];
-  notes: string[];
-}
+type Line = ReportLine;
 const lines: Line[] = [];
 const notes: string[] = [];
-
-function sameChecksum(a: Result, b: Result): void {
-  if (!Object.is(a.checksum, b.checksum)) {
-    throw new Error(`Checksums differ: "${a.name}" ${a.checksum} vs "${b.name}" ${b.checksum}; the contenders did not do the same work.`);
-  }
-}
 
 function ms(r: Result): string {
   return r.samples.map((s) => s.toFixed(0)).join("/");
@@ -495,11 +477,7 @@ async function runSection(name: string): Promise<SectionResult> {
 function printReport(results: SectionResult[]): void {
   const all = results.flatMap((r) => r.lines);
   console.log(`\n### engine_bench — ${rt.label}\n`);
-  console.log(markdownTable(
-    ["benchmark", "CyberDB", "anchor", "anchor", "ratio", "target", "result", "spread (mine / anchor)"],
-    all.map((l) => [l.what, l.mine, l.anchor, l.anchorValue, formatRatio(l.ratio), l.target, l.result, l.spread]),
-    ["left", "right", "left", "right", "right", "left", "left", "right"],
-  ));
+  console.log(reportTable(all));
   console.log(
     `\nRates: medians of interleaved rounds. Ratio: CyberDB throughput / anchor throughput, the median of` +
       ` per-round ratios (both ran back to back in one process); memory: bytes ratio, lower is better.` +

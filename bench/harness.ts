@@ -718,3 +718,42 @@ export function printTable(
 export function progress(msg: string): void {
   console.error(`  · ${msg}`);
 }
+
+// ---------------------------------------------------------------------------
+// Report rows shared by every *_bench.ts
+// ---------------------------------------------------------------------------
+
+/** One row of a bench's printed table (JSON, so a child process can hand it over). */
+export interface ReportLine {
+  what: string;
+  mine: string;
+  anchor: string;
+  anchorValue: string;
+  /** A ratio (formatted when printed) or a ready string such as "—". */
+  ratio: number | string;
+  target: string;
+  result: string;
+  spread: string;
+}
+
+/** What one section process hands back to the parent. */
+export interface SectionResult {
+  lines: ReportLine[];
+  notes: string[];
+}
+
+/** Throws unless two contenders did the same work (equal checksums). */
+export function sameChecksum(a: Result, b: Result): void {
+  if (!Object.is(a.checksum, b.checksum)) {
+    throw new Error(`Checksums differ: "${a.name}" ${a.checksum} vs "${b.name}" ${b.checksum}; the contenders did not do the same work.`);
+  }
+}
+
+/** The markdown table of report lines, in the column layout every bench prints. */
+export function reportTable(lines: readonly ReportLine[]): string {
+  return markdownTable(
+    ["benchmark", "CyberDB", "anchor", "anchor", "ratio", "target", "result", "spread (mine / anchor)"],
+    lines.map((l) => [l.what, l.mine, l.anchor, l.anchorValue, typeof l.ratio === "number" ? formatRatio(l.ratio) : l.ratio, l.target, l.result, l.spread]),
+    ["left", "right", "left", "right", "right", "left", "left", "right"],
+  );
+}

@@ -53,7 +53,6 @@ import {
   formatBytes,
   formatRate,
   formatRatio,
-  markdownTable,
   median,
   now,
   pairedRatio,
@@ -64,6 +63,10 @@ import {
   runtimeInfo,
   scaled,
   verdict,
+  reportTable,
+  type ReportLine,
+  sameChecksum,
+  type SectionResult,
 } from "./harness.ts";
 
 const SECTIONS = ["interval", "always", "recovery", "snapshot"] as const;
@@ -281,31 +284,11 @@ const mb = (bytes: number, ms: number) => `${(bytes / 1e6 / (ms / 1000)).toFixed
 const samplesMs = (r: Result) => r.samples.map((s) => s.toFixed(s < 10 ? 1 : 0)).join("/");
 const spread = (a: Result, b: Result) => `${(a.spread * 100).toFixed(0)}% / ${(b.spread * 100).toFixed(0)}%`;
 
-function sameChecksum(a: Result, b: Result): void {
-  if (!Object.is(a.checksum, b.checksum)) {
-    throw new Error(`Checksums differ: "${a.name}" ${a.checksum} vs "${b.name}" ${b.checksum}; the contenders did not do the same work.`);
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Report rows
 // ---------------------------------------------------------------------------
 
-/** One row of the printed table (JSON, so a child process can hand it over). */
-interface Line {
-  what: string;
-  mine: string;
-  anchor: string;
-  anchorValue: string;
-  ratio: string;
-  target: string;
-  result: string;
-  spread: string;
-}
-interface SectionResult {
-  lines: Line[];
-  notes: string[];
-}
+type Line = ReportLine;
 const lines: Line[] = [];
 const notes: string[] = [];
 
@@ -857,11 +840,7 @@ async function runSection(name: string, base: string): Promise<SectionResult | B
 function printReport(results: SectionResult[], where: string): void {
   const all = results.flatMap((r) => r.lines);
   console.log(`\n### log_bench — ${rt.label}\n`);
-  console.log(markdownTable(
-    ["benchmark", "CyberDB", "anchor", "anchor", "ratio", "target", "result", "spread (mine / anchor)"],
-    all.map((l) => [l.what, l.mine, l.anchor, l.anchorValue, l.ratio, l.target, l.result, l.spread]),
-    ["left", "right", "left", "right", "right", "left", "left", "right"],
-  ));
+  console.log(reportTable(all));
   console.log(
     `\nFiles on ${where}. Rates: medians of interleaved rounds. Ratio: CyberDB throughput / anchor throughput, the median of` +
       ` per-round ratios (both ran back to back in one process). Spread: (slowest - fastest) / median.`,

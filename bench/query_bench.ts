@@ -41,7 +41,6 @@ import {
   forceGc,
   formatRate,
   formatRatio,
-  markdownTable,
   now,
   pairedRatio,
   progress,
@@ -51,6 +50,9 @@ import {
   runtimeInfo,
   scaled,
   verdict,
+  reportTable,
+  type ReportLine,
+  type SectionResult,
 } from "./harness.ts";
 
 const ROWS = scaled(1_000_000);
@@ -66,20 +68,7 @@ const started = now();
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
-interface Line {
-  what: string;
-  mine: string;
-  anchor: string;
-  anchorValue: string;
-  ratio: number;
-  target: string;
-  result: string;
-  spread: string;
-}
-interface SectionResult {
-  lines: Line[];
-  notes: string[];
-}
+type Line = ReportLine;
 const lines: Line[] = [];
 const notes: string[] = [];
 
@@ -433,11 +422,7 @@ async function runSection(name: string): Promise<SectionResult> {
 function printReport(results: SectionResult[]): void {
   const all = results.flatMap((r) => r.lines);
   console.log(`\n### query_bench — ${rt.label}\n`);
-  console.log(markdownTable(
-    ["benchmark", "CyberDB", "anchor", "anchor", "ratio", "target", "result", "spread (mine / anchor)"],
-    all.map((l) => [l.what, l.mine, l.anchor, l.anchorValue, formatRatio(l.ratio), l.target, l.result, l.spread]),
-    ["left", "right", "left", "right", "right", "left", "left", "right"],
-  ));
+  console.log(reportTable(all));
   console.log(
     `\nTimes: median per operation (one query, one lookup, one export) over interleaved rounds. Ratio: CyberDB` +
       ` throughput / anchor throughput, the median of per-round ratios (> 1: CyberDB is faster). Spread:` +
