@@ -7,7 +7,8 @@
  */
 
 import { ClosedError, NotFoundError, ValidationError, WrongKindError } from "../errors.ts";
-import type { CompiledSchema, StoredRow } from "./schema.ts";
+import type { ColumnStore } from "./column_store.ts";
+import type { CompiledSchema } from "./schema.ts";
 import type { SecondaryIndex } from "./secondary_index.ts";
 import type { SlotMap, Undo } from "./slot_map.ts";
 import { quote, type Key, type Value } from "./value.ts";
@@ -49,8 +50,8 @@ export interface TableState {
   readonly name: string;
   /** The compiled schema. */
   readonly schema: CompiledSchema;
-  /** Primary key → stored row, in insertion order. */
-  store: SlotMap<string | number, StoredRow>;
+  /** The rows, column-wise, in insertion order. */
+  store: ColumnStore;
   /** Secondary indexes by column. */
   indexes: Map<string, SecondaryIndex>;
   /** Set once the collection is dropped. */

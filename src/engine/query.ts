@@ -20,8 +20,8 @@
  */
 
 import { ValidationError } from "../errors.ts";
-import type { CompiledSchema, StoredRow } from "./schema.ts";
-import { cloneOut, compareValues, deepEqual, quote, type Value } from "./value.ts";
+import type { CompiledSchema } from "./schema.ts";
+import { compareValues, deepEqual, quote, type Value } from "./value.ts";
 
 /** A comparison operator. */
 export type CompareOp = "=" | "!=" | "<" | "<=" | ">" | ">=";
@@ -81,7 +81,21 @@ export interface Query {
 /** The result of a query in `"columns"` format. */
 export type Columns = Record<string, Value[]>;
 
-type Pred = (row: StoredRow) => boolean;
+/** A test of one non-null cell value. */
+export type CellTest = (v: Value) => boolean;
+
+/**
+ * A checked filter, ready to be bound to a table's columns
+ * (`query_exec.ts`). A leaf carries its operator and stored-form operands,
+ * so the executor can compare typed arrays or dictionary codes directly,
+ * and `test`, the reference meaning on one non-null value, for every other
+ * case. Comparisons with a null cell are false (only `isNull` matches).
+ */
+export type FilterNode =
+  | { kind: "and" | "or"; list: FilterNode[] }
+  | { kind: "not"; filter: FilterNode }
+  | { kind: "isNull"; column: number }
+  | { kind: "leaf"; column: number; op: string; values: Value[]; test: CellTest };
 
 function bad(what: string, fix: string): never {
   throw new ValidationError(`${what}: ${fix}`);
@@ -100,8 +114,8 @@ const ORDERED = new Set([
 
 /** A query checked against a schema, ready to run. */
 export interface Plan {
-  /** The row filter, or null for every row. */
-  pred: Pred | null;
+  /** The checked filter, or null for every row. */
+  filter: FilterNode | null;
   /** The top-level equality/`in`/range terms an index could serve. */
   terms: IndexTerm[];
   /** The checked query. */
@@ -157,20 +171,18 @@ export function eqKey(v: Value): Value {
   return v instanceof Date ? v.getTime() : v;
 }
 
-function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null): Pred {
+function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null): FilterNode {
   if (!isObj(f)) bad(`Filter ${quote(f)} is not an object`, "pass { column, op, value } or { and | or | not }");
   if ("and" in f || "or" in f) {
     const key = "and" in f ? "and" : "or";
     const list = f[key];
     if (!Array.isArray(list) || Object.keys(f).length !== 1) bad(`Filter ${quote(f)}`, `"${key}" takes an array of filters and nothing beside it`);
     // Only the terms of a top-level AND narrow the candidates.
-    const preds = list.map((x) => compileFilter(s, x, key === "and" ? terms : null));
-    return key === "and" ? (r) => preds.every((p) => p(r)) : (r) => preds.some((p) => p(r));
+    return { kind: key, list: list.map((x) => compileFilter(s, x, key === "and" ? terms : null)) };
   }
   if ("not" in f) {
     if (Object.keys(f).length !== 1) bad(`Filter ${quote(f)}`, `"not" takes one filter and nothing beside it`);
-    const p = compileFilter(s, f.not, null);
-    return (r) => !p(r);
+    return { kind: "not", filter: compileFilter(s, f.not, null) };
   }
   for (const k of Object.keys(f)) {
     if (k !== "column" && k !== "op" && k !== "value") bad(`Filter key ${quote(k)} is unknown`, "use column, op and value (or and / or / not)");
@@ -179,22 +191,21 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
   const name = s.names[i];
   const type = s.def.columns[i].type;
   const op = f.op;
-  if (op === "isNull") return (r) => r[name] === null;
+  if (op === "isNull") return { kind: "isNull", column: i };
   if (typeof op !== "string") bad(`Filter operator ${quote(op)} is not a string`, "use =, !=, <, <=, >, >=, in, between, isNull, startsWith or contains");
+  const leaf = (values: Value[], test: CellTest): FilterNode => ({ kind: "leaf", column: i, op, values, test });
   if (op === "startsWith" || op === "contains") {
     if (!STRINGY.has(type)) bad(`Operator ${op} on column ${quote(name)} of type ${type}`, "it applies to Utf8 columns only");
     const v = operand(s, i, f.value, op) as string;
-    return op === "startsWith"
-      ? (r) => typeof r[name] === "string" && (r[name] as string).startsWith(v)
-      : (r) => typeof r[name] === "string" && (r[name] as string).includes(v);
+    return leaf([v], op === "startsWith" ? (x) => typeof x === "string" && x.startsWith(v) : (x) => typeof x === "string" && x.includes(v));
   }
   if (op === "in") {
     if (!Array.isArray(f.value)) bad(`Operand ${quote(f.value)} of "in" on column ${quote(name)}`, "pass an array of values");
     const vals = (f.value as unknown[]).map((v) => operand(s, i, v, op));
     terms?.push({ column: name, kind: "eq", values: vals });
-    if (type === "Json" || type === "Binary") return (r) => r[name] !== null && vals.some((v) => deepEqual(r[name], v));
+    if (type === "Json" || type === "Binary") return leaf(vals, (x) => vals.some((v) => deepEqual(x, v)));
     const set = new Set(vals.map(eqKey));
-    return (r) => r[name] !== null && set.has(eqKey(r[name]));
+    return leaf(vals, (x) => set.has(eqKey(x)));
   }
   if (op === "between") {
     if (!Array.isArray(f.value) || f.value.length !== 2) bad(`Operand ${quote(f.value)} of "between" on column ${quote(name)}`, "pass [low, high]");
@@ -202,7 +213,7 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
     const lo = operand(s, i, f.value[0], op);
     const hi = operand(s, i, f.value[1], op);
     terms?.push({ column: name, kind: "range", lo: { v: lo, inclusive: true }, hi: { v: hi, inclusive: true } });
-    return (r) => r[name] !== null && cmp(r[name], lo) >= 0 && cmp(r[name], hi) <= 0;
+    return leaf([lo, hi], (x) => compareValues(x, lo) >= 0 && compareValues(x, hi) <= 0);
   }
   if (!COMPARE.has(op)) bad(`Filter operator ${quote(op)} is unknown`, "use =, !=, <, <=, >, >=, in, between, isNull, startsWith or contains");
   const v = operand(s, i, f.value, op);
@@ -212,32 +223,28 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
       : ((k) => (x: Value) => eqKey(x) === k || (x !== x && k !== k))(eqKey(v));
     if (op === "=") {
       terms?.push({ column: name, kind: "eq", values: [v] });
-      return (r) => r[name] !== null && eq(r[name]);
+      return leaf([v], eq);
     }
-    return (r) => r[name] !== null && !eq(r[name]);
+    return leaf([v], (x) => !eq(x));
   }
   if (!ORDERED.has(type)) bad(`Operator ${op} on column ${quote(name)} of type ${type}`, "it needs an ordered column type");
   const bound = { v, inclusive: op === "<=" || op === ">=" };
   terms?.push(op[0] === ">" ? { column: name, kind: "range", lo: bound } : { column: name, kind: "range", hi: bound });
-  // Typed fast paths: plain JS comparison is exact for numbers and strings.
+  // Plain JS comparison is exact for numbers and strings (and NaN compares false).
   if (typeof v === "number" || typeof v === "string") {
     switch (op) {
       case "<":
-        return (r) => r[name] !== null && (r[name] as number) < (v as number);
+        return leaf([v], (x) => (x as number) < (v as number));
       case "<=":
-        return (r) => r[name] !== null && (r[name] as number) <= (v as number);
+        return leaf([v], (x) => (x as number) <= (v as number));
       case ">":
-        return (r) => r[name] !== null && (r[name] as number) > (v as number);
+        return leaf([v], (x) => (x as number) > (v as number));
       default:
-        return (r) => r[name] !== null && (r[name] as number) >= (v as number);
+        return leaf([v], (x) => (x as number) >= (v as number));
     }
   }
   const want = op === "<" ? (c: number) => c < 0 : op === "<=" ? (c: number) => c <= 0 : op === ">" ? (c: number) => c > 0 : (c: number) => c >= 0;
-  return (r) => r[name] !== null && want(cmp(r[name], v));
-}
-
-function cmp(a: Value, b: Value): number {
-  return compareValues(a, b);
+  return leaf([v], (x) => want(compareValues(x, v)));
 }
 
 function checkNames(s: CompiledSchema, list: unknown, what: string): string[] {
@@ -267,7 +274,7 @@ export function compileQuery(s: CompiledSchema, q: unknown): Plan {
   for (const k of Object.keys(q)) if (!allowed.has(k)) bad(`Query key ${quote(k)} is unknown`, `use ${[...allowed].join(", ")}`);
   const query = q as Query;
   const terms: IndexTerm[] = [];
-  const pred = query.where === undefined ? null : compileFilter(s, query.where, terms);
+  const filter = query.where === undefined ? null : compileFilter(s, query.where, terms);
   const out: Query = { ...query };
   if (query.select !== undefined) out.select = checkNames(s, query.select, "select");
   if (query.groupBy !== undefined) out.groupBy = checkNames(s, query.groupBy, "groupBy");
@@ -320,105 +327,7 @@ export function compileQuery(s: CompiledSchema, q: unknown): Plan {
   if (query.format !== undefined && query.format !== "rows" && query.format !== "columns") {
     bad(`format ${quote(query.format)}`, 'use "rows" or "columns"');
   }
-  return { pred, terms, query: out };
-}
-
-function rowComparator(order: OrderBy[]): (a: StoredRow, b: StoredRow) => number {
-  return (a, b) => {
-    for (const o of order) {
-      const x = a[o.column];
-      const y = b[o.column];
-      const desc = o.direction === "desc";
-      const nullsFirst = o.nulls ? o.nulls === "first" : desc;
-      if (x === null || y === null) {
-        if (x === y) continue;
-        return (x === null) === nullsFirst ? -1 : 1;
-      }
-      // Not x - y: Infinity - Infinity is NaN, which would end the comparison.
-      const c = typeof x === "number" && typeof y === "number" && x === x && y === y
-        ? (x < y ? -1 : x > y ? 1 : 0)
-        : compareValues(x, y);
-      if (c !== 0) return desc ? -c : c;
-    }
-    return 0;
-  };
-}
-
-interface Acc {
-  n: number;
-  sum: number;
-  min: Value | null;
-  max: Value | null;
-  distinct: Set<unknown> | null;
-}
-
-/** Groups and aggregates the matching rows in one pass, without collecting them first. */
-function aggregate(rows: Iterable<StoredRow>, pred: Pred | null, groupBy: string[], aggs: Record<string, Aggregate>): StoredRow[] {
-  const aliases = Object.keys(aggs);
-  const specs = aliases.map((a) => aggs[a]);
-  const groups = new Map<unknown, { key: StoredRow; accs: Acc[] }>();
-  const single = groupBy.length === 1 ? groupBy[0] : null;
-  for (const row of rows) {
-    if (pred !== null && !pred(row)) continue;
-    // One group column: its Map key; several: their canonical forms joined.
-    const gk = single !== null ? keyOf(row[single]) : groupBy.length === 0 ? 0 : groupBy.map((c) => canon(row[c])).join("|");
-    let g = groups.get(gk);
-    if (g === undefined) {
-      const key: StoredRow = {};
-      for (const c of groupBy) key[c] = row[c];
-      g = { key, accs: specs.map((a) => ({ n: 0, sum: 0, min: null, max: null, distinct: a.op === "countDistinct" ? new Set() : null })) };
-      groups.set(gk, g);
-    }
-    for (let i = 0; i < specs.length; i++) {
-      const a = specs[i];
-      const acc = g.accs[i];
-      if (a.column === undefined) {
-        acc.n++;
-        continue;
-      }
-      const v = row[a.column];
-      if (v === null) continue;
-      acc.n++;
-      switch (a.op) {
-        case "sum":
-        case "mean":
-          acc.sum += v as number;
-          break;
-        case "min":
-          if (acc.min === null || compareValues(v, acc.min) < 0) acc.min = v;
-          break;
-        case "max":
-          if (acc.max === null || compareValues(v, acc.max) > 0) acc.max = v;
-          break;
-        case "countDistinct":
-          acc.distinct!.add(keyOf(v));
-      }
-    }
-  }
-  if (groups.size === 0 && groupBy.length === 0) {
-    groups.set(0, { key: {}, accs: specs.map(() => ({ n: 0, sum: 0, min: null, max: null, distinct: new Set() })) });
-  }
-  const out: StoredRow[] = [];
-  for (const { key, accs } of groups.values()) {
-    const row: StoredRow = { ...key };
-    for (let i = 0; i < specs.length; i++) {
-      const a = specs[i];
-      const acc = accs[i];
-      row[aliases[i]] = a.op === "count"
-        ? acc.n
-        : a.op === "sum"
-        ? acc.sum
-        : a.op === "mean"
-        ? (acc.n === 0 ? null : acc.sum / acc.n)
-        : a.op === "min"
-        ? acc.min
-        : a.op === "max"
-        ? acc.max
-        : acc.distinct!.size;
-    }
-    out.push(row);
-  }
-  return out;
+  return { filter, terms, query: out };
 }
 
 /**
@@ -440,8 +349,16 @@ export function keyOf(v: Value): unknown {
   return "\0o" + canon(v);
 }
 
-/** An injective string form of a value (the parts are self-delimiting). */
-function canon(v: Value): string {
+/**
+ * An injective string form of a value (the parts are self-delimiting).
+ *
+ * @example
+ * ```ts
+ * import { canon } from "./query.ts";
+ * canon([1, "a"]); // '[n1,"a"]'
+ * ```
+ */
+export function canon(v: Value): string {
   switch (typeof v) {
     case "number":
       return v === 0 ? "n0" : `n${v}`;
@@ -464,103 +381,3 @@ function canon(v: Value): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canon(v[k])}`).join(",")}}`;
 }
 
-/**
- * The first `k` matching rows in sort order, as a stable full sort would give
- * them, in O(n log k): a max-heap of the best so far, ties broken by scan order.
- */
-function topK(rows: Iterable<StoredRow>, pred: Pred | null, cmp: (a: StoredRow, b: StoredRow) => number, k: number): StoredRow[] {
-  if (k === 0) return [];
-  const heap: { row: StoredRow; seq: number }[] = [];
-  const worse = (a: { row: StoredRow; seq: number }, b: { row: StoredRow; seq: number }) => {
-    const c = cmp(a.row, b.row);
-    return c !== 0 ? c > 0 : a.seq > b.seq;
-  };
-  const down = (i: number) => {
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let top = i;
-      if (l < heap.length && worse(heap[l], heap[top])) top = l;
-      if (r < heap.length && worse(heap[r], heap[top])) top = r;
-      if (top === i) return;
-      [heap[i], heap[top]] = [heap[top], heap[i]];
-      i = top;
-    }
-  };
-  let seq = 0;
-  for (const row of rows) {
-    if (pred !== null && !pred(row)) continue;
-    const item = { row, seq: seq++ };
-    if (heap.length < k) {
-      heap.push(item);
-      for (let i = heap.length - 1; i > 0;) {
-        const parent = (i - 1) >> 1;
-        if (!worse(heap[i], heap[parent])) break;
-        [heap[i], heap[parent]] = [heap[parent], heap[i]];
-        i = parent;
-      }
-    } else if (worse(heap[0], item)) {
-      heap[0] = item;
-      down(0);
-    }
-  }
-  heap.sort((a, b) => cmp(a.row, b.row) || a.seq - b.seq);
-  return heap.map((h) => h.row);
-}
-
-/**
- * Runs a plan over candidate rows (every row, or those an index found) and
- * returns copies, as rows or columns.
- *
- * @example
- * ```ts
- * import { compileSchema } from "./schema.ts";
- * import { compileQuery, runPlan } from "./query.ts";
- * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
- * runPlan(s, compileQuery(s, { limit: 1 }), [{ id: 1 }, { id: 2 }]); // [{ id: 1 }]
- * ```
- */
-export function runPlan(s: CompiledSchema, plan: Plan, candidates: Iterable<StoredRow>): StoredRow[] | Columns {
-  const q = plan.query;
-  const pred = plan.pred;
-  let rows: StoredRow[] = [];
-  const grouped = q.groupBy !== undefined || q.aggregates !== undefined;
-  const ordered = q.orderBy !== undefined && q.orderBy.length > 0;
-  let copy = true;
-  if (grouped) {
-    rows = aggregate(candidates, pred, q.groupBy ?? [], q.aggregates!);
-    copy = false;
-    if (ordered) rows.sort(rowComparator(q.orderBy!));
-  } else if (ordered && q.limit !== undefined) {
-    // Top-k: keep the best offset + limit rows in a heap instead of sorting all.
-    rows = topK(candidates, pred, rowComparator(q.orderBy!), (q.offset ?? 0) + q.limit);
-  } else {
-    // Without sorting, stop as soon as offset + limit rows matched.
-    const stopAt = !ordered && q.limit !== undefined ? (q.offset ?? 0) + q.limit : Infinity;
-    for (const row of candidates) {
-      if (pred === null || pred(row)) {
-        rows.push(row);
-        if (rows.length >= stopAt) break;
-      }
-    }
-    if (ordered) rows.sort(rowComparator(q.orderBy!));
-  }
-  if (q.offset !== undefined || q.limit !== undefined) {
-    const from = q.offset ?? 0;
-    rows = rows.slice(from, q.limit === undefined ? undefined : from + q.limit);
-  }
-  const names = grouped ? (rows.length ? Object.keys(rows[0]) : [...(q.groupBy ?? []), ...Object.keys(q.aggregates!)]) : (q.select ?? s.names);
-  const deep = new Set(s.copyOut.map((i) => s.names[i]));
-  // Stored cells are shared: copy the object-valued ones (group keys and min/max included).
-  const out = (row: StoredRow, c: string) => (copy ? (deep.has(c) ? cloneOut(row[c]) : row[c]) : cloneOut(row[c]));
-  if (q.format === "columns") {
-    const cols: Columns = {};
-    for (const c of names) cols[c] = rows.map((r) => out(r, c));
-    return cols;
-  }
-  return rows.map((r) => {
-    const o: StoredRow = {};
-    for (const c of names) o[c] = out(r, c);
-    return o;
-  });
-}

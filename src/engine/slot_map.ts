@@ -246,22 +246,7 @@ export class SlotMap<K, V> {
    * repeat entries) after two.
    */
   scan(cursor: number, count: number): { next: number | null; entries: [K, V][] } {
-    // cursor = epoch * 2^32 + slot: both fit a safe integer for 2^21 compactions.
-    const epoch = Math.floor(cursor / 2 ** 32);
-    let from = cursor % 2 ** 32;
-    if (epoch !== this.#epoch % 2 ** 20) {
-      const kept = this.#kept;
-      if (kept !== null && epoch === (this.#epoch - 1) % 2 ** 20) {
-        let lo = 0;
-        let hi = kept.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (kept[mid] < from) lo = mid + 1;
-          else hi = mid;
-        }
-        from = lo;
-      } else from = 0;
-    }
+    const from = cursorStart(cursor, this.#epoch, this.#kept);
     const keys = this.#keys;
     const vals = this.#vals;
     const entries: [K, V][] = [];
@@ -270,7 +255,46 @@ export class SlotMap<K, V> {
       const v = vals[i];
       if (v !== undefined) entries.push([keys[i] as K, v]);
     }
-    const next = i >= keys.length ? null : (this.#epoch % 2 ** 20) * 2 ** 32 + i;
-    return { next, entries };
+    return { next: cursorNext(i, keys.length, this.#epoch), entries };
   }
+}
+
+/**
+ * The slot a scan cursor resumes at. A cursor is `epoch * 2^32 + slot`
+ * (both fit a safe integer for 2^20 compactions); one from the epoch before
+ * the last compaction is mapped through the slots that compaction `kept`
+ * (ascending old slots), an older one restarts at 0.
+ *
+ * @example
+ * ```ts
+ * import { cursorStart } from "./slot_map.ts";
+ * cursorStart(5, 0, null); // 5
+ * ```
+ */
+export function cursorStart(cursor: number, epoch: number, kept: Int32Array | null): number {
+  const from = cursor % 2 ** 32;
+  const at = Math.floor(cursor / 2 ** 32);
+  if (at === epoch % 2 ** 20) return from;
+  if (kept === null || at !== (epoch - 1) % 2 ** 20) return 0;
+  let lo = 0;
+  let hi = kept.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (kept[mid] < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The cursor of the page after one that stopped at slot `i`, or `null` at the end.
+ *
+ * @example
+ * ```ts
+ * import { cursorNext } from "./slot_map.ts";
+ * cursorNext(10, 10, 0); // null
+ * ```
+ */
+export function cursorNext(i: number, length: number, epoch: number): number | null {
+  return i >= length ? null : (epoch % 2 ** 20) * 2 ** 32 + i;
 }

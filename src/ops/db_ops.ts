@@ -8,6 +8,7 @@ import { AlreadyExistsError, ValidationError } from "../errors.ts";
 import type { DictState, Engine, Kind, ListState, State, TableState } from "../engine/engine.ts";
 import { compileSchema } from "../engine/schema.ts";
 import { SlotMap } from "../engine/slot_map.ts";
+import { ColumnStore } from "../engine/column_store.ts";
 import { quote } from "../engine/value.ts";
 import { toEntries } from "./dict_ops.ts";
 import { checkListValues } from "./list_ops.ts";
@@ -87,7 +88,7 @@ export const dbCreateTable = op<Engine>({
       kind: "table",
       name: schema.def.name,
       schema,
-      store: new SlotMap(),
+      store: new ColumnStore(schema),
       indexes: new Map(),
       dropped: false,
     };

@@ -8,7 +8,8 @@
 
 import { AlreadyExistsError, ValidationError } from "../errors.ts";
 import type { TableState } from "../engine/engine.ts";
-import { compileQuery, type IndexTerm, type Plan, runPlan } from "../engine/query.ts";
+import { compileQuery, type IndexTerm, type Plan } from "../engine/query.ts";
+import { runQuery } from "../engine/query_exec.ts";
 import { checkPk, rowOut, type StoredRow } from "../engine/schema.ts";
 import { SecondaryIndex } from "../engine/secondary_index.ts";
 import { quote } from "../engine/value.ts";
@@ -17,28 +18,32 @@ import { op } from "./types.ts";
 type Pk = string | number;
 
 /**
- * The rows a plan must look at: found through the primary key or a
- * secondary index when a top-level filter term allows it, otherwise every
- * row. Index results come back in insertion order, as a scan would give
- * them, so a query's answer never depends on which indexes exist.
+ * The slots a plan must look at, ascending (scan order): found through the
+ * primary key or a secondary index when a top-level filter term allows it,
+ * or `null` for every row. Index results come back in insertion order, as a
+ * scan would give them, so a query's answer never depends on which indexes
+ * exist.
  *
  * @example
  * ```ts
  * // candidates(tableState, compileQuery(schema, { where }))
  * ```
  */
-export function candidates(t: TableState, plan: Plan): Iterable<StoredRow> {
+export function candidates(t: TableState, plan: Plan): Int32Array | null {
   const keys = pickKeys(t, plan.terms);
-  if (keys === null) return t.store.values();
+  if (keys === null) return null;
   const store = t.store;
-  const unique = [...new Set(keys)];
-  unique.sort((a, b) => store.slotOf(a) - store.slotOf(b));
-  const rows: StoredRow[] = [];
-  for (const k of unique) {
-    const row = store.get(k);
-    if (row !== undefined) rows.push(row);
+  const slots = new Int32Array(keys.length);
+  let n = 0;
+  for (const k of keys) {
+    const slot = store.slotOf(k);
+    if (slot !== -1) slots[n++] = slot;
   }
-  return rows;
+  const sorted = slots.subarray(0, n).sort();
+  // Drop repeats (an `in` list may name a value twice).
+  let m = 0;
+  for (let j = 0; j < n; j++) if (j === 0 || sorted[j] !== sorted[j - 1]) sorted[m++] = sorted[j];
+  return sorted.subarray(0, m);
 }
 
 /** The smallest key set an equality or range term can produce, or null to scan. */
@@ -67,7 +72,7 @@ export const tableQuery = op<TableState>({
   arity: [1, 2],
   run(_e, t, args) {
     const plan = compileQuery(t.schema, args[1]);
-    return runPlan(t.schema, plan, candidates(t, plan));
+    return runQuery(t.store, t.schema, plan, candidates(t, plan));
   },
 });
 
@@ -85,7 +90,7 @@ export const tableFirst = op<TableState>({
     // The caller's query is checked as given (a bad limit or format is an error); first() takes one row.
     compileQuery(t.schema, q);
     const plan = compileQuery(t.schema, { ...q, limit: 1, format: "rows" });
-    return (runPlan(t.schema, plan, candidates(t, plan)) as StoredRow[])[0];
+    return (runQuery(t.store, t.schema, plan, candidates(t, plan)) as StoredRow[])[0];
   },
 });
 

@@ -9,6 +9,7 @@ import type { Engine, TableState } from "../engine/engine.ts";
 import { checkPartial, checkPk, checkRow, rowOut, type StoredRow } from "../engine/schema.ts";
 import { quote } from "../engine/value.ts";
 import { compileQuery } from "../engine/query.ts";
+import { countMatches } from "../engine/query_exec.ts";
 import { checkScan } from "./dict_ops.ts";
 import { candidates } from "./query_ops.ts";
 import { op } from "./types.ts";
@@ -211,9 +212,7 @@ export const tableCount = op<TableState>({
   run(_e, t, args) {
     if (args[1] === undefined || args[1] === null) return t.store.size;
     const plan = compileQuery(t.schema, { where: args[1] });
-    let n = 0;
-    for (const row of candidates(t, plan)) if (plan.pred!(row)) n++;
-    return n;
+    return countMatches(t.store, plan, candidates(t, plan));
   },
 });
 
@@ -263,8 +262,8 @@ export const tableScan = op<TableState>({
   arity: [3, 3],
   run(_e, t, args) {
     const [cursor, count] = checkScan(args[1], args[2]);
-    const { next, entries } = t.store.scan(cursor, count);
-    return [next, entries.map(([, row]) => rowOut(t.schema, row))];
+    const { next, rows } = t.store.scan(cursor, count);
+    return [next, rows.map((row) => rowOut(t.schema, row))];
   },
 });
 

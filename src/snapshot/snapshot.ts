@@ -30,7 +30,8 @@
 import { decode, encode } from "../codec.ts";
 import { CorruptionError } from "../errors.ts";
 import type { Engine, State } from "../engine/engine.ts";
-import { compileSchema, type StoredRow, type TableSchema } from "../engine/schema.ts";
+import { ColumnStore, type ColumnsCapture } from "../engine/column_store.ts";
+import { compileSchema, type TableSchema } from "../engine/schema.ts";
 import { SlotMap } from "../engine/slot_map.ts";
 import { cloneIn, type Key, type Value } from "../engine/value.ts";
 import { crc32c } from "../log/crc32c.ts";
@@ -61,10 +62,8 @@ type Captured =
     name: string;
     size: number;
     schema: TableSchema;
-    names: readonly string[];
     indexes: { column: string; unique: boolean }[];
-    keys: unknown[];
-    vals: (StoredRow | undefined)[];
+    columns: ColumnsCapture;
   };
 
 /** The state of a database at one LSN, ready to be written. */
@@ -97,9 +96,8 @@ export function capture(engine: Engine, lsn: number): Capture {
         name: s.name,
         size: s.store.size,
         schema: s.schema.def,
-        names: s.schema.names,
         indexes,
-        ...s.store.capture(),
+        columns: s.store.capture(),
       });
     }
   }
@@ -114,14 +112,24 @@ function* chunks(c: Captured): Generator<unknown[]> {
   }
   let items: unknown[] = [];
   let n = 0;
+  if (c.kind === "table") {
+    const { live, length, columns } = c.columns;
+    for (let i = 0; i < length; i++) {
+      if (live[i] !== 1) continue;
+      items.push(columns.map((col) => col.get(i)));
+      if (++n === CHUNK) {
+        yield items;
+        items = [];
+        n = 0;
+      }
+    }
+    if (n > 0) yield items;
+    return;
+  }
   for (let i = 0; i < c.vals.length; i++) {
     const v = c.vals[i];
     if (v === undefined) continue;
-    if (c.kind === "dict") items.push(c.keys[i], v);
-    else {
-      const row = v as StoredRow;
-      items.push(c.names.map((name) => row[name]));
-    }
+    items.push(c.keys[i], v);
     if (++n === CHUNK) {
       yield items;
       items = [];
@@ -312,7 +320,8 @@ export async function readSnapshot(storage: Storage, path: string, file: string)
     if (kind === "dict") states.push({ kind, name, store: new SlotMap(), dropped: false });
     else if (kind === "list") states.push({ kind, name, items: [], copiedAt: 0, dropped: false });
     else if (kind === "table") {
-      states.push({ kind, name, schema: compileSchema(schema), store: new SlotMap(), indexes: new Map(), dropped: false });
+      const compiled = compileSchema(schema);
+      states.push({ kind, name, schema: compiled, store: new ColumnStore(compiled), indexes: new Map(), dropped: false });
     } else bad(file, offsets[0], `collection ${name} has unknown kind ${String(kind)}`);
     counts.push(0);
   }
@@ -344,12 +353,10 @@ function fill(s: State, items: unknown[]): number {
     for (let i = 0; i < items.length; i += 2) s.store.set(items[i] as Key, cloneIn(items[i + 1]), null);
     return items.length / 2;
   }
-  const { names, copyOut, pk } = s.schema;
+  const { copyOut } = s.schema;
   for (const cells of items as Value[][]) {
-    const row: StoredRow = {};
-    for (let i = 0; i < names.length; i++) row[names[i]] = cells[i];
-    for (const i of copyOut) row[names[i]] = cloneIn(cells[i]);
-    s.store.set(cells[pk] as string | number, row, null);
+    for (const i of copyOut) cells[i] = cloneIn(cells[i]);
+    s.store.appendCells(cells);
   }
   return items.length;
 }

@@ -1,0 +1,273 @@
+/**
+ * A table's rows stored column-wise: one {@linkcode Column} per schema
+ * column, a liveness byte per slot, and the primary key → slot map.
+ *
+ * ```
+ *   index: Map<pk, slot>     slot:   0   1   2   3
+ *                            live:   1   0   1   1      0 = tombstone
+ *                            id:    [1 | 2 | 3 | 4 ]    Float64Array
+ *                            name:  [0 | 1 | 0 | 2 ]    Int32Array codes → dict ["ann","bo","cy"]
+ *                            age:   [30| 41| ? | 7 ]    Int32Array + validity bits (slot 2 null)
+ * ```
+ *
+ * Rows keep their insertion slot, as in {@linkcode SlotMap}: a delete leaves
+ * a tombstone that an undo can revive in place, so a rolled-back transaction
+ * restores row order exactly. Tombstones are compacted away once they
+ * outnumber live rows, never inside a transaction (its undo entries refer to
+ * slot numbers). Queries read the columns directly (`query_exec.ts`); the
+ * row-object methods serve the CRUD operations.
+ *
+ * @module
+ */
+
+import { Column } from "./column.ts";
+import type { CompiledSchema, StoredRow } from "./schema.ts";
+import { cursorStart, cursorNext, type Undo } from "./slot_map.ts";
+import type { Value } from "./value.ts";
+
+type Pk = string | number;
+
+const COMPACT_MIN = 64;
+const MIN_CAPACITY = 16;
+
+/**
+ * The columns of a table at one instant, as a snapshot captures them: copies
+ * that later writes do not touch.
+ */
+export interface ColumnsCapture {
+  /** Slots in use (live or tombstoned). */
+  length: number;
+  /** Live rows. */
+  size: number;
+  /** 1 for a live slot. */
+  live: Uint8Array;
+  /** One per schema column. */
+  columns: Column[];
+}
+
+/**
+ * Column-wise row storage with undoable, order-preserving writes.
+ *
+ * @example
+ * ```ts
+ * import { compileSchema } from "./schema.ts";
+ * import { ColumnStore } from "./column_store.ts";
+ * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
+ * const store = new ColumnStore(s);
+ * store.set(1, { id: 1 }, null);
+ * store.get(1); // { id: 1 }
+ * ```
+ */
+export class ColumnStore {
+  readonly #schema: CompiledSchema;
+  #index = new Map<Pk, number>();
+  #cols: Column[];
+  #live: Uint8Array;
+  #length = 0;
+  #capacity: number;
+  #dead = 0;
+  #epoch = 0;
+  #kept: Int32Array | null = null;
+
+  /** An empty store for a table of `schema`. */
+  constructor(schema: CompiledSchema) {
+    this.#schema = schema;
+    this.#capacity = MIN_CAPACITY;
+    this.#cols = schema.def.columns.map((c, i) => Column.create(c.type, schema.nullable[i], MIN_CAPACITY));
+    this.#live = new Uint8Array(MIN_CAPACITY);
+  }
+
+  /** The number of live rows. */
+  get size(): number {
+    return this.#index.size;
+  }
+
+  /** Slots in use, live or not: queries scan `0 .. length`. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** The columns, in schema order (read-only use: queries). */
+  get columns(): readonly Column[] {
+    return this.#cols;
+  }
+
+  /** The liveness bytes (1 = a row, 0 = tombstone), valid up to `length`. */
+  get live(): Uint8Array {
+    return this.#live;
+  }
+
+  /** Whether a row has this key. */
+  has(key: Pk): boolean {
+    return this.#index.has(key);
+  }
+
+  /** The slot of `key`, or -1. */
+  slotOf(key: Pk): number {
+    return this.#index.get(key) ?? -1;
+  }
+
+  /** The row under `key` as a new object (Binary/Json cells shared), or `undefined`. */
+  get(key: Pk): StoredRow | undefined {
+    const slot = this.#index.get(key);
+    return slot === undefined ? undefined : this.row(slot);
+  }
+
+  /** The row in `slot` as a new object (Binary/Json cells shared). */
+  row(slot: number): StoredRow {
+    const names = this.#schema.names;
+    const cols = this.#cols;
+    const out: StoredRow = {};
+    for (let c = 0; c < cols.length; c++) out[names[c]] = cols[c].get(slot);
+    return out;
+  }
+
+  #write(slot: number, row: StoredRow): void {
+    const names = this.#schema.names;
+    const cols = this.#cols;
+    for (let c = 0; c < cols.length; c++) cols[c].put(slot, row[names[c]]);
+  }
+
+  /**
+   * Stores `row` under `key` (an existing key keeps its slot) and returns the
+   * previous row or `undefined`.
+   */
+  set(key: Pk, row: StoredRow, undo: Undo): StoredRow | undefined {
+    const slot = this.#index.get(key);
+    if (slot === undefined) {
+      this.#append(key, row, undo);
+      return undefined;
+    }
+    const old = this.row(slot);
+    this.#write(slot, row);
+    if (undo) undo.push(() => this.#write(slot, old));
+    return old;
+  }
+
+  /** Stores a row under a new `key`; `false` (nothing changed) when it exists. */
+  add(key: Pk, row: StoredRow, undo: Undo): boolean {
+    if (this.#index.has(key)) return false;
+    this.#append(key, row, undo);
+    return true;
+  }
+
+  /** Appends a row given as cells in schema order (snapshot load: no row object). */
+  appendCells(cells: readonly Value[]): void {
+    const at = this.#reserve();
+    const cols = this.#cols;
+    for (let c = 0; c < cols.length; c++) cols[c].put(at, cells[c]);
+    this.#live[at] = 1;
+    this.#index.set(cells[this.#schema.pk] as Pk, at);
+  }
+
+  #reserve(): number {
+    const at = this.#length;
+    if (at === this.#capacity) {
+      const capacity = this.#capacity * 2;
+      for (const c of this.#cols) c.grow(capacity);
+      const live = new Uint8Array(capacity);
+      live.set(this.#live);
+      this.#live = live;
+      this.#capacity = capacity;
+    }
+    this.#length = at + 1;
+    return at;
+  }
+
+  #append(key: Pk, row: StoredRow, undo: Undo): void {
+    const at = this.#reserve();
+    this.#write(at, row);
+    this.#live[at] = 1;
+    this.#index.set(key, at);
+    if (undo) {
+      undo.push(() => {
+        this.#index.delete(key);
+        this.#live[at] = 0;
+        this.#length = at;
+      });
+    }
+  }
+
+  /** Removes the row under `key`; returns it, or `undefined` when absent. */
+  delete(key: Pk, undo: Undo): StoredRow | undefined {
+    const slot = this.#index.get(key);
+    if (slot === undefined) return undefined;
+    const old = this.row(slot);
+    this.#live[slot] = 0;
+    this.#index.delete(key);
+    this.#dead++;
+    if (undo) {
+      undo.push(() => {
+        this.#live[slot] = 1;
+        this.#index.set(key, slot);
+        this.#dead--;
+      });
+    } else if (slot === this.#length - 1) {
+      // Trim trailing tombstones so that deleting the newest rows stays O(1).
+      let n = this.#length;
+      while (n > 0 && this.#live[n - 1] === 0) n--;
+      this.#dead -= this.#length - n;
+      this.#length = n;
+    } else this.#maybeCompact();
+    return old;
+  }
+
+  /** Live rows in insertion order, as new objects. */
+  *values(): IterableIterator<StoredRow> {
+    for (let i = 0; i < this.#length; i++) if (this.#live[i] === 1) yield this.row(i);
+  }
+
+  /** Calls `fn` for every live row in insertion order. */
+  forEach(fn: (row: StoredRow, key: Pk) => void): void {
+    const pk = this.#schema.names[this.#schema.pk];
+    for (let i = 0; i < this.#length; i++) {
+      if (this.#live[i] !== 1) continue;
+      const row = this.row(i);
+      fn(row, row[pk] as Pk);
+    }
+  }
+
+  /**
+   * Copies of the columns and liveness bytes: a consistent view of this
+   * moment for a snapshot, at the cost of a memcpy per column.
+   */
+  capture(): ColumnsCapture {
+    const n = this.#length;
+    return {
+      length: n,
+      size: this.size,
+      live: this.#live.slice(0, n),
+      columns: this.#cols.map((c) => c.gather(null, n, Math.max(n, 1))),
+    };
+  }
+
+  #maybeCompact(): void {
+    if (this.#dead < COMPACT_MIN || this.#dead < this.#index.size) return;
+    const kept = new Int32Array(this.#index.size);
+    for (let i = 0, j = 0; i < this.#length; i++) if (this.#live[i] === 1) kept[j++] = i;
+    const capacity = Math.max(MIN_CAPACITY, kept.length * 2);
+    // New columns rather than in-place moves: a running iterator keeps
+    // reading the old ones and so never sees a row twice or skips one.
+    this.#cols = this.#cols.map((c) => c.gather(kept, kept.length, capacity));
+    const live = new Uint8Array(capacity);
+    live.fill(1, 0, kept.length);
+    this.#live = live;
+    this.#capacity = capacity;
+    this.#length = kept.length;
+    const pk = this.#cols[this.#schema.pk];
+    const index = new Map<Pk, number>();
+    for (let j = 0; j < kept.length; j++) index.set(pk.get(j) as Pk, j);
+    this.#index = index;
+    this.#kept = kept;
+    this.#epoch++;
+    this.#dead = 0;
+  }
+
+  /** One page of a cursor scan in insertion order (see `SlotMap.scan`). */
+  scan(cursor: number, count: number): { next: number | null; rows: StoredRow[] } {
+    const rows: StoredRow[] = [];
+    let i = cursorStart(cursor, this.#epoch, this.#kept);
+    for (; i < this.#length && rows.length < count; i++) if (this.#live[i] === 1) rows.push(this.row(i));
+    return { next: cursorNext(i, this.#length, this.#epoch), rows };
+  }
+}

@@ -1,0 +1,434 @@
+/**
+ * Runs a checked query plan over a table's columns.
+ *
+ * Everything works on slot numbers, not row objects: a filter becomes a
+ * predicate over a slot that reads typed arrays (or compares dictionary
+ * codes through a table computed once per query), grouping assigns each
+ * matching slot a group number, each aggregate is one tight loop over a
+ * column, sorting compares typed values (or precomputed string ranks), and
+ * only the rows of the answer are ever materialised.
+ *
+ * ```
+ *  slots (index or scan) ─► predicate(slot) ─► matching slots (ascending)
+ *     grouped:    group ids ─► one loop per aggregate ─► rows ─► order/limit
+ *     otherwise:  top-k heap or sort (ties by slot) ─► offset/limit ─► project
+ * ```
+ *
+ * @module
+ */
+
+import type { Column } from "./column.ts";
+import type { ColumnStore } from "./column_store.ts";
+import { canon, type Columns, type FilterNode, keyOf, type OrderBy, type Plan } from "./query.ts";
+import type { CompiledSchema, StoredRow } from "./schema.ts";
+import { cloneOut, compareValues, type Value } from "./value.ts";
+
+/** A test of one slot. */
+type SlotPred = (i: number) => boolean;
+type Numeric = Float64Array | Int32Array | Uint8Array;
+
+/** Numeric order with NaN after every number, as `compareValues` has it. */
+function ncmp(x: number, y: number): number {
+  if (x === x && y === y) return x < y ? -1 : x > y ? 1 : 0;
+  return x === x ? -1 : y === y ? 1 : 0;
+}
+
+/** The numeric form a typed column stores for a (non-null) operand. */
+function numeric(col: Column, v: Value): number {
+  return col.kind === "date" ? (v as Date).getTime() : col.kind === "bool" ? (v ? 1 : 0) : (v as number);
+}
+
+/** A predicate over the typed cells of a num/date/bool column, nulls aside. */
+function numericPred(col: Column, op: string, values: Value[]): SlotPred | null {
+  const d = col.data as Numeric;
+  const n = values.map((v) => numeric(col, v));
+  const v = n[0];
+  switch (op) {
+    case "=":
+      return v !== v ? (i) => d[i] !== d[i] : (i) => d[i] === v;
+    case "!=":
+      return v !== v ? (i) => d[i] === d[i] : (i) => d[i] !== v;
+    case "<":
+      return (i) => d[i] < v;
+    case "<=":
+      return (i) => d[i] <= v;
+    case ">":
+      return (i) => d[i] > v;
+    case ">=":
+      return (i) => d[i] >= v;
+    case "between": {
+      const hi = n[1];
+      return (i) => ncmp(d[i], v) >= 0 && ncmp(d[i], hi) <= 0;
+    }
+    case "in": {
+      // SameValueZero: NaN finds NaN and -0 finds 0, as eqKey has it.
+      const set = new Set(n);
+      return (i) => set.has(d[i]);
+    }
+  }
+  return null;
+}
+
+/** Binds a checked filter to the store's current columns. */
+function bindFilter(store: ColumnStore, f: FilterNode): SlotPred {
+  switch (f.kind) {
+    case "and":
+    case "or": {
+      const ps = f.list.map((x) => bindFilter(store, x));
+      if (ps.length === 1) return ps[0];
+      if (ps.length === 2) {
+        const [a, b] = ps;
+        return f.kind === "and" ? (i) => a(i) && b(i) : (i) => a(i) || b(i);
+      }
+      return f.kind === "and" ? (i) => ps.every((p) => p(i)) : (i) => ps.some((p) => p(i));
+    }
+    case "not": {
+      const p = bindFilter(store, f.filter);
+      return (i) => !p(i);
+    }
+    case "isNull": {
+      const col = store.columns[f.column];
+      return (i) => !col.has(i);
+    }
+  }
+  const col = store.columns[f.column];
+  let p: SlotPred;
+  if (col.kind === "dict") {
+    // Each distinct string is tested once; a row then costs one array read.
+    const dict = col.dict!;
+    const ok = new Uint8Array(dict.length);
+    for (let c = 0; c < dict.length; c++) ok[c] = f.test(dict[c]) ? 1 : 0;
+    const codes = col.data as Int32Array;
+    p = (i) => ok[codes[i]] === 1;
+  } else if (col.kind === "num" || col.kind === "date" || col.kind === "bool") {
+    p = numericPred(col, f.op, f.values) ?? ((i) => f.test(col.get(i)));
+  } else {
+    const data = col.data as Value[];
+    const test = f.test;
+    p = (i) => test(data[i] as Value);
+  }
+  const valid = col.valid;
+  if (valid === null) return p;
+  return (i) => (valid[i >> 3] & (1 << (i & 7))) !== 0 && p(i);
+}
+
+/**
+ * The matching slots in ascending order: from `slots` (an index's answer)
+ * or every live slot, stopping after `stopAt` matches.
+ */
+function select(store: ColumnStore, plan: Plan, slots: Int32Array | null, stopAt = Infinity): Int32Array {
+  const pred = plan.filter === null ? null : bindFilter(store, plan.filter);
+  if (slots !== null) {
+    if (pred === null && stopAt >= slots.length) return slots;
+    const out: number[] = [];
+    for (let j = 0; j < slots.length && out.length < stopAt; j++) if (pred === null || pred(slots[j])) out.push(slots[j]);
+    return Int32Array.from(out);
+  }
+  const live = store.live;
+  const n = store.length;
+  const cap = Math.min(store.size, stopAt);
+  const out = new Int32Array(cap);
+  let k = 0;
+  for (let i = 0; i < n && k < cap; i++) {
+    if (live[i] === 1 && (pred === null || pred(i))) out[k++] = i;
+  }
+  return k === cap ? out : out.slice(0, k);
+}
+
+/**
+ * How many rows match the plan's filter.
+ *
+ * @example
+ * ```ts
+ * // countMatches(store, compileQuery(schema, { where }), null)
+ * ```
+ */
+export function countMatches(store: ColumnStore, plan: Plan, slots: Int32Array | null): number {
+  return select(store, plan, slots).length;
+}
+
+/** A comparator of two slots by one or more order keys, ties by slot (scan order). */
+function slotComparator(store: ColumnStore, s: CompiledSchema, order: OrderBy[]): (a: number, b: number) => number {
+  const keys = order.map((o) => {
+    const col = store.columns[s.names.indexOf(o.column)];
+    const desc = o.direction === "desc";
+    const nullsFirst = o.nulls ? o.nulls === "first" : desc;
+    let cmp: (a: number, b: number) => number;
+    if (col.kind === "dict") {
+      // Strings ranked once; rows then compare integers.
+      const dict = col.dict!;
+      const byString = Array.from(dict.keys()).sort((x, y) => compareValues(dict[x], dict[y]));
+      const rank = new Int32Array(dict.length);
+      byString.forEach((code, r) => (rank[code] = r));
+      const codes = col.data as Int32Array;
+      cmp = (a, b) => rank[codes[a]] - rank[codes[b]];
+    } else if (col.kind === "num" || col.kind === "date" || col.kind === "bool") {
+      const d = col.data as Numeric;
+      cmp = (a, b) => ncmp(d[a], d[b]);
+    } else cmp = (a, b) => compareValues(col.get(a), col.get(b));
+    return { col, desc, nullsFirst, cmp };
+  });
+  return (a, b) => {
+    for (const k of keys) {
+      const na = !k.col.has(a);
+      const nb = !k.col.has(b);
+      if (na || nb) {
+        if (na && nb) continue;
+        return na === k.nullsFirst ? -1 : 1;
+      }
+      const c = k.cmp(a, b);
+      if (c !== 0) return k.desc ? -c : c;
+    }
+    return a - b;
+  };
+}
+
+/** The `k` first slots of `sel` in `cmp` order, in O(n log k): a max-heap of the best so far. */
+function topK(sel: Int32Array, cmp: (a: number, b: number) => number, k: number): Int32Array {
+  if (k === 0) return new Int32Array(0);
+  if (k >= sel.length) return sel.slice().sort(cmp);
+  const heap = new Int32Array(k);
+  let size = 0;
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let top = i;
+      if (l < size && cmp(heap[l], heap[top]) > 0) top = l;
+      if (r < size && cmp(heap[r], heap[top]) > 0) top = r;
+      if (top === i) return;
+      const t = heap[i];
+      heap[i] = heap[top];
+      heap[top] = t;
+      i = top;
+    }
+  };
+  for (let j = 0; j < sel.length; j++) {
+    const slot = sel[j];
+    if (size < k) {
+      heap[size] = slot;
+      for (let i = size++; i > 0;) {
+        const parent = (i - 1) >> 1;
+        if (cmp(heap[i], heap[parent]) <= 0) break;
+        const t = heap[i];
+        heap[i] = heap[parent];
+        heap[parent] = t;
+        i = parent;
+      }
+    } else if (cmp(slot, heap[0]) < 0) {
+      heap[0] = slot;
+      down(0);
+    }
+  }
+  return heap.sort(cmp);
+}
+
+/** Group numbers for the matching slots, in first-seen order, and each group's key cells. */
+function groupIds(store: ColumnStore, s: CompiledSchema, sel: Int32Array, groupBy: string[]): { gid: Int32Array; keys: StoredRow[] } {
+  const gid = new Int32Array(sel.length);
+  const keys: StoredRow[] = [];
+  const cols = groupBy.map((c) => store.columns[s.names.indexOf(c)]);
+  const keyRow = (slot: number) => {
+    const row: StoredRow = {};
+    for (let c = 0; c < cols.length; c++) row[groupBy[c]] = cols[c].get(slot);
+    return row;
+  };
+  if (cols.length === 0) {
+    keys.push({});
+    return { gid, keys };
+  }
+  const one = cols.length === 1 ? cols[0] : null;
+  if (one !== null && one.kind === "dict") {
+    // Dictionary codes are group numbers already, but keep first-seen order.
+    const codes = one.data as Int32Array;
+    const nullCode = one.dict!.length;
+    const byCode = new Int32Array(nullCode + 1).fill(-1);
+    for (let j = 0; j < sel.length; j++) {
+      const slot = sel[j];
+      const code = one.has(slot) ? codes[slot] : nullCode;
+      let g = byCode[code];
+      if (g === -1) {
+        g = byCode[code] = keys.length;
+        keys.push(keyRow(slot));
+      }
+      gid[j] = g;
+    }
+    return { gid, keys };
+  }
+  const map = new Map<unknown, number>();
+  const typed = one !== null && (one.kind === "num" || one.kind === "date" || one.kind === "bool") ? one.data as Numeric : null;
+  for (let j = 0; j < sel.length; j++) {
+    const slot = sel[j];
+    // Typed cells are their own Map keys (SameValueZero, like keyOf); nulls get their own.
+    const k = one !== null
+      ? (!one.has(slot) ? null : typed !== null ? typed[slot] : keyOf(one.get(slot)))
+      : cols.map((c) => canon(c.get(slot))).join("|");
+    let g = map.get(k);
+    if (g === undefined) {
+      g = keys.length;
+      map.set(k, g);
+      keys.push(keyRow(slot));
+    }
+    gid[j] = g;
+  }
+  return { gid, keys };
+}
+
+/** One aggregate's value per group. */
+function aggregateColumn(col: Column | null, op: string, sel: Int32Array, gid: Int32Array, groups: number): Value[] {
+  const n = new Float64Array(groups);
+  if (col === null) {
+    for (let j = 0; j < sel.length; j++) n[gid[j]]++;
+    return Array.from(n);
+  }
+  const out: Value[] = new Array(groups).fill(null);
+  if (col.kind === "num" && op !== "countDistinct") {
+    const d = col.data as Numeric;
+    const valid = col.valid;
+    const acc = new Float64Array(groups);
+    for (let j = 0; j < sel.length; j++) {
+      const i = sel[j];
+      if (valid !== null && (valid[i >> 3] & (1 << (i & 7))) === 0) continue;
+      const g = gid[j];
+      const v = d[i];
+      if (op === "sum" || op === "mean") acc[g] += v;
+      // min/max as compareValues orders numbers: NaN after every number.
+      else if (op === "min") {
+        if (n[g] === 0 || v < acc[g] || (acc[g] !== acc[g] && v === v)) acc[g] = v;
+      } else if (op === "max") {
+        if (n[g] === 0 || v > acc[g] || (v !== v && acc[g] === acc[g])) acc[g] = v;
+      }
+      n[g]++;
+    }
+    for (let g = 0; g < groups; g++) {
+      out[g] = op === "count" ? n[g] : op === "sum" ? acc[g] : n[g] === 0 ? null : op === "mean" ? acc[g] / n[g] : acc[g];
+    }
+    return out;
+  }
+  const distinct = op === "countDistinct" ? Array.from({ length: groups }, () => new Set<unknown>()) : null;
+  const sum = new Float64Array(groups);
+  for (let j = 0; j < sel.length; j++) {
+    const i = sel[j];
+    if (!col.has(i)) continue;
+    const g = gid[j];
+    n[g]++;
+    if (op === "count") continue;
+    const v = col.get(i);
+    if (distinct !== null) distinct[g].add(keyOf(v));
+    else if (op === "sum" || op === "mean") sum[g] += v as number;
+    else if (op === "min" ? out[g] === null || compareValues(v, out[g]) < 0 : out[g] === null || compareValues(v, out[g]) > 0) {
+      out[g] = v;
+    }
+  }
+  for (let g = 0; g < groups; g++) {
+    if (op === "count") out[g] = n[g];
+    else if (distinct !== null) out[g] = distinct[g].size;
+    else if (op === "sum") out[g] = sum[g];
+    else if (op === "mean") out[g] = n[g] === 0 ? null : sum[g] / n[g];
+  }
+  return out;
+}
+
+function rowComparator(order: OrderBy[]): (a: StoredRow, b: StoredRow) => number {
+  return (a, b) => {
+    for (const o of order) {
+      const x = a[o.column];
+      const y = b[o.column];
+      const desc = o.direction === "desc";
+      const nullsFirst = o.nulls ? o.nulls === "first" : desc;
+      if (x === null || y === null) {
+        if (x === y) continue;
+        return (x === null) === nullsFirst ? -1 : 1;
+      }
+      const c = typeof x === "number" && typeof y === "number" ? ncmp(x, y) : compareValues(x, y);
+      if (c !== 0) return desc ? -c : c;
+    }
+    return 0;
+  };
+}
+
+/** A grouped query's output rows, ordered, before offset/limit. */
+function grouped(store: ColumnStore, s: CompiledSchema, plan: Plan, slots: Int32Array | null): StoredRow[] {
+  const q = plan.query;
+  const groupBy = q.groupBy ?? [];
+  const sel = select(store, plan, slots);
+  const { gid, keys } = groupIds(store, s, sel, groupBy);
+  // No groupBy and no rows: still one row of empty aggregates.
+  const groups = groupBy.length === 0 ? 1 : keys.length;
+  const rows = keys.slice(0, groups);
+  for (const [alias, a] of Object.entries(q.aggregates!)) {
+    const col = a.column === undefined ? null : store.columns[s.names.indexOf(a.column)];
+    const vals = aggregateColumn(col, a.column === undefined ? "count" : a.op, sel, gid, groups);
+    for (let g = 0; g < groups; g++) rows[g][alias] = vals[g];
+  }
+  if (q.orderBy !== undefined && q.orderBy.length > 0) rows.sort(rowComparator(q.orderBy));
+  return rows;
+}
+
+/**
+ * Runs a checked plan over the store — over `slots` (ascending, from an
+ * index) or every row — and returns copies, as rows or columns.
+ *
+ * @example
+ * ```ts
+ * import { compileSchema } from "./schema.ts";
+ * import { ColumnStore } from "./column_store.ts";
+ * import { compileQuery } from "./query.ts";
+ * import { runQuery } from "./query_exec.ts";
+ * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
+ * const store = new ColumnStore(s);
+ * store.set(1, { id: 1 }, null);
+ * runQuery(store, s, compileQuery(s, { limit: 1 }), null); // [{ id: 1 }]
+ * ```
+ */
+export function runQuery(store: ColumnStore, s: CompiledSchema, plan: Plan, slots: Int32Array | null): StoredRow[] | Columns {
+  const q = plan.query;
+  const from = q.offset ?? 0;
+  const to = q.limit === undefined ? Infinity : from + q.limit;
+  if (q.groupBy !== undefined || q.aggregates !== undefined) {
+    let rows = grouped(store, s, plan, slots);
+    if (q.offset !== undefined || q.limit !== undefined) rows = rows.slice(from, to);
+    const names = [...(q.groupBy ?? []), ...Object.keys(q.aggregates!)];
+    // Group keys and min/max may be stored objects: copy every cell out.
+    if (q.format === "columns") {
+      const cols: Columns = {};
+      for (const c of names) cols[c] = rows.map((r) => cloneOut(r[c]));
+      return cols;
+    }
+    return rows.map((r) => {
+      const o: StoredRow = {};
+      for (const c of names) o[c] = cloneOut(r[c]);
+      return o;
+    });
+  }
+  const ordered = q.orderBy !== undefined && q.orderBy.length > 0;
+  let sel: Int32Array;
+  if (!ordered) sel = select(store, plan, slots, to);
+  else {
+    const cmp = slotComparator(store, s, q.orderBy!);
+    const all = select(store, plan, slots);
+    sel = to < all.length ? topK(all, cmp, to) : all.slice().sort(cmp);
+  }
+  if (from > 0 || to < sel.length) sel = sel.subarray(Math.min(from, sel.length), Math.min(to, sel.length));
+  const names = q.select ?? s.names;
+  const cols = names.map((c) => store.columns[s.names.indexOf(c)]);
+  // Binary and Json cells are shared with the store; Dates are built fresh by get().
+  const deep = cols.map((c) => c.kind === "obj");
+  if (q.format === "columns") {
+    const out: Columns = {};
+    names.forEach((name, c) => {
+      const col = cols[c];
+      const vals: Value[] = new Array(sel.length);
+      for (let j = 0; j < sel.length; j++) vals[j] = deep[c] ? cloneOut(col.get(sel[j])) : col.get(sel[j]);
+      out[name] = vals;
+    });
+    return out;
+  }
+  const rows: StoredRow[] = new Array(sel.length);
+  for (let j = 0; j < sel.length; j++) {
+    const o: StoredRow = {};
+    for (let c = 0; c < cols.length; c++) o[names[c]] = deep[c] ? cloneOut(cols[c].get(sel[j])) : cols[c].get(sel[j]);
+    rows[j] = o;
+  }
+  return rows;
+}
