@@ -27,7 +27,7 @@
 export { Client, ClientProxy, type ConnectOptions, connect, Session } from "./src/client/client.ts";
 export { RemoteDict } from "./src/client/remote_dict.ts";
 export { RemoteList } from "./src/client/remote_list.ts";
-export { type KeyOf, RemoteQuery, RemoteTable } from "./src/client/remote_table.ts";
+export { type KeyOf, RemoteQuery, RemoteTable, type StreamOptions } from "./src/client/remote_table.ts";
 export { agg, QueryBuilder } from "./src/engine/query_builder.ts";
 export type { Aggregate, AggregateOp, Columns, CompareOp, Filter, OrderBy, Query } from "./src/engine/query.ts";
 export type { ReconnectOptions, WebSocketConstructor, WebSocketLike } from "./src/client/ws_transport.ts";

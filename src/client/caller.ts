@@ -8,8 +8,15 @@
 export interface Caller {
   /** Runs one operation by name, the collection name first in `args`. */
   call(op: string, args: unknown[]): Promise<unknown>;
+  /**
+   * Runs one operation and yields its answer in batches of at most
+   * `batchRows` rows (default: the connection's `streamBatchRows`).
+   */
+  stream(op: string, args: unknown[], batchRows?: number): AsyncIterableIterator<unknown>;
   /** How many items `for await` fetches per round trip. */
   readonly batchSize: number;
+  /** Rows per batch of a streamed answer. */
+  readonly streamBatchRows: number;
 }
 
 /**

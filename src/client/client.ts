@@ -9,6 +9,7 @@ import type { TableSchema } from "../engine/schema.ts";
 import type { Key, Value } from "../engine/value.ts";
 import { ClosedError, ConnectionError, ValidationError } from "../errors.ts";
 import type { Caller } from "./caller.ts";
+import { failedStream } from "./stream.ts";
 import { HttpTransport } from "./http_transport.ts";
 import { RemoteDict } from "./remote_dict.ts";
 import { RemoteList } from "./remote_list.ts";
@@ -28,6 +29,12 @@ export interface ConnectOptions {
   maxRequestBytes?: number;
   /** Items fetched per round trip by `for await` (default 1000). */
   batchSize?: number;
+  /**
+   * Rows per batch when a query's answer streams (default 10 000; the
+   * server sends at most 100 000). `table.query()` and friends reassemble
+   * the batches; `table.stream()` hands them out as they arrive.
+   */
+  streamBatchRows?: number;
   /**
    * The WebSocket constructor for `ws(s)://` URLs; default `globalThis.WebSocket`.
    * Node 20 has none: `npm install ws` and pass `{ WebSocket }` from `"ws"`, or use an `http://` URL.
@@ -126,15 +133,35 @@ export abstract class Session {
   protected abstract transport(): Transport;
 }
 
-function makeCaller(get: () => Transport, batchSize: number): Caller {
+/** Rows per streamed batch when `connect()` is not told otherwise. */
+const STREAM_BATCH_ROWS = 10_000;
+
+/** A positive integer number of rows, or `ValidationError` naming `what`. */
+function checkBatchRows(n: unknown, what: string): number {
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) {
+    throw new ValidationError(`${what} ${JSON.stringify(n) ?? String(n)} is not a positive integer: pass e.g. 10000`);
+  }
+  return n;
+}
+
+function makeCaller(get: () => Transport, batchSize: number, streamBatchRows: number): Caller {
   return {
     batchSize,
+    streamBatchRows,
     call(op, args) {
       try {
         checkArgs(op, args);
         return get().call(op, args);
       } catch (e) {
         return Promise.reject(e);
+      }
+    },
+    stream(op, args, batchRows = streamBatchRows) {
+      try {
+        checkArgs(op, args);
+        return get().stream(op, args, checkBatchRows(batchRows, "batchRows"));
+      } catch (e) {
+        return failedStream(e);
       }
     },
   };
@@ -162,11 +189,11 @@ export class ClientProxy extends Session {
   #caller: Caller;
 
   /** @internal Made by `client.getProxy()`. */
-  constructor(t: Transport, release: (t: Transport) => void, batchSize: number) {
+  constructor(t: Transport, release: (t: Transport) => void, batchSize: number, streamBatchRows: number = STREAM_BATCH_ROWS) {
     super();
     this.#t = t;
     this.#release = release;
-    this.#caller = makeCaller(() => this.transport(), batchSize);
+    this.#caller = makeCaller(() => this.transport(), batchSize, streamBatchRows);
   }
 
   /** @internal */
@@ -216,15 +243,17 @@ export class Client extends Session {
   #closed = false;
   #caller: Caller;
   #batchSize: number;
+  #streamBatchRows: number;
 
   /** @internal Made by {@linkcode connect}. */
-  constructor(make: () => Transport, main: Transport, batchSize: number) {
+  constructor(make: () => Transport, main: Transport, batchSize: number, streamBatchRows: number = STREAM_BATCH_ROWS) {
     super();
     this.#make = make;
     this.#main = main;
     this.#all.add(main);
     this.#batchSize = batchSize;
-    this.#caller = makeCaller(() => this.transport(), batchSize);
+    this.#streamBatchRows = streamBatchRows;
+    this.#caller = makeCaller(() => this.transport(), batchSize, streamBatchRows);
   }
 
   /** `"ws"` or `"http"`: how this client talks to the server. */
@@ -261,7 +290,7 @@ export class Client extends Session {
       if (back === this.#main) return;
       if (this.#closed) void back.close();
       else this.#idle.push(back);
-    }, this.#batchSize);
+    }, this.#batchSize, this.#streamBatchRows);
   }
 
   /** Closes every connection; pending calls fail with `ClosedError`. Idempotent. */
@@ -321,6 +350,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     maxRequestBytes: options.maxRequestBytes ?? 64 * 1024 * 1024,
   };
   const batchSize = options.batchSize ?? 1000;
+  const streamBatchRows = checkBatchRows(options.streamBatchRows ?? STREAM_BATCH_ROWS, "streamBatchRows");
   let make: () => Transport;
   if (kind === "http") {
     make = () => new HttpTransport(target, t);
@@ -340,5 +370,5 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     await main.close();
     throw e;
   }
-  return new Client(make, main, batchSize);
+  return new Client(make, main, batchSize, streamBatchRows);
 }

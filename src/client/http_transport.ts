@@ -3,14 +3,17 @@
  * the same tick are coalesced into one pipelined request (an array of
  * `{ op, args }`), answered in order, so `Promise.all` of many calls costs
  * one round trip. Each request is independent: nothing to reconnect.
+ * A streamed call is a request of its own with `X-CyberDB-Stream`, its
+ * body read frame by frame as the caller's loop asks for batches.
  *
  * @module
  */
 
 import { decode, encode } from "../codec.ts";
-import { ClosedError, ConnectionError } from "../errors.ts";
+import { ClosedError, ConnectionError, CyberDBError } from "../errors.ts";
+import { FrameSplitter } from "./stream.ts";
 import { checkSize, Pending, type Transport, type TransportOptions, unwrap } from "./transport.ts";
-import { MSGPACK, type WireCall } from "./wire.ts";
+import { MSGPACK, MSGPACK_STREAM, STREAM_HEADER, type WireCall } from "./wire.ts";
 
 interface Queued {
   op: string;
@@ -23,6 +26,14 @@ function arrayHeader(n: number): Uint8Array {
   if (n < 16) return new Uint8Array([0x90 | n]);
   if (n < 0x10000) return new Uint8Array([0xdc, n >> 8, n & 0xff]);
   return new Uint8Array([0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+}
+
+function decodeReply(bytes: Uint8Array, status: number): unknown {
+  try {
+    return decode(bytes);
+  } catch {
+    throw new ConnectionError(`The server answered ${status} with a body that is not MessagePack: check the URL`);
+  }
 }
 
 /**
@@ -177,6 +188,84 @@ export class HttpTransport implements Transport {
       }
     } catch (e) {
       for (const q of batch) q.pending.reject(e);
+    }
+  }
+
+  stream(op: string, args: unknown[], batchRows: number, timeout = this.#o.timeout): AsyncIterableIterator<unknown> {
+    if (this.#closed) throw new ClosedError("The client is closed: connect() again");
+    const bytes = encode({ op, args });
+    checkSize(op, bytes, this.#limit);
+    // Calls made earlier in this tick go out first, and are answered before
+    // this request is sent, so it sees their effects as a pipeline would.
+    const before = this.#queue.map((q) => q.pending.promise.then(() => {}, () => {}));
+    if (before.length > 0) this.#flush();
+    const controller = new AbortController();
+    this.#inflight.add(controller);
+    const headers = { ...this.#headers(), [STREAM_HEADER]: String(batchRows) };
+    const url = `${this.#base}/v1/rpc`;
+    const started = (before.length > 0 ? Promise.all(before) : Promise.resolve()).then(() => {
+      if (controller.signal.aborted) throw new ClosedError("The client was closed before the request was sent");
+      return fetch(url, { method: "POST", headers, body: bytes as Uint8Array<ArrayBuffer>, signal: controller.signal });
+    });
+    started.catch(() => {}); // read (and reported) by the loop below
+    return this.#frames(op, started, controller, timeout);
+  }
+
+  /** The batches of a streamed answer, read from the body as the loop asks for them. */
+  async *#frames(op: string, started: Promise<Response>, controller: AbortController, timeout: number): AsyncGenerator<unknown, void, undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    let complete = false;
+    // The timeout bounds each wait for the server, not the time the loop spends on a batch.
+    const wait = async <T>(p: Promise<T>): Promise<T> => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, Math.max(timeout, 1));
+      try {
+        return await p;
+      } catch (e) {
+        if (timedOut) throw new ConnectionError(`No reply to ${op} within ${timeout} ms: the server is slow or unreachable; raise the timeout option or retry`);
+        if (this.#closed) throw new ClosedError(`The client was closed before the reply to ${op} arrived`);
+        if (e instanceof CyberDBError) throw e;
+        throw new ConnectionError(`POST ${this.#base}/v1/rpc (${op}) failed: ${e instanceof Error ? e.message : String(e)}; it may or may not have been applied`);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    try {
+      const res = await wait(started);
+      if ((res.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase() !== MSGPACK_STREAM || res.body === null) {
+        // An ordinary reply: an error found before the answer existed, or a server that does not stream.
+        const reply = await wait(res.arrayBuffer().then((b) => decodeReply(new Uint8Array(b), res.status)));
+        complete = true;
+        yield unwrap(reply);
+        return;
+      }
+      const reader = res.body.getReader();
+      const frames = new FrameSplitter();
+      for (;;) {
+        let payload = frames.next();
+        while (payload === null) {
+          const { done, value } = await wait(reader.read());
+          if (done) throw new ConnectionError(`The streamed answer to ${op} ended before its last batch: the server stopped or the connection dropped; retry`);
+          frames.push(value);
+          payload = frames.next();
+        }
+        const frame = decodeReply(payload, res.status) as { ok?: unknown; value?: unknown; more?: unknown };
+        if (frame.ok === true && frame.more === true) {
+          yield frame.value;
+          continue;
+        }
+        complete = true;
+        yield unwrap(frame);
+        return;
+      }
+    } finally {
+      clearTimeout(timer);
+      // Leaving early (break, error) cancels the request, which stops the server's stream.
+      if (!complete) controller.abort();
+      this.#inflight.delete(controller);
     }
   }
 

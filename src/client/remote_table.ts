@@ -8,10 +8,30 @@ import type { Columns, Filter, Query } from "../engine/query.ts";
 import { type Operand, QueryBuilder, type WhereOp } from "../engine/query_builder.ts";
 import type { InsertRow, PrimaryKey, Row, TableSchema } from "../engine/schema.ts";
 import type { Caller } from "./caller.ts";
+import { joinBatches } from "./stream.ts";
 import { toList } from "./values.ts";
 
 /** The primary key type of a table; any key when the schema type is not known. */
 export type KeyOf<S extends TableSchema> = TableSchema extends S ? string | number | bigint : PrimaryKey<S>;
+
+/**
+ * Options of {@linkcode RemoteTable.stream} and {@linkcode RemoteQuery.stream}.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const batch of users.stream({ orderBy: [{ column: "id" }] }, { batchRows: 5000 })) {
+ *   console.log(batch.length); // at most 5000
+ * }
+ * ```
+ */
+export interface StreamOptions {
+  /**
+   * Rows per batch, at most (default: `connect()`'s `streamBatchRows`,
+   * 10 000). The server sends at most 100 000, and fewer when that many
+   * would make a batch larger than about 4 MiB.
+   */
+  batchRows?: number;
+}
 
 /**
  * A table on a CyberDB server: the embedded Table's methods, each returning
@@ -47,6 +67,13 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
 
   #call(op: string, ...args: unknown[]): Promise<unknown> {
     return this.#c.call(op, [this.#name, ...args]);
+  }
+
+  /** Runs an op as a streamed call and joins its batches into the answer. */
+  async #collect(op: string, ...args: unknown[]): Promise<unknown> {
+    const batches: unknown[] = [];
+    for await (const batch of this.#c.stream(op, [this.#name, ...args])) batches.push(batch);
+    return joinBatches(batches);
   }
 
   /** The table's schema. */
@@ -99,12 +126,39 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
     return (where === undefined ? this.#call("table.count") : this.#call("table.count", where)) as Promise<number>;
   }
 
-  /** Runs a declarative query on the server (the same plain object as embedded `query()`). */
+  /**
+   * Runs a declarative query on the server (the same plain object as
+   * embedded `query()`). A large answer travels in batches of
+   * `streamBatchRows` rows (see {@linkcode RemoteTable.stream}), joined
+   * here: the result is the same as the embedded one.
+   */
   query(query: Query & { format: "columns" }): Promise<Columns>;
   /** Runs a declarative query on the server and returns the matching rows. */
   query(query?: Query): Promise<Row<S>[]>;
   query(query: Query = {}): Promise<Row<S>[] | Columns> {
-    return this.#call("table.query", query) as Promise<Row<S>[] | Columns>;
+    return this.#collect("table.query", query) as Promise<Row<S>[] | Columns>;
+  }
+
+  /**
+   * Runs a declarative query on the server and yields its answer batch by
+   * batch as it arrives: arrays of rows, or `{ column: values[] }` objects
+   * with `format: "columns"`. The query runs whole on the server first (so
+   * a bad query fails on the first step, with the embedded error); leaving
+   * the loop early tells the server to stop sending.
+   *
+   * @example
+   * ```ts ignore
+   * let n = 0;
+   * for await (const rows of users.stream({ where: { column: "age", op: ">", value: 30 } }, { batchRows: 1000 })) {
+   *   n += rows.length; // at most 1000 rows at a time
+   * }
+   * ```
+   */
+  stream(query: Query & { format: "columns" }, options?: StreamOptions): AsyncIterableIterator<Columns>;
+  /** Runs a declarative query on the server and yields the matching rows batch by batch. */
+  stream(query?: Query, options?: StreamOptions): AsyncIterableIterator<Row<S>[]>;
+  stream(query: Query = {}, options: StreamOptions = {}): AsyncIterableIterator<Row<S>[] | Columns> {
+    return this.#c.stream("table.query", [this.#name, query], options.batchRows) as AsyncIterableIterator<Row<S>[] | Columns>;
   }
 
   /** The first row a query returns, or undefined. */
@@ -151,14 +205,14 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
     return this.#call("table.getMany", toList(keys)) as Promise<Row<S>[]>;
   }
 
-  /** Every row, in insertion order (one round trip). */
+  /** Every row, in insertion order (one request; a large table arrives in batches). */
   rows(): Promise<Row<S>[]> {
-    return this.#call("table.rows") as Promise<Row<S>[]>;
+    return this.#collect("table.rows") as Promise<Row<S>[]>;
   }
 
-  /** Every row, in insertion order (one round trip). */
+  /** Every row, in insertion order (one request; a large table arrives in batches). */
   toArray(): Promise<Row<S>[]> {
-    return this.#call("table.toArray") as Promise<Row<S>[]>;
+    return this.#collect("table.toArray") as Promise<Row<S>[]>;
   }
 
   /** The same as `toArray()`. */
@@ -182,14 +236,16 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
 
 /**
  * A query builder bound to a remote table: the same plain query object as
- * embedded, sent as one `table.query` call.
+ * embedded, sent as one `table.query` call whose answer streams in batches.
+ * `for await` goes over the matching rows, one batch in memory at a time.
  *
  * @example
  * ```ts ignore
  * const adults = await users.where("age", ">=", 18).orderBy("age").limit(10).toArray();
+ * for await (const user of users.where("age", ">=", 18)) console.log(user.name);
  * ```
  */
-export class RemoteQuery<S extends TableSchema = TableSchema, R = Row<S>> extends QueryBuilder<S, R> {
+export class RemoteQuery<S extends TableSchema = TableSchema, R = Row<S>> extends QueryBuilder<S, R> implements AsyncIterable<R> {
   #table: RemoteTable<S> | undefined;
 
   /** @internal Made by `RemoteTable.where()` and friends. */
@@ -222,6 +278,24 @@ export class RemoteQuery<S extends TableSchema = TableSchema, R = Row<S>> extend
   /** The first matching row, or undefined. */
   first(): Promise<R | undefined> {
     return this.#t().first(this.q) as Promise<R | undefined>;
+  }
+
+  /**
+   * The matching rows batch by batch, as they arrive (see
+   * {@linkcode RemoteTable.stream}).
+   *
+   * @example
+   * ```ts ignore
+   * for await (const rows of users.where("age", ">", 30).stream({ batchRows: 500 })) console.log(rows.length);
+   * ```
+   */
+  stream(options: StreamOptions = {}): AsyncIterableIterator<R[]> {
+    return this.#t().stream({ ...this.q, format: "rows" }, options) as AsyncIterableIterator<R[]>;
+  }
+
+  /** The matching rows one by one, fetched batch by batch (`for await (const row of query)`). */
+  async *[Symbol.asyncIterator](): AsyncIterator<R> {
+    for await (const rows of this.stream()) yield* rows;
   }
 
   /** How many results the query has. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ConnectionError, CyberDBError, errorFromCode, TooLargeError } from "../errors.ts";
+import { ClosedError, ConnectionError, CyberDBError, errorFromCode, TooLargeError } from "../errors.ts";
 import type { WireCall, WireReply } from "./wire.ts";
 
 /** Settings every transport shares. */
@@ -27,6 +27,14 @@ export interface Transport {
   ready(): Promise<void>;
   /** Runs one operation; concurrent calls are pipelined. */
   call(op: string, args: unknown[], timeout?: number): Promise<unknown>;
+  /**
+   * Runs one operation and yields its answer in batches of at most
+   * `batchRows` rows (an array or columns answer; anything else, or an
+   * answer from a server that does not stream, is one batch). The request
+   * goes out at once; breaking out of the loop stops the server's stream.
+   * `timeout` bounds the wait for each batch.
+   */
+  stream(op: string, args: unknown[], batchRows: number, timeout?: number): AsyncIterableIterator<unknown>;
   /** Runs operations as one transaction (all or none). */
   atomic(calls: readonly WireCall[], timeout?: number): Promise<unknown[]>;
   /** Closes the connection; pending calls fail with `ClosedError`. */
@@ -90,7 +98,7 @@ export function checkSize(op: string, bytes: Uint8Array, limit: number): void {
 // One sweeper for every pending call instead of a timer per call: timers
 // cost more than the call itself on a fast loopback. It stops itself on the
 // first idle tick, so an idle client keeps no timer alive.
-const live = new Set<Pending>();
+const live = new Set<{ readonly deadline: number; expire(): void }>();
 let sweeper: ReturnType<typeof setInterval> | undefined;
 const SWEEP_MS = 50;
 
@@ -102,6 +110,11 @@ function sweep(): void {
   }
   const now = Date.now();
   for (const p of live) if (p.deadline <= now) p.expire();
+}
+
+function watch(p: { readonly deadline: number; expire(): void }): void {
+  live.add(p);
+  sweeper ??= setInterval(sweep, SWEEP_MS);
 }
 
 /**
@@ -138,10 +151,7 @@ export class Pending {
       this.#reject = rej;
     });
     this.deadline = timeout > 0 && Number.isFinite(timeout) ? Date.now() + timeout : Infinity;
-    if (this.deadline !== Infinity) {
-      live.add(this);
-      sweeper ??= setInterval(sweep, SWEEP_MS);
-    }
+    if (this.deadline !== Infinity) watch(this);
   }
 
   /** Whether it has settled. */
@@ -178,5 +188,162 @@ export class Pending {
     } catch (e) {
       this.reject(e);
     }
+  }
+}
+
+/**
+ * The client side of one streamed answer over a socket: batches are pushed
+ * in as frames arrive and taken out by `for await`. At most `timeout` ms may
+ * pass between frames while the answer is incomplete. Frames that arrive
+ * before the loop takes them wait here (a WebSocket cannot slow one answer
+ * down without slowing every other call on the socket).
+ *
+ * @example
+ * ```ts
+ * import { BatchQueue } from "./transport.ts";
+ * const q = new BatchQueue("table.query", 1000, () => {}, () => {});
+ * q.push([1, 2]);
+ * q.settle({ ok: true, value: [3] });
+ * for await (const batch of q) console.log(batch); // [1, 2], then [3]
+ * ```
+ */
+export class BatchQueue implements AsyncIterableIterator<unknown> {
+  /** The op, for messages. */
+  readonly op: string;
+  #deadline = Infinity;
+  #timeout: number;
+  #onTimeout: () => void;
+  #onCancel: () => void;
+  #items: unknown[] = [];
+  #head = 0;
+  #finished = false;
+  #failed = false;
+  #error: unknown = undefined;
+  #waiter: { resolve: (r: IteratorResult<unknown>) => void; reject: (e: unknown) => void } | null = null;
+
+  /**
+   * Starts waiting for the first frame. `onTimeout` runs when a frame is
+   * overdue; `onCancel` when the loop stops before the last frame came.
+   */
+  constructor(op: string, timeout: number, onTimeout: () => void, onCancel: () => void) {
+    this.op = op;
+    this.#timeout = timeout;
+    this.#onTimeout = onTimeout;
+    this.#onCancel = onCancel;
+    this.#arm();
+  }
+
+  /** When the next frame is overdue (ms since the epoch); `Infinity` once the answer is complete. */
+  get deadline(): number {
+    return this.#deadline;
+  }
+
+  /** Whether the last frame (or an error) has arrived. */
+  get done(): boolean {
+    return this.#finished || this.#failed;
+  }
+
+  #arm(): void {
+    if (this.#timeout > 0 && Number.isFinite(this.#timeout)) {
+      this.#deadline = Date.now() + this.#timeout;
+      watch(this);
+    }
+  }
+
+  #disarm(): void {
+    this.#deadline = Infinity;
+    live.delete(this);
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    if (w === null) return;
+    if (this.#head < this.#items.length) {
+      this.#waiter = null;
+      w.resolve({ value: this.#take(), done: false });
+    } else if (this.#failed) {
+      this.#waiter = null;
+      w.reject(this.#error);
+    } else if (this.#finished) {
+      this.#waiter = null;
+      w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  #take(): unknown {
+    const v = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    }
+    return v;
+  }
+
+  /** A batch with more to follow (`{ ok: true, value, more: true }`). */
+  push(batch: unknown): void {
+    if (this.done) return;
+    this.#items.push(batch);
+    this.#arm();
+    this.#wake();
+  }
+
+  /** The last frame: its value is the last batch, or its error ends the loop with that error. */
+  settle(frame: unknown): void {
+    if (this.done) return;
+    let value: unknown;
+    try {
+      value = unwrap(frame);
+    } catch (e) {
+      this.reject(e);
+      return;
+    }
+    this.#items.push(value);
+    this.#finished = true;
+    this.#disarm();
+    this.#wake();
+  }
+
+  /** Fails the answer: the batches already here are still handed out, then `e` is thrown. */
+  reject(e: unknown): void {
+    if (this.done) return;
+    this.#failed = true;
+    this.#error = e;
+    this.#disarm();
+    this.#wake();
+  }
+
+  /** Fails for want of a frame (called by the sweeper). */
+  expire(): void {
+    this.reject(new ConnectionError(`No reply to ${this.op} within ${this.#timeout} ms: the server is slow or unreachable; raise the timeout option or retry`));
+    this.#onTimeout();
+  }
+
+  /** The next batch. */
+  next(): Promise<IteratorResult<unknown>> {
+    if (this.#waiter !== null) return Promise.reject(new TypeError("A streamed answer is read by one loop at a time"));
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+      this.#wake();
+    });
+  }
+
+  /** Stops reading: the server is told to stop sending when the answer was not complete. */
+  return(): Promise<IteratorResult<unknown>> {
+    const cancel = !this.done;
+    this.#items = [];
+    this.#head = 0;
+    if (cancel) {
+      this.#failed = true;
+      this.#error = new ClosedError(`The stream of ${this.op} was stopped`);
+      this.#disarm();
+      this.#onCancel();
+    }
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** Itself: one pass over the batches. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<unknown> {
+    return this;
   }
 }

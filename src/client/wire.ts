@@ -6,15 +6,48 @@
  *
  * ```
  *   client -> server   { id, op, args }            one call
+ *                      { id, op, args, stream: n } one call whose answer may come in batches of <= n rows
+ *                      { id, cancel: true }        stop streaming the answer to request `id` (no reply)
  *                      { id, atomic: true, ops }   one transaction of [{ op, args }]
  *                      { id, op: "auth", args: [password] }   first frame (browsers)
  *   server -> client   { id, ok: true, value }
+ *                      { id, ok: true, value: <batch>, more: true }   a batch; more frames follow
  *                      { id, ok: false, error: { code, message } }
  * ```
  *
  * HTTP `POST /v1/rpc`: the body is `{ op, args }`, an array of them (a
  * pipeline, answered by an array of replies in order) or
  * `{ atomic: true, ops }`; replies carry no `id`.
+ *
+ * Streaming (opt-in, per request). A request asks for it with
+ * `stream: <batchRows>` (WebSocket) or the header
+ * `X-CyberDB-Stream: <batchRows>` (HTTP, one `{ op, args }` only): a
+ * positive integer, capped at {@linkcode MAX_STREAM_ROWS}. The operation
+ * runs completely first, so a failure is one ordinary error reply. An
+ * answer that is an array, or a columns object (every value an array, all
+ * of one length: `format: "columns"`), is then sent in slices of at most
+ * `batchRows` rows (fewer when a slice would pass about 4 MiB encoded);
+ * every frame but the last carries `more: true`, and concatenating the
+ * slices in order (per column for a columns object) gives the answer. Any
+ * other answer is one ordinary reply. Without `stream` nothing changes.
+ *
+ * Over HTTP a successful streamed answer is a `200` whose body is a
+ * sequence of frames `{ ok, value, more? }`, for MessagePack requests
+ * ({@linkcode MSGPACK_STREAM}) each with a length prefix:
+ *
+ * ```
+ *   +---------------+---------------------------+---------------+---------------------------+--
+ *   | u32 LE len N1 | N1 bytes: msgpack frame 1 | u32 LE len N2 | N2 bytes: msgpack frame 2 | ...
+ *   +---------------+---------------------------+---------------+---------------------------+--
+ *   frame = { ok: true, value: <batch>, more: true }   every frame but the last
+ *         | { ok: true, value: <last batch> }          the last
+ *         | { ok: false, error: { code, message } }   the last, if sending failed midway
+ * ```
+ *
+ * and for JSON requests ({@linkcode NDJSON}) one JSON frame per line, values
+ * tagged as in every JSON reply. Errors found before the answer exists
+ * (auth, size, a bad header, a failed operation) are ordinary replies with
+ * their usual status and content type.
  *
  * @module
  */
@@ -40,8 +73,25 @@ export type WireReply =
   | { ok: true; value?: unknown }
   | { ok: false; error: WireError };
 
+/** One frame of a streamed answer: a batch (`more: true` when frames follow) or a final error. */
+export type StreamFrame =
+  | { ok: true; value: unknown; more?: true }
+  | { ok: false; error: WireError };
+
 /** The MessagePack content type. */
 export const MSGPACK = "application/msgpack";
+
+/** The content type of a streamed MessagePack answer: length-prefixed frames (see the diagram above). */
+export const MSGPACK_STREAM = "application/vnd.cyberdb.stream+msgpack";
+
+/** The content type of a streamed answer to a JSON request: one JSON frame per line. */
+export const NDJSON = "application/x-ndjson";
+
+/** The HTTP request header that asks for a streamed answer: `X-CyberDB-Stream: <batchRows>`. */
+export const STREAM_HEADER = "X-CyberDB-Stream";
+
+/** The most rows per batch a server sends; larger requests are lowered to it. */
+export const MAX_STREAM_ROWS = 100_000;
 
 /** The close code sent when a frame exceeds the size limit (RFC 6455 "message too big"). */
 export const CLOSE_TOO_LARGE = 1009;

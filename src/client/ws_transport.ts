@@ -9,7 +9,7 @@
 
 import { decode, encode } from "../codec.ts";
 import { AuthError, ClosedError, ConnectionError, CyberDBError } from "../errors.ts";
-import { checkSize, Pending, replyError, type Transport, type TransportOptions } from "./transport.ts";
+import { BatchQueue, checkSize, Pending, replyError, type Transport, type TransportOptions } from "./transport.ts";
 import type { WireCall } from "./wire.ts";
 
 /** The parts of the standard `WebSocket` this transport uses (browsers, Deno, Bun, Node ≥ 22, npm `ws`). */
@@ -71,7 +71,7 @@ export class WsTransport implements Transport {
   /** The socket of the attempt under way, closed by close() (it may never finish on its own). */
   #trying: WebSocketLike | null = null;
   #connecting: Promise<WebSocketLike> | null = null;
-  #pending = new Map<number, Pending>();
+  #pending = new Map<number, Pending | BatchQueue>();
   #nextId = 1;
   #failures = 0;
   #everOpened = false;
@@ -110,7 +110,7 @@ export class WsTransport implements Transport {
         socket.send(encode({ id: 0, op: "auth", args: [this.#o.password ?? null] }));
       };
       socket.onmessage = (ev) => {
-        let frame: { id?: unknown; ok?: unknown; value?: unknown; error?: unknown };
+        let frame: { id?: unknown; ok?: unknown; value?: unknown; error?: unknown; more?: unknown };
         try {
           frame = decode(new Uint8Array(ev.data as ArrayBuffer)) as typeof frame;
         } catch {
@@ -137,6 +137,11 @@ export class WsTransport implements Transport {
         }
         const p = this.#pending.get(id);
         if (p) {
+          // A batch of a streamed answer; the frame without `more` is its last.
+          if (frame.more === true && frame.ok === true && p instanceof BatchQueue) {
+            p.push(frame.value);
+            return;
+          }
           this.#pending.delete(id);
           p.settle(frame);
         }
@@ -211,6 +216,46 @@ export class WsTransport implements Transport {
 
   call(op: string, args: unknown[], timeout = this.#o.timeout): Promise<unknown> {
     return this.#send(op, (id) => encode({ id, op, args }), timeout);
+  }
+
+  stream(op: string, args: unknown[], batchRows: number, timeout = this.#o.timeout): AsyncIterableIterator<unknown> {
+    const id = this.#nextId++;
+    const bytes = encode({ id, op, args, stream: batchRows });
+    checkSize(op, bytes, this.#limit);
+    let sentOn: WebSocketLike | null = null;
+    const stop = () => {
+      if (this.#pending.get(id) === q) this.#pending.delete(id);
+    };
+    const q = new BatchQueue(op, timeout, stop, () => {
+      stop();
+      // Tell the server to stop sending; an older server answers this with an error nobody waits for.
+      if (sentOn !== null && sentOn === this.#socket && sentOn.readyState === OPEN) {
+        try {
+          sentOn.send(encode({ id, cancel: true }));
+        } catch { /* the socket is going away anyway */ }
+      }
+    });
+    const dispatch = (s: WebSocketLike) => {
+      if (q.done) return;
+      this.#pending.set(id, q);
+      sentOn = s;
+      try {
+        s.send(bytes);
+      } catch (e) {
+        stop();
+        q.reject(new ConnectionError(`Sending ${op} failed: ${e instanceof Error ? e.message : String(e)}; retry`));
+      }
+    };
+    const s = this.#socket;
+    if (s !== null && s.readyState === OPEN && !this.#closed) {
+      dispatch(s);
+    } else {
+      this.#ensure(Date.now() + timeout).then((sock) => {
+        checkSize(op, bytes, this.#limit);
+        dispatch(sock);
+      }).catch((e) => q.reject(e));
+    }
+    return q;
   }
 
   async atomic(calls: readonly WireCall[], timeout = this.#o.timeout): Promise<unknown[]> {

@@ -14,9 +14,9 @@ import { decode, encode } from "../codec.ts";
 import type { Database } from "../engine/database.ts";
 import type { Query } from "../engine/query.ts";
 import { AuthError, ProtocolError, TooLargeError } from "../errors.ts";
-import { MSGPACK, type WireError, type WireReply } from "../client/wire.ts";
+import { MSGPACK, MSGPACK_STREAM, NDJSON, STREAM_HEADER, type StreamFrame, type WireError, type WireReply } from "../client/wire.ts";
 import { fromJsonValue, toJsonValue } from "./json.ts";
-import { type ErrorLogger, Executor, passwordChecker } from "./rpc.ts";
+import { answerFrames, type ErrorLogger, Executor, passwordChecker, streamRows } from "./rpc.ts";
 import { SocketRegistry } from "./ws.ts";
 
 /** Options of {@linkcode createApp}. */
@@ -103,6 +103,48 @@ function isMsgpack(contentType: string | undefined): boolean {
 function jsonReply(r: WireReply): unknown {
   if (!r.ok || r.value === undefined) return r.ok ? { ok: true } : r;
   return { ok: true, value: toJsonValue(r.value) };
+}
+
+/** A streamed frame as MessagePack with its u32 little-endian length in front. */
+function lengthPrefixed(frame: StreamFrame): Uint8Array {
+  const payload = encode(frame);
+  const out = new Uint8Array(4 + payload.byteLength);
+  new DataView(out.buffer).setUint32(0, payload.byteLength, true);
+  out.set(payload, 4);
+  return out;
+}
+
+/** A streamed frame as one line of JSON, values tagged as in every JSON reply. */
+function jsonLine(frame: StreamFrame): Uint8Array {
+  const body = frame.ok ? (frame.more ? { ok: true, value: toJsonValue(frame.value), more: true } : jsonReply(frame)) : frame;
+  return new TextEncoder().encode(JSON.stringify(body) + "\n");
+}
+
+/** One turn of the event loop (a macrotask), so other requests are served between batches. */
+function turn(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+  return new Promise((resolve) => immediate !== undefined ? immediate(resolve) : setTimeout(resolve, 0));
+}
+
+/**
+ * The body of a streamed answer: frames made one at a time as the client
+ * reads (the stream pulls the next batch only once the previous one was
+ * taken), with a turn of the event loop between batches.
+ */
+function streamBody(frames: Generator<Uint8Array, void, void>): ReadableStream<Uint8Array> {
+  let first = true;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!first) await turn();
+      first = false;
+      const next = frames.next();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    cancel() {
+      frames.return();
+    },
+  }, { highWaterMark: 1 });
 }
 
 /**
@@ -200,7 +242,7 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     }
   });
 
-  app.use("/v1/rpc", cors({ origin: "*", allowMethods: ["POST"], allowHeaders: ["Authorization", "Content-Type"] }));
+  app.use("/v1/rpc", cors({ origin: "*", allowMethods: ["POST"], allowHeaders: ["Authorization", "Content-Type", STREAM_HEADER] }));
   app.post("/v1/rpc", async (c) => {
     const type = c.req.header("content-type");
     const json = !isMsgpack(type);
@@ -218,6 +260,16 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
         `Content-Type ${JSON.stringify(type ?? "")} is not supported: send application/msgpack or application/json`,
       )));
     }
+    // X-CyberDB-Stream: <batchRows> asks for the answer as a stream of batches (see wire.ts).
+    const streamHeader = c.req.header(STREAM_HEADER);
+    let rows: number | undefined;
+    if (streamHeader !== undefined) {
+      try {
+        rows = streamRows(streamHeader);
+      } catch (e) {
+        return fail(executor.wireError(e));
+      }
+    }
     let body: unknown;
     try {
       const bytes = await readBody(c.req.raw, limit);
@@ -229,6 +281,17 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
       }
     } catch (e) {
       return fail(executor.wireError(e));
+    }
+    if (rows !== undefined) {
+      if (Array.isArray(body) || (typeof body === "object" && body !== null && (body as { atomic?: unknown }).atomic === true)) {
+        return fail(executor.wireError(new ProtocolError(
+          `${STREAM_HEADER} applies to one { op, args } request, not to a pipeline or an atomic batch: leave the header out`,
+        )));
+      }
+      const reply = await executor.run(body);
+      if (!reply.ok) return send(reply);
+      const frames = answerFrames(reply.value, rows, json ? jsonLine : lengthPrefixed, (e) => executor.wireError(e));
+      return c.body(streamBody(frames), 200, { "content-type": json ? NDJSON : MSGPACK_STREAM, "cache-control": "no-store" });
     }
     if (Array.isArray(body)) return send(await executor.runPipeline(body));
     if (typeof body === "object" && body !== null && (body as { atomic?: unknown }).atomic === true) {

@@ -8,7 +8,7 @@
 
 import { Database } from "../engine/database.ts";
 import { CyberDBError, ProtocolError, ValidationError } from "../errors.ts";
-import type { WireError, WireReply } from "../client/wire.ts";
+import { MAX_STREAM_ROWS, type StreamFrame, type WireError, type WireReply } from "../client/wire.ts";
 
 /** Where unexpected (non-CyberDB) errors are reported; clients never see them. */
 export type ErrorLogger = (message: string, error: unknown) => void;
@@ -155,6 +155,106 @@ export class Executor {
       await this.#durable(ops.some((o) => Database.isWrite((o as { op: string }).op)));
       return { ok: true, value } as WireReply;
     }, (e) => ({ ok: false, error: this.wireError(e) }));
+  }
+}
+
+/** About how many encoded bytes one batch of a streamed answer aims at. */
+const BATCH_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads a request's `stream` value (the WebSocket field, or the HTTP
+ * header's text): a positive integer of rows per batch, lowered to
+ * `MAX_STREAM_ROWS`. Anything else → `ProtocolError`.
+ *
+ * @example
+ * ```ts
+ * import { streamRows } from "./rpc.ts";
+ * streamRows(500); // 500
+ * streamRows("1000000"); // 100000
+ * ```
+ */
+export function streamRows(x: unknown): number {
+  const n = typeof x === "string" && /^\s*\d+\s*$/.test(x) ? Number(x) : x;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1) {
+    throw new ProtocolError(`The stream batch size ${describe(x)} is not a positive integer: ask for e.g. 10000 rows per batch`);
+  }
+  return Math.min(n, MAX_STREAM_ROWS);
+}
+
+/** The number of rows of an answer that can be streamed (an array or a columns object), or -1. */
+function rowCount(value: unknown): number {
+  if (Array.isArray(value)) return value.length;
+  if (typeof value !== "object" || value === null || value instanceof Uint8Array || value instanceof Date) return -1;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return -1;
+  let n = -1;
+  for (const k of Object.keys(value)) {
+    const col = (value as Record<string, unknown>)[k];
+    if (!Array.isArray(col) || (n !== -1 && col.length !== n)) return -1;
+    n = col.length;
+  }
+  return n;
+}
+
+function slice(value: unknown, from: number, to: number): unknown {
+  if (Array.isArray(value)) return value.slice(from, to);
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value as object)) {
+    Object.defineProperty(out, k, { value: (value as Record<string, unknown[]>)[k].slice(from, to), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/**
+ * The encoded frames of a streamed answer, made one at a time as they are
+ * pulled (so a transport can yield to the event loop, or wait for the peer,
+ * between them). An array or a columns object is cut into slices of at most
+ * `rows` rows — fewer when a slice would pass about 4 MiB encoded — each
+ * framed `{ ok: true, value, more: true }` but the last, which has no
+ * `more`; any other answer is a single `{ ok: true, value }`. Should
+ * encoding fail midway, the last frame is `{ ok: false, error }`.
+ *
+ * @example
+ * ```ts
+ * import { encode } from "../codec.ts";
+ * import { answerFrames } from "./rpc.ts";
+ * const frames = [...answerFrames([1, 2, 3], 2, encode, () => ({ code: "INTERNAL", message: "" }))];
+ * frames.length; // 2: { ok, value: [1, 2], more: true } and { ok, value: [3] }
+ * ```
+ */
+export function* answerFrames(
+  value: unknown,
+  rows: number,
+  encode: (frame: StreamFrame) => Uint8Array,
+  wireError: (e: unknown) => WireError,
+): Generator<Uint8Array, void, void> {
+  const total = rowCount(value);
+  try {
+    if (total <= 1) {
+      yield encode({ ok: true, value });
+      return;
+    }
+    // Rows can be of any width: a small sample sets the first batch's size.
+    const sample = Math.min(total, 32);
+    const probe = encode({ ok: true, value: sample === total ? value : slice(value, 0, sample) });
+    if (sample === total && total <= rows && probe.byteLength <= BATCH_BYTES) {
+      yield probe;
+      return;
+    }
+    let n = Math.max(1, Math.min(rows, Math.floor(BATCH_BYTES * sample / Math.max(1, probe.byteLength))));
+    let at = 0;
+    while (at < total) {
+      const end = Math.min(total, at + n);
+      const batch = slice(value, at, end);
+      const frame = end < total ? encode({ ok: true, value: batch, more: true }) : encode({ ok: true, value: batch });
+      // Learn from each batch: shrink when it came out large, grow back when small.
+      if (frame.byteLength > BATCH_BYTES && n > 1) n = Math.max(1, Math.floor(n * BATCH_BYTES / frame.byteLength));
+      else if (frame.byteLength < BATCH_BYTES / 2 && n < rows) n = Math.min(rows, n * 2);
+      at = end;
+      yield frame;
+    }
+  } catch (e) {
+    yield encode({ ok: false, error: wireError(e) });
   }
 }
 

@@ -1,7 +1,10 @@
 /**
  * The WebSocket side of the server: per-socket authentication (first frame
  * or upgrade header), the auth timeout, the bound on sockets waiting to
- * authenticate, the frame size limit, and many requests in flight per socket.
+ * authenticate, the frame size limit, many requests in flight per socket,
+ * and streamed answers (`{ id, op, args, stream }`, see `src/client/wire.ts`):
+ * one batch per frame, a turn of the event loop between frames, and a pause
+ * while the peer has not taken what was sent.
  *
  * @module
  */
@@ -10,7 +13,7 @@ import type { WSContext, WSEvents } from "hono/ws";
 import { decode, encode } from "../codec.ts";
 import { AuthError, ProtocolError, TooLargeError } from "../errors.ts";
 import { CLOSE_AUTH, CLOSE_GOING_AWAY, CLOSE_PROTOCOL, CLOSE_TOO_LARGE, type WireReply } from "../client/wire.ts";
-import type { Executor } from "./rpc.ts";
+import { answerFrames, type Executor, streamRows } from "./rpc.ts";
 
 /** What the registry needs from the app. */
 export interface SocketOptions {
@@ -32,6 +35,27 @@ function toBytes(data: unknown): Uint8Array | null {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return null;
+}
+
+/** Bytes a socket has queued and not yet sent; 0 when the runtime does not say. */
+function buffered(raw: unknown): number {
+  const r = raw as { bufferedAmount?: unknown; getBufferedAmount?: unknown } | null | undefined;
+  if (r === null || r === undefined) return 0;
+  if (typeof r.getBufferedAmount === "function") return Number((r.getBufferedAmount as () => number)()) || 0; // Bun
+  return typeof r.bufferedAmount === "number" ? r.bufferedAmount : 0; // Deno, ws (Node)
+}
+
+/** While streaming, a socket with more than this queued waits before the next batch. */
+const HIGH_WATER = 4 * 1024 * 1024;
+
+/** One turn of the event loop (a macrotask), so other sockets are served between batches. */
+function turn(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+  return new Promise((resolve) => immediate !== undefined ? immediate(resolve) : setTimeout(resolve, 0));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function idOf(frame: unknown): Id {
@@ -93,6 +117,38 @@ export class SocketRegistry {
         ws.send(encode(frame) as Uint8Array<ArrayBuffer>);
       } catch { /* the peer went away; nothing to answer */ }
     };
+    // Streams in progress on this socket, by request id: set to true to stop one.
+    const streams = new Map<Id, { stop: boolean }>();
+    /** Sends an answer batch by batch; stops when the socket closes or the client cancels. */
+    const stream = async (id: Id, value: unknown, rows: number) => {
+      const state = { stop: false };
+      streams.set(id, state);
+      const frames = answerFrames(value, rows, (f) => encode(f.ok ? (f.more ? { id, ok: true, value: f.value, more: true } : { id, ok: true, value: f.value }) : { id, ok: false, error: f.error }), (e) => o.executor.wireError(e));
+      try {
+        let first = true;
+        for (;;) {
+          if (!first) {
+            await turn();
+            // Backpressure: do not pile batches onto a socket whose peer is not reading.
+            for (let wait = 1; !closed && !state.stop && buffered(ws?.raw) > HIGH_WATER; wait = Math.min(wait * 2, 50)) await sleep(wait);
+          }
+          first = false;
+          if (closed || state.stop || ws === null) return;
+          const next = frames.next();
+          if (next.done) return;
+          try {
+            ws.send(next.value as Uint8Array<ArrayBuffer>);
+          } catch {
+            return; // the peer went away
+          }
+        }
+      } catch (e) {
+        send(id, { ok: false, error: o.executor.wireError(e) });
+      } finally {
+        frames.return();
+        if (streams.get(id) === state) streams.delete(id);
+      }
+    };
     const fail = (id: Id, e: unknown, closeCode?: number) => {
       send(id, { ok: false, error: o.executor.wireError(e) });
       if (closeCode !== undefined && ws !== null && !closed) {
@@ -150,7 +206,14 @@ export class SocketRegistry {
           return;
         }
         const id = idOf(frame);
-        const f = (typeof frame === "object" && frame !== null ? frame : {}) as { op?: unknown; args?: unknown; atomic?: unknown; ops?: unknown };
+        const f = (typeof frame === "object" && frame !== null ? frame : {}) as {
+          op?: unknown;
+          args?: unknown;
+          atomic?: unknown;
+          ops?: unknown;
+          stream?: unknown;
+          cancel?: unknown;
+        };
         if (f.op === "auth") return authenticate(id, f);
         if (!authed) {
           fail(id, new AuthError("Authenticate first: send { id, op: \"auth\", args: [password] } as the first frame"), CLOSE_AUTH);
@@ -160,9 +223,29 @@ export class SocketRegistry {
           fail(null, new ProtocolError("A request frame needs an \"id\" (number or string) to match its reply: send { id, op, args }"));
           return;
         }
+        if (f.cancel === true && f.op === undefined) {
+          // { id, cancel: true }: stop streaming the answer to request `id`; no reply.
+          const s = streams.get(id);
+          if (s !== undefined) s.stop = true;
+          return;
+        }
+        let rows: number | undefined;
+        if (f.stream !== undefined) {
+          try {
+            if (f.atomic === true) throw new ProtocolError("\"stream\" applies to one { id, op, args } request, not to an atomic batch: leave it out");
+            rows = streamRows(f.stream);
+          } catch (e) {
+            fail(id, e);
+            return;
+          }
+        }
+        const answer = (reply: WireReply) => {
+          if (rows !== undefined && reply.ok) void stream(id, reply.value, rows);
+          else send(id, reply);
+        };
         const done = f.atomic === true ? o.executor.runAtomic(f.ops) : o.executor.run(frame);
-        if (done instanceof Promise) done.then((reply) => send(id, reply));
-        else send(id, done);
+        if (done instanceof Promise) done.then(answer);
+        else answer(done);
       },
       onClose: (_evt, ctx) => {
         closed = true;
