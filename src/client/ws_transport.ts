@@ -226,15 +226,17 @@ export class WsTransport implements Transport {
     const stop = () => {
       if (this.#pending.get(id) === q) this.#pending.delete(id);
     };
-    const q = new BatchQueue(op, timeout, stop, () => {
+    // On an early exit or a timeout, tell the server to stop sending (an
+    // older server answers { id, cancel } with an error nobody waits for).
+    const cancel = () => {
       stop();
-      // Tell the server to stop sending; an older server answers this with an error nobody waits for.
       if (sentOn !== null && sentOn === this.#socket && sentOn.readyState === OPEN) {
         try {
           sentOn.send(encode({ id, cancel: true }));
         } catch { /* the socket is going away anyway */ }
       }
-    });
+    };
+    const q = new BatchQueue(op, timeout, cancel, cancel);
     const dispatch = (s: WebSocketLike) => {
       if (q.done) return;
       this.#pending.set(id, q);
