@@ -133,6 +133,57 @@ export class Column {
     }
   }
 
+  /**
+   * The values of the cells at `slots` (nulls included), in that order: one
+   * loop per storage kind, so a query's answer is gathered column by column.
+   * `copy` copies Binary/Json values out (they are shared otherwise).
+   */
+  values(slots: Int32Array, copy: (v: Value) => Value): Value[] {
+    const n = slots.length;
+    const out: Value[] = new Array(n);
+    const d = this.data;
+    switch (this.kind) {
+      case "num": {
+        const a = d as Numeric;
+        for (let j = 0; j < n; j++) out[j] = a[slots[j]];
+        break;
+      }
+      case "bool": {
+        const a = d as Numeric;
+        for (let j = 0; j < n; j++) out[j] = a[slots[j]] === 1;
+        break;
+      }
+      case "date": {
+        const a = d as Numeric;
+        for (let j = 0; j < n; j++) out[j] = new Date(a[slots[j]]);
+        break;
+      }
+      case "dict": {
+        const a = d as Int32Array;
+        const dict = this.dict!;
+        for (let j = 0; j < n; j++) out[j] = dict[a[slots[j]]];
+        break;
+      }
+      case "str": {
+        const a = d as Value[];
+        for (let j = 0; j < n; j++) out[j] = a[slots[j]];
+        break;
+      }
+      default: {
+        const a = d as Value[];
+        for (let j = 0; j < n; j++) out[j] = a[slots[j]] === undefined ? null : copy(a[slots[j]]);
+      }
+    }
+    const valid = this.valid;
+    if (valid !== null) {
+      for (let j = 0; j < n; j++) {
+        const i = slots[j];
+        if ((valid[i >> 3] & (1 << (i & 7))) === 0) out[j] = null;
+      }
+    }
+    return out;
+  }
+
   /** Stores a checked cell value at `i` (which must be below the capacity). */
   put(i: number, v: Value): void {
     const valid = this.valid;

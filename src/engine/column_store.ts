@@ -23,6 +23,7 @@
 import { Column } from "./column.ts";
 import type { CompiledSchema, StoredRow } from "./schema.ts";
 import { cursorStart, cursorNext, type Undo } from "./slot_map.ts";
+import { rowAt, type RowAt } from "./row_shape.ts";
 import type { Value } from "./value.ts";
 
 type Pk = string | number;
@@ -60,6 +61,7 @@ export interface ColumnsCapture {
  */
 export class ColumnStore {
   readonly #schema: CompiledSchema;
+  readonly #rowAt: RowAt;
   #index = new Map<Pk, number>();
   #cols: Column[];
   #live: Uint8Array;
@@ -72,6 +74,7 @@ export class ColumnStore {
   /** An empty store for a table of `schema`. */
   constructor(schema: CompiledSchema) {
     this.#schema = schema;
+    this.#rowAt = rowAt(schema.names);
     this.#capacity = MIN_CAPACITY;
     this.#cols = schema.def.columns.map((c, i) => Column.create(c.type, schema.nullable[i], MIN_CAPACITY));
     this.#live = new Uint8Array(MIN_CAPACITY);
@@ -115,11 +118,7 @@ export class ColumnStore {
 
   /** The row in `slot` as a new object (Binary/Json cells shared). */
   row(slot: number): StoredRow {
-    const names = this.#schema.names;
-    const cols = this.#cols;
-    const out: StoredRow = {};
-    for (let c = 0; c < cols.length; c++) out[names[c]] = cols[c].get(slot);
-    return out;
+    return this.#rowAt(this.#cols, slot);
   }
 
   #write(slot: number, row: StoredRow): void {
