@@ -261,20 +261,26 @@ export class Column {
     const at = (j: number) => (slots === null ? j : slots[j]);
     let valid: Uint8Array | null = null;
     if (this.valid !== null) {
-      valid = new Uint8Array((capacity + 7) >> 3);
+      if (slots === null && capacity === n) valid = this.valid.slice(0, (n + 7) >> 3);
+      else valid = new Uint8Array((capacity + 7) >> 3);
       if (slots === null) valid.set(this.valid.subarray(0, (n + 7) >> 3));
       else for (let j = 0; j < n; j++) if (this.has(at(j))) valid[j >> 3] |= 1 << (j & 7);
     }
     if (this.#ctor === null) {
       const src = this.data as Value[];
+      if (slots === null) return new Column(this.kind, src.slice(0, n), valid, null, null);
       const data: (Value | undefined)[] = new Array(n);
       for (let j = 0; j < n; j++) data[j] = src[at(j)];
       return new Column(this.kind, data, valid, null, null);
     }
     const src = this.data as Numeric;
-    const data = new this.#ctor(capacity);
-    if (slots === null) data.set(src.subarray(0, n));
-    else for (let j = 0; j < n; j++) data[j] = src[at(j)];
+    let data: Numeric;
+    if (slots === null && capacity === n) data = src.slice(0, n);
+    else {
+      data = new this.#ctor(capacity);
+      if (slots === null) data.set(src.subarray(0, n));
+      else for (let j = 0; j < n; j++) data[j] = src[at(j)];
+    }
     if (this.kind !== "dict") return new Column(this.kind, data, valid, null, this.#ctor);
     if (slots === null) return new Column("dict", data, valid, this.dict!.slice(), Int32Array);
     // Re-code with only the strings still in use, in first-use order.
