@@ -1298,6 +1298,7 @@ describe("malformed queries → ValidationError, nothing executed", () => {
     ["infinite limit", { limit: Infinity }],
     ["negative offset", { offset: -3 }],
     ["groupBy without aggregates", { groupBy: ["g"] }],
+    ["an aggregate named __proto__ (it would set the row's prototype)", { aggregates: JSON.parse('{"__proto__": { "op": "count" }}') }],
     ["empty groupBy", { groupBy: [], aggregates: { n: { op: "count" } } }],
     ["select with groupBy", { select: ["g"], groupBy: ["g"], aggregates: { n: { op: "count" } } }],
     ["select with aggregates", { select: ["g"], aggregates: { n: { op: "count" } } }],

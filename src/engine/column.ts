@@ -24,7 +24,7 @@
  */
 
 import type { ColumnType } from "./schema.ts";
-import type { Value } from "./value.ts";
+import { cloneOut, type Value } from "./value.ts";
 
 /** How a column stores its cells. */
 export type ColumnKind = "num" | "bool" | "date" | "dict" | "str" | "obj";
@@ -182,6 +182,11 @@ export class Column {
       }
     }
     return out;
+  }
+
+  /** Like `get`, with Binary/Json values copied: what a caller may own. */
+  out(i: number): Value {
+    return this.kind === "obj" ? cloneOut(this.get(i)) : this.get(i);
   }
 
   /** Stores a checked cell value at `i` (which must be below the capacity). */

@@ -62,6 +62,7 @@ export interface ColumnsCapture {
 export class ColumnStore {
   readonly #schema: CompiledSchema;
   readonly #rowAt: RowAt;
+  readonly #rowOut: RowAt;
   #index = new Map<Pk, number>();
   #cols: Column[];
   #live: Uint8Array;
@@ -75,6 +76,7 @@ export class ColumnStore {
   constructor(schema: CompiledSchema) {
     this.#schema = schema;
     this.#rowAt = rowAt(schema.names);
+    this.#rowOut = rowAt(schema.names, "out");
     this.#capacity = MIN_CAPACITY;
     this.#cols = schema.def.columns.map((c, i) => Column.create(c.type, schema.nullable[i], MIN_CAPACITY));
     this.#live = new Uint8Array(MIN_CAPACITY);
@@ -114,6 +116,17 @@ export class ColumnStore {
   get(key: Pk): StoredRow | undefined {
     const slot = this.#index.get(key);
     return slot === undefined ? undefined : this.row(slot);
+  }
+
+  /** The row under `key` for a caller: a new object with nothing shared, or `undefined`. */
+  getOut(key: Pk): StoredRow | undefined {
+    const slot = this.#index.get(key);
+    return slot === undefined ? undefined : this.#rowOut(this.#cols, slot);
+  }
+
+  /** The row in `slot` for a caller: nothing in it is shared with the store. */
+  rowOut(slot: number): StoredRow {
+    return this.#rowOut(this.#cols, slot);
   }
 
   /** The row in `slot` as a new object (Binary/Json cells shared). */
@@ -211,9 +224,9 @@ export class ColumnStore {
     return old;
   }
 
-  /** Live rows in insertion order, as new objects. */
+  /** Live rows in insertion order, as caller-owned copies. */
   *values(): IterableIterator<StoredRow> {
-    for (let i = 0; i < this.#length; i++) if (this.#live[i] === 1) yield this.row(i);
+    for (let i = 0; i < this.#length; i++) if (this.#live[i] === 1) yield this.rowOut(i);
   }
 
   /** Calls `fn` for every live row in insertion order. */
@@ -262,11 +275,11 @@ export class ColumnStore {
     this.#dead = 0;
   }
 
-  /** One page of a cursor scan in insertion order (see `SlotMap.scan`). */
+  /** One page of a cursor scan in insertion order, as caller-owned copies (see `SlotMap.scan`). */
   scan(cursor: number, count: number): { next: number | null; rows: StoredRow[] } {
     const rows: StoredRow[] = [];
     let i = cursorStart(cursor, this.#epoch, this.#kept);
-    for (; i < this.#length && rows.length < count; i++) if (this.#live[i] === 1) rows.push(this.row(i));
+    for (; i < this.#length && rows.length < count; i++) if (this.#live[i] === 1) rows.push(this.rowOut(i));
     return { next: cursorNext(i, this.#length, this.#epoch), rows };
   }
 }

@@ -290,6 +290,7 @@ export function compileQuery(s: CompiledSchema, q: unknown): Plan {
       if (!isObj(a) || typeof a.op !== "string" || !AGG_OPS.has(a.op)) {
         bad(`Aggregate ${quote(alias)} is ${quote(a)}`, `use { op: one of ${[...AGG_OPS].join(", ")}, column }`);
       }
+      if (alias === "__proto__") bad(`Aggregate name "__proto__"`, "it cannot be an output column (it would set the row's prototype); pick another name");
       if (outputs.has(alias)) bad(`Aggregate name ${quote(alias)} repeats a group column`, "rename it");
       if (a.column === undefined) {
         if (a.op !== "count") bad(`Aggregate ${quote(alias)} (${a.op}) has no column`, "name the column it reads");

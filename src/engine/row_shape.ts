@@ -21,10 +21,12 @@ import type { Value } from "./value.ts";
 /** Builds `n` rows from parallel column arrays. */
 export type RowsMaker = (cols: Value[][], n: number) => StoredRow[];
 
-/** Anything with a cell getter, such as a `Column`. */
+/** Anything with cell getters, such as a `Column`. */
 export interface CellSource {
   /** The value of cell `i`. */
   get(i: number): Value;
+  /** The value of cell `i`, copied where it is a shared object. */
+  out(i: number): Value;
 }
 
 /** Builds the row of one slot from the columns. */
@@ -101,22 +103,23 @@ export function rowsMaker(names: readonly string[]): RowsMaker {
  * @example
  * ```ts
  * import { rowAt } from "./row_shape.ts";
- * rowAt(["a"])([{ get: (i: number) => i * 2 }], 4); // { a: 8 }
+ * const col = { get: (i: number) => i * 2, out: (i: number) => i * 2 };
+ * rowAt(["a"])([col], 4); // { a: 8 }
  * ```
  */
-export function rowAt(names: readonly string[]): RowAt {
-  const key = JSON.stringify(names);
+export function rowAt(names: readonly string[], read: "get" | "out" = "get"): RowAt {
+  const key = read + JSON.stringify(names);
   let maker = atCache.get(key);
   if (maker === undefined) {
     if (canGenerate()) {
-      const fields = names.map((name, c) => `${JSON.stringify(name)}: cols[${c}].get(i)`).join(", ");
+      const fields = names.map((name, c) => `${JSON.stringify(name)}: cols[${c}].${read}(i)`).join(", ");
       maker = new Function("cols", "i", `return { ${fields} };`) as RowAt;
     } else {
       const template: StoredRow = {};
       for (const name of names) template[name] = null;
       maker = (cols, i) => {
         const o = { ...template };
-        for (let c = 0; c < names.length; c++) o[names[c]] = cols[c].get(i);
+        for (let c = 0; c < names.length; c++) o[names[c]] = cols[c][read](i);
         return o;
       };
     }

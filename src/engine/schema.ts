@@ -7,7 +7,7 @@
  */
 
 import { SchemaError, ValidationError } from "../errors.ts";
-import { cloneIn, cloneOut, quote, type Value } from "./value.ts";
+import { cloneIn, quote, type Value } from "./value.ts";
 
 /** The integer column types. Int64/UInt64 hold JS numbers within ±(2^53−1). */
 export type IntType = "Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" | "UInt64";
@@ -461,23 +461,4 @@ export function checkPk(s: CompiledSchema, key: unknown): string | number {
     );
   }
   return s.checks[s.pk](key, " (primary key)") as string | number;
-}
-
-/**
- * Copies a stored row for the caller (binary, dates and JSON deep-copied).
- *
- * @example
- * ```ts
- * import { compileSchema, rowOut } from "./schema.ts";
- * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
- * rowOut(s, { id: 1 }); // { id: 1 }
- * ```
- */
-export function rowOut(s: CompiledSchema, row: StoredRow): StoredRow {
-  const out = { ...row };
-  for (const i of s.copyOut) {
-    const name = s.names[i];
-    out[name] = cloneOut(out[name]);
-  }
-  return out;
 }

@@ -10,7 +10,7 @@ import { AlreadyExistsError, ValidationError } from "../errors.ts";
 import type { TableState } from "../engine/engine.ts";
 import { compileQuery, type IndexTerm, type Plan } from "../engine/query.ts";
 import { runQuery } from "../engine/query_exec.ts";
-import { checkPk, rowOut, type StoredRow } from "../engine/schema.ts";
+import { checkPk, type StoredRow } from "../engine/schema.ts";
 import { SecondaryIndex } from "../engine/secondary_index.ts";
 import { quote } from "../engine/value.ts";
 import { op } from "./types.ts";
@@ -190,8 +190,8 @@ export const tableGetMany = op<TableState>({
     if (!Array.isArray(args[1])) throw new ValidationError(`getMany() takes an array of keys, got ${quote(args[1])}`);
     const out: StoredRow[] = [];
     for (const k of args[1]) {
-      const row = t.store.get(checkPk(t.schema, k));
-      if (row !== undefined) out.push(rowOut(t.schema, row));
+      const row = t.store.getOut(checkPk(t.schema, k));
+      if (row !== undefined) out.push(row);
     }
     return out;
   },

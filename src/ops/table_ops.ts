@@ -6,10 +6,10 @@
 
 import { DuplicateKeyError, KeyNotFoundError, ValidationError } from "../errors.ts";
 import type { Engine, TableState } from "../engine/engine.ts";
-import { checkPartial, checkPk, checkRow, rowOut, type StoredRow } from "../engine/schema.ts";
+import { checkPartial, checkPk, checkRow, type StoredRow } from "../engine/schema.ts";
 import { quote } from "../engine/value.ts";
 import { compileQuery } from "../engine/query.ts";
-import { countMatches } from "../engine/query_exec.ts";
+import { countMatches, runQuery } from "../engine/query_exec.ts";
 import { checkScan } from "./dict_ops.ts";
 import { candidates } from "./query_ops.ts";
 import { op } from "./types.ts";
@@ -189,8 +189,7 @@ export const tableGet = op<TableState>({
   write: false,
   arity: [2, 2],
   run(_e, t, args) {
-    const row = t.store.get(checkPk(t.schema, args[1]));
-    return row === undefined ? undefined : rowOut(t.schema, row);
+    return t.store.getOut(checkPk(t.schema, args[1]));
   },
 });
 
@@ -223,7 +222,7 @@ export const tableRows = op<TableState>({
   write: false,
   arity: [1, 1],
   *run(_e, t) {
-    for (const row of t.store.values()) yield rowOut(t.schema, row);
+    yield* t.store.values();
   },
 });
 
@@ -234,9 +233,8 @@ export const tableToArray = op<TableState>({
   write: false,
   arity: [1, 1],
   run(_e, t) {
-    const out: StoredRow[] = [];
-    t.store.forEach((row) => out.push(rowOut(t.schema, row)));
-    return out;
+    // Column by column, like a query's answer.
+    return runQuery(t.store, t.schema, compileQuery(t.schema, {}), null);
   },
 });
 
@@ -263,7 +261,7 @@ export const tableScan = op<TableState>({
   run(_e, t, args) {
     const [cursor, count] = checkScan(args[1], args[2]);
     const { next, rows } = t.store.scan(cursor, count);
-    return [next, rows.map((row) => rowOut(t.schema, row))];
+    return [next, rows];
   },
 });
 
