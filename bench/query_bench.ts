@@ -194,6 +194,22 @@ function groupSum(count: number, meanTotal: number): number {
   return count * 1e9 + Math.round(meanTotal);
 }
 
+/** The plain-JS group-by both plain arrays and LokiJS's found documents go through: mean(score) per name. */
+function meanByName(found: Row[]): number {
+  const acc = new Map<string, { sum: number; n: number }>();
+  for (const r of found) {
+    const a = acc.get(r.name);
+    if (a === undefined) acc.set(r.name, { sum: r.score, n: 1 });
+    else {
+      a.sum += r.score;
+      a.n++;
+    }
+  }
+  let total = 0;
+  for (const a of acc.values()) total += a.sum / a.n;
+  return groupSum(acc.size, total);
+}
+
 async function sectionGroupBy(): Promise<void> {
   const d = makeData();
   const { db, t } = await cyberTable(d);
@@ -217,18 +233,7 @@ async function sectionGroupBy(): Promise<void> {
       name: "plain",
       ops: 1,
       run: () => {
-        const acc = rows.filter((r) => r.age > 30).reduce((m, r) => {
-          const a = m.get(r.name);
-          if (a === undefined) m.set(r.name, { sum: r.score, n: 1 });
-          else {
-            a.sum += r.score;
-            a.n++;
-          }
-          return m;
-        }, new Map<string, { sum: number; n: number }>());
-        let total = 0;
-        for (const a of acc.values()) total += a.sum / a.n;
-        return groupSum(acc.size, total);
+        return meanByName(rows.filter((r) => r.age > 30));
       },
     },
     {
@@ -237,18 +242,7 @@ async function sectionGroupBy(): Promise<void> {
       maxRounds: 5,
       run: () => {
         const found: Row[] = loki.find({ age: { $gt: 30 } });
-        const acc = found.reduce((m, r) => {
-          const a = m.get(r.name);
-          if (a === undefined) m.set(r.name, { sum: r.score, n: 1 });
-          else {
-            a.sum += r.score;
-            a.n++;
-          }
-          return m;
-        }, new Map<string, { sum: number; n: number }>());
-        let total = 0;
-        for (const a of acc.values()) total += a.sum / a.n;
-        return groupSum(acc.size, total);
+        return meanByName(found);
       },
     },
     {
