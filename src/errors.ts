@@ -26,7 +26,13 @@ export type ErrorCode =
   | "AUTH"
   | "PROTOCOL"
   | "TOO_LARGE"
-  | "CONNECTION";
+  | "CONNECTION"
+  | "CONFLICT"
+  | "RESET"
+  | "LAGGED"
+  | "LOADING"
+  | "STORAGE"
+  | "INTERNAL";
 
 /**
  * The base class of every error thrown by @cyberdb/core.
@@ -339,6 +345,111 @@ export class ConnectionError extends CyberDBError {
   }
 }
 
+/**
+ * A check of an atomic batch failed: the entry's version is not the one
+ * expected. Nothing of the batch was applied; read again and retry.
+ *
+ * @example
+ * ```ts
+ * import { ConflictError } from "@cyberdb/core";
+ * console.log(new ConflictError("Version mismatch").code); // "CONFLICT"
+ * ```
+ */
+export class ConflictError extends CyberDBError {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super("CONFLICT", message, options);
+  }
+}
+
+/**
+ * A watch asked to resume from an LSN older than the change feed keeps:
+ * re-read the data and watch again from the current LSN.
+ *
+ * @example
+ * ```ts
+ * import { ResetError } from "@cyberdb/core";
+ * console.log(new ResetError("Too old").code); // "RESET"
+ * ```
+ */
+export class ResetError extends CyberDBError {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super("RESET", message, options);
+  }
+}
+
+/**
+ * A watcher fell too far behind the writers; `lsn` is the last change it
+ * received, from which it may resume.
+ *
+ * @example
+ * ```ts
+ * import { LaggedError } from "@cyberdb/core";
+ * console.log(new LaggedError("Too slow", { lsn: 42 }).lsn); // 42
+ * ```
+ */
+export class LaggedError extends CyberDBError {
+  /** The LSN of the last change delivered before the watcher was cut off, when known. */
+  readonly lsn?: number;
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions & { lsn?: number }) {
+    super("LAGGED", message, options);
+    this.lsn = options?.lsn;
+  }
+}
+
+/**
+ * The server is still recovering its data and cannot answer yet: retry shortly.
+ *
+ * @example
+ * ```ts
+ * import { LoadingError } from "@cyberdb/core";
+ * console.log(new LoadingError("Loading").code); // "LOADING"
+ * ```
+ */
+export class LoadingError extends CyberDBError {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super("LOADING", message, options);
+  }
+}
+
+/**
+ * The disk refused a write or sync (full, read-only, files removed): the
+ * write was not made durable and was not applied. Reads keep working;
+ * writes resume once the disk accepts them again.
+ *
+ * @example
+ * ```ts
+ * import { StorageError } from "@cyberdb/core";
+ * console.log(new StorageError("No space left on device (ENOSPC)").code); // "STORAGE"
+ * ```
+ */
+export class StorageError extends CyberDBError {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super("STORAGE", message, options);
+  }
+}
+
+/**
+ * An unexpected failure inside the server (a bug): the server log has the
+ * details. Only ever received from a server, never thrown by the engine.
+ *
+ * @example
+ * ```ts
+ * import { InternalError } from "@cyberdb/core";
+ * console.log(new InternalError("Internal server error").code); // "INTERNAL"
+ * ```
+ */
+export class InternalError extends CyberDBError {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super("INTERNAL", message, options);
+  }
+}
+
 const CLASSES: Record<ErrorCode, new (message: string) => CyberDBError> = {
   NOT_FOUND: NotFoundError,
   ALREADY_EXISTS: AlreadyExistsError,
@@ -356,6 +467,12 @@ const CLASSES: Record<ErrorCode, new (message: string) => CyberDBError> = {
   PROTOCOL: ProtocolError,
   TOO_LARGE: TooLargeError,
   CONNECTION: ConnectionError,
+  CONFLICT: ConflictError,
+  RESET: ResetError,
+  LAGGED: LaggedError,
+  LOADING: LoadingError,
+  STORAGE: StorageError,
+  INTERNAL: InternalError,
 };
 
 /**

@@ -62,6 +62,8 @@ export interface Persistence {
   snapshot(): Promise<void>;
   /** Flushes, snapshots, releases the lock. */
   close(): Promise<void>;
+  /** Whether writes were logged that are not yet durable. */
+  readonly unsynced: boolean;
 }
 
 /** One entry of {@linkcode Database.collections}. */
@@ -247,6 +249,16 @@ export class Database {
     }
     // Not async: one promise layer less on the path every durable write awaits.
     return this.#p ? this.#p.flush() : Promise.resolve();
+  }
+
+  /**
+   * Whether writes were made that are not yet on disk (always `false` in
+   * memory). A server in `sync: "always"` holds every reply while this is
+   * true, until the covering fsync, so nobody reads a write before it is
+   * durable.
+   */
+  get unsynced(): boolean {
+    return this.#p !== null && this.#p.unsynced;
   }
 
   /** Writes a snapshot now (memory-only: nothing to do). */

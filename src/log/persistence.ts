@@ -247,6 +247,10 @@ class Durable implements Persistence {
     this.#enqueue(cap).catch((e) => this.#log(`cyberdb: snapshot failed: ${e instanceof Error ? e.message : e}`));
   }
 
+  get unsynced(): boolean {
+    return this.#writer.unsynced;
+  }
+
   flush(): Promise<void> {
     // The common case: no promise layer of our own on the group-commit path.
     if (!this.#due) return this.#writer.flush();

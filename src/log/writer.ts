@@ -187,6 +187,11 @@ export class WalWriter {
     return this.#bytes;
   }
 
+  /** Whether records were appended that are not yet durable (fsynced). */
+  get unsynced(): boolean {
+    return this.#synced < this.#appended;
+  }
+
   /** Bytes appended but not yet handed to the storage. */
   get pendingBytes(): number {
     return this.#len;
