@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Runs every test file under Deno, Bun and Node, one runtime after another,
 // and fails when any runtime fails. `node scripts/test.mjs deno bun` limits the
-// runtimes; `--file tests/x_test.ts` limits the files. Prints a closing line
-// `tests: N passed, N failed` summed over the runtimes.
-import { spawnSync } from "node:child_process";
+// runtimes; `--file tests/x_test.ts` limits the files. Each runtime's output
+// is passed through as it comes (a runtime takes minutes; a silent runner
+// looks hung) and also kept, to read the counts from its runner's summary.
+// Prints a closing line `tests: N passed, N failed` summed over the runtimes.
+import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 
@@ -43,6 +45,31 @@ function counts(runtime, out) {
   return { pass: num(/^[#ℹ] pass (\d+)$/m), fail: num(/^[#ℹ] fail (\d+)$/m) };
 }
 
+// Runs one runtime's test command, writing its stdout and stderr through to
+// our stdout as they arrive; resolves to its exit status (null if it could
+// not start or died of a signal) and what it printed, stdout then stderr
+// (kept apart so that a runner's summary lines are never cut by the other
+// stream, whatever the interleaving on screen).
+function run(cmd, args, env) {
+  return new Promise((resolve) => {
+    const stdout = [];
+    const stderr = [];
+    const done = (status) => resolve({ status, out: Buffer.concat([...stdout, Buffer.from("\n"), ...stderr]).toString("utf8") });
+    const child = spawn(cmd, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+    const through = (kept) => (chunk) => {
+      kept.push(chunk);
+      process.stdout.write(chunk);
+    };
+    child.stdout.on("data", through(stdout));
+    child.stderr.on("data", through(stderr));
+    child.on("error", (err) => {
+      through(stderr)(Buffer.from(`Could not run ${cmd}: ${err.message}\n`));
+      done(null);
+    });
+    child.on("close", (status) => done(status));
+  });
+}
+
 let failedRuntimes = [];
 let pass = 0;
 let fail = 0;
@@ -54,15 +81,8 @@ for (const runtime of chosen) {
   }
   console.log(`\n=== ${runtime}: ${testFiles.length} test files ===`);
   const started = Date.now();
-  const r = spawnSync(cmd, args, {
-    cwd: root,
-    encoding: "utf8",
-    maxBuffer: 256 * 1024 * 1024,
-    env: { ...process.env, CYBERDB_TEST_RUNTIME: runtime, NO_COLOR: "1" },
-  });
-  const out = (r.stdout ?? "") + (r.stderr ?? "");
-  process.stdout.write(out);
-  const c = counts(runtime, out);
+  const r = await run(cmd, args, { ...process.env, CYBERDB_TEST_RUNTIME: runtime, NO_COLOR: "1" });
+  const c = counts(runtime, r.out);
   pass += c.pass;
   fail += c.fail;
   const ok = r.status === 0;

@@ -1,4 +1,5 @@
-// The client in a real browser: Debian's Chromium driven by playwright-core
+// The client in a real browser: the headless Chromium of the npm package
+// @sparticuz/chromium, driven by playwright-core,
 // loads /client.js from a running server into a page, authenticates over
 // WebSocket (first-frame auth), writes and reads a dict, a list and a table,
 // and shows the results; the test reads what the page shows.
@@ -8,11 +9,9 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import { connect } from "../client.ts";
 import { root, startServer, tempDir } from "./server_process.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const PASSWORD = "browser-pw";
 
 const PAGE = (server: string, ws: string) => `<!doctype html>
@@ -64,18 +63,19 @@ const PAGE = (server: string, ws: string) => `<!doctype html>
   document.title = "done";
 </script></body></html>`;
 
-function driveChromium(url: string, profile: string): Promise<{ text: string | null; log: string[] }> {
+// `work` is the driver's own folder for the extracted Chromium and its
+// profile (see fixtures/drive_chromium.ts); the test removes it afterwards.
+function driveChromium(url: string, work: string): Promise<{ text: string | null; log: string[] }> {
   return new Promise((resolve, reject) => {
-    execFile("node", ["--import", "tsx", "tests/fixtures/drive_chromium.ts", url, profile], { cwd: root, timeout: 90_000 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`The Chromium driver failed: ${err.message}\n${stdout}\n${stderr}`));
+    execFile("node", ["--import", "tsx", "tests/fixtures/drive_chromium.ts", url, work], { cwd: root, timeout: 90_000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`The Chromium driver failed (${err.message.split("\n")[0]}):\n${stderr}\n${stdout}`));
       resolve(JSON.parse(stdout.trim().split("\n").pop()!));
     });
   });
 }
 
 it("runs the client in Chromium: /client.js, WebSocket auth, dict, list and table", async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
-  const profile = await tempDir("cyberdb-chromium-");
+  const work = await tempDir("cyberdb-chromium-");
   const server = await startServer(["--memory", "--password", PASSWORD]);
   // The app page comes from a loopback origin of its own, as a real web app
   // would (a page intercepted in-browser counts as public to Chromium's local
@@ -89,7 +89,7 @@ it("runs the client in Chromium: /client.js, WebSocket auth, dict, list and tabl
   await new Promise<void>((r) => pageServer.listen(0, "127.0.0.1", () => r()));
   const pagePort = (pageServer.address() as { port: number }).port;
   try {
-    const { text, log } = await driveChromium(`http://127.0.0.1:${pagePort}/`, profile.dir);
+    const { text, log } = await driveChromium(`http://127.0.0.1:${pagePort}/`, work.dir);
     assert.ok(text && !text.startsWith("ERROR") && text !== "waiting", `The page failed: ${text}\n${log.join("\n")}\nserver:\n${server.output()}`);
     const shown = JSON.parse(text!);
     assert.deepStrictEqual(shown, {
@@ -114,6 +114,6 @@ it("runs the client in Chromium: /client.js, WebSocket auth, dict, list and tabl
   } finally {
     await new Promise((r) => pageServer.close(r));
     assert.equal(await server.stop(), 0);
-    await profile.remove();
+    await work.remove();
   }
 });
