@@ -77,17 +77,21 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let cyber: CyberApp | undefined;
   let served;
   try {
-    served = await glue.serve((upgradeWebSocket) => {
+    served = await glue.serve((upgradeWebSocket, limits) => {
       cyber = createApp(db, {
         upgradeWebSocket,
         password: config.password,
+        allowOrigin: config.allowOrigin,
         maxRequestBytes: config.maxRequestBytes,
+        maxFrameBytes: limits.maxFrameBytes,
+        maxOutputBytes: config.maxOutputBytes,
         authTimeout: config.authTimeout,
         maxUnauthenticated: config.maxUnauthenticated,
+        maxUnauthenticatedPerPeer: config.maxUnauthenticatedPerPeer,
         clientBundle: buildClientBundle,
       });
       return cyber.app;
-    }, { hostname: config.host, port: config.port, maxPayload: config.maxRequestBytes, ...tls });
+    }, { hostname: config.host, port: config.port, maxPayload: config.maxRequestBytes, maxOutputBytes: config.maxOutputBytes, ...tls });
   } catch (e) {
     await db.close();
     throw e;

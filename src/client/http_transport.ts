@@ -13,7 +13,7 @@ import { decode, encode } from "../codec.ts";
 import { ClosedError, ConnectionError, CyberDBError } from "../errors.ts";
 import { FrameSplitter } from "./stream.ts";
 import { checkSize, Pending, type Transport, type TransportOptions, unwrap } from "./transport.ts";
-import { MSGPACK, MSGPACK_STREAM, STREAM_HEADER, type WireCall } from "./wire.ts";
+import { authorizationHeader, MSGPACK, MSGPACK_STREAM, STREAM_HEADER, type WireCall } from "./wire.ts";
 
 interface Queued {
   op: string;
@@ -82,7 +82,8 @@ export class HttpTransport implements Transport {
 
   #headers(): Record<string, string> {
     const h: Record<string, string> = { "content-type": MSGPACK, accept: MSGPACK };
-    if (this.#o.password !== undefined) h.authorization = `Bearer ${this.#o.password}`;
+    // Bearer for printable ASCII, Basic with UTF-8 bytes for any other password.
+    if (this.#o.password !== undefined) h.authorization = authorizationHeader(this.#o.password);
     return h;
   }
 
@@ -92,14 +93,21 @@ export class HttpTransport implements Transport {
     this.#inflight.add(controller);
     const timer = setTimeout(() => controller.abort(), Math.max(timeout, 1) + 50);
     try {
-      let res: Response;
+      let req: Request;
       try {
-        res = await fetch(`${this.#base}/v1/rpc`, {
+        req = new Request(`${this.#base}/v1/rpc`, {
           method: "POST",
           headers: this.#headers(),
           body: body as Uint8Array<ArrayBuffer>,
           signal: controller.signal,
         });
+      } catch (e) {
+        // Nothing left this process: say so, rather than "may have been applied".
+        throw new ConnectionError(`The request to ${this.#base}/v1/rpc could not be made, so nothing was sent or applied: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      let res: Response;
+      try {
+        res = await fetch(req);
       } catch (e) {
         if (this.#closed) throw new ClosedError("The client was closed before the reply arrived");
         throw new ConnectionError(`POST ${this.#base}/v1/rpc failed: ${e instanceof Error ? e.message : String(e)}; it may or may not have been applied`);

@@ -9,11 +9,31 @@
  *                      { id, op, args, stream: n } one call whose answer may come in batches of <= n rows
  *                      { id, cancel: true }        stop streaming the answer to request `id` (no reply)
  *                      { id, atomic: true, ops }   one transaction of [{ op, args }]
- *                      { id, op: "auth", args: [password] }   first frame (browsers)
+ *                      { id, op: "auth", args: [password] }   first frame, at most 4 KiB
+ *                      { id, part: <bytes>, more: true } ... { id, part: <bytes> }
+ *                                                  one request too large for one frame, in parts
  *   server -> client   { id, ok: true, value }
  *                      { id, ok: true, value: <batch>, more: true }   a batch; more frames follow
  *                      { id, ok: false, error: { code, message } }
  * ```
+ *
+ * Authentication: with a password, the first frame must be the `auth`
+ * request (at most {@linkcode AUTH_FRAME_BYTES}; anything else closes the
+ * socket with {@linkcode CLOSE_AUTH}) unless the upgrade request carried an
+ * `Authorization` header. Its reply's value tells the server's limits:
+ * `{ maxRequestBytes, maxFrameBytes, maxOutputBytes }`.
+ *
+ * Parts: a request whose encoding exceeds `maxFrameBytes` (Deno delivers no
+ * frame of 64 MiB or more) is sent as the bytes of the encoded request cut
+ * into consecutive part frames, all with the request's id, every one but the
+ * last with `more: true`; the server joins them (at most `maxRequestBytes`
+ * in all) and runs the request. The parts of one request are sent one after
+ * another, with no other frame between them.
+ *
+ * Output: once more than `maxOutputBytes` of replies wait unsent to one
+ * client (it does not read), the server closes the socket with
+ * {@linkcode CLOSE_OUTPUT_LIMIT}; a single reply larger than that is
+ * answered with a `TOO_LARGE` error instead.
  *
  * HTTP `POST /v1/rpc`: the body is `{ op, args }`, an array of them (a
  * pipeline, answered by an array of replies in order) or
@@ -101,3 +121,28 @@ export const CLOSE_AUTH = 1008;
 export const CLOSE_PROTOCOL = 1002;
 /** The close code sent when the server shuts down. */
 export const CLOSE_GOING_AWAY = 1001;
+/** The close code for a client whose unread replies passed the output limit (RFC 6455 "policy violation"). */
+export const CLOSE_OUTPUT_LIMIT = 1008;
+/** The close code when a reply could not be queued (RFC 6455 "internal error"). */
+export const CLOSE_INTERNAL = 1011;
+
+/** The largest frame a socket may send before it has authenticated. */
+export const AUTH_FRAME_BYTES = 4096;
+
+/**
+ * The `Authorization` header value that carries `password`: `Bearer` when
+ * it is printable ASCII, otherwise `Basic` with its UTF-8 bytes in base64.
+ *
+ * @example
+ * ```ts
+ * import { authorizationHeader } from "./wire.ts";
+ * authorizationHeader("secret"); // "Bearer secret"
+ * authorizationHeader("pässwörd"); // "Basic OnDDpHNzd8O2cmQ="
+ * ```
+ */
+export function authorizationHeader(password: string): string {
+  if (/^[\x21-\x7e]*$/.test(password)) return `Bearer ${password}`;
+  let bin = "";
+  for (const b of new TextEncoder().encode(":" + password)) bin += String.fromCharCode(b);
+  return `Basic ${btoa(bin)}`;
+}

@@ -10,7 +10,7 @@
 import { decode, encode } from "../codec.ts";
 import { AuthError, ClosedError, ConnectionError, CyberDBError } from "../errors.ts";
 import { BatchQueue, checkSize, Pending, replyError, type Transport, type TransportOptions } from "./transport.ts";
-import type { WireCall } from "./wire.ts";
+import { authorizationHeader, type WireCall } from "./wire.ts";
 
 /** The parts of the standard `WebSocket` this transport uses (browsers, Deno, Bun, Node ≥ 22, npm `ws`). */
 export interface WebSocketLike {
@@ -32,8 +32,23 @@ export interface WebSocketLike {
   onerror: ((ev: unknown) => void) | null;
 }
 
-/** A `WebSocket` constructor, e.g. `globalThis.WebSocket` or `WebSocket` from the `ws` package. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/**
+ * A `WebSocket` constructor, e.g. `globalThis.WebSocket` or `WebSocket` from
+ * the `ws` package. Deno's, Bun's and `ws`'s also take `{ headers }` as
+ * their second argument, which the client uses to authenticate at the upgrade.
+ */
+export type WebSocketConstructor = new (url: string, options?: { headers: Record<string, string> }) => WebSocketLike;
+
+/**
+ * Whether this runs in Deno, Bun or Node, whose WebSocket constructors take
+ * `{ headers }`; a browser's would read that object as a subprotocol name.
+ */
+function takesHeaders(): boolean {
+  const g = globalThis as { navigator?: { userAgent?: unknown }; process?: { versions?: { node?: unknown } } };
+  const ua = g.navigator?.userAgent;
+  if (typeof ua === "string") return /^(Deno|Bun|Node\.js)\//.test(ua);
+  return typeof g.process?.versions?.node === "string";
+}
 
 /** Reconnection settings; `false` turns reconnection off. */
 export interface ReconnectOptions {
@@ -44,6 +59,9 @@ export interface ReconnectOptions {
 }
 
 const OPEN = 1;
+
+/** Bytes a part frame adds around its part: the map, the id, the keys, the binary header. */
+const PART_OVERHEAD = 64;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -77,6 +95,8 @@ export class WsTransport implements Transport {
   #everOpened = false;
   #closed = false;
   #limit: number;
+  /** The largest frame the server takes; larger requests go in parts (see wire.ts). */
+  #frameLimit = Infinity;
 
   /** A transport for `url` (the full `/v1/ws` URL). */
   constructor(url: string, options: TransportOptions, Ctor: WebSocketConstructor, reconnect: ReconnectOptions | false) {
@@ -96,7 +116,13 @@ export class WsTransport implements Transport {
     return new Promise((resolve, reject) => {
       let socket: WebSocketLike;
       try {
-        socket = new this.#Ctor(this.#url);
+        // Where the constructor takes headers, the password goes in the upgrade
+        // request too: the socket is authenticated before its first frame.
+        // The auth frame still follows (it fetches the server's limits).
+        const password = this.#o.password;
+        socket = password !== undefined && takesHeaders()
+          ? new this.#Ctor(this.#url, { headers: { authorization: authorizationHeader(password) } })
+          : new this.#Ctor(this.#url);
       } catch (e) {
         reject(new ConnectionError(`Could not open a WebSocket to ${this.#url}: ${e instanceof Error ? e.message : String(e)}`));
         return;
@@ -119,8 +145,12 @@ export class WsTransport implements Transport {
         if (!authed) {
           if (frame.id === 0 && frame.ok === true) {
             authed = true;
-            const limit = (frame.value as { maxRequestBytes?: unknown } | undefined)?.maxRequestBytes;
-            if (typeof limit === "number") this.#limit = Math.min(this.#o.maxRequestBytes, limit);
+            const hello = (frame.value ?? {}) as { maxRequestBytes?: unknown; maxFrameBytes?: unknown };
+            if (typeof hello.maxRequestBytes === "number") this.#limit = Math.min(this.#o.maxRequestBytes, hello.maxRequestBytes);
+            // An older server names no frame limit: its frames are as large as its requests.
+            this.#frameLimit = typeof hello.maxFrameBytes === "number" && hello.maxFrameBytes >= PART_OVERHEAD * 2
+              ? hello.maxFrameBytes
+              : Infinity;
             this.#socket = socket;
             if (this.#trying === socket) this.#trying = null;
             resolve(socket);
@@ -154,7 +184,7 @@ export class WsTransport implements Transport {
           reject(lastError ?? new ConnectionError(`Could not connect to ${this.#url} (close code ${ev.code}): is the server running?`));
           return;
         }
-        const cause = lastError;
+        const cause = lastError ?? (ev.reason ? new ConnectionError(`The server closed the connection to ${this.#url} (code ${ev.code}): ${ev.reason}`) : null);
         const pending = [...this.#pending.values()];
         this.#pending.clear();
         for (const p of pending) {
@@ -282,12 +312,30 @@ export class WsTransport implements Transport {
     const p = new Pending(op, timeout, () => this.#pending.delete(id));
     this.#pending.set(id, p);
     try {
-      s.send(bytes);
+      this.#write(s, id, bytes);
     } catch (e) {
       this.#pending.delete(id);
       p.reject(new ConnectionError(`Sending ${op} failed: ${e instanceof Error ? e.message : String(e)}; retry`));
     }
     return p.promise;
+  }
+
+  /**
+   * Sends an encoded request: as one frame, or — when it is larger than the
+   * server's frame limit — as consecutive part frames `{ id, part, more }`,
+   * sent together so no other frame comes between them.
+   */
+  #write(s: WebSocketLike, id: number, bytes: Uint8Array): void {
+    if (bytes.byteLength <= this.#frameLimit) {
+      s.send(bytes);
+      return;
+    }
+    const size = this.#frameLimit - PART_OVERHEAD;
+    for (let at = 0; at < bytes.byteLength; at += size) {
+      const end = Math.min(bytes.byteLength, at + size);
+      const part = bytes.subarray(at, end);
+      s.send(encode(end < bytes.byteLength ? { id, part, more: true } : { id, part }));
+    }
   }
 
   async close(): Promise<void> {

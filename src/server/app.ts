@@ -1,22 +1,31 @@
 /**
- * The Hono app: `GET /health`, `POST /v1/rpc`, `GET /v1/ws`, `GET /client.js`
- * (DESIGN §7). It reads no runtime global: the runtime's `upgradeWebSocket`
- * and the client bundle are handed in, so the same app runs on Deno, Bun and
- * Node and can be mounted inside another Hono app.
+ * The Hono app: `GET /health`, `POST /v1/rpc`, `GET /v1/ws`,
+ * `GET|POST /v1/arrow/<table>`, `GET /client.js` (DESIGN §7). It reads no
+ * runtime global: the runtime's `upgradeWebSocket` and the client bundle are
+ * handed in, so the same app runs on Deno, Bun and Node and can be mounted
+ * inside another Hono app.
+ *
+ * Every request passes, in order: the shutdown gate (503 while draining),
+ * the browser rules of a server without a password (`origin.ts`), CORS, and
+ * — for everything but `/health` and `/client.js` — authentication with a
+ * per-peer throttle on wrong passwords (`auth.ts`), checked before a body
+ * is read.
  *
  * @module
  */
 
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import type { UpgradeWebSocket } from "hono/ws";
 import { decode, encode } from "../codec.ts";
 import type { Database } from "../engine/database.ts";
 import type { Query } from "../engine/query.ts";
-import { AuthError, ProtocolError, TooLargeError } from "../errors.ts";
+import { ClosedError, ConnectionError, type CyberDBError, ProtocolError, TooLargeError } from "../errors.ts";
 import { MSGPACK, MSGPACK_STREAM, NDJSON, STREAM_HEADER, type StreamFrame, type WireError, type WireReply } from "../client/wire.ts";
+import { AuthGuard, passwordChecker, passwordFromHeader } from "./auth.ts";
 import { fromJsonValue, toJsonValue } from "./json.ts";
-import { answerFrames, type ErrorLogger, Executor, passwordChecker, streamRows } from "./rpc.ts";
+import { OriginPolicy } from "./origin.ts";
+import { answerFrames, type ErrorLogger, Executor, streamRows } from "./rpc.ts";
 import { SocketRegistry } from "./ws.ts";
 
 /** Options of {@linkcode createApp}. */
@@ -25,16 +34,31 @@ export interface AppOptions {
   upgradeWebSocket: UpgradeWebSocket;
   /** The password clients must present; none = no auth (keep the server on loopback). */
   password?: string;
-  /** Largest request body or WebSocket frame in bytes (default 64 MiB). */
+  /**
+   * Without a password, browser origins allowed besides loopback ones (and
+   * their hosts in `Host`); `["*"]` allows every origin. Ignored with a password.
+   */
+  allowOrigin?: readonly string[];
+  /** Largest request body or WebSocket request in bytes (default 64 MiB). */
   maxRequestBytes?: number;
+  /** Largest single WebSocket frame the runtime delivers (default `maxRequestBytes`); larger requests come in parts. */
+  maxFrameBytes?: number;
+  /** Most bytes of replies that may wait unsent to one WebSocket client (default 256 MiB). */
+  maxOutputBytes?: number;
   /** Milliseconds a WebSocket may stay unauthenticated (default 10 000). */
   authTimeout?: number;
   /** Most WebSockets waiting for authentication at once (default 256). */
   maxUnauthenticated?: number;
+  /** Most WebSockets waiting for authentication at once from one address (default 16). */
+  maxUnauthenticatedPerPeer?: number;
+  /** The peer address of a request (default: read from the runtime's connection info). */
+  peerAddress?: (c: Context) => string;
   /** Produces the browser bundle served at `GET /client.js`; without it that route is 404. */
   clientBundle?: () => Promise<string>;
   /** Receives unexpected errors (default `console.error`). */
   log?: ErrorLogger;
+  /** Receives notable events, e.g. a peer throttled for wrong passwords (default `console.error`). */
+  notice?: (line: string) => void;
 }
 
 /** What {@linkcode createApp} returns: the app and its shutdown control. */
@@ -47,15 +71,28 @@ export interface CyberApp {
   drain(): Promise<void>;
 }
 
+/** The defaults of {@linkcode AppOptions}. */
+export const APP_DEFAULTS = {
+  maxRequestBytes: 64 * 1024 * 1024,
+  maxOutputBytes: 256 * 1024 * 1024,
+  authTimeout: 10_000,
+  maxUnauthenticated: 256,
+  maxUnauthenticatedPerPeer: 16,
+} as const;
+
 const STATUS: Record<string, number> = {
   AUTH: 401,
   NOT_FOUND: 404,
   KEY_NOT_FOUND: 404,
   ALREADY_EXISTS: 409,
   DUPLICATE_KEY: 409,
+  CONFLICT: 409,
   TOO_LARGE: 413,
   INTERNAL: 500,
   CLOSED: 503,
+  LOADING: 503,
+  CONNECTION: 503,
+  STORAGE: 507,
 };
 
 function statusOf(reply: WireReply | WireReply[]): number {
@@ -63,12 +100,33 @@ function statusOf(reply: WireReply | WireReply[]): number {
   return STATUS[reply.error.code] ?? 400;
 }
 
+/**
+ * The peer address of a request from the connection info the runtime
+ * hands Hono (Deno `remoteAddr`, Bun `requestIP`, Node `incoming.socket`),
+ * read by shape so no runtime global is named.
+ */
+function peerOf(c: Context): string {
+  const env = c.env as Record<string, unknown> | undefined;
+  if (env === undefined || env === null) return "unknown";
+  const deno = (env.remoteAddr as { hostname?: unknown } | undefined)?.hostname;
+  if (typeof deno === "string") return deno;
+  const node = (env.incoming as { socket?: { remoteAddress?: unknown } } | undefined)?.socket?.remoteAddress;
+  if (typeof node === "string") return node;
+  if (typeof env.requestIP === "function") {
+    try {
+      const bun = (env.requestIP as (r: Request) => { address?: unknown } | null).call(env, c.req.raw)?.address;
+      if (typeof bun === "string") return bun;
+    } catch { /* not Bun's server after all */ }
+  }
+  return "unknown";
+}
+
 /** Reads at most `limit` bytes of body, refusing more before decoding anything. */
 async function readBody(req: Request, limit: number): Promise<Uint8Array> {
   const tooLarge = (n: string) =>
     new TooLargeError(`Request body of ${n} bytes exceeds the limit of ${limit} bytes: send less per request or raise --max-request-bytes`);
   const declared = req.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) throw tooLarge(declared);
+  if (declared !== null && Number(declared) > limit) throw tooLarge(declared.slice(0, 20));
   if (req.body === null) return new Uint8Array(0);
   const reader = req.body.getReader();
   let buf = new Uint8Array(declared !== null && Number(declared) >= 0 ? Number(declared) : 64 * 1024);
@@ -91,13 +149,23 @@ async function readBody(req: Request, limit: number): Promise<Uint8Array> {
   return used === buf.length ? buf : buf.slice(0, used);
 }
 
-function isJson(contentType: string | undefined): boolean {
-  return (contentType ?? "").split(";")[0].trim().toLowerCase() === "application/json";
+function mediaType(contentType: string | undefined): string {
+  return (contentType ?? "").split(";")[0].trim().toLowerCase();
 }
 
 function isMsgpack(contentType: string | undefined): boolean {
-  const t = (contentType ?? "").split(";")[0].trim().toLowerCase();
+  const t = mediaType(contentType);
   return t === MSGPACK || t === "application/x-msgpack" || t === "application/vnd.msgpack";
+}
+
+/** Decodes a request body as JSON (values tagged) or MessagePack. */
+function decodeBody(bytes: Uint8Array, json: boolean, what: string): unknown {
+  try {
+    return json ? fromJsonValue(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes))) : decode(bytes);
+  } catch (e) {
+    if (e instanceof ProtocolError) throw e;
+    throw new ProtocolError(`The request body is not valid ${json ? "JSON" : "MessagePack"}: send ${what}`);
+  }
 }
 
 function jsonReply(r: WireReply): unknown {
@@ -147,6 +215,50 @@ function streamBody(frames: Generator<Uint8Array, void, void>): ReadableStream<U
   }, { highWaterMark: 1 });
 }
 
+/** An own property of a decoded body (never one reached through a prototype). */
+function own(body: unknown, key: string): unknown {
+  return typeof body === "object" && body !== null && Object.hasOwn(body, key) ? (body as Record<string, unknown>)[key] : undefined;
+}
+
+/** Everything the routes share. */
+interface Shared {
+  db: Database;
+  executor: Executor;
+  limit: number;
+  /** `null` when the request may pass, else the error to answer (with `retryAfter` when throttled). */
+  authorize(c: Context): (CyberDBError & { retryAfter?: number }) | null;
+  peer(c: Context): string;
+}
+
+/**
+ * Answers an error in the `{ ok: false, error }` shape, as MessagePack when
+ * the request was MessagePack and as JSON otherwise, with its status (429
+ * and `Retry-After` for a peer refused for too many wrong passwords).
+ */
+function errorResponse(c: Context, error: WireError, retryAfter?: number, status?: number): Response {
+  if (retryAfter !== undefined) c.header("retry-after", String(retryAfter));
+  const code = (status ?? (retryAfter !== undefined ? 429 : statusOf({ ok: false, error }))) as 400;
+  if (isMsgpack(c.req.header("content-type"))) {
+    return c.body(encode({ ok: false, error }) as Uint8Array<ArrayBuffer>, code, { "content-type": MSGPACK });
+  }
+  return c.json({ ok: false, error }, code);
+}
+
+/** {@linkcode errorResponse} for a thrown value. */
+function failure(c: Context, shared: Shared, e: unknown): Response {
+  const retry = (e as { retryAfter?: unknown } | null)?.retryAfter;
+  return errorResponse(c, shared.executor.wireError(e), typeof retry === "number" ? retry : undefined);
+}
+
+/** Refuses the request unless it carries the password (before any body is read). */
+function requireAuth(shared: Shared): MiddlewareHandler {
+  return async (c, next) => {
+    const denied = shared.authorize(c);
+    if (denied !== null) return failure(c, shared, denied);
+    await next();
+  };
+}
+
 /**
  * Builds the database's Hono app over an open `Database`.
  *
@@ -161,26 +273,37 @@ function streamBody(frames: Generator<Uint8Array, void, void>): ReadableStream<U
  * ```
  */
 export function createApp(db: Database, options: AppOptions): CyberApp {
-  const limit = options.maxRequestBytes ?? 64 * 1024 * 1024;
+  const limit = options.maxRequestBytes ?? APP_DEFAULTS.maxRequestBytes;
   const log: ErrorLogger = options.log ?? ((m, e) => console.error(m, e));
+  const notice = options.notice ?? ((line: string) => console.error(line));
   const executor = new Executor(db, { log });
-  const check = options.password === undefined ? null : passwordChecker(options.password);
-  let draining = false;
-  let httpInflight = 0;
-  let bundle: Promise<string> | null = null;
+  const guard = options.password === undefined ? null : new AuthGuard(passwordChecker(options.password), { log: notice });
+  const policy = new OriginPolicy({ open: options.password !== undefined, allow: options.allowOrigin });
+  const peer = options.peerAddress ?? peerOf;
+  const shared: Shared = {
+    db,
+    executor,
+    limit,
+    peer,
+    authorize: (c) => guard === null ? null : guard.verify(peer(c), passwordFromHeader(c.req.header("authorization"))),
+  };
   const sockets = new SocketRegistry({
     executor,
-    check,
+    guard,
     limit,
-    authTimeout: options.authTimeout ?? 10_000,
-    maxUnauthenticated: options.maxUnauthenticated ?? 256,
+    maxFrameBytes: Math.min(limit, options.maxFrameBytes ?? limit),
+    maxOutputBytes: options.maxOutputBytes ?? APP_DEFAULTS.maxOutputBytes,
+    authTimeout: options.authTimeout ?? APP_DEFAULTS.authTimeout,
+    maxUnauthenticated: options.maxUnauthenticated ?? APP_DEFAULTS.maxUnauthenticated,
+    maxUnauthenticatedPerPeer: options.maxUnauthenticatedPerPeer ?? APP_DEFAULTS.maxUnauthenticatedPerPeer,
   });
+  let draining = false;
+  let httpInflight = 0;
 
   const app = new Hono();
-
-  // Refuse new work while shutting down; health says so too.
+  // Refuse new work while shutting down.
   app.use("*", async (c, next) => {
-    if (draining) return c.json({ ok: false, error: { code: "CLOSED", message: "The server is shutting down: retry on another server or later" } }, 503);
+    if (draining) return failure(c, shared, new ClosedError("The server is shutting down: retry on another server or later"));
     httpInflight++;
     try {
       await next();
@@ -188,150 +311,46 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
       httpInflight--;
     }
   });
-
-  app.get("/health", (c) => c.json({ ok: true, maxRequestBytes: limit }));
-
-  /** The AuthError for a request's Authorization header, or null when it may pass. */
-  function authError(header: string | undefined): AuthError | null {
-    if (check === null) return null;
-    const token = /^Bearer (.*)$/s.exec(header ?? "")?.[1];
-    if (token !== undefined && check(token)) return null;
-    return new AuthError(token === undefined
-      ? "This server needs a password: send the header Authorization: Bearer <password>"
-      : "Wrong password: check --password / CYBERDB_PASSWORD on the server");
-  }
-
-  // Arrow IPC (stream format) of a table, or of a query's answer (POST, the
-  // query as JSON or msgpack): what DuckDB, Polars and pandas read directly.
-  // apache-arrow is loaded on first use only.
-  app.use("/v1/arrow/*", cors({ origin: "*", allowMethods: ["GET", "POST"], allowHeaders: ["Authorization", "Content-Type"] }));
-  const arrow = async (c: Context, query: unknown) => {
-    const { toArrowIPC } = await import("../arrow/arrow.ts");
-    const table = db.getTable(c.req.param("table") ?? "");
-    const bytes = toArrowIPC(table, (query ?? {}) as Query);
-    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/vnd.apache.arrow.stream" });
-  };
-  const arrowFail = (c: Context, e: unknown) => {
-    const error = executor.wireError(e);
-    return c.json({ ok: false, error }, statusOf({ ok: false, error }) as 400);
-  };
-  app.get("/v1/arrow/:table", async (c) => {
-    const denied = authError(c.req.header("authorization"));
-    if (denied !== null) return arrowFail(c, denied);
-    try {
-      return await arrow(c, {});
-    } catch (e) {
-      return arrowFail(c, e);
-    }
+  // Without a password: only this machine's pages and loopback Host names (origin.ts).
+  app.use("*", async (c, next) => {
+    const why = policy.refusal(c.req.header("origin"), c.req.header("host"));
+    if (why !== null) return errorResponse(c, { code: "AUTH", message: why }, undefined, 403);
+    await next();
   });
-  app.post("/v1/arrow/:table", async (c) => {
-    const denied = authError(c.req.header("authorization"));
-    if (denied !== null) return arrowFail(c, denied);
-    try {
-      const json = !isMsgpack(c.req.header("content-type"));
-      const bytes = await readBody(c.req.raw, limit);
-      let query: unknown;
-      try {
-        query = json ? fromJsonValue(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes))) : decode(bytes);
-      } catch {
-        throw new ProtocolError(`The query is not valid ${json ? "JSON" : "MessagePack"}: send a query object such as {"where": ...}`);
-      }
-      return await arrow(c, query);
-    } catch (e) {
-      return arrowFail(c, e);
-    }
-  });
+  app.use(
+    "*",
+    cors({
+      origin: (origin) => policy.open ? "*" : policy.allowsOrigin(origin) ? origin : null,
+      allowMethods: ["GET", "POST"],
+      allowHeaders: ["Authorization", "Content-Type", STREAM_HEADER],
+      maxAge: 600,
+    }),
+  );
 
-  app.use("/v1/rpc", cors({ origin: "*", allowMethods: ["POST"], allowHeaders: ["Authorization", "Content-Type", STREAM_HEADER] }));
-  app.post("/v1/rpc", async (c) => {
-    const type = c.req.header("content-type");
-    const json = !isMsgpack(type);
-    const send = (reply: WireReply | WireReply[], status = statusOf(reply)) => {
-      if (!json) return c.body(encode(reply) as Uint8Array<ArrayBuffer>, status as 200, { "content-type": MSGPACK });
-      const body = Array.isArray(reply) ? reply.map(jsonReply) : jsonReply(reply);
-      return c.json(body, status as 200);
-    };
-    const fail = (error: WireError) => send({ ok: false, error });
-    // Authentication first: an unauthenticated caller costs no body read.
-    const denied = authError(c.req.header("authorization"));
-    if (denied !== null) return fail(executor.wireError(denied));
-    if (json && !isJson(type)) {
-      return fail(executor.wireError(new ProtocolError(
-        `Content-Type ${JSON.stringify(type ?? "")} is not supported: send application/msgpack or application/json`,
-      )));
-    }
-    // X-CyberDB-Stream: <batchRows> asks for the answer as a stream of batches (see wire.ts).
-    const streamHeader = c.req.header(STREAM_HEADER);
-    let rows: number | undefined;
-    if (streamHeader !== undefined) {
-      try {
-        rows = streamRows(streamHeader);
-      } catch (e) {
-        return fail(executor.wireError(e));
-      }
-    }
-    let body: unknown;
-    try {
-      const bytes = await readBody(c.req.raw, limit);
-      try {
-        body = json ? fromJsonValue(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes))) : decode(bytes);
-      } catch (e) {
-        if (e instanceof ProtocolError) throw e;
-        throw new ProtocolError(`The request body is not valid ${json ? "JSON" : "MessagePack"}: send one { op, args }, an array of them or { atomic: true, ops }`);
-      }
-    } catch (e) {
-      return fail(executor.wireError(e));
-    }
-    if (rows !== undefined) {
-      if (Array.isArray(body) || (typeof body === "object" && body !== null && (body as { atomic?: unknown }).atomic === true)) {
-        return fail(executor.wireError(new ProtocolError(
-          `${STREAM_HEADER} applies to one { op, args } request, not to a pipeline or an atomic batch: leave the header out`,
-        )));
-      }
-      const reply = await executor.run(body);
-      if (!reply.ok) return send(reply);
-      const frames = answerFrames(reply.value, rows, json ? jsonLine : lengthPrefixed, (e) => executor.wireError(e));
-      return c.body(streamBody(frames), 200, { "content-type": json ? NDJSON : MSGPACK_STREAM, "cache-control": "no-store" });
-    }
-    if (Array.isArray(body)) return send(await executor.runPipeline(body));
-    if (typeof body === "object" && body !== null && (body as { atomic?: unknown }).atomic === true) {
-      return send(await executor.runAtomic((body as { ops?: unknown }).ops));
-    }
-    return send(await executor.run(body));
-  });
-
+  app.get("/health", (c) => health(c, db, limit));
+  app.route("/v1/arrow", arrowRoutes(shared));
+  app.route("/v1/rpc", rpcRoutes(shared));
   app.get("/v1/ws", async (c, next) => {
-    const auth = c.req.header("authorization");
-    let authed = check === null;
-    if (check !== null && auth !== undefined) {
-      const token = /^Bearer (.*)$/s.exec(auth)?.[1];
-      if (token === undefined || !check(token)) {
-        return c.json({ ok: false, error: { code: "AUTH", message: "Wrong password: check --password / CYBERDB_PASSWORD on the server" } }, 401);
-      }
-      authed = true;
+    // A password in the upgrade request authenticates the socket at once. A
+    // wrong one is refused only while the peer is throttled; otherwise the
+    // socket opens unauthenticated, so that the client's auth frame gets the
+    // precise error (a failed upgrade tells a WebSocket client nothing).
+    let authed = guard === null;
+    if (guard !== null && c.req.header("authorization") !== undefined) {
+      const denied = shared.authorize(c);
+      if (denied?.retryAfter !== undefined) return failure(c, shared, denied);
+      authed = denied === null;
     }
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       return c.json({ ok: false, error: { code: "PROTOCOL", message: "GET /v1/ws expects a WebSocket upgrade: connect with a WebSocket client" } }, 426);
     }
-    if (!authed && !sockets.canAcceptUnauthenticated()) {
-      return c.json({ ok: false, error: { code: "CONNECTION", message: "Too many connections are waiting to authenticate: retry in a moment" } }, 503);
+    const who = peer(c);
+    if (!authed && !sockets.canAcceptUnauthenticated(who)) {
+      return failure(c, shared, new ConnectionError("Too many connections are waiting to authenticate: authenticate the open ones, or retry in a moment"));
     }
-    return await options.upgradeWebSocket(() => sockets.events(authed))(c, next);
+    return await options.upgradeWebSocket(() => sockets.events(authed, who))(c, next);
   });
-
-  app.use("/client.js", cors({ origin: "*", allowMethods: ["GET"] }));
-  app.get("/client.js", async (c) => {
-    if (!options.clientBundle) return c.notFound();
-    try {
-      bundle ??= options.clientBundle();
-      const js = await bundle;
-      return c.body(js, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache" });
-    } catch (e) {
-      bundle = null;
-      log("cyberdb: building /client.js failed:", e);
-      return c.text("Building the client bundle failed: see the server log", 500);
-    }
-  });
+  app.get("/client.js", clientRoute(options.clientBundle, log));
 
   return {
     app,
@@ -341,5 +360,114 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
       sockets.closeAll();
       await executor.idle();
     },
+  };
+}
+
+/**
+ * `GET /health`, without auth: 200 `{ ok: true, status: "ok", … }` while
+ * the server reads and writes; 503 `{ ok: false, status: "read-only", error }`
+ * while the disk refuses writes (reads are still served).
+ */
+function health(c: Context, db: Database, limit: number): Response {
+  const storage = (db as { storageError?: CyberDBError | null }).storageError ?? null;
+  if (storage !== null) {
+    return c.json({ ok: false, status: "read-only", maxRequestBytes: limit, error: { code: storage.code, message: storage.message } }, 503);
+  }
+  return c.json({ ok: true, status: "ok", maxRequestBytes: limit });
+}
+
+/** `POST /v1/rpc`: one request, a pipeline, an atomic batch, or a streamed answer. */
+function rpcRoutes(shared: Shared): Hono {
+  const { executor, limit } = shared;
+  const rpc = new Hono();
+  rpc.use("*", requireAuth(shared));
+  rpc.post("/", async (c) => {
+    const type = c.req.header("content-type");
+    const json = !isMsgpack(type);
+    const send = (reply: WireReply | WireReply[]) => {
+      const status = statusOf(reply);
+      if (!json) return c.body(encode(reply) as Uint8Array<ArrayBuffer>, status as 200, { "content-type": MSGPACK });
+      return c.json(Array.isArray(reply) ? reply.map(jsonReply) : jsonReply(reply), status as 200);
+    };
+    const fail = (e: unknown) => send({ ok: false, error: executor.wireError(e) });
+    if (json && mediaType(type) !== "application/json") {
+      return fail(new ProtocolError(`Content-Type ${JSON.stringify((type ?? "").slice(0, 100))} is not supported: send application/msgpack or application/json`));
+    }
+    // X-CyberDB-Stream: <batchRows> asks for the answer as a stream of batches (see wire.ts).
+    const streamHeader = c.req.header(STREAM_HEADER);
+    let rows: number | undefined;
+    let body: unknown;
+    try {
+      if (streamHeader !== undefined) rows = streamRows(streamHeader);
+      body = decodeBody(await readBody(c.req.raw, limit), json, "one { op, args }, an array of them or { atomic: true, ops }");
+    } catch (e) {
+      return fail(e);
+    }
+    const atomic = !Array.isArray(body) && own(body, "atomic") === true;
+    if (rows !== undefined) {
+      if (Array.isArray(body) || atomic) {
+        return fail(new ProtocolError(`${STREAM_HEADER} applies to one { op, args } request, not to a pipeline or an atomic batch: leave the header out`));
+      }
+      const reply = await executor.run(body);
+      if (!reply.ok) return send(reply);
+      const frames = answerFrames(reply.value, rows, json ? jsonLine : lengthPrefixed, (e) => executor.wireError(e));
+      return c.body(streamBody(frames), 200, { "content-type": json ? NDJSON : MSGPACK_STREAM, "cache-control": "no-store" });
+    }
+    if (Array.isArray(body)) return send(await executor.runPipeline(body));
+    if (atomic) return send(await executor.runAtomic(own(body, "ops")));
+    return send(await executor.run(body));
+  });
+  return rpc;
+}
+
+/**
+ * `GET|POST /v1/arrow/<table>`: Arrow IPC (stream format) of a table, or
+ * of a query's answer (POST, the query as JSON or msgpack) — what DuckDB,
+ * Polars and pandas read directly. apache-arrow is loaded on first use only.
+ */
+function arrowRoutes(shared: Shared): Hono {
+  const { db, executor, limit } = shared;
+  const arrow = new Hono();
+  arrow.use("*", requireAuth(shared));
+  const answer = async (c: Context, query: unknown) => {
+    const { toArrowIPC } = await import("../arrow/arrow.ts");
+    const table = db.getTable(c.req.param("table") ?? "");
+    const bytes = toArrowIPC(table, (query ?? {}) as Query);
+    // In sync "always", what was read is sent only once it is durable.
+    await executor.visible();
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/vnd.apache.arrow.stream" });
+  };
+  arrow.get("/:table", async (c) => {
+    try {
+      return await answer(c, {});
+    } catch (e) {
+      return failure(c, shared, e);
+    }
+  });
+  arrow.post("/:table", async (c) => {
+    try {
+      const json = !isMsgpack(c.req.header("content-type"));
+      return await answer(c, decodeBody(await readBody(c.req.raw, limit), json, "a query object such as {\"where\": ...}"));
+    } catch (e) {
+      return failure(c, shared, e);
+    }
+  });
+  return arrow;
+}
+
+/** `GET /client.js`: the browser bundle of the client, built once on first request. */
+function clientRoute(make: (() => Promise<string>) | undefined, log: ErrorLogger) {
+  let bundle: Promise<string> | null = null;
+  return async (c: Context) => {
+    if (!make) return c.notFound();
+    try {
+      bundle ??= make();
+      const js = await bundle;
+      return c.body(js, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache" });
+    } catch (e) {
+      bundle = null;
+      log("cyberdb: building /client.js failed:", e);
+      return c.text("Building the client bundle failed: see the server log", 500);
+    }
   };
 }

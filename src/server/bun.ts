@@ -18,22 +18,30 @@ declare const Bun: {
  *
  * @example
  * ```ts ignore
- * const served = await serve((upgrade) => createApp(db, { upgradeWebSocket: upgrade }).app, { hostname: "127.0.0.1", port: 0, maxPayload: 1 << 26 });
+ * const served = await serve((upgrade, limits) => createApp(db, { upgradeWebSocket: upgrade, ...limits }).app, { hostname: "127.0.0.1", port: 0, maxPayload: 1 << 26, maxOutputBytes: 1 << 28 });
  * console.log(served.port);
  * ```
  */
 export function serve(make: MakeApp, o: ServeOptions): Promise<Served> {
   const { upgradeWebSocket, websocket } = createBunWebSocket();
-  const app = make(upgradeWebSocket);
+  const app = make(upgradeWebSocket, { maxFrameBytes: o.maxPayload });
   // Bun's own limits (16 MiB frames, 128 MiB bodies) must not undercut ours;
   // the app enforces the real limit with a proper error.
   const slack = 1024 * 1024;
+  // Past its back-pressure limit (16 MiB by default) Bun DROPS frames: keep
+  // it above the app's output limit (which closes the socket first, with a
+  // reason), and have Bun close rather than drop should it be reached anyway.
   const server = Bun.serve({
     hostname: o.hostname,
     port: o.port,
     fetch: app.fetch,
     maxRequestBodySize: Math.max(o.maxPayload + slack, 128 * 1024 * 1024),
-    websocket: { ...websocket, maxPayloadLength: o.maxPayload + slack },
+    websocket: {
+      ...websocket,
+      maxPayloadLength: o.maxPayload + slack,
+      backpressureLimit: 2 * o.maxOutputBytes + slack,
+      closeOnBackpressureLimit: true,
+    },
     ...(o.cert !== undefined && o.key !== undefined ? { tls: { cert: o.cert, key: o.key } } : {}),
   });
   return Promise.resolve({

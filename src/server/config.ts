@@ -34,6 +34,12 @@ export interface ServerConfig {
   authTimeout: number;
   /** Most WebSockets that may wait for authentication at once (default 256). */
   maxUnauthenticated: number;
+  /** Most WebSockets that may wait for authentication at once from one address (default 16). */
+  maxUnauthenticatedPerPeer: number;
+  /** Most bytes of replies that may wait unsent to one WebSocket client before it is disconnected (default 256 MiB). */
+  maxOutputBytes: number;
+  /** Without a password: browser origins allowed besides loopback ones (`*` = all). */
+  allowOrigin: string[];
 }
 
 /** The defaults of every optional setting. */
@@ -45,6 +51,8 @@ export const DEFAULTS = {
   maxRequestBytes: 64 * 1024 * 1024,
   authTimeout: 10_000,
   maxUnauthenticated: 256,
+  maxUnauthenticatedPerPeer: 16,
+  maxOutputBytes: 256 * 1024 * 1024,
 };
 
 const FLAGS: Record<string, string> = {
@@ -60,6 +68,9 @@ const FLAGS: Record<string, string> = {
   key: "CYBERDB_KEY",
   "auth-timeout": "CYBERDB_AUTH_TIMEOUT",
   "max-unauthenticated": "CYBERDB_MAX_UNAUTHENTICATED",
+  "max-unauthenticated-per-peer": "CYBERDB_MAX_UNAUTHENTICATED_PER_PEER",
+  "max-output-bytes": "CYBERDB_MAX_OUTPUT_BYTES",
+  "allow-origin": "CYBERDB_ALLOW_ORIGIN",
   memory: "CYBERDB_MEMORY",
 };
 
@@ -67,7 +78,8 @@ const FLAGS: Record<string, string> = {
 export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBERDB_* env variable)
   --host HOST                 interface (default 127.0.0.1; non-loopback needs --password)
   --port PORT                 TCP port (default 9980; 0 = any free port)
-  --password PASSWORD         require this password (HTTP: Authorization: Bearer; WS: first frame)
+  --password PASSWORD         require this password (HTTP: Authorization: Bearer or Basic; WS: first frame);
+                              wrong passwords are throttled per client address
   --dir DIR                   data directory (default ./data)
   --memory                    keep everything in memory only (no --dir)
   --sync always|interval|manual   when writes reach the disk (default interval)
@@ -76,7 +88,12 @@ export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBER
   --max-request-bytes N       largest request body / WebSocket frame (default 67108864)
   --cert FILE --key FILE      serve HTTPS / WSS
   --auth-timeout MS           time a WebSocket has to authenticate (default 10000)
-  --max-unauthenticated N     WebSockets allowed to wait for auth at once (default 256)`;
+  --max-unauthenticated N     WebSockets allowed to wait for auth at once (default 256)
+  --max-unauthenticated-per-peer N   of those, from one address (default 16)
+  --max-output-bytes N        unread replies one WebSocket client may have before it is
+                              disconnected (default 268435456)
+  --allow-origin ORIGINS      without a password, also answer these web origins (comma-separated,
+                              e.g. http://app.local:8080; '*' = any); loopback pages always may`;
 
 /** Whether `host` only accepts connections from this machine. */
 export function isLoopback(host: string): boolean {
@@ -90,6 +107,29 @@ function integer(name: string, raw: string, min: number, max: number): number {
     throw new ValidationError(`--${name} ${JSON.stringify(raw)} is not an integer from ${min} to ${max}: pass e.g. --${name} ${min === 0 ? 1000 : min}`);
   }
   return n;
+}
+
+/** `--allow-origin`: comma-separated origins (`http(s)://host[:port]`) or `*`. */
+function parseOrigins(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  const out: string[] = [];
+  for (const part of raw.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+    if (part === "*") {
+      out.push("*");
+      continue;
+    }
+    let url: URL | null = null;
+    try {
+      url = new URL(part);
+    } catch { /* reported below */ }
+    if (url === null || (url.protocol !== "http:" && url.protocol !== "https:") || url.origin !== part.replace(/\/$/, "")) {
+      throw new ValidationError(
+        `--allow-origin ${JSON.stringify(part.slice(0, 100))} is not an origin: pass scheme://host[:port] such as http://app.local:8080, or '*'`,
+      );
+    }
+    out.push(url.origin);
+  }
+  return out;
 }
 
 /**
@@ -141,6 +181,13 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     maxUnauthenticated: raw["max-unauthenticated"] === undefined
       ? DEFAULTS.maxUnauthenticated
       : integer("max-unauthenticated", raw["max-unauthenticated"], 1, 1_000_000),
+    maxUnauthenticatedPerPeer: raw["max-unauthenticated-per-peer"] === undefined
+      ? DEFAULTS.maxUnauthenticatedPerPeer
+      : integer("max-unauthenticated-per-peer", raw["max-unauthenticated-per-peer"], 1, 1_000_000),
+    maxOutputBytes: raw["max-output-bytes"] === undefined
+      ? DEFAULTS.maxOutputBytes
+      : integer("max-output-bytes", raw["max-output-bytes"], 64 * 1024, 2 ** 40),
+    allowOrigin: parseOrigins(raw["allow-origin"]),
   };
   if (raw["flush-interval"] !== undefined) config.flushInterval = integer("flush-interval", raw["flush-interval"], 0, 86_400_000);
   if (raw["snapshot-interval"] !== undefined) {

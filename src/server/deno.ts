@@ -9,17 +9,22 @@
 import { upgradeWebSocket } from "hono/deno";
 import type { Served, ServeOptions, MakeApp } from "./runtime.ts";
 
+/** The largest frame Deno's WebSocket server delivers (its fixed limit is 64 MiB). */
+const DENO_MAX_FRAME = 64 * 1024 * 1024 - 1;
+
 /**
  * Serves the app made by `make` on Deno; resolves once listening.
  *
  * @example
  * ```ts ignore
- * const served = await serve((upgrade) => createApp(db, { upgradeWebSocket: upgrade }).app, { hostname: "127.0.0.1", port: 0, maxPayload: 1 << 26 });
+ * const served = await serve((upgrade, limits) => createApp(db, { upgradeWebSocket: upgrade, ...limits }).app, { hostname: "127.0.0.1", port: 0, maxPayload: 1 << 26, maxOutputBytes: 1 << 28 });
  * console.log(served.port);
  * ```
  */
 export function serve(make: MakeApp, o: ServeOptions): Promise<Served> {
-  const app = make(upgradeWebSocket);
+  // Deno drops (with an abnormal close) any frame of 64 MiB or more and has
+  // no setting for it: clients send larger requests in parts.
+  const app = make(upgradeWebSocket, { maxFrameBytes: Math.min(o.maxPayload, DENO_MAX_FRAME) });
   return new Promise((resolve, reject) => {
     try {
       const tls = o.cert !== undefined && o.key !== undefined ? { cert: o.cert, key: o.key } : {};

@@ -17,7 +17,7 @@ import type { MakeApp, Served, ServeOptions } from "./runtime.ts";
  *
  * @example
  * ```ts ignore
- * const served = await serve((upgrade) => createApp(db, { upgradeWebSocket: upgrade }).app, { hostname: "127.0.0.1", port: 0, maxPayload: 1 << 26 });
+ * const served = await serve((upgrade, limits) => createApp(db, { upgradeWebSocket: upgrade, ...limits }).app, { hostname: "127.0.0.1", port: 0, maxPayload: 1 << 26, maxOutputBytes: 1 << 28 });
  * console.log(served.port);
  * ```
  */
@@ -27,7 +27,7 @@ export function serve(make: MakeApp, o: ServeOptions): Promise<Served> {
   const nws = createNodeWebSocket({ app: { request: (...a: Parameters<Hono["request"]>) => app!.request(...a) } as Hono });
   // The app enforces the real limit with a proper error reply; ws's own limit is a backstop.
   (nws.wss as unknown as { options: { maxPayload: number } }).options.maxPayload = o.maxPayload + 1024 * 1024;
-  app = make(nws.upgradeWebSocket);
+  app = make(nws.upgradeWebSocket, { maxFrameBytes: o.maxPayload });
   const tls = o.cert !== undefined && o.key !== undefined;
   return new Promise((resolve, reject) => {
     const server = nodeServe({

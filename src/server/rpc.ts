@@ -8,24 +8,26 @@
 
 import { Database } from "../engine/database.ts";
 import { CyberDBError, ProtocolError, ValidationError } from "../errors.ts";
+import { quote } from "../engine/value.ts";
 import { MAX_STREAM_ROWS, type StreamFrame, type WireError, type WireReply } from "../client/wire.ts";
 
 /** Where unexpected (non-CyberDB) errors are reported; clients never see them. */
 export type ErrorLogger = (message: string, error: unknown) => void;
 
-function describe(v: unknown): string {
-  if (v === undefined) return "undefined";
-  try {
-    const s = JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? `${x}n` : x));
-    return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + "..." : s;
-  } catch {
-    return Object.prototype.toString.call(v);
-  }
+/** A request value quoted for a message: brief and cheap, however large the value. */
+const describe = quote;
+
+/** An own property of a decoded request (never one reached through a prototype). */
+function own(req: object, key: string): unknown {
+  return Object.hasOwn(req, key) ? (req as Record<string, unknown>)[key] : undefined;
 }
 
 /**
- * Runs requests and answers them; in `sync: "always"` a write is answered
- * only once `db.flush()` says it is on disk.
+ * Runs requests and answers them. In `sync: "always"` a write is answered
+ * only once `db.flush()` says it is on disk, and so is every other request
+ * while writes wait for their fsync: a reply never shows a write before it
+ * is durable (Redis's `appendfsync always` holds replies the same way), and
+ * if that fsync fails the reply is the disk's error.
  *
  * @example
  * ```ts
@@ -81,7 +83,8 @@ export class Executor {
     if (typeof req !== "object" || req === null || Array.isArray(req)) {
       throw new ProtocolError(`A request must be an object { op, args }, got ${describe(req)}`);
     }
-    const { op, args = [] } = req as { op?: unknown; args?: unknown };
+    const op = own(req, "op");
+    const args = own(req, "args") ?? [];
     if (typeof op !== "string") {
       throw new ProtocolError(`A request needs an "op" string such as "dict.set", got ${describe(op)}`);
     }
@@ -92,8 +95,27 @@ export class Executor {
     return { value, wrote: Database.isWrite(op) };
   }
 
+  /**
+   * Whether a reply must wait for an fsync first: in `"always"`, when this
+   * request wrote, or when it may have seen writes not yet durable.
+   */
+  #mustWait(wrote: boolean): boolean {
+    return this.#always && (wrote || this.#db.unsynced);
+  }
+
   async #durable(wrote: boolean): Promise<void> {
-    if (wrote && this.#always) await this.#db.flush();
+    if (this.#mustWait(wrote)) await this.#db.flush();
+  }
+
+  /**
+   * Resolves once everything a read made now could see is durable (at once
+   * unless `sync: "always"` has writes waiting for their fsync); for answers
+   * made outside `run` (Arrow exports).
+   */
+  visible(): Promise<void> | null {
+    return this.#mustWait(false) ? this.#guard(() => this.#db.flush(), (e) => {
+      throw e;
+    }) : null;
   }
 
   /**
@@ -108,7 +130,7 @@ export class Executor {
     } catch (e) {
       return { ok: false, error: this.wireError(e) };
     }
-    if (!(r.wrote && this.#always)) return { ok: true, value: r.value };
+    if (!this.#mustWait(r.wrote)) return { ok: true, value: r.value };
     return this.#guard(async () => {
       await this.#durable(true);
       return { ok: true, value: r.value } as WireReply;
@@ -145,14 +167,18 @@ export class Executor {
       if (!Array.isArray(ops)) {
         throw new ProtocolError(`An atomic request needs "ops": an array of { op, args }, got ${describe(ops)}`);
       }
-      for (const o of ops) {
-        if (typeof o !== "object" || o === null || typeof (o as { op?: unknown }).op !== "string") {
+      // Only own properties: an entry's "op" must never come from a prototype.
+      const calls = ops.map((o: unknown) => {
+        const op = typeof o === "object" && o !== null && !Array.isArray(o) ? own(o, "op") : undefined;
+        if (typeof op !== "string") {
           throw new ProtocolError(`Each atomic entry must be { op, args } with an "op" string, got ${describe(o)}`);
         }
-        (o as { args?: unknown }).args ??= [];
-      }
-      const value = this.#db.executeAtomic(ops as { op: string; args: unknown[] }[]);
-      await this.#durable(ops.some((o) => Database.isWrite((o as { op: string }).op)));
+        const args = own(o as object, "args") ?? [];
+        if (!Array.isArray(args)) throw new ValidationError(`Arguments of ${op} must be an array, got ${describe(args)}`);
+        return { op, args };
+      });
+      const value = this.#db.executeAtomic(calls);
+      await this.#durable(calls.some((c) => Database.isWrite(c.op)));
       return { ok: true, value } as WireReply;
     }, (e) => ({ ok: false, error: this.wireError(e) }));
   }
@@ -256,26 +282,4 @@ export function* answerFrames(
   } catch (e) {
     yield encode({ ok: false, error: wireError(e) });
   }
-}
-
-/**
- * Compares a presented password with the configured one in time that
- * depends only on the presented length, never on where they differ.
- *
- * @example
- * ```ts
- * import { passwordChecker } from "./rpc.ts";
- * const check = passwordChecker("secret");
- * check("secret"); // true
- * ```
- */
-export function passwordChecker(password: string): (given: unknown) => boolean {
-  const want = new TextEncoder().encode(password);
-  return (given) => {
-    if (typeof given !== "string") return false;
-    const got = new TextEncoder().encode(given);
-    let diff = got.length ^ want.length;
-    for (let i = 0; i < got.length; i++) diff |= got[i] ^ want[i % want.length];
-    return diff === 0;
-  };
 }

@@ -9,8 +9,14 @@
 import type { Hono } from "hono";
 import type { UpgradeWebSocket } from "hono/ws";
 
+/** What the runtime tells the app besides its WebSocket helper. */
+export interface RuntimeLimits {
+  /** The largest WebSocket frame this runtime delivers (Deno: under 64 MiB, whatever is asked). */
+  maxFrameBytes: number;
+}
+
 /** Builds the app once the runtime's WebSocket helper is known. */
-export type MakeApp = (upgradeWebSocket: UpgradeWebSocket) => Hono;
+export type MakeApp = (upgradeWebSocket: UpgradeWebSocket, limits: RuntimeLimits) => Hono;
 
 /** Where and how to listen. */
 export interface ServeOptions {
@@ -20,6 +26,8 @@ export interface ServeOptions {
   port: number;
   /** Largest WebSocket frame / body the app accepts (runtime limits are set above it). */
   maxPayload: number;
+  /** Most bytes of replies that may wait unsent to one WebSocket client (the app closes it past that). */
+  maxOutputBytes: number;
   /** PEM certificate (contents), for TLS. */
   cert?: string;
   /** PEM private key (contents), for TLS. */

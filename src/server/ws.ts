@@ -1,10 +1,32 @@
 /**
- * The WebSocket side of the server: per-socket authentication (first frame
- * or upgrade header), the auth timeout, the bound on sockets waiting to
- * authenticate, the frame size limit, many requests in flight per socket,
- * and streamed answers (`{ id, op, args, stream }`, see `src/client/wire.ts`):
- * one batch per frame, a turn of the event loop between frames, and a pause
- * while the peer has not taken what was sent.
+ * The WebSocket side of the server. Each socket is a {@linkcode ServerSocket},
+ * a small state machine:
+ *
+ * ```
+ *   upgrade ──► "auth" ──(auth frame, right password)──► "open" ──► "closed"
+ *                 │  frames > 4 KiB, any other op,            │  output over the limit,
+ *                 │  wrong password, auth timeout             │  bad frames, shutdown,
+ *                 └──────────────────────────────► "closed" ◄─┘  the peer leaving
+ * ```
+ *
+ * What it guarantees (DESIGN §7, issue 9):
+ *
+ * - Every request gets its reply, or the socket is closed with a code and a
+ *   reason that say why. A send the runtime refuses (Bun drops frames past
+ *   its back-pressure limit) closes the socket instead of losing the reply.
+ * - Output per client is bounded (`maxOutputBytes`, Redis's
+ *   `client-output-buffer-limit`): once more than that waits unsent, the
+ *   socket is closed with 1008 and a reason. A single reply larger than the
+ *   limit is answered with `TOO_LARGE` instead (ask for it streamed).
+ * - Before authentication only a small frame (at most
+ *   {@linkcode AUTH_FRAME_BYTES}) is looked at; anything larger, or any op
+ *   but `auth`, closes the socket without being decoded. Where the runtime
+ *   allows it (Node's `ws`) the frame limit of the parser itself is lowered
+ *   until then, so larger frames are refused before they are buffered.
+ * - A request larger than one frame may be sent in parts (see
+ *   `src/client/wire.ts`), so `--max-request-bytes` holds on every runtime,
+ *   also above Deno's fixed 64 MiB frame limit.
+ * - Streamed answers wait for the peer before every batch, the first too.
  *
  * @module
  */
@@ -12,24 +34,48 @@
 import type { WSContext, WSEvents } from "hono/ws";
 import { decode, encode } from "../codec.ts";
 import { AuthError, ProtocolError, TooLargeError } from "../errors.ts";
-import { CLOSE_AUTH, CLOSE_GOING_AWAY, CLOSE_PROTOCOL, CLOSE_TOO_LARGE, type WireReply } from "../client/wire.ts";
+import {
+  AUTH_FRAME_BYTES,
+  CLOSE_AUTH,
+  CLOSE_GOING_AWAY,
+  CLOSE_INTERNAL,
+  CLOSE_OUTPUT_LIMIT,
+  CLOSE_PROTOCOL,
+  CLOSE_TOO_LARGE,
+  type WireReply,
+} from "../client/wire.ts";
+import type { AuthGuard } from "./auth.ts";
 import { answerFrames, type Executor, streamRows } from "./rpc.ts";
+
+export { AUTH_FRAME_BYTES };
 
 /** What the registry needs from the app. */
 export interface SocketOptions {
   /** Runs the requests. */
   executor: Executor;
-  /** Password check, or `null` when the server has no password. */
-  check: ((given: unknown) => boolean) | null;
-  /** Largest frame in bytes. */
+  /** Checks and throttles passwords; `null` when the server has no password. */
+  guard: AuthGuard | null;
+  /** Largest request in bytes (one frame, or the sum of its parts). */
   limit: number;
+  /** Largest single frame the runtime delivers (told to clients, which send larger requests in parts). */
+  maxFrameBytes: number;
+  /** Most bytes that may wait unsent to one client before it is disconnected. */
+  maxOutputBytes: number;
   /** Milliseconds a socket may stay unauthenticated. */
   authTimeout: number;
   /** Most sockets waiting to authenticate at once. */
   maxUnauthenticated: number;
+  /** Most sockets waiting to authenticate at once from one peer address. */
+  maxUnauthenticatedPerPeer: number;
 }
 
 type Id = number | string | null;
+
+/** Streams in progress on one socket at most; more are answered with an error. */
+const MAX_STREAMS = 64;
+
+/** While streaming, a socket with more than this queued waits before the next batch. */
+const HIGH_WATER = 4 * 1024 * 1024;
 
 function toBytes(data: unknown): Uint8Array | null {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
@@ -41,14 +87,44 @@ function toBytes(data: unknown): Uint8Array | null {
 function buffered(raw: unknown): number {
   const r = raw as { bufferedAmount?: unknown; getBufferedAmount?: unknown } | null | undefined;
   if (r === null || r === undefined) return 0;
-  if (typeof r.getBufferedAmount === "function") return Number((r.getBufferedAmount as () => number)()) || 0; // Bun
+  if (typeof r.getBufferedAmount === "function") return Number((r.getBufferedAmount as () => number).call(r)) || 0; // Bun
   return typeof r.bufferedAmount === "number" ? r.bufferedAmount : 0; // Deno, ws (Node)
 }
 
-/** While streaming, a socket with more than this queued waits before the next batch. */
-const HIGH_WATER = 4 * 1024 * 1024;
+/**
+ * Sends one frame; `false` when the runtime dropped it. Bun's
+ * `ServerWebSocket.send` says so by returning 0 (Hono's wrapper hides
+ * that), so on Bun the raw socket is used.
+ */
+function sendFrame(ctx: WSContext, bytes: Uint8Array): boolean {
+  const raw = ctx.raw as { send?: unknown; getBufferedAmount?: unknown } | undefined;
+  if (raw !== undefined && typeof raw.getBufferedAmount === "function" && typeof raw.send === "function") {
+    return (raw.send as (b: Uint8Array) => number).call(raw, bytes) !== 0;
+  }
+  ctx.send(bytes as Uint8Array<ArrayBuffer>);
+  return true;
+}
 
-/** One turn of the event loop (a macrotask), so other sockets are served between batches. */
+/**
+ * Sets the largest frame the runtime's parser accepts on this socket, where
+ * it can be set per socket (the `ws` package under Node); elsewhere a no-op,
+ * and the app's own check after the frame arrived is what holds.
+ */
+function setFrameLimit(raw: unknown, bytes: number): void {
+  const receiver = (raw as { _receiver?: { _maxPayload?: unknown } } | undefined)?._receiver;
+  if (receiver !== undefined && typeof receiver._maxPayload === "number") receiver._maxPayload = bytes;
+}
+
+/** Ends a socket now, without waiting for a peer that does not read (where the runtime can). */
+function terminate(raw: unknown): void {
+  const r = raw as { terminate?: unknown } | undefined;
+  if (r !== undefined && typeof r.terminate === "function") {
+    try {
+      (r.terminate as () => void).call(r);
+    } catch { /* already gone */ }
+  }
+}
+
 function turn(): Promise<void> {
   const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
   return new Promise((resolve) => immediate !== undefined ? immediate(resolve) : setTimeout(resolve, 0));
@@ -58,9 +134,25 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** An own property of a decoded frame (never one reached through a prototype). */
+function own(frame: unknown, key: string): unknown {
+  return typeof frame === "object" && frame !== null && Object.hasOwn(frame, key)
+    ? (frame as Record<string, unknown>)[key]
+    : undefined;
+}
+
 function idOf(frame: unknown): Id {
-  const id = typeof frame === "object" && frame !== null ? (frame as { id?: unknown }).id : undefined;
+  const id = own(frame, "id");
   return typeof id === "number" || typeof id === "string" ? id : null;
+}
+
+/** A request arriving in parts: `{ id, part, more: true }` … `{ id, part }`. */
+interface Assembly {
+  id: Id;
+  chunks: Uint8Array[];
+  bytes: number;
+  /** Set once the parts passed the limit: the rest is read and dropped. */
+  tooLarge: boolean;
 }
 
 /**
@@ -68,194 +160,403 @@ function idOf(frame: unknown): Id {
  *
  * @example
  * ```ts ignore
- * const sockets = new SocketRegistry({ executor, check: null, limit: 1 << 20, authTimeout: 10_000, maxUnauthenticated: 64 });
- * app.get("/v1/ws", upgradeWebSocket(() => sockets.events(true)));
+ * const sockets = new SocketRegistry({ executor, guard: null, limit: 1 << 20, maxFrameBytes: 1 << 20,
+ *   maxOutputBytes: 1 << 28, authTimeout: 10_000, maxUnauthenticated: 64, maxUnauthenticatedPerPeer: 8 });
+ * app.get("/v1/ws", upgradeWebSocket(() => sockets.events(true, "127.0.0.1")));
  * ```
  */
 export class SocketRegistry {
-  #o: SocketOptions;
-  #pending = 0;
-  #open = new Set<WSContext>();
+  /** The limits every socket works under. */
+  readonly options: SocketOptions;
+  #unauthenticated = 0;
+  #byPeer = new Map<string, number>();
+  #open = new Set<ServerSocket>();
 
   /** A registry with the given limits. */
   constructor(options: SocketOptions) {
-    this.#o = options;
+    this.options = options;
   }
 
-  /** Whether one more unauthenticated socket is allowed now. */
-  canAcceptUnauthenticated(): boolean {
-    return this.#pending < this.#o.maxUnauthenticated;
+  /** Whether one more unauthenticated socket from `peer` is allowed now. */
+  canAcceptUnauthenticated(peer: string): boolean {
+    return this.#unauthenticated < this.options.maxUnauthenticated &&
+      (this.#byPeer.get(peer) ?? 0) < this.options.maxUnauthenticatedPerPeer;
+  }
+
+  /** Counts a socket waiting to authenticate; returns its release (idempotent). */
+  holdUnauthenticated(peer: string): () => void {
+    this.#unauthenticated++;
+    this.#byPeer.set(peer, (this.#byPeer.get(peer) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#unauthenticated--;
+      const n = (this.#byPeer.get(peer) ?? 1) - 1;
+      if (n <= 0) this.#byPeer.delete(peer);
+      else this.#byPeer.set(peer, n);
+    };
+  }
+
+  /** Registers an open socket (done by the socket itself). */
+  add(socket: ServerSocket): void {
+    this.#open.add(socket);
+  }
+
+  /** Forgets a closed socket (done by the socket itself). */
+  remove(socket: ServerSocket): void {
+    this.#open.delete(socket);
+  }
+
+  /** Sockets open now. */
+  get size(): number {
+    return this.#open.size;
   }
 
   /** Closes every socket (server shutdown). */
   closeAll(): void {
-    for (const ws of this.#open) {
-      try {
-        ws.close(CLOSE_GOING_AWAY, "Server shutting down");
-      } catch { /* already closing */ }
-    }
+    for (const s of [...this.#open]) s.close(CLOSE_GOING_AWAY, "Server shutting down");
     this.#open.clear();
   }
 
-  /** The events of one new socket; `authed` when the upgrade carried a valid password. */
-  events(authed: boolean): WSEvents {
-    const o = this.#o;
-    let ws: WSContext | null = null;
-    let closed = false;
-    let counted = !authed;
-    if (counted) this.#pending++;
-    const release = () => {
-      if (counted) {
-        counted = false;
-        this.#pending--;
-      }
-    };
-    const send = (id: Id, reply: WireReply) => {
-      if (closed || ws === null) return;
-      try {
-        const frame = reply.ok ? { id, ok: true, value: reply.value } : { id, ok: false, error: reply.error };
-        ws.send(encode(frame) as Uint8Array<ArrayBuffer>);
-      } catch { /* the peer went away; nothing to answer */ }
-    };
-    // Streams in progress on this socket, by request id: set to true to stop one.
-    const streams = new Map<Id, { stop: boolean }>();
-    /** Sends an answer batch by batch; stops when the socket closes or the client cancels. */
-    const stream = async (id: Id, value: unknown, rows: number) => {
-      const state = { stop: false };
-      streams.set(id, state);
-      const frames = answerFrames(value, rows, (f) => encode(f.ok ? (f.more ? { id, ok: true, value: f.value, more: true } : { id, ok: true, value: f.value }) : { id, ok: false, error: f.error }), (e) => o.executor.wireError(e));
-      try {
-        let first = true;
-        for (;;) {
-          if (!first) {
-            await turn();
-            // Backpressure: do not pile batches onto a socket whose peer is not reading.
-            for (let wait = 1; !closed && !state.stop && buffered(ws?.raw) > HIGH_WATER; wait = Math.min(wait * 2, 50)) await sleep(wait);
-          }
-          first = false;
-          if (closed || state.stop || ws === null) return;
-          const next = frames.next();
-          if (next.done) return;
-          try {
-            ws.send(next.value as Uint8Array<ArrayBuffer>);
-          } catch {
-            return; // the peer went away
-          }
-        }
-      } catch (e) {
-        send(id, { ok: false, error: o.executor.wireError(e) });
-      } finally {
-        frames.return();
-        if (streams.get(id) === state) streams.delete(id);
-      }
-    };
-    const fail = (id: Id, e: unknown, closeCode?: number) => {
-      send(id, { ok: false, error: o.executor.wireError(e) });
-      if (closeCode !== undefined && ws !== null && !closed) {
-        closed = true;
-        try {
-          ws.close(closeCode, e instanceof Error ? e.message.slice(0, 120) : "Closed");
-        } catch { /* already closing */ }
-      }
-    };
-    // Runs from the upgrade on, so a socket that never opens is released too.
-    const timer = authed ? undefined : setTimeout(() => {
-      release();
-      if (!authed) fail(null, new AuthError(`No authentication within ${o.authTimeout} ms: send { id, op: "auth", args: [password] } first`), CLOSE_AUTH);
-    }, o.authTimeout);
-    const authenticate = (id: Id, frame: { op?: unknown; args?: unknown }) => {
-      const password = Array.isArray(frame.args) ? frame.args[0] : undefined;
-      if (o.check !== null && !o.check(password)) {
-        fail(id, new AuthError("Wrong password: check the password given to connect() against the server's --password"), CLOSE_AUTH);
-        return;
-      }
-      authed = true;
-      clearTimeout(timer);
-      release();
-      send(id, { ok: true, value: { maxRequestBytes: o.limit } });
-    };
+  /** The events of one new socket from `peer`; `authed` when the upgrade carried a valid password. */
+  events(authed: boolean, peer: string): WSEvents {
+    return new ServerSocket(this, authed, peer).events();
+  }
+}
 
+/**
+ * One WebSocket connection: authentication, request dispatch, parts,
+ * streamed answers and the output bound. See the module text.
+ *
+ * @example
+ * ```ts ignore
+ * const events = new ServerSocket(registry, false, "127.0.0.1").events();
+ * ```
+ */
+export class ServerSocket {
+  #registry: SocketRegistry;
+  #o: SocketOptions;
+  #peer: string;
+  #state: "auth" | "open" | "closed";
+  #ctx: WSContext | null = null;
+  #release: () => void = () => {};
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #streams = new Map<Id, { stop: boolean }>();
+  #assembly: Assembly | null = null;
+
+  /** A socket of `registry`; `authed` when the upgrade carried a valid password. */
+  constructor(registry: SocketRegistry, authed: boolean, peer: string) {
+    this.#registry = registry;
+    this.#o = registry.options;
+    this.#peer = peer;
+    this.#state = authed ? "open" : "auth";
+    if (!authed) {
+      this.#release = registry.holdUnauthenticated(peer);
+      // Runs from the upgrade on, so a socket that never opens is released too.
+      this.#timer = setTimeout(() => {
+        this.#release();
+        if (this.#state === "auth") {
+          this.#fail(null, new AuthError(`No authentication within ${this.#o.authTimeout} ms: send { id, op: "auth", args: [password] } first`), CLOSE_AUTH);
+        }
+      }, this.#o.authTimeout);
+    }
+  }
+
+  /** The Hono events of this socket. */
+  events(): WSEvents {
     return {
-      onOpen: (_evt, ctx) => {
-        ws = ctx;
-        this.#open.add(ctx);
-        // Deno's server sockets start with binaryType "blob"; frames must arrive in order, as bytes.
-        const raw = ctx.raw as { binaryType?: string } | undefined;
-        if (raw && raw.binaryType === "blob") raw.binaryType = "arraybuffer";
-      },
+      onOpen: (_evt, ctx) => this.#opened(ctx),
       onMessage: (evt, ctx) => {
-        ws ??= ctx;
-        if (closed) return;
-        const bytes = toBytes(evt.data);
-        if (bytes === null) {
-          fail(null, new ProtocolError("Text frames are not accepted: send binary MessagePack frames { id, op, args }"), CLOSE_PROTOCOL);
-          return;
-        }
-        if (bytes.byteLength > o.limit) {
-          fail(null, new TooLargeError(`Frame of ${bytes.byteLength} bytes exceeds the limit of ${o.limit} bytes: send smaller values or raise --max-request-bytes`), CLOSE_TOO_LARGE);
-          return;
-        }
-        let frame: unknown;
-        try {
-          frame = decode(bytes);
-        } catch {
-          const e = authed
-            ? new ProtocolError("Frame is not valid MessagePack: send binary MessagePack frames { id, op, args }")
-            : new AuthError("Authenticate first with a MessagePack frame { id, op: \"auth\", args: [password] }");
-          fail(null, e, authed ? CLOSE_PROTOCOL : CLOSE_AUTH);
-          return;
-        }
-        const id = idOf(frame);
-        const f = (typeof frame === "object" && frame !== null ? frame : {}) as {
-          op?: unknown;
-          args?: unknown;
-          atomic?: unknown;
-          ops?: unknown;
-          stream?: unknown;
-          cancel?: unknown;
-        };
-        if (f.op === "auth") return authenticate(id, f);
-        if (!authed) {
-          fail(id, new AuthError("Authenticate first: send { id, op: \"auth\", args: [password] } as the first frame"), CLOSE_AUTH);
-          return;
-        }
-        if (id === null) {
-          fail(null, new ProtocolError("A request frame needs an \"id\" (number or string) to match its reply: send { id, op, args }"));
-          return;
-        }
-        if (f.cancel === true && f.op === undefined) {
-          // { id, cancel: true }: stop streaming the answer to request `id`; no reply.
-          const s = streams.get(id);
-          if (s !== undefined) s.stop = true;
-          return;
-        }
-        let rows: number | undefined;
-        if (f.stream !== undefined) {
-          try {
-            if (f.atomic === true) throw new ProtocolError("\"stream\" applies to one { id, op, args } request, not to an atomic batch: leave it out");
-            rows = streamRows(f.stream);
-          } catch (e) {
-            fail(id, e);
-            return;
-          }
-        }
-        const answer = (reply: WireReply) => {
-          if (rows !== undefined && reply.ok) void stream(id, reply.value, rows);
-          else send(id, reply);
-        };
-        const done = f.atomic === true ? o.executor.runAtomic(f.ops) : o.executor.run(frame);
-        if (done instanceof Promise) done.then(answer);
-        else answer(done);
+        this.#ctx ??= ctx;
+        this.#message(evt.data);
       },
-      onClose: (_evt, ctx) => {
-        closed = true;
-        clearTimeout(timer);
-        release();
-        this.#open.delete(ws ?? ctx);
-      },
-      onError: () => {
-        closed = true;
-      },
+      onClose: () => this.#closed(),
+      onError: () => this.#closed(),
     };
   }
+
+  /** Closes the socket with `code` and `reason` (at most 123 bytes, as RFC 6455 allows). */
+  close(code: number, reason: string): void {
+    if (this.#state === "closed") return;
+    this.#closed();
+    const ctx = this.#ctx;
+    if (ctx === null) return;
+    try {
+      ctx.close(code, shortReason(reason));
+    } catch { /* already closing */ }
+  }
+
+  #opened(ctx: WSContext): void {
+    this.#ctx = ctx;
+    if (this.#state === "closed") {
+      // Closed before it opened (the auth timeout): close it now.
+      try {
+        ctx.close(CLOSE_AUTH, "No authentication in time");
+      } catch { /* already closing */ }
+      return;
+    }
+    this.#registry.add(this);
+    // Deno's server sockets start with binaryType "blob"; frames must arrive in order, as bytes.
+    const raw = ctx.raw as { binaryType?: string } | undefined;
+    if (raw && raw.binaryType === "blob") raw.binaryType = "arraybuffer";
+    setFrameLimit(ctx.raw, this.#state === "auth" ? AUTH_FRAME_BYTES : this.#o.maxFrameBytes);
+  }
+
+  #closed(): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    clearTimeout(this.#timer);
+    this.#release();
+    this.#assembly = null;
+    // Streams in progress stop at their next step and drop what they hold.
+    for (const s of this.#streams.values()) s.stop = true;
+    this.#registry.remove(this);
+  }
+
+  #message(data: unknown): void {
+    if (this.#state === "closed") return;
+    const bytes = toBytes(data);
+    if (bytes === null) {
+      this.#fail(null, new ProtocolError("Text frames are not accepted: send binary MessagePack frames { id, op, args }"), CLOSE_PROTOCOL);
+      return;
+    }
+    if (this.#state === "auth") return this.#authFrame(bytes);
+    if (bytes.byteLength > this.#o.maxFrameBytes) {
+      this.#fail(null, new TooLargeError(`Frame of ${bytes.byteLength} bytes exceeds the limit of ${this.#o.maxFrameBytes} bytes: send smaller values or raise --max-request-bytes`), CLOSE_TOO_LARGE);
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = decode(bytes);
+    } catch {
+      this.#fail(null, new ProtocolError("Frame is not valid MessagePack: send binary MessagePack frames { id, op, args }"), CLOSE_PROTOCOL);
+      return;
+    }
+    if (own(frame, "part") !== undefined) return this.#part(frame);
+    if (this.#assembly !== null) {
+      this.#fail(idOf(frame), new ProtocolError("A request arrived while the parts of another were still coming: send all parts of a request one after another"), CLOSE_PROTOCOL);
+      return;
+    }
+    this.#request(frame);
+  }
+
+  /** Before authentication: only a small `auth` frame is decoded; anything else closes. */
+  #authFrame(bytes: Uint8Array): void {
+    if (bytes.byteLength > AUTH_FRAME_BYTES) {
+      this.#fail(null, new AuthError(`Authenticate first with a small frame { id, op: "auth", args: [password] } (at most ${AUTH_FRAME_BYTES} bytes); got ${bytes.byteLength} bytes`), CLOSE_AUTH);
+      return;
+    }
+    let frame: unknown;
+    try {
+      frame = decode(bytes);
+    } catch {
+      frame = undefined;
+    }
+    const id = idOf(frame);
+    if (own(frame, "op") !== "auth") {
+      this.#fail(id, new AuthError("Authenticate first: send { id, op: \"auth\", args: [password] } as the first frame"), CLOSE_AUTH);
+      return;
+    }
+    const args = own(frame, "args");
+    const password = Array.isArray(args) ? args[0] : undefined;
+    const denied = this.#o.guard === null ? null : this.#o.guard.verify(this.#peer, password);
+    if (denied !== null) {
+      this.#fail(id, denied, CLOSE_AUTH);
+      return;
+    }
+    this.#state = "open";
+    clearTimeout(this.#timer);
+    this.#release();
+    setFrameLimit(this.#ctx?.raw, this.#o.maxFrameBytes);
+    this.#reply(id, { ok: true, value: this.#hello() });
+  }
+
+  /** What an authenticated client learns about the server's limits. */
+  #hello(): Record<string, number> {
+    return { maxRequestBytes: this.#o.limit, maxFrameBytes: this.#o.maxFrameBytes, maxOutputBytes: this.#o.maxOutputBytes };
+  }
+
+  /** A part of a request too large for one frame; the last part (no `more`) runs it. */
+  #part(frame: unknown): void {
+    const id = idOf(frame);
+    const part = own(frame, "part");
+    if (!(part instanceof Uint8Array) || id === null) {
+      this.#fail(id, new ProtocolError("A part frame is { id, part: <bytes>, more?: true }: send the encoded request in binary parts"), CLOSE_PROTOCOL);
+      return;
+    }
+    let a = this.#assembly;
+    if (a !== null && a.id !== id) {
+      this.#fail(id, new ProtocolError(`Parts of request ${JSON.stringify(id)} arrived before the parts of ${JSON.stringify(a.id)} ended: send one request's parts at a time`), CLOSE_PROTOCOL);
+      return;
+    }
+    if (a === null) a = this.#assembly = { id, chunks: [], bytes: 0, tooLarge: false };
+    a.bytes += part.byteLength;
+    if (a.bytes > this.#o.limit) {
+      a.tooLarge = true;
+      a.chunks = [];
+    } else if (!a.tooLarge) {
+      a.chunks.push(part.slice());
+    }
+    if (own(frame, "more") === true) return;
+    this.#assembly = null;
+    if (a.tooLarge) {
+      this.#reply(id, { ok: false, error: this.#o.executor.wireError(new TooLargeError(`Request of ${a.bytes} bytes exceeds the limit of ${this.#o.limit} bytes: send less per request or raise --max-request-bytes`)) });
+      return;
+    }
+    const whole = new Uint8Array(a.bytes);
+    let at = 0;
+    for (const c of a.chunks) {
+      whole.set(c, at);
+      at += c.byteLength;
+    }
+    let request: unknown;
+    try {
+      request = decode(whole);
+    } catch {
+      this.#reply(id, { ok: false, error: this.#o.executor.wireError(new ProtocolError("The parts of the request do not make one MessagePack request: send the encoded { id, op, args } split into parts")) });
+      return;
+    }
+    if (idOf(request) !== id || own(request, "part") !== undefined) {
+      this.#reply(id, { ok: false, error: this.#o.executor.wireError(new ProtocolError("The request sent in parts must be one { id, op, args } with the same id as its parts")) });
+      return;
+    }
+    this.#request(request);
+  }
+
+  #request(frame: unknown): void {
+    const id = idOf(frame);
+    if (own(frame, "op") === "auth") {
+      // Already authenticated (a reconnecting client, or a header): answer as a fresh auth would.
+      this.#reply(id, { ok: true, value: this.#hello() });
+      return;
+    }
+    if (id === null) {
+      this.#fail(null, new ProtocolError("A request frame needs an \"id\" (number or string) to match its reply: send { id, op, args }"));
+      return;
+    }
+    if (own(frame, "cancel") === true && own(frame, "op") === undefined) {
+      // { id, cancel: true }: stop streaming the answer to request `id`; no reply.
+      const s = this.#streams.get(id);
+      if (s !== undefined) s.stop = true;
+      return;
+    }
+    const atomic = own(frame, "atomic") === true;
+    let rows: number | undefined;
+    const stream = own(frame, "stream");
+    if (stream !== undefined) {
+      try {
+        if (atomic) throw new ProtocolError("\"stream\" applies to one { id, op, args } request, not to an atomic batch: leave it out");
+        if (this.#streams.size >= MAX_STREAMS) {
+          throw new ProtocolError(`${MAX_STREAMS} streamed answers are already in progress on this connection: read or cancel them first`);
+        }
+        rows = streamRows(stream);
+      } catch (e) {
+        this.#reply(id, { ok: false, error: this.#o.executor.wireError(e) });
+        return;
+      }
+    }
+    const answer = (reply: WireReply) => {
+      if (rows !== undefined && reply.ok) void this.#stream(id, reply.value, rows);
+      else this.#reply(id, reply);
+    };
+    const done = atomic ? this.#o.executor.runAtomic(own(frame, "ops")) : this.#o.executor.run(frame);
+    if (done instanceof Promise) done.then(answer);
+    else answer(done);
+  }
+
+  /** Sends a reply frame, or a TOO_LARGE error in its place when it alone exceeds the output limit. */
+  #reply(id: Id, reply: WireReply): void {
+    if (this.#state === "closed" || this.#ctx === null) return;
+    let bytes: Uint8Array;
+    try {
+      bytes = encode(reply.ok ? { id, ok: true, value: reply.value } : { id, ok: false, error: reply.error });
+    } catch (e) {
+      bytes = encode({ id, ok: false, error: this.#o.executor.wireError(e) });
+    }
+    if (bytes.byteLength > this.#o.maxOutputBytes) {
+      const e = new TooLargeError(
+        `The answer is ${bytes.byteLength} bytes, over this connection's output limit of ${this.#o.maxOutputBytes} bytes: ` +
+          "ask for it in batches (a streamed request, or scan) or raise --max-output-bytes",
+      );
+      bytes = encode({ id, ok: false, error: this.#o.executor.wireError(e) });
+    }
+    this.#push(bytes);
+  }
+
+  /** Hands one frame to the runtime; closes the socket when it was dropped or output piles up. */
+  #push(bytes: Uint8Array): boolean {
+    const ctx = this.#ctx;
+    if (this.#state === "closed" || ctx === null) return false;
+    let sent: boolean;
+    try {
+      sent = sendFrame(ctx, bytes);
+    } catch {
+      this.#closed(); // the peer went away; nothing to answer
+      return false;
+    }
+    if (!sent) {
+      this.close(CLOSE_INTERNAL, "A reply could not be queued: the connection is closed so that no reply is lost silently; reconnect");
+      terminate(ctx.raw);
+      return false;
+    }
+    const waiting = buffered(ctx.raw);
+    if (waiting > this.#o.maxOutputBytes) {
+      this.close(CLOSE_OUTPUT_LIMIT, `Output limit exceeded: ${waiting} bytes waited unsent (limit ${this.#o.maxOutputBytes}); read replies faster or raise --max-output-bytes`);
+      // A peer that does not read would never take the close frame either: free its buffers soon.
+      const raw = ctx.raw;
+      const t = setTimeout(() => terminate(raw), 1000);
+      (t as { unref?: () => void }).unref?.();
+      return false;
+    }
+    return true;
+  }
+
+  /** Waits while the peer has more than {@linkcode HIGH_WATER} unread; `false` once the stream must stop. */
+  async #drained(state: { stop: boolean }): Promise<boolean> {
+    for (let wait = 1; this.#state !== "closed" && !state.stop && buffered(this.#ctx?.raw) > HIGH_WATER; wait = Math.min(wait * 2, 50)) {
+      await sleep(wait);
+    }
+    return this.#state !== "closed" && !state.stop;
+  }
+
+  /** Sends an answer batch by batch, each once the peer took the previous ones. */
+  async #stream(id: Id, value: unknown, rows: number): Promise<void> {
+    const state = { stop: false };
+    this.#streams.set(id, state);
+    const frames = answerFrames(
+      value,
+      rows,
+      (f) => encode(f.ok ? (f.more ? { id, ok: true, value: f.value, more: true } : { id, ok: true, value: f.value }) : { id, ok: false, error: f.error }),
+      (e) => this.#o.executor.wireError(e),
+    );
+    try {
+      for (let first = true;; first = false) {
+        if (!first) await turn();
+        if (!(await this.#drained(state))) return;
+        const next = frames.next();
+        if (next.done || !this.#push(next.value)) return;
+      }
+    } catch (e) {
+      this.#reply(id, { ok: false, error: this.#o.executor.wireError(e) });
+    } finally {
+      frames.return();
+      if (this.#streams.get(id) === state) this.#streams.delete(id);
+    }
+  }
+
+  /** Answers `id` with the error, and closes the socket when `closeCode` is given. */
+  #fail(id: Id, e: unknown, closeCode?: number): void {
+    this.#reply(id, { ok: false, error: this.#o.executor.wireError(e) });
+    if (closeCode !== undefined) this.close(closeCode, e instanceof Error ? e.message : "Closed");
+  }
+}
+
+/** A close reason cut to the 123 bytes of UTF-8 a close frame can carry. */
+function shortReason(reason: string): string {
+  const bytes = new TextEncoder().encode(reason);
+  if (bytes.byteLength <= 123) return reason;
+  let cut = reason.slice(0, 120);
+  while (new TextEncoder().encode(cut + "...").byteLength > 123) cut = cut.slice(0, -1);
+  return cut + "...";
 }
