@@ -74,6 +74,9 @@ type Id = number | string | null;
 /** Streams in progress on one socket at most; more are answered with an error. */
 const MAX_STREAMS = 64;
 
+/** How long a client closed for its output may still read what was sent, and why, before its connection is cut. */
+const TERMINATE_AFTER_MS = 5000;
+
 /** While streaming, a socket with more than this queued waits before the next batch. */
 const HIGH_WATER = 4 * 1024 * 1024;
 
@@ -503,9 +506,10 @@ export class ServerSocket {
     const waiting = buffered(ctx.raw);
     if (waiting > this.#o.maxOutputBytes) {
       this.close(CLOSE_OUTPUT_LIMIT, `Output limit exceeded: ${waiting} bytes waited unsent (limit ${this.#o.maxOutputBytes}); read replies faster or raise --max-output-bytes`);
-      // A peer that does not read would never take the close frame either: free its buffers soon.
+      // A peer that does not read would never take the close frame either:
+      // give it a few seconds to catch up and read why, then free its buffers.
       const raw = ctx.raw;
-      const t = setTimeout(() => terminate(raw), 1000);
+      const t = setTimeout(() => terminate(raw), TERMINATE_AFTER_MS);
       (t as { unref?: () => void }).unref?.();
       return false;
     }
