@@ -10,6 +10,7 @@ import * as dbOps from "../ops/db_ops.ts";
 import { execute, executeAtomic, OPS } from "../ops/mod.ts";
 import type { Op } from "../ops/types.ts";
 import type { Storage } from "../storage/types.ts";
+import { Batches } from "./batches.ts";
 import { CyberDict } from "./dict.ts";
 import { Engine, type DictState, type Kind, type ListState, type TableState } from "./engine.ts";
 import { CyberList } from "./list.ts";
@@ -207,6 +208,8 @@ export class Database {
    * `"table.upsert"`, `"db.createList"`, … with the collection name first in
    * `args` — exactly as the server and log replay do. The result is plain
    * data: iterators come back as arrays, created collections as `null`.
+   * With `{ stream: true }` an op that can answer batch by batch returns a
+   * `Batches` (what the server streams); any other op answers as without it.
    *
    * @example
    * ```ts
@@ -217,9 +220,11 @@ export class Database {
    * db.execute("dict.get", ["d", "k"]); // 1
    * ```
    */
-  execute(op: string, args: unknown[]): unknown {
-    const result = execute(this.#e, op, args);
-    return RETURNS_STATE.has(op) ? null : plain(result);
+  execute(op: string, args: unknown[], options: { stream?: boolean } = {}): unknown {
+    const streamed = options.stream === true;
+    const result = execute(this.#e, op, args, streamed);
+    if (RETURNS_STATE.has(op)) return null;
+    return streamed && result instanceof Batches ? result : plain(result);
   }
 
   /** Runs several operations as one transaction (all or none); returns their results. */

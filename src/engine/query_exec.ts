@@ -17,6 +17,7 @@
  * @module
  */
 
+import { Batches } from "./batches.ts";
 import type { Column } from "./column.ts";
 import type { ColumnStore } from "./column_store.ts";
 import { canon, type Columns, type FilterNode, keyOf, type OrderBy, type Plan } from "./query.ts";
@@ -471,7 +472,13 @@ function grouped(store: ColumnStore, s: CompiledSchema, plan: Plan, slots: Int32
  * runQuery(store, s, compileQuery(s, { limit: 1 }), null); // [{ id: 1 }]
  * ```
  */
-export function runQuery(store: ColumnStore, s: CompiledSchema, plan: Plan, slots: Int32Array | null): StoredRow[] | Columns {
+export function runQuery(
+  store: ColumnStore,
+  s: CompiledSchema,
+  plan: Plan,
+  slots: Int32Array | null,
+  lazy = false,
+): StoredRow[] | Columns | Batches {
   const q = plan.query;
   const from = q.offset ?? 0;
   const to = q.limit === undefined ? Infinity : from + q.limit;
@@ -509,6 +516,9 @@ export function runQuery(store: ColumnStore, s: CompiledSchema, plan: Plan, slot
     names.forEach((name, c) => (out[name] = vals[c]));
     return out;
   }
-  return rowsMaker(names)(vals, sel.length);
+  const make = rowsMaker(names);
+  // Streamed: keep the columns (a few bytes a cell) and make row objects per batch.
+  if (lazy) return new Batches(sel.length, (a, b) => make(vals.map((v) => v.slice(a, b)), b - a));
+  return make(vals, sel.length);
 }
 

@@ -7,6 +7,7 @@
 import { KeyNotFoundError, ValidationError } from "../errors.ts";
 import type { DictState } from "../engine/engine.ts";
 import { checkKey, cloneIn, cloneOut, type Key, quote, type Value } from "../engine/value.ts";
+import { capturedBatches } from "../engine/batches.ts";
 import { op } from "./types.ts";
 
 /**
@@ -128,6 +129,7 @@ export const dictKeys = op<DictState>({
   write: false,
   arity: [1, 1],
   run: (_e, d) => d.store.keys(),
+  stream: (_e, d) => capturedBatches([...d.store.keys()], (k) => k),
 });
 
 /** `dict.values()`: an iterator of copies in insertion order. */
@@ -137,6 +139,7 @@ export const dictValues = op<DictState>({
   write: false,
   arity: [1, 1],
   run: (_e, d) => mapIter(d.store.values(), cloneOut),
+  stream: (_e, d) => capturedBatches([...d.store.values()], cloneOut),
 });
 
 /** `dict.entries()`: an iterator of `[key, copy]` in insertion order. */
@@ -146,6 +149,7 @@ export const dictEntries = op<DictState>({
   write: false,
   arity: [1, 1],
   run: (_e, d) => mapIter(d.store.entries(), ([k, v]): [Key, Value] => [k, cloneOut(v)]),
+  stream: (_e, d) => capturedBatches([...d.store.entries()], ([k, v]): [Key, Value] => [k, cloneOut(v)]),
 });
 
 /** `dict.clear()`. */

@@ -13,6 +13,7 @@
 import { IndexOutOfRangeError, ValidationError, ValueNotFoundError } from "../errors.ts";
 import type { Engine, ListState } from "../engine/engine.ts";
 import { cloneIn, cloneOut, compareValues, deepEqual, quote, type Value } from "../engine/value.ts";
+import { capturedBatches } from "../engine/batches.ts";
 import { op } from "./types.ts";
 
 function checkIndex(i: unknown): number {
@@ -223,6 +224,9 @@ export const listSlice = op<ListState>({
   run(_e, l, args) {
     return l.items.slice(checkBound(args[1], "start"), checkBound(args[2], "end")).map(cloneOut);
   },
+  stream(_e, l, args) {
+    return capturedBatches(l.items.slice(checkBound(args[1], "start"), checkBound(args[2], "end")), cloneOut);
+  },
 });
 
 /** `list.reverse()`, in place. */
@@ -317,6 +321,7 @@ export const listToArray = op<ListState>({
   write: false,
   arity: [1, 1],
   run: (_e, l) => l.items.map(cloneOut),
+  stream: (_e, l) => capturedBatches(l.items, cloneOut),
 });
 
 /** `list[Symbol.iterator]()`: copies, in order, seeing appends made while iterating. */
@@ -328,6 +333,7 @@ export const listIter = op<ListState>({
   *run(_e, l) {
     for (let i = 0; i < l.items.length; i++) yield cloneOut(l.items[i]);
   },
+  stream: (_e, l) => capturedBatches(l.items, cloneOut),
 });
 
 /** Every list op. */

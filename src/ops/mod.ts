@@ -34,7 +34,8 @@ export const OPS: ReadonlyMap<string, Op<unknown>> = new Map(
 /**
  * Runs one operation by name, as the wire and the log name it: checks that
  * the op exists and its argument count, resolves the collection named by
- * `args[0]` and runs it.
+ * `args[0]` and runs it. `streamed`: the answer will be sent in batches, so
+ * an op may answer with a `Batches` (see `Op.stream`).
  *
  * @example
  * ```ts
@@ -46,7 +47,7 @@ export const OPS: ReadonlyMap<string, Op<unknown>> = new Map(
  * execute(e, "dict.get", ["d", "k"]); // 1
  * ```
  */
-export function execute(engine: Engine, name: unknown, args: unknown): unknown {
+export function execute(engine: Engine, name: unknown, args: unknown, streamed = false): unknown {
   const spec = typeof name === "string" ? OPS.get(name) : undefined;
   if (spec === undefined) {
     throw new ProtocolError(`Unknown operation ${quote(name)}: use one of the documented ops such as "dict.set"`);
@@ -64,6 +65,8 @@ export function execute(engine: Engine, name: unknown, args: unknown): unknown {
   }
   engine.checkOpen();
   const target = spec.kind === "db" ? engine : engine.resolve(args[0], spec.kind);
+  // A streamed request takes the op's batch-by-batch answer where it has one.
+  if (streamed && spec.stream !== undefined) return spec.stream(engine, target, args);
   return spec.run(engine, target, args);
 }
 

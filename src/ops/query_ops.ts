@@ -74,6 +74,10 @@ export const tableQuery = op<TableState>({
     const plan = compileQuery(t.schema, args[1]);
     return runQuery(t.store, t.schema, plan, candidates(t, plan));
   },
+  stream(_e, t, args) {
+    const plan = compileQuery(t.schema, args[1]);
+    return runQuery(t.store, t.schema, plan, candidates(t, plan), true);
+  },
 });
 
 /** `table.first(query?)`: the first row a query returns, or undefined. */

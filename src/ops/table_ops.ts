@@ -224,6 +224,7 @@ export const tableRows = op<TableState>({
   *run(_e, t) {
     yield* t.store.values();
   },
+  stream: (_e, t) => runQuery(t.store, t.schema, compileQuery(t.schema, {}), null, true),
 });
 
 /** `table.toArray()`: every row, copied, in insertion order. */
@@ -236,6 +237,7 @@ export const tableToArray = op<TableState>({
     // Column by column, like a query's answer.
     return runQuery(t.store, t.schema, compileQuery(t.schema, {}), null);
   },
+  stream: (_e, t) => runQuery(t.store, t.schema, compileQuery(t.schema, {}), null, true),
 });
 
 /** `table.schema`: the table's schema in canonical form. */

@@ -5,6 +5,7 @@
  */
 
 import type { Engine, Kind, State } from "../engine/engine.ts";
+import type { Batches } from "../engine/batches.ts";
 
 /**
  * One operation: `<kind>.<method>`, whether it writes, how many arguments it
@@ -23,6 +24,12 @@ export interface Op<S = State> {
   readonly arity: readonly [number, number];
   /** Runs the operation on `target` (the collection's state, or the engine for db ops). */
   run(engine: Engine, target: S, args: unknown[]): unknown;
+  /**
+   * The answer to a streamed request (reads only), where it can be large:
+   * a {@linkcode Batches} that captures its state now and makes each batch
+   * only when it is sent. Without it, `run`'s answer is cut into batches.
+   */
+  stream?(engine: Engine, target: S, args: unknown[]): unknown;
 }
 
 /**

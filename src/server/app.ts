@@ -408,7 +408,7 @@ function rpcRoutes(shared: Shared): Hono {
       if (Array.isArray(body) || atomic) {
         return fail(new ProtocolError(`${STREAM_HEADER} applies to one { op, args } request, not to a pipeline or an atomic batch: leave the header out`));
       }
-      const reply = await executor.run(body);
+      const reply = await executor.run(body, true);
       if (!reply.ok) return send(reply);
       const frames = answerFrames(reply.value, rows, json ? jsonLine : lengthPrefixed, (e) => executor.wireError(e));
       return c.body(streamBody(frames), 200, { "content-type": json ? NDJSON : MSGPACK_STREAM, "cache-control": "no-store" });

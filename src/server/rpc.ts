@@ -6,6 +6,7 @@
  * @module
  */
 
+import { Batches } from "../engine/batches.ts";
 import { Database } from "../engine/database.ts";
 import { CyberDBError, ProtocolError, ValidationError } from "../errors.ts";
 import { quote } from "../engine/value.ts";
@@ -31,7 +32,8 @@ function own(req: object, key: string): unknown {
  *
  * @example
  * ```ts
- * import { Database } from "../engine/database.ts";
+ * import { Batches } from "../engine/batches.ts";
+import { Database } from "../engine/database.ts";
  * import { Executor } from "./rpc.ts";
  * const ex = new Executor(await Database.open());
  * await ex.run({ op: "db.createDict", args: ["d"] }); // { ok: true, value: null }
@@ -79,7 +81,7 @@ export class Executor {
     }
   }
 
-  #call(req: unknown): { value: unknown; wrote: boolean } {
+  #call(req: unknown, streamed = false): { value: unknown; wrote: boolean } {
     if (typeof req !== "object" || req === null || Array.isArray(req)) {
       throw new ProtocolError(`A request must be an object { op, args }, got ${describe(req)}`);
     }
@@ -91,7 +93,7 @@ export class Executor {
     if (!Array.isArray(args)) {
       throw new ValidationError(`Arguments of ${op} must be an array, got ${describe(args)}`);
     }
-    const value = this.#db.execute(op, args);
+    const value = this.#db.execute(op, args, { stream: streamed });
     return { value, wrote: Database.isWrite(op) };
   }
 
@@ -121,12 +123,13 @@ export class Executor {
   /**
    * Runs one `{ op, args }` request. Answers synchronously unless the reply
    * must wait for the disk (a write in `sync: "always"`), so the common
-   * case costs no promise.
+   * case costs no promise. `streamed`: the answer is sent in batches (see
+   * {@linkcode answerFrames}), and may be a `Batches` made as it is sent.
    */
-  run(req: unknown): WireReply | Promise<WireReply> {
+  run(req: unknown, streamed = false): WireReply | Promise<WireReply> {
     let r: { value: unknown; wrote: boolean };
     try {
-      r = this.#call(req);
+      r = this.#call(req, streamed);
     } catch (e) {
       return { ok: false, error: this.wireError(e) };
     }
@@ -207,9 +210,9 @@ export function streamRows(x: unknown): number {
   return Math.min(n, MAX_STREAM_ROWS);
 }
 
-/** The number of rows of an answer that can be streamed (an array or a columns object), or -1. */
+/** The number of rows of an answer that can be streamed (an array, a columns object or Batches), or -1. */
 function rowCount(value: unknown): number {
-  if (Array.isArray(value)) return value.length;
+  if (Array.isArray(value) || value instanceof Batches) return value.length;
   if (typeof value !== "object" || value === null || value instanceof Uint8Array || value instanceof Date) return -1;
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return -1;
@@ -223,7 +226,7 @@ function rowCount(value: unknown): number {
 }
 
 function slice(value: unknown, from: number, to: number): unknown {
-  if (Array.isArray(value)) return value.slice(from, to);
+  if (Array.isArray(value) || value instanceof Batches) return value.slice(from, to);
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(value as object)) {
     Object.defineProperty(out, k, { value: (value as Record<string, unknown[]>)[k].slice(from, to), enumerable: true, writable: true, configurable: true });
@@ -257,12 +260,12 @@ export function* answerFrames(
   const total = rowCount(value);
   try {
     if (total <= 1) {
-      yield encode({ ok: true, value });
+      yield encode({ ok: true, value: value instanceof Batches ? value.toArray() : value });
       return;
     }
     // Rows can be of any width: a small sample sets the first batch's size.
     const sample = Math.min(total, 32);
-    const probe = encode({ ok: true, value: sample === total ? value : slice(value, 0, sample) });
+    const probe = encode({ ok: true, value: sample === total && !(value instanceof Batches) ? value : slice(value, 0, sample) });
     if (sample === total && total <= rows && probe.byteLength <= BATCH_BYTES) {
       yield probe;
       return;

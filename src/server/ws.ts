@@ -463,7 +463,7 @@ export class ServerSocket {
       if (rows !== undefined && reply.ok) void this.#stream(id, reply.value, rows);
       else this.#reply(id, reply);
     };
-    const done = atomic ? this.#o.executor.runAtomic(own(frame, "ops")) : this.#o.executor.run(frame);
+    const done = atomic ? this.#o.executor.runAtomic(own(frame, "ops")) : this.#o.executor.run(frame, rows !== undefined);
     if (done instanceof Promise) done.then(answer);
     else answer(done);
   }
