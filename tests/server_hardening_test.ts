@@ -124,6 +124,31 @@ describe("item 2: output per client is bounded", () => {
   });
 });
 
+describe("item 2 over HTTP: one answer is bounded by the output limit too", () => {
+  it("a pipeline whose answers pass the limit gets TOO_LARGE for the reads past it, and its writes still run", async () => {
+    const client = await connect(tight.http, { password: PASSWORD });
+    await client.createList("http_big", strings(1_000, 1_000)); // about 1 MiB
+    await client.createDict("http_acks");
+    const pipeline = [
+      ...Array.from({ length: 12 }, () => ({ op: "list.toArray", args: ["http_big"] })),
+      { op: "dict.set", args: ["http_acks", "after", 1] },
+    ];
+    const res = await fetch(`${tight.http}/v1/rpc`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: BASIC },
+      body: JSON.stringify(pipeline),
+    });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    assert.ok(bytes.byteLength <= OUTPUT_LIMIT, `answer of ${bytes.byteLength} bytes`);
+    const replies = JSON.parse(new TextDecoder().decode(bytes)) as Frame[];
+    assert.equal(replies.length, 13);
+    assert.ok(replies[0].ok === true && replies[11].error?.code === "TOO_LARGE");
+    assert.equal(replies[12].ok, true);
+    assert.equal(await (await client.getDict("http_acks")).get("after"), 1);
+    await client.close();
+  });
+});
+
 describe("item 3: before authentication only a small auth frame is read", () => {
   it("refuses a 1 MiB first frame even when it carries the right password", async () => {
     const ws = await rawWs(plain.port);

@@ -43,7 +43,7 @@ export interface AppOptions {
   maxRequestBytes?: number;
   /** Largest single WebSocket frame the runtime delivers (default `maxRequestBytes`); larger requests come in parts. */
   maxFrameBytes?: number;
-  /** Most bytes of replies that may wait unsent to one WebSocket client (default 256 MiB). */
+  /** Most bytes of replies that may wait unsent to one WebSocket client, and of one HTTP answer not streamed (default 256 MiB). */
   maxOutputBytes?: number;
   /** Milliseconds a WebSocket may stay unauthenticated (default 10 000). */
   authTimeout?: number;
@@ -225,6 +225,8 @@ interface Shared {
   db: Database;
   executor: Executor;
   limit: number;
+  /** Most bytes of one HTTP answer (not streamed), as `--max-output-bytes`. */
+  maxOutputBytes: number;
   /** `null` when the request may pass, else the error to answer (with `retryAfter` when throttled). */
   authorize(c: Context): (CyberDBError & { retryAfter?: number }) | null;
   peer(c: Context): string;
@@ -280,10 +282,12 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
   const guard = options.password === undefined ? null : new AuthGuard(passwordChecker(options.password), { log: notice });
   const policy = new OriginPolicy({ open: options.password !== undefined, allow: options.allowOrigin });
   const peer = options.peerAddress ?? peerOf;
+  const maxOutputBytes = options.maxOutputBytes ?? APP_DEFAULTS.maxOutputBytes;
   const shared: Shared = {
     db,
     executor,
     limit,
+    maxOutputBytes,
     peer,
     authorize: (c) => guard === null ? null : guard.verify(peer(c), passwordFromHeader(c.req.header("authorization"))),
   };
@@ -292,7 +296,7 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     guard,
     limit,
     maxFrameBytes: Math.min(limit, options.maxFrameBytes ?? limit),
-    maxOutputBytes: options.maxOutputBytes ?? APP_DEFAULTS.maxOutputBytes,
+    maxOutputBytes,
     authTimeout: options.authTimeout ?? APP_DEFAULTS.authTimeout,
     maxUnauthenticated: options.maxUnauthenticated ?? APP_DEFAULTS.maxUnauthenticated,
     maxUnauthenticatedPerPeer: options.maxUnauthenticatedPerPeer ?? APP_DEFAULTS.maxUnauthenticatedPerPeer,
@@ -376,6 +380,71 @@ function health(c: Context, db: Database, limit: number): Response {
   return c.json({ ok: true, status: "ok", maxRequestBytes: limit });
 }
 
+/** The MessagePack array header for `n` items. */
+function arrayHeader(n: number): Uint8Array {
+  if (n < 16) return new Uint8Array([0x90 | n]);
+  if (n < 0x10000) return new Uint8Array([0xdc, n >> 8, n & 0xff]);
+  return new Uint8Array([0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Encodes replies for one HTTP answer, MessagePack or JSON, keeping the
+ * whole answer under `limit` bytes (the output limit): a reply that would
+ * pass it is answered with `TOO_LARGE` instead (reads only: every write of
+ * a pipeline still runs), so one request can never make the server build
+ * an answer of unbounded size.
+ */
+class ReplyEncoder {
+  #json: boolean;
+  #left: number;
+  #error: (e: unknown) => WireError;
+
+  constructor(json: boolean, limit: number, error: (e: unknown) => WireError) {
+    this.#json = json;
+    this.#left = limit;
+    this.#error = error;
+  }
+
+  /** One reply's bytes (MessagePack, or JSON text as UTF-8). */
+  encode(reply: WireReply): Uint8Array {
+    let bytes = this.#bytes(reply);
+    if (bytes.byteLength > this.#left) {
+      bytes = this.#bytes({
+        ok: false,
+        error: this.#error(
+          new TooLargeError(
+            `The answer is ${bytes.byteLength} bytes, more than the ${this.#left} bytes left of this request's output limit: ` +
+              "ask for it in batches (X-CyberDB-Stream, or scan), send fewer reads per pipeline, or raise --max-output-bytes",
+          ),
+        ),
+      });
+    }
+    this.#left -= bytes.byteLength;
+    return bytes;
+  }
+
+  /** The body of a pipeline's answer from its encoded replies. */
+  join(parts: readonly Uint8Array[]): Uint8Array {
+    if (!this.#json) return concat([arrayHeader(parts.length), ...parts]);
+    const comma = new Uint8Array([0x2c]);
+    return concat([new Uint8Array([0x5b]), ...parts.flatMap((p, i) => i === 0 ? [p] : [comma, p]), new Uint8Array([0x5d])]);
+  }
+
+  #bytes(reply: WireReply): Uint8Array {
+    return this.#json ? new TextEncoder().encode(JSON.stringify(jsonReply(reply))) : encode(reply);
+  }
+}
+
 /** `POST /v1/rpc`: one request, a pipeline, an atomic batch, or a streamed answer. */
 function rpcRoutes(shared: Shared): Hono {
   const { executor, limit } = shared;
@@ -384,11 +453,9 @@ function rpcRoutes(shared: Shared): Hono {
   rpc.post("/", async (c) => {
     const type = c.req.header("content-type");
     const json = !isMsgpack(type);
-    const send = (reply: WireReply | WireReply[]) => {
-      const status = statusOf(reply);
-      if (!json) return c.body(encode(reply) as Uint8Array<ArrayBuffer>, status as 200, { "content-type": MSGPACK });
-      return c.json(Array.isArray(reply) ? reply.map(jsonReply) : jsonReply(reply), status as 200);
-    };
+    const headers = { "content-type": json ? "application/json" : MSGPACK };
+    const out = new ReplyEncoder(json, shared.maxOutputBytes, (e) => executor.wireError(e));
+    const send = (reply: WireReply) => c.body(out.encode(reply) as Uint8Array<ArrayBuffer>, statusOf(reply) as 200, headers);
     const fail = (e: unknown) => send({ ok: false, error: executor.wireError(e) });
     if (json && mediaType(type) !== "application/json") {
       return fail(new ProtocolError(`Content-Type ${JSON.stringify((type ?? "").slice(0, 100))} is not supported: send application/msgpack or application/json`));
@@ -413,7 +480,10 @@ function rpcRoutes(shared: Shared): Hono {
       const frames = answerFrames(reply.value, rows, json ? jsonLine : lengthPrefixed, (e) => executor.wireError(e));
       return c.body(streamBody(frames), 200, { "content-type": json ? NDJSON : MSGPACK_STREAM, "cache-control": "no-store" });
     }
-    if (Array.isArray(body)) return send(await executor.runPipeline(body));
+    if (Array.isArray(body)) {
+      const parts = await executor.runPipeline(body, (r) => out.encode(r));
+      return c.body(out.join(parts) as Uint8Array<ArrayBuffer>, 200, headers);
+    }
     if (atomic) return send(await executor.runAtomic(own(body, "ops")));
     return send(await executor.run(body));
   });

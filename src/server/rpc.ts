@@ -140,28 +140,36 @@ export class Executor {
     }, (e) => ({ ok: false, error: this.wireError(e) }));
   }
 
-  /** Runs a pipeline in order; each request succeeds or fails on its own. */
-  runPipeline(reqs: unknown[]): Promise<WireReply[]> {
+  /**
+   * Runs a pipeline in order; each request succeeds or fails on its own.
+   * `shape` turns each reply into what is sent (e.g. its encoded bytes) as
+   * soon as it exists, so a long pipeline never holds every answer's value
+   * at once; it also shapes the error that replaces them all when the
+   * covering fsync fails.
+   */
+  runPipeline<T = WireReply>(reqs: unknown[], shape: (reply: WireReply) => T = (r) => r as T): Promise<T[]> {
     return this.#guard(async () => {
       let wrote = false;
-      const replies: WireReply[] = reqs.map((req) => {
+      const replies: T[] = reqs.map((req) => {
+        let reply: WireReply;
         try {
           const r = this.#call(req);
           wrote ||= r.wrote;
-          return { ok: true, value: r.value };
+          reply = { ok: true, value: r.value };
         } catch (e) {
-          return { ok: false, error: this.wireError(e) };
+          reply = { ok: false, error: this.wireError(e) };
         }
+        return shape(reply);
       });
       // One flush covers the whole pipeline; if it fails no write is acknowledged.
       try {
         await this.#durable(wrote);
       } catch (e) {
-        const error = this.wireError(e);
-        return replies.map(() => ({ ok: false, error }) as WireReply);
+        const failed = shape({ ok: false, error: this.wireError(e) });
+        return replies.map(() => failed);
       }
       return replies;
-    }, (e) => [{ ok: false, error: this.wireError(e) }]);
+    }, (e) => [shape({ ok: false, error: this.wireError(e) })]);
   }
 
   /** Runs `{ atomic: true, ops }`: all or none, answered with every result. */
