@@ -19,18 +19,3 @@ export interface Caller {
   readonly streamBatchRows: number;
 }
 
-/**
- * Drops trailing `undefined` arguments, so optional parameters left out
- * locally are left out on the wire too (arity checks see the same count).
- *
- * @example
- * ```ts
- * import { trim } from "./caller.ts";
- * trim(["l", 1, undefined]); // ["l", 1]
- * ```
- */
-export function trim(args: unknown[]): unknown[] {
-  let n = args.length;
-  while (n > 0 && args[n - 1] === undefined) n--;
-  return n === args.length ? args : args.slice(0, n);
-}

@@ -6,6 +6,7 @@
 
 import type { Key, Value } from "../engine/value.ts";
 import type { Caller } from "./caller.ts";
+import { RemoteCollection } from "./remote_collection.ts";
 import { toPairs } from "./values.ts";
 
 /**
@@ -23,23 +24,10 @@ import { toPairs } from "./values.ts";
  * for await (const [k, v] of d) console.log(k, v);
  * ```
  */
-export class RemoteDict<V extends Value = Value> implements AsyncIterable<[Key, V]> {
-  #c: Caller;
-  #name: string;
-
+export class RemoteDict<V extends Value = Value> extends RemoteCollection<"dict"> implements AsyncIterable<[Key, V]> {
   /** @internal Made by `client.createDict()` / `getDict()`. */
   constructor(caller: Caller, name: string) {
-    this.#c = caller;
-    this.#name = name;
-  }
-
-  /** The dict's name. */
-  get name(): string {
-    return this.#name;
-  }
-
-  #call(op: string, ...args: unknown[]): Promise<unknown> {
-    return this.#c.call(op, [this.#name, ...args]);
+    super(caller, "dict", name);
   }
 
   /** The value under `key`; `fallback` (or `undefined`) when it is missing. */
@@ -47,53 +35,54 @@ export class RemoteDict<V extends Value = Value> implements AsyncIterable<[Key, 
   /** The value under `key`, or `fallback` when it is missing. */
   get<F>(key: Key, fallback: F): Promise<V | F>;
   get(key: Key, ...fallback: unknown[]): Promise<unknown> {
-    return this.#call("dict.get", key, ...fallback.slice(0, 1));
+    // A fallback given as undefined is still a fallback (as embedded).
+    return this.call("get", key, ...fallback.slice(0, 1));
   }
 
   /** Stores `value` under `key`; resolves to the dict for chaining. */
   async set(key: Key, value: V): Promise<this> {
-    await this.#call("dict.set", key, value);
+    await this.call("set", key, value);
     return this;
   }
 
   /** Whether `key` is present. */
   has(key: Key): Promise<boolean> {
-    return this.#call("dict.has", key) as Promise<boolean>;
+    return this.call("has", key) as Promise<boolean>;
   }
 
   /** Removes `key`; resolves to whether it was there. */
   delete(key: Key): Promise<boolean> {
-    return this.#call("dict.delete", key) as Promise<boolean>;
+    return this.call("delete", key) as Promise<boolean>;
   }
 
   /** The number of keys. */
   size(): Promise<number> {
-    return this.#call("dict.size") as Promise<number>;
+    return this.call("size") as Promise<number>;
   }
 
   /** Every key, in insertion order (one round trip). */
   keys(): Promise<Key[]> {
-    return this.#call("dict.keys") as Promise<Key[]>;
+    return this.call("keys") as Promise<Key[]>;
   }
 
   /** Every value, in insertion order (one round trip). */
   values(): Promise<V[]> {
-    return this.#call("dict.values") as Promise<V[]>;
+    return this.call("values") as Promise<V[]>;
   }
 
   /** Every `[key, value]`, in insertion order (one round trip). */
   entries(): Promise<[Key, V][]> {
-    return this.#call("dict.entries") as Promise<[Key, V][]>;
+    return this.call("entries") as Promise<[Key, V][]>;
   }
 
   /** Removes every key. */
   async clear(): Promise<void> {
-    await this.#call("dict.clear");
+    await this.call("clear");
   }
 
-  /** Stores every entry of an object, a Map or `[key, value]` pairs, all or nothing. */
+  /** Stores every entry of a plain object, a Map or an iterable of pairs — all or none. */
   async update(entries: Record<string, V> | Iterable<readonly [Key, V]>): Promise<void> {
-    await this.#call("dict.update", toPairs(entries));
+    await this.call("update", toPairs(entries));
   }
 
   /** Removes `key` and resolves to its value (`KeyNotFoundError` when missing and no fallback). */
@@ -101,22 +90,22 @@ export class RemoteDict<V extends Value = Value> implements AsyncIterable<[Key, 
   /** Removes `key` and resolves to its value, or `fallback` when missing. */
   pop<F>(key: Key, fallback: F): Promise<V | F>;
   pop(key: Key, ...fallback: unknown[]): Promise<unknown> {
-    return this.#call("dict.pop", key, ...fallback.slice(0, 1));
+    return this.call("pop", key, ...fallback.slice(0, 1));
   }
 
   /** Removes and resolves to the last inserted `[key, value]` (`KeyNotFoundError` when empty). */
   popItem(): Promise<[Key, V]> {
-    return this.#call("dict.popItem") as Promise<[Key, V]>;
+    return this.call("popItem") as Promise<[Key, V]>;
   }
 
   /** The value under `key`; if missing, stores `value` and resolves to it. */
   setDefault(key: Key, value: V): Promise<V> {
-    return this.#call("dict.setDefault", key, value) as Promise<V>;
+    return this.call("setDefault", key, value) as Promise<V>;
   }
 
   /** A plain object of every entry (number keys become strings). */
   toObject(): Promise<Record<string, V>> {
-    return this.#call("dict.toObject") as Promise<Record<string, V>>;
+    return this.call("toObject") as Promise<Record<string, V>>;
   }
 
   /** The same as `toObject()`. */
@@ -130,12 +119,7 @@ export class RemoteDict<V extends Value = Value> implements AsyncIterable<[Key, 
    * O(batch). As with Redis's SCAN, an entry present for the whole iteration
    * is yielded at least once; entries written meanwhile may or may not be.
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<[Key, V]> {
-    let cursor: number | null = 0;
-    while (cursor !== null) {
-      const [next, entries] = await this.#call("dict.scan", cursor, this.#c.batchSize) as [number | null, [Key, V][]];
-      yield* entries;
-      cursor = next;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<[Key, V]> {
+    return this.scan<[Key, V]>();
   }
 }

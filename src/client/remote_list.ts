@@ -6,7 +6,8 @@
 
 import type { SortOptions } from "../ops/list_ops.ts";
 import type { Value } from "../engine/value.ts";
-import { type Caller, trim } from "./caller.ts";
+import type { Caller } from "./caller.ts";
+import { RemoteCollection } from "./remote_collection.ts";
 import { toList } from "./values.ts";
 
 /**
@@ -24,100 +25,85 @@ import { toList } from "./values.ts";
  * await l.pop(); // 3
  * ```
  */
-export class RemoteList<V extends Value = Value> implements AsyncIterable<V> {
-  #c: Caller;
-  #name: string;
-
+export class RemoteList<V extends Value = Value> extends RemoteCollection<"list"> implements AsyncIterable<V> {
   /** @internal Made by `client.createList()` / `getList()`. */
   constructor(caller: Caller, name: string) {
-    this.#c = caller;
-    this.#name = name;
-  }
-
-  /** The list's name. */
-  get name(): string {
-    return this.#name;
-  }
-
-  #call(op: string, ...args: unknown[]): Promise<unknown> {
-    return this.#c.call(op, [this.#name, ...args]);
+    super(caller, "list", name);
   }
 
   /** The number of elements. */
   length(): Promise<number> {
-    return this.#call("list.length") as Promise<number>;
+    return this.call("length") as Promise<number>;
   }
 
   /** The element at `index` (negative counts from the end; `IndexOutOfRangeError` outside). */
   get(index: number): Promise<V> {
-    return this.#call("list.get", index) as Promise<V>;
+    return this.call("get", index) as Promise<V>;
   }
 
   /** Replaces the element at `index`. */
   async set(index: number, value: V): Promise<void> {
-    await this.#call("list.set", index, value);
+    await this.call("set", index, value);
   }
 
   /** Adds `value` at the end. */
   async append(value: V): Promise<void> {
-    await this.#c.call("list.append", [this.#name, value]);
+    await this.call("append", value);
   }
 
-  /** Adds every value at the end, all or nothing. */
+  /** Adds every value of `values` at the end — all or none. */
   async extend(values: Iterable<V>): Promise<void> {
-    await this.#call("list.extend", toList(values));
+    await this.call("extend", toList(values));
   }
 
-  /** Inserts `value` before `index` (clamped, as in Python). */
+  /** Inserts before `index`; an index past either end is clamped, as in Python. */
   async insert(index: number, value: V): Promise<void> {
-    await this.#c.call("list.insert", [this.#name, index, value]);
+    await this.call("insert", index, value);
   }
 
   /** Removes and resolves to the element at `index` (default: the last). */
-  pop(index?: number): Promise<V> {
-    return this.#c.call("list.pop", trim([this.#name, index])) as Promise<V>;
+  pop(index: number = -1): Promise<V> {
+    return this.call("pop", index) as Promise<V>;
   }
 
   /** Removes the first element deep-equal to `value` (`ValueNotFoundError` when none). */
   async remove(value: V): Promise<void> {
-    await this.#c.call("list.remove", [this.#name, value]);
+    await this.call("remove", value);
   }
 
   /** The index of the first element deep-equal to `value`, or -1. */
   indexOf(value: V): Promise<number> {
-    return this.#c.call("list.indexOf", [this.#name, value]) as Promise<number>;
+    return this.call("indexOf", value) as Promise<number>;
   }
 
   /** How many elements are deep-equal to `value`. */
   count(value: V): Promise<number> {
-    return this.#c.call("list.count", [this.#name, value]) as Promise<number>;
+    return this.call("count", value) as Promise<number>;
   }
 
   /** The elements from `start` to `end` (Array#slice semantics). */
   slice(start?: number, end?: number): Promise<V[]> {
-    return this.#c.call("list.slice", trim([this.#name, start, end])) as Promise<V[]>;
+    return this.call("slice", start, end) as Promise<V[]>;
   }
 
   /** Reverses the list in place. */
   async reverse(): Promise<void> {
-    await this.#call("list.reverse");
+    await this.call("reverse");
   }
 
   /** Sorts in place, stably, by value or by the field `key` of object elements. */
   async sort(options: SortOptions = {}): Promise<void> {
-    const o: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(options)) if (v !== undefined) o[k] = v;
-    await this.#call("list.sort", o);
+    await this.call("sort", options);
   }
 
   /** Removes every element. */
   async clear(): Promise<void> {
-    await this.#call("list.clear");
+    await this.call("clear");
   }
 
   /** Every element (one round trip). */
   toArray(): Promise<V[]> {
-    return this.#call("list.toArray") as Promise<V[]>;
+    return this.call("toArray") as Promise<V[]>;
   }
 
   /** The same as `toArray()`. */
@@ -127,7 +113,7 @@ export class RemoteList<V extends Value = Value> implements AsyncIterable<V> {
 
   /** Streams the elements, `batchSize` per round trip. */
   async *[Symbol.asyncIterator](): AsyncIterator<V> {
-    const n = this.#c.batchSize;
+    const n = this.batchSize;
     for (let i = 0;; i += n) {
       const chunk = await this.slice(i, i + n);
       yield* chunk;

@@ -6,13 +6,24 @@
 
 import type { Columns, Filter, Query } from "../engine/query.ts";
 import { type Operand, QueryBuilder, type WhereOp } from "../engine/query_builder.ts";
-import type { InsertRow, PrimaryKey, Row, TableSchema } from "../engine/schema.ts";
+import type { InsertRow, PrimaryKey, Row, TableSchema, UpdateRow } from "../engine/schema.ts";
+import type { IndexOptions } from "../ops/query_ops.ts";
 import type { Caller } from "./caller.ts";
-import { joinBatches } from "./stream.ts";
+import { RemoteCollection } from "./remote_collection.ts";
 import { toList } from "./values.ts";
 
-/** The primary key type of a table; any key when the schema type is not known. */
-export type KeyOf<S extends TableSchema> = TableSchema extends S ? string | number | bigint : PrimaryKey<S>;
+/**
+ * The primary key type of a table (any key when the schema type is not
+ * known): the same as `PrimaryKey<S>`, under the name the client exported
+ * first.
+ *
+ * @example
+ * ```ts
+ * import type { KeyOf } from "@cyberdb/core/client";
+ * const k: KeyOf<{ name: "u"; columns: [{ name: "id"; type: "Utf8"; primaryKey: true }] }> = "alice";
+ * ```
+ */
+export type KeyOf<S extends TableSchema> = PrimaryKey<S>;
 
 /**
  * Options of {@linkcode RemoteTable.stream} and {@linkcode RemoteQuery.stream}.
@@ -50,80 +61,60 @@ export interface StreamOptions {
  * (await users.get(1))?.name; // "Ada"
  * ```
  */
-export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIterable<Row<S>> {
-  #c: Caller;
-  #name: string;
-
+export class RemoteTable<S extends TableSchema = TableSchema> extends RemoteCollection<"table"> implements AsyncIterable<Row<S>> {
   /** @internal Made by `client.createTable()` / `getTable()`. */
   constructor(caller: Caller, name: string) {
-    this.#c = caller;
-    this.#name = name;
+    super(caller, "table", name);
   }
 
-  /** The table's name. */
-  get name(): string {
-    return this.#name;
-  }
-
-  #call(op: string, ...args: unknown[]): Promise<unknown> {
-    return this.#c.call(op, [this.#name, ...args]);
-  }
-
-  /** Runs an op as a streamed call and joins its batches into the answer. */
-  async #collect(op: string, ...args: unknown[]): Promise<unknown> {
-    const batches: unknown[] = [];
-    for await (const batch of this.#c.stream(op, [this.#name, ...args])) batches.push(batch);
-    return joinBatches(batches);
-  }
-
-  /** The table's schema. */
+  /** The table's schema (a copy, in canonical form). */
   schema(): Promise<S> {
-    return this.#call("table.schema") as Promise<S>;
+    return this.call("schema") as Promise<S>;
   }
 
-  /** Adds a row (`DuplicateKeyError` when its key exists). */
+  /** Inserts a new row; an existing key → `DuplicateKeyError`. */
   async insert(row: InsertRow<S>): Promise<void> {
-    await this.#call("table.insert", row);
+    await this.call("insert", row);
   }
 
-  /** Adds every row, all or none. */
+  /** Inserts every row of an array (or another iterable), or none when any is bad or duplicate. */
   async insertMany(rows: Iterable<InsertRow<S>>): Promise<void> {
-    await this.#call("table.insertMany", toList(rows));
+    await this.call("insertMany", toList(rows));
   }
 
-  /** Replaces the whole row under `key` (`KeyNotFoundError` when missing). */
-  async update(key: KeyOf<S>, row: InsertRow<S> | Omit<InsertRow<S>, never>): Promise<void> {
-    await this.#call("table.update", key, row);
+  /** Replaces the whole row with key `key` (the key column may be left out); missing → `KeyNotFoundError`. */
+  async update(key: PrimaryKey<S>, row: UpdateRow<S>): Promise<void> {
+    await this.call("update", key, row);
   }
 
-  /** Changes some columns of the row under `key`. */
-  async patch(key: KeyOf<S>, partial: Partial<InsertRow<S>>): Promise<void> {
-    await this.#call("table.patch", key, partial);
+  /** Changes only the given columns of the row with key `key`; missing → `KeyNotFoundError`. */
+  async patch(key: PrimaryKey<S>, partial: Partial<InsertRow<S>>): Promise<void> {
+    await this.call("patch", key, partial);
   }
 
-  /** Inserts the row, or replaces the one with its key. */
+  /** Inserts the row, or replaces the row with the same key. */
   async upsert(row: InsertRow<S>): Promise<void> {
-    await this.#call("table.upsert", row);
+    await this.call("upsert", row);
   }
 
-  /** Removes the row under `key`; resolves to whether it was there. */
-  delete(key: KeyOf<S>): Promise<boolean> {
-    return this.#call("table.delete", key) as Promise<boolean>;
+  /** Removes the row with key `key`; resolves to whether there was one. */
+  delete(key: PrimaryKey<S>): Promise<boolean> {
+    return this.call("delete", key) as Promise<boolean>;
   }
 
-  /** The row under `key`, or `undefined`. */
-  get(key: KeyOf<S>): Promise<Row<S> | undefined> {
-    return this.#call("table.get", key) as Promise<Row<S> | undefined>;
+  /** The row with key `key`, or `undefined`. */
+  get(key: PrimaryKey<S>): Promise<Row<S> | undefined> {
+    return this.call("get", key) as Promise<Row<S> | undefined>;
   }
 
-  /** Whether a row has `key`. */
-  has(key: KeyOf<S>): Promise<boolean> {
-    return this.#call("table.has", key) as Promise<boolean>;
+  /** Whether a row with key `key` exists. */
+  has(key: PrimaryKey<S>): Promise<boolean> {
+    return this.call("has", key) as Promise<boolean>;
   }
 
   /** The number of rows, or of rows matching `where`. */
   count(where?: Filter): Promise<number> {
-    return (where === undefined ? this.#call("table.count") : this.#call("table.count", where)) as Promise<number>;
+    return (where === undefined ? this.call("count") : this.call("count", where)) as Promise<number>;
   }
 
   /**
@@ -136,7 +127,7 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
   /** Runs a declarative query on the server and returns the matching rows. */
   query(query?: Query): Promise<Row<S>[]>;
   query(query: Query = {}): Promise<Row<S>[] | Columns> {
-    return this.#collect("table.query", query) as Promise<Row<S>[] | Columns>;
+    return this.collect("query", query) as Promise<Row<S>[] | Columns>;
   }
 
   /**
@@ -158,15 +149,15 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
   /** Runs a declarative query on the server and yields the matching rows batch by batch. */
   stream(query?: Query, options?: StreamOptions): AsyncIterableIterator<Row<S>[]>;
   stream(query: Query = {}, options: StreamOptions = {}): AsyncIterableIterator<Row<S>[] | Columns> {
-    return this.#c.stream("table.query", [this.#name, query], options.batchRows) as AsyncIterableIterator<Row<S>[] | Columns>;
+    return this.callStreamed("query", [query], options.batchRows) as AsyncIterableIterator<Row<S>[] | Columns>;
   }
 
   /** The first row a query returns, or undefined. */
   first(query: Query = {}): Promise<Row<S> | undefined> {
-    return this.#call("table.first", query) as Promise<Row<S> | undefined>;
+    return this.call("first", query) as Promise<Row<S> | undefined>;
   }
 
-  /** A query builder whose terminals run remotely: `await t.where("age", ">", 30).toArray()`. */
+  /** A query builder starting with a filter: `await t.where("age", ">", 30).toArray()`. */
   where<C extends keyof Row<S> & string, O extends WhereOp>(
     column: C,
     op: O,
@@ -180,39 +171,44 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
     return new RemoteQuery<S>({}, this).select(...columns) as unknown as RemoteQuery<S, Pick<Row<S>, C>>;
   }
 
+  /** A query builder starting with a sort key. */
+  orderBy(column: keyof Row<S> & string, direction: "asc" | "desc" = "asc", nulls?: "first" | "last"): RemoteQuery<S> {
+    return new RemoteQuery<S>({}, this).orderBy(column, direction, nulls);
+  }
+
   /** A query builder starting with a grouping; follow with `.aggregate({...})`. */
   groupBy<C extends keyof Row<S> & string>(...columns: C[]): RemoteQuery<S> {
     return new RemoteQuery<S>({}, this).groupBy(...columns);
   }
 
-  /** Creates a secondary index on `column` (`unique: true` rejects duplicates). */
-  async createIndex(column: keyof Row<S> & string, options: { unique?: boolean } = {}): Promise<void> {
-    await this.#call("table.createIndex", column, options);
+  /** Creates a secondary index on `column` (`unique: true` rejects duplicates with DuplicateKeyError). */
+  async createIndex(column: keyof Row<S> & string, options: IndexOptions = {}): Promise<void> {
+    await this.call("createIndex", column, options);
   }
 
-  /** Drops the index on `column`; whether there was one. */
+  /** Drops the index on `column`; resolves to whether there was one. */
   dropIndex(column: keyof Row<S> & string): Promise<boolean> {
-    return this.#call("table.dropIndex", column) as Promise<boolean>;
+    return this.call("dropIndex", column) as Promise<boolean>;
   }
 
   /** The table's secondary indexes. */
   indexes(): Promise<{ column: string; unique: boolean }[]> {
-    return this.#call("table.indexes") as Promise<{ column: string; unique: boolean }[]>;
+    return this.call("indexes") as Promise<{ column: string; unique: boolean }[]>;
   }
 
-  /** The rows for several keys (missing keys skipped), in one round trip. */
-  getMany(keys: readonly KeyOf<S>[]): Promise<Row<S>[]> {
-    return this.#call("table.getMany", toList(keys)) as Promise<Row<S>[]>;
+  /** The rows for several keys, in the order given (missing keys are skipped), in one round trip. */
+  getMany(keys: readonly PrimaryKey<S>[]): Promise<Row<S>[]> {
+    return this.call("getMany", toList(keys)) as Promise<Row<S>[]>;
   }
 
   /** Every row, in insertion order (one request; a large table arrives in batches). */
   rows(): Promise<Row<S>[]> {
-    return this.#collect("table.rows") as Promise<Row<S>[]>;
+    return this.collect("rows") as Promise<Row<S>[]>;
   }
 
   /** Every row, in insertion order (one request; a large table arrives in batches). */
   toArray(): Promise<Row<S>[]> {
-    return this.#collect("table.toArray") as Promise<Row<S>[]>;
+    return this.collect("toArray") as Promise<Row<S>[]>;
   }
 
   /** The same as `toArray()`. */
@@ -224,13 +220,8 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
    * Streams the rows in insertion order, `batchSize` per round trip through
    * the server's cursor scan (`table.scan`): client memory stays O(batch).
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<Row<S>> {
-    let cursor: number | null = 0;
-    while (cursor !== null) {
-      const [next, rows] = await this.#call("table.scan", cursor, this.#c.batchSize) as [number | null, Row<S>[]];
-      yield* rows;
-      cursor = next;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Row<S>> {
+    return this.scan<Row<S>>();
   }
 }
 

@@ -214,6 +214,7 @@ export class BatchQueue implements AsyncIterableIterator<unknown> {
   #timeout: number;
   #onTimeout: () => void;
   #onCancel: () => void;
+  #onDone: () => void;
   #items: unknown[] = [];
   #head = 0;
   #finished = false;
@@ -223,13 +224,15 @@ export class BatchQueue implements AsyncIterableIterator<unknown> {
 
   /**
    * Starts waiting for the first frame. `onTimeout` runs when a frame is
-   * overdue; `onCancel` when the loop stops before the last frame came.
+   * overdue; `onCancel` when the loop stops before the last frame came;
+   * `onDone` once, when the answer is complete, failed or left.
    */
-  constructor(op: string, timeout: number, onTimeout: () => void, onCancel: () => void) {
+  constructor(op: string, timeout: number, onTimeout: () => void, onCancel: () => void, onDone: () => void = () => {}) {
     this.op = op;
     this.#timeout = timeout;
     this.#onTimeout = onTimeout;
     this.#onCancel = onCancel;
+    this.#onDone = onDone;
     this.#arm();
   }
 
@@ -302,6 +305,7 @@ export class BatchQueue implements AsyncIterableIterator<unknown> {
     this.#finished = true;
     this.#disarm();
     this.#wake();
+    this.#onDone();
   }
 
   /** Fails the answer: the batches already here are still handed out, then `e` is thrown. */
@@ -311,6 +315,7 @@ export class BatchQueue implements AsyncIterableIterator<unknown> {
     this.#error = e;
     this.#disarm();
     this.#wake();
+    this.#onDone();
   }
 
   /** Fails for want of a frame (called by the sweeper). */
@@ -338,6 +343,7 @@ export class BatchQueue implements AsyncIterableIterator<unknown> {
       this.#error = new ClosedError(`The stream of ${this.op} was stopped`);
       this.#disarm();
       this.#onCancel();
+      this.#onDone();
     }
     return Promise.resolve({ value: undefined, done: true });
   }

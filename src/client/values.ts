@@ -7,7 +7,12 @@
  * @module
  */
 
+import { MAX_DEPTH } from "../engine/value.ts";
 import { ValidationError } from "../errors.ts";
+
+// DESIGN §2: bigints are 64-bit (MessagePack cannot carry more).
+const MIN_I64 = -(2n ** 63n);
+const MAX_U64 = 2n ** 64n - 1n;
 
 function kindOf(v: object): string {
   const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
@@ -19,19 +24,35 @@ function check(v: unknown, path: string, seen: Set<object>): void {
     case "function":
     case "symbol":
       throw new ValidationError(`${path} is a ${typeof v}, which cannot be stored: pass plain data`);
+    case "string":
+      // MessagePack writes UTF-8: a lone surrogate would arrive as U+FFFD.
+      if (!v.isWellFormed()) throw new ValidationError(`${path} is a string with a lone surrogate, which cannot be stored: fix the string or store it as a Uint8Array`);
+      return;
+    case "bigint":
+      if (v < MIN_I64 || v > MAX_U64) throw new ValidationError(`${path} is ${v}n, outside the 64-bit range: store larger bigints as strings`);
+      return;
     case "object": {
       if (v === null || v instanceof Uint8Array || v instanceof Date) return;
       if (seen.has(v)) throw new ValidationError(`${path} refers to itself (a cycle): pass a tree of plain data`);
+      if (seen.size >= MAX_DEPTH) throw new ValidationError(`${path} is nested more than ${MAX_DEPTH} levels deep, which cannot be stored: flatten it`);
       const proto = Object.getPrototypeOf(v);
       const array = Array.isArray(v);
-      if (!array && proto !== Object.prototype && proto !== null) {
+      // An Array subclass would arrive as a plain array.
+      if (array ? proto !== Array.prototype : proto !== Object.prototype && proto !== null) {
         throw new ValidationError(`${path} is ${kindOf(v)}, which cannot be stored: use plain objects, arrays, Date or Uint8Array`);
       }
       seen.add(v);
       if (array) {
-        for (let i = 0; i < v.length; i++) check(v[i], `${path}[${i}]`, seen);
+        for (let i = 0; i < v.length; i++) {
+          // A hole would arrive as undefined.
+          if (!(i in v)) throw new ValidationError(`${path}[${i}] is a hole, which cannot be stored: fill the gap with null`);
+          check(v[i], `${path}[${i}]`, seen);
+        }
       } else {
-        for (const k of Object.keys(v)) check((v as Record<string, unknown>)[k], `${path}.${k}`, seen);
+        for (const k of Object.keys(v)) {
+          if (!k.isWellFormed()) throw new ValidationError(`${path} has a key with a lone surrogate, which cannot be stored: fix the key`);
+          check((v as Record<string, unknown>)[k], `${path}.${k}`, seen);
+        }
       }
       seen.delete(v);
       return;
@@ -54,10 +75,7 @@ function check(v: unknown, path: string, seen: Set<object>): void {
 export function checkArgs(op: string, args: readonly unknown[]): void {
   const seen = new Set<object>();
   for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (typeof a === "object" && a !== null || typeof a === "function" || typeof a === "symbol") {
-      check(a, `Argument ${i} of ${op}`, seen);
-    }
+    check(args[i], `Argument ${i} of ${op}`, seen);
   }
 }
 

@@ -113,6 +113,12 @@ export const STREAM_HEADER = "X-CyberDB-Stream";
 /** The most rows per batch a server sends; larger requests are lowered to it. */
 export const MAX_STREAM_ROWS = 100_000;
 
+/**
+ * The most streamed answers a server runs at once for one WebSocket; the
+ * client holds further streamed calls until one ends.
+ */
+export const MAX_STREAMS = 64;
+
 /** The close code sent when a frame exceeds the size limit (RFC 6455 "message too big"). */
 export const CLOSE_TOO_LARGE = 1009;
 /** The close code for authentication failures (RFC 6455 "policy violation"). */

@@ -10,7 +10,7 @@
 import { decode, encode } from "../codec.ts";
 import { AuthError, ClosedError, ConnectionError, CyberDBError } from "../errors.ts";
 import { BatchQueue, checkSize, Pending, replyError, type Transport, type TransportOptions } from "./transport.ts";
-import { authorizationHeader, type WireCall } from "./wire.ts";
+import { authorizationHeader, MAX_STREAMS, type WireCall } from "./wire.ts";
 
 /** The parts of the standard `WebSocket` this transport uses (browsers, Deno, Bun, Node ≥ 22, npm `ws`). */
 export interface WebSocketLike {
@@ -97,6 +97,16 @@ export class WsTransport implements Transport {
   #limit: number;
   /** The largest frame the server takes; larger requests go in parts (see wire.ts). */
   #frameLimit = Infinity;
+  /**
+   * Streamed answers this socket may have running. The server refuses more
+   * than MAX_STREAMS at once, and it frees a stream's place one turn of its
+   * event loop after the last frame went out, so a stream this client saw
+   * end may still count there: half the limit keeps the two counts together
+   * under it.
+   */
+  #streamSlots = MAX_STREAMS / 2;
+  /** Streamed calls waiting for a slot, in the order they were made. */
+  #waitingStreams: { q: BatchQueue; start: () => void }[] = [];
 
   /** A transport for `url` (the full `/v1/ws` URL). */
   constructor(url: string, options: TransportOptions, Ctor: WebSocketConstructor, reconnect: ReconnectOptions | false) {
@@ -266,7 +276,14 @@ export class WsTransport implements Transport {
         } catch { /* the socket is going away anyway */ }
       }
     };
-    const q = new BatchQueue(op, timeout, cancel, cancel);
+    // The slot this stream holds, given back (to the next waiting stream) once it is done.
+    let holding = false;
+    const release = () => {
+      if (!holding) return;
+      holding = false;
+      this.#releaseStream();
+    };
+    const q = new BatchQueue(op, timeout, cancel, cancel, release);
     const dispatch = (s: WebSocketLike) => {
       if (q.done) return;
       this.#pending.set(id, q);
@@ -278,16 +295,39 @@ export class WsTransport implements Transport {
         q.reject(new ConnectionError(`Sending ${op} failed: ${e instanceof Error ? e.message : String(e)}; retry`));
       }
     };
-    const s = this.#socket;
-    if (s !== null && s.readyState === OPEN && !this.#closed) {
-      dispatch(s);
+    const start = () => {
+      if (q.done) {
+        // Given up (timed out, or left) while waiting: the slot goes on.
+        this.#releaseStream();
+        return;
+      }
+      holding = true;
+      const s = this.#socket;
+      if (s !== null && s.readyState === OPEN && !this.#closed) {
+        dispatch(s);
+      } else {
+        this.#ensure(Date.now() + timeout).then((sock) => {
+          checkSize(op, bytes, this.#limit);
+          dispatch(sock);
+        }).catch((e) => q.reject(e));
+      }
+    };
+    // Beyond the server's limit a stream waits here for one to end, rather
+    // than fail: embedded queries have no such limit, so neither may these.
+    if (this.#streamSlots > 0) {
+      this.#streamSlots--;
+      start();
     } else {
-      this.#ensure(Date.now() + timeout).then((sock) => {
-        checkSize(op, bytes, this.#limit);
-        dispatch(sock);
-      }).catch((e) => q.reject(e));
+      this.#waitingStreams.push({ q, start });
     }
     return q;
+  }
+
+  /** A stream ended: its slot goes to the next waiting stream, if any. */
+  #releaseStream(): void {
+    const next = this.#waitingStreams.shift();
+    if (next === undefined) this.#streamSlots++;
+    else next.start();
   }
 
   async atomic(calls: readonly WireCall[], timeout = this.#o.timeout): Promise<unknown[]> {
@@ -345,6 +385,7 @@ export class WsTransport implements Transport {
     this.#socket = null;
     for (const p of this.#pending.values()) p.reject(new ClosedError(`The client was closed before the reply to ${p.op} arrived`));
     this.#pending.clear();
+    for (const { q } of this.#waitingStreams.splice(0)) q.reject(new ClosedError(`The client was closed before ${q.op} was sent`));
     const trying = this.#trying;
     this.#trying = null;
     if (trying !== null) {

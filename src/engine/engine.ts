@@ -150,7 +150,7 @@ export class Engine {
     }
     if (state.kind !== kind) {
       throw new WrongKindError(
-        `${quote(name)} is a ${state.kind}, not a ${kind}: use get${cap(state.kind)}() or pick another name`,
+        `Collection ${quote(name)} is a ${state.kind}, not a ${kind}: use get${cap(state.kind)}() or pick another name`,
       );
     }
     return state as Extract<State, { kind: K }>;

@@ -248,7 +248,7 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
 }
 
 function checkNames(s: CompiledSchema, list: unknown, what: string): string[] {
-  if (!Array.isArray(list) || list.length === 0) bad(`${what} ${quote(list)}`, "pass a non-empty array of column names");
+  if (!Array.isArray(list) || list.length === 0) bad(`Query ${what} ${quote(list)}`, "pass a non-empty array of column names");
   return list.map((c) => s.names[columnIndex(s, c, what)]);
 }
 
@@ -311,22 +311,22 @@ export function compileQuery(s: CompiledSchema, q: unknown): Plan {
   }
   const grouped = out.groupBy !== undefined || query.aggregates !== undefined;
   if (query.orderBy !== undefined) {
-    if (!Array.isArray(query.orderBy)) bad(`orderBy ${quote(query.orderBy)}`, "pass an array of { column, direction?, nulls? }");
+    if (!Array.isArray(query.orderBy)) bad(`Query orderBy ${quote(query.orderBy)}`, "pass an array of { column, direction?, nulls? }");
     for (const o of query.orderBy) {
-      if (!isObj(o)) bad(`orderBy entry ${quote(o)}`, "pass { column, direction?, nulls? }");
+      if (!isObj(o)) bad(`Query orderBy entry ${quote(o)}`, "pass { column, direction?, nulls? }");
       const ok = grouped ? outputs.has(o.column as string) : s.names.includes(o.column as string);
-      if (!ok) bad(`orderBy column ${quote(o.column)} is not in the ${grouped ? "grouped output" : "table"}`, `use one of ${[...(grouped ? outputs : s.names)].map((n) => quote(n)).join(", ")}`);
-      if (o.direction !== undefined && o.direction !== "asc" && o.direction !== "desc") bad(`orderBy direction ${quote(o.direction)}`, 'use "asc" or "desc"');
-      if (o.nulls !== undefined && o.nulls !== "first" && o.nulls !== "last") bad(`orderBy nulls ${quote(o.nulls)}`, 'use "first" or "last"');
-      for (const k of Object.keys(o)) if (k !== "column" && k !== "direction" && k !== "nulls") bad(`orderBy key ${quote(k)} is unknown`, "use column, direction, nulls");
+      if (!ok) bad(`Query orderBy column ${quote(o.column)} is not in the ${grouped ? "grouped output" : "table"}`, `use one of ${[...(grouped ? outputs : s.names)].map((n) => quote(n)).join(", ")}`);
+      if (o.direction !== undefined && o.direction !== "asc" && o.direction !== "desc") bad(`Query orderBy direction ${quote(o.direction)}`, 'use "asc" or "desc"');
+      if (o.nulls !== undefined && o.nulls !== "first" && o.nulls !== "last") bad(`Query orderBy nulls ${quote(o.nulls)}`, 'use "first" or "last"');
+      for (const k of Object.keys(o)) if (k !== "column" && k !== "direction" && k !== "nulls") bad(`Query orderBy key ${quote(k)} is unknown`, "use column, direction, nulls");
     }
   }
   for (const k of ["limit", "offset"] as const) {
     const v = query[k];
-    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 0)) bad(`${k} ${quote(v)}`, "pass a non-negative integer");
+    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 0)) bad(`Query ${k} ${quote(v)}`, "pass a non-negative integer");
   }
   if (query.format !== undefined && query.format !== "rows" && query.format !== "columns") {
-    bad(`format ${quote(query.format)}`, 'use "rows" or "columns"');
+    bad(`Query format ${quote(query.format)}`, 'use "rows" or "columns"');
   }
   return { filter, terms, query: out };
 }

@@ -117,12 +117,12 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
     this.#run(ops.tableInsert, [this.#s.name, row]);
   }
 
-  /** Inserts every row, or none when any is bad or duplicate. */
-  insertMany(rows: readonly InsertRow<S>[]): void {
+  /** Inserts every row of an array (or another iterable), or none when any is bad or duplicate. */
+  insertMany(rows: Iterable<InsertRow<S>>): void {
     this.#run(ops.tableInsertMany, [this.#s.name, rows]);
   }
 
-  /** Replaces the whole row with key `key`; missing → `KeyNotFoundError`. */
+  /** Replaces the whole row with key `key` (the key column may be left out); missing → `KeyNotFoundError`. */
   update(key: PrimaryKey<S>, row: UpdateRow<S>): void {
     this.#run(ops.tableUpdate, [this.#s.name, key, row]);
   }

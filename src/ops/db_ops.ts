@@ -44,11 +44,7 @@ function add(e: Engine, state: State): void {
 }
 
 /** `db.createDict(name, init?)`. */
-export const dbCreateDict = op<Engine>({
-  name: "db.createDict",
-  kind: "db",
-  write: true,
-  arity: [1, 2],
+export const dbCreateDict = op<Engine>("db.createDict", {
   run(e, _t, args) {
     const name = checkName(args[0]);
     const entries = args[1] === undefined || args[1] === null ? [] : toEntries(args[1]);
@@ -61,11 +57,7 @@ export const dbCreateDict = op<Engine>({
 });
 
 /** `db.createList(name, init?)`. */
-export const dbCreateList = op<Engine>({
-  name: "db.createList",
-  kind: "db",
-  write: true,
-  arity: [1, 2],
+export const dbCreateList = op<Engine>("db.createList", {
   run(e, _t, args) {
     const name = checkName(args[0]);
     const items = args[1] === undefined || args[1] === null ? [] : checkListValues(args[1]);
@@ -77,11 +69,7 @@ export const dbCreateList = op<Engine>({
 });
 
 /** `db.createTable(schema)`. */
-export const dbCreateTable = op<Engine>({
-  name: "db.createTable",
-  kind: "db",
-  write: true,
-  arity: [1, 1],
+export const dbCreateTable = op<Engine>("db.createTable", {
   run(e, _t, args) {
     const schema = compileSchema(args[0]);
     const state: TableState = {
@@ -99,13 +87,8 @@ export const dbCreateTable = op<Engine>({
 });
 
 function getter(kind: Kind) {
-  return op<Engine>({
-    name: `db.get${kind[0].toUpperCase()}${kind.slice(1)}`,
-    kind: "db",
-    write: false,
-    arity: [1, 1],
-    run: (e, _t, args) => e.resolve(checkName(args[0]), kind),
-  });
+  const name = `db.get${kind[0].toUpperCase()}${kind.slice(1)}` as "db.getDict" | "db.getList" | "db.getTable";
+  return op<Engine>(name, { run: (e, _t, args) => e.resolve(checkName(args[0]), kind) });
 }
 
 /** `db.getDict(name)`: the dict's state (NotFoundError / WrongKindError). */
@@ -116,11 +99,7 @@ export const dbGetList = getter("list");
 export const dbGetTable = getter("table");
 
 /** `db.collections()`: `{ name, kind }` of every collection, sorted by name. */
-export const dbCollections = op<Engine>({
-  name: "db.collections",
-  kind: "db",
-  write: false,
-  arity: [0, 0],
+export const dbCollections = op<Engine>("db.collections", {
   run: (e) =>
     [...e.collections.values()]
       .map((s) => ({ name: s.name, kind: s.kind }))
@@ -128,11 +107,7 @@ export const dbCollections = op<Engine>({
 });
 
 /** `db.drop(name)`: whether a collection was dropped. */
-export const dbDrop = op<Engine>({
-  name: "db.drop",
-  kind: "db",
-  write: true,
-  arity: [1, 1],
+export const dbDrop = op<Engine>("db.drop", {
   run(e, _t, args) {
     const name = checkName(args[0]);
     const state = e.collections.get(name);

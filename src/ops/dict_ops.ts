@@ -60,11 +60,7 @@ function missing(d: DictState, key: Key): never {
 }
 
 /** `dict.get(key, fallback?)`: the value, else the fallback, else `undefined`. */
-export const dictGet = op<DictState>({
-  name: "dict.get",
-  kind: "dict",
-  write: false,
-  arity: [2, 3],
+export const dictGet = op<DictState>("dict.get", {
   run(_e, d, args) {
     const v = d.store.get(checkKey(args[1]));
     if (v === undefined) return args.length > 2 ? args[2] : undefined;
@@ -73,11 +69,7 @@ export const dictGet = op<DictState>({
 });
 
 /** `dict.set(key, value)`. */
-export const dictSet = op<DictState>({
-  name: "dict.set",
-  kind: "dict",
-  write: true,
-  arity: [3, 3],
+export const dictSet = op<DictState>("dict.set", {
   run(e, d, args) {
     const k = checkKey(args[1]);
     const v = cloneIn(args[2]);
@@ -87,20 +79,12 @@ export const dictSet = op<DictState>({
 });
 
 /** `dict.has(key)`. */
-export const dictHas = op<DictState>({
-  name: "dict.has",
-  kind: "dict",
-  write: false,
-  arity: [2, 2],
+export const dictHas = op<DictState>("dict.has", {
   run: (_e, d, args) => d.store.has(checkKey(args[1])),
 });
 
 /** `dict.delete(key)`: whether the key was there. */
-export const dictDelete = op<DictState>({
-  name: "dict.delete",
-  kind: "dict",
-  write: true,
-  arity: [2, 2],
+export const dictDelete = op<DictState>("dict.delete", {
   run(e, d, args) {
     const k = checkKey(args[1]);
     if (d.store.delete(k, e.undo) === undefined) return false;
@@ -110,11 +94,7 @@ export const dictDelete = op<DictState>({
 });
 
 /** `dict.size`. */
-export const dictSize = op<DictState>({
-  name: "dict.size",
-  kind: "dict",
-  write: false,
-  arity: [1, 1],
+export const dictSize = op<DictState>("dict.size", {
   run: (_e, d) => d.store.size,
 });
 
@@ -123,41 +103,25 @@ function* mapIter<T, U>(it: Iterable<T>, fn: (t: T) => U): IterableIterator<U> {
 }
 
 /** `dict.keys()`: an iterator in insertion order. */
-export const dictKeys = op<DictState>({
-  name: "dict.keys",
-  kind: "dict",
-  write: false,
-  arity: [1, 1],
+export const dictKeys = op<DictState>("dict.keys", {
   run: (_e, d) => d.store.keys(),
   stream: (_e, d) => capturedBatches([...d.store.keys()], (k) => k),
 });
 
 /** `dict.values()`: an iterator of copies in insertion order. */
-export const dictValues = op<DictState>({
-  name: "dict.values",
-  kind: "dict",
-  write: false,
-  arity: [1, 1],
+export const dictValues = op<DictState>("dict.values", {
   run: (_e, d) => mapIter(d.store.values(), cloneOut),
   stream: (_e, d) => capturedBatches([...d.store.values()], cloneOut),
 });
 
 /** `dict.entries()`: an iterator of `[key, copy]` in insertion order. */
-export const dictEntries = op<DictState>({
-  name: "dict.entries",
-  kind: "dict",
-  write: false,
-  arity: [1, 1],
+export const dictEntries = op<DictState>("dict.entries", {
   run: (_e, d) => mapIter(d.store.entries(), ([k, v]): [Key, Value] => [k, cloneOut(v)]),
   stream: (_e, d) => capturedBatches([...d.store.entries()], ([k, v]): [Key, Value] => [k, cloneOut(v)]),
 });
 
 /** `dict.clear()`. */
-export const dictClear = op<DictState>({
-  name: "dict.clear",
-  kind: "dict",
-  write: true,
-  arity: [1, 1],
+export const dictClear = op<DictState>("dict.clear", {
   run(e, d) {
     d.store.clear(e.undo);
     if (e.logging) e.log("dict.clear", [d.name]);
@@ -165,11 +129,7 @@ export const dictClear = op<DictState>({
 });
 
 /** `dict.update(objectOrEntries)`: all entries or none. */
-export const dictUpdate = op<DictState>({
-  name: "dict.update",
-  kind: "dict",
-  write: true,
-  arity: [2, 2],
+export const dictUpdate = op<DictState>("dict.update", {
   run(e, d, args) {
     const entries = toEntries(args[1]);
     for (const [k, v] of entries) d.store.set(k, v, e.undo);
@@ -178,11 +138,7 @@ export const dictUpdate = op<DictState>({
 });
 
 /** `dict.pop(key, fallback?)`: removes and returns the value. */
-export const dictPop = op<DictState>({
-  name: "dict.pop",
-  kind: "dict",
-  write: true,
-  arity: [2, 3],
+export const dictPop = op<DictState>("dict.pop", {
   run(e, d, args) {
     const k = checkKey(args[1]);
     const v = d.store.delete(k, e.undo);
@@ -194,11 +150,7 @@ export const dictPop = op<DictState>({
 });
 
 /** `dict.popItem()`: removes and returns the last inserted `[key, value]`. */
-export const dictPopItem = op<DictState>({
-  name: "dict.popItem",
-  kind: "dict",
-  write: true,
-  arity: [1, 1],
+export const dictPopItem = op<DictState>("dict.popItem", {
   run(e, d) {
     const last = d.store.last();
     if (last === undefined) {
@@ -212,11 +164,7 @@ export const dictPopItem = op<DictState>({
 });
 
 /** `dict.setDefault(key, value)`: the existing value, or stores and returns `value`. */
-export const dictSetDefault = op<DictState>({
-  name: "dict.setDefault",
-  kind: "dict",
-  write: true,
-  arity: [3, 3],
+export const dictSetDefault = op<DictState>("dict.setDefault", {
   run(e, d, args) {
     const k = checkKey(args[1]);
     const old = d.store.get(k);
@@ -248,11 +196,7 @@ export function checkScan(cursor: unknown, count: unknown): [number, number] {
 }
 
 /** `dict.scan(cursor, count)`: one page `[nextCursor | null, [key, value][]]`, for batched iteration. */
-export const dictScan = op<DictState>({
-  name: "dict.scan",
-  kind: "dict",
-  write: false,
-  arity: [3, 3],
+export const dictScan = op<DictState>("dict.scan", {
   run(_e, d, args) {
     const [cursor, count] = checkScan(args[1], args[2]);
     const { next, entries } = d.store.scan(cursor, count);
@@ -261,11 +205,7 @@ export const dictScan = op<DictState>({
 });
 
 /** `dict.toObject()`: a plain object (number keys become strings). */
-export const dictToObject = op<DictState>({
-  name: "dict.toObject",
-  kind: "dict",
-  write: false,
-  arity: [1, 1],
+export const dictToObject = op<DictState>("dict.toObject", {
   run(_e, d) {
     const out: Record<string, Value> = {};
     d.store.forEach((v, k) => {

@@ -52,7 +52,7 @@ function saveForUndo(e: Engine, l: ListState): void {
 
 function values(input: unknown): Value[] {
   if (typeof input !== "object" || input === null || typeof (input as Iterable<unknown>)[Symbol.iterator] !== "function") {
-    throw new ValidationError(`${quote(input)} is not iterable: pass an array or another iterable of values`);
+    throw new ValidationError(`Value ${quote(input)} is not iterable: pass an array or another iterable of values`);
   }
   const out: Value[] = [];
   for (const v of input as Iterable<unknown>) out.push(cloneIn(v, `Element ${out.length}`));
@@ -60,29 +60,17 @@ function values(input: unknown): Value[] {
 }
 
 /** `list.length`. */
-export const listLength = op<ListState>({
-  name: "list.length",
-  kind: "list",
-  write: false,
-  arity: [1, 1],
+export const listLength = op<ListState>("list.length", {
   run: (_e, l) => l.items.length,
 });
 
 /** `list.get(i)`. */
-export const listGet = op<ListState>({
-  name: "list.get",
-  kind: "list",
-  write: false,
-  arity: [2, 2],
+export const listGet = op<ListState>("list.get", {
   run: (_e, l, args) => cloneOut(l.items[position(l, args[1], "get")]),
 });
 
 /** `list.set(i, value)`. */
-export const listSet = op<ListState>({
-  name: "list.set",
-  kind: "list",
-  write: true,
-  arity: [3, 3],
+export const listSet = op<ListState>("list.set", {
   run(e, l, args) {
     const at = position(l, args[1], "set");
     const v = cloneIn(args[2]);
@@ -96,11 +84,7 @@ export const listSet = op<ListState>({
 });
 
 /** `list.append(value)`. */
-export const listAppend = op<ListState>({
-  name: "list.append",
-  kind: "list",
-  write: true,
-  arity: [2, 2],
+export const listAppend = op<ListState>("list.append", {
   run(e, l, args) {
     const v = cloneIn(args[1]);
     l.items.push(v);
@@ -110,11 +94,7 @@ export const listAppend = op<ListState>({
 });
 
 /** `list.extend(iterable)`: all elements or none. */
-export const listExtend = op<ListState>({
-  name: "list.extend",
-  kind: "list",
-  write: true,
-  arity: [2, 2],
+export const listExtend = op<ListState>("list.extend", {
   run(e, l, args) {
     const vs = values(args[1]);
     const n = l.items.length;
@@ -125,11 +105,7 @@ export const listExtend = op<ListState>({
 });
 
 /** `list.insert(i, value)`: Python semantics, the index is clamped to the list. */
-export const listInsert = op<ListState>({
-  name: "list.insert",
-  kind: "list",
-  write: true,
-  arity: [3, 3],
+export const listInsert = op<ListState>("list.insert", {
   run(e, l, args) {
     const n = l.items.length;
     const raw = checkIndex(args[1]);
@@ -155,20 +131,12 @@ function removeAt(e: Engine, l: ListState, at: number): Value {
 }
 
 /** `list.pop(i = -1)`: removes and returns the element. */
-export const listPop = op<ListState>({
-  name: "list.pop",
-  kind: "list",
-  write: true,
-  arity: [1, 2],
+export const listPop = op<ListState>("list.pop", {
   run: (e, l, args) => cloneOut(removeAt(e, l, position(l, args.length > 1 ? args[1] : -1, "pop"))),
 });
 
 /** `list.remove(value)`: removes the first deep-equal element. */
-export const listRemove = op<ListState>({
-  name: "list.remove",
-  kind: "list",
-  write: true,
-  arity: [2, 2],
+export const listRemove = op<ListState>("list.remove", {
   run(e, l, args) {
     const v = cloneIn(args[1]);
     const at = l.items.findIndex((x) => deepEqual(x, v));
@@ -181,11 +149,7 @@ export const listRemove = op<ListState>({
 });
 
 /** `list.indexOf(value)`: the first deep-equal position, or -1. */
-export const listIndexOf = op<ListState>({
-  name: "list.indexOf",
-  kind: "list",
-  write: false,
-  arity: [2, 2],
+export const listIndexOf = op<ListState>("list.indexOf", {
   run(_e, l, args) {
     const v = cloneIn(args[1]);
     return l.items.findIndex((x) => deepEqual(x, v));
@@ -193,11 +157,7 @@ export const listIndexOf = op<ListState>({
 });
 
 /** `list.count(value)`: how many elements are deep-equal to it. */
-export const listCount = op<ListState>({
-  name: "list.count",
-  kind: "list",
-  write: false,
-  arity: [2, 2],
+export const listCount = op<ListState>("list.count", {
   run(_e, l, args) {
     const v = cloneIn(args[1]);
     let n = 0;
@@ -216,11 +176,7 @@ function checkBound(v: unknown, name: string): number | undefined {
 }
 
 /** `list.slice(start?, end?)`: a plain array of copies (Array#slice semantics). */
-export const listSlice = op<ListState>({
-  name: "list.slice",
-  kind: "list",
-  write: false,
-  arity: [1, 3],
+export const listSlice = op<ListState>("list.slice", {
   run(_e, l, args) {
     return l.items.slice(checkBound(args[1], "start"), checkBound(args[2], "end")).map(cloneOut);
   },
@@ -230,11 +186,7 @@ export const listSlice = op<ListState>({
 });
 
 /** `list.reverse()`, in place. */
-export const listReverse = op<ListState>({
-  name: "list.reverse",
-  kind: "list",
-  write: true,
-  arity: [1, 1],
+export const listReverse = op<ListState>("list.reverse", {
   run(e, l) {
     saveForUndo(e, l);
     l.items.reverse();
@@ -271,11 +223,7 @@ function checkSortOptions(o: unknown): SortOptions {
 }
 
 /** `list.sort({ key?, reverse? })`: stable, by the total order of values. */
-export const listSort = op<ListState>({
-  name: "list.sort",
-  kind: "list",
-  write: true,
-  arity: [1, 2],
+export const listSort = op<ListState>("list.sort", {
   run(e, l, args) {
     const { key, reverse } = checkSortOptions(args[1]);
     const sign = reverse ? -1 : 1;
@@ -301,11 +249,7 @@ export const listSort = op<ListState>({
 });
 
 /** `list.clear()`. */
-export const listClear = op<ListState>({
-  name: "list.clear",
-  kind: "list",
-  write: true,
-  arity: [1, 1],
+export const listClear = op<ListState>("list.clear", {
   run(e, l) {
     const items = l.items;
     l.items = [];
@@ -315,21 +259,13 @@ export const listClear = op<ListState>({
 });
 
 /** `list.toArray()`: a plain array of copies. */
-export const listToArray = op<ListState>({
-  name: "list.toArray",
-  kind: "list",
-  write: false,
-  arity: [1, 1],
+export const listToArray = op<ListState>("list.toArray", {
   run: (_e, l) => l.items.map(cloneOut),
   stream: (_e, l) => capturedBatches(l.items, cloneOut),
 });
 
 /** `list[Symbol.iterator]()`: copies, in order, seeing appends made while iterating. */
-export const listIter = op<ListState>({
-  name: "list.iter",
-  kind: "list",
-  write: false,
-  arity: [1, 1],
+export const listIter = op<ListState>("list.iter", {
   *run(_e, l) {
     for (let i = 0; i < l.items.length; i++) yield cloneOut(l.items[i]);
   },

@@ -58,7 +58,7 @@ export function execute(engine: Engine, name: unknown, args: unknown, streamed =
   const [min, max] = spec.arity;
   if (args.length < min || args.length > max) {
     throw new ValidationError(
-      `${spec.name} takes ${min === max ? min : `${min} to ${max}`} arguments${
+      `Operation ${quote(spec.name)} takes ${min === max ? min : `${min} to ${max}`} arguments${
         spec.kind === "db" ? "" : " (the collection name first)"
       }, got ${args.length}`,
     );

@@ -65,11 +65,7 @@ function pickKeys(t: TableState, terms: IndexTerm[]): Pk[] | null {
 }
 
 /** `table.query(query)`: rows (or columns) matching a declarative query. */
-export const tableQuery = op<TableState>({
-  name: "table.query",
-  kind: "table",
-  write: false,
-  arity: [1, 2],
+export const tableQuery = op<TableState>("table.query", {
   run(_e, t, args) {
     const plan = compileQuery(t.schema, args[1]);
     return runQuery(t.store, t.schema, plan, candidates(t, plan));
@@ -81,11 +77,7 @@ export const tableQuery = op<TableState>({
 });
 
 /** `table.first(query?)`: the first row a query returns, or undefined. */
-export const tableFirst = op<TableState>({
-  name: "table.first",
-  kind: "table",
-  write: false,
-  arity: [1, 2],
+export const tableFirst = op<TableState>("table.first", {
   run(_e, t, args) {
     const q = args[1] ?? {};
     if (typeof q !== "object" || Array.isArray(q)) {
@@ -118,11 +110,7 @@ function indexColumn(t: TableState, column: unknown): string {
 }
 
 /** `table.createIndex(column, { unique? })`: builds and keeps an index; duplicates → DuplicateKeyError. */
-export const tableCreateIndex = op<TableState>({
-  name: "table.createIndex",
-  kind: "table",
-  write: true,
-  arity: [2, 3],
+export const tableCreateIndex = op<TableState>("table.createIndex", {
   run(e, t, args) {
     const column = indexColumn(t, args[1]);
     const opts = args[2] ?? {};
@@ -159,11 +147,7 @@ export function buildIndex(t: TableState, column: string, unique: boolean): Seco
 }
 
 /** `table.dropIndex(column)`: whether there was one. */
-export const tableDropIndex = op<TableState>({
-  name: "table.dropIndex",
-  kind: "table",
-  write: true,
-  arity: [2, 2],
+export const tableDropIndex = op<TableState>("table.dropIndex", {
   run(e, t, args) {
     const column = args[1] as string;
     const ix = t.indexes.get(column);
@@ -176,22 +160,14 @@ export const tableDropIndex = op<TableState>({
 });
 
 /** `table.indexes()`: `{ column, unique }` for every index. */
-export const tableIndexes = op<TableState>({
-  name: "table.indexes",
-  kind: "table",
-  write: false,
-  arity: [1, 1],
+export const tableIndexes = op<TableState>("table.indexes", {
   run: (_e, t) => [...t.indexes.values()].map((ix) => ({ column: ix.column, unique: ix.unique })),
 });
 
 /** `table.getMany(keys)`: the rows for several keys (missing ones skipped). */
-export const tableGetMany = op<TableState>({
-  name: "table.getMany",
-  kind: "table",
-  write: false,
-  arity: [2, 2],
+export const tableGetMany = op<TableState>("table.getMany", {
   run(_e, t, args) {
-    if (!Array.isArray(args[1])) throw new ValidationError(`getMany() takes an array of keys, got ${quote(args[1])}`);
+    if (!Array.isArray(args[1])) throw new ValidationError(`Keys ${quote(args[1])} are not an array: getMany() takes an array of keys`);
     const out: StoredRow[] = [];
     for (const k of args[1]) {
       const row = t.store.getOut(checkPk(t.schema, k));

@@ -50,11 +50,7 @@ function replaceRow(e: Engine, t: TableState, key: string | number, old: StoredR
 }
 
 /** `table.insert(row)`: a new row; an existing key is a DuplicateKeyError. */
-export const tableInsert = op<TableState>({
-  name: "table.insert",
-  kind: "table",
-  write: true,
-  arity: [2, 2],
+export const tableInsert = op<TableState>("table.insert", {
   run(e, t, args) {
     const row = checkRow(t.schema, args[1], "");
     const key = row[pkName(t)] as string | number;
@@ -68,17 +64,19 @@ export const tableInsert = op<TableState>({
   },
 });
 
+/** The rows of `insertMany`: an array, or any other iterable of rows (read whole before anything is stored). */
+function rowList(input: unknown): unknown[] {
+  if (Array.isArray(input)) return input;
+  if (typeof input === "object" && input !== null && typeof (input as Iterable<unknown>)[Symbol.iterator] === "function") {
+    return Array.from(input as Iterable<unknown>);
+  }
+  throw new ValidationError(`Rows ${quote(input)} are not an array (or another iterable) of rows: pass [row, row, ...]`);
+}
+
 /** `table.insertMany(rows)`: all rows or none. */
-export const tableInsertMany = op<TableState>({
-  name: "table.insertMany",
-  kind: "table",
-  write: true,
-  arity: [2, 2],
+export const tableInsertMany = op<TableState>("table.insertMany", {
   run(e, t, args) {
-    const input = args[1];
-    if (!Array.isArray(input)) {
-      throw new ValidationError(`insertMany() takes an array of rows, got ${quote(input)}: pass [row, row, ...]`);
-    }
+    const input = rowList(args[1]);
     const pk = pkName(t);
     const rows: StoredRow[] = new Array(input.length);
     const batch = new Set<string | number>();
@@ -113,11 +111,7 @@ function sameKey(t: TableState, key: string | number, row: StoredRow): void {
 }
 
 /** `table.update(pk, row)`: replaces the whole row; a missing key is a KeyNotFoundError. */
-export const tableUpdate = op<TableState>({
-  name: "table.update",
-  kind: "table",
-  write: true,
-  arity: [3, 3],
+export const tableUpdate = op<TableState>("table.update", {
   run(e, t, args) {
     const key = checkPk(t.schema, args[1]);
     const given = args[2];
@@ -136,11 +130,7 @@ export const tableUpdate = op<TableState>({
 });
 
 /** `table.patch(pk, partial)`: changes the given columns only. */
-export const tablePatch = op<TableState>({
-  name: "table.patch",
-  kind: "table",
-  write: true,
-  arity: [3, 3],
+export const tablePatch = op<TableState>("table.patch", {
   run(e, t, args) {
     const key = checkPk(t.schema, args[1]);
     const part = checkPartial(t.schema, args[2]);
@@ -153,11 +143,7 @@ export const tablePatch = op<TableState>({
 });
 
 /** `table.upsert(row)`: inserts, or replaces the row with the same key. */
-export const tableUpsert = op<TableState>({
-  name: "table.upsert",
-  kind: "table",
-  write: true,
-  arity: [2, 2],
+export const tableUpsert = op<TableState>("table.upsert", {
   run(e, t, args) {
     const row = checkRow(t.schema, args[1], "");
     const key = row[pkName(t)] as string | number;
@@ -167,11 +153,7 @@ export const tableUpsert = op<TableState>({
 });
 
 /** `table.delete(pk)`: whether a row was removed. */
-export const tableDelete = op<TableState>({
-  name: "table.delete",
-  kind: "table",
-  write: true,
-  arity: [2, 2],
+export const tableDelete = op<TableState>("table.delete", {
   run(e, t, args) {
     const key = checkPk(t.schema, args[1]);
     const old = t.store.delete(key, e.undo);
@@ -183,31 +165,19 @@ export const tableDelete = op<TableState>({
 });
 
 /** `table.get(pk)`: a copy of the row, or `undefined`. */
-export const tableGet = op<TableState>({
-  name: "table.get",
-  kind: "table",
-  write: false,
-  arity: [2, 2],
+export const tableGet = op<TableState>("table.get", {
   run(_e, t, args) {
     return t.store.getOut(checkPk(t.schema, args[1]));
   },
 });
 
 /** `table.has(pk)`. */
-export const tableHas = op<TableState>({
-  name: "table.has",
-  kind: "table",
-  write: false,
-  arity: [2, 2],
+export const tableHas = op<TableState>("table.has", {
   run: (_e, t, args) => t.store.has(checkPk(t.schema, args[1])),
 });
 
 /** `table.count(where?)`: the number of rows, or of rows matching a filter. */
-export const tableCount = op<TableState>({
-  name: "table.count",
-  kind: "table",
-  write: false,
-  arity: [1, 2],
+export const tableCount = op<TableState>("table.count", {
   run(_e, t, args) {
     if (args[1] === undefined || args[1] === null) return t.store.size;
     const plan = compileQuery(t.schema, { where: args[1] });
@@ -216,11 +186,7 @@ export const tableCount = op<TableState>({
 });
 
 /** `table.rows()`: an iterator of row copies in insertion order. */
-export const tableRows = op<TableState>({
-  name: "table.rows",
-  kind: "table",
-  write: false,
-  arity: [1, 1],
+export const tableRows = op<TableState>("table.rows", {
   *run(_e, t) {
     yield* t.store.values();
   },
@@ -228,11 +194,7 @@ export const tableRows = op<TableState>({
 });
 
 /** `table.toArray()`: every row, copied, in insertion order. */
-export const tableToArray = op<TableState>({
-  name: "table.toArray",
-  kind: "table",
-  write: false,
-  arity: [1, 1],
+export const tableToArray = op<TableState>("table.toArray", {
   run(_e, t) {
     // Column by column, like a query's answer.
     return runQuery(t.store, t.schema, compileQuery(t.schema, {}), null);
@@ -241,11 +203,7 @@ export const tableToArray = op<TableState>({
 });
 
 /** `table.schema`: the table's schema in canonical form. */
-export const tableSchema = op<TableState>({
-  name: "table.schema",
-  kind: "table",
-  write: false,
-  arity: [1, 1],
+export const tableSchema = op<TableState>("table.schema", {
   run: (_e, t) => structuredCloneSchema(t),
 });
 
@@ -255,11 +213,7 @@ function structuredCloneSchema(t: TableState) {
 }
 
 /** `table.scan(cursor, count)`: one page `[nextCursor | null, rows[]]`, for batched iteration. */
-export const tableScan = op<TableState>({
-  name: "table.scan",
-  kind: "table",
-  write: false,
-  arity: [3, 3],
+export const tableScan = op<TableState>("table.scan", {
   run(_e, t, args) {
     const [cursor, count] = checkScan(args[1], args[2]);
     const { next, rows } = t.store.scan(cursor, count);

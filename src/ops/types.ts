@@ -6,6 +6,7 @@
 
 import type { Engine, Kind, State } from "../engine/engine.ts";
 import type { Batches } from "../engine/batches.ts";
+import { type OpName, SIGNATURES } from "./signatures.ts";
 
 /**
  * One operation: `<kind>.<method>`, whether it writes, how many arguments it
@@ -32,15 +33,22 @@ export interface Op<S = State> {
   stream?(engine: Engine, target: S, args: unknown[]): unknown;
 }
 
+/** How an op runs: the part of an entry that is not in {@linkcode SIGNATURES}. */
+export type OpRun<S> = Pick<Op<S>, "run" | "stream">;
+
 /**
- * Declares an op with its types checked; returns it unchanged.
+ * Declares the op `name`: its kind, whether it writes and its arity come
+ * from {@linkcode SIGNATURES} (the one place that states them), `run` (and
+ * `stream`) from `impl`.
  *
  * @example
  * ```ts
  * import { op } from "./types.ts";
- * const ping = op({ name: "db.ping", kind: "db", write: false, arity: [0, 0], run: () => "pong" });
+ * const size = op<{ store: Map<unknown, unknown> }>("dict.size", { run: (_e, d) => d.store.size });
+ * size.arity; // [1, 1]
  * ```
  */
-export function op<S>(def: Op<S>): Op<S> {
-  return def;
+export function op<S>(name: OpName, impl: OpRun<S>): Op<S> {
+  const { kind, write, arity } = SIGNATURES[name];
+  return { name, kind, write, arity, ...impl };
 }
