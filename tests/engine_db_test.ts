@@ -1,11 +1,12 @@
-// Database, embedded: open, create/get/drop, kinds, names, collections(),
-// dropped handles, transactions (rollback, savepoints, async rejection),
-// close and Symbol.asyncDispose.
+// Database, embedded only: open, handle classes, handles of dropped
+// collections, transactions (rollback, savepoints, async rejection), close
+// and Symbol.asyncDispose, and a randomized model check. Create / get /
+// drop, kinds, names and collections() are in the contract suite
+// (tests/contract/db.ts), run embedded, over WebSocket and over HTTP.
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ErrClass, throwsErr } from "./fixtures/assert_errors.ts";
 import {
-  AlreadyExistsError,
   ClosedError,
   CyberDict,
   CyberList,
@@ -13,11 +14,9 @@ import {
   DuplicateKeyError,
   KeyNotFoundError,
   NotFoundError,
-  SchemaError,
   Table,
   ValidationError,
   type Value,
-  WrongKindError,
 } from "../mod.ts";
 
 // Note: createDict/createList are called with an explicit <Value> where an
@@ -71,8 +70,6 @@ interface LooseTable {
   toArray(): any[];
 }
 
-type Kind = "dict" | "list" | "table";
-
 let db: Database;
 
 beforeEach(async () => {
@@ -82,19 +79,8 @@ afterEach(async () => {
   await db.close();
 });
 
-function create(kind: Kind, name: string): unknown {
-  if (kind === "dict") return db.createDict(name);
-  if (kind === "list") return db.createList(name);
-  return db.createTable({ ...SCHEMA, name });
-}
-function get(kind: Kind, name: string): unknown {
-  if (kind === "dict") return db.getDict(name);
-  if (kind === "list") return db.getList(name);
-  return db.getTable(name);
-}
 const table = (name = "t") => db.createTable({ ...SCHEMA, name }) as unknown as LooseTable;
 
-const KINDS: Kind[] = ["dict", "list", "table"];
 
 describe("Database: open", () => {
   it("Database.open() without options gives an empty in-memory database", async () => {
@@ -136,135 +122,9 @@ describe("Database: create, get, kinds", () => {
     assert.ok(db.getList("l") instanceof CyberList);
     assert.ok((db.getTable("t") as unknown) instanceof Table);
   });
-
-  for (const existing of KINDS) {
-    for (const kind of KINDS) {
-      it(`create ${kind} over an existing ${existing} → AlreadyExistsError, old data kept`, () => {
-        create(existing, "x");
-        if (existing === "dict") db.getDict("x").set("k", 1);
-        if (existing === "list") db.getList("x").append(1);
-        if (existing === "table") (db.getTable("x") as unknown as LooseTable).insert({ id: 1 });
-        throwsErr(() => create(kind, "x"), AlreadyExistsError, "ALREADY_EXISTS");
-        assert.deepEqual(db.collections(), [{ name: "x", kind: existing }]);
-        if (existing === "dict") assert.equal(db.getDict("x").get("k"), 1);
-        if (existing === "list") assert.deepEqual(db.getList("x").toArray(), [1]);
-        if (existing === "table") assert.equal((db.getTable("x") as unknown as LooseTable).count(), 1);
-      });
-    }
-  }
-
-  for (const kind of KINDS) {
-    it(`get ${kind} of a missing name → NotFoundError`, () => {
-      const e = missing(() => get(kind, "nope"));
-      assert.match(e.message, /nope/);
-    });
-    for (const other of KINDS) {
-      if (other === kind) continue;
-      it(`get ${kind} of a ${other} → WrongKindError`, () => {
-        create(other, "x");
-        throwsErr(() => get(kind, "x"), WrongKindError, "WRONG_KIND");
-      });
-    }
-  }
-
-  it("names must be non-empty strings", () => {
-    for (const name of ["", 5, null, undefined, {}, Symbol("n")]) {
-      const n = name as never;
-      invalid(() => db.createDict(n), `createDict ${String(name)}`);
-      invalid(() => db.createList(n), `createList ${String(name)}`);
-      invalid(() => db.getDict(n), `getDict ${String(name)}`);
-      invalid(() => db.getList(n), `getList ${String(name)}`);
-      invalid(() => db.getTable(n), `getTable ${String(name)}`);
-      invalid(() => db.drop(n), `drop ${String(name)}`);
-    }
-    assert.deepEqual(db.collections(), []);
-  });
-
-  it("any non-empty string is a name (unicode, spaces, dots, slashes)", () => {
-    const names = ["名前", "with space", "a.b", "a/b", "0", " "];
-    for (const n of names) db.createDict(n).set("k", n);
-    for (const n of names) assert.equal(db.getDict(n).get("k"), n);
-  });
-
-  it("an invalid init value creates nothing", () => {
-    invalid(() => db.createDict("d", { a: 1, b: (() => 1) as never }));
-    invalid(() => db.createDict("d2", [["k", 1], [NaN, 2]] as never));
-    invalid(() => db.createList("l", [1, undefined as never]));
-    invalid(() => db.createList("l2", 5 as never));
-    assert.deepEqual(db.collections(), []);
-    missing(() => db.getDict("d"));
-    missing(() => db.getList("l"));
-  });
-
-  it("a malformed schema creates nothing", () => {
-    throwsErr(() => db.createTable({ name: "t", columns: [] } as never), SchemaError, "SCHEMA");
-    assert.deepEqual(db.collections(), []);
-  });
-
-  it("handles obtained by create and get share the same data", () => {
-    const d1 = db.createDict("d");
-    const d2 = db.getDict("d");
-    d1.set("a", 1);
-    d2.set("b", 2);
-    assert.deepEqual([...d1.entries()], [["a", 1], ["b", 2]]);
-    assert.deepEqual([...d2.entries()], [["a", 1], ["b", 2]]);
-    const l1 = db.createList("l");
-    db.getList("l").append(1);
-    assert.deepEqual(l1.toArray(), [1]);
-    const t1 = table();
-    (db.getTable("t") as unknown as LooseTable).insert({ id: 1 });
-    assert.equal(t1.count(), 1);
-  });
 });
 
-describe("Database: collections and drop", () => {
-  it("collections() lists { name, kind } sorted by name", () => {
-    db.createList("m");
-    db.createTable({ ...SCHEMA, name: "b" });
-    db.createDict("z");
-    db.createDict("a");
-    assert.deepEqual(db.collections(), [
-      { name: "a", kind: "dict" },
-      { name: "b", kind: "table" },
-      { name: "m", kind: "list" },
-      { name: "z", kind: "dict" },
-    ]);
-  });
-
-  it("collections() returns a fresh array each time", () => {
-    db.createDict("a");
-    const c = db.collections();
-    c.push({ name: "fake", kind: "dict" });
-    c[0].name = "changed";
-    assert.deepEqual(db.collections(), [{ name: "a", kind: "dict" }]);
-  });
-
-  it("drop returns true for an existing collection, false otherwise", () => {
-    db.createDict("d");
-    db.createList("l");
-    table();
-    assert.equal(db.drop("d"), true);
-    assert.equal(db.drop("d"), false);
-    assert.equal(db.drop("nope"), false);
-    assert.equal(db.drop("l"), true);
-    assert.equal(db.drop("t"), true);
-    assert.deepEqual(db.collections(), []);
-    missing(() => db.getDict("d"));
-    missing(() => db.getList("l"));
-    missing(() => db.getTable("t"));
-  });
-
-  it("a dropped name can be created again, empty, as any kind", () => {
-    db.createDict("x").set("a", 1);
-    db.drop("x");
-    const l = db.createList("x");
-    assert.equal(l.length, 0);
-    db.drop("x");
-    const d = db.createDict("x");
-    assert.equal(d.size, 0);
-    assert.deepEqual(db.collections(), [{ name: "x", kind: "dict" }]);
-  });
-
+describe("Database: dropped collections (handles are bound to the collection, not its name)", () => {
   it("a handle of a dropped dict throws NotFoundError on use", () => {
     const d = db.createDict("d");
     d.set("a", 1);

@@ -6,7 +6,7 @@
 
 import type { Key, Value } from "../engine/value.ts";
 import type { Caller } from "./caller.ts";
-import { RemoteCollection } from "./remote_collection.ts";
+import { CollectionCalls } from "./collection_calls.ts";
 import { toPairs } from "./values.ts";
 
 /**
@@ -24,10 +24,17 @@ import { toPairs } from "./values.ts";
  * for await (const [k, v] of d) console.log(k, v);
  * ```
  */
-export class RemoteDict<V extends Value = Value> extends RemoteCollection<"dict"> implements AsyncIterable<[Key, V]> {
+export class RemoteDict<V extends Value = Value> implements AsyncIterable<[Key, V]> {
+  #c: CollectionCalls<"dict">;
+
   /** @internal Made by `client.createDict()` / `getDict()`. */
   constructor(caller: Caller, name: string) {
-    super(caller, "dict", name);
+    this.#c = new CollectionCalls(caller, "dict", name);
+  }
+
+  /** The dict's name. */
+  get name(): string {
+    return this.#c.name;
   }
 
   /** The value under `key`; `fallback` (or `undefined`) when it is missing. */
@@ -36,53 +43,53 @@ export class RemoteDict<V extends Value = Value> extends RemoteCollection<"dict"
   get<F>(key: Key, fallback: F): Promise<V | F>;
   get(key: Key, ...fallback: unknown[]): Promise<unknown> {
     // A fallback given as undefined is still a fallback (as embedded).
-    return this.call("get", key, ...fallback.slice(0, 1));
+    return this.#c.call("get", key, ...fallback.slice(0, 1));
   }
 
   /** Stores `value` under `key`; resolves to the dict for chaining. */
   async set(key: Key, value: V): Promise<this> {
-    await this.call("set", key, value);
+    await this.#c.call("set", key, value);
     return this;
   }
 
   /** Whether `key` is present. */
   has(key: Key): Promise<boolean> {
-    return this.call("has", key) as Promise<boolean>;
+    return this.#c.call("has", key) as Promise<boolean>;
   }
 
   /** Removes `key`; resolves to whether it was there. */
   delete(key: Key): Promise<boolean> {
-    return this.call("delete", key) as Promise<boolean>;
+    return this.#c.call("delete", key) as Promise<boolean>;
   }
 
   /** The number of keys. */
   size(): Promise<number> {
-    return this.call("size") as Promise<number>;
+    return this.#c.call("size") as Promise<number>;
   }
 
   /** Every key, in insertion order (one round trip). */
   keys(): Promise<Key[]> {
-    return this.call("keys") as Promise<Key[]>;
+    return this.#c.call("keys") as Promise<Key[]>;
   }
 
   /** Every value, in insertion order (one round trip). */
   values(): Promise<V[]> {
-    return this.call("values") as Promise<V[]>;
+    return this.#c.call("values") as Promise<V[]>;
   }
 
   /** Every `[key, value]`, in insertion order (one round trip). */
   entries(): Promise<[Key, V][]> {
-    return this.call("entries") as Promise<[Key, V][]>;
+    return this.#c.call("entries") as Promise<[Key, V][]>;
   }
 
   /** Removes every key. */
   async clear(): Promise<void> {
-    await this.call("clear");
+    await this.#c.call("clear");
   }
 
   /** Stores every entry of a plain object, a Map or an iterable of pairs — all or none. */
   async update(entries: Record<string, V> | Iterable<readonly [Key, V]>): Promise<void> {
-    await this.call("update", toPairs(entries));
+    await this.#c.call("update", toPairs(entries));
   }
 
   /** Removes `key` and resolves to its value (`KeyNotFoundError` when missing and no fallback). */
@@ -90,22 +97,22 @@ export class RemoteDict<V extends Value = Value> extends RemoteCollection<"dict"
   /** Removes `key` and resolves to its value, or `fallback` when missing. */
   pop<F>(key: Key, fallback: F): Promise<V | F>;
   pop(key: Key, ...fallback: unknown[]): Promise<unknown> {
-    return this.call("pop", key, ...fallback.slice(0, 1));
+    return this.#c.call("pop", key, ...fallback.slice(0, 1));
   }
 
   /** Removes and resolves to the last inserted `[key, value]` (`KeyNotFoundError` when empty). */
   popItem(): Promise<[Key, V]> {
-    return this.call("popItem") as Promise<[Key, V]>;
+    return this.#c.call("popItem") as Promise<[Key, V]>;
   }
 
   /** The value under `key`; if missing, stores `value` and resolves to it. */
   setDefault(key: Key, value: V): Promise<V> {
-    return this.call("setDefault", key, value) as Promise<V>;
+    return this.#c.call("setDefault", key, value) as Promise<V>;
   }
 
   /** A plain object of every entry (number keys become strings). */
   toObject(): Promise<Record<string, V>> {
-    return this.call("toObject") as Promise<Record<string, V>>;
+    return this.#c.call("toObject") as Promise<Record<string, V>>;
   }
 
   /** The same as `toObject()`. */
@@ -120,6 +127,6 @@ export class RemoteDict<V extends Value = Value> extends RemoteCollection<"dict"
    * is yielded at least once; entries written meanwhile may or may not be.
    */
   [Symbol.asyncIterator](): AsyncIterator<[Key, V]> {
-    return this.scan<[Key, V]>();
+    return this.#c.scan<[Key, V]>();
   }
 }

@@ -7,7 +7,7 @@
 import type { SortOptions } from "../ops/list_ops.ts";
 import type { Value } from "../engine/value.ts";
 import type { Caller } from "./caller.ts";
-import { RemoteCollection } from "./remote_collection.ts";
+import { CollectionCalls } from "./collection_calls.ts";
 import { toList } from "./values.ts";
 
 /**
@@ -25,85 +25,92 @@ import { toList } from "./values.ts";
  * await l.pop(); // 3
  * ```
  */
-export class RemoteList<V extends Value = Value> extends RemoteCollection<"list"> implements AsyncIterable<V> {
+export class RemoteList<V extends Value = Value> implements AsyncIterable<V> {
+  #c: CollectionCalls<"list">;
+
   /** @internal Made by `client.createList()` / `getList()`. */
   constructor(caller: Caller, name: string) {
-    super(caller, "list", name);
+    this.#c = new CollectionCalls(caller, "list", name);
+  }
+
+  /** The list's name. */
+  get name(): string {
+    return this.#c.name;
   }
 
   /** The number of elements. */
   length(): Promise<number> {
-    return this.call("length") as Promise<number>;
+    return this.#c.call("length") as Promise<number>;
   }
 
   /** The element at `index` (negative counts from the end; `IndexOutOfRangeError` outside). */
   get(index: number): Promise<V> {
-    return this.call("get", index) as Promise<V>;
+    return this.#c.call("get", index) as Promise<V>;
   }
 
   /** Replaces the element at `index`. */
   async set(index: number, value: V): Promise<void> {
-    await this.call("set", index, value);
+    await this.#c.call("set", index, value);
   }
 
   /** Adds `value` at the end. */
   async append(value: V): Promise<void> {
-    await this.call("append", value);
+    await this.#c.call("append", value);
   }
 
   /** Adds every value of `values` at the end — all or none. */
   async extend(values: Iterable<V>): Promise<void> {
-    await this.call("extend", toList(values));
+    await this.#c.call("extend", toList(values));
   }
 
   /** Inserts before `index`; an index past either end is clamped, as in Python. */
   async insert(index: number, value: V): Promise<void> {
-    await this.call("insert", index, value);
+    await this.#c.call("insert", index, value);
   }
 
   /** Removes and resolves to the element at `index` (default: the last). */
   pop(index: number = -1): Promise<V> {
-    return this.call("pop", index) as Promise<V>;
+    return this.#c.call("pop", index) as Promise<V>;
   }
 
   /** Removes the first element deep-equal to `value` (`ValueNotFoundError` when none). */
   async remove(value: V): Promise<void> {
-    await this.call("remove", value);
+    await this.#c.call("remove", value);
   }
 
   /** The index of the first element deep-equal to `value`, or -1. */
   indexOf(value: V): Promise<number> {
-    return this.call("indexOf", value) as Promise<number>;
+    return this.#c.call("indexOf", value) as Promise<number>;
   }
 
   /** How many elements are deep-equal to `value`. */
   count(value: V): Promise<number> {
-    return this.call("count", value) as Promise<number>;
+    return this.#c.call("count", value) as Promise<number>;
   }
 
   /** The elements from `start` to `end` (Array#slice semantics). */
   slice(start?: number, end?: number): Promise<V[]> {
-    return this.call("slice", start, end) as Promise<V[]>;
+    return this.#c.call("slice", start, end) as Promise<V[]>;
   }
 
   /** Reverses the list in place. */
   async reverse(): Promise<void> {
-    await this.call("reverse");
+    await this.#c.call("reverse");
   }
 
   /** Sorts in place, stably, by value or by the field `key` of object elements. */
   async sort(options: SortOptions = {}): Promise<void> {
-    await this.call("sort", options);
+    await this.#c.call("sort", options);
   }
 
   /** Removes every element. */
   async clear(): Promise<void> {
-    await this.call("clear");
+    await this.#c.call("clear");
   }
 
   /** Every element (one round trip). */
   toArray(): Promise<V[]> {
-    return this.call("toArray") as Promise<V[]>;
+    return this.#c.call("toArray") as Promise<V[]>;
   }
 
   /** The same as `toArray()`. */
@@ -113,7 +120,7 @@ export class RemoteList<V extends Value = Value> extends RemoteCollection<"list"
 
   /** Streams the elements, `batchSize` per round trip. */
   async *[Symbol.asyncIterator](): AsyncIterator<V> {
-    const n = this.batchSize;
+    const n = this.#c.batchSize;
     for (let i = 0;; i += n) {
       const chunk = await this.slice(i, i + n);
       yield* chunk;

@@ -9,7 +9,7 @@ import { type Operand, QueryBuilder, type WhereOp } from "../engine/query_builde
 import type { InsertRow, PrimaryKey, Row, TableSchema, UpdateRow } from "../engine/schema.ts";
 import type { IndexOptions } from "../ops/query_ops.ts";
 import type { Caller } from "./caller.ts";
-import { RemoteCollection } from "./remote_collection.ts";
+import { CollectionCalls } from "./collection_calls.ts";
 import { toList } from "./values.ts";
 
 /**
@@ -61,60 +61,67 @@ export interface StreamOptions {
  * (await users.get(1))?.name; // "Ada"
  * ```
  */
-export class RemoteTable<S extends TableSchema = TableSchema> extends RemoteCollection<"table"> implements AsyncIterable<Row<S>> {
+export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIterable<Row<S>> {
+  #c: CollectionCalls<"table">;
+
   /** @internal Made by `client.createTable()` / `getTable()`. */
   constructor(caller: Caller, name: string) {
-    super(caller, "table", name);
+    this.#c = new CollectionCalls(caller, "table", name);
+  }
+
+  /** The table's name. */
+  get name(): string {
+    return this.#c.name;
   }
 
   /** The table's schema (a copy, in canonical form). */
   schema(): Promise<S> {
-    return this.call("schema") as Promise<S>;
+    return this.#c.call("schema") as Promise<S>;
   }
 
   /** Inserts a new row; an existing key → `DuplicateKeyError`. */
   async insert(row: InsertRow<S>): Promise<void> {
-    await this.call("insert", row);
+    await this.#c.call("insert", row);
   }
 
   /** Inserts every row of an array (or another iterable), or none when any is bad or duplicate. */
   async insertMany(rows: Iterable<InsertRow<S>>): Promise<void> {
-    await this.call("insertMany", toList(rows));
+    await this.#c.call("insertMany", toList(rows));
   }
 
   /** Replaces the whole row with key `key` (the key column may be left out); missing → `KeyNotFoundError`. */
   async update(key: PrimaryKey<S>, row: UpdateRow<S>): Promise<void> {
-    await this.call("update", key, row);
+    await this.#c.call("update", key, row);
   }
 
   /** Changes only the given columns of the row with key `key`; missing → `KeyNotFoundError`. */
   async patch(key: PrimaryKey<S>, partial: Partial<InsertRow<S>>): Promise<void> {
-    await this.call("patch", key, partial);
+    await this.#c.call("patch", key, partial);
   }
 
   /** Inserts the row, or replaces the row with the same key. */
   async upsert(row: InsertRow<S>): Promise<void> {
-    await this.call("upsert", row);
+    await this.#c.call("upsert", row);
   }
 
   /** Removes the row with key `key`; resolves to whether there was one. */
   delete(key: PrimaryKey<S>): Promise<boolean> {
-    return this.call("delete", key) as Promise<boolean>;
+    return this.#c.call("delete", key) as Promise<boolean>;
   }
 
   /** The row with key `key`, or `undefined`. */
   get(key: PrimaryKey<S>): Promise<Row<S> | undefined> {
-    return this.call("get", key) as Promise<Row<S> | undefined>;
+    return this.#c.call("get", key) as Promise<Row<S> | undefined>;
   }
 
   /** Whether a row with key `key` exists. */
   has(key: PrimaryKey<S>): Promise<boolean> {
-    return this.call("has", key) as Promise<boolean>;
+    return this.#c.call("has", key) as Promise<boolean>;
   }
 
   /** The number of rows, or of rows matching `where`. */
   count(where?: Filter): Promise<number> {
-    return (where === undefined ? this.call("count") : this.call("count", where)) as Promise<number>;
+    return (where === undefined ? this.#c.call("count") : this.#c.call("count", where)) as Promise<number>;
   }
 
   /**
@@ -127,7 +134,7 @@ export class RemoteTable<S extends TableSchema = TableSchema> extends RemoteColl
   /** Runs a declarative query on the server and returns the matching rows. */
   query(query?: Query): Promise<Row<S>[]>;
   query(query: Query = {}): Promise<Row<S>[] | Columns> {
-    return this.collect("query", query) as Promise<Row<S>[] | Columns>;
+    return this.#c.collect("query", query) as Promise<Row<S>[] | Columns>;
   }
 
   /**
@@ -149,12 +156,12 @@ export class RemoteTable<S extends TableSchema = TableSchema> extends RemoteColl
   /** Runs a declarative query on the server and yields the matching rows batch by batch. */
   stream(query?: Query, options?: StreamOptions): AsyncIterableIterator<Row<S>[]>;
   stream(query: Query = {}, options: StreamOptions = {}): AsyncIterableIterator<Row<S>[] | Columns> {
-    return this.callStreamed("query", [query], options.batchRows) as AsyncIterableIterator<Row<S>[] | Columns>;
+    return this.#c.stream("query", [query], options.batchRows) as AsyncIterableIterator<Row<S>[] | Columns>;
   }
 
   /** The first row a query returns, or undefined. */
   first(query: Query = {}): Promise<Row<S> | undefined> {
-    return this.call("first", query) as Promise<Row<S> | undefined>;
+    return this.#c.call("first", query) as Promise<Row<S> | undefined>;
   }
 
   /** A query builder starting with a filter: `await t.where("age", ">", 30).toArray()`. */
@@ -183,32 +190,32 @@ export class RemoteTable<S extends TableSchema = TableSchema> extends RemoteColl
 
   /** Creates a secondary index on `column` (`unique: true` rejects duplicates with DuplicateKeyError). */
   async createIndex(column: keyof Row<S> & string, options: IndexOptions = {}): Promise<void> {
-    await this.call("createIndex", column, options);
+    await this.#c.call("createIndex", column, options);
   }
 
   /** Drops the index on `column`; resolves to whether there was one. */
   dropIndex(column: keyof Row<S> & string): Promise<boolean> {
-    return this.call("dropIndex", column) as Promise<boolean>;
+    return this.#c.call("dropIndex", column) as Promise<boolean>;
   }
 
   /** The table's secondary indexes. */
   indexes(): Promise<{ column: string; unique: boolean }[]> {
-    return this.call("indexes") as Promise<{ column: string; unique: boolean }[]>;
+    return this.#c.call("indexes") as Promise<{ column: string; unique: boolean }[]>;
   }
 
   /** The rows for several keys, in the order given (missing keys are skipped), in one round trip. */
   getMany(keys: readonly PrimaryKey<S>[]): Promise<Row<S>[]> {
-    return this.call("getMany", toList(keys)) as Promise<Row<S>[]>;
+    return this.#c.call("getMany", toList(keys)) as Promise<Row<S>[]>;
   }
 
   /** Every row, in insertion order (one request; a large table arrives in batches). */
   rows(): Promise<Row<S>[]> {
-    return this.collect("rows") as Promise<Row<S>[]>;
+    return this.#c.collect("rows") as Promise<Row<S>[]>;
   }
 
   /** Every row, in insertion order (one request; a large table arrives in batches). */
   toArray(): Promise<Row<S>[]> {
-    return this.collect("toArray") as Promise<Row<S>[]>;
+    return this.#c.collect("toArray") as Promise<Row<S>[]>;
   }
 
   /** The same as `toArray()`. */
@@ -221,7 +228,7 @@ export class RemoteTable<S extends TableSchema = TableSchema> extends RemoteColl
    * the server's cursor scan (`table.scan`): client memory stays O(batch).
    */
   [Symbol.asyncIterator](): AsyncIterator<Row<S>> {
-    return this.scan<Row<S>>();
+    return this.#c.scan<Row<S>>();
   }
 }
 

@@ -163,22 +163,27 @@ export type Suite = (c: Contract) => void;
 
 const PASSWORD = "contract-pw";
 
+/** `fn()` as a promise: a synchronous throw becomes a rejection, as a remote call's error is. */
+function settle<T>(fn: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(fn()));
+}
+
 function embeddedDb(database: Database, key: () => string): Db & { close(): Promise<void> } {
   let ordinal = 0;
   return {
     target: "embedded",
     remote: false,
     n: (name) => name,
-    createDict: async (name, init) => database.createDict(name, init) as never,
-    getDict: async (name) => database.getDict(name) as never,
-    createList: async (name, init) => database.createList(name, init) as never,
-    getList: async (name) => database.getList(name) as never,
-    createTable: async (s) => database.createTable(s) as never,
-    getTable: async (name) => database.getTable(name) as never,
-    collections: async () => database.collections(),
-    drop: async (name) => database.drop(name),
-    atomic: async (ops) => database.executeAtomic(ops),
-    call: async (op, args) => database.execute(op, args),
+    createDict: (name, init) => settle(() => database.createDict(name, init)) as never,
+    getDict: (name) => settle(() => database.getDict(name)) as never,
+    createList: (name, init) => settle(() => database.createList(name, init)) as never,
+    getList: (name) => settle(() => database.getList(name)) as never,
+    createTable: (s) => settle(() => database.createTable(s)) as never,
+    getTable: (name) => settle(() => database.getTable(name)) as never,
+    collections: () => settle(() => database.collections()),
+    drop: (name) => settle(() => database.drop(name)),
+    atomic: (ops) => settle(() => database.executeAtomic(ops)),
+    call: (op, args) => settle(() => database.execute(op, args)),
     rejects: (fn, Class, note = "") => rejects("embedded", `${key()} #${ordinal++}`, "", fn, Class, note),
     close: () => database.close(),
   } as Db & { close(): Promise<void> };

@@ -355,6 +355,7 @@ export function listContract(c: Contract): void {
         [-100, 2],
         [2, -100],
         [0, 0],
+        [1, -1],
         [undefined, 2],
         [undefined, -1],
       ];

@@ -5,7 +5,7 @@
 // malformed queries; results that are copies.
 import assert from "node:assert/strict";
 import { AlreadyExistsError, agg, DuplicateKeyError, type Query, ValidationError, type Value } from "../../mod.ts";
-import { type Contract, type Db } from "./harness.ts";
+import type { Contract, Db } from "./harness.ts";
 import {
   canon,
   Checker,
