@@ -284,6 +284,7 @@ export function tableContract(c: Contract): void {
       assert.deepEqual(await t.toArray(), want);
       assert.deepEqual([...await t.rows()], want);
       assert.deepEqual(await all(t), want);
+      assert.deepEqual(await (t as unknown as Table).toJSON(), want);
     });
 
     c.test("for await and toArray go over many rows, in insertion order", async (db) => {
