@@ -29,7 +29,10 @@ function check(v: unknown, path: string, seen: Set<object>): void {
       if (!v.isWellFormed()) throw new ValidationError(`${path} is a string with a lone surrogate, which cannot be stored: fix the string or store it as a Uint8Array`);
       return;
     case "bigint":
-      if (v < MIN_I64 || v > MAX_U64) throw new ValidationError(`${path} is ${v}n, outside the 64-bit range: store larger bigints as strings`);
+      if (v < MIN_I64 || v > MAX_U64) {
+        const digits = String(v);
+        throw new ValidationError(`${path} is ${digits.length > 30 ? `${digits.slice(0, 27)}...` : digits}n, outside the 64-bit range: store larger bigints as strings`);
+      }
       return;
     case "object": {
       if (v === null || v instanceof Uint8Array || v instanceof Date) return;
