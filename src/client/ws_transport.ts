@@ -99,10 +99,10 @@ export class WsTransport implements Transport {
   #frameLimit = Infinity;
   /**
    * Streamed answers this socket may have running. The server refuses more
-   * than MAX_STREAMS at once, and it frees a stream's place one turn of its
-   * event loop after the last frame went out, so a stream this client saw
-   * end may still count there: half the limit keeps the two counts together
-   * under it.
+   * than MAX_STREAMS at once; a stream this client cancelled is only stopped
+   * at the server's next step (and older servers free a place one turn after
+   * the last frame), so it may still count there: half the limit keeps the
+   * two counts together under it.
    */
   #streamSlots = MAX_STREAMS / 2;
   /** Streamed calls waiting for a slot, in the order they were made. */

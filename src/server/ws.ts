@@ -42,6 +42,7 @@ import {
   CLOSE_OUTPUT_LIMIT,
   CLOSE_PROTOCOL,
   CLOSE_TOO_LARGE,
+  MAX_STREAMS,
   type WireReply,
 } from "../client/wire.ts";
 import type { AuthGuard } from "./auth.ts";
@@ -71,8 +72,6 @@ export interface SocketOptions {
 
 type Id = number | string | null;
 
-/** Streams in progress on one socket at most; more are answered with an error. */
-const MAX_STREAMS = 64;
 
 /** How long a client closed for its output may still read what was sent, and why, before its connection is cut. */
 const TERMINATE_AFTER_MS = 5000;
@@ -528,10 +527,14 @@ export class ServerSocket {
   async #stream(id: Id, value: unknown, rows: number): Promise<void> {
     const state = { stop: false };
     this.#streams.set(id, state);
+    let last = false;
     const frames = answerFrames(
       value,
       rows,
-      (f) => encode(f.ok ? (f.more ? { id, ok: true, value: f.value, more: true } : { id, ok: true, value: f.value }) : { id, ok: false, error: f.error }),
+      (f) => {
+        last = !(f.ok && f.more);
+        return encode(f.ok ? (f.more ? { id, ok: true, value: f.value, more: true } : { id, ok: true, value: f.value }) : { id, ok: false, error: f.error });
+      },
       (e) => this.#o.executor.wireError(e),
     );
     try {
@@ -540,6 +543,8 @@ export class ServerSocket {
         if (!(await this.#drained(state))) return;
         const next = frames.next();
         if (next.done || !this.#push(next.value)) return;
+        // The slot is free the moment the last frame is out: a client may start its next stream at once.
+        if (last) return;
       }
     } catch (e) {
       this.#reply(id, { ok: false, error: this.#o.executor.wireError(e) });
