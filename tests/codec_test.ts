@@ -9,6 +9,9 @@ import { decode, decodeMultiple, decodeRange, encode } from "../src/codec.ts";
 import { ProtocolError } from "../src/errors.ts";
 import { MAX_DEPTH } from "../src/engine/value.ts";
 import { fromJsonValue, toJsonValue } from "../src/server/json.ts";
+import { Database } from "../mod.ts";
+import { tempDir } from "./server_process.ts";
+import { abandon, Machine } from "./fixtures/durability_common.ts";
 
 const MiB = 1024 * 1024;
 
@@ -239,6 +242,58 @@ describe("codec: \"__proto__\" is an own property (item 11)", () => {
     assert.ok(Object.hasOwn(tagged, "__proto__"));
     const out = JSON.stringify(toJsonValue(JSON.parse('{"__proto__":{"n":1},"b":2}')));
     assert.equal(out, '{"__proto__":{"n":1},"b":2}');
+  });
+});
+
+describe("codec: \"__proto__\" survives the log and a snapshot (item 11)", () => {
+  it("a dict key \"__proto__\" and values with an own \"__proto__\" come back after reopen (real files)", async () => {
+    const { dir, remove } = await tempDir("cyberdb-proto-");
+    const text = '{"__proto__":{"x":1},"list":[{"__proto__":null}]}';
+    const check = (db: Database, note: string) => {
+      const d = db.getDict("d");
+      const o = d.toObject() as Record<string, unknown>;
+      assert.deepEqual(Object.keys(o), ["__proto__", "v"], note);
+      assert.equal(JSON.stringify(d.get("v")), text, note);
+      assert.equal(JSON.stringify(d.get("__proto__")), text, note);
+      assert.equal((d.get("v") as Record<string, unknown>).x, undefined, `${note}: not a prototype`);
+      assert.equal(JSON.stringify(db.getList("l").get(0)), text, note);
+    };
+    try {
+      const db = await Database.open({ dir, snapshotInterval: 0 });
+      const d = db.createDict("d");
+      d.set("__proto__", JSON.parse(text));
+      d.set("v", JSON.parse(text));
+      db.createList("l").append(JSON.parse(text));
+      await db.flush();
+      check(db, "in memory");
+      await db.close();
+      const again = await Database.open({ dir, snapshotInterval: 0 });
+      check(again, "after close (snapshot)");
+      again.getDict("d").set("w", 1);
+      again.getDict("d").delete("w");
+      await again.close();
+      const third = await Database.open({ dir });
+      check(third, "after a second reopen");
+      await third.close();
+    } finally {
+      await remove();
+    }
+  });
+
+  it("the same, replayed from the log alone after a crash", async () => {
+    const machine = new Machine();
+    const open = () => Database.open({ storage: machine.process(), dir: "db", snapshotInterval: 0 });
+    const text = '{"__proto__":{"x":1}}';
+    const db = await open();
+    db.createDict("d").set("__proto__", JSON.parse(text));
+    await db.flush();
+    machine.crash();
+    const again = await open();
+    const o = again.getDict("d").toObject() as Record<string, unknown>;
+    assert.deepEqual(Object.keys(o), ["__proto__"]);
+    assert.equal(JSON.stringify(Object.getOwnPropertyDescriptor(o, "__proto__")?.value), text);
+    await again.close();
+    await abandon(db);
   });
 });
 

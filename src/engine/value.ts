@@ -213,8 +213,9 @@ function clipPath(path: string): string {
  * Rules: `undefined` at the top level or in an array, functions, symbols,
  * class instances other than Date/Uint8Array, holes, cycles, invalid Dates,
  * strings that are not well-formed UTF-16 and bigints outside 64 bits are
- * rejected, and so is an own `"__proto__"` property (MessagePack decoders
- * drop it). Object properties whose value is `undefined` are dropped, as
+ * rejected. An own `"__proto__"` property is kept as an own property (the
+ * codec and the JSON layer round-trip it); it never becomes a prototype.
+ * Object properties whose value is `undefined` are dropped, as
  * `JSON.stringify` does.
  *
  * @example
@@ -296,12 +297,7 @@ function cloneDeep(value: unknown, what: string, path: string, seen: Set<object>
       const v = src[k];
       if (v === undefined) continue;
       if (!k.isWellFormed()) badString(`${what} key`, path);
-      if (k === "__proto__") {
-        // MessagePack decoders (msgpackr included) rename or drop this key to
-        // prevent prototype pollution, so it could not survive the log.
-        fail(path, `${what} has an own property "__proto__"`, "rename that property; it cannot round-trip through the log or the wire");
-      }
-      out[k] = cloneDeep(v, what, path ? `${path}.${k}` : k, seen);
+      setOwn(out, k, cloneDeep(v, what, path ? `${path}.${k}` : k, seen));
     }
     seen.delete(obj);
     return out;
@@ -361,8 +357,18 @@ function copyDeep(value: Value): Value {
   if (value instanceof Uint8Array) return value.slice();
   if (value instanceof Date) return new Date(value.getTime());
   const out: Record<string, Value> = {};
-  for (const k of Object.keys(value)) out[k] = copyDeep(value[k]);
+  for (const k of Object.keys(value)) setOwn(out, k, copyDeep(value[k]));
   return out;
+}
+
+/**
+ * `out[k] = v` as an own data property. For the key `"__proto__"` plain
+ * assignment would set `out`'s prototype instead (where the
+ * `Object.prototype.__proto__` accessor exists: Bun, Node, browsers).
+ */
+function setOwn(out: Record<string, Value>, k: string, v: Value): void {
+  if (k === "__proto__") Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else out[k] = v;
 }
 
 /**
