@@ -25,6 +25,7 @@
 
 import { addExtension, Packr } from "msgpackr";
 import { ValidationError } from "./errors.ts";
+import { quote } from "./engine/value.ts";
 import { decodeAll, decodeOne, MAX_DECODE_DEPTH } from "./msgpack_decoder.ts";
 
 class NegativeZero {}
@@ -48,9 +49,32 @@ function tooDeep(): never {
   );
 }
 
-/** Whether `v` holds a `-0`; bounded by depth, so a cycle is an error, not a stack overflow. */
+const MIN_I64 = -(2n ** 63n);
+const MAX_U64 = 2n ** 64n - 1n;
+
+/**
+ * msgpackr's own error for a bigint outside 64 bits prints it in decimal,
+ * which takes seconds for a bigint of megabytes: checked here first.
+ */
+function checkBigint(v: bigint): void {
+  if (v < MIN_I64 || v > MAX_U64) {
+    const q = quote(v);
+    throw new ValidationError(
+      `Bigint ${q.startsWith("a ") ? `(${q})` : q} is outside the 64-bit range: bigints must lie within -(2^63) .. 2^64-1; send larger ones as strings`,
+    );
+  }
+}
+
+/**
+ * Whether `v` holds a `-0`; also checks bigints. Bounded by depth, so a
+ * cycle is an error, not a stack overflow.
+ */
 function hasNegZero(v: unknown, depth: number): boolean {
   if (typeof v === "number") return v === 0 && 1 / v < 0;
+  if (typeof v === "bigint") {
+    checkBigint(v);
+    return false;
+  }
   if (typeof v !== "object" || v === null) return false;
   if (depth > MAX_DECODE_DEPTH) tooDeep();
   if (Array.isArray(v)) {
@@ -64,6 +88,7 @@ function hasNegZero(v: unknown, depth: number): boolean {
 
 function markNegZero(v: unknown, depth: number): unknown {
   if (typeof v === "number") return v === 0 && 1 / v < 0 ? NEG_ZERO : v;
+  if (typeof v === "bigint") checkBigint(v);
   if (typeof v !== "object" || v === null || v instanceof Uint8Array || v instanceof Date) return v;
   if (depth > MAX_DECODE_DEPTH) tooDeep();
   if (Array.isArray(v)) return v.map((x) => markNegZero(x, depth + 1));

@@ -111,6 +111,12 @@ describe("codec: huge bigints are refused by length (item 4)", () => {
     assert.equal(fromJsonValue({ $bigint: "-9223372036854775808" }), -(2n ** 63n));
   });
 
+  it("encode of a bigint outside 64 bits is a short ValidationError (msgpackr's own error prints it in decimal)", () => {
+    for (const v of [1n << 33_554_432n, [{ a: -(1n << 33_554_432n) }], 2n ** 64n, [-0, 2n ** 64n]]) {
+      assert.throws(() => encode(v), (e: Error) => e.name === "ValidationError" && e.message.length < 300 && /64-bit range/.test(e.message));
+    }
+  });
+
   it("int 64 / uint 64 stay bigints; the ends of the range round-trip", () => {
     for (const v of [0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 63n, 2n ** 64n - 1n]) {
       assert.equal(decode(encode(v)), v);

@@ -130,6 +130,24 @@ describe("server: huge bigints (item 4)", () => {
     await health();
   });
 
+  for (const transport of ["ws", "http"] as const) {
+    it(`the client refuses a 4 MiB bigint before sending (${transport}): a short ValidationError`, async () => {
+      const c = await connect(transport === "ws" ? server.ws : server.http, { password: PASSWORD, WebSocket: await webSocket() });
+      try {
+        const d = await c.getDict("keep");
+        for (const v of [1n << 33_554_432n, { a: [-(1n << 33_554_432n)] }, 2n ** 64n]) {
+          const e = await d.set("big", v as never).then(() => null, (x: Error) => x);
+          assert.equal(e?.name, "ValidationError", `${e?.name}: ${e?.message.slice(0, 200)}`);
+          assert.ok(e!.message.length < 300, `a message of ${e!.message.length} chars`);
+          assert.match(e!.message, /64-bit range/);
+        }
+        assert.equal(await d.get("a"), 1, "the connection still works");
+      } finally {
+        await c.close();
+      }
+    });
+  }
+
   it("an unauthenticated WebSocket frame holding a 4 MiB bigint and a stray byte → closed; /health answers", async () => {
     const s = await rawSocket(`${server.ws}/v1/ws`);
     s.ws.send(concat(request("dict.set", ["keep", "big"], hugeBigint(4 * MiB), 1), hex("00")));
