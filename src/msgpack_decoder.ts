@@ -300,7 +300,11 @@ function cachedKey(n: number): string {
       return keyStrings[slot];
     }
   }
-  keyBytes[slot] = src.slice(pos, pos + n);
+  // A copy: `slice` of a Node Buffer would be a view of the input, which
+  // the caller may reuse for other bytes.
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) bytes[i] = src[pos + i];
+  keyBytes[slot] = bytes;
   return (keyStrings[slot] = readStr(n));
 }
 
