@@ -2,6 +2,14 @@
  * The one MessagePack codec of the project (log, snapshots and wire), with
  * the few fixes that make every stored value round-trip exactly.
  *
+ * Encoding is msgpackr's. Decoding is the project's own (see
+ * `msgpack_decoder.ts`): it accepts exactly the types values
+ * use and refuses msgpackr's structured-clone, record and class extensions,
+ * bigints outside 64 bits (by their length, before building them) and
+ * nesting deeper than values allow; a `"__proto__"` key stays an own
+ * property. Its errors are `ProtocolError`s with short, fixed messages that
+ * never quote the input.
+ *
  * msgpackr writes `-0` as the integer 0, so a `-0` anywhere in a value is
  * carried by a one-byte extension (type 45, "-") that decodes back to `-0`:
  *
@@ -15,12 +23,17 @@
  * @module
  */
 
-import { addExtension, Packr, Unpackr } from "msgpackr";
+import { addExtension, Packr } from "msgpackr";
+import { ValidationError } from "./errors.ts";
+import { quote } from "./engine/value.ts";
+import { decodeAll, decodeOne, MAX_DECODE_DEPTH } from "./msgpack_decoder.ts";
 
 class NegativeZero {}
 const NEG_ZERO = new NegativeZero();
 const NEG_ZERO_TYPE = 45;
 
+// Registered with msgpackr for its encoder; `unpack` only matters to other
+// users of msgpackr in the same process (our decoder reads type 45 itself).
 addExtension({
   Class: NegativeZero,
   type: NEG_ZERO_TYPE,
@@ -29,26 +42,63 @@ addExtension({
 });
 
 const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: false, variableMapSize: true });
-const unpackr = new Unpackr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
 
-function hasNegZero(v: unknown): boolean {
+function tooDeep(): never {
+  throw new ValidationError(
+    `Value is nested more than ${MAX_DECODE_DEPTH} levels deep or contains a cycle: only trees of plain data can be encoded`,
+  );
+}
+
+const MIN_I64 = -(2n ** 63n);
+const MAX_U64 = 2n ** 64n - 1n;
+
+/**
+ * msgpackr's own error for a bigint outside 64 bits prints it in decimal,
+ * which takes seconds for a bigint of megabytes: checked here first.
+ */
+function checkBigint(v: bigint): void {
+  if (v < MIN_I64 || v > MAX_U64) {
+    const q = quote(v);
+    throw new ValidationError(
+      `Bigint ${q.startsWith("a ") ? `(${q})` : q} is outside the 64-bit range: bigints must lie within -(2^63) .. 2^64-1; send larger ones as strings`,
+    );
+  }
+}
+
+/**
+ * Whether `v` holds a `-0`; also checks bigints. Bounded by depth, so a
+ * cycle is an error, not a stack overflow.
+ */
+function hasNegZero(v: unknown, depth: number): boolean {
   if (typeof v === "number") return v === 0 && 1 / v < 0;
+  if (typeof v === "bigint") {
+    checkBigint(v);
+    return false;
+  }
   if (typeof v !== "object" || v === null) return false;
+  if (depth > MAX_DECODE_DEPTH) tooDeep();
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (hasNegZero(v[i])) return true;
+    for (let i = 0; i < v.length; i++) if (hasNegZero(v[i], depth + 1)) return true;
     return false;
   }
   if (v instanceof Uint8Array || v instanceof Date) return false;
-  for (const k in v) if (hasNegZero((v as Record<string, unknown>)[k])) return true;
+  for (const k of Object.keys(v)) if (hasNegZero((v as Record<string, unknown>)[k], depth + 1)) return true;
   return false;
 }
 
-function markNegZero(v: unknown): unknown {
+function markNegZero(v: unknown, depth: number): unknown {
   if (typeof v === "number") return v === 0 && 1 / v < 0 ? NEG_ZERO : v;
+  if (typeof v === "bigint") checkBigint(v);
   if (typeof v !== "object" || v === null || v instanceof Uint8Array || v instanceof Date) return v;
-  if (Array.isArray(v)) return v.map(markNegZero);
+  if (depth > MAX_DECODE_DEPTH) tooDeep();
+  if (Array.isArray(v)) return v.map((x) => markNegZero(x, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) out[k] = markNegZero((v as Record<string, unknown>)[k]);
+  for (const k of Object.keys(v)) {
+    const x = markNegZero((v as Record<string, unknown>)[k], depth + 1);
+    // An own "__proto__" stays a property; assignment would set the prototype.
+    if (k === "__proto__") Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
+    else out[k] = x;
+  }
   return out;
 }
 
@@ -62,13 +112,14 @@ function markNegZero(v: unknown): unknown {
  * ```
  */
 export function encode(value: unknown): Uint8Array {
-  return packr.pack(hasNegZero(value) ? markNegZero(value) : value);
+  return packr.pack(hasNegZero(value, 0) ? markNegZero(value, 0) : value);
 }
 
 /**
- * Decodes MessagePack written by {@linkcode encode} (or any MessagePack).
- * Throws msgpackr's own error on malformed input; callers turn that into
- * `CorruptionError` or `ProtocolError`.
+ * Decodes one MessagePack value written by {@linkcode encode} (or by any
+ * MessagePack client, for the types values use). Malformed or unsupported
+ * input throws `ProtocolError` with a short message; the log and snapshot
+ * readers turn it into `CorruptionError`.
  *
  * @example
  * ```ts
@@ -77,10 +128,11 @@ export function encode(value: unknown): Uint8Array {
  * ```
  */
 export function decode(bytes: Uint8Array): unknown {
-  return unpackr.unpack(plain(bytes));
+  const b = plain(bytes);
+  return decodeOne(b, 0, b.length);
 }
 
-/** msgpackr slices binaries out of its input: a plain input gives plain outputs. */
+/** Binaries are views of the input: a plain input gives plain outputs. */
 function plain(bytes: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(bytes) === Uint8Array.prototype
     ? bytes
@@ -98,7 +150,7 @@ function plain(bytes: Uint8Array): Uint8Array {
  * ```
  */
 export function decodeMultiple(bytes: Uint8Array): unknown[] {
-  return unpackr.unpackMultiple(plain(bytes)) as unknown[];
+  return decodeAll(plain(bytes));
 }
 
 /**
@@ -114,10 +166,5 @@ export function decodeMultiple(bytes: Uint8Array): unknown[] {
  * ```
  */
 export function decodeRange(bytes: Uint8Array, start: number, end: number): unknown {
-  bounds.start = start;
-  bounds.end = end;
-  return unpackr.unpack(bytes, bounds);
+  return decodeOne(bytes, start, end);
 }
-
-// One reused bounds object: msgpackr reads it at once, so nothing is allocated per call.
-const bounds = { start: 0, end: 0 };

@@ -1,13 +1,13 @@
 // Value rules (DESIGN §2), embedded only. What round-trips exactly, what is
 // rejected with ValidationError and that stored state is never shared are in
 // the contract suite (tests/contract/values.ts), run embedded, over WebSocket
-// and over HTTP. What stays here is an own "__proto__" property, which
-// MessagePack decoders drop: it joins the contract once the wire carries
-// such keys.
+// and over HTTP. What stays here: an own "__proto__" property through every
+// embedded path, and error messages that stay short whatever the value.
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { throwsErr } from "./fixtures/assert_errors.ts";
 import { type CyberDict, type CyberList, Database, ValidationError } from "../mod.ts";
+import { quote } from "../src/engine/value.ts";
 
 const invalid = (fn: () => unknown, note = "") => throwsErr(fn, ValidationError, "VALIDATION", note);
 
@@ -179,27 +179,75 @@ function assertUntouched(note: string) {
 }
 
 describe("Values: an own \"__proto__\" property, embedded only", () => {
-  it("an own \"__proto__\" property is rejected (README decision) and pollutes nothing", () => {
-    // The brief said such keys survive as own properties; the engine and the
-    // README now reject them (MessagePack decoders drop the key). The
-    // rejection itself is covered in "rejected with ValidationError" below.
-    const input = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}');
+  it("an own \"__proto__\" property is kept as an own property everywhere and pollutes nothing (issue 9, item 11)", () => {
+    const text = '{"__proto__":{"polluted":true},"a":1,"n":[{"__proto__":[2]}]}';
     for (const [path, roundTrip] of Object.entries(ROUND_TRIPS)) {
-      invalid(() => roundTrip(input), path);
+      const out = roundTrip(JSON.parse(text)) as Any;
+      assert.equal(JSON.stringify(out), text, path);
+      assert.equal(Object.getPrototypeOf(out), Object.prototype, path);
+      assert.ok(Object.hasOwn(out, "__proto__"), path);
+      assert.equal(out.polluted, undefined, `${path}: not a prototype`);
+      assert.deepEqual(out, JSON.parse(text), path);
     }
+    const stored = JSON.parse(text);
+    d.set("o", stored);
+    (d.get("o") as Any)["__proto__"].polluted = false;
+    assert.equal((d.get("o") as Any)["__proto__"].polluted, true, "copied out, not shared");
     assert.equal(({} as Any).polluted, undefined);
     d.set("__proto__", 1);
     assert.equal(d.get("__proto__"), 1, "\"__proto__\" is still a fine dict key");
   });
 
-  it("an object with an own \"__proto__\" property is rejected everywhere, state untouched", () => {
-    const value = JSON.parse('{"__proto__": {"polluted": true}, "a": 1}');
+});
+
+describe("Values: error messages stay short, whatever the value (issue 9, item 4)", () => {
+  const HUGE = 1n << 33_554_432n; // a 4 MiB bigint: printing it in decimal takes seconds
+
+  it("a 4 MiB bigint is refused everywhere with a short message naming its size", () => {
     seed();
-    for (const [path, store] of Object.entries(REJECT_PATHS)) {
-      invalid(() => store(value), `via ${path}`);
-      assertUntouched(`via ${path}`);
+    for (const v of [HUGE, -HUGE, { a: [HUGE] }]) {
+      for (const [path, store] of Object.entries(REJECT_PATHS)) {
+        const e = invalid(() => store(v), path);
+        assert.ok(e.message.length < 300, `${path}: a message of ${e.message.length} chars`);
+        assert.match(e.message, /bigint of more than 1024 bits.*64-bit range/, path);
+      }
     }
-    invalid(() => NESTED_IN_OBJECT(value), "nested in an object");
-    assertUntouched("nested in an object");
+    assertUntouched("huge bigints");
+    const e = invalid(() => d.set("k", 2n ** 200n));
+    assert.match(e.message, /201-bit bigint/);
+    assert.match(invalid(() => d.set("k", 2n ** 64n)).message, /18446744073709551616n/);
+  });
+
+  it("quote() caps strings, bigints, arrays, objects, symbols and class names", () => {
+    const named = { [`C${"x".repeat(10_000)}`]: class {} };
+    const cases: [string, unknown][] = [
+      ["a 10 MB string", "s".repeat(10_000_000)],
+      ["a 4 MiB bigint", HUGE],
+      ["a million-element array", new Array(1_000_000).fill("x".repeat(100))],
+      ["an object with a huge value", { a: "v".repeat(1_000_000) }],
+      ["an object with a huge key", { ["k".repeat(1_000_000)]: 1 }],
+      ["an object with many keys", Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, i]))],
+      ["an object holding a huge bigint", { n: HUGE }],
+      ["a deep object", JSON.parse("[".repeat(5000) + "]".repeat(5000))],
+      ["a symbol with a long description", Symbol("d".repeat(100_000))],
+      ["an instance of a class with a long name", new (Object.values(named)[0])()],
+      ["a function with a long name", Object.values(named)[0]],
+    ];
+    for (const [name, v] of cases) {
+      const q = quote(v);
+      assert.ok(q.length <= 70, `${name}: ${q.length} chars: ${q.slice(0, 100)}`);
+    }
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    assert.ok(quote(cyclic).length <= 70);
+    assert.equal(quote("a"), '"a"');
+    assert.equal(quote({ a: [1, 2n] }), '{"a":[1,2n]}');
+    assert.equal(quote(-0), "-0");
+  });
+
+  it("a path through huge keys is cut in the message", () => {
+    const e = invalid(() => d.set("k", { ["k".repeat(1_000_000)]: { y: [undefined] } } as never));
+    assert.ok(e.message.length < 300, `a message of ${e.message.length} chars`);
+    assert.match(e.message, /\.y\[0\]/);
   });
 });

@@ -6,7 +6,7 @@
 
 import type { CollectionInfo } from "../engine/database.ts";
 import type { TableSchema } from "../engine/schema.ts";
-import type { Key, Value } from "../engine/value.ts";
+import { type Key, quote, type Value } from "../engine/value.ts";
 import { ClosedError, ConnectionError, ValidationError } from "../errors.ts";
 import type { Caller } from "./caller.ts";
 import { failedStream } from "./stream.ts";
@@ -139,7 +139,7 @@ const STREAM_BATCH_ROWS = 10_000;
 /** A positive integer number of rows, or `ValidationError` naming `what`. */
 function checkBatchRows(n: unknown, what: string): number {
   if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) {
-    throw new ValidationError(`${what} ${JSON.stringify(n) ?? String(n)} is not a positive integer: pass e.g. 10000`);
+    throw new ValidationError(`${what} ${quote(n)} is not a positive integer: pass e.g. 10000`);
   }
   return n;
 }
@@ -313,7 +313,7 @@ function endpoint(url: string): { kind: "ws" | "http"; url: string } {
   try {
     u = new URL(url);
   } catch {
-    throw new ValidationError(`${JSON.stringify(url)} is not a URL: pass e.g. "ws://127.0.0.1:9980" or "http://127.0.0.1:9980"`);
+    throw new ValidationError(`${quote(url)} is not a URL: pass e.g. "ws://127.0.0.1:9980" or "http://127.0.0.1:9980"`);
   }
   const path = u.pathname.replace(/\/+$/, "");
   if (u.protocol === "ws:" || u.protocol === "wss:") {
@@ -324,7 +324,7 @@ function endpoint(url: string): { kind: "ws" | "http"; url: string } {
     u.pathname = path.endsWith("/v1/rpc") ? path.slice(0, -"/v1/rpc".length) : path;
     return { kind: "http", url: u.toString().replace(/\/+$/, "") };
   }
-  throw new ValidationError(`URL scheme ${JSON.stringify(u.protocol)} is not supported: use ws://, wss://, http:// or https://`);
+  throw new ValidationError(`URL scheme ${quote(u.protocol)} is not supported: use ws://, wss://, http:// or https://`);
 }
 
 /**

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { MAX_DEPTH } from "../engine/value.ts";
+import { MAX_DEPTH, quote } from "../engine/value.ts";
 import { ValidationError } from "../errors.ts";
 
 // DESIGN §2: bigints are 64-bit (MessagePack cannot carry more).
@@ -16,33 +16,37 @@ const MAX_U64 = 2n ** 64n - 1n;
 
 function kindOf(v: object): string {
   const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === "string" && name !== "" ? `a ${name}` : "an object with a custom prototype";
+  return typeof name === "string" && name !== "" ? `a ${clip(name)}` : "an object with a custom prototype";
+}
+
+/** Paths and names come from the caller's data: a message shows at most about 120 characters of one. */
+function clip(s: string): string {
+  return s.length > 120 ? `${s.slice(0, 50)}...${s.slice(-60)}` : s;
 }
 
 function check(v: unknown, path: string, seen: Set<object>): void {
   switch (typeof v) {
     case "function":
     case "symbol":
-      throw new ValidationError(`${path} is a ${typeof v}, which cannot be stored: pass plain data`);
+      throw new ValidationError(`${clip(path)} is a ${typeof v}, which cannot be stored: pass plain data`);
     case "string":
       // MessagePack writes UTF-8: a lone surrogate would arrive as U+FFFD.
-      if (!v.isWellFormed()) throw new ValidationError(`${path} is a string with a lone surrogate, which cannot be stored: fix the string or store it as a Uint8Array`);
+      if (!v.isWellFormed()) throw new ValidationError(`${clip(path)} is a string with a lone surrogate, which cannot be stored: fix the string or store it as a Uint8Array`);
       return;
     case "bigint":
       if (v < MIN_I64 || v > MAX_U64) {
-        const digits = String(v);
-        throw new ValidationError(`${path} is ${digits.length > 30 ? `${digits.slice(0, 27)}...` : digits}n, outside the 64-bit range: store larger bigints as strings`);
+        throw new ValidationError(`${clip(path)} (${quote(v)}) is outside the 64-bit range: bigints must lie within -(2^63) .. 2^64-1; send larger ones as strings`);
       }
       return;
     case "object": {
       if (v === null || v instanceof Uint8Array || v instanceof Date) return;
-      if (seen.has(v)) throw new ValidationError(`${path} refers to itself (a cycle): pass a tree of plain data`);
-      if (seen.size >= MAX_DEPTH) throw new ValidationError(`${path} is nested more than ${MAX_DEPTH} levels deep, which cannot be stored: flatten it`);
+      if (seen.has(v)) throw new ValidationError(`${clip(path)} refers to itself (a cycle): pass a tree of plain data`);
+      if (seen.size >= MAX_DEPTH) throw new ValidationError(`${clip(path)} is nested more than ${MAX_DEPTH} levels deep, which cannot be stored: flatten it`);
       const proto = Object.getPrototypeOf(v);
       const array = Array.isArray(v);
       // An Array subclass would arrive as a plain array.
       if (array ? proto !== Array.prototype : proto !== Object.prototype && proto !== null) {
-        throw new ValidationError(`${path} is ${kindOf(v)}, which cannot be stored: use plain objects, arrays, Date or Uint8Array`);
+        throw new ValidationError(`${clip(path)} is ${kindOf(v)}, which cannot be stored: use plain objects, arrays, Date or Uint8Array`);
       }
       seen.add(v);
       if (array) {

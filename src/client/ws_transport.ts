@@ -141,15 +141,39 @@ export class WsTransport implements Transport {
       this.#trying = socket;
       let authed = false;
       let lastError: CyberDBError | null = null;
+      let dead = false; // given up after a bad frame; its late events are ignored
       socket.onopen = () => {
         // id 0 is reserved for the auth frame; the server answers with its limits.
         socket.send(encode({ id: 0, op: "auth", args: [this.#o.password ?? null] }));
       };
       socket.onmessage = (ev) => {
+        if (dead) return;
         let frame: { id?: unknown; ok?: unknown; value?: unknown; error?: unknown; more?: unknown };
         try {
           frame = decode(new Uint8Array(ev.data as ArrayBuffer)) as typeof frame;
-        } catch {
+          if (typeof frame !== "object" || frame === null || Array.isArray(frame)) throw new Error("The frame is not a { id, ok } object");
+        } catch (e) {
+          // Dropping it would leave its call waiting for the timeout. The
+          // socket is given up at once (not when the close handshake ends,
+          // which a broken peer may never finish): every pending call fails
+          // now with this reason, and the next call opens a new socket.
+          const error = new ConnectionError(
+            `The server sent a frame that is not a reply (${(e as Error).message.slice(0, 160)}): the connection was closed; ` +
+              "pending calls may or may not have been applied; the next call reconnects",
+          );
+          dead = true;
+          if (this.#socket === socket) this.#socket = null;
+          if (this.#trying === socket) this.#trying = null;
+          try {
+            socket.close();
+          } catch { /* already closing */ }
+          if (!authed) {
+            reject(error);
+            return;
+          }
+          const pending = [...this.#pending.values()];
+          this.#pending.clear();
+          for (const p of pending) p.reject(error);
           return;
         }
         if (!authed) {
@@ -190,6 +214,7 @@ export class WsTransport implements Transport {
       socket.onclose = (ev) => {
         if (this.#socket === socket) this.#socket = null;
         if (this.#trying === socket) this.#trying = null;
+        if (dead) return; // its calls have failed already; newer ones belong to another socket
         if (!authed) {
           reject(lastError ?? new ConnectionError(`Could not connect to ${this.#url} (close code ${ev.code}): is the server running?`));
           return;

@@ -79,8 +79,8 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
       const table = db.getTable<S>(schema.name);
       if (!sameSchema(table.schema, schema)) {
         throw new SchemaError(
-          `Table ${quote(schema.name)} in this directory has schema ${JSON.stringify(table.schema)}, not ${
-            JSON.stringify(schema)
+          `Table ${quote(schema.name)} in this directory has schema ${quote(table.schema, 400)}, not ${
+            quote(schema, 400)
           }: open it with the stored schema, or use another directory`,
         );
       }

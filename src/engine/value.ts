@@ -36,49 +36,173 @@ const MAX_U64 = 2n ** 64n - 1n;
 const objectProto = Object.prototype;
 const arrayProto = Array.prototype;
 
+/** The most characters {@linkcode quote} returns by default. */
+export const QUOTE_MAX = 60;
+
 /**
- * Quotes a value for an error message, briefly and without throwing.
+ * Quotes a value for an error message: briefly, cheaply and without
+ * throwing. The output is at most `max` characters (plus a short
+ * description for a huge bigint) and the work is bounded by `max` too: a
+ * long string is cut before it is escaped, a bigint outside 128 bits is
+ * described by its size instead of printed (printing a bigint of megabytes
+ * takes seconds), and containers are walked only until the output is full.
  *
  * @example
  * ```ts
  * import { quote } from "./value.ts";
  * quote("a"); // '"a"'
+ * quote(2n ** 200n); // "a 201-bit bigint"
+ * quote({ a: [1, 2] }); // '{"a":[1,2]}'
  * ```
  */
-export function quote(value: unknown): string {
+export function quote(value: unknown, max: number = QUOTE_MAX): string {
+  try {
+    return quoteTop(value, max);
+  } catch {
+    return "a value that cannot be shown"; // a throwing getter or proxy
+  }
+}
+
+function quoteTop(value: unknown, max: number): string {
   switch (typeof value) {
     case "string":
-      return JSON.stringify(value.length > 60 ? value.slice(0, 57) + "..." : value);
-    case "number":
-      return Object.is(value, -0) ? "-0" : String(value);
+      return clip(quoteString(value, max), max);
     case "bigint":
-      return `${value}n`;
-    case "undefined":
-      return "undefined";
+      return quoteBigint(value);
     case "function":
-      return `function ${value.name || "(anonymous)"}`;
+      return clip(`function ${value.name || "(anonymous)"}`, max);
     case "symbol":
-      return value.toString();
-    case "boolean":
-      return String(value);
+      return clip(`Symbol(${clip(value.description ?? "", max)})`, max);
+    case "object":
+      if (value === null) return "null";
+      if (Array.isArray(value)) return `array(${value.length})`;
+      break;
+    default:
+      return quoteAtom(value);
   }
-  if (value === null) return "null";
-  if (value instanceof Date) return `Date(${isNaN(value.getTime()) ? "Invalid" : value.toISOString()})`;
+  const special = quoteSpecial(value as object, max);
+  if (special !== null) return special;
+  const out = new Clipped(max);
+  writeValue(out, value, 0);
+  return out.text();
+}
+
+function quoteAtom(value: unknown): string {
+  if (typeof value === "number" && Object.is(value, -0)) return "-0";
+  return String(value); // number, boolean, undefined
+}
+
+/** A string in JSON quotes, cut first so a huge string costs nothing. */
+function quoteString(s: string, max: number): string {
+  return JSON.stringify(s.length > max ? s.slice(0, max) : s) + (s.length > max ? "..." : "");
+}
+
+function clip(s: string, max: number): string {
+  return s.length > max ? s.slice(0, Math.max(0, max - 3)) + "..." : s;
+}
+
+/**
+ * A bigint's digits while they are short; beyond 128 bits its size: "a
+ * 201-bit bigint", or "a bigint of more than 1024 bits" (found in O(1):
+ * `Number()` of a bigint reads only its top digits).
+ */
+function quoteBigint(v: bigint): string {
+  const n = Number(v);
+  if (!Number.isFinite(n)) return "a bigint of more than 1024 bits";
+  const bits = bitLength(v < 0n ? -v : v, Math.abs(n));
+  return bits <= 128 ? `${v}n` : `a ${bits}-bit bigint`;
+}
+
+/** The bit length of `a` (at most 1024 bits), given `approx = Number(a)`. */
+function bitLength(a: bigint, approx: number): number {
+  if (a === 0n) return 0;
+  let bits = Math.floor(Math.log2(approx)) + 1;
+  // Number() rounds, so log2 can be one off next to a power of two.
+  if (a >> BigInt(bits) !== 0n) bits++;
+  else if (bits > 1 && a >> BigInt(bits - 1) === 0n) bits--;
+  return bits;
+}
+
+/** Dates, binaries and class instances, or null for arrays and plain objects. */
+function quoteSpecial(value: object, max: number): string | null {
+  if (value instanceof Date) return `Date(${Number.isNaN(value.getTime()) ? "Invalid" : value.toISOString()})`;
   if (value instanceof Uint8Array) return `Uint8Array(${value.length})`;
-  if (Array.isArray(value)) return `array(${value.length})`;
+  if (Array.isArray(value)) return null;
   const proto = Object.getPrototypeOf(value);
-  if (proto !== objectProto && proto !== null) {
-    return `an instance of ${proto?.constructor?.name ?? "a class"}`;
+  if (proto === objectProto || proto === null) return null;
+  const name = (proto as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  return clip(`an instance of ${typeof name === "string" && name !== "" ? name : "a class"}`, max);
+}
+
+/** An output that stops growing at `max` characters: writes past it are dropped. */
+class Clipped {
+  #parts: string[] = [];
+  #length = 0;
+  #max: number;
+  constructor(max: number) {
+    this.#max = max;
   }
-  try {
-    const s = JSON.stringify(value);
-    if (s !== undefined) return s.length > 60 ? s.slice(0, 57) + "..." : s;
-  } catch { /* cyclic or bigint inside: fall through */ }
-  return "object";
+  get full(): boolean {
+    return this.#length > this.#max;
+  }
+  write(s: string): void {
+    if (this.full) return;
+    this.#parts.push(s.length > this.#max ? s.slice(0, this.#max + 1) : s);
+    this.#length += s.length;
+  }
+  text(): string {
+    return clip(this.#parts.join(""), this.#max);
+  }
+}
+
+/** JSON-like, with bigints as `1n`; stops as soon as the output is full. */
+function writeValue(out: Clipped, v: unknown, depth: number): void {
+  if (out.full) return;
+  switch (typeof v) {
+    case "string":
+      return out.write(quoteString(v, QUOTE_MAX));
+    case "bigint":
+      return out.write(quoteBigint(v));
+    case "number":
+      return out.write(quoteAtom(v));
+    case "object":
+      break;
+    default:
+      return out.write(typeof v === "function" || typeof v === "symbol" ? typeof v : String(v));
+  }
+  if (v === null) return out.write("null");
+  const special = quoteSpecial(v as object, QUOTE_MAX);
+  if (special !== null) return out.write(special);
+  if (depth >= 8) return out.write(Array.isArray(v) ? "[...]" : "{...}");
+  if (Array.isArray(v)) {
+    out.write("[");
+    for (let i = 0; i < v.length && !out.full; i++) {
+      if (i > 0) out.write(",");
+      writeValue(out, v[i], depth + 1);
+    }
+    return out.write("]");
+  }
+  out.write("{");
+  let first = true;
+  // for-in stops early, unlike Object.keys; inherited keys of a plain object are skipped.
+  for (const k in v as object) {
+    if (out.full) break;
+    if (!Object.hasOwn(v as object, k)) continue;
+    if (!first) out.write(",");
+    first = false;
+    out.write(quoteString(k, QUOTE_MAX) + ":");
+    writeValue(out, (v as Record<string, unknown>)[k], depth + 1);
+  }
+  out.write("}");
 }
 
 function fail(path: string, what: string, fix: string): never {
-  throw new ValidationError(`${what}${path ? ` at ${path}` : ""}: ${fix}`);
+  throw new ValidationError(`${what}${path ? ` at ${clipPath(path)}` : ""}: ${fix}`);
+}
+
+/** A path is built from the value's own keys, so it is cut too: its start and its end. */
+function clipPath(path: string): string {
+  return path.length > 120 ? `${path.slice(0, 50)}...${path.slice(-60)}` : path;
 }
 
 /**
@@ -89,8 +213,9 @@ function fail(path: string, what: string, fix: string): never {
  * Rules: `undefined` at the top level or in an array, functions, symbols,
  * class instances other than Date/Uint8Array, holes, cycles, invalid Dates,
  * strings that are not well-formed UTF-16 and bigints outside 64 bits are
- * rejected, and so is an own `"__proto__"` property (MessagePack decoders
- * drop it). Object properties whose value is `undefined` are dropped, as
+ * rejected. An own `"__proto__"` property is kept as an own property (the
+ * codec and the JSON layer round-trip it); it never becomes a prototype.
+ * Object properties whose value is `undefined` are dropped, as
  * `JSON.stringify` does.
  *
  * @example
@@ -121,7 +246,8 @@ function badString(what: string, path: string): never {
 }
 
 function badBigint(value: bigint, what: string, path: string): never {
-  fail(path, `${what} ${quote(value)} is outside the 64-bit range`, "bigints must lie within -(2^63) .. 2^64-1; store larger ones as strings");
+  const q = quote(value);
+  fail(path, `${what} ${q.startsWith("a ") ? `(${q})` : q} is outside the 64-bit range`, "bigints must lie within -(2^63) .. 2^64-1; store larger ones as strings");
 }
 
 /**
@@ -171,12 +297,7 @@ function cloneDeep(value: unknown, what: string, path: string, seen: Set<object>
       const v = src[k];
       if (v === undefined) continue;
       if (!k.isWellFormed()) badString(`${what} key`, path);
-      if (k === "__proto__") {
-        // MessagePack decoders (msgpackr included) rename or drop this key to
-        // prevent prototype pollution, so it could not survive the log.
-        fail(path, `${what} has an own property "__proto__"`, "rename that property; it cannot round-trip through the log or the wire");
-      }
-      out[k] = cloneDeep(v, what, path ? `${path}.${k}` : k, seen);
+      setOwn(out, k, cloneDeep(v, what, path ? `${path}.${k}` : k, seen));
     }
     seen.delete(obj);
     return out;
@@ -205,7 +326,7 @@ function enter(seen: Set<object> | null, obj: object, what: string, path: string
   if (seen === null) seen = new Set();
   else if (seen.has(obj)) fail(path, `${what} contains a cycle`, "cyclic structures cannot be stored; break the cycle first");
   else if (seen.size >= MAX_DEPTH) {
-    fail(path.slice(0, 40) + "...", `${what} is nested more than ${MAX_DEPTH} levels deep`, "flatten it or store the deep part as a string");
+    fail(path, `${what} is nested more than ${MAX_DEPTH} levels deep`, "flatten it or store the deep part as a string");
   }
   seen.add(obj);
   return seen;
@@ -236,8 +357,18 @@ function copyDeep(value: Value): Value {
   if (value instanceof Uint8Array) return value.slice();
   if (value instanceof Date) return new Date(value.getTime());
   const out: Record<string, Value> = {};
-  for (const k of Object.keys(value)) out[k] = copyDeep(value[k]);
+  for (const k of Object.keys(value)) setOwn(out, k, copyDeep(value[k]));
   return out;
+}
+
+/**
+ * `out[k] = v` as an own data property. For the key `"__proto__"` plain
+ * assignment would set `out`'s prototype instead (where the
+ * `Object.prototype.__proto__` accessor exists: Bun, Node, browsers).
+ */
+function setOwn(out: Record<string, Value>, k: string, v: Value): void {
+  if (k === "__proto__") Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else out[k] = v;
 }
 
 /**

@@ -23,6 +23,7 @@ import type { Query } from "../engine/query.ts";
 import { ClosedError, ConnectionError, type CyberDBError, ProtocolError, TooLargeError } from "../errors.ts";
 import { MSGPACK, MSGPACK_STREAM, NDJSON, STREAM_HEADER, type StreamFrame, type WireError, type WireReply } from "../client/wire.ts";
 import { AuthGuard, passwordChecker, passwordFromHeader } from "./auth.ts";
+import { quote } from "../engine/value.ts";
 import { fromJsonValue, toJsonValue } from "./json.ts";
 import { OriginPolicy } from "./origin.ts";
 import { answerFrames, type ErrorLogger, Executor, streamRows } from "./rpc.ts";
@@ -164,7 +165,9 @@ function decodeBody(bytes: Uint8Array, json: boolean, what: string): unknown {
     return json ? fromJsonValue(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes))) : decode(bytes);
   } catch (e) {
     if (e instanceof ProtocolError) throw e;
-    throw new ProtocolError(`The request body is not valid ${json ? "JSON" : "MessagePack"}: send ${what}`);
+    // The decoders' messages are short and never quote the input.
+    const why = e instanceof Error ? ` (${e.message.slice(0, 200)})` : "";
+    throw new ProtocolError(`The request body is not valid ${json ? "JSON" : "MessagePack"}${why}: send ${what}`);
   }
 }
 
@@ -441,7 +444,13 @@ class ReplyEncoder {
   }
 
   #bytes(reply: WireReply): Uint8Array {
-    return this.#json ? new TextEncoder().encode(JSON.stringify(jsonReply(reply))) : encode(reply);
+    try {
+      return this.#json ? new TextEncoder().encode(JSON.stringify(jsonReply(reply))) : encode(reply);
+    } catch (e) {
+      // A value that cannot be encoded (a cycle, too deep) answers as an error, never a 500.
+      const error: WireReply = { ok: false, error: this.#error(e) };
+      return this.#json ? new TextEncoder().encode(JSON.stringify(error)) : encode(error);
+    }
   }
 }
 
@@ -458,7 +467,7 @@ function rpcRoutes(shared: Shared): Hono {
     const send = (reply: WireReply) => c.body(out.encode(reply) as Uint8Array<ArrayBuffer>, statusOf(reply) as 200, headers);
     const fail = (e: unknown) => send({ ok: false, error: executor.wireError(e) });
     if (json && mediaType(type) !== "application/json") {
-      return fail(new ProtocolError(`Content-Type ${JSON.stringify((type ?? "").slice(0, 100))} is not supported: send application/msgpack or application/json`));
+      return fail(new ProtocolError(`Content-Type ${quote(type ?? "")} is not supported: send application/msgpack or application/json`));
     }
     // X-CyberDB-Stream: <batchRows> asks for the answer as a stream of batches (see wire.ts).
     const streamHeader = c.req.header(STREAM_HEADER);

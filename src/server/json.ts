@@ -19,6 +19,28 @@
  */
 
 import { ProtocolError } from "../errors.ts";
+import { MAX_DEPTH, quote } from "../engine/value.ts";
+
+/** Deepest nesting read or written: values' limit plus the request around them. */
+const MAX_JSON_DEPTH = MAX_DEPTH + 16;
+
+/** The longest `$bigint` text: 20 digits and a sign cover -(2^63) .. 2^64-1. */
+const MAX_BIGINT_DIGITS = 21;
+
+function tooDeep(): never {
+  throw new ProtocolError(`JSON is nested more than ${MAX_JSON_DEPTH} levels deep: flatten the value`);
+}
+
+/**
+ * Sets `out[k] = v` as an own data property. Plain assignment of the key
+ * `"__proto__"` would set the object's prototype instead (on runtimes that
+ * keep `Object.prototype.__proto__`, i.e. Bun and Node): a request's `op`
+ * could then be read through it.
+ */
+function put(out: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === "__proto__") Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else out[k] = v;
+}
 
 const TAGS = new Set(["$bigint", "$bytes", "$date", "$num", "$undefined", "$obj"]);
 
@@ -37,6 +59,10 @@ function isTagLike(o: Record<string, unknown>): boolean {
  * ```
  */
 export function toJsonValue(v: unknown): unknown {
+  return toJson(v, 0);
+}
+
+function toJson(v: unknown, depth: number): unknown {
   switch (typeof v) {
     case "bigint":
       return { $bigint: v.toString() };
@@ -48,9 +74,10 @@ export function toJsonValue(v: unknown): unknown {
       if (v === null) return null;
       if (v instanceof Uint8Array) return { $bytes: toBase64(v) };
       if (v instanceof Date) return { $date: v.toISOString() };
-      if (Array.isArray(v)) return v.map(toJsonValue);
+      if (depth > MAX_JSON_DEPTH) tooDeep();
+      if (Array.isArray(v)) return v.map((x) => toJson(x, depth + 1));
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(v)) out[k] = toJsonValue((v as Record<string, unknown>)[k]);
+      for (const k of Object.keys(v)) put(out, k, toJson((v as Record<string, unknown>)[k], depth + 1));
       return isTagLike(out) ? { $obj: out } : out;
     }
     default:
@@ -60,6 +87,8 @@ export function toJsonValue(v: unknown): unknown {
 
 /**
  * Reads tagged JSON data back into values; malformed tags → `ProtocolError`.
+ * Objects come out with every key, `"__proto__"` included, as an own
+ * property: never a prototype, on every runtime.
  *
  * @example
  * ```ts
@@ -68,28 +97,37 @@ export function toJsonValue(v: unknown): unknown {
  * ```
  */
 export function fromJsonValue(v: unknown): unknown {
+  return fromJson(v, 0);
+}
+
+function fromJson(v: unknown, depth: number): unknown {
   if (typeof v !== "object" || v === null) return v;
-  if (Array.isArray(v)) return v.map(fromJsonValue);
+  if (depth > MAX_JSON_DEPTH) tooDeep();
+  if (Array.isArray(v)) return v.map((x) => fromJson(x, depth + 1));
   const o = v as Record<string, unknown>;
   const keys = Object.keys(o);
-  if (keys.length === 1 && TAGS.has(keys[0])) return fromTag(keys[0], o[keys[0]]);
+  if (keys.length === 1 && TAGS.has(keys[0])) return fromTag(keys[0], o[keys[0]], depth);
   const out: Record<string, unknown> = {};
-  for (const k of keys) out[k] = fromJsonValue(o[k]);
+  for (const k of keys) put(out, k, fromJson(o[k], depth + 1));
   return out;
 }
 
-function fromTag(tag: string, x: unknown): unknown {
-  const bad = () =>
-    new ProtocolError(`JSON tag {${JSON.stringify(tag)}: ${JSON.stringify(x)}} is malformed: see the README's JSON section`);
+function fromTag(tag: string, x: unknown, depth: number): unknown {
+  const bad = (why = "") => new ProtocolError(`JSON tag ${tag} with ${quote(x)} is malformed${why}: see the README's JSON section`);
   switch (tag) {
     case "$bigint":
-      if (typeof x !== "string" || !/^-?\d+$/.test(x)) throw bad();
+      // Refused by length before BigInt() reads it: parsing (and later
+      // printing) a number of a million digits takes seconds.
+      if (typeof x !== "string" || x.length > MAX_BIGINT_DIGITS || !/^-?\d+$/.test(x)) {
+        throw bad(" (a bigint is a decimal string of at most 20 digits, within -(2^63) .. 2^64-1)");
+      }
       return BigInt(x);
     case "$bytes":
       if (typeof x !== "string") throw bad();
       return fromBase64(x, bad);
     case "$date": {
-      const d = typeof x === "string" || typeof x === "number" ? new Date(x) : new Date(NaN);
+      // An ISO date is about 30 characters; a long string is not parsed at all.
+      const d = (typeof x === "string" && x.length <= 64) || typeof x === "number" ? new Date(x) : new Date(NaN);
       if (Number.isNaN(d.getTime())) throw bad();
       return d;
     }
@@ -103,7 +141,7 @@ function fromTag(tag: string, x: unknown): unknown {
     default: {
       if (typeof x !== "object" || x === null || Array.isArray(x)) throw bad();
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(x)) out[k] = fromJsonValue((x as Record<string, unknown>)[k]);
+      for (const k of Object.keys(x)) put(out, k, fromJson((x as Record<string, unknown>)[k], depth + 1));
       return out;
     }
   }

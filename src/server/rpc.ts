@@ -8,7 +8,7 @@
 
 import { Batches } from "../engine/batches.ts";
 import { Database } from "../engine/database.ts";
-import { CyberDBError, ProtocolError, ValidationError } from "../errors.ts";
+import { CyberDBError, ProtocolError } from "../errors.ts";
 import { quote } from "../engine/value.ts";
 import { MAX_STREAM_ROWS, type StreamFrame, type WireError, type WireReply } from "../client/wire.ts";
 
@@ -90,10 +90,8 @@ export class Executor {
     if (typeof op !== "string") {
       throw new ProtocolError(`A request needs an "op" string such as "dict.set", got ${describe(op)}`);
     }
-    if (!Array.isArray(args)) {
-      throw new ValidationError(`Arguments of ${op} must be an array, got ${describe(args)}`);
-    }
-    const value = this.#db.execute(op, args, { stream: streamed });
+    // The op table checks the op's name, its arguments and their count (once, for every caller).
+    const value = this.#db.execute(op, args as unknown[], { stream: streamed });
     return { value, wrote: Database.isWrite(op) };
   }
 
@@ -184,9 +182,7 @@ export class Executor {
         if (typeof op !== "string") {
           throw new ProtocolError(`Each atomic entry must be { op, args } with an "op" string, got ${describe(o)}`);
         }
-        const args = own(o as object, "args") ?? [];
-        if (!Array.isArray(args)) throw new ValidationError(`Arguments of ${op} must be an array, got ${describe(args)}`);
-        return { op, args };
+        return { op, args: (own(o as object, "args") ?? []) as unknown[] };
       });
       const value = this.#db.executeAtomic(calls);
       await this.#durable(calls.some((c) => Database.isWrite(c.op)));

@@ -45,6 +45,7 @@ import {
   MAX_STREAMS,
   type WireReply,
 } from "../client/wire.ts";
+import { quote } from "../engine/value.ts";
 import type { AuthGuard } from "./auth.ts";
 import { answerFrames, type Executor, streamRows } from "./rpc.ts";
 
@@ -331,8 +332,10 @@ export class ServerSocket {
     let frame: unknown;
     try {
       frame = decode(bytes);
-    } catch {
-      this.#fail(null, new ProtocolError("Frame is not valid MessagePack: send binary MessagePack frames { id, op, args }"), CLOSE_PROTOCOL);
+    } catch (e) {
+      // The decoder's messages are short and never quote the input.
+      const why = e instanceof Error ? e.message : String(e);
+      this.#fail(null, new ProtocolError(`Frame is not a valid request (${why}): send binary MessagePack frames { id, op, args }`), CLOSE_PROTOCOL);
       return;
     }
     if (own(frame, "part") !== undefined) return this.#part(frame);
@@ -389,7 +392,7 @@ export class ServerSocket {
     }
     let a = this.#assembly;
     if (a !== null && a.id !== id) {
-      this.#fail(id, new ProtocolError(`Parts of request ${JSON.stringify(id)} arrived before the parts of ${JSON.stringify(a.id)} ended: send one request's parts at a time`), CLOSE_PROTOCOL);
+      this.#fail(id, new ProtocolError(`Parts of request ${quote(id)} arrived before the parts of ${quote(a.id)} ended: send one request's parts at a time`), CLOSE_PROTOCOL);
       return;
     }
     if (a === null) a = this.#assembly = { id, chunks: [], bytes: 0, tooLarge: false };

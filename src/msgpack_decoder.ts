@@ -1,0 +1,417 @@
+/**
+ * The project's MessagePack decoder: it reads exactly what `encode` writes
+ * (and what any MessagePack client sends for those types) and refuses
+ * everything else, so decoded data is always a tree of values.
+ *
+ * Why not msgpackr's decoder: it also understands its own extensions —
+ * structured-clone references (types 0x69/0x70) that build cyclic or shared
+ * objects, records (0x72), `Set`, `Map`, `Error`, `RegExp`, typed arrays,
+ * bundled strings — registered process-wide, so they cannot be switched off
+ * for one decoder; it turns a `"__proto__"` map key into `"__proto_"`; it
+ * builds arbitrarily large bigints from extension 0x42 and, on trailing
+ * bytes, prints the decoded value into its error message. Here:
+ *
+ * ```
+ *   nil, false, true, ints, float 32/64, str, bin   as MessagePack says
+ *   int 64 / uint 64 (d3 / cf)                      bigint
+ *   array 16/32, fixarray                           Array
+ *   map 16/32, fixmap                               plain object; keys are strings
+ *                                                   (number keys become strings);
+ *                                                   "__proto__" is an own property
+ *   ext -1  timestamp 32/64/96                      Date (other sizes: Invalid Date)
+ *   ext 0   (fixext 1: d4 00 00)                    undefined
+ *   ext 45  (fixext 1: d4 2d 00)                    -0
+ *   ext 66  (0x42, big-endian two's complement)     bigint within -(2^63) .. 2^64-1,
+ *                                                   at most 16 bytes (msgpackr pads
+ *                                                   to whole 64-bit words)
+ *   any other ext, 0xc1                             error
+ * ```
+ *
+ * Errors are `ProtocolError`s whose message is short and fixed: it never
+ * quotes decoded data, so a caller may pass it on. Nesting deeper than {@linkcode MAX_DECODE_DEPTH}
+ * is an error (before the stack could overflow), and a length that the
+ * remaining bytes cannot hold is refused before anything is allocated.
+ *
+ * @module
+ */
+
+import { MAX_DEPTH } from "./engine/value.ts";
+import { ProtocolError } from "./errors.ts";
+
+/**
+ * Deepest nesting decoded: a value may be {@linkcode MAX_DEPTH} levels deep
+ * and sits inside a few levels of frame or log record.
+ */
+export const MAX_DECODE_DEPTH = MAX_DEPTH + 16;
+
+/**
+ * The most bytes of a bigint extension (0x42). 9 bytes of two's complement
+ * hold every bigint in -(2^63) .. 2^64-1, the range values allow; msgpackr
+ * pads to 16. Longer ones are refused by their length, before any BigInt is
+ * built (a BigInt of megabytes takes seconds to print).
+ */
+export const MAX_BIGINT_EXT_BYTES = 16;
+
+const MIN_I64 = -(2n ** 63n);
+const MAX_U64 = 2n ** 64n - 1n;
+
+const EXT_UNDEFINED = 0;
+const EXT_NEG_ZERO = 45;
+const EXT_BIGINT = 0x42;
+const EXT_TIMESTAMP = 0xff; // -1 as a byte
+
+const utf8 = new TextDecoder();
+const fromCharCode = String.fromCharCode;
+
+// Decoder state: decoding is synchronous and calls no user code, so one
+// module-level cursor is safe and saves passing it around.
+const EMPTY = new Uint8Array(0);
+let src: Uint8Array = EMPTY;
+let pos = 0;
+let end = 0;
+let depth = 0;
+
+// A view of `src` for floats and 64-bit integers, made on first use. Small
+// inputs stay referenced between calls (the WAL reader decodes many ranges
+// of one buffer); a large one is let go after its call so that the decoder
+// never keeps a big request body alive.
+let view: DataView | null = null;
+const KEEP_BYTES = 1 << 20;
+
+function dv(): DataView {
+  return view ??= new DataView(src.buffer, src.byteOffset, src.byteLength);
+}
+
+function load(n: number): DataView {
+  need(n);
+  pos += n;
+  return dv();
+}
+
+function fail(message: string): never {
+  throw new ProtocolError(`MessagePack ${message}`);
+}
+
+function need(n: number): void {
+  if (n > end - pos) fail("data ends early (truncated, or a length the data cannot hold): send complete MessagePack values");
+}
+
+function setSource(bytes: Uint8Array, start: number, stop: number): void {
+  if (bytes !== src) {
+    src = bytes;
+    view = null;
+  }
+  pos = start;
+  end = stop;
+  depth = 0;
+}
+
+/**
+ * Decodes the one value in `bytes[start, stop)`; anything left over is an error.
+ *
+ * @example
+ * ```ts
+ * import { decodeOne } from "./msgpack_decoder.ts";
+ * decodeOne(new Uint8Array([0x92, 0x01, 0xc0]), 0, 3); // [1, null]
+ * ```
+ */
+export function decodeOne(bytes: Uint8Array, start: number, stop: number): unknown {
+  setSource(bytes, start, stop);
+  try {
+    const value = read();
+    if (pos !== end) fail(`data has ${end - pos} bytes after the end of the value: send exactly one value`);
+    return value;
+  } finally {
+    if (bytes.byteLength > KEEP_BYTES) {
+      src = EMPTY;
+      view = null;
+    }
+  }
+}
+
+/**
+ * Decodes values back to back until `bytes` ends.
+ *
+ * @example
+ * ```ts
+ * import { decodeAll } from "./msgpack_decoder.ts";
+ * decodeAll(new Uint8Array([0x01, 0xa1, 0x61])); // [1, "a"]
+ * ```
+ */
+export function decodeAll(bytes: Uint8Array): unknown[] {
+  setSource(bytes, 0, bytes.length);
+  try {
+    const out: unknown[] = [];
+    while (pos < end) out.push(read());
+    return out;
+  } finally {
+    if (bytes.byteLength > KEEP_BYTES) {
+      src = EMPTY;
+      view = null;
+    }
+  }
+}
+
+function read(): unknown {
+  need(1);
+  const t = src[pos++];
+  if (t < 0x80) return t;
+  if (t < 0x90) return readMap(t - 0x80);
+  if (t < 0xa0) return readArray(t - 0x90);
+  if (t < 0xc0) return readStr(t - 0xa0);
+  if (t >= 0xe0) return t - 0x100;
+  switch (t) {
+    case 0xc0:
+      return null;
+    case 0xc2:
+      return false;
+    case 0xc3:
+      return true;
+    case 0xc4:
+      return readBin(u8());
+    case 0xc5:
+      return readBin(u16());
+    case 0xc6:
+      return readBin(u32());
+    case 0xc7:
+      return readExt(u8());
+    case 0xc8:
+      return readExt(u16());
+    case 0xc9:
+      return readExt(u32());
+    case 0xca:
+      return load(4).getFloat32(pos - 4);
+    case 0xcb:
+      return load(8).getFloat64(pos - 8);
+    case 0xcc:
+      return u8();
+    case 0xcd:
+      return u16();
+    case 0xce:
+      return u32();
+    case 0xcf:
+      return load(8).getBigUint64(pos - 8);
+    case 0xd0:
+      return (u8() << 24) >> 24;
+    case 0xd1:
+      return (u16() << 16) >> 16;
+    case 0xd2:
+      return u32() | 0;
+    case 0xd3:
+      return load(8).getBigInt64(pos - 8);
+    case 0xd4:
+      return readExt(1);
+    case 0xd5:
+      return readExt(2);
+    case 0xd6:
+      return readExt(4);
+    case 0xd7:
+      return readExt(8);
+    case 0xd8:
+      return readExt(16);
+    case 0xd9:
+      return readStr(u8());
+    case 0xda:
+      return readStr(u16());
+    case 0xdb:
+      return readStr(u32());
+    case 0xdc:
+      return readArray(u16());
+    case 0xdd:
+      return readArray(u32());
+    case 0xde:
+      return readMap(u16());
+    case 0xdf:
+      return readMap(u32());
+  }
+  return fail("byte 0xc1 is never used: the data is not MessagePack"); // the only byte left
+}
+
+function u8(): number {
+  need(1);
+  return src[pos++];
+}
+
+function u16(): number {
+  need(2);
+  const v = (src[pos] << 8) | src[pos + 1];
+  pos += 2;
+  return v;
+}
+
+function u32(): number {
+  need(4);
+  const v = src[pos] * 0x1000000 + ((src[pos + 1] << 16) | (src[pos + 2] << 8) | src[pos + 3]);
+  pos += 4;
+  return v;
+}
+
+function enter(): void {
+  if (++depth > MAX_DECODE_DEPTH) fail(`data is nested more than ${MAX_DECODE_DEPTH} levels deep: flatten the value`);
+}
+
+function readArray(n: number): unknown[] {
+  need(n); // every element takes at least one byte
+  enter();
+  const out: unknown[] = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = read();
+  depth--;
+  return out;
+}
+
+function readMap(n: number): Record<string, unknown> {
+  need(2 * n); // every entry takes at least two bytes
+  enter();
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) {
+    const k = readKey();
+    const v = read();
+    // An own data property: assignment would set the prototype instead.
+    if (k === "__proto__") Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[k] = v;
+  }
+  depth--;
+  return out;
+}
+
+// Recently decoded short keys, by a hash of their bytes: objects of one
+// shape repeat their keys, and handing back the same string skips both the
+// decoding and the engine's interning of a fresh property name.
+const KEY_SLOTS = 4096;
+const keyBytes: (Uint8Array | undefined)[] = new Array(KEY_SLOTS);
+const keyStrings: string[] = new Array(KEY_SLOTS);
+
+function cachedKey(n: number): string {
+  need(n);
+  let h = n;
+  for (let i = pos; i < pos + n; i++) h = (h * 31 + src[i]) | 0;
+  const slot = h & (KEY_SLOTS - 1);
+  const known = keyBytes[slot];
+  if (known !== undefined && known.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (known[i] !== src[pos + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) {
+      pos += n;
+      return keyStrings[slot];
+    }
+  }
+  // A copy: `slice` of a Node Buffer would be a view of the input, which
+  // the caller may reuse for other bytes.
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i++) bytes[i] = src[pos + i];
+  keyBytes[slot] = bytes;
+  return (keyStrings[slot] = readStr(n));
+}
+
+function readKey(): string {
+  need(1);
+  const t = src[pos];
+  if (t >= 0xa0 && t < 0xc0) {
+    pos++;
+    return cachedKey(t - 0xa0);
+  }
+  const k = read();
+  switch (typeof k) {
+    case "string":
+      return k;
+    case "number":
+    case "bigint": // at most 20 digits: int 64 / uint 64
+      return String(k);
+  }
+  return fail("map key is not a string or a number: use string keys");
+}
+
+function readStr(n: number): string {
+  need(n);
+  const start = pos;
+  pos += n;
+  if (n > 12) return utf8.decode(src.subarray(start, pos));
+  // Short strings (keys, names, ids) are decoded here when ASCII: a
+  // TextDecoder call costs more than the string.
+  let bits = 0;
+  for (let i = start; i < pos; i++) bits |= src[i];
+  if (bits >= 0x80) return utf8.decode(src.subarray(start, pos));
+  const b = src;
+  const s = start;
+  switch (n) {
+    case 0:
+      return "";
+    case 1:
+      return fromCharCode(b[s]);
+    case 2:
+      return fromCharCode(b[s], b[s + 1]);
+    case 3:
+      return fromCharCode(b[s], b[s + 1], b[s + 2]);
+    case 4:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3]);
+  }
+  let out = fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3]);
+  for (let i = s + 4; i < pos; i++) out += fromCharCode(b[i]);
+  return out;
+}
+
+function readBin(n: number): Uint8Array {
+  need(n);
+  const b = src.subarray(pos, pos + n);
+  pos += n;
+  return b;
+}
+
+function readExt(n: number): unknown {
+  need(n + 1);
+  const type = src[pos++];
+  const start = pos;
+  pos += n;
+  switch (type) {
+    case EXT_UNDEFINED:
+      return undefined;
+    case EXT_NEG_ZERO:
+      return -0;
+    case EXT_TIMESTAMP:
+      return timestamp(start, n);
+    case EXT_BIGINT:
+      return bigint(start, n);
+  }
+  return fail(
+    `extension type ${type} is not supported: values use only timestamps, bigints, undefined and -0 (turn off structured clones, records and extra types in the encoder)`,
+  );
+}
+
+function timestamp(at: number, n: number): Date {
+  pos = at; // re-read the payload with the number readers
+  switch (n) {
+    case 4:
+      return new Date(u32() * 1000);
+    case 8: {
+      // 30 bits of nanoseconds, then 34 bits of seconds.
+      const hi = u32();
+      const seconds = (hi & 0x3) * 0x100000000 + u32();
+      return new Date(seconds * 1000 + Math.floor((hi >>> 2) / 1e6));
+    }
+    case 12: {
+      const nanos = u32();
+      const seconds = Number(load(8).getBigInt64(pos - 8));
+      return new Date(seconds * 1000 + Math.floor(nanos / 1e6));
+    }
+  }
+  pos = at + n;
+  return new Date(NaN); // what encode writes for an invalid Date
+}
+
+function bigint(at: number, n: number): bigint {
+  if (n === 0) fail("bigint extension is empty: a bigint needs at least one byte");
+  if (n > MAX_BIGINT_EXT_BYTES) outOfRange(`of ${n} bytes `);
+  let v = BigInt((src[at] << 24) >> 24); // the first byte carries the sign
+  for (let i = 1; i < n; i++) v = (v << 8n) | BigInt(src[at + i]);
+  if (v < MIN_I64 || v > MAX_U64) outOfRange("");
+  return v;
+}
+
+function outOfRange(size: string): never {
+  return fail(`bigint ${size}is outside the 64-bit range: values hold bigints within -(2^63) .. 2^64-1; send larger ones as strings`);
+}
