@@ -39,7 +39,11 @@ export interface DatabaseOptions {
   flushInterval?: number;
   /** Milliseconds between automatic snapshots (default 900 000; 0 disables). */
   snapshotInterval?: number;
-  /** Write-ahead-log bytes after which a snapshot is taken (default 64 MiB; 0 disables). */
+  /**
+   * Write-ahead-log bytes after which a snapshot is taken (default 64 MiB).
+   * A recovery that replayed log records also snapshots, in the background,
+   * so the next open does not replay them again. 0 disables both.
+   */
   snapshotWalBytes?: number;
   /** Log segments rotate once they would grow past this many bytes (default 64 MiB). */
   segmentBytes?: number;

@@ -116,7 +116,15 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     if (replayed > 0 || wal.segments.length > 0) {
       log(`cyberdb: replayed ${replayed} log records from ${wal.segments.length} segments; opened in ${ms(t0)}`);
     }
-    return new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, options, log);
+    const durable = new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, afterLsn, options, log);
+    // Replayed records are durable but only in the log: snapshot them now, in
+    // the background, so that the next open (after a crash, too) loads them
+    // instead of replaying the same log again (PostgreSQL's end-of-recovery
+    // checkpoint). Captured before open returns, so the snapshot holds exactly
+    // the recovered state in every sync mode. Like every snapshot by log
+    // size, `snapshotWalBytes: 0` turns it off.
+    if (replayed > 0 && (options.snapshotWalBytes ?? DEFAULT_SNAPSHOT_WAL_BYTES) > 0) durable.snapshotInBackground();
+    return durable;
   } catch (e) {
     engine.setJournal(null);
     await lock.release();
@@ -196,6 +204,7 @@ class Durable implements Persistence {
     lock: StorageLock,
     writer: WalWriter,
     lsn: number,
+    snapshotLsn: number,
     options: DatabaseOptions,
     log: (line: string) => void,
   ) {
@@ -205,7 +214,9 @@ class Durable implements Persistence {
     this.#lock = lock;
     this.#writer = writer;
     this.#lsn = lsn;
-    this.#snapshotLsn = lsn;
+    // The LSN of the snapshot loaded, not the LSN recovered: records replayed
+    // from the log past it are not in any snapshot yet.
+    this.#snapshotLsn = snapshotLsn;
     this.#walLimit = options.snapshotWalBytes ?? DEFAULT_SNAPSHOT_WAL_BYTES;
     this.#log = log;
     engine.setJournal((entries) => this.#append(entries));
@@ -241,6 +252,23 @@ class Durable implements Persistence {
     else this.#background(null);
   }
 
+  /** Snapshots the current state in the background (after a recovery that replayed records). */
+  snapshotInBackground(): void {
+    this.#background(this.#capture());
+  }
+
+  /**
+   * Captures the state at the current LSN and starts a new log segment at
+   * the next one, so that the segments before it hold only records this
+   * snapshot covers: recovery skips them by name, and retention removes
+   * them whole.
+   */
+  #capture(): Capture {
+    const cap = capture(this.#engine, this.#lsn);
+    this.#writer.rotate();
+    return cap;
+  }
+
   /** A snapshot nobody awaits: failures are logged, and the next one retries. */
   #background(cap: Capture | null): void {
     this.#snapshotting = true;
@@ -255,7 +283,7 @@ class Durable implements Persistence {
     // The common case: no promise layer of our own on the group-commit path.
     if (!this.#due) return this.#writer.flush();
     // Captured before the flush starts: the state the flush makes durable.
-    const cap = capture(this.#engine, this.#lsn);
+    const cap = this.#capture();
     this.#walBytes = 0;
     this.#due = false;
     return this.#writer.flush().then(() => this.#background(cap));
@@ -276,7 +304,7 @@ class Durable implements Persistence {
     try {
       const t0 = now();
       // Synchronous: the captured state is exactly the state at this LSN.
-      const cap = pre ?? capture(this.#engine, this.#lsn);
+      const cap = pre ?? this.#capture();
       if (pre === null) this.#walBytes = 0;
       const { path, bytes } = await writeSnapshot(this.#storage, this.#dir, cap);
       this.#snapshotLsn = Math.max(this.#snapshotLsn, cap.lsn);
@@ -304,12 +332,14 @@ class Durable implements Persistence {
 
   async close(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
+    let clean = false;
     try {
       await this.#chain;
       const failed = this.#engine.closedReason?.startsWith("the write-ahead log failed");
       if (!failed) {
         await this.#writer.flush();
         if (this.#lsn > this.#snapshotLsn) await this.snapshot();
+        clean = true;
       }
     } finally {
       // Whatever failed above, the log is closed and the lock released:
@@ -317,6 +347,9 @@ class Durable implements Persistence {
       this.#engine.setJournal(null);
       try {
         await this.#writer.close();
+        // Only behind a snapshot of everything: the next open then skips
+        // every segment by name (see WalWriter.seal).
+        if (clean && this.#snapshotLsn === this.#lsn) await this.#writer.seal();
       } finally {
         await this.#lock.release();
       }

@@ -101,6 +101,7 @@ export class WalWriter {
   #openLastLsn: number | null;
   #openNewest: number; // first LSN of the newest segment that existed at open (-1: none)
   #bytes: number;
+  #rotateNext = false; // the next record starts a new segment (see rotate())
 
   // Counts of records: appended, written to the OS, synced; and what is wanted.
   #appended = 0;
@@ -224,10 +225,11 @@ export class WalWriter {
         `Record ${lsn} is ${payload.length} bytes, above the log's limit of ${this.#maxFrame}; split the transaction.`,
       );
     }
-    if (this.#planned > 0 && this.#planned + frame > this.#segmentBytes) {
+    if (this.#planned > 0 && (this.#rotateNext || this.#planned + frame > this.#segmentBytes)) {
       this.#cuts.push({ offset: this.#len, lsn });
       this.#planned = 0;
     }
+    this.#rotateNext = false;
     if (this.#len + frame > this.#buf.length) {
       const grown = new Uint8Array(Math.max(this.#len + frame, this.#buf.length * 2));
       grown.set(this.#buf.subarray(0, this.#len));
@@ -262,6 +264,50 @@ export class WalWriter {
    */
   flush(): Promise<void> {
     return this.#wait(true);
+  }
+
+  /**
+   * Makes the next appended record start a new segment. Called when a
+   * snapshot captures the state at {@linkcode lastLsn}: the segments before
+   * the boundary then hold only records the snapshot covers, so recovery
+   * skips them by name without reading a byte, and retention removes them
+   * whole. No-op when the current segment is still empty.
+   */
+  rotate(): void {
+    this.#rotateNext = this.#planned > 0;
+  }
+
+  /**
+   * Creates the empty segment that the next record will start
+   * (`<lastLsn + 1>.wal`), durably, once the writer is closed. A clean close
+   * seals the log so that the next recovery knows, from the names alone,
+   * where every earlier segment ends: a snapshot at `lastLsn` then covers
+   * them all and none is read. The next writer starts exactly that segment.
+   *
+   * @example
+   * ```ts
+   * import { WalWriter } from "./writer.ts";
+   * import { MemoryStorage } from "../storage/memory.ts";
+   * const storage = new MemoryStorage();
+   * const wal = await WalWriter.open(storage, "data", { lastLsn: 0 });
+   * wal.append({ lsn: 1, op: "db.createDict", args: ["d"] });
+   * await wal.close();
+   * await wal.seal(); // data/wal/00000000000000000002.wal, empty
+   * ```
+   */
+  async seal(): Promise<void> {
+    const last = this.#lastLsn;
+    if (last === null || last === 0 || !this.#closing) return;
+    await this.#closing;
+    const info = segmentInfo(this.#dir, last + 1);
+    if ((await this.#storage.size(info.path)) !== null) return;
+    const file = await this.#storage.create(info.path);
+    try {
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await this.#storage.syncDir(walDir(this.#dir));
   }
 
   /** Flushes, then closes the segment. Rejects if the log failed. Idempotent. */
