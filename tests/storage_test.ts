@@ -3,13 +3,14 @@
 // Memory-only crash semantics and real-process lock tests follow.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { ClosedError, LockedError } from "../src/errors.ts";
-import { DenoStorage, defaultStorage, MemoryStorage, NodeStorage } from "../src/storage/mod.ts";
+import { ClosedError, LockedError, ValidationError } from "../src/errors.ts";
+import { Database } from "../src/engine/database.ts";
+import { DenoStorage, defaultStorage, MemoryStorage, NodeStorage, storageHost } from "../src/storage/mod.ts";
 import type { Storage } from "../src/storage/types.ts";
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
@@ -258,6 +259,82 @@ describe("defaultStorage", () => {
   it("picks this runtime's storage", async () => {
     const s = await defaultStorage();
     assert.equal(s.kind, isDeno ? "deno" : "node");
+    assert.equal((await defaultStorage({ dir: "./data" })).kind, isDeno ? "deno" : "node");
+    assert.equal(storageHost(), isDeno ? "deno" : "node");
+  });
+
+  // The globals of each host, as far as the choice goes.
+  const hosts = {
+    deno: { Deno: {}, navigator: { userAgent: "Deno/2.5.0" } },
+    node: { process: { versions: { node: "22.0.0" } }, navigator: { userAgent: "Node.js/22" } },
+    bun: { process: { versions: { node: "22.0.0", bun: "1.2.0" } }, navigator: { userAgent: "Bun/1.2.0" } },
+    // workerd with nodejs_compat: process.versions.node is there, and node:fs is in memory.
+    workerd: { process: { versions: { node: "22.0.0" } }, navigator: { userAgent: "Cloudflare-Workers" } },
+    browser: { navigator: { userAgent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0" } },
+    bare: {},
+  };
+
+  it("tells the host from its globals, workerd before node", () => {
+    assert.equal(storageHost(hosts.deno), "deno");
+    assert.equal(storageHost(hosts.node), "node");
+    assert.equal(storageHost(hosts.bun), "node");
+    assert.equal(storageHost(hosts.workerd), "workerd");
+    assert.equal(storageHost(hosts.browser), "other");
+    assert.equal(storageHost(hosts.bare), "other");
+  });
+
+  it("without dir, hosts without files get memory; with dir they get ValidationError naming the storage to pass", async () => {
+    for (const name of ["workerd", "browser", "bare"] as const) {
+      assert.equal((await defaultStorage({ globals: hosts[name] })).kind, "memory", name);
+      await assert.rejects(defaultStorage({ dir: "./data", globals: hosts[name] }), (e: unknown) => {
+        assert.ok(e instanceof ValidationError, `${name}: ValidationError, got ${e}`);
+        assert.match(e.message, /"\.\/data"/, "quotes the dir");
+        assert.match(e.message, /storage: new MemoryStorage\(\)/, "names what to pass");
+        if (name === "workerd") assert.match(e.message, /workerd/);
+        return true;
+      });
+    }
+    for (const name of ["deno", "node", "bun"] as const) {
+      const kind = (await defaultStorage({ dir: "./data", globals: hosts[name] })).kind;
+      assert.equal(kind, name === "deno" ? "deno" : "node", name);
+    }
+  });
+
+  it("Database.open({ dir }) where navigator says Cloudflare-Workers → ValidationError, nothing created; without dir it opens in memory", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cyberdb-workerd-"));
+    const saved = Object.getOwnPropertyDescriptor(globalThis, "navigator");
+    Object.defineProperty(globalThis, "navigator", {
+      value: { userAgent: "Cloudflare-Workers" },
+      configurable: true,
+      writable: true,
+    });
+    try {
+      await assert.rejects(Database.open({ dir: join(dir, "db") }), ValidationError);
+      assert.deepEqual(await readdir(dir), [], "nothing was created");
+      const mem = await Database.open();
+      mem.createDict("d").set("a", 1);
+      await mem.flush();
+      await mem.close();
+      // An explicit storage is the caller's decision, and works.
+      const explicit = await Database.open({ dir: "db", storage: new MemoryStorage() });
+      await explicit.close();
+    } finally {
+      if (saved) Object.defineProperty(globalThis, "navigator", saved);
+      else delete (globalThis as { navigator?: unknown }).navigator;
+      await rm(dir, { recursive: true, force: true });
+    }
+    // And on this runtime, a dir is durable.
+    const real = await mkdtemp(join(tmpdir(), "cyberdb-real-"));
+    try {
+      const db = await Database.open({ dir: real });
+      db.createDict("d").set("a", 1);
+      await db.close();
+      const again = await Database.open({ dir: real });
+      assert.deepEqual(again.getDict("d").toObject(), { a: 1 });
+      await again.close();
+    } finally {
+      await rm(real, { recursive: true, force: true });
+    }
   });
 });
 

@@ -66,7 +66,8 @@ function ms(t0: number): string {
  * ```
  */
 export async function openPersistence(engine: Engine, options: DatabaseOptions): Promise<Persistence> {
-  const storage = options.storage ?? await defaultStorage();
+  // With a dir and no storage, a durable store or a clear error: never memory that looks durable.
+  const storage = options.storage ?? await defaultStorage({ dir: options.dir });
   const dir = options.dir ?? "cyberdb";
   const log = options.logger ?? (() => {});
   await storage.mkdir(dir);
