@@ -3,7 +3,7 @@
 // Memory-only crash semantics and real-process lock tests follow.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -423,6 +423,118 @@ for (const parent of realKinds) {
     });
   }
 }
+
+describe("Stale lock files whose pid now names another live process (pid reuse after a crash and reboot)", () => {
+  const BOOT = "/proc/sys/kernel/random/boot_id";
+  const OTHER_BOOT = "00000000-0000-4000-8000-000000000000";
+
+  /** A live process that has nothing to do with any database: its pid and real start time. */
+  async function unrelated(): Promise<{ pid: number; start: string; stop(): Promise<void> }> {
+    const child = spawn("sleep", ["60"], { stdio: "ignore" });
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      child.once("spawn", () => resolve());
+      child.once("error", reject);
+    });
+    const stat = await readFile(`/proc/${child.pid}/stat`, "utf8");
+    const start = stat.slice(stat.lastIndexOf(")") + 1).trim().split(/\s+/)[19];
+    return {
+      pid: child.pid!,
+      start,
+      async stop() {
+        child.kill("SIGKILL");
+        await exited;
+      },
+    };
+  }
+
+  async function withLockFile(content: object, fn: (dir: string) => Promise<void>): Promise<void> {
+    const dir = await mkdtemp(join(tmpdir(), "cyberdb-stale-"));
+    try {
+      await writeFile(join(dir, "LOCK"), JSON.stringify(content) + "\n");
+      await fn(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  const opens = async (dir: string) => {
+    const db = await Database.open({ dir });
+    db.createDict("d").set("k", 1);
+    await db.close();
+  };
+
+  it("a Node/Bun holder recorded with another start time → the database opens (the pid was reused)", async () => {
+    const other = await unrelated();
+    try {
+      const boot = (await readFile(BOOT, "utf8")).trim();
+      const since = new Date().toISOString();
+      for (const runtime of ["node", "bun"]) {
+        await withLockFile({ pid: other.pid, runtime, since, boot, start: String(Number(other.start) - 1) }, opens);
+      }
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("a holder recorded before a reboot (another boot id) → the database opens", async () => {
+    const other = await unrelated();
+    try {
+      for (const runtime of ["node", "bun", "deno"]) {
+        await withLockFile({ pid: other.pid, runtime, since: "2020-01-01T00:00:00.000Z", boot: OTHER_BOOT, start: other.start }, opens);
+      }
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("a Deno holder's file with a live pid: Deno (whose OS lock is free) opens; Node and Bun, which cannot see the OS lock, refuse", async () => {
+    const other = await unrelated();
+    try {
+      // The format before boot and start time were recorded: nothing but the pid to go by.
+      await withLockFile({ pid: other.pid, runtime: "deno", since: "2020-01-01T00:00:00.000Z" }, async (dir) => {
+        if (isDeno) await opens(dir);
+        else await assert.rejects(Database.open({ dir }), LockedError);
+      });
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("a holder whose boot, pid and start time all match a live process is still LockedError", async () => {
+    const other = await unrelated();
+    try {
+      const boot = (await readFile(BOOT, "utf8")).trim();
+      for (const runtime of ["node", "bun"]) {
+        await withLockFile({ pid: other.pid, runtime, since: new Date().toISOString(), boot, start: other.start }, async (dir) => {
+          await assert.rejects(Database.open({ dir }), (e: unknown) => {
+            assert.ok(e instanceof LockedError, `LockedError, got ${e}`);
+            assert.match(e.message, new RegExp(`process ${other.pid} \\(${runtime}\\)`));
+            return true;
+          });
+        });
+      }
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("this runtime records boot id and start time in its lock file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cyberdb-ident-"));
+    try {
+      const db = await Database.open({ dir });
+      const held = JSON.parse(await readFile(join(dir, "LOCK"), "utf8"));
+      const boot = (await readFile(BOOT, "utf8")).trim();
+      const stat = await readFile(`/proc/${process.pid}/stat`, "utf8");
+      assert.equal(held.pid, process.pid);
+      assert.equal(held.boot, boot);
+      assert.equal(held.start, stat.slice(stat.lastIndexOf(")") + 1).trim().split(/\s+/)[19]);
+      await db.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 if (isDeno) {
   describe("Locks across storages in one process", () => {

@@ -12,10 +12,13 @@ import {
   encodeLockFile,
   FRESH_LOCK_MS,
   heldLocks,
+  holderAlive,
   lockedByOther,
   lockedBySelf,
   type LockHolder,
   parseLockFile,
+  type ProcessProbe,
+  readIdentity,
 } from "./lock_file.ts";
 
 interface NodeApi {
@@ -119,6 +122,22 @@ function isAlive(process: NodeApi["process"], pid: number): boolean {
     // EPERM: the process exists but belongs to someone else.
     return errCode(e) === "EPERM";
   }
+}
+
+/** A small text file (`/proc/…`), or `null` when it cannot be read (not Linux, no access). */
+async function readText(path: string): Promise<string | null> {
+  const { fs } = await node();
+  try {
+    return await fs.readFile(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+/** What this machine says about `holder`'s pid: its boot id, whether the pid runs, and since when. */
+async function probeFor(process: NodeApi["process"], holder: LockHolder): Promise<ProcessProbe> {
+  const { boot, start } = await readIdentity(holder.pid, readText);
+  return { bootId: boot ?? null, alive: (pid) => isAlive(process, pid), startTime: () => start ?? null };
 }
 
 function runtimeName(process: NodeApi["process"]): string {
@@ -257,9 +276,10 @@ export class NodeStorage implements Storage {
 
   /**
    * Takes `path` as a pid-file lock. The file is created with `O_EXCL`; when
-   * it exists, its recorded pid decides: alive → `LockedError`, dead →
-   * taken over. A lock file held by a Deno process (which adds an OS lock)
-   * names its pid too, so both schemes see each other.
+   * it exists, its recorded holder decides: alive (same boot, pid running,
+   * same start time) → `LockedError`; otherwise taken over. A lock file held
+   * by a Deno process (which adds an OS lock) records the same identity, so
+   * both schemes see each other.
    */
   async lock(path: string): Promise<StorageLock> {
     const { fs, path: p, process } = await node();
@@ -269,7 +289,11 @@ export class NodeStorage implements Storage {
     if (held.has(key)) throw lockedBySelf(path, process.pid);
     held.add(key); // before any await, so two lock() calls in one tick cannot both pass
     try {
-      const mine = encodeLockFile({ pid: process.pid, runtime: runtimeName(process) });
+      const mine = encodeLockFile({
+        pid: process.pid,
+        runtime: runtimeName(process),
+        ...await readIdentity(process.pid, readText),
+      });
       await this.#acquire(path, mine);
       let released = false;
       return {
@@ -308,16 +332,18 @@ export class NodeStorage implements Storage {
       const seen = await readOrNull(path);
       if (seen === null) continue; // released meanwhile: try again
       const holder: LockHolder | null = parseLockFile(seen);
-      if (holder && holder.pid !== process.pid && isAlive(process, holder.pid)) {
+      // Alive means the same process, not merely the same pid (see lock_file.ts).
+      if (holder && holder.pid !== process.pid && holderAlive(holder, await probeFor(process, holder))) {
         throw lockedByOther(path, holder);
       }
       if (!holder) {
         const info = await fs.stat(path).catch(() => null);
         if (info && Date.now() - info.mtimeMs < FRESH_LOCK_MS) throw lockedByOther(path, null);
       }
-      // Stale: a dead pid, or our own pid left by an earlier process that had
-      // it (pids repeat across container restarts). Re-read right before
-      // unlinking to keep the window for a racing taker tiny.
+      // Stale: a dead holder (its pid gone, or now another process's), or our
+      // own pid left by an earlier process that had it (pids repeat across
+      // container restarts). Re-read right before unlinking to keep the
+      // window for a racing taker tiny.
       if (sameBytes(await readOrNull(path), seen)) await this.remove(path);
     }
     throw lockedByOther(path, parseLockFile(await readOrNull(path)));
