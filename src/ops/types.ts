@@ -26,7 +26,12 @@ export interface Op<S = State> {
 }
 
 /**
- * Declares an op with its types checked; returns it unchanged.
+ * Declares an op with its types checked. A write op is returned with a
+ * `run` that first asks the engine whether writes are accepted
+ * (`engine.checkWritable()`): while the disk refuses the log, a write is
+ * refused with `StorageError` before it changes anything in memory — on
+ * every path, since the handles, `execute` and transactions all call `run`.
+ * Read ops are returned unchanged.
  *
  * @example
  * ```ts
@@ -35,5 +40,13 @@ export interface Op<S = State> {
  * ```
  */
 export function op<S>(def: Op<S>): Op<S> {
-  return def;
+  if (!def.write) return def;
+  const run = def.run;
+  return {
+    ...def,
+    run(engine, target, args) {
+      if (engine.storageError !== null) engine.checkWritable();
+      return run(engine, target, args);
+    },
+  };
 }

@@ -61,12 +61,30 @@ class DenoFile implements StorageFile {
   async size(): Promise<number> {
     return (await this.#check().stat()).size;
   }
+  async identity(): Promise<string> {
+    return identityOf(await this.#check().stat());
+  }
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       this.#file.close();
     }
     return Promise.resolve();
+  }
+}
+
+/** Device and inode: what names a file whatever its path. */
+function identityOf(st: Deno.FileInfo): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+/** The identity of the file at `path`, or `null` when there is none. */
+async function pathIdentity(path: string): Promise<string | null> {
+  try {
+    return identityOf(await Deno.stat(path));
+  } catch (e) {
+    if (isNotFound(e) || e instanceof Deno.errors.NotADirectory) return null;
+    throw e;
   }
 }
 
@@ -180,6 +198,11 @@ export class DenoStorage implements Storage {
     }
   }
 
+  /** Device and inode of the file at `path`, or `null`. */
+  identity(path: string): Promise<string | null> {
+    return pathIdentity(path);
+  }
+
   /** Opens in append mode, creating the file when missing. */
   async openAppend(path: string): Promise<StorageFile> {
     return new DenoFile(await Deno.open(path, { append: true, create: true }), path);
@@ -238,18 +261,26 @@ export class DenoStorage implements Storage {
     held.add(key);
     try {
       const file = await this.#acquire(path);
+      const id = identityOf(await file.stat());
+      // Still ours while the path names the inode we hold locked (the open
+      // descriptor keeps its number from being reused by a new LOCK).
+      const ours = async () => (await pathIdentity(path)) === id;
       let released = false;
       return {
         release: async () => {
           if (released) return;
           released = true;
           try {
-            await this.remove(path);
+            // Only our own file: a LOCK that replaced it belongs to someone else.
+            // On a disk that went read-only it stays: a stale lock, taken over
+            // by the next opener (the OS lock goes with the descriptor).
+            if (await ours().catch(() => false)) await this.remove(path).catch(() => {});
           } finally {
             held.delete(key);
             file.close(); // drops the OS lock
           }
         },
+        held: async () => !released && (await ours()),
       };
     } catch (e) {
       held.delete(key);

@@ -102,10 +102,30 @@ class NodeFile implements StorageFile {
     const fd = this.#check();
     return await new Promise<number>((resolve, reject) => this.#fs.fstat(fd, (e, st) => e ? reject(e) : resolve(st.size)));
   }
+  async identity(): Promise<string> {
+    const fd = this.#check();
+    return identityOf(await new Promise((resolve, reject) => this.#fs.fstat(fd, { bigint: true }, (e, st) => e ? reject(e) : resolve(st))));
+  }
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await new Promise<void>((resolve, reject) => this.#fs.close(this.#fd, (e) => e ? reject(e) : resolve()));
+  }
+}
+
+/** Device and inode: what names a file whatever its path (bigint: inode numbers may pass 2^53). */
+function identityOf(st: { dev: bigint; ino: bigint }): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+/** The identity of the file at `path`, or `null` when there is none. */
+async function pathIdentity(path: string): Promise<string | null> {
+  const { fs } = await node();
+  try {
+    return identityOf(await fs.stat(path, { bigint: true }));
+  } catch (e) {
+    if (errCode(e) === "ENOENT" || errCode(e) === "ENOTDIR") return null;
+    throw e;
   }
 }
 
@@ -226,6 +246,11 @@ export class NodeStorage implements Storage {
     }
   }
 
+  /** Device and inode of the file at `path`, or `null`. */
+  identity(path: string): Promise<string | null> {
+    return pathIdentity(path);
+  }
+
   /** Opens with `O_APPEND | O_CREAT`. */
   async openAppend(path: string): Promise<StorageFile> {
     const { fd } = await node();
@@ -294,19 +319,27 @@ export class NodeStorage implements Storage {
         runtime: runtimeName(process),
         ...await readIdentity(process.pid, readText),
       });
-      await this.#acquire(path, mine);
+      const { fd: pin, id } = await this.#acquire(path, mine);
+      const { fd: fs } = await node();
       let released = false;
+      // The file is still ours while its path names the inode we created. A
+      // read-only descriptor stays open on it so that, should the file be
+      // removed, its inode number cannot be handed to a new LOCK meanwhile.
+      const ours = async () => (await pathIdentity(path)) === id;
       return {
         release: async () => {
           if (released) return;
           released = true;
           try {
-            // Only remove the file if it is still ours.
-            if (sameBytes(await readOrNull(path), mine)) await this.remove(path);
+            // Only remove the file if it is still ours. On a disk that went
+            // read-only it stays: a stale lock, taken over by the next opener.
+            if (await ours().catch(() => false)) await this.remove(path).catch(() => {});
           } finally {
             held.delete(key);
+            fs.close(pin, () => {});
           }
         },
+        held: async () => !released && (await ours()),
       };
     } catch (e) {
       held.delete(key);
@@ -314,18 +347,19 @@ export class NodeStorage implements Storage {
     }
   }
 
-  async #acquire(path: string, mine: Uint8Array): Promise<void> {
-    const { fs, process } = await node();
+  async #acquire(path: string, mine: Uint8Array): Promise<{ fd: number; id: string }> {
+    const { fs, fd: fsc, process } = await node();
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const h = await fs.open(path, "wx");
         try {
           await h.write(mine);
           await h.datasync();
+          const id = identityOf(await h.stat({ bigint: true }));
+          return { fd: await openFd(fsc, path, "r"), id };
         } finally {
           await h.close();
         }
-        return;
       } catch (e) {
         if (errCode(e) !== "EEXIST") throw e;
       }
