@@ -243,6 +243,42 @@ for (const impl of impls) {
         await second.release();
       }));
 
+    it("identity: a path names its open file's identity until removed (null) or replaced (another)", () =>
+      withDir(impl, async (s, dir) => {
+        const path = `${dir}/seg`;
+        const f = await s.create(path);
+        const id = await f.identity!();
+        assert.equal(typeof id, "string");
+        assert.equal(await s.identity!(path), id);
+        await f.write(enc("x"));
+        assert.equal(await s.identity!(path), id, "writing keeps the identity");
+        await s.remove(path);
+        assert.equal(await s.identity!(path), null);
+        assert.equal(await s.identity!(`${dir}/missing/deeper`), null);
+        const g = await s.create(path); // a new file under the old name, while f is still open
+        assert.notEqual(await g.identity!(), id);
+        assert.notEqual(await s.identity!(path), id);
+        await f.close();
+        await g.close();
+      }));
+
+    it("held(): true while the lock file is this lock's; false once removed or replaced; release spares a replacement", () =>
+      withDir(impl, async (s, dir) => {
+        const path = `${dir}/LOCK`;
+        const lock = await s.lock(path);
+        assert.equal(await lock.held!(), true);
+        await s.remove(path);
+        assert.equal(await lock.held!(), false, "removed");
+        const other = await s.create(path); // someone else's LOCK now
+        await other.write(enc("theirs"));
+        await other.sync();
+        await other.close();
+        assert.equal(await lock.held!(), false, "replaced");
+        await lock.release();
+        assert.equal(dec(await s.read(path)), "theirs", "release leaves a LOCK that is not its own");
+        assert.equal(await lock.held!(), false, "released");
+      }));
+
     if (impl.name !== "memory") {
       it("a lock file left by a dead pid is taken over", () =>
         withDir(impl, async (s, dir) => {
@@ -556,6 +592,49 @@ if (isDeno) {
 }
 
 // ---- MemoryStorage crash simulation -----------------------------------------
+
+describe("MemoryStorage setFault()", () => {
+  it("capacity: a write past it stores what fits and fails with ENOSPC; reads and removals still work", async () => {
+    const s = new MemoryStorage();
+    await s.mkdir("db");
+    const f = await s.create("db/a");
+    await f.write(enc("12345"));
+    s.setFault({ capacity: 8 });
+    await assert.rejects(f.write(enc("6789")), (e: unknown) => (e as { code?: string }).code === "ENOSPC");
+    assert.equal(dec(await s.read("db/a")), "12345678", "a short write, as on a real disk");
+    await assert.rejects(f.truncate(100), (e: unknown) => (e as { code?: string }).code === "ENOSPC");
+    await f.truncate(2); // shrinking frees space
+    await f.write(enc("ab"));
+    s.setFault(null);
+    await f.write(enc("-free"));
+    assert.equal(dec(await s.read("db/a")), "12ab-free");
+    await f.close();
+  });
+
+  it("readOnly: every change fails with EROFS, reads work, and clearing it restores writes", async () => {
+    const s = new MemoryStorage();
+    await s.mkdir("db");
+    const f = await s.create("db/a");
+    await f.write(enc("kept"));
+    s.setFault({ readOnly: true });
+    const erofs = (e: unknown) => (e as { code?: string }).code === "EROFS";
+    await assert.rejects(f.write(enc("x")), erofs);
+    await assert.rejects(f.sync(), erofs);
+    await assert.rejects(f.truncate(0), erofs);
+    await assert.rejects(s.create("db/b"), erofs);
+    await assert.rejects(s.rename("db/a", "db/c"), erofs);
+    await assert.rejects(s.remove("db/a"), erofs);
+    await assert.rejects(s.mkdir("db/sub"), erofs);
+    await assert.rejects(s.syncDir("db"), erofs);
+    assert.equal(dec(await s.read("db/a")), "kept");
+    const g = await s.openAppend("db/a"); // opening an existing file is a read-only act
+    await g.close();
+    s.setFault(null);
+    await f.write(enc("!"));
+    await f.close();
+    assert.equal(dec(await s.read("db/a")), "kept!");
+  });
+});
 
 describe("MemoryStorage crash()", () => {
   async function setup() {
