@@ -155,6 +155,7 @@ export class WalWriter {
   // the current segment (not yet fsynced), [#written, #len) not handed out.
   #buf: Uint8Array = new Uint8Array(INITIAL_BATCH);
   #len = 0;
+  #peak = 0; // the most the buffer held since the last drop (see #shrink)
   #written = 0;
   #cuts: { offset: number; lsn: number }[] = []; // record `lsn` at `offset` starts a new segment
   #planned = 0; // bytes of the newest segment once the buffer is written
@@ -309,6 +310,7 @@ export class WalWriter {
       this.#buf = grown;
     }
     this.#len = writeFrame(this.#buf, this.#len, payload);
+    if (this.#len > this.#peak) this.#peak = this.#len;
     this.#planned += frame;
     this.#bytes += frame;
     if (this.#lastLsn === null) this.#writtenLsn = this.#syncedLsn = lsn - 1;
@@ -661,13 +663,16 @@ export class WalWriter {
     this.#shrink();
   }
 
-  // A huge record once made the buffer huge: give the memory back once drained.
+  // A burst (or one huge record) once made the buffer huge: give the memory
+  // back once a whole cycle between fsyncs needed far less of it. A steady
+  // load keeps its buffer instead of growing it again after every fsync.
   #shrink(): void {
-    if (this.#buf.length > KEEP_BATCH && this.#len < KEEP_BATCH / 4) {
-      const small = new Uint8Array(Math.max(INITIAL_BATCH, this.#len * 2));
+    if (this.#buf.length > KEEP_BATCH && this.#peak < this.#buf.length / 4) {
+      const small = new Uint8Array(Math.max(INITIAL_BATCH, this.#peak * 2, this.#len));
       small.set(this.#buf.subarray(0, this.#len));
       this.#buf = small;
     }
+    this.#peak = this.#len;
   }
 
   async #startSegment(firstLsn: number): Promise<void> {

@@ -122,7 +122,16 @@ export async function readIdentity(
   return { boot: boot?.trim() || undefined, start: start ?? undefined };
 }
 
-/** Where Linux keeps the id of the current boot. */
+/**
+ * Where Linux keeps the id of the current boot (a new one after every reboot).
+ *
+ * @example
+ * ```ts
+ * import { BOOT_ID } from "./lock_file.ts";
+ * import { readFile } from "node:fs/promises";
+ * const boot = (await readFile(BOOT_ID, "utf8")).trim();
+ * ```
+ */
 export const BOOT_ID = "/proc/sys/kernel/random/boot_id";
 
 // A global symbol, not a module variable: DenoStorage and NodeStorage may be
