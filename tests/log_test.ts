@@ -540,6 +540,63 @@ describe("WalWriter on MemoryStorage", () => {
     assert.deepEqual(lsns((await readWal(s, "db")).records), [1, 2, 3]);
   });
 
+  it("records appended (and a rotation asked for) while a segment is being created land in the right segments", async () => {
+    const inner = new MemoryStorage();
+    let open!: () => void;
+    let gate: Promise<void> | null = new Promise<void>((r) => (open = r));
+    const storage: Storage = {
+      ...instrumented(inner).storage,
+      create: async (p) => {
+        await gate; // the first segment's creation is slow
+        return await inner.create(p);
+      },
+    };
+    const w = await WalWriter.open(storage, "db", { sync: "always", lastLsn: 0 });
+    w.append(rec(1));
+    await tick(); // its commit now waits in create()
+    w.append(rec(2));
+    w.rotate(); // a snapshot at LSN 2: LSN 3 starts a new segment
+    w.append(rec(3));
+    gate = null;
+    open();
+    await w.flush();
+    w.append(rec(4));
+    await w.close();
+    assert.deepEqual((await listSegments(inner, "db")).map((x) => x.firstLsn), [1, 3]);
+    const r = await readWal(inner, "db");
+    assert.deepEqual(lsns(r.records), [1, 2, 3, 4]);
+  });
+
+  it("removeSegmentsUpTo never removes the empty segment a clean close left, once this writer writes into it", async () => {
+    const s = new MemoryStorage();
+    const first = await WalWriter.open(s, "db", { sync: "always", lastLsn: 0 });
+    for (let lsn = 1; lsn <= 3; lsn++) first.append(rec(lsn));
+    await first.close();
+    await first.seal(); // wal/4, empty
+    let open!: () => void;
+    let gate: Promise<void> | null = null;
+    const storage: Storage = {
+      ...instrumented(s).storage,
+      create: async (p) => {
+        await gate;
+        return await s.create(p);
+      },
+    };
+    const w = await WalWriter.open(storage, "db", { sync: "always", lastLsn: 3 });
+    for (let lsn = 4; lsn <= 6; lsn++) w.append(rec(lsn));
+    await w.flush();
+    gate = new Promise<void>((r) => (open = r));
+    w.rotate();
+    w.append(rec(7));
+    await tick(5); // wal/4 is closed, wal/7 is being created: no current segment
+    // An older snapshot at 5 covers wal/1 (1..3) but not wal/4 (4..6).
+    assert.deepEqual(await w.removeSegmentsUpTo(5), [`db/wal/${segmentName(1)}`]);
+    gate = null;
+    open();
+    await w.close();
+    assert.deepEqual(lsns((await readWal(s, "db", { afterLsn: 3 })).records), [4, 5, 6, 7]);
+  });
+
   it("removeSegmentsUpTo drops covered segments, never the current one", async () => {
     const s = new MemoryStorage();
     const w = await WalWriter.open(s, "db", { sync: "always", segmentBytes: 200, lastLsn: 0 });

@@ -403,11 +403,14 @@ export class WalWriter {
       const current = this.#segment?.info.firstLsn;
       if (current !== undefined && segments[i].firstLsn >= current) break;
       // A successor bounds a segment's records. Without one, only a segment
-      // that predates this writer is bounded (by the LSN it was opened with);
-      // one this writer made may be mid-rotation and is left alone.
+      // that predates this writer and starts at or below the LSN it was
+      // opened with is bounded (by that LSN); one this writer made or wrote
+      // into (the empty segment a clean close left for it) may be
+      // mid-rotation and is left alone.
+      const first = segments[i].firstLsn;
       const lastInside = i + 1 < segments.length
         ? segments[i + 1].firstLsn - 1
-        : segments[i].firstLsn <= this.#openNewest
+        : first <= this.#openNewest && this.#openLastLsn !== null && first <= this.#openLastLsn
         ? this.#openLastLsn
         : null;
       if (lastInside === null || lastInside > lsn) break;
@@ -610,7 +613,12 @@ export class WalWriter {
       this.#cuts.shift();
       return;
     }
-    if (this.#segment === null) await this.#startSegment(this.#writtenLsn + 1);
+    if (this.#segment === null) {
+      // Appends (and new cuts) may arrive while the segment is created: the
+      // next step looks at the buffer afresh.
+      await this.#startSegment(this.#writtenLsn + 1);
+      return;
+    }
     const end = cut !== undefined ? cut.offset : this.#len;
     const endLsn = cut !== undefined ? cut.lsn - 1 : this.#lastLsn!;
     await this.#segment!.writer!.write(this.#buf.subarray(this.#written, end));
