@@ -65,6 +65,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     config.dir === null ? { sync: config.sync } : {
       dir: config.dir,
       sync: config.sync,
+      // Recovery progress, snapshots, and the disk refusing or accepting writes again.
+      logger: (line: string) => console.error(line),
       ...(config.flushInterval !== undefined ? { flushInterval: config.flushInterval } : {}),
       ...(config.snapshotInterval !== undefined ? { snapshotInterval: config.snapshotInterval } : {}),
     },

@@ -112,7 +112,15 @@ async function build(name: string, plan: (number | "snap")[][], segmentBytes?: n
   const storage = machine.disk;
   let i = 0;
   for (const gen of plan) {
-    const db = await Database.open({ storage: machine.process(), dir: "db", sync: "always", snapshotInterval: 0, segmentBytes });
+    // No automatic snapshots (by time, by log size, after recovery): only the planned ones.
+    const db = await Database.open({
+      storage: machine.process(),
+      dir: "db",
+      sync: "always",
+      snapshotInterval: 0,
+      snapshotWalBytes: 0,
+      segmentBytes,
+    });
     for (const step of gen) {
       if (step === "snap") await db.snapshot();
       else for (let k = 0; k < step; k++) write(db, ++i);
@@ -272,11 +280,12 @@ async function materialize(files: Map<string, Uint8Array>, dir: string): Promise
 
 // The images: several segments (every reopen starts one) and two snapshots.
 const PLANS = {
-  // wal/31 (31..80), wal/81 (81..110), wal/111 (111..150); snapshots at 60 and 130.
+  // wal/61 (61..80), wal/81 (81..110), wal/111 (111..130), wal/131 (131..150); snapshots at
+  // 60 and 130. A snapshot starts a new segment, so wal/1 and wal/31 (1..60) are removed.
   twoSnapshots: [[30], [30, "snap", 20], [30], [20, "snap", 20]],
   // wal/1, wal/31, wal/61; no snapshot: every segment is read.
   logOnly: [[30], [30], [30]],
-  // wal/1 (1..50); one snapshot at 30.
+  // wal/1 (1..30), wal/31 (31..50); one snapshot at 30.
   oneSnapshot: [[30, "snap", 20]],
   // 1 KiB segments: the log rotates inside one process; snapshots at 60 and 110.
   rotated: [[60, "snap", 50, "snap", 30]],
@@ -315,14 +324,14 @@ describe(`Corruption (seed ${SEED})`, () => {
     assert.deepStrictEqual(rotated.snapshots, ["snapshots/00000000000000000060.snap", "snapshots/00000000000000000110.snap"]);
     assert.equal(rotatedLogOnly.segments[0].first, 1);
     assert.ok(rotatedLogOnly.segments.length >= 6, `small segments rotate: ${rotatedLogOnly.segments.map((s) => s.file)}`);
-    assert.deepStrictEqual(twoSnapshots.segments.map((s) => s.first), [31, 81, 111]);
+    assert.deepStrictEqual(twoSnapshots.segments.map((s) => s.first), [61, 81, 111, 131]);
     assert.deepStrictEqual(twoSnapshots.snapshots, ["snapshots/00000000000000000060.snap", "snapshots/00000000000000000130.snap"]);
     assert.equal(twoSnapshots.n, 150);
-    assert.deepStrictEqual(twoSnapshots.segments.map((s) => s.frames.length), [50, 30, 40]);
+    assert.deepStrictEqual(twoSnapshots.segments.map((s) => s.frames.length), [20, 30, 20, 20]);
     assert.deepStrictEqual(logOnly.segments.map((s) => s.first), [1, 31, 61]);
     assert.deepStrictEqual(logOnly.segments.map((s) => s.frames.length), [30, 30, 30]);
     assert.deepStrictEqual(logOnly.snapshots, []);
-    assert.deepStrictEqual(oneSnapshot.segments.map((s) => s.first), [1]);
+    assert.deepStrictEqual(oneSnapshot.segments.map((s) => s.first), [1, 31]);
     assert.deepStrictEqual(oneSnapshot.snapshots, ["snapshots/00000000000000000030.snap"]);
     // Undamaged, each opens to the full state.
     for (const img of [twoSnapshots, logOnly, oneSnapshot, rotated, rotatedLogOnly]) {
@@ -518,10 +527,13 @@ describe("Corruption: the cases that must hold, one by one", () => {
     const r = await tryOpen((logger) => Database.open({ storage: machine.process(), dir: "db", repair: true, logger }), "repair");
     check(r, [{ state: 40 }], "repair cuts before LSN 41");
     assert.ok(r.lines.some((l) => /repair/i.test(l) && l.includes(seg.file) && l.includes(String(frame.o))), r.lines.join(" | "));
+    // The close after the repair snapshotted LSN 40 and sealed the log with an empty wal/41.
     assert.deepStrictEqual((await storage.list("db/wal")).filter((n) => n.endsWith(".wal")), [
       "00000000000000000001.wal",
       "00000000000000000031.wal",
+      "00000000000000000041.wal",
     ]);
+    assert.equal(storage.peek("db/wal/00000000000000000041.wal")?.length, 0);
     // Writes continue from LSN 41; a crash and a reopen without repair keep them.
     const db = await Database.open({ storage: machine.process(), dir: "db", sync: "always" });
     const model = await Database.open();

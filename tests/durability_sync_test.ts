@@ -8,7 +8,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { ClosedError, Database, defineSchema, type Storage, type StorageFile, type Value } from "../mod.ts";
+import { Database, defineSchema, type Storage, type StorageFile, StorageError, type Value } from "../mod.ts";
 import { abandon, canon, dump, Machine, prng, randInt, seedFromEnv, sleep, within } from "./fixtures/durability_common.ts";
 
 const SEED = seedFromEnv("CYBERDB_SYNC_SEED");
@@ -501,7 +501,7 @@ describe("close() when the close-time snapshot fails", () => {
 
 describe("a log that cannot be written stops acknowledging", () => {
   for (const sync of ["always", "interval", "manual"] as const) {
-    it(`sync "${sync}": after the disk goes away, flush() rejects and later writes throw ClosedError`, async () => {
+    it(`sync "${sync}": after the disk goes away, flush() rejects and later writes throw StorageError`, async () => {
       const machine = new Machine();
       const db = await open(machine, { sync });
       db.createDict("d").set("a", 1);
@@ -515,7 +515,7 @@ describe("a log that cannot be written stops acknowledging", () => {
             db.getDict("d").set("c", 3);
             return false;
           } catch (e) {
-            assert.ok(e instanceof ClosedError, `expected ClosedError, got ${e}`);
+            assert.ok(e instanceof StorageError, `expected StorageError, got ${e}`);
             return true;
           }
         },

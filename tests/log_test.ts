@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Packr } from "msgpackr";
-import { ClosedError, CorruptionError, TooLargeError } from "../src/errors.ts";
+import { ClosedError, CorruptionError, StorageError, TooLargeError } from "../src/errors.ts";
 import {
   applyCut,
   checkFrame,
@@ -473,8 +473,9 @@ describe("WalWriter on MemoryStorage", () => {
     assert.equal(r.cut, null);
     // The writer's handle died with the crash: its next flush fails loudly.
     w.append(rec(10));
-    await assert.rejects(w.flush(), ClosedError);
-    await assert.rejects(w.close(), ClosedError);
+    const died = rejectsWith(StorageError, (e) => assert.ok(e.cause instanceof ClosedError, `caused by ClosedError: ${e.cause}`));
+    await assert.rejects(w.flush(), died);
+    await assert.rejects(w.close(), died);
   });
 
   it("a crash between rotations never leaves a later segment without the earlier one's tail", async () => {
@@ -529,8 +530,71 @@ describe("WalWriter on MemoryStorage", () => {
     await writeLog(s, "db", 1, 3);
     const w = await WalWriter.open(s, "db", { sync: "always", lastLsn: 0 }); // wrong: the log ends at 3
     w.append(rec(1));
-    await assert.rejects(w.flush(), CorruptionError);
+    await assert.rejects(
+      w.flush(),
+      rejectsWith(StorageError, (e) => {
+        assert.ok(e.cause instanceof CorruptionError);
+        assert.match(e.message, /already holds records from LSN 1/);
+      }),
+    );
     assert.deepEqual(lsns((await readWal(s, "db")).records), [1, 2, 3]);
+  });
+
+  it("records appended (and a rotation asked for) while a segment is being created land in the right segments", async () => {
+    const inner = new MemoryStorage();
+    let open!: () => void;
+    let gate: Promise<void> | null = new Promise<void>((r) => (open = r));
+    const storage: Storage = {
+      ...instrumented(inner).storage,
+      create: async (p) => {
+        await gate; // the first segment's creation is slow
+        return await inner.create(p);
+      },
+    };
+    const w = await WalWriter.open(storage, "db", { sync: "always", lastLsn: 0 });
+    w.append(rec(1));
+    await tick(); // its commit now waits in create()
+    w.append(rec(2));
+    w.rotate(); // a snapshot at LSN 2: LSN 3 starts a new segment
+    w.append(rec(3));
+    gate = null;
+    open();
+    await w.flush();
+    w.append(rec(4));
+    await w.close();
+    assert.deepEqual((await listSegments(inner, "db")).map((x) => x.firstLsn), [1, 3]);
+    const r = await readWal(inner, "db");
+    assert.deepEqual(lsns(r.records), [1, 2, 3, 4]);
+  });
+
+  it("removeSegmentsUpTo never removes the empty segment a clean close left, once this writer writes into it", async () => {
+    const s = new MemoryStorage();
+    const first = await WalWriter.open(s, "db", { sync: "always", lastLsn: 0 });
+    for (let lsn = 1; lsn <= 3; lsn++) first.append(rec(lsn));
+    await first.close();
+    await first.seal(); // wal/4, empty
+    let open!: () => void;
+    let gate: Promise<void> | null = null;
+    const storage: Storage = {
+      ...instrumented(s).storage,
+      create: async (p) => {
+        await gate;
+        return await s.create(p);
+      },
+    };
+    const w = await WalWriter.open(storage, "db", { sync: "always", lastLsn: 3 });
+    for (let lsn = 4; lsn <= 6; lsn++) w.append(rec(lsn));
+    await w.flush();
+    gate = new Promise<void>((r) => (open = r));
+    w.rotate();
+    w.append(rec(7));
+    await tick(5); // wal/4 is closed, wal/7 is being created: no current segment
+    // An older snapshot at 5 covers wal/1 (1..3) but not wal/4 (4..6).
+    assert.deepEqual(await w.removeSegmentsUpTo(5), [`db/wal/${segmentName(1)}`]);
+    gate = null;
+    open();
+    await w.close();
+    assert.deepEqual(lsns((await readWal(s, "db", { afterLsn: 3 })).records), [4, 5, 6, 7]);
   });
 
   it("removeSegmentsUpTo drops covered segments, never the current one", async () => {
@@ -570,11 +634,129 @@ describe("WalWriter on MemoryStorage", () => {
     await w.flush();
     stats.failWrite = true;
     w.append(rec(2));
-    await assert.rejects(w.flush(), /Injected write failure/);
+    const enospc = rejectsWith(StorageError, (e) => {
+      assert.match(e.message, /no space left on device \(ENOSPC\)/);
+      assert.match(e.message, /"db\/wal\/00000000000000000001\.wal"/, "names the segment");
+      assert.match(String(e.cause), /Injected write failure/);
+    });
+    await assert.rejects(w.flush(), enospc);
     assert.equal(errors.length, 1);
-    assert.throws(() => w.append(rec(3)), rejectsWith(ClosedError, (e) => assert.match(String(e.cause), /ENOSPC/)));
-    await assert.rejects(w.durable(), /Injected write failure/);
-    await assert.rejects(w.close(), /Injected write failure/);
+    assert.equal(w.failure?.kind, "io");
+    assert.throws(() => w.append(rec(3)), enospc);
+    await assert.rejects(w.durable(), enospc);
+    await assert.rejects(w.close(), enospc);
+  });
+
+  it("recover() cuts the segment back to its durable size and writes every record not yet durable again", async () => {
+    const disk = new MemoryStorage();
+    const w = await WalWriter.open(disk, "db", { sync: "interval", flushInterval: 60_000, lastLsn: 0 });
+    for (let lsn = 1; lsn <= 3; lsn++) w.append(rec(lsn));
+    await w.flush();
+    const seg = `db/wal/${segmentName(1)}`;
+    const durable = disk.peek(seg)!.length;
+    disk.setFault({ capacity: disk.peek(seg)!.length + 30 }); // room for part of the next batch
+    for (let lsn = 4; lsn <= 8; lsn++) w.append(rec(lsn, "v".repeat(20)));
+    await assert.rejects(w.flush(), /ENOSPC/);
+    assert.ok(disk.peek(seg)!.length > durable, "a short write left part of the batch behind");
+    assert.equal(w.unsynced, true);
+    await assert.rejects(w.recover(), /ENOSPC/); // still full
+    disk.setFault(null);
+    await w.recover();
+    assert.equal(w.failure, null);
+    assert.equal(w.unsynced, false);
+    w.append(rec(9));
+    await w.close();
+    const r = await readWal(disk, "db");
+    assert.equal(r.cut, null, "no torn bytes: the partial batch was cut away before the rewrite");
+    assert.deepEqual(lsns(r.records), range(1, 9));
+  });
+
+  it("after a failed write, recover() keeps what earlier writes handed over; after a failed fsync it writes all of it again", async () => {
+    const { storage, stats } = instrumented(new MemoryStorage());
+    const w = await WalWriter.open(storage, "db", { sync: "interval", flushInterval: 60_000, lastLsn: 0 });
+    const frames: number[] = [0];
+    for (let lsn = 1; lsn <= 3; lsn++) frames[lsn] = w.append(rec(lsn));
+    await tick(); // written at the end of the task, not fsynced
+    const before = stats.bytes;
+    stats.failWrite = true;
+    frames[4] = w.append(rec(4));
+    await assert.rejects(w.flush(), StorageError);
+    stats.failWrite = false;
+    await w.recover();
+    assert.equal(stats.bytes - before, frames[4], "only the failed write is written again");
+    for (let lsn = 5; lsn <= 6; lsn++) frames[lsn] = w.append(rec(lsn));
+    await tick();
+    const before2 = stats.bytes;
+    stats.failSync = true;
+    await assert.rejects(w.flush(), StorageError);
+    stats.failSync = false;
+    await w.recover();
+    assert.equal(stats.bytes - before2, frames[5] + frames[6], "everything since the last good fsync is written again");
+    await w.close();
+    const r = await readWal(storage, "db");
+    assert.equal(r.cut, null);
+    assert.deepEqual(lsns(r.records), range(1, 6));
+  });
+
+  it("discard() drops what was never durable; recover() then continues from the last fsynced LSN", async () => {
+    const disk = new MemoryStorage();
+    const w = await WalWriter.open(disk, "db", { sync: "always", lastLsn: 0 });
+    w.append(rec(1));
+    await w.flush();
+    disk.setFault({ readOnly: true });
+    w.append(rec(2));
+    w.append(rec(3));
+    await assert.rejects(w.flush(), /read-only file system \(EROFS\)/);
+    w.discard();
+    assert.equal(w.lastLsn, 1);
+    assert.equal(w.unsynced, false);
+    disk.setFault(null);
+    await w.recover();
+    w.append(rec(2, "again"));
+    await w.close();
+    const r = await readWal(disk, "db");
+    assert.deepEqual(r.records.map((x) => [x.lsn, "op" in x ? x.args[2] : null]), [[1, 1], [2, "again"]]);
+  });
+
+  it("a segment removed under the writer is noticed after its fsync: nothing is acknowledged, waiters wait for rebased()", async () => {
+    const disk = new MemoryStorage();
+    const kinds: string[] = [];
+    const w = await WalWriter.open(disk, "db", { sync: "always", lastLsn: 0, onError: (_e, kind) => kinds.push(kind) });
+    w.append(rec(1));
+    await w.flush();
+    await disk.remove(`db/wal/${segmentName(1)}`);
+    w.append(rec(2));
+    let acknowledged = false;
+    const waiting = w.durable().then(() => (acknowledged = true));
+    await tick(5);
+    assert.deepEqual(kinds, ["removed"]);
+    assert.equal(acknowledged, false, "not acknowledged into a removed file");
+    assert.match(w.failure!.error.message, /was removed or replaced/);
+    w.rebased(2); // the owner wrote a snapshot at LSN 2
+    await waiting;
+    w.append(rec(3));
+    await w.close();
+    assert.deepEqual((await listSegments(disk, "db")).map((x) => x.firstLsn), [3]);
+  });
+
+  it("a failing verify hook stops the writer with kind lock and rejects the waiters", async () => {
+    const disk = new MemoryStorage();
+    let refuse: StorageError | null = null;
+    const kinds: string[] = [];
+    const w = await WalWriter.open(disk, "db", {
+      sync: "always",
+      lastLsn: 0,
+      verify: () => Promise.resolve(refuse),
+      onError: (_e, kind) => kinds.push(kind),
+    });
+    w.append(rec(1));
+    await w.flush();
+    refuse = new StorageError("Lock gone");
+    w.append(rec(2));
+    await assert.rejects(w.flush(), /Lock gone/);
+    assert.deepEqual(kinds, ["lock"]);
+    await assert.rejects(w.recover(), /Lock gone/);
+    await assert.rejects(w.close(), /Lock gone/);
   });
 
   it("a failed fsync rejects flush(), also when nobody was waiting", async () => {
@@ -583,8 +765,12 @@ describe("WalWriter on MemoryStorage", () => {
     stats.failSync = true;
     w.append(rec(1)); // committed at the end of this task, with nobody awaiting it
     await tick(5);
-    await assert.rejects(w.flush(), /Injected sync failure/);
-    await assert.rejects(w.close(), /Injected sync failure/);
+    const eio = rejectsWith(StorageError, (e) => {
+      assert.match(e.message, /I\/O error \(EIO\)/);
+      assert.match(String(e.cause), /Injected sync failure/);
+    });
+    await assert.rejects(w.flush(), eio);
+    await assert.rejects(w.close(), eio);
   });
 
   it("rejects bad options", async () => {

@@ -43,10 +43,19 @@ export interface ServerProcess {
   kill(): Promise<number | string>;
 }
 
-/** Starts a server; `args` are extra flags. Uses --port 0 and 127.0.0.1 unless given. */
-export async function startServer(args: string[], options: { port?: number; timeout?: number } = {}): Promise<ServerProcess> {
-  const [cmd, base] = command(runtime());
-  const child = spawn(cmd, [...base, "--host", "127.0.0.1", "--port", String(options.port ?? 0), ...args], {
+/**
+ * Starts a server; `args` are extra flags. Uses --port 0 and 127.0.0.1 unless given.
+ * `prefix` runs the server command through another one that ends by exec'ing it
+ * (e.g. `nsenter … --`), so that the child's pid is still the server's.
+ */
+export async function startServer(
+  args: string[],
+  options: { port?: number; timeout?: number; prefix?: string[] } = {},
+): Promise<ServerProcess> {
+  const [server, base] = command(runtime());
+  const full = [server, ...base, "--host", "127.0.0.1", "--port", String(options.port ?? 0), ...args];
+  const argv = [...(options.prefix ?? []), ...full];
+  const child = spawn(argv[0], argv.slice(1), {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1" },

@@ -3,13 +3,14 @@
 // Memory-only crash semantics and real-process lock tests follow.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { ClosedError, LockedError } from "../src/errors.ts";
-import { DenoStorage, defaultStorage, MemoryStorage, NodeStorage } from "../src/storage/mod.ts";
+import { ClosedError, LockedError, ValidationError } from "../src/errors.ts";
+import { Database } from "../src/engine/database.ts";
+import { DenoStorage, defaultStorage, MemoryStorage, NodeStorage, storageHost } from "../src/storage/mod.ts";
 import type { Storage } from "../src/storage/types.ts";
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
@@ -242,6 +243,42 @@ for (const impl of impls) {
         await second.release();
       }));
 
+    it("identity: a path names its open file's identity until removed (null) or replaced (another)", () =>
+      withDir(impl, async (s, dir) => {
+        const path = `${dir}/seg`;
+        const f = await s.create(path);
+        const id = await f.identity!();
+        assert.equal(typeof id, "string");
+        assert.equal(await s.identity!(path), id);
+        await f.write(enc("x"));
+        assert.equal(await s.identity!(path), id, "writing keeps the identity");
+        await s.remove(path);
+        assert.equal(await s.identity!(path), null);
+        assert.equal(await s.identity!(`${dir}/missing/deeper`), null);
+        const g = await s.create(path); // a new file under the old name, while f is still open
+        assert.notEqual(await g.identity!(), id);
+        assert.notEqual(await s.identity!(path), id);
+        await f.close();
+        await g.close();
+      }));
+
+    it("held(): true while the lock file is this lock's; false once removed or replaced; release spares a replacement", () =>
+      withDir(impl, async (s, dir) => {
+        const path = `${dir}/LOCK`;
+        const lock = await s.lock(path);
+        assert.equal(await lock.held!(), true);
+        await s.remove(path);
+        assert.equal(await lock.held!(), false, "removed");
+        const other = await s.create(path); // someone else's LOCK now
+        await other.write(enc("theirs"));
+        await other.sync();
+        await other.close();
+        assert.equal(await lock.held!(), false, "replaced");
+        await lock.release();
+        assert.equal(dec(await s.read(path)), "theirs", "release leaves a LOCK that is not its own");
+        assert.equal(await lock.held!(), false, "released");
+      }));
+
     if (impl.name !== "memory") {
       it("a lock file left by a dead pid is taken over", () =>
         withDir(impl, async (s, dir) => {
@@ -258,6 +295,82 @@ describe("defaultStorage", () => {
   it("picks this runtime's storage", async () => {
     const s = await defaultStorage();
     assert.equal(s.kind, isDeno ? "deno" : "node");
+    assert.equal((await defaultStorage({ dir: "./data" })).kind, isDeno ? "deno" : "node");
+    assert.equal(storageHost(), isDeno ? "deno" : "node");
+  });
+
+  // The globals of each host, as far as the choice goes.
+  const hosts = {
+    deno: { Deno: {}, navigator: { userAgent: "Deno/2.5.0" } },
+    node: { process: { versions: { node: "22.0.0" } }, navigator: { userAgent: "Node.js/22" } },
+    bun: { process: { versions: { node: "22.0.0", bun: "1.2.0" } }, navigator: { userAgent: "Bun/1.2.0" } },
+    // workerd with nodejs_compat: process.versions.node is there, and node:fs is in memory.
+    workerd: { process: { versions: { node: "22.0.0" } }, navigator: { userAgent: "Cloudflare-Workers" } },
+    browser: { navigator: { userAgent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0" } },
+    bare: {},
+  };
+
+  it("tells the host from its globals, workerd before node", () => {
+    assert.equal(storageHost(hosts.deno), "deno");
+    assert.equal(storageHost(hosts.node), "node");
+    assert.equal(storageHost(hosts.bun), "node");
+    assert.equal(storageHost(hosts.workerd), "workerd");
+    assert.equal(storageHost(hosts.browser), "other");
+    assert.equal(storageHost(hosts.bare), "other");
+  });
+
+  it("without dir, hosts without files get memory; with dir they get ValidationError naming the storage to pass", async () => {
+    for (const name of ["workerd", "browser", "bare"] as const) {
+      assert.equal((await defaultStorage({ globals: hosts[name] })).kind, "memory", name);
+      await assert.rejects(defaultStorage({ dir: "./data", globals: hosts[name] }), (e: unknown) => {
+        assert.ok(e instanceof ValidationError, `${name}: ValidationError, got ${e}`);
+        assert.match(e.message, /"\.\/data"/, "quotes the dir");
+        assert.match(e.message, /storage: new MemoryStorage\(\)/, "names what to pass");
+        if (name === "workerd") assert.match(e.message, /workerd/);
+        return true;
+      });
+    }
+    for (const name of ["deno", "node", "bun"] as const) {
+      const kind = (await defaultStorage({ dir: "./data", globals: hosts[name] })).kind;
+      assert.equal(kind, name === "deno" ? "deno" : "node", name);
+    }
+  });
+
+  it("Database.open({ dir }) where navigator says Cloudflare-Workers → ValidationError, nothing created; without dir it opens in memory", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cyberdb-workerd-"));
+    const saved = Object.getOwnPropertyDescriptor(globalThis, "navigator");
+    Object.defineProperty(globalThis, "navigator", {
+      value: { userAgent: "Cloudflare-Workers" },
+      configurable: true,
+      writable: true,
+    });
+    try {
+      await assert.rejects(Database.open({ dir: join(dir, "db") }), ValidationError);
+      assert.deepEqual(await readdir(dir), [], "nothing was created");
+      const mem = await Database.open();
+      mem.createDict("d").set("a", 1);
+      await mem.flush();
+      await mem.close();
+      // An explicit storage is the caller's decision, and works.
+      const explicit = await Database.open({ dir: "db", storage: new MemoryStorage() });
+      await explicit.close();
+    } finally {
+      if (saved) Object.defineProperty(globalThis, "navigator", saved);
+      else delete (globalThis as { navigator?: unknown }).navigator;
+      await rm(dir, { recursive: true, force: true });
+    }
+    // And on this runtime, a dir is durable.
+    const real = await mkdtemp(join(tmpdir(), "cyberdb-real-"));
+    try {
+      const db = await Database.open({ dir: real });
+      db.createDict("d").set("a", 1);
+      await db.close();
+      const again = await Database.open({ dir: real });
+      assert.deepEqual(again.getDict("d").toObject(), { a: 1 });
+      await again.close();
+    } finally {
+      await rm(real, { recursive: true, force: true });
+    }
   });
 });
 
@@ -347,6 +460,118 @@ for (const parent of realKinds) {
   }
 }
 
+describe("Stale lock files whose pid now names another live process (pid reuse after a crash and reboot)", () => {
+  const BOOT = "/proc/sys/kernel/random/boot_id";
+  const OTHER_BOOT = "00000000-0000-4000-8000-000000000000";
+
+  /** A live process that has nothing to do with any database: its pid and real start time. */
+  async function unrelated(): Promise<{ pid: number; start: string; stop(): Promise<void> }> {
+    const child = spawn("sleep", ["60"], { stdio: "ignore" });
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      child.once("spawn", () => resolve());
+      child.once("error", reject);
+    });
+    const stat = await readFile(`/proc/${child.pid}/stat`, "utf8");
+    const start = stat.slice(stat.lastIndexOf(")") + 1).trim().split(/\s+/)[19];
+    return {
+      pid: child.pid!,
+      start,
+      async stop() {
+        child.kill("SIGKILL");
+        await exited;
+      },
+    };
+  }
+
+  async function withLockFile(content: object, fn: (dir: string) => Promise<void>): Promise<void> {
+    const dir = await mkdtemp(join(tmpdir(), "cyberdb-stale-"));
+    try {
+      await writeFile(join(dir, "LOCK"), JSON.stringify(content) + "\n");
+      await fn(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  const opens = async (dir: string) => {
+    const db = await Database.open({ dir });
+    db.createDict("d").set("k", 1);
+    await db.close();
+  };
+
+  it("a Node/Bun holder recorded with another start time → the database opens (the pid was reused)", async () => {
+    const other = await unrelated();
+    try {
+      const boot = (await readFile(BOOT, "utf8")).trim();
+      const since = new Date().toISOString();
+      for (const runtime of ["node", "bun"]) {
+        await withLockFile({ pid: other.pid, runtime, since, boot, start: String(Number(other.start) - 1) }, opens);
+      }
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("a holder recorded before a reboot (another boot id) → the database opens", async () => {
+    const other = await unrelated();
+    try {
+      for (const runtime of ["node", "bun", "deno"]) {
+        await withLockFile({ pid: other.pid, runtime, since: "2020-01-01T00:00:00.000Z", boot: OTHER_BOOT, start: other.start }, opens);
+      }
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("a Deno holder's file with a live pid: Deno (whose OS lock is free) opens; Node and Bun, which cannot see the OS lock, refuse", async () => {
+    const other = await unrelated();
+    try {
+      // The format before boot and start time were recorded: nothing but the pid to go by.
+      await withLockFile({ pid: other.pid, runtime: "deno", since: "2020-01-01T00:00:00.000Z" }, async (dir) => {
+        if (isDeno) await opens(dir);
+        else await assert.rejects(Database.open({ dir }), LockedError);
+      });
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("a holder whose boot, pid and start time all match a live process is still LockedError", async () => {
+    const other = await unrelated();
+    try {
+      const boot = (await readFile(BOOT, "utf8")).trim();
+      for (const runtime of ["node", "bun"]) {
+        await withLockFile({ pid: other.pid, runtime, since: new Date().toISOString(), boot, start: other.start }, async (dir) => {
+          await assert.rejects(Database.open({ dir }), (e: unknown) => {
+            assert.ok(e instanceof LockedError, `LockedError, got ${e}`);
+            assert.match(e.message, new RegExp(`process ${other.pid} \\(${runtime}\\)`));
+            return true;
+          });
+        });
+      }
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("this runtime records boot id and start time in its lock file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cyberdb-ident-"));
+    try {
+      const db = await Database.open({ dir });
+      const held = JSON.parse(await readFile(join(dir, "LOCK"), "utf8"));
+      const boot = (await readFile(BOOT, "utf8")).trim();
+      const stat = await readFile(`/proc/${process.pid}/stat`, "utf8");
+      assert.equal(held.pid, process.pid);
+      assert.equal(held.boot, boot);
+      assert.equal(held.start, stat.slice(stat.lastIndexOf(")") + 1).trim().split(/\s+/)[19]);
+      await db.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 if (isDeno) {
   describe("Locks across storages in one process", () => {
     it("DenoStorage and NodeStorage see each other's locks", async () => {
@@ -367,6 +592,49 @@ if (isDeno) {
 }
 
 // ---- MemoryStorage crash simulation -----------------------------------------
+
+describe("MemoryStorage setFault()", () => {
+  it("capacity: a write past it stores what fits and fails with ENOSPC; reads and removals still work", async () => {
+    const s = new MemoryStorage();
+    await s.mkdir("db");
+    const f = await s.create("db/a");
+    await f.write(enc("12345"));
+    s.setFault({ capacity: 8 });
+    await assert.rejects(f.write(enc("6789")), (e: unknown) => (e as { code?: string }).code === "ENOSPC");
+    assert.equal(dec(await s.read("db/a")), "12345678", "a short write, as on a real disk");
+    await assert.rejects(f.truncate(100), (e: unknown) => (e as { code?: string }).code === "ENOSPC");
+    await f.truncate(2); // shrinking frees space
+    await f.write(enc("ab"));
+    s.setFault(null);
+    await f.write(enc("-free"));
+    assert.equal(dec(await s.read("db/a")), "12ab-free");
+    await f.close();
+  });
+
+  it("readOnly: every change fails with EROFS, reads work, and clearing it restores writes", async () => {
+    const s = new MemoryStorage();
+    await s.mkdir("db");
+    const f = await s.create("db/a");
+    await f.write(enc("kept"));
+    s.setFault({ readOnly: true });
+    const erofs = (e: unknown) => (e as { code?: string }).code === "EROFS";
+    await assert.rejects(f.write(enc("x")), erofs);
+    await assert.rejects(f.sync(), erofs);
+    await assert.rejects(f.truncate(0), erofs);
+    await assert.rejects(s.create("db/b"), erofs);
+    await assert.rejects(s.rename("db/a", "db/c"), erofs);
+    await assert.rejects(s.remove("db/a"), erofs);
+    await assert.rejects(s.mkdir("db/sub"), erofs);
+    await assert.rejects(s.syncDir("db"), erofs);
+    assert.equal(dec(await s.read("db/a")), "kept");
+    const g = await s.openAppend("db/a"); // opening an existing file is a read-only act
+    await g.close();
+    s.setFault(null);
+    await f.write(enc("!"));
+    await f.close();
+    assert.equal(dec(await s.read("db/a")), "kept!");
+  });
+});
 
 describe("MemoryStorage crash()", () => {
   async function setup() {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ValidationError } from "../errors.ts";
+import { type StorageError, ValidationError } from "../errors.ts";
 import * as dbOps from "../ops/db_ops.ts";
 import { execute, executeAtomic, OPS } from "../ops/mod.ts";
 import type { Op } from "../ops/types.ts";
@@ -40,7 +40,11 @@ export interface DatabaseOptions {
   flushInterval?: number;
   /** Milliseconds between automatic snapshots (default 900 000; 0 disables). */
   snapshotInterval?: number;
-  /** Write-ahead-log bytes after which a snapshot is taken (default 64 MiB; 0 disables). */
+  /**
+   * Write-ahead-log bytes after which a snapshot is taken (default 64 MiB).
+   * A recovery that replayed log records also snapshots, in the background,
+   * so the next open does not replay them again. 0 disables both.
+   */
   snapshotWalBytes?: number;
   /** Log segments rotate once they would grow past this many bytes (default 64 MiB). */
   segmentBytes?: number;
@@ -245,7 +249,13 @@ export class Database {
     return OPS.get(op)?.write === true;
   }
 
-  /** Resolves once every write made so far is durable (memory-only: at once). */
+  /**
+   * Resolves once every write made so far is durable (memory-only: at once).
+   * Rejects with `StorageError` when the disk refused the log. In `"always"`
+   * the writes of a failed batch are then rolled back: call `flush()` in the
+   * same task as the writes it acknowledges (as the server does), since a
+   * later call only covers writes the log still holds.
+   */
   flush(): Promise<void> {
     try {
       this.#e.checkOpen();
@@ -266,6 +276,30 @@ export class Database {
     return this.#p !== null && this.#p.unsynced;
   }
 
+  /**
+   * Why writes are refused right now, or `null` while they are accepted:
+   * the disk refused the log (full, read-only, I/O error, files removed
+   * under the database). While set, every write throws this `StorageError`
+   * (code `STORAGE`) before changing anything, `flush()` rejects with it,
+   * and reads keep working. The database retries in the background (100 ms,
+   * doubling to 5 s) and clears it once the disk accepts the log again —
+   * except after its LOCK was removed or replaced, which needs a reopen.
+   *
+   * @example
+   * ```ts
+   * import { Database } from "@cyberdb/core";
+   * const db = await Database.open({ dir: "./data" });
+   * if (db.storageError !== null) {
+   *   console.error(`read-only for now: ${db.storageError.message}`);
+   * } else {
+   *   db.createDict("d").set("k", 1);
+   * }
+   * ```
+   */
+  get storageError(): StorageError | null {
+    return this.#e.storageError;
+  }
+
   /** Writes a snapshot now (memory-only: nothing to do). */
   async snapshot(): Promise<void> {
     this.#e.checkOpen();
@@ -277,7 +311,12 @@ export class Database {
     return this.#e.closedReason !== null;
   }
 
-  /** Stops taking writes, flushes, snapshots and releases the directory. Idempotent. */
+  /**
+   * Stops taking writes, flushes, snapshots and releases the directory.
+   * Idempotent. When the disk refuses the log, it tries once more; if
+   * acknowledged writes still cannot be written it rejects with a
+   * `StorageError` saying how many are lost (the lock is released anyway).
+   */
   close(): Promise<void> {
     if (this.#closing === null) {
       this.#e.closedReason = "close() was called";

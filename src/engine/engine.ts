@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ClosedError, NotFoundError, ValidationError, WrongKindError } from "../errors.ts";
+import { ClosedError, NotFoundError, StorageError, ValidationError, WrongKindError } from "../errors.ts";
 import type { ColumnStore } from "./column_store.ts";
 import type { CompiledSchema } from "./schema.ts";
 import type { SecondaryIndex } from "./secondary_index.ts";
@@ -96,6 +96,12 @@ export class Engine {
   logging = false;
   /** Why the engine refuses work, once closed; `null` while open. */
   closedReason: string | null = null;
+  /**
+   * Why writes are refused while reads go on: the disk refused the log (full,
+   * read-only, files removed). Set and cleared by the persistence layer;
+   * `null` while writes are accepted.
+   */
+  storageError: StorageError | null = null;
   #journal: Journal | null = null;
   #pending: LogEntry[] | null = null;
   #savepoints = 0;
@@ -127,6 +133,16 @@ export class Engine {
     if (this.closedReason !== null) {
       throw new ClosedError(`The database is closed (${this.closedReason}): open it again to use it`);
     }
+  }
+
+  /**
+   * Refuses a write before it changes anything while the disk refuses the
+   * log: a fresh `StorageError` with the failure's message (its `cause`).
+   * Every write op calls this first (see `op()` in `ops/types.ts`).
+   */
+  checkWritable(): void {
+    const failed = this.storageError;
+    if (failed !== null) throw new StorageError(failed.message, { cause: failed });
   }
 
   /** The live state of a handle, or the error explaining why it is gone. */

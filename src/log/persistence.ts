@@ -14,13 +14,47 @@
  * that a damaged newest snapshot can be replaced by the previous one plus
  * the log (Redis keeps one RDB; we keep the fallback).
  *
+ * ## When the disk refuses the log
+ *
+ * A failed write or fsync (disk full, read-only, I/O error) stops the log
+ * writer; the database then refuses every write up front with that
+ * `StorageError` (`engine.storageError`, `db.storageError`), before the write
+ * changes anything, and keeps serving reads — Redis's MISCONF stance, never
+ * PostgreSQL's PANIC, because memory holds everything and a restart would
+ * only lose time. In the background it retries (100 ms, doubling to 5 s)
+ * until the disk takes the log again, then accepts writes:
+ *
+ * - `"interval"` and `"manual"` acknowledged the writes when they were
+ *   applied: they stay in memory and in the writer's buffer, and the retry
+ *   cuts the failed segment back to its last fsynced size and writes them
+ *   again. Nothing acknowledged is lost; `flush()` rejects meanwhile.
+ * - `"always"` told the writers of the failed batch that it failed (their
+ *   `flush()` rejected): those writes must never appear. Memory is rolled
+ *   back to the durable state — rebuilt from the snapshot and the log up to
+ *   the last fsynced LSN and moved into the same collection objects, so
+ *   handles keep working — and the writer discards them.
+ *
+ * Files removed under the running database are checked for once per fsync,
+ * before anything is acknowledged (two `stat`s): the open segment must still
+ * be the file at its path, and LOCK must still be ours. A removed log is
+ * re-based: a snapshot of memory (which holds every write) makes everything
+ * durable again, a new segment starts, and the held acknowledgements go out
+ * — rather than refusing writes until a restart that would find no log. A
+ * removed or replaced LOCK means another process may own the directory now:
+ * every write is refused until this database is closed and reopened.
+ *
+ * `close()` with the log stopped tries once more; if acknowledged writes
+ * still cannot be written it rejects with a `StorageError` saying how many
+ * are lost (a server exits 1), otherwise it closes cleanly. The lock is
+ * always released.
+ *
  * @module
  */
 
 import { decodeRange, encode } from "../codec.ts";
-import { CorruptionError, CyberDBError } from "../errors.ts";
+import { CorruptionError, CyberDBError, StorageError } from "../errors.ts";
 import type { DatabaseOptions, Persistence } from "../engine/database.ts";
-import type { Engine, LogEntry } from "../engine/engine.ts";
+import { Engine, type LogEntry } from "../engine/engine.ts";
 import { execute, executeAtomic } from "../ops/mod.ts";
 import {
   capture,
@@ -28,6 +62,7 @@ import {
   install,
   type LoadedSnapshot,
   readSnapshot,
+  restore,
   snapshotLsn,
   writeSnapshot,
 } from "../snapshot/snapshot.ts";
@@ -35,14 +70,18 @@ import { defaultStorage } from "../storage/mod.ts";
 import { joinPath } from "../storage/paths.ts";
 import type { Storage, StorageLock } from "../storage/types.ts";
 import type { WalCodec, WalRecord } from "./codec.ts";
+import { readWal } from "./reader.ts";
 import { recoverWal } from "./recover.ts";
-import type { WalWriter } from "./writer.ts";
+import type { WalFailureKind, WalWriter } from "./writer.ts";
 
 /** The WAL codec over the project's codec, so log values round-trip like every other. */
 const codec: WalCodec = { encode, decode: decodeRange };
 
 const DEFAULT_SNAPSHOT_INTERVAL = 900_000;
 const DEFAULT_SNAPSHOT_WAL_BYTES = 64 * 1024 * 1024;
+/** Retry delays after a storage failure: the first, doubling up to the last. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5000;
 
 function now(): number {
   return globalThis.performance?.now() ?? Date.now();
@@ -66,7 +105,8 @@ function ms(t0: number): string {
  * ```
  */
 export async function openPersistence(engine: Engine, options: DatabaseOptions): Promise<Persistence> {
-  const storage = options.storage ?? await defaultStorage();
+  // With a dir and no storage, a durable store or a clear error: never memory that looks durable.
+  const storage = options.storage ?? await defaultStorage({ dir: options.dir });
   const dir = options.dir ?? "cyberdb";
   const log = options.logger ?? (() => {});
   await storage.mkdir(dir);
@@ -76,6 +116,8 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     const base = await loadSnapshot(engine, storage, dir, log);
     const afterLsn = base.snapshot?.lsn ?? 0;
     let replayed = 0;
+    // The writer exists before the Durable that handles its failures; none can happen before.
+    let durable: Durable | null = null;
     const wal = await recoverWal(storage, dir, {
       afterLsn,
       repair: options.repair,
@@ -88,12 +130,10 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
       sync: options.sync ?? "interval",
       flushInterval: options.flushInterval ?? 1000,
       segmentBytes: options.segmentBytes,
-      onError: (e) => {
-        // A write or fsync failed: acknowledge nothing more, in memory included.
-        engine.closedReason = `the write-ahead log failed: ${e instanceof Error ? e.message : String(e)}; ` +
-          "reopen the database to recover its durable state";
-        log(`cyberdb: ${engine.closedReason}`);
-      },
+      onError: (e, kind) => durable?.walFailed(e, kind),
+      // "always" rolls memory back before telling the writers of a failed batch.
+      holdWaiters: options.sync === "always",
+      verify: () => durable?.verifyLock() ?? Promise.resolve(null),
     }).catch((e) => {
       // Without a usable snapshot the log had to start at LSN 1; say why it cannot.
       if (base.damaged !== null && e instanceof CorruptionError) {
@@ -116,7 +156,15 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     if (replayed > 0 || wal.segments.length > 0) {
       log(`cyberdb: replayed ${replayed} log records from ${wal.segments.length} segments; opened in ${ms(t0)}`);
     }
-    return new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, options, log);
+    durable = new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, afterLsn, options, log);
+    // Replayed records are durable but only in the log: snapshot them now, in
+    // the background, so that the next open (after a crash, too) loads them
+    // instead of replaying the same log again (PostgreSQL's end-of-recovery
+    // checkpoint). Captured before open returns, so the snapshot holds exactly
+    // the recovered state in every sync mode. Like every snapshot by log
+    // size, `snapshotWalBytes: 0` turns it off.
+    if (replayed > 0 && (options.snapshotWalBytes ?? DEFAULT_SNAPSHOT_WAL_BYTES) > 0) durable.snapshotInBackground();
+    return durable;
   } catch (e) {
     engine.setJournal(null);
     await lock.release();
@@ -124,21 +172,30 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
   }
 }
 
-/** Loads the newest snapshot that checks out into `engine`, reporting damaged ones. */
+/**
+ * Loads the newest snapshot that checks out into `engine`, reporting damaged
+ * ones. With `upTo`, only snapshots at or below that LSN count, and
+ * leftover temp files are not touched (a running database rebuilding its
+ * durable state, whose own snapshot may be in progress).
+ */
 async function loadSnapshot(
   engine: Engine,
   storage: Storage,
   dir: string,
   log: (line: string) => void,
+  upTo?: number,
 ): Promise<{ snapshot: LoadedSnapshot | null; damaged: CorruptionError | null; names: string[] }> {
   const t0 = now();
   const snapDir = joinPath(dir, "snapshots");
   const listed = await storage.list(snapDir);
   for (const name of listed) {
     // A crash during a snapshot leaves its temp file behind; it was never valid.
-    if (name.endsWith(".snap.tmp")) await storage.remove(joinPath(snapDir, name));
+    if (upTo === undefined && name.endsWith(".snap.tmp")) await storage.remove(joinPath(snapDir, name));
   }
-  const snaps = listed.filter((n) => snapshotLsn(n) !== null).sort().reverse();
+  const snaps = listed.filter((n) => {
+    const lsn = snapshotLsn(n);
+    return lsn !== null && (upTo === undefined || lsn <= upTo);
+  }).sort().reverse();
   let damaged: CorruptionError | null = null;
   const names: string[] = [];
   for (const name of snaps) {
@@ -186,8 +243,16 @@ class Durable implements Persistence {
   #chain: Promise<void> = Promise.resolve();
   #snapshotting = false;
   #manual: boolean;
+  #always: boolean;
   #due = false;
   #timer: ReturnType<typeof setInterval> | null = null;
+  #closing = false;
+  // Recovery from a storage failure: the running retry loop, its pending
+  // backoff (to cut short on close), and whether memory must first go back
+  // to the durable state ("always").
+  #recovery: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #rollbackDue = false;
 
   constructor(
     engine: Engine,
@@ -196,6 +261,7 @@ class Durable implements Persistence {
     lock: StorageLock,
     writer: WalWriter,
     lsn: number,
+    snapshotLsn: number,
     options: DatabaseOptions,
     log: (line: string) => void,
   ) {
@@ -205,11 +271,14 @@ class Durable implements Persistence {
     this.#lock = lock;
     this.#writer = writer;
     this.#lsn = lsn;
-    this.#snapshotLsn = lsn;
+    // The LSN of the snapshot loaded, not the LSN recovered: records replayed
+    // from the log past it are not in any snapshot yet.
+    this.#snapshotLsn = snapshotLsn;
     this.#walLimit = options.snapshotWalBytes ?? DEFAULT_SNAPSHOT_WAL_BYTES;
     this.#log = log;
     engine.setJournal((entries) => this.#append(entries));
     this.#manual = options.sync === "manual";
+    this.#always = options.sync === "always";
     const every = options.snapshotInterval ?? DEFAULT_SNAPSHOT_INTERVAL;
     if (every > 0) {
       this.#timer = setInterval(() => {
@@ -241,10 +310,29 @@ class Durable implements Persistence {
     else this.#background(null);
   }
 
+  /** Snapshots the current state in the background (after a recovery that replayed records). */
+  snapshotInBackground(): void {
+    this.#background(this.#capture());
+  }
+
+  /**
+   * Captures the state at the current LSN and starts a new log segment at
+   * the next one, so that the segments before it hold only records this
+   * snapshot covers: recovery skips them by name, and retention removes
+   * them whole.
+   */
+  #capture(): Capture {
+    const cap = capture(this.#engine, this.#lsn);
+    this.#writer.rotate();
+    return cap;
+  }
+
   /** A snapshot nobody awaits: failures are logged, and the next one retries. */
   #background(cap: Capture | null): void {
     this.#snapshotting = true;
-    this.#enqueue(cap).catch((e) => this.#log(`cyberdb: snapshot failed: ${e instanceof Error ? e.message : e}`));
+    this.#enqueue(() => this.#snapshot(cap)).catch((e) =>
+      this.#log(`cyberdb: snapshot failed: ${e instanceof Error ? e.message : e}`)
+    );
   }
 
   get unsynced(): boolean {
@@ -255,29 +343,34 @@ class Durable implements Persistence {
     // The common case: no promise layer of our own on the group-commit path.
     if (!this.#due) return this.#writer.flush();
     // Captured before the flush starts: the state the flush makes durable.
-    const cap = capture(this.#engine, this.#lsn);
+    const cap = this.#capture();
     this.#walBytes = 0;
     this.#due = false;
     return this.#writer.flush().then(() => this.#background(cap));
   }
 
   snapshot(): Promise<void> {
-    return this.#enqueue(null);
+    return this.#enqueue(() => this.#snapshot(null));
   }
 
-  #enqueue(cap: Capture | null): Promise<void> {
-    const run = this.#chain.then(() => this.#snapshot(cap));
+  /** Runs `task` after every snapshot (and rollback, rebase) queued before it. */
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.#chain.then(task);
     this.#chain = run.catch(() => {});
     return run;
   }
 
-  async #snapshot(pre: Capture | null): Promise<void> {
+  async #snapshot(pre: Capture | null, rebase = false): Promise<void> {
     this.#snapshotting = true;
     try {
       const t0 = now();
       // Synchronous: the captured state is exactly the state at this LSN.
-      const cap = pre ?? capture(this.#engine, this.#lsn);
+      const cap = pre ?? this.#capture();
       if (pre === null) this.#walBytes = 0;
+      // In "always" a snapshot must not make durable a write whose fsync then
+      // fails: its writer is told so and it is rolled back. So wait for the
+      // fsync that covers the capture (a removed log, rebased, has none).
+      if (this.#always && !rebase) await this.#writer.flush();
       const { path, bytes } = await writeSnapshot(this.#storage, this.#dir, cap);
       this.#snapshotLsn = Math.max(this.#snapshotLsn, cap.lsn);
       const snapDir = joinPath(this.#dir, "snapshots");
@@ -290,6 +383,7 @@ class Durable implements Persistence {
         await this.#storage.remove(joinPath(snapDir, `${String(lsn).padStart(20, "0")}.snap`));
       }
       if (older.length > 1) await this.#storage.syncDir(snapDir);
+      if (rebase) this.#writer.rebased(cap.lsn);
       const removed = older.length > 0 ? await this.#writer.removeSegmentsUpTo(older[0]) : [];
       this.#log(
         `cyberdb: snapshot ${path} at LSN ${cap.lsn}: ${bytes} bytes in ${ms(t0)}` +
@@ -299,27 +393,221 @@ class Durable implements Persistence {
       this.#snapshotting = false;
     }
     // The log may have grown past the limit while this snapshot was written.
-    if (this.#walLimit > 0 && this.#walBytes >= this.#walLimit && this.#engine.closedReason === null) this.#trigger();
+    if (
+      this.#walLimit > 0 && this.#walBytes >= this.#walLimit && this.#engine.closedReason === null &&
+      this.#engine.storageError === null
+    ) this.#trigger();
+  }
+
+  /**
+   * The log writer stopped: refuse writes with its error from now on, and
+   * start recovering in the background (unless the LOCK is lost: then no
+   * write is ever safe again in this process).
+   */
+  walFailed(error: StorageError, kind: WalFailureKind): void {
+    // Logged once per condition, not once per retry.
+    if (this.#engine.storageError?.message !== error.message) this.#log(`cyberdb: ${error.message}`);
+    this.#engine.storageError = error;
+    if (kind === "lock") return;
+    if (this.#closing) {
+      // No recovery loop any more: nobody would release held waiters.
+      this.#writer.rejectWaiters();
+      return;
+    }
+    if (kind === "io" && this.#always && this.#writer.unsynced) this.#rollbackDue = true;
+    if (this.#recovery === null) {
+      this.#recovery = this.#recoverLoop().finally(() => (this.#recovery = null));
+    }
+  }
+
+  /**
+   * The LOCK check the writer runs before acknowledging: `null` while the
+   * lock file is still the one this database created.
+   */
+  async verifyLock(): Promise<StorageError | null> {
+    if (this.#lock.held === undefined || (await this.#lock.held())) return null;
+    const path = joinPath(this.#dir, "LOCK");
+    return new StorageError(
+      `The lock file ${quotePath(path)} was removed or replaced while this database had it open, so another process may ` +
+        `have opened the directory; writes are refused from now on — stop any other process using ${quotePath(this.#dir)}, ` +
+        "then close this database and open it again",
+    );
+  }
+
+  /** Retries until the log works again (or the database closes), with a bounded backoff. */
+  async #recoverLoop(): Promise<void> {
+    let delay = 0; // the first attempt at once: "always" must roll back without waiting
+    while (!this.#closing) {
+      if (delay > 0) await this.#pause(delay);
+      if (this.#closing) return;
+      const failure = this.#writer.failure;
+      if (failure === null || failure.kind === "lock") return;
+      try {
+        await this.#recoverOnce(failure.kind);
+        this.#engine.storageError = null;
+        this.#log("cyberdb: the disk accepts the log again; writes are accepted");
+        return;
+      } catch (e) {
+        const now = this.#writer.failure?.error ?? asStorageError(e);
+        if (now.message !== this.#engine.storageError?.message) this.#log(`cyberdb: ${now.message}`);
+        this.#engine.storageError = now;
+      }
+      delay = delay === 0 ? RETRY_FIRST_MS : Math.min(delay * 2, RETRY_MAX_MS);
+    }
+  }
+
+  /** Sleeps `ms` on an unref'd timer; close() cuts it short. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = null;
+        resolve();
+      }, ms);
+      this.#storage.unrefTimer?.(timer);
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = null;
+        resolve();
+      };
+    });
+  }
+
+  /** One attempt to get the log working again; rejects while the disk still refuses. */
+  async #recoverOnce(kind: WalFailureKind): Promise<void> {
+    if (kind === "removed") {
+      // Memory holds every write: a snapshot of it replaces the lost log.
+      await this.#enqueue(() => this.#snapshot(capture(this.#engine, this.#lsn), true));
+      return;
+    }
+    if (this.#rollbackDue) {
+      // The failed batch's writers hear about it once their writes are gone
+      // from memory — or, if the durable state cannot be read back yet, now.
+      // Not queued behind snapshots: one may be waiting for the very fsync
+      // that failed (in "always" a snapshot waits for it before writing, so it
+      // can never write the state being rolled back).
+      await this.#rollBack().finally(() => this.#writer.rejectWaiters());
+      this.#rollbackDue = false;
+    }
+    this.#writer.rejectWaiters();
+    await this.#writer.recover();
+  }
+
+  /**
+   * `"always"`: memory holds writes whose writers were told they failed.
+   * Rebuilds the durable state (the newest snapshot at or below the last
+   * fsynced LSN, plus the log up to it) and moves it into the live
+   * collection objects, then drops the undone records from the writer.
+   */
+  async #rollBack(): Promise<void> {
+    const upTo = this.#writer.syncedLsn;
+    const undone = (this.#writer.lastLsn ?? upTo) - upTo;
+    if (undone <= 0) return;
+    const scratch = new Engine();
+    const base = await loadSnapshot(scratch, this.#storage, this.#dir, () => {}, upTo);
+    const wal = await readWal(this.#storage, this.#dir, {
+      afterLsn: base.snapshot?.lsn ?? 0,
+      untilLsn: upTo,
+      codec,
+      onRecord: (record) => replay(scratch, record),
+    });
+    const reached = Math.max(base.snapshot?.lsn ?? 0, wal.lastLsn ?? 0);
+    if (reached < upTo) {
+      throw new StorageError(
+        `The durable state cannot be rebuilt to roll back ${undone} failed writes: the log ends at LSN ${reached}, not ${upTo}; ` +
+          "writes stay refused — close the database and open it again",
+      );
+    }
+    restore(this.#engine, scratch);
+    this.#writer.discard();
+    this.#lsn = this.#writer.lastLsn ?? upTo;
+    this.#log(`cyberdb: rolled memory back to LSN ${upTo}, the last durable write: ${undone} failed writes undone`);
+  }
+
+  /** Whether writes that were acknowledged are not on disk (so closing now loses them). */
+  #lost(kind: WalFailureKind): number {
+    // A removed log took everything since the last snapshot with it.
+    if (kind === "removed") return this.#lsn - this.#snapshotLsn;
+    // "always" acknowledged nothing that was not fsynced.
+    if (this.#always) return 0;
+    return (this.#writer.lastLsn ?? 0) - this.#writer.syncedLsn;
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     if (this.#timer !== null) clearInterval(this.#timer);
+    this.#wake?.();
+    let clean = false;
+    let discarded = false;
+    let lost: StorageError | null = null;
     try {
+      await this.#recovery;
+      // Waiters held for a rollback the loop did not get to.
+      this.#writer.rejectWaiters();
       await this.#chain;
-      const failed = this.#engine.closedReason?.startsWith("the write-ahead log failed");
-      if (!failed) {
-        await this.#writer.flush();
-        if (this.#lsn > this.#snapshotLsn) await this.snapshot();
+      if (this.#writer.failure === null) await this.#writer.flush().catch(() => {}); // a failure is handled below
+      const failed = this.#writer.failure;
+      if (failed !== null && failed.kind !== "lock") {
+        // One more try. What "always" failed to write was never acknowledged:
+        // drop it (memory is going away) and only cut the segment back.
+        if (failed.kind === "io" && this.#always && this.#writer.unsynced) {
+          this.#writer.discard();
+          this.#rollbackDue = false;
+          discarded = true;
+        }
+        await this.#recoverOnce(failed.kind).catch(() => {});
+      }
+      const failure = this.#writer.failure;
+      if (failure === null) {
+        // After a discard, memory still holds the failed writes: no snapshot
+        // of it. The log is whole up to the last acknowledged write. The
+        // snapshot only spares the next open a replay: if it fails, nothing
+        // is lost, so closing still succeeds (and says why in the log).
+        if (!discarded && this.#lsn > this.#snapshotLsn) {
+          await this.snapshot().then(() => (clean = true), (e) =>
+            this.#log(
+              `cyberdb: the snapshot at close failed (${e instanceof Error ? e.message : e}); ` +
+                "every write is in the log, and the next open replays it",
+            ));
+        } else clean = !discarded;
+      } else {
+        const n = this.#lost(failure.kind);
+        if (n > 0) {
+          lost = new StorageError(
+            `Closed with ${n} acknowledged write(s) that could not be made durable and may be lost ` +
+              "(the directory keeps every write before them): " +
+              failure.error.message.split(" — ")[0],
+            { cause: failure.error },
+          );
+        }
       }
     } finally {
-      // Whatever failed above, the log is closed and the lock released:
-      // every write is in the log, so a reopen recovers it.
+      // Whatever failed above, the log is closed and the lock released.
       this.#engine.setJournal(null);
       try {
-        await this.#writer.close();
+        // Everything acknowledged was flushed above, or is counted in `lost`:
+        // closing the segment (or sealing the log) failing loses nothing more.
+        await this.#writer.close().catch(() => {});
+        // Only behind a snapshot of everything: the next open then skips
+        // every segment by name (see WalWriter.seal).
+        if (clean && this.#snapshotLsn === this.#lsn) {
+          await this.#writer.seal().catch((e) => this.#log(`cyberdb: sealing the log at close failed: ${e instanceof Error ? e.message : e}`));
+        }
       } finally {
         await this.#lock.release();
       }
     }
+    if (lost !== null) throw lost;
   }
+}
+
+function asStorageError(e: unknown): StorageError {
+  if (e instanceof StorageError) return e;
+  return new StorageError(
+    `Recovering from a storage failure failed: ${e instanceof Error ? e.message : String(e)}; writes stay refused (retried automatically)`,
+    { cause: e },
+  );
+}
+
+function quotePath(path: string): string {
+  return JSON.stringify(path.length > 120 ? path.slice(0, 117) + "..." : path);
 }

@@ -25,6 +25,13 @@ export interface ReadWalOptions {
    * error where it would lose records above it. Default: return everything.
    */
   afterLsn?: number;
+  /**
+   * Stop at the first record above this LSN, without reading further and
+   * without reporting a cut: for a running database rebuilding its durable
+   * state, whose newest segment may end in bytes that were written but never
+   * fsynced (or never fully written). Default: read to the end.
+   */
+  untilLsn?: number;
   /** Cut at the first bad record instead of throwing `CorruptionError`. */
   repair?: boolean;
   /** The payload codec (default: {@linkcode msgpackCodec}). */
@@ -91,6 +98,7 @@ export async function readWal(storage: Storage, dir: string, options: ReadWalOpt
   const maxFrame = options.maxFrameBytes ?? MAX_FRAME_BYTES;
   const floor = options.afterLsn ?? -1; // records <= floor are covered elsewhere
   const onRecord = options.onRecord;
+  const until = options.untilLsn;
   const records: WalRecord[] = [];
   const segments = await listSegments(storage, dir);
   let prev: number | null = null;
@@ -124,6 +132,7 @@ export async function readWal(storage: Storage, dir: string, options: ReadWalOpt
     while (at < bytes.length) {
       const length = checkFrame(bytes, at, last, maxFrame);
       if (typeof length !== "number") {
+        if (until !== undefined && length.torn) return { records, lastLsn: prev, count, segments, cut: null };
         if (length.torn || options.repair) return cutHere(at, length.reason, length.torn);
         throw corruptionAt(seg.file, at, length.reason);
       }
@@ -142,6 +151,7 @@ export async function readWal(storage: Storage, dir: string, options: ReadWalOpt
         if (options.repair) return cutHere(at, problem, false);
         throw corruptionAt(seg.file, at, problem);
       }
+      if (until !== undefined && record!.lsn > until) return { records, lastLsn: prev, count, segments, cut: null };
       prev = record!.lsn;
       if (prev > floor) {
         count++;

@@ -1,27 +1,52 @@
 /**
- * The WAL writer. Records are encoded and framed synchronously into a
- * pending batch, so the order of `append` calls is the order of the log.
- * Batches leave through a `WritableStream<Uint8Array>` per segment whose sink
+ * The WAL writer. Records are encoded and framed synchronously into one
+ * buffer, so the order of `append` calls is the order of the log. The bytes
+ * leave through a `WritableStream<Uint8Array>` per segment whose sink
  * appends through a {@linkcode StorageFile}; one write and one sync cover
  * every record since the last (group commit).
  *
  * ```
- *  append() ──► pending batch ──(end of task / timer / flush)──► segment stream ──► StorageFile
- *  (framed,      [frame][frame][frame]...                          write(batch)      write + sync
- *   in order)
+ *  append() ──► buffer: every record not yet durable ──(end of task / timer / flush)──► segment stream ──► StorageFile
+ *  (framed,     [written, not synced][not written]                        write(bytes)     write + sync
+ *   in order)    0 ............ #written ........ #len
+ *                └─ dropped once an fsync covers it
  * ```
  *
  * Sync modes: `"always"` writes and fsyncs each batch at the end of the task
  * that appended it; `"interval"` writes at the end of the task and fsyncs
  * every `flushInterval` ms; `"manual"` writes nothing until `flush()`.
- * Segments rotate past `segmentBytes`; a new segment is named by the LSN of
- * the first record it will hold, and a writer always starts a new segment
- * rather than appending to one a previous process left behind.
+ * Segments rotate past `segmentBytes` (and when a snapshot asks, see
+ * `rotate()`); a new segment is named by the LSN of the first record it will
+ * hold, and a writer always starts a new segment rather than appending to
+ * one a previous process left behind.
+ *
+ * ## When the disk fails
+ *
+ * Bytes stay in the buffer until an fsync covers them, not merely until they
+ * were written: after a failed fsync, what the kernel holds of them is
+ * unknown (it may drop the dirty pages and report the next fsync clean —
+ * PostgreSQL's "fsyncgate"). So the writer keeps the segment's last durable
+ * size and can always start over from there: cut the segment back to that
+ * size and write the buffer again ({@linkcode recover}). After a failed
+ * write (a full disk), only the bytes of that write are in doubt: the
+ * segment is cut back to the end of the last write that succeeded, and
+ * writing resumes from there.
+ * A failure stops the writer (appends throw the `StorageError`, waiters are
+ * rejected) until its owner decides: `recover()` (the disk is back),
+ * `discard()` first (drop what was never durable: `"always"` mode, whose
+ * writers were told it failed), or `rebased()` (the log was removed and a
+ * snapshot replaced it). The writer never retries on its own.
+ *
+ * After each fsync, before anything is acknowledged, the writer checks that
+ * the segment it wrote is still the file at its path (a removed or replaced
+ * `wal/` would otherwise take acknowledged writes into the void), and runs the
+ * owner's `verify` hook (the database's LOCK check).
  *
  * @module
  */
 
-import { ClosedError, CorruptionError, TooLargeError } from "../errors.ts";
+import { ClosedError, CorruptionError, StorageError, TooLargeError } from "../errors.ts";
+import { storageFailure } from "../storage/failure.ts";
 import type { Storage, StorageFile } from "../storage/types.ts";
 import { msgpackCodec, type WalCodec, type WalRecord } from "./codec.ts";
 import { HEADER_BYTES, MAX_FRAME_BYTES, writeFrame } from "./frame.ts";
@@ -32,6 +57,18 @@ export { segmentWritable };
 
 /** When appended records reach the disk. */
 export type SyncMode = "always" | "interval" | "manual";
+
+/**
+ * Why the writer stopped, which decides how its owner resumes:
+ * - `"io"`: a write, fsync, create or directory sync failed (disk full,
+ *   read-only, I/O error): `recover()` once the disk accepts writes again;
+ * - `"removed"`: the segment being written is no longer the file at its
+ *   path (`wal/` deleted or replaced): what the log held is gone, and only a
+ *   snapshot of memory followed by `rebased()` makes the writes durable again;
+ * - `"lock"`: the owner's `verify` hook refused (its LOCK was removed or
+ *   replaced): another process may own the directory, nothing may be written.
+ */
+export type WalFailureKind = "io" | "removed" | "lock";
 
 /** Options of {@linkcode WalWriter.open}. */
 export interface WalWriterOptions {
@@ -47,24 +84,45 @@ export interface WalWriterOptions {
   codec?: WalCodec;
   /** Larger records are refused with `TooLargeError` (default 1 GiB). */
   maxFrameBytes?: number;
-  /** Told about a background write or sync failure as soon as it happens. */
-  onError?: (error: unknown) => void;
+  /** Told about a write, sync or check failure as soon as it happens (the writer is stopped). */
+  onError?: (error: StorageError, kind: WalFailureKind) => void;
+  /**
+   * Run after each fsync, before the records it covers are acknowledged:
+   * a `StorageError` it returns stops the writer with kind `"lock"` and
+   * rejects the waiters (the database checks that its LOCK is still its own).
+   */
+  verify?: () => Promise<StorageError | null>;
+  /**
+   * On an `"io"` failure, keep the waiters until {@linkcode WalWriter.rejectWaiters}
+   * instead of rejecting them at once: an owner that rolls back what they
+   * wrote (`"always"`) answers them only once the rollback is done, so that
+   * no writer is told "failed" while its write can still be read.
+   */
+  holdWaiters?: boolean;
 }
 
 interface OpenSegment {
   info: SegmentInfo;
-  file: StorageFile;
-  writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** `null` once the handle was given up after a failure (see `#fail`). */
+  file: StorageFile | null;
+  writer: WritableStreamDefaultWriter<Uint8Array> | null;
+  /** Bytes of the segment known durable: the size to cut back to after a failure. */
+  durable: number;
+  /** The open file's identity, to notice the path naming another file (or none). */
+  id: string | null;
 }
 
 interface Waiter {
-  seq: number;
+  lsn: number;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
 
 const INITIAL_BATCH = 64 * 1024;
-const KEEP_BATCH = 4 * 1024 * 1024; // larger batch buffers are dropped after use
+const KEEP_BATCH = 4 * 1024 * 1024; // a larger, mostly empty buffer is replaced once drained
+
+/** What the database does while the log is stopped, for every failure message. */
+const REFUSING = "writes are refused until the disk accepts them again (retried automatically); reads keep working";
 
 /**
  * Appends records to the log of one database directory.
@@ -89,32 +147,41 @@ export class WalWriter {
   #segmentBytes: number;
   #codec: WalCodec;
   #maxFrame: number;
-  #onError?: (error: unknown) => void;
+  #onError?: (error: StorageError, kind: WalFailureKind) => void;
+  #verifyHook?: () => Promise<StorageError | null>;
+  #holdWaiters: boolean;
 
+  // Every record after #syncedLsn, framed, oldest first: [0, #written) is in
+  // the current segment (not yet fsynced), [#written, #len) not handed out.
   #buf: Uint8Array = new Uint8Array(INITIAL_BATCH);
   #len = 0;
-  #spare: Uint8Array | null = null;
-  #cuts: { offset: number; lsn: number }[] = []; // rotation points inside the pending batch
-  #pendingFirstLsn: number | null = null;
-  #planned = 0; // bytes of the current segment once the pending batch is written
+  #peak = 0; // the most the buffer held since the last drop (see #shrink)
+  #written = 0;
+  #cuts: { offset: number; lsn: number }[] = []; // record `lsn` at `offset` starts a new segment
+  #planned = 0; // bytes of the newest segment once the buffer is written
+  #rotateNext = false; // the next record starts a new segment (see rotate())
   #lastLsn: number | null;
+  #writtenLsn = 0;
+  #syncedLsn = 0;
   #openLastLsn: number | null;
   #openNewest: number; // first LSN of the newest segment that existed at open (-1: none)
   #bytes: number;
 
-  // Counts of records: appended, written to the OS, synced; and what is wanted.
-  #appended = 0;
-  #written = 0;
-  #synced = 0;
-  #writeTarget = 0;
+  #writeTarget = 0; // LSNs wanted written / synced
   #syncTarget = 0;
   #waiters: Waiter[] = [];
   #scheduled = false;
   #running = false;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #segment: OpenSegment | null = null;
-  #failure: { error: unknown } | null = null;
+  #failure: { error: StorageError; kind: WalFailureKind } | null = null;
   #closing: Promise<void> | null = null;
+  // A failed fsync leaves the written bytes in an unknown state (the kernel
+  // may have dropped them and report the next fsync clean): then everything
+  // since the last good fsync is written again. A failed write only loses
+  // what it was writing: what earlier writes handed over is kept.
+  #syncFailed = false;
+  #needDir = false; // wal/ may be gone (rebased): create it with the next segment
 
   private constructor(
     storage: Storage,
@@ -131,7 +198,10 @@ export class WalWriter {
     this.#codec = options.codec ?? msgpackCodec();
     this.#maxFrame = options.maxFrameBytes ?? MAX_FRAME_BYTES;
     this.#onError = options.onError;
+    this.#verifyHook = options.verify;
+    this.#holdWaiters = options.holdWaiters ?? false;
     this.#lastLsn = this.#openLastLsn = options.lastLsn ?? null;
+    this.#writtenLsn = this.#syncedLsn = this.#lastLsn ?? 0;
     this.#openNewest = existing.length > 0 ? existing[existing.length - 1].firstLsn : -1;
     this.#bytes = bytes;
   }
@@ -182,6 +252,11 @@ export class WalWriter {
     return this.#lastLsn;
   }
 
+  /** The LSN of the last record known durable (fsynced, or in a snapshot after `rebased`). */
+  get syncedLsn(): number {
+    return this.#syncedLsn;
+  }
+
   /** Bytes of the log: segments on disk plus records not yet written. */
   get bytes(): number {
     return this.#bytes;
@@ -189,28 +264,28 @@ export class WalWriter {
 
   /** Whether records were appended that are not yet durable (fsynced). */
   get unsynced(): boolean {
-    return this.#synced < this.#appended;
+    return this.#lastLsn !== null && this.#syncedLsn < this.#lastLsn;
   }
 
   /** Bytes appended but not yet handed to the storage. */
   get pendingBytes(): number {
-    return this.#len;
+    return this.#len - this.#written;
+  }
+
+  /** Why the writer is stopped, or `null` while it works. */
+  get failure(): { error: StorageError; kind: WalFailureKind } | null {
+    return this.#failure;
   }
 
   /**
-   * Encodes and frames `record` into the pending batch, synchronously.
-   * Returns the bytes it takes in the log. Its LSN must be the next one.
-   * Throws `ClosedError` once closed or after a failed write (with the
-   * failure as `cause`), `TooLargeError` above the frame limit.
+   * Encodes and frames `record` into the buffer, synchronously. Returns the
+   * bytes it takes in the log. Its LSN must be the next one. Throws
+   * `ClosedError` once closed, the `StorageError` while stopped by a failure,
+   * `TooLargeError` above the frame limit.
    */
   append(record: WalRecord): number {
     if (this.#closing) throw new ClosedError("The write-ahead log is closed; open the database again to write.");
-    if (this.#failure) {
-      throw new ClosedError(
-        "The write-ahead log stopped after a failed write or sync; close the database and open it again to recover.",
-        { cause: this.#failure.error },
-      );
-    }
+    if (this.#failure) throw this.#failure.error;
     const lsn = record.lsn;
     if (!Number.isSafeInteger(lsn) || lsn < 0 || (this.#lastLsn !== null && lsn !== this.#lastLsn + 1)) {
       throw new RangeError(
@@ -224,21 +299,22 @@ export class WalWriter {
         `Record ${lsn} is ${payload.length} bytes, above the log's limit of ${this.#maxFrame}; split the transaction.`,
       );
     }
-    if (this.#planned > 0 && this.#planned + frame > this.#segmentBytes) {
+    if (this.#planned > 0 && (this.#rotateNext || this.#planned + frame > this.#segmentBytes)) {
       this.#cuts.push({ offset: this.#len, lsn });
       this.#planned = 0;
     }
+    this.#rotateNext = false;
     if (this.#len + frame > this.#buf.length) {
       const grown = new Uint8Array(Math.max(this.#len + frame, this.#buf.length * 2));
       grown.set(this.#buf.subarray(0, this.#len));
       this.#buf = grown;
     }
     this.#len = writeFrame(this.#buf, this.#len, payload);
+    if (this.#len > this.#peak) this.#peak = this.#len;
     this.#planned += frame;
     this.#bytes += frame;
-    this.#pendingFirstLsn ??= lsn;
+    if (this.#lastLsn === null) this.#writtenLsn = this.#syncedLsn = lsn - 1;
     this.#lastLsn = lsn;
-    this.#appended++;
     if (this.#mode !== "manual" && !this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => this.#endOfTask());
@@ -258,7 +334,8 @@ export class WalWriter {
 
   /**
    * Writes and fsyncs now; resolves once every record appended before the
-   * call is durable. Rejects with the error of a failed write or sync.
+   * call is durable. Rejects with the `StorageError` of a failed write or
+   * sync (also when the failure came first).
    */
   flush(): Promise<void> {
     return this.#wait(true);
@@ -268,6 +345,50 @@ export class WalWriter {
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
+  }
+
+  /**
+   * Makes the next appended record start a new segment. Called when a
+   * snapshot captures the state at {@linkcode lastLsn}: the segments before
+   * the boundary then hold only records the snapshot covers, so recovery
+   * skips them by name without reading a byte, and retention removes them
+   * whole. No-op when the current segment is still empty.
+   */
+  rotate(): void {
+    this.#rotateNext = this.#planned > 0;
+  }
+
+  /**
+   * Creates the empty segment that the next record will start
+   * (`<lastLsn + 1>.wal`), durably, once the writer is closed. A clean close
+   * seals the log so that the next recovery knows, from the names alone,
+   * where every earlier segment ends: a snapshot at `lastLsn` then covers
+   * them all and none is read. The next writer starts exactly that segment.
+   *
+   * @example
+   * ```ts
+   * import { WalWriter } from "./writer.ts";
+   * import { MemoryStorage } from "../storage/memory.ts";
+   * const storage = new MemoryStorage();
+   * const wal = await WalWriter.open(storage, "data", { lastLsn: 0 });
+   * wal.append({ lsn: 1, op: "db.createDict", args: ["d"] });
+   * await wal.close();
+   * await wal.seal(); // data/wal/00000000000000000002.wal, empty
+   * ```
+   */
+  async seal(): Promise<void> {
+    const last = this.#lastLsn;
+    if (last === null || last === 0 || !this.#closing || this.#failure) return;
+    await this.#closing;
+    const info = segmentInfo(this.#dir, last + 1);
+    if ((await this.#storage.size(info.path)) !== null) return;
+    const file = await this.#storage.create(info.path);
+    try {
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await this.#storage.syncDir(walDir(this.#dir));
   }
 
   /**
@@ -282,11 +403,14 @@ export class WalWriter {
       const current = this.#segment?.info.firstLsn;
       if (current !== undefined && segments[i].firstLsn >= current) break;
       // A successor bounds a segment's records. Without one, only a segment
-      // that predates this writer is bounded (by the LSN it was opened with);
-      // one this writer made may be mid-rotation and is left alone.
+      // that predates this writer and starts at or below the LSN it was
+      // opened with is bounded (by that LSN); one this writer made or wrote
+      // into (the empty segment a clean close left for it) may be
+      // mid-rotation and is left alone.
+      const first = segments[i].firstLsn;
       const lastInside = i + 1 < segments.length
         ? segments[i + 1].firstLsn - 1
-        : segments[i].firstLsn <= this.#openNewest
+        : first <= this.#openNewest && this.#openLastLsn !== null && first <= this.#openLastLsn
         ? this.#openLastLsn
         : null;
       if (lastInside === null || lastInside > lsn) break;
@@ -299,24 +423,126 @@ export class WalWriter {
     return removed;
   }
 
+  /**
+   * Drops every record that is not durable (after a failure): the log goes
+   * back to {@linkcode syncedLsn}, and the next append must carry the LSN
+   * after it. For `"always"` mode, whose writers of those records were told
+   * the write failed: they must never reach the log later. The owner rolls
+   * its memory back to the same LSN.
+   */
+  discard(): void {
+    this.#bytes -= this.#len;
+    this.#len = this.#written = 0;
+    this.#cuts = [];
+    this.#planned = this.#segment?.durable ?? 0;
+    this.#rotateNext = false;
+    this.#lastLsn = this.#writtenLsn = this.#syncedLsn;
+    this.#shrink();
+  }
+
+  /**
+   * After a failure of kind `"io"`: cuts the segment back to its last
+   * durable size, writes every record not yet durable again and fsyncs it.
+   * Resolves once the log is whole and working; rejects with the
+   * `StorageError` while the disk still refuses (the writer stays stopped,
+   * and the owner retries later). A segment that is gone or replaced turns
+   * the failure into kind `"removed"`.
+   */
+  async recover(): Promise<void> {
+    if (this.#closing) throw new ClosedError("The write-ahead log is closed; open the database again to write.");
+    const failure = this.#failure;
+    if (failure === null) return;
+    if (failure.kind !== "io") throw failure.error;
+    const seg = this.#segment;
+    if (seg !== null) {
+      const path = seg.info.path;
+      // The same file, at least as long as what was fsynced: else the durable
+      // part of the log is gone, and only a snapshot can stand in for it.
+      const [size, id] = await Promise.all([this.#storage.size(path), this.#storage.identity?.(path)]);
+      if (size === null || size < seg.durable || (seg.id !== null && id !== undefined && id !== seg.id)) {
+        this.#failure = { error: removedError(seg.info.file), kind: "removed" };
+        this.#onError?.(this.#failure.error, "removed");
+        throw this.#failure.error;
+      }
+      if (size < seg.durable + this.#written) {
+        this.#written = 0;
+        this.#writtenLsn = this.#syncedLsn;
+      }
+      const file = await this.#storage.openAppend(path).catch((e) => {
+        throw storageFailure("Reopening the write-ahead log segment", path, e, REFUSING);
+      });
+      try {
+        // Cut the bytes of the failed write (or everything unsynced, after a
+        // failed fsync); what stays is written in full and in order.
+        await file.truncate(seg.durable + this.#written);
+        await file.sync();
+        await this.#storage.syncDir(walDir(this.#dir));
+      } catch (e) {
+        await file.close().catch(() => {});
+        throw storageFailure("Cutting the write-ahead log segment back to its durable size", path, e, REFUSING);
+      }
+      seg.file = file;
+      seg.writer = segmentWritable(file).getWriter();
+    } else {
+      await this.#storage.mkdir(walDir(this.#dir)).catch((e) => {
+        throw storageFailure("Creating the write-ahead log directory", walDir(this.#dir), e, REFUSING);
+      });
+    }
+    this.#failure = null;
+    // The rest is written again, then everything is fsynced.
+    await this.#wait(true);
+  }
+
+  /**
+   * After a failure of kind `"removed"`: the owner wrote a snapshot of
+   * everything up to `lsn` (= {@linkcode lastLsn}: nothing was appended
+   * meanwhile), which makes every record durable again. The log restarts
+   * with a new segment at `lsn + 1`, and every waiter is released.
+   */
+  rebased(lsn: number): void {
+    if (this.#failure?.kind !== "removed" || lsn !== this.#lastLsn) {
+      throw new RangeError(`rebased(${lsn}) needs a removed log and the last LSN ${this.#lastLsn}.`);
+    }
+    this.#bytes = 0;
+    this.#len = this.#written = this.#planned = 0;
+    this.#cuts = [];
+    this.#rotateNext = false;
+    this.#writtenLsn = this.#syncedLsn = lsn;
+    this.#segment = null;
+    this.#needDir = true;
+    this.#failure = null;
+    this.#shrink();
+    for (const w of this.#waiters.splice(0)) w.resolve();
+  }
+
+  /**
+   * Rejects every waiting `durable()`/`flush()` with the failure's error
+   * (after a failure with `holdWaiters`). No-op while the writer works.
+   */
+  rejectWaiters(): void {
+    const failure = this.#failure;
+    if (failure !== null) for (const w of this.#waiters.splice(0)) w.reject(failure.error);
+  }
+
   #wait(force: boolean): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure.error);
-    const seq = this.#appended;
-    if (this.#synced >= seq) return Promise.resolve();
-    const done = new Promise<void>((resolve, reject) => this.#waiters.push({ seq, resolve, reject }));
+    const lsn = this.#lastLsn ?? 0;
+    if (this.#syncedLsn >= lsn) return Promise.resolve();
+    const done = new Promise<void>((resolve, reject) => this.#waiters.push({ lsn, resolve, reject }));
     // Someone awaits the interval fsync now: its timer must keep the process alive.
     if (this.#timer !== null) (this.#timer as { ref?: () => void }).ref?.();
     if (force) {
-      this.#writeTarget = Math.max(this.#writeTarget, seq);
-      this.#syncTarget = Math.max(this.#syncTarget, seq);
+      this.#writeTarget = Math.max(this.#writeTarget, lsn);
+      this.#syncTarget = Math.max(this.#syncTarget, lsn);
       // At the end of the task, not now: every writer resumed in this task
       // appends first, so their records share one write and one fdatasync.
       if (!this.#kickQueued) {
         this.#kickQueued = true;
         queueMicrotask(() => {
           this.#kickQueued = false;
-          this.#writeTarget = Math.max(this.#writeTarget, this.#appended);
-          this.#syncTarget = Math.max(this.#syncTarget, this.#appended);
+          const last = this.#lastLsn ?? 0;
+          this.#writeTarget = Math.max(this.#writeTarget, last);
+          this.#syncTarget = Math.max(this.#syncTarget, last);
           this.#kick();
         });
       }
@@ -326,15 +552,15 @@ export class WalWriter {
 
   #endOfTask(): void {
     this.#scheduled = false;
-    this.#writeTarget = this.#appended;
-    if (this.#mode === "always") this.#syncTarget = this.#appended;
+    this.#writeTarget = this.#lastLsn ?? 0;
+    if (this.#mode === "always") this.#syncTarget = this.#writeTarget;
     this.#kick();
   }
 
   #arm(): void {
     const timer = setTimeout(() => {
       this.#timer = null;
-      this.#writeTarget = this.#syncTarget = this.#appended;
+      this.#writeTarget = this.#syncTarget = this.#lastLsn ?? 0;
       this.#kick();
     }, this.#interval);
     // Never keep a process alive just to fsync.
@@ -345,7 +571,7 @@ export class WalWriter {
   #kick(): void {
     if (this.#running || this.#failure) return;
     this.#running = true;
-    this.#work().catch((e) => this.#fail(e));
+    this.#work().catch((e) => this.#fail(e, "io"));
   }
 
   // The only code that touches the segment: one step at a time, until
@@ -353,13 +579,14 @@ export class WalWriter {
   // that finds nothing to do, so a kick can never fall between the two.
   async #work(): Promise<void> {
     while (true) {
-      if (this.#len > 0 && (this.#written < this.#writeTarget || this.#written < this.#syncTarget)) {
-        await this.#writePending();
-      } else if (this.#synced < this.#syncTarget && this.#synced < this.#written) {
-        const upTo = this.#written;
-        await this.#segment!.file.sync();
-        this.#synced = upTo;
-        while (this.#waiters.length > 0 && this.#waiters[0].seq <= upTo) this.#waiters.shift()!.resolve();
+      if (this.#failure) {
+        this.#running = false;
+        return;
+      }
+      if (this.#written < this.#len && (this.#writtenLsn < this.#writeTarget || this.#writtenLsn < this.#syncTarget)) {
+        await this.#writeStep();
+      } else if (this.#syncedLsn < this.#syncTarget && this.#syncedLsn < this.#writtenLsn) {
+        await this.#syncStep();
       } else {
         this.#running = false;
         return;
@@ -367,35 +594,99 @@ export class WalWriter {
     }
   }
 
-  async #writePending(): Promise<void> {
-    const buf = this.#buf;
-    const len = this.#len;
-    const cuts = this.#cuts;
-    const firstLsn = this.#pendingFirstLsn!;
-    const seqEnd = this.#appended;
-    this.#buf = this.#spare ?? new Uint8Array(INITIAL_BATCH);
-    this.#spare = null;
-    this.#len = 0;
-    this.#cuts = [];
-    this.#pendingFirstLsn = null;
-    let from = 0;
-    for (let k = 0; k <= cuts.length; k++) {
-      if (k > 0) await this.#startSegment(cuts[k - 1].lsn);
-      else if (!this.#segment) await this.#startSegment(firstLsn);
-      const to = k < cuts.length ? cuts[k].offset : len;
-      if (to > from) await this.#segment!.writer.write(buf.subarray(from, to));
-      from = to;
+  // Writes the buffer up to the next segment boundary, or crosses one.
+  async #writeStep(): Promise<void> {
+    const cut = this.#cuts[0];
+    if (cut !== undefined && cut.offset === this.#written) {
+      // The current segment is complete. Synced before the next one exists:
+      // a later segment must never be durable while the end of an earlier
+      // one is not.
+      if (this.#segment !== null) {
+        if (this.#syncedLsn < this.#writtenLsn) await this.#syncStep();
+        if (this.#failure) return;
+        const seg = this.#segment;
+        this.#syncFailed = true; // (a failure inside close is its fsync's)
+        await seg.writer!.close(); // syncs and closes the file
+        this.#syncFailed = false;
+        this.#segment = null;
+      }
+      this.#cuts.shift();
+      return;
     }
-    this.#written = seqEnd;
-    if (buf.length <= KEEP_BATCH) this.#spare = buf;
+    if (this.#segment === null) {
+      // Appends (and new cuts) may arrive while the segment is created: the
+      // next step looks at the buffer afresh.
+      await this.#startSegment(this.#writtenLsn + 1);
+      return;
+    }
+    const end = cut !== undefined ? cut.offset : this.#len;
+    const endLsn = cut !== undefined ? cut.lsn - 1 : this.#lastLsn!;
+    await this.#segment!.writer!.write(this.#buf.subarray(this.#written, end));
+    this.#written = end;
+    this.#writtenLsn = endLsn;
   }
 
-  // Finishes the current segment (synced: a later segment must never be
-  // durable while the end of an earlier one is not) and starts the next.
+  // Fsyncs the current segment, checks it is still where recovery will look,
+  // then drops the synced bytes and acknowledges their records.
+  async #syncStep(): Promise<void> {
+    const seg = this.#segment!;
+    const upTo = this.#writtenLsn;
+    const bytes = this.#written;
+    // The checks run alongside the fsync: they cost no latency of their own.
+    const checked = this.#check(seg);
+    checked.catch(() => {}); // (awaited below, unless the fsync fails first)
+    this.#syncFailed = true;
+    await seg.file!.sync();
+    this.#syncFailed = false;
+    const problem = await checked;
+    if (problem !== null) {
+      this.#fail(problem.error, problem.kind);
+      return;
+    }
+    seg.durable += bytes;
+    this.#drop(bytes);
+    this.#syncedLsn = upTo;
+    while (this.#waiters.length > 0 && this.#waiters[0].lsn <= upTo) this.#waiters.shift()!.resolve();
+  }
+
+  // Whether acknowledging is still safe: the segment is the file at its path
+  // (not removed, not replaced), and the owner's check passes. Two stats.
+  async #check(seg: OpenSegment): Promise<{ error: StorageError; kind: WalFailureKind } | null> {
+    const [id, refused] = await Promise.all([
+      seg.id !== null ? this.#storage.identity?.(seg.info.path) : undefined,
+      this.#verifyHook?.(),
+    ]);
+    if (refused) return { error: refused, kind: "lock" };
+    if (id !== undefined && id !== seg.id) return { error: removedError(seg.info.file), kind: "removed" };
+    return null;
+  }
+
+  // Drops the first `bytes` of the buffer (now durable): moves the rest to the front.
+  #drop(bytes: number): void {
+    if (bytes === 0) return;
+    this.#buf.copyWithin(0, bytes, this.#len);
+    this.#len -= bytes;
+    this.#written -= bytes;
+    for (const c of this.#cuts) c.offset -= bytes;
+    this.#shrink();
+  }
+
+  // A burst (or one huge record) once made the buffer huge: give the memory
+  // back once a whole cycle between fsyncs needed far less of it. A steady
+  // load keeps its buffer instead of growing it again after every fsync.
+  #shrink(): void {
+    if (this.#buf.length > KEEP_BATCH && this.#peak < this.#buf.length / 4) {
+      const small = new Uint8Array(Math.max(INITIAL_BATCH, this.#peak * 2, this.#len));
+      small.set(this.#buf.subarray(0, this.#len));
+      this.#buf = small;
+    }
+    this.#peak = this.#len;
+  }
+
   async #startSegment(firstLsn: number): Promise<void> {
-    if (this.#segment) {
-      await this.#segment.writer.close();
-      this.#segment = null;
+    if (this.#needDir) {
+      await this.#storage.mkdir(walDir(this.#dir));
+      this.#needDir = false;
     }
     const info = segmentInfo(this.#dir, firstLsn);
     if (((await this.#storage.size(info.path)) ?? 0) > 0) {
@@ -406,18 +697,51 @@ export class WalWriter {
       );
     }
     const file = await this.#storage.create(info.path);
-    this.#segment = { info, file, writer: segmentWritable(file).getWriter() };
+    let id: string | null = null;
+    try {
+      id = (await file.identity?.()) ?? null;
+    } catch (e) {
+      await file.close().catch(() => {});
+      throw e;
+    }
+    this.#segment = { info, file, writer: segmentWritable(file).getWriter(), durable: 0, id };
     await this.#storage.syncDir(walDir(this.#dir));
   }
 
-  #fail(error: unknown): void {
+  #fail(error: unknown, kind: WalFailureKind): void {
     this.#running = false;
     if (this.#failure) return;
-    this.#failure = { error };
+    const path = this.#segment?.info.path ?? walDir(this.#dir);
+    const failure = {
+      error: error instanceof StorageError
+        ? error
+        : error instanceof CorruptionError
+        ? new StorageError(error.message, { cause: error })
+        : storageFailure("Writing the write-ahead log", path, error, REFUSING),
+      kind,
+    };
+    this.#failure = failure;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    for (const w of this.#waiters.splice(0)) w.reject(error);
-    this.#onError?.(error);
+    // After a failed fsync nothing after the last good one is known to be
+    // on disk: all of it is written again (recover), into a fresh handle.
+    if (this.#syncFailed || kind !== "io") {
+      this.#written = 0;
+      this.#writtenLsn = this.#syncedLsn;
+    }
+    this.#syncFailed = false;
+    const seg = this.#segment;
+    if (seg !== null) {
+      void seg.file?.close().catch(() => {});
+      seg.file = null;
+      seg.writer = null;
+    }
+    if (kind === "removed" && this.#segment !== null) this.#segment = null;
+    // A removed log can still be made durable by a snapshot (rebased): its
+    // waiters wait for that. Otherwise nothing after the last fsync is
+    // acknowledged — once the owner has rolled back, with holdWaiters.
+    if (kind === "lock" || (kind === "io" && !this.#holdWaiters)) this.rejectWaiters();
+    this.#onError?.(failure.error, kind);
   }
 
   async #close(): Promise<void> {
@@ -430,10 +754,20 @@ export class WalWriter {
       this.#segment = null;
       if (this.#timer !== null) clearTimeout(this.#timer);
       this.#timer = null;
-      if (segment) {
-        if (this.#failure) await segment.file.close().catch(() => {});
+      if (segment?.writer) {
+        if (this.#failure) await segment.file?.close().catch(() => {});
         else await segment.writer.close();
       }
+      // Waiters for a rebase that will not come now.
+      if (this.#failure) for (const w of this.#waiters.splice(0)) w.reject(this.#failure.error);
     }
   }
+}
+
+/** The error for a segment that is no longer the file at its path. */
+function removedError(file: string): StorageError {
+  return new StorageError(
+    `The write-ahead log segment ${JSON.stringify(file)} was removed or replaced while the database was writing it; ` +
+      "do not delete files under a running database — writes are refused until a snapshot of memory replaces the lost log (retried automatically)",
+  );
 }

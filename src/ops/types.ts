@@ -39,7 +39,11 @@ export type OpRun<S> = Pick<Op<S>, "run" | "stream">;
 /**
  * Declares the op `name`: its kind, whether it writes and its arity come
  * from {@linkcode SIGNATURES} (the one place that states them), `run` (and
- * `stream`) from `impl`.
+ * `stream`) from `impl`. A write op's `run` first asks the engine whether
+ * writes are accepted (`engine.checkWritable()`): while the disk refuses
+ * the log, a write is refused with `StorageError` before it changes
+ * anything in memory — on every path, since the handles, `execute` and
+ * transactions all call `run`.
  *
  * @example
  * ```ts
@@ -50,5 +54,17 @@ export type OpRun<S> = Pick<Op<S>, "run" | "stream">;
  */
 export function op<S>(name: OpName, impl: OpRun<S>): Op<S> {
   const { kind, write, arity } = SIGNATURES[name];
-  return { name, kind, write, arity, ...impl };
+  if (!write) return { name, kind, write, arity, ...impl };
+  const run = impl.run;
+  return {
+    name,
+    kind,
+    write,
+    arity,
+    ...impl,
+    run(engine, target, args) {
+      if (engine.storageError !== null) engine.checkWritable();
+      return run(engine, target, args);
+    },
+  };
 }

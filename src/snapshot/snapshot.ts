@@ -189,6 +189,7 @@ export async function writeSnapshot(
   const tmp = `${path}.tmp`;
   const file = await storage.create(tmp);
   let bytes = 0;
+  let done = false;
   try {
     const header = new Uint8Array(HEADER);
     const view = new DataView(header.buffer);
@@ -234,8 +235,11 @@ export async function writeSnapshot(
     bytes += rest.length;
     await file.write(rest);
     await file.sync();
+    done = true;
   } finally {
-    await file.close();
+    await file.close().catch(() => {});
+    // A full disk must not stay full of a snapshot that will never be used.
+    if (!done) await storage.remove(tmp).catch(() => {});
   }
   await storage.rename(tmp, path);
   await storage.syncDir(snapDir);
@@ -359,6 +363,47 @@ function fill(s: State, items: unknown[]): number {
     s.store.appendCells(cells);
   }
   return items.length;
+}
+
+/**
+ * Makes `engine` hold what `from` holds, keeping the collection state
+ * objects `engine` already has wherever a collection of the same name, kind
+ * (and schema, for tables) exists in both: their content is replaced in
+ * place, so handles made before keep working. A collection `from` lacks is
+ * marked dropped (its handles then say so). Used to roll a running database
+ * back to its durable state after a failed fsync.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../engine/engine.ts";
+ * import { restore } from "./snapshot.ts";
+ * restore(new Engine(), new Engine());
+ * ```
+ */
+export function restore(engine: Engine, from: Engine): void {
+  const next = new Map<string, State>();
+  for (const [name, s] of from.collections) {
+    const live = engine.collections.get(name);
+    next.set(name, live !== undefined && adopt(live, s) ? live : s);
+  }
+  for (const [name, live] of engine.collections) if (next.get(name) !== live) live.dropped = true;
+  engine.collections.clear();
+  for (const [name, s] of next) engine.collections.set(name, s);
+}
+
+/** Moves `src`'s content into `live` when they are the same collection; false otherwise. */
+function adopt(live: State, src: State): boolean {
+  if (live.kind === "dict" && src.kind === "dict") live.store = src.store;
+  else if (live.kind === "list" && src.kind === "list") {
+    live.items = src.items;
+    live.copiedAt = 0;
+  } else if (live.kind === "table" && src.kind === "table") {
+    if (JSON.stringify(live.schema.def) !== JSON.stringify(src.schema.def)) return false;
+    live.store = src.store;
+    live.indexes = src.indexes;
+  } else return false;
+  live.dropped = false;
+  return true;
 }
 
 /**

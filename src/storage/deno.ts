@@ -18,9 +18,12 @@ import {
   encodeLockFile,
   FRESH_LOCK_MS,
   heldLocks,
+  holderAlive,
   lockedByOther,
   lockedBySelf,
+  type LockHolder,
   parseLockFile,
+  readIdentity,
 } from "./lock_file.ts";
 
 function isNotFound(e: unknown): boolean {
@@ -58,12 +61,30 @@ class DenoFile implements StorageFile {
   async size(): Promise<number> {
     return (await this.#check().stat()).size;
   }
+  async identity(): Promise<string> {
+    return identityOf(await this.#check().stat());
+  }
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       this.#file.close();
     }
     return Promise.resolve();
+  }
+}
+
+/** Device and inode: what names a file whatever its path. */
+function identityOf(st: Deno.FileInfo): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+/** The identity of the file at `path`, or `null` when there is none. */
+async function pathIdentity(path: string): Promise<string | null> {
+  try {
+    return identityOf(await Deno.stat(path));
+  } catch (e) {
+    if (isNotFound(e) || e instanceof Deno.errors.NotADirectory) return null;
+    throw e;
   }
 }
 
@@ -74,6 +95,24 @@ function isAlive(pid: number): boolean {
   } catch (e) {
     return e instanceof Deno.errors.PermissionDenied;
   }
+}
+
+/** A small text file (`/proc/…`), or `null` when it cannot be read (not Linux, no permission). */
+async function readText(path: string): Promise<string | null> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether a holder recorded by a Node or Bun process (no OS lock) still
+ * runs: same boot, pid alive, same start time (see lock_file.ts).
+ */
+async function nodeHolderAlive(holder: LockHolder): Promise<boolean> {
+  const { boot, start } = await readIdentity(holder.pid, readText);
+  return holderAlive(holder, { bootId: boot ?? null, alive: isAlive, startTime: () => start ?? null });
 }
 
 async function readOrNull(path: string): Promise<Uint8Array | null> {
@@ -159,6 +198,11 @@ export class DenoStorage implements Storage {
     }
   }
 
+  /** Device and inode of the file at `path`, or `null`. */
+  identity(path: string): Promise<string | null> {
+    return pathIdentity(path);
+  }
+
   /** Opens in append mode, creating the file when missing. */
   async openAppend(path: string): Promise<StorageFile> {
     return new DenoFile(await Deno.open(path, { append: true, create: true }), path);
@@ -203,9 +247,11 @@ export class DenoStorage implements Storage {
   }
 
   /**
-   * Takes `path` with `tryLock(true)` and records this pid in it. A pid-file
-   * written by a live Node or Bun process (which holds no OS lock) is
-   * respected; a pid left by a dead process is overwritten.
+   * Takes `path` with `tryLock(true)` and records this process in it. The
+   * OS lock is the truth: once obtained, a file left by a Deno holder is
+   * taken over whatever process its pid names now (pids are reused after a
+   * reboot). A file written by a Node or Bun process (which holds no OS lock)
+   * is respected while that process — same boot, pid and start time — runs.
    */
   async lock(path: string): Promise<StorageLock> {
     // The real path: the same directory reached through a symlink is the same lock.
@@ -215,18 +261,26 @@ export class DenoStorage implements Storage {
     held.add(key);
     try {
       const file = await this.#acquire(path);
+      const id = identityOf(await file.stat());
+      // Still ours while the path names the inode we hold locked (the open
+      // descriptor keeps its number from being reused by a new LOCK).
+      const ours = async () => (await pathIdentity(path)) === id;
       let released = false;
       return {
         release: async () => {
           if (released) return;
           released = true;
           try {
-            await this.remove(path);
+            // Only our own file: a LOCK that replaced it belongs to someone else.
+            // On a disk that went read-only it stays: a stale lock, taken over
+            // by the next opener (the OS lock goes with the descriptor).
+            if (await ours().catch(() => false)) await this.remove(path).catch(() => {});
           } finally {
             held.delete(key);
             file.close(); // drops the OS lock
           }
         },
+        held: async () => !released && (await ours()),
       };
     } catch (e) {
       held.delete(key);
@@ -261,14 +315,18 @@ export class DenoStorage implements Storage {
         }
         if (!created) {
           const holder = parseLockFile(await readOrNull(path));
-          // A Node/Bun holder has no OS lock, only its pid in the file.
-          if (holder && holder.pid !== Deno.pid && isAlive(holder.pid)) throw lockedByOther(path, holder);
+          // We hold the OS lock, so a Deno holder is gone whatever its pid now
+          // names. A Node/Bun holder has no OS lock, only its identity in the
+          // file (a file without a runtime is treated as theirs).
+          if (
+            holder && holder.pid !== Deno.pid && holder.runtime !== "deno" && (await nodeHolderAlive(holder))
+          ) throw lockedByOther(path, holder);
           if (!holder && Date.now() - (mine.mtime?.getTime() ?? 0) < FRESH_LOCK_MS) {
             throw lockedByOther(path, null);
           }
         }
         await file.truncate(0);
-        const bytes = encodeLockFile({ pid: Deno.pid, runtime: "deno" });
+        const bytes = encodeLockFile({ pid: Deno.pid, runtime: "deno", ...await readIdentity(Deno.pid, readText) });
         let done = 0;
         while (done < bytes.length) done += await file.write(bytes.subarray(done));
         await file.syncData();

@@ -6,8 +6,24 @@
  * The lock file holds one line of JSON naming its holder:
  *
  * ```
- * {"pid":4242,"runtime":"deno","since":"2025-01-01T00:00:00.000Z"}\n
+ * {"pid":4242,"runtime":"node","since":"2025-01-01T00:00:00.000Z",
+ *  "boot":"6f1c…-…","start":"123456"}\n
  * ```
+ *
+ * A pid alone does not name a process for long: after a crash and a reboot
+ * (or in a restarted container) the pid in a stale lock file often belongs
+ * to some other live process, and a lock judged by the pid alone would block
+ * the restart forever. So the holder is recorded as pid + boot id
+ * (`/proc/sys/kernel/random/boot_id`) + the process's start time (field 22
+ * of `/proc/<pid>/stat`, clock ticks since boot), where Linux offers them;
+ * the holder is alive only if it is the same boot, the pid is alive and it
+ * started at the same time. Elsewhere only the pid is recorded and checked.
+ *
+ * Deno processes also hold an OS lock (`FsFile.tryLock`), which is the
+ * truth for them: a Deno opener that obtains it takes over any file written
+ * by a Deno holder. Node and Bun have no `flock`, so for a holder of those
+ * runtimes (and for a Node/Bun opener, whatever the holder) the identity
+ * above decides.
  *
  * @module
  */
@@ -22,7 +38,101 @@ export interface LockHolder {
   runtime?: string;
   /** When the holder took the lock (ISO 8601), when recorded. */
   since?: string;
+  /** The boot id of the machine when it took the lock (Linux), when recorded. */
+  boot?: string;
+  /** The holder's start time in clock ticks since boot (Linux `/proc/<pid>/stat` field 22), when recorded. */
+  start?: string;
 }
+
+/**
+ * What a storage can tell about processes on this machine, for
+ * {@linkcode holderAlive}. `null` means "cannot tell" (not Linux, or no
+ * access to `/proc`): that part of the identity is then not checked.
+ */
+export interface ProcessProbe {
+  /** This machine's current boot id, or `null`. */
+  bootId: string | null;
+  /** Whether a process with this pid exists now. */
+  alive(pid: number): boolean;
+  /** The start time of process `pid` (see {@linkcode LockHolder.start}), or `null`. */
+  startTime(pid: number): string | null;
+}
+
+/**
+ * Whether the process recorded in a lock file still runs: same boot, pid
+ * alive, same start time — each part checked where both sides know it, so
+ * a file from an older version (pid only) is judged by its pid.
+ *
+ * @example
+ * ```ts
+ * import { holderAlive } from "./lock_file.ts";
+ * const probe = { bootId: "b1", alive: () => true, startTime: () => "500" };
+ * holderAlive({ pid: 7, boot: "b0", start: "500" }, probe); // false: recorded before a reboot
+ * holderAlive({ pid: 7, boot: "b1", start: "100" }, probe); // false: pid 7 is another process now
+ * holderAlive({ pid: 7, boot: "b1", start: "500" }, probe); // true
+ * ```
+ */
+export function holderAlive(holder: LockHolder, probe: ProcessProbe): boolean {
+  if (holder.boot !== undefined && probe.bootId !== null && holder.boot !== probe.bootId) return false;
+  if (!probe.alive(holder.pid)) return false;
+  if (holder.start !== undefined) {
+    const now = probe.startTime(holder.pid);
+    if (now !== null && now !== holder.start) return false;
+  }
+  return true;
+}
+
+/**
+ * The start time (field 22, `starttime`) from the text of `/proc/<pid>/stat`,
+ * or `null` when it does not parse. The command name (field 2) is in
+ * parentheses and may itself hold spaces and parentheses, so fields are
+ * counted after the last `)`.
+ *
+ * @example
+ * ```ts
+ * import { parseProcStartTime } from "./lock_file.ts";
+ * parseProcStartTime("42 (a (b) c) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 0 0"); // "98765"
+ * ```
+ */
+export function parseProcStartTime(stat: string): string | null {
+  const close = stat.lastIndexOf(")");
+  if (close < 0) return null;
+  // After ")": field 3 (state) is index 0, so field 22 is index 19.
+  const field = stat.slice(close + 1).trim().split(/\s+/)[19];
+  return field !== undefined && /^\d+$/.test(field) ? field : null;
+}
+
+/**
+ * Reads this process's identity for its lock file through `readText`
+ * (which returns `null` when a file cannot be read): the boot id and the
+ * start time of `pid`. Off Linux both are `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { readIdentity } from "./lock_file.ts";
+ * const id = await readIdentity(4242, async () => null); // {} off Linux
+ * ```
+ */
+export async function readIdentity(
+  pid: number,
+  readText: (path: string) => Promise<string | null>,
+): Promise<{ boot?: string; start?: string }> {
+  const [boot, stat] = await Promise.all([readText(BOOT_ID), readText(`/proc/${pid}/stat`)]);
+  const start = stat === null ? null : parseProcStartTime(stat);
+  return { boot: boot?.trim() || undefined, start: start ?? undefined };
+}
+
+/**
+ * Where Linux keeps the id of the current boot (a new one after every reboot).
+ *
+ * @example
+ * ```ts
+ * import { BOOT_ID } from "./lock_file.ts";
+ * import { readFile } from "node:fs/promises";
+ * const boot = (await readFile(BOOT_ID, "utf8")).trim();
+ * ```
+ */
+export const BOOT_ID = "/proc/sys/kernel/random/boot_id";
 
 // A global symbol, not a module variable: DenoStorage and NodeStorage may be
 // loaded side by side (or one module twice under two specifiers) and must
@@ -56,7 +166,7 @@ export function heldLocks(): Set<string> {
 export function encodeLockFile(holder: LockHolder): Uint8Array {
   const since = holder.since ?? new Date().toISOString();
   return new TextEncoder().encode(
-    JSON.stringify({ pid: holder.pid, runtime: holder.runtime, since }) + "\n",
+    JSON.stringify({ pid: holder.pid, runtime: holder.runtime, since, boot: holder.boot, start: holder.start }) + "\n",
   );
 }
 
@@ -75,7 +185,8 @@ export function parseLockFile(bytes: Uint8Array | null): LockHolder | null {
   try {
     const v = JSON.parse(new TextDecoder().decode(bytes)) as Partial<LockHolder>;
     if (typeof v.pid !== "number" || !Number.isSafeInteger(v.pid) || v.pid <= 0) return null;
-    return { pid: v.pid, runtime: v.runtime, since: v.since };
+    const text = (x: unknown) => (typeof x === "string" && x.length > 0 && x.length <= 100 ? x : undefined);
+    return { pid: v.pid, runtime: text(v.runtime), since: text(v.since), boot: text(v.boot), start: text(v.start) };
   } catch {
     return null;
   }

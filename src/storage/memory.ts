@@ -18,8 +18,12 @@ import { basename, dirname, normalizePath } from "./paths.ts";
 
 const EMPTY = new Uint8Array(0);
 
+let inodes = 0;
+
 /** One file's bytes, shared by every directory entry and handle naming it. */
 class Inode {
+  /** A number no other inode of this process has: the file's identity. */
+  readonly id = ++inodes;
   bytes: Uint8Array = EMPTY;
   length = 0;
   syncedLength = 0;
@@ -65,15 +69,36 @@ class Inode {
   }
 }
 
+/** A disk condition injected by {@linkcode MemoryStorage.setFault}. */
+export interface MemoryFault {
+  /** Total bytes the files may hold; a write past it stores what fits and fails with ENOSPC. */
+  capacity?: number;
+  /** Every change (write, sync, create, truncate, rename, remove, mkdir, syncDir) fails with EROFS. */
+  readOnly?: boolean;
+}
+
 /** What a handle checks on every call: a crash kills handles of older generations. */
 interface World {
   generation: number;
+  fault: MemoryFault | null;
+  /** Bytes held by every file (for `capacity`). */
+  used: () => number;
 }
 
 function notFound(what: string, path: string): Error {
   const e = new Error(`No such ${what} ${JSON.stringify(path)}; create it first.`);
   (e as Error & { code: string }).code = "ENOENT";
   return e;
+}
+
+/** An error shaped like Node's for a failed system call (`code` and message). */
+function osError(code: "ENOSPC" | "EROFS", syscall: string, path: string): Error {
+  const what = code === "ENOSPC" ? "no space left on device" : "read-only file system";
+  return Object.assign(new Error(`${code}: ${what}, ${syscall} ${JSON.stringify(path)}`), { code, syscall, path });
+}
+
+function checkWritable(world: World, syscall: string, path: string): void {
+  if (world.fault?.readOnly) throw osError("EROFS", syscall, path);
 }
 
 class MemoryFile implements StorageFile {
@@ -104,16 +129,38 @@ class MemoryFile implements StorageFile {
 
   // async so that a dead or closed handle rejects instead of throwing synchronously.
   async write(data: Uint8Array): Promise<void> {
-    this.#check().append(data);
+    const inode = this.#check();
+    checkWritable(this.#world, "write", this.#path);
+    const capacity = this.#world.fault?.capacity;
+    if (capacity !== undefined) {
+      // Like a real disk: what fits is written (a short write), then ENOSPC.
+      const free = Math.max(0, capacity - this.#world.used());
+      if (data.length > free) {
+        inode.append(data.subarray(0, free));
+        throw osError("ENOSPC", "write", this.#path);
+      }
+    }
+    inode.append(data);
   }
   async sync(): Promise<void> {
-    this.#check().sync();
+    const inode = this.#check();
+    checkWritable(this.#world, "fsync", this.#path);
+    inode.sync();
   }
   async truncate(size: number): Promise<void> {
-    this.#check().truncate(size);
+    const inode = this.#check();
+    checkWritable(this.#world, "ftruncate", this.#path);
+    const capacity = this.#world.fault?.capacity;
+    if (capacity !== undefined && size > inode.length && size - inode.length > capacity - this.#world.used()) {
+      throw osError("ENOSPC", "ftruncate", this.#path);
+    }
+    inode.truncate(size);
   }
   async size(): Promise<number> {
     return this.#check().length;
+  }
+  async identity(): Promise<string> {
+    return `memory:${this.#check().id}`;
   }
   close(): Promise<void> {
     this.#closed = true;
@@ -149,8 +196,39 @@ export class MemoryStorage implements Storage {
   }
   #dirs = new Map<string, Map<string, Inode>>();
   #durable = new Map<string, Map<string, Inode>>();
-  #world: World = { generation: 0 };
+  #world: World = { generation: 0, fault: null, used: () => this.#used() };
   #locks = new Set<string>();
+
+  #used(): number {
+    const seen = new Set<Inode>();
+    let n = 0;
+    for (const entries of this.#dirs.values()) {
+      for (const inode of entries.values()) {
+        if (!seen.has(inode)) n += inode.length;
+        seen.add(inode);
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Test helper: makes the disk full (`capacity`: the bytes all files may
+   * hold; a write past it stores what fits, then fails with ENOSPC) or
+   * read-only (every change fails with EROFS), as a real disk can become;
+   * `null` clears it. Reads keep working either way.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStorage } from "./memory.ts";
+   * const s = new MemoryStorage();
+   * s.setFault({ readOnly: true });
+   * await s.create("a").catch((e) => console.log(e.code)); // "EROFS"
+   * s.setFault(null);
+   * ```
+   */
+  setFault(fault: MemoryFault | null): void {
+    this.#world.fault = fault;
+  }
 
   #hasDir(path: string): boolean {
     return path === "." || path === "/" || this.#dirs.has(path);
@@ -177,6 +255,7 @@ export class MemoryStorage implements Storage {
     if (this.#dirs.has(p)) throw new Error(`Cannot open ${JSON.stringify(path)}: it is a directory.`);
     const entries = this.#entries(dirname(p));
     let inode = entries.get(basename(p));
+    if (!inode || truncate) checkWritable(this.#world, "open", p);
     if (!inode) {
       inode = new Inode();
       entries.set(basename(p), inode);
@@ -189,6 +268,7 @@ export class MemoryStorage implements Storage {
   /** Creates a directory and its parents, durably. */
   mkdir(path: string): Promise<void> {
     const p = normalizePath(path);
+    if (!this.#hasDir(p) && this.#world.fault?.readOnly) return Promise.reject(osError("EROFS", "mkdir", p));
     for (let d = p; !this.#hasDir(d); d = dirname(d)) {
       if (this.#lookup(d)) throw new Error(`Cannot create directory ${JSON.stringify(d)}: a file has that name.`);
       this.#dirs.set(d, new Map());
@@ -219,6 +299,12 @@ export class MemoryStorage implements Storage {
     return Promise.resolve(this.#lookup(path)?.length ?? null);
   }
 
+  /** The identity of the file at `path` (its inode), or `null`. */
+  identity(path: string): Promise<string | null> {
+    const inode = this.#lookup(path);
+    return Promise.resolve(inode ? `memory:${inode.id}` : null);
+  }
+
   /** Opens for appending, creating the file when missing. */
   openAppend(path: string): Promise<StorageFile> {
     return Promise.resolve().then(() => this.#open(path, false));
@@ -234,6 +320,7 @@ export class MemoryStorage implements Storage {
     return Promise.resolve().then(() => {
       const f = normalizePath(from);
       const t = normalizePath(to);
+      checkWritable(this.#world, "rename", f);
       const inode = this.#lookup(f);
       if (!inode) throw notFound("file", from);
       if (this.#dirs.has(t)) throw new Error(`Cannot rename onto ${JSON.stringify(to)}: it is a directory.`);
@@ -247,6 +334,7 @@ export class MemoryStorage implements Storage {
   remove(path: string): Promise<void> {
     return Promise.resolve().then(() => {
       const p = normalizePath(path);
+      checkWritable(this.#world, "unlink", p);
       if (this.#dirs.has(p)) throw new Error(`Cannot remove ${JSON.stringify(path)}: it is a directory.`);
       this.#dirs.get(dirname(p))?.delete(basename(p));
     });
@@ -257,6 +345,7 @@ export class MemoryStorage implements Storage {
     return Promise.resolve().then(() => {
       const p = normalizePath(path);
       if (!this.#hasDir(p)) throw notFound("directory", path);
+      checkWritable(this.#world, "fsync", p);
       this.#durable.set(p, new Map(this.#dirs.get(p) ?? []));
     });
   }
@@ -281,17 +370,21 @@ export class MemoryStorage implements Storage {
       this.#locks.delete(p);
       return Promise.reject(e);
     }
+    const inode = this.#lookup(p)!;
+    const ours = () => world.generation === generation && this.#lookup(p) === inode;
     let released = false;
     return Promise.resolve({
       release: () => {
         // After a crash the lock is gone already and may belong to a newer taker.
         if (!released && world.generation === generation) {
           this.#locks.delete(p);
-          this.#dirs.get(dirname(p))?.delete(basename(p));
+          // Only our own lock file: a replaced one belongs to whoever replaced it.
+          if (ours()) this.#dirs.get(dirname(p))?.delete(basename(p));
         }
         released = true;
         return Promise.resolve();
       },
+      held: () => Promise.resolve(!released && ours()),
     });
   }
 

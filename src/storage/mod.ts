@@ -7,6 +7,7 @@
  * @module
  */
 
+import { ValidationError } from "../errors.ts";
 import type { Storage } from "./types.ts";
 import { DenoStorage } from "./deno.ts";
 import { MemoryStorage } from "./memory.ts";
@@ -16,21 +17,97 @@ export type { Storage, StorageFile, StorageLock } from "./types.ts";
 export { DenoStorage, MemoryStorage, NodeStorage };
 
 /**
+ * Where this code runs, as far as files go: `"deno"` and `"node"` (Node and
+ * Bun) have a real file system; `"workerd"` (Cloudflare Workers) and
+ * `"other"` (browser pages, web workers) do not — workerd's `node:fs`, with
+ * `nodejs_compat`, is an in-memory file system that is gone after a restart.
+ */
+export type StorageHost = "deno" | "node" | "workerd" | "other";
+
+/** The globals {@linkcode storageHost} looks at. */
+export interface HostGlobals {
+  /** Set under Deno. */
+  Deno?: unknown;
+  /** `userAgent` is `"Cloudflare-Workers"` under workerd. */
+  navigator?: { userAgent?: unknown };
+  /** `versions.node` under Node (and workerd's nodejs_compat), `versions.bun` under Bun. */
+  process?: { versions?: Record<string, string | undefined> };
+}
+
+/**
+ * Tells which kind of host `globals` (by default `globalThis`) belong to.
+ * Pure: pass a made-up globals object to see what another runtime gets.
+ * workerd is checked first, because with `nodejs_compat` it also has
+ * `process.versions.node`.
+ *
+ * @example
+ * ```ts
+ * import { storageHost } from "./mod.ts";
+ * storageHost({ navigator: { userAgent: "Cloudflare-Workers" }, process: { versions: { node: "22.0.0" } } }); // "workerd"
+ * storageHost({}); // "other" (a browser)
+ * storageHost(); // this runtime: "deno", "node", "workerd" or "other"
+ * ```
+ */
+export function storageHost(globals: HostGlobals = globalThis as HostGlobals): StorageHost {
+  if (globals.navigator?.userAgent === "Cloudflare-Workers") return "workerd";
+  if (globals.Deno !== undefined) return "deno";
+  const versions = globals.process?.versions;
+  if (versions?.node || versions?.bun) return "node";
+  return "other";
+}
+
+/** Options of {@linkcode defaultStorage}. */
+export interface DefaultStorageOptions {
+  /**
+   * The database directory, when the caller wants its data to outlive the
+   * process. Where no durable store exists for it, `defaultStorage` throws
+   * instead of handing out memory that would silently lose everything.
+   */
+  dir?: string;
+  /** The globals to decide by (default `globalThis`); for tests and embedders. */
+  globals?: HostGlobals;
+}
+
+function quoteDir(dir: string): string {
+  return JSON.stringify(dir.length > 60 ? dir.slice(0, 57) + "..." : dir);
+}
+
+/**
  * The Storage for this runtime: `DenoStorage` under Deno, `NodeStorage`
- * under Node and Bun, `MemoryStorage` anywhere else (browsers, workers).
+ * under Node and Bun. Elsewhere (browser pages, workers, Cloudflare
+ * workerd) there is no durable default: without `dir` it is a
+ * `MemoryStorage`; with `dir` it rejects with `ValidationError` naming what
+ * to pass, because memory there would look durable — `flush()` resolving —
+ * and lose every write when the page or worker ends.
+ *
+ * Why `ValidationError` and not `StorageError`: nothing was written and no
+ * disk refused anything; the options ask for something this runtime cannot
+ * give, and the fix is in the caller's code (STORAGE means "the disk refused
+ * a write; it is retried").
+ *
  * Async so that a future implementation may be loaded on demand.
  *
  * @example
  * ```ts
  * import { defaultStorage } from "./mod.ts";
- * const storage = await defaultStorage();
- * console.log(storage.kind); // "deno", "node" or "memory"
+ * const storage = await defaultStorage({ dir: "./data" });
+ * console.log(storage.kind); // "deno" or "node"; a browser rejects with ValidationError
  * ```
  */
-export function defaultStorage(): Promise<Storage> {
-  const g = globalThis as { Deno?: unknown; process?: { versions?: Record<string, string | undefined> } };
-  if (g.Deno !== undefined) return Promise.resolve(new DenoStorage());
-  const versions = g.process?.versions;
-  if (versions?.node || versions?.bun) return Promise.resolve(new NodeStorage());
-  return Promise.resolve(new MemoryStorage());
+export function defaultStorage(options: DefaultStorageOptions = {}): Promise<Storage> {
+  const host = storageHost(options.globals);
+  if (host === "deno") return Promise.resolve(new DenoStorage());
+  if (host === "node") return Promise.resolve(new NodeStorage());
+  if (options.dir === undefined) return Promise.resolve(new MemoryStorage());
+  const where = host === "workerd"
+    ? "Cloudflare workerd has no durable file system (its node:fs is in memory and gone after a restart)"
+    : "this runtime (a browser page or worker) has no file system CyberDB can write to";
+  return Promise.reject(
+    new ValidationError(
+      `Option dir ${quoteDir(options.dir)} asks for a durable database, but ${where}: ` +
+        `pass { storage: new MemoryStorage() } to keep the data in memory only (lost when the ${
+          host === "workerd" ? "worker" : "page"
+        } ends), or leave out dir; durable stores for this runtime (Durable Object storage, OPFS) are not available yet`,
+    ),
+  );
 }

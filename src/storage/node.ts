@@ -12,10 +12,13 @@ import {
   encodeLockFile,
   FRESH_LOCK_MS,
   heldLocks,
+  holderAlive,
   lockedByOther,
   lockedBySelf,
   type LockHolder,
   parseLockFile,
+  type ProcessProbe,
+  readIdentity,
 } from "./lock_file.ts";
 
 interface NodeApi {
@@ -99,10 +102,30 @@ class NodeFile implements StorageFile {
     const fd = this.#check();
     return await new Promise<number>((resolve, reject) => this.#fs.fstat(fd, (e, st) => e ? reject(e) : resolve(st.size)));
   }
+  async identity(): Promise<string> {
+    const fd = this.#check();
+    return identityOf(await new Promise((resolve, reject) => this.#fs.fstat(fd, { bigint: true }, (e, st) => e ? reject(e) : resolve(st))));
+  }
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await new Promise<void>((resolve, reject) => this.#fs.close(this.#fd, (e) => e ? reject(e) : resolve()));
+  }
+}
+
+/** Device and inode: what names a file whatever its path (bigint: inode numbers may pass 2^53). */
+function identityOf(st: { dev: bigint; ino: bigint }): string {
+  return `${st.dev}:${st.ino}`;
+}
+
+/** The identity of the file at `path`, or `null` when there is none. */
+async function pathIdentity(path: string): Promise<string | null> {
+  const { fs } = await node();
+  try {
+    return identityOf(await fs.stat(path, { bigint: true }));
+  } catch (e) {
+    if (errCode(e) === "ENOENT" || errCode(e) === "ENOTDIR") return null;
+    throw e;
   }
 }
 
@@ -119,6 +142,22 @@ function isAlive(process: NodeApi["process"], pid: number): boolean {
     // EPERM: the process exists but belongs to someone else.
     return errCode(e) === "EPERM";
   }
+}
+
+/** A small text file (`/proc/…`), or `null` when it cannot be read (not Linux, no access). */
+async function readText(path: string): Promise<string | null> {
+  const { fs } = await node();
+  try {
+    return await fs.readFile(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+/** What this machine says about `holder`'s pid: its boot id, whether the pid runs, and since when. */
+async function probeFor(process: NodeApi["process"], holder: LockHolder): Promise<ProcessProbe> {
+  const { boot, start } = await readIdentity(holder.pid, readText);
+  return { bootId: boot ?? null, alive: (pid) => isAlive(process, pid), startTime: () => start ?? null };
 }
 
 function runtimeName(process: NodeApi["process"]): string {
@@ -207,6 +246,11 @@ export class NodeStorage implements Storage {
     }
   }
 
+  /** Device and inode of the file at `path`, or `null`. */
+  identity(path: string): Promise<string | null> {
+    return pathIdentity(path);
+  }
+
   /** Opens with `O_APPEND | O_CREAT`. */
   async openAppend(path: string): Promise<StorageFile> {
     const { fd } = await node();
@@ -257,9 +301,10 @@ export class NodeStorage implements Storage {
 
   /**
    * Takes `path` as a pid-file lock. The file is created with `O_EXCL`; when
-   * it exists, its recorded pid decides: alive → `LockedError`, dead →
-   * taken over. A lock file held by a Deno process (which adds an OS lock)
-   * names its pid too, so both schemes see each other.
+   * it exists, its recorded holder decides: alive (same boot, pid running,
+   * same start time) → `LockedError`; otherwise taken over. A lock file held
+   * by a Deno process (which adds an OS lock) records the same identity, so
+   * both schemes see each other.
    */
   async lock(path: string): Promise<StorageLock> {
     const { fs, path: p, process } = await node();
@@ -269,20 +314,32 @@ export class NodeStorage implements Storage {
     if (held.has(key)) throw lockedBySelf(path, process.pid);
     held.add(key); // before any await, so two lock() calls in one tick cannot both pass
     try {
-      const mine = encodeLockFile({ pid: process.pid, runtime: runtimeName(process) });
-      await this.#acquire(path, mine);
+      const mine = encodeLockFile({
+        pid: process.pid,
+        runtime: runtimeName(process),
+        ...await readIdentity(process.pid, readText),
+      });
+      const { fd: pin, id } = await this.#acquire(path, mine);
+      const { fd: fs } = await node();
       let released = false;
+      // The file is still ours while its path names the inode we created. A
+      // read-only descriptor stays open on it so that, should the file be
+      // removed, its inode number cannot be handed to a new LOCK meanwhile.
+      const ours = async () => (await pathIdentity(path)) === id;
       return {
         release: async () => {
           if (released) return;
           released = true;
           try {
-            // Only remove the file if it is still ours.
-            if (sameBytes(await readOrNull(path), mine)) await this.remove(path);
+            // Only remove the file if it is still ours. On a disk that went
+            // read-only it stays: a stale lock, taken over by the next opener.
+            if (await ours().catch(() => false)) await this.remove(path).catch(() => {});
           } finally {
             held.delete(key);
+            fs.close(pin, () => {});
           }
         },
+        held: async () => !released && (await ours()),
       };
     } catch (e) {
       held.delete(key);
@@ -290,34 +347,37 @@ export class NodeStorage implements Storage {
     }
   }
 
-  async #acquire(path: string, mine: Uint8Array): Promise<void> {
-    const { fs, process } = await node();
+  async #acquire(path: string, mine: Uint8Array): Promise<{ fd: number; id: string }> {
+    const { fs, fd: fsc, process } = await node();
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const h = await fs.open(path, "wx");
         try {
           await h.write(mine);
           await h.datasync();
+          const id = identityOf(await h.stat({ bigint: true }));
+          return { fd: await openFd(fsc, path, "r"), id };
         } finally {
           await h.close();
         }
-        return;
       } catch (e) {
         if (errCode(e) !== "EEXIST") throw e;
       }
       const seen = await readOrNull(path);
       if (seen === null) continue; // released meanwhile: try again
       const holder: LockHolder | null = parseLockFile(seen);
-      if (holder && holder.pid !== process.pid && isAlive(process, holder.pid)) {
+      // Alive means the same process, not merely the same pid (see lock_file.ts).
+      if (holder && holder.pid !== process.pid && holderAlive(holder, await probeFor(process, holder))) {
         throw lockedByOther(path, holder);
       }
       if (!holder) {
         const info = await fs.stat(path).catch(() => null);
         if (info && Date.now() - info.mtimeMs < FRESH_LOCK_MS) throw lockedByOther(path, null);
       }
-      // Stale: a dead pid, or our own pid left by an earlier process that had
-      // it (pids repeat across container restarts). Re-read right before
-      // unlinking to keep the window for a racing taker tiny.
+      // Stale: a dead holder (its pid gone, or now another process's), or our
+      // own pid left by an earlier process that had it (pids repeat across
+      // container restarts). Re-read right before unlinking to keep the
+      // window for a racing taker tiny.
       if (sameBytes(await readOrNull(path), seen)) await this.remove(path);
     }
     throw lockedByOther(path, parseLockFile(await readOrNull(path)));

@@ -25,12 +25,25 @@ export interface StorageFile {
   size(): Promise<number>;
   /** Closes the handle; further calls fail. Closing twice is harmless. */
   close(): Promise<void>;
+  /**
+   * The identity of the open file (device and inode, as a string). Compared
+   * with {@linkcode Storage.identity} of its path, it tells whether the file
+   * was removed or replaced while open — writes to it would then go nowhere
+   * a restart can find. Optional: a storage without it skips that check.
+   */
+  identity?(): Promise<string>;
 }
 
 /** A held directory lock; `release()` gives it back (idempotent). */
 export interface StorageLock {
-  /** Releases the lock and removes the lock file. */
+  /** Releases the lock and removes the lock file (only while it is still this lock's). */
   release(): Promise<void>;
+  /**
+   * Whether the lock file is still the one this lock created: not removed,
+   * not replaced by another process's. A database checks it before
+   * acknowledging writes. Optional: without it the check is skipped.
+   */
+  held?(): Promise<boolean>;
 }
 
 /** The file operations the database needs, nothing more. */
@@ -55,6 +68,11 @@ export interface Storage {
   remove(path: string): Promise<void>;
   /** Makes the directory's entries (creates, renames, removals) durable. */
   syncDir(path: string): Promise<void>;
+  /**
+   * The identity of the file at `path` (see {@linkcode StorageFile.identity}),
+   * or `null` when there is none. Optional, with `StorageFile.identity`.
+   */
+  identity?(path: string): Promise<string | null>;
   /**
    * Takes the exclusive lock `path` (a file such as `<dir>/LOCK`). Throws
    * `LockedError` when another open database holds it, in this process or a
