@@ -51,6 +51,7 @@ type DatabaseOnly =
   | "closed"
   | "options"
   | "unsynced"
+  | "storageError"
   | typeof Symbol.asyncDispose;
 type SessionOnly = "call" | "atomic";
 
