@@ -19,8 +19,17 @@ const PAGE = (server: string, ws: string) => `<!doctype html>
 <pre id="out">waiting</pre>
 <script type="module">
   import { connect, KeyNotFoundError, AuthError } from "${server}/client.js";
+  import { Database, MemoryStorage } from "/engine.js";
   const out = document.getElementById("out");
   try {
+    // The embedded engine in the page: a dir without a storage is refused
+    // (a page has no durable default), memory on purpose works.
+    let noDurable = "none";
+    try { await Database.open({ dir: "app" }); } catch (e) { noDurable = e.code + (/MemoryStorage/.test(e.message) ? " names MemoryStorage" : ""); }
+    const embedded = await Database.open({ dir: "app", storage: new MemoryStorage() });
+    embedded.createDict("d").set("k", "v");
+    const memoryOnPurpose = embedded.getDict("d").get("k");
+    await embedded.close();
     let wrong = "none";
     try { await connect("${ws}", { password: "wrong" }); } catch (e) { wrong = e instanceof AuthError ? e.code : String(e); }
     const client = await connect("${ws}", { password: "${PASSWORD}" });
@@ -43,6 +52,8 @@ const PAGE = (server: string, ws: string) => `<!doctype html>
     const entries = [];
     for await (const [k, v] of d) entries.push(k);
     out.textContent = JSON.stringify({
+      noDurable,
+      memoryOnPurpose,
       wrong,
       missing,
       greeting: await d.get("greeting"),
@@ -63,6 +74,26 @@ const PAGE = (server: string, ws: string) => `<!doctype html>
   document.title = "done";
 </script></body></html>`;
 
+/**
+ * mod.ts and storage.ts bundled for the browser. NodeStorage's `node:`
+ * modules are loaded only inside its methods, which a page never calls:
+ * they stay external imports that are never resolved.
+ */
+async function engineBundle(): Promise<string> {
+  const esbuild = await import("esbuild");
+  const entry = "export * from './mod.ts'; export { MemoryStorage } from './storage.ts';";
+  const result = await esbuild.build({
+    stdin: { contents: entry, resolveDir: root, loader: "ts" },
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    external: ["node:*"],
+    write: false,
+    logLevel: "silent",
+  });
+  return result.outputFiles[0].text;
+}
+
 // `work` is the driver's own folder for the extracted Chromium and its
 // profile (see fixtures/drive_chromium.ts); the test removes it afterwards.
 function driveChromium(url: string, work: string): Promise<{ text: string | null; log: string[] }> {
@@ -82,7 +113,13 @@ it("runs the client in Chromium: /client.js, WebSocket auth, dict, list and tabl
   // network checks and may not open loopback sockets); /client.js is thus
   // loaded cross-origin, through the server's CORS headers.
   const { createServer } = await import("node:http");
-  const pageServer = createServer((_req, res) => {
+  const engine = await engineBundle();
+  const pageServer = createServer((req, res) => {
+    if (req.url === "/engine.js") {
+      res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" });
+      res.end(engine);
+      return;
+    }
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
     res.end(PAGE(server.http, server.ws));
   });
@@ -93,6 +130,8 @@ it("runs the client in Chromium: /client.js, WebSocket auth, dict, list and tabl
     assert.ok(text && !text.startsWith("ERROR") && text !== "waiting", `The page failed: ${text}\n${log.join("\n")}\nserver:\n${server.output()}`);
     const shown = JSON.parse(text!);
     assert.deepStrictEqual(shown, {
+      noDurable: "VALIDATION names MemoryStorage",
+      memoryOnPurpose: "v",
       wrong: "AUTH",
       missing: "KEY_NOT_FOUND",
       greeting: "hello from Chromium",

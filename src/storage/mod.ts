@@ -105,7 +105,7 @@ export function defaultStorage(options: DefaultStorageOptions = {}): Promise<Sto
   return Promise.reject(
     new ValidationError(
       `Option dir ${quoteDir(options.dir)} asks for a durable database, but ${where}: ` +
-        `pass { storage: new MemoryStorage() } to keep the data in memory only (lost when the ${
+        `pass { storage: new MemoryStorage() } (from "@cyberdb/core/storage") to keep the data in memory only (lost when the ${
           host === "workerd" ? "worker" : "page"
         } ends), or leave out dir; durable stores for this runtime (Durable Object storage, OPFS) are not available yet`,
     ),

@@ -1,0 +1,35 @@
+/**
+ * `@cyberdb/core/storage` — the storage adapters a database can be opened
+ * on (DESIGN §10): `DenoStorage` (Deno), `NodeStorage` (Node and Bun, and
+ * Deno through `node:fs`), `MemoryStorage` (memory only, with crash and
+ * fault simulation), the `Storage` interface every one implements (one
+ * conformance suite, `tests/storage_test.ts`), and `defaultStorage()`,
+ * the one `Database.open({ dir })` picks. Every module here reads runtime
+ * globals and loads `node:` modules only inside its methods.
+ *
+ * @example
+ * ```ts
+ * import { Database } from "@cyberdb/core";
+ * import { MemoryStorage } from "@cyberdb/core/storage";
+ * // A browser page or a worker has no durable default: say memory on purpose.
+ * const db = await Database.open({ dir: "app", storage: new MemoryStorage() });
+ * db.createDict("d").set("k", 1);
+ * await db.close();
+ * ```
+ *
+ * @module
+ */
+
+export {
+  DenoStorage,
+  defaultStorage,
+  type DefaultStorageOptions,
+  type HostGlobals,
+  MemoryStorage,
+  NodeStorage,
+  type Storage,
+  type StorageFile,
+  storageHost,
+  type StorageHost,
+  type StorageLock,
+} from "./src/storage/mod.ts";
