@@ -28,13 +28,13 @@ export { Client, ClientProxy, type ConnectOptions, connect, Session } from "./sr
 export { RemoteDict } from "./src/client/remote_dict.ts";
 export { RemoteList } from "./src/client/remote_list.ts";
 export { type KeyOf, RemoteQuery, RemoteTable, type StreamOptions } from "./src/client/remote_table.ts";
-export { agg, QueryBuilder } from "./src/engine/query_builder.ts";
-export type { Aggregate, AggregateOp, Columns, CompareOp, Filter, OrderBy, Query } from "./src/engine/query.ts";
+export { agg, QueryBuilder } from "./src/core/query_builder.ts";
+export type { Aggregate, AggregateOp, Columns, CompareOp, Filter, OrderBy, Query } from "./src/core/query.ts";
 export type { ReconnectOptions, WebSocketConstructor, WebSocketLike } from "./src/client/ws_transport.ts";
-export type { WireCall, WireError, WireReply } from "./src/client/wire.ts";
-export type { CollectionInfo } from "./src/engine/database.ts";
+export type { WireCall, WireError, WireReply } from "./src/wire/protocol.ts";
+export type { CollectionInfo } from "./src/api/database.ts";
 export type { SortOptions } from "./src/ops/list_ops.ts";
-export type { Kind } from "./src/engine/engine.ts";
+export type { Kind } from "./src/core/engine.ts";
 export type {
   Cols,
   ColumnDef,
@@ -48,6 +48,6 @@ export type {
   Row,
   TableSchema,
   ValueOfType,
-} from "./src/engine/schema.ts";
-export type { Key, Value } from "./src/engine/value.ts";
+} from "./src/core/schema.ts";
+export type { Key, Value } from "./src/core/value.ts";
 export * from "./src/errors.ts";

@@ -30,10 +30,10 @@ export {
   type Logger,
   type Persistence,
   type SyncMode,
-} from "./src/engine/database.ts";
-export { CyberDict } from "./src/engine/dict.ts";
-export { CyberList, type SortOptions } from "./src/engine/list.ts";
-export { Table } from "./src/engine/table.ts";
+} from "./src/api/database.ts";
+export { CyberDict } from "./src/api/dict.ts";
+export { CyberList, type SortOptions } from "./src/api/list.ts";
+export { Table } from "./src/api/table.ts";
 export {
   type ColumnDef,
   type Cols,
@@ -50,8 +50,8 @@ export {
   type TableSchema,
   type UpdateRow,
   type ValueOfType,
-} from "./src/engine/schema.ts";
-export type { Key, Value } from "./src/engine/value.ts";
+} from "./src/core/schema.ts";
+export type { Key, Value } from "./src/core/value.ts";
 export type {
   Aggregate,
   AggregateOp,
@@ -60,9 +60,9 @@ export type {
   Filter,
   OrderBy,
   Query,
-} from "./src/engine/query.ts";
-export { agg, type Operand, QueryBuilder, TableQuery, type WhereOp } from "./src/engine/query_builder.ts";
+} from "./src/core/query.ts";
+export { agg, type Operand, QueryBuilder, TableQuery, type WhereOp } from "./src/core/query_builder.ts";
 export type { IndexOptions } from "./src/ops/query_ops.ts";
-export type { Kind } from "./src/engine/engine.ts";
+export type { Kind } from "./src/core/engine.ts";
 export type { Storage, StorageFile, StorageLock } from "./src/storage/types.ts";
 export * from "./src/errors.ts";

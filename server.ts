@@ -21,7 +21,7 @@
  * @module
  */
 
-import { Database } from "./src/engine/database.ts";
+import { Database } from "./src/api/database.ts";
 import { CyberDBError } from "./src/errors.ts";
 import { createApp, type CyberApp } from "./src/server/app.ts";
 import { buildClientBundle } from "./src/server/bundle.ts";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { connect, ConnectionError } from "../client.ts";
-import { encode } from "../src/codec.ts";
+import { encode } from "../src/wire/codec.ts";
 import { webSocket } from "./server_process.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

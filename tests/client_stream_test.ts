@@ -8,9 +8,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { agg, Database, defineSchema, type Query } from "../mod.ts";
 import { type Client, connect, ValidationError } from "../client.ts";
-import { decode, encode } from "../src/codec.ts";
+import { decode, encode } from "../src/wire/codec.ts";
 import { FrameSplitter, joinBatches } from "../src/client/stream.ts";
-import { fromJsonValue } from "../src/server/json.ts";
+import { fromJsonValue } from "../src/wire/json.ts";
 import { rawSocket, type ServerProcess, startServer, webSocket } from "./server_process.ts";
 
 const PASSWORD = "stream-pw";

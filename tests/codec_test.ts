@@ -5,10 +5,10 @@
 // Also: what encode writes, decode reads back exactly.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { decode, decodeMultiple, decodeRange, encode } from "../src/codec.ts";
+import { decode, decodeMultiple, decodeRange, encode } from "../src/wire/codec.ts";
 import { ProtocolError } from "../src/errors.ts";
-import { MAX_DEPTH } from "../src/engine/value.ts";
-import { fromJsonValue, toJsonValue } from "../src/server/json.ts";
+import { MAX_DEPTH } from "../src/core/value.ts";
+import { fromJsonValue, toJsonValue } from "../src/wire/json.ts";
 import { Database } from "../mod.ts";
 import { tempDir } from "./server_process.ts";
 import { abandon, Machine } from "./fixtures/durability_common.ts";

@@ -4,7 +4,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Database } from "../mod.ts";
-import { Batches } from "../src/engine/batches.ts";
+import { Batches } from "../src/core/batches.ts";
 
 async function filled() {
   const db = await Database.open();

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { throwsErr } from "./fixtures/assert_errors.ts";
 import { type CyberDict, type CyberList, Database, ValidationError } from "../mod.ts";
-import { quote } from "../src/engine/value.ts";
+import { quote } from "../src/core/value.ts";
 
 const invalid = (fn: () => unknown, note = "") => throwsErr(fn, ValidationError, "VALIDATION", note);
 

@@ -32,18 +32,4 @@ describe("package", () => {
   it("LICENSE is MIT", () => {
     assert.match(readFileSync(join(root, "LICENSE"), "utf8"), /^MIT License/);
   });
-
-  it("src/engine uses no runtime globals and imports no I/O", () => {
-    const dir = join(root, "src", "engine");
-    for (const f of readdirSync(dir)) {
-      const code = readFileSync(join(dir, f), "utf8")
-        .split("\n")
-        // Comments and type-only imports do no I/O.
-        .filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l) && !/^import type /.test(l))
-        .join("\n");
-      assert.ok(!/\b(Deno|Bun)\.[A-Za-z]/.test(code), `${f} uses a runtime global`);
-      assert.ok(!/from\s+["']node:/.test(code), `${f} imports a node: module`);
-      assert.ok(!/from\s+["']\.\.\/(storage|log|snapshot)\//.test(code), `${f} statically imports I/O code`);
-    }
-  });
 });

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Client, connect } from "../client.ts";
-import { decode, encode } from "../src/codec.ts";
+import { decode, encode } from "../src/wire/codec.ts";
 import { rawSocket, type ServerProcess, startServer, webSocket } from "./server_process.ts";
 
 const PASSWORD = "pw-codec-" + "y".repeat(12);

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { connect } from "../client.ts";
-import { encode } from "../src/codec.ts";
+import { encode } from "../src/wire/codec.ts";
 import { rawHttp, rawWs } from "./fixtures/raw_ws.ts";
 import { runtime, type ServerProcess, startServer, tempDir, webSocket } from "./server_process.ts";
 

@@ -131,7 +131,7 @@ export async function rawSocket(url: string): Promise<{
   closed: Promise<{ code: number }>;
   next(): Promise<unknown>;
 }> {
-  const { decode } = await import("../src/codec.ts");
+  const { decode } = await import("../src/wire/codec.ts");
   const Ctor = await webSocket();
   const ws = new Ctor(url);
   ws.binaryType = "arraybuffer";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { connect as netConnect } from "node:net";
 import { type Client, connect, TooLargeError } from "../client.ts";
-import { decode, encode } from "../src/codec.ts";
+import { decode, encode } from "../src/wire/codec.ts";
 import { command, rawSocket, root, type ServerProcess, startServer, webSocket } from "./server_process.ts";
 
 const PASSWORD = "pw-" + "x".repeat(20);

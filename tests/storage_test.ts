@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { ClosedError, LockedError, ValidationError } from "../src/errors.ts";
-import { Database } from "../src/engine/database.ts";
+import { Database } from "../src/api/database.ts";
 import { DenoStorage, defaultStorage, MemoryStorage, NodeStorage, storageHost } from "../src/storage/mod.ts";
 import type { Storage } from "../src/storage/types.ts";
 

@@ -74,11 +74,11 @@ import {
   Utf8,
 } from "apache-arrow";
 import { TooLargeError, ValidationError } from "../errors.ts";
-import type { Columns, Query } from "../engine/query.ts";
-import type { ColumnType, TableSchema } from "../engine/schema.ts";
-import type { Table } from "../engine/table.ts";
-import { quote, type Value } from "../engine/value.ts";
-import { fromJsonValue, toJsonValue } from "../server/json.ts";
+import type { Columns, Query } from "../core/query.ts";
+import type { ColumnType, TableSchema } from "../core/schema.ts";
+import type { Table } from "../api/table.ts";
+import { quote, type Value } from "../core/value.ts";
+import { fromJsonValue, toJsonValue } from "../wire/json.ts";
 
 /** Options of {@linkcode toArrow} and {@linkcode toArrowIPC}. */
 export interface ArrowOptions {

@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { CollectionInfo } from "../engine/database.ts";
-import type { TableSchema } from "../engine/schema.ts";
-import { type Key, quote, type Value } from "../engine/value.ts";
+import type { CollectionInfo } from "../core/engine.ts";
+import type { TableSchema } from "../core/schema.ts";
+import { type Key, quote, type Value } from "../core/value.ts";
 import { ClosedError, ConnectionError, ValidationError } from "../errors.ts";
 import type { Caller } from "./caller.ts";
 import { failedStream } from "./stream.ts";
@@ -16,7 +16,7 @@ import { RemoteList } from "./remote_list.ts";
 import { RemoteTable } from "./remote_table.ts";
 import type { Transport, TransportOptions } from "./transport.ts";
 import { checkArgs, toList, toPairs } from "./values.ts";
-import type { WireCall } from "./wire.ts";
+import type { WireCall } from "../wire/protocol.ts";
 import { type ReconnectOptions, type WebSocketConstructor, WsTransport } from "./ws_transport.ts";
 
 /** Options of {@linkcode connect}. */

@@ -9,11 +9,11 @@
  * @module
  */
 
-import { decode, encode } from "../codec.ts";
+import { decode, encode } from "../wire/codec.ts";
 import { ClosedError, ConnectionError, CyberDBError } from "../errors.ts";
 import { FrameSplitter } from "./stream.ts";
 import { checkSize, Pending, type Transport, type TransportOptions, unwrap } from "./transport.ts";
-import { authorizationHeader, MSGPACK, MSGPACK_STREAM, STREAM_HEADER, type WireCall } from "./wire.ts";
+import { authorizationHeader, MSGPACK, MSGPACK_STREAM, STREAM_HEADER, type WireCall } from "../wire/protocol.ts";
 
 interface Queued {
   op: string;

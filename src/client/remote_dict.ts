@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Key, Value } from "../engine/value.ts";
+import type { Key, Value } from "../core/value.ts";
 import type { Caller } from "./caller.ts";
 import { CollectionCalls } from "./collection_calls.ts";
 import { toPairs } from "./values.ts";

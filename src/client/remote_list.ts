@@ -5,7 +5,7 @@
  */
 
 import type { SortOptions } from "../ops/list_ops.ts";
-import type { Value } from "../engine/value.ts";
+import type { Value } from "../core/value.ts";
 import type { Caller } from "./caller.ts";
 import { CollectionCalls } from "./collection_calls.ts";
 import { toList } from "./values.ts";

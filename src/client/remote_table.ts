@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { Columns, Filter, Query } from "../engine/query.ts";
-import { type Operand, QueryBuilder, type WhereOp } from "../engine/query_builder.ts";
-import type { InsertRow, PrimaryKey, Row, TableSchema, UpdateRow } from "../engine/schema.ts";
+import type { Columns, Filter, Query } from "../core/query.ts";
+import { type Operand, QueryBuilder, type WhereOp } from "../core/query_builder.ts";
+import type { InsertRow, PrimaryKey, Row, TableSchema, UpdateRow } from "../core/schema.ts";
 import type { IndexOptions } from "../ops/query_ops.ts";
 import type { Caller } from "./caller.ts";
 import { CollectionCalls } from "./collection_calls.ts";

@@ -7,7 +7,7 @@
  */
 
 import { ClosedError, ConnectionError, CyberDBError, errorFromCode, TooLargeError } from "../errors.ts";
-import type { WireCall, WireReply } from "./wire.ts";
+import type { WireCall, WireReply } from "../wire/protocol.ts";
 
 /** Settings every transport shares. */
 export interface TransportOptions {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { MAX_DEPTH, quote } from "../engine/value.ts";
+import { MAX_DEPTH, quote } from "../core/value.ts";
 import { ValidationError } from "../errors.ts";
 
 // DESIGN §2: bigints are 64-bit (MessagePack cannot carry more).

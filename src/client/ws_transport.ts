@@ -7,10 +7,10 @@
  * @module
  */
 
-import { decode, encode } from "../codec.ts";
+import { decode, encode } from "../wire/codec.ts";
 import { AuthError, ClosedError, ConnectionError, CyberDBError } from "../errors.ts";
 import { BatchQueue, checkSize, Pending, replyError, type Transport, type TransportOptions } from "./transport.ts";
-import { authorizationHeader, MAX_STREAMS, type WireCall } from "./wire.ts";
+import { authorizationHeader, MAX_STREAMS, type WireCall } from "../wire/protocol.ts";
 
 /** The parts of the standard `WebSocket` this transport uses (browsers, Deno, Bun, Node ≥ 22, npm `ws`). */
 export interface WebSocketLike {

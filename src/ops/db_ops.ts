@@ -5,11 +5,11 @@
  */
 
 import { AlreadyExistsError, ValidationError } from "../errors.ts";
-import type { DictState, Engine, Kind, ListState, State, TableState } from "../engine/engine.ts";
-import { compileSchema } from "../engine/schema.ts";
-import { SlotMap } from "../engine/slot_map.ts";
-import { ColumnStore } from "../engine/column_store.ts";
-import { quote } from "../engine/value.ts";
+import type { DictState, Engine, Kind, ListState, State, TableState } from "../core/engine.ts";
+import { compileSchema } from "../core/schema.ts";
+import { SlotMap } from "../core/slot_map.ts";
+import { ColumnStore } from "../core/column_store.ts";
+import { quote } from "../core/value.ts";
 import { toEntries } from "./dict_ops.ts";
 import { checkListValues } from "./list_ops.ts";
 import { op } from "./types.ts";

@@ -5,9 +5,9 @@
  */
 
 import { KeyNotFoundError, ValidationError } from "../errors.ts";
-import type { DictState } from "../engine/engine.ts";
-import { checkKey, cloneIn, cloneOut, type Key, quote, type Value } from "../engine/value.ts";
-import { capturedBatches } from "../engine/batches.ts";
+import type { DictState } from "../core/engine.ts";
+import { checkKey, cloneIn, cloneOut, type Key, quote, type Value } from "../core/value.ts";
+import { capturedBatches } from "../core/batches.ts";
 import { op } from "./types.ts";
 
 /**

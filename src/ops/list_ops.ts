@@ -11,9 +11,9 @@
  */
 
 import { IndexOutOfRangeError, ValidationError, ValueNotFoundError } from "../errors.ts";
-import type { Engine, ListState } from "../engine/engine.ts";
-import { cloneIn, cloneOut, compareValues, deepEqual, quote, type Value } from "../engine/value.ts";
-import { capturedBatches } from "../engine/batches.ts";
+import type { Engine, ListState } from "../core/engine.ts";
+import { cloneIn, cloneOut, compareValues, deepEqual, quote, type Value } from "../core/value.ts";
+import { capturedBatches } from "../core/batches.ts";
 import { op } from "./types.ts";
 
 function checkIndex(i: unknown): number {

@@ -7,8 +7,8 @@
  */
 
 import { ProtocolError, ValidationError } from "../errors.ts";
-import type { Engine, LogEntry } from "../engine/engine.ts";
-import { quote } from "../engine/value.ts";
+import type { Engine, LogEntry } from "../core/engine.ts";
+import { quote } from "../core/value.ts";
 import { DB_OPS } from "./db_ops.ts";
 import { DICT_OPS } from "./dict_ops.ts";
 import { LIST_OPS } from "./list_ops.ts";
@@ -39,7 +39,7 @@ export const OPS: ReadonlyMap<string, Op<unknown>> = new Map(
  *
  * @example
  * ```ts
- * import { Engine } from "../engine/engine.ts";
+ * import { Engine } from "../core/engine.ts";
  * import { execute } from "./mod.ts";
  * const e = new Engine();
  * execute(e, "db.createDict", ["d"]);
@@ -75,7 +75,7 @@ export function execute(engine: Engine, name: unknown, args: unknown, streamed =
  *
  * @example
  * ```ts
- * import { Engine } from "../engine/engine.ts";
+ * import { Engine } from "../core/engine.ts";
  * import { executeAtomic } from "./mod.ts";
  * const e = new Engine();
  * executeAtomic(e, [{ op: "db.createList", args: ["l"] }, { op: "list.append", args: ["l", 1] }]);

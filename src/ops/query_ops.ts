@@ -7,12 +7,12 @@
  */
 
 import { AlreadyExistsError, ValidationError } from "../errors.ts";
-import type { TableState } from "../engine/engine.ts";
-import { compileQuery, type IndexTerm, type Plan } from "../engine/query.ts";
-import { runQuery } from "../engine/query_exec.ts";
-import { checkPk, type StoredRow } from "../engine/schema.ts";
-import { SecondaryIndex } from "../engine/secondary_index.ts";
-import { quote } from "../engine/value.ts";
+import type { TableState } from "../core/engine.ts";
+import { compileQuery, type IndexTerm, type Plan } from "../core/query.ts";
+import { runQuery } from "../core/query_exec.ts";
+import { checkPk, type StoredRow } from "../core/schema.ts";
+import { buildIndex } from "../core/secondary_index.ts";
+import { quote } from "../core/value.ts";
 import { op } from "./types.ts";
 
 type Pk = string | number;
@@ -127,24 +127,6 @@ export const tableCreateIndex = op<TableState>("table.createIndex", {
     if (e.logging) e.log("table.createIndex", [t.name, column, { unique }]);
   },
 });
-
-/**
- * Builds an index over a table's current rows (also used by snapshot load).
- *
- * @example
- * ```ts
- * // const ix = buildIndex(tableState, "email", true);
- * ```
- */
-export function buildIndex(t: TableState, column: string, unique: boolean): SecondaryIndex {
-  const ix = new SecondaryIndex(t.name, column, unique);
-  const batch = unique ? new Map<unknown, Pk>() : undefined;
-  t.store.forEach((row, key) => {
-    ix.check(row, key, batch);
-    ix.apply(null, row, key, null);
-  });
-  return ix;
-}
 
 /** `table.dropIndex(column)`: whether there was one. */
 export const tableDropIndex = op<TableState>("table.dropIndex", {

@@ -5,11 +5,11 @@
  */
 
 import { DuplicateKeyError, KeyNotFoundError, ValidationError } from "../errors.ts";
-import type { Engine, TableState } from "../engine/engine.ts";
-import { checkPartial, checkPk, checkRow, type StoredRow } from "../engine/schema.ts";
-import { quote } from "../engine/value.ts";
-import { compileQuery } from "../engine/query.ts";
-import { countMatches, runQuery } from "../engine/query_exec.ts";
+import type { Engine, TableState } from "../core/engine.ts";
+import { checkPartial, checkPk, checkRow, type StoredRow } from "../core/schema.ts";
+import { quote } from "../core/value.ts";
+import { compileQuery } from "../core/query.ts";
+import { countMatches, runQuery } from "../core/query_exec.ts";
 import { checkScan } from "./dict_ops.ts";
 import { candidates } from "./query_ops.ts";
 import { op } from "./types.ts";

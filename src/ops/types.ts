@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { Engine, Kind, State } from "../engine/engine.ts";
-import type { Batches } from "../engine/batches.ts";
+import type { Engine, Kind, State } from "../core/engine.ts";
+import type { Batches } from "../core/batches.ts";
 import { type OpName, SIGNATURES } from "./signatures.ts";
 
 /**

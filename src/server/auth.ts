@@ -14,7 +14,7 @@
 
 import { AuthError } from "../errors.ts";
 
-export { authorizationHeader } from "../client/wire.ts";
+export { authorizationHeader } from "../wire/protocol.ts";
 
 /** Checks a presented password; `true` when it is the right one. */
 export type PasswordCheck = (given: unknown) => boolean;

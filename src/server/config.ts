@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { SyncMode } from "../engine/database.ts";
+import type { SyncMode } from "../api/database.ts";
 import { ValidationError } from "../errors.ts";
 
 /** Everything `server.ts` needs to start. */

@@ -6,11 +6,11 @@
  * @module
  */
 
-import { Batches } from "../engine/batches.ts";
-import { Database } from "../engine/database.ts";
+import { Batches } from "../core/batches.ts";
+import { Database } from "../api/database.ts";
 import { CyberDBError, ProtocolError } from "../errors.ts";
-import { quote } from "../engine/value.ts";
-import { MAX_STREAM_ROWS, type StreamFrame, type WireError, type WireReply } from "../client/wire.ts";
+import { quote } from "../core/value.ts";
+import { MAX_STREAM_ROWS, type StreamFrame, type WireError, type WireReply } from "../wire/protocol.ts";
 
 /** Where unexpected (non-CyberDB) errors are reported; clients never see them. */
 export type ErrorLogger = (message: string, error: unknown) => void;
@@ -32,8 +32,8 @@ function own(req: object, key: string): unknown {
  *
  * @example
  * ```ts
- * import { Batches } from "../engine/batches.ts";
-import { Database } from "../engine/database.ts";
+ * import { Batches } from "../core/batches.ts";
+import { Database } from "../api/database.ts";
  * import { Executor } from "./rpc.ts";
  * const ex = new Executor(await Database.open());
  * await ex.run({ op: "db.createDict", args: ["d"] }); // { ok: true, value: null }
@@ -249,7 +249,7 @@ function slice(value: unknown, from: number, to: number): unknown {
  *
  * @example
  * ```ts
- * import { encode } from "../codec.ts";
+ * import { encode } from "../wire/codec.ts";
  * import { answerFrames } from "./rpc.ts";
  * const frames = [...answerFrames([1, 2, 3], 2, encode, () => ({ code: "INTERNAL", message: "" }))];
  * frames.length; // 2: { ok, value: [1, 2], more: true } and { ok, value: [3] }

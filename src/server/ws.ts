@@ -24,7 +24,7 @@
  *   allows it (Node's `ws`) the frame limit of the parser itself is lowered
  *   until then, so larger frames are refused before they are buffered.
  * - A request larger than one frame may be sent in parts (see
- *   `src/client/wire.ts`), so `--max-request-bytes` holds on every runtime,
+ *   `src/wire/protocol.ts`), so `--max-request-bytes` holds on every runtime,
  *   also above Deno's fixed 64 MiB frame limit.
  * - Streamed answers wait for the peer before every batch, the first too.
  *
@@ -32,7 +32,7 @@
  */
 
 import type { WSContext, WSEvents } from "hono/ws";
-import { decode, encode } from "../codec.ts";
+import { decode, encode } from "../wire/codec.ts";
 import { AuthError, ProtocolError, TooLargeError } from "../errors.ts";
 import {
   AUTH_FRAME_BYTES,
@@ -44,8 +44,8 @@ import {
   CLOSE_TOO_LARGE,
   MAX_STREAMS,
   type WireReply,
-} from "../client/wire.ts";
-import { quote } from "../engine/value.ts";
+} from "../wire/protocol.ts";
+import { quote } from "../core/value.ts";
 import type { AuthGuard } from "./auth.ts";
 import { answerFrames, type Executor, streamRows } from "./rpc.ts";
 

@@ -27,15 +27,15 @@
  * @module
  */
 
-import { decode, encode } from "../codec.ts";
+import { decode, encode } from "../wire/codec.ts";
 import { CorruptionError } from "../errors.ts";
-import type { Engine, State } from "../engine/engine.ts";
-import { ColumnStore, type ColumnsCapture } from "../engine/column_store.ts";
-import { compileSchema, type TableSchema } from "../engine/schema.ts";
-import { SlotMap } from "../engine/slot_map.ts";
-import { cloneIn, type Key, type Value } from "../engine/value.ts";
+import type { Engine, State } from "../core/engine.ts";
+import { ColumnStore, type ColumnsCapture } from "../core/column_store.ts";
+import { compileSchema, type TableSchema } from "../core/schema.ts";
+import { SlotMap } from "../core/slot_map.ts";
+import { cloneIn, type Key, type Value } from "../core/value.ts";
 import { crc32c } from "../log/crc32c.ts";
-import { buildIndex } from "../ops/query_ops.ts";
+import { buildIndex } from "../core/secondary_index.ts";
 import { encodeFrame, scanFrames } from "../log/frame.ts";
 import type { Storage } from "../storage/types.ts";
 
@@ -79,7 +79,7 @@ export interface Capture {
  *
  * @example
  * ```ts
- * import { Engine } from "../engine/engine.ts";
+ * import { Engine } from "../core/engine.ts";
  * import { capture } from "./snapshot.ts";
  * const c = capture(new Engine(), 0);
  * ```
@@ -172,7 +172,7 @@ export function snapshotLsn(file: string): number | null {
  *
  * @example
  * ```ts
- * import { Engine } from "../engine/engine.ts";
+ * import { Engine } from "../core/engine.ts";
  * import { MemoryStorage } from "../storage/memory.ts";
  * import { capture, writeSnapshot } from "./snapshot.ts";
  * await writeSnapshot(new MemoryStorage(), "db", capture(new Engine(), 0));
@@ -375,7 +375,7 @@ function fill(s: State, items: unknown[]): number {
  *
  * @example
  * ```ts
- * import { Engine } from "../engine/engine.ts";
+ * import { Engine } from "../core/engine.ts";
  * import { restore } from "./snapshot.ts";
  * restore(new Engine(), new Engine());
  * ```
@@ -411,7 +411,7 @@ function adopt(live: State, src: State): boolean {
  *
  * @example
  * ```ts
- * import { Engine } from "../engine/engine.ts";
+ * import { Engine } from "../core/engine.ts";
  * import { install } from "./snapshot.ts";
  * install(new Engine(), { lsn: 0, collections: [], items: 0 });
  * ```

@@ -58,6 +58,14 @@ export interface TableState {
   dropped: boolean;
 }
 
+/** One entry of {@linkcode Database.collections}. */
+export interface CollectionInfo {
+  /** The collection name. */
+  name: string;
+  /** Its kind. */
+  kind: Kind;
+}
+
 /** Any collection's state. */
 export type State = DictState | ListState | TableState;
 

@@ -6,8 +6,8 @@
 
 import * as ops from "../ops/dict_ops.ts";
 import type { Op } from "../ops/types.ts";
-import type { DictState, Engine } from "./engine.ts";
-import type { Key, Value } from "./value.ts";
+import type { DictState, Engine } from "../core/engine.ts";
+import type { Key, Value } from "../core/value.ts";
 
 /**
  * A named, insertion-ordered dict of values: Map's methods plus Python's

@@ -10,6 +10,7 @@
  */
 
 import { DuplicateKeyError } from "../errors.ts";
+import type { TableState } from "./engine.ts";
 import { keyOf } from "./query.ts";
 import type { StoredRow } from "./schema.ts";
 import type { Undo } from "./slot_map.ts";
@@ -134,4 +135,25 @@ export class SecondaryIndex {
   get size(): number {
     return this.#map.size;
   }
+}
+
+/**
+ * Builds an index over a table's current rows (also used by snapshot load).
+ *
+ * @example
+ * ```ts
+ * import { buildIndex } from "./secondary_index.ts";
+ * import type { TableState } from "./engine.ts";
+ * declare const users: TableState;
+ * const byEmail = buildIndex(users, "email", true); // DuplicateKeyError if two rows share an email
+ * ```
+ */
+export function buildIndex(t: TableState, column: string, unique: boolean): SecondaryIndex {
+  const ix = new SecondaryIndex(t.name, column, unique);
+  const batch = unique ? new Map<unknown, string | number>() : undefined;
+  t.store.forEach((row, key) => {
+    ix.check(row, key, batch);
+    ix.apply(null, row, key, null);
+  });
+  return ix;
 }

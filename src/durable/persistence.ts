@@ -51,10 +51,10 @@
  * @module
  */
 
-import { decodeRange, encode } from "../codec.ts";
+import { decodeRange, encode } from "../wire/codec.ts";
 import { CorruptionError, CyberDBError, StorageError } from "../errors.ts";
-import type { DatabaseOptions, Persistence } from "../engine/database.ts";
-import { Engine, type LogEntry } from "../engine/engine.ts";
+import type { DatabaseOptions, Persistence } from "./options.ts";
+import { Engine, type LogEntry } from "../core/engine.ts";
 import { execute, executeAtomic } from "../ops/mod.ts";
 import {
   capture,
@@ -69,10 +69,10 @@ import {
 import { defaultStorage } from "../storage/mod.ts";
 import { joinPath } from "../storage/paths.ts";
 import type { Storage, StorageLock } from "../storage/types.ts";
-import type { WalCodec, WalRecord } from "./codec.ts";
-import { readWal } from "./reader.ts";
-import { recoverWal } from "./recover.ts";
-import type { WalFailureKind, WalWriter } from "./writer.ts";
+import type { WalCodec, WalRecord } from "../log/codec.ts";
+import { readWal } from "../log/reader.ts";
+import { recoverWal } from "../log/recover.ts";
+import type { WalFailureKind, WalWriter } from "../log/writer.ts";
 
 /** The WAL codec over the project's codec, so log values round-trip like every other. */
 const codec: WalCodec = { encode, decode: decodeRange };
@@ -97,7 +97,7 @@ function ms(t0: number): string {
  *
  * @example
  * ```ts
- * import { Engine } from "../engine/engine.ts";
+ * import { Engine } from "../core/engine.ts";
  * import { MemoryStorage } from "../storage/memory.ts";
  * import { openPersistence } from "./persistence.ts";
  * const p = await openPersistence(new Engine(), { storage: new MemoryStorage(), dir: "db" });

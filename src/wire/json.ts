@@ -19,7 +19,7 @@
  */
 
 import { ProtocolError } from "../errors.ts";
-import { MAX_DEPTH, quote } from "../engine/value.ts";
+import { MAX_DEPTH, quote } from "../core/value.ts";
 
 /** Deepest nesting read or written: values' limit plus the request around them. */
 const MAX_JSON_DEPTH = MAX_DEPTH + 16;

@@ -35,8 +35,8 @@
  * @module
  */
 
-import { MAX_DEPTH } from "./engine/value.ts";
-import { ProtocolError } from "./errors.ts";
+import { MAX_DEPTH } from "../core/value.ts";
+import { ProtocolError } from "../errors.ts";
 
 /**
  * Deepest nesting decoded: a value may be {@linkcode MAX_DEPTH} levels deep

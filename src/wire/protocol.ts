@@ -141,7 +141,7 @@ export const AUTH_FRAME_BYTES = 4096;
  *
  * @example
  * ```ts
- * import { authorizationHeader } from "./wire.ts";
+ * import { authorizationHeader } from "./protocol.ts";
  * authorizationHeader("secret"); // "Bearer secret"
  * authorizationHeader("pässwörd"); // "Basic OnDDpHNzd8O2cmQ="
  * ```

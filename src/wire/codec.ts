@@ -24,8 +24,8 @@
  */
 
 import { addExtension, Packr } from "msgpackr";
-import { ValidationError } from "./errors.ts";
-import { quote } from "./engine/value.ts";
+import { ValidationError } from "../errors.ts";
+import { quote } from "../core/value.ts";
 import { decodeAll, decodeOne, MAX_DECODE_DEPTH } from "./msgpack_decoder.ts";
 
 class NegativeZero {}

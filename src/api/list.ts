@@ -7,8 +7,8 @@
 import * as ops from "../ops/list_ops.ts";
 import type { SortOptions } from "../ops/list_ops.ts";
 import type { Op } from "../ops/types.ts";
-import type { Engine, ListState } from "./engine.ts";
-import type { Value } from "./value.ts";
+import type { Engine, ListState } from "../core/engine.ts";
+import type { Value } from "../core/value.ts";
 
 export type { SortOptions };
 

@@ -9,75 +9,17 @@ import { type StorageError, ValidationError } from "../errors.ts";
 import * as dbOps from "../ops/db_ops.ts";
 import { execute, executeAtomic, OPS } from "../ops/mod.ts";
 import type { Op } from "../ops/types.ts";
-import type { Storage } from "../storage/types.ts";
-import { Batches } from "./batches.ts";
+import type { DatabaseOptions, Persistence } from "../durable/options.ts";
+import { Batches } from "../core/batches.ts";
 import { CyberDict } from "./dict.ts";
-import { Engine, type DictState, type Kind, type ListState, type TableState } from "./engine.ts";
+import { type CollectionInfo, Engine, type DictState, type ListState, type TableState } from "../core/engine.ts";
 import { CyberList } from "./list.ts";
-import type { TableSchema } from "./schema.ts";
-import { Table } from "./table.ts";
-import { quote, type Key, type Value } from "./value.ts";
+import type { TableSchema } from "../core/schema.ts";
+import { setTableHostOpener, Table } from "./table.ts";
+import { quote, type Key, type Value } from "../core/value.ts";
 
-/** When acknowledged writes reach the disk. */
-export type SyncMode = "always" | "interval" | "manual";
-
-/** A sink for progress lines (recovery, snapshots, repairs). */
-export type Logger = (line: string) => void;
-
-/** Options of {@linkcode Database.open} and `Table.open`. */
-export interface DatabaseOptions {
-  /** The directory to persist to; without it (and without `storage`) the database lives in memory only. */
-  dir?: string;
-  /**
-   * `"interval"` (default): the log is written at the end of each task and
-   * fsynced every `flushInterval` ms — at most that much acknowledged work
-   * is lost in a crash. `"always"`: `flush()` resolves once every write
-   * before it is fsynced, and writes are group-committed at the end of each
-   * task. `"manual"`: nothing is written until `flush()`.
-   */
-  sync?: SyncMode;
-  /** Milliseconds between fsyncs in `"interval"` mode (default 1000). */
-  flushInterval?: number;
-  /** Milliseconds between automatic snapshots (default 900 000; 0 disables). */
-  snapshotInterval?: number;
-  /**
-   * Write-ahead-log bytes after which a snapshot is taken (default 64 MiB).
-   * A recovery that replayed log records also snapshots, in the background,
-   * so the next open does not replay them again. 0 disables both.
-   */
-  snapshotWalBytes?: number;
-  /** Log segments rotate once they would grow past this many bytes (default 64 MiB). */
-  segmentBytes?: number;
-  /** The storage adapter; by default the one for this runtime (memory in browsers). */
-  storage?: Storage;
-  /** Cut the log at the first damaged record instead of failing with `CorruptionError`. */
-  repair?: boolean;
-  /** Receives one line per recovery/snapshot phase; quiet by default. */
-  logger?: Logger;
-}
-
-/**
- * What a durable database needs from its persistence layer (`src/log/`),
- * kept as an interface so that this module does no I/O itself.
- */
-export interface Persistence {
-  /** Resolves once every write logged so far is durable. */
-  flush(): Promise<void>;
-  /** Writes a snapshot now and drops the log segments it covers. */
-  snapshot(): Promise<void>;
-  /** Flushes, snapshots, releases the lock. */
-  close(): Promise<void>;
-  /** Whether writes were logged that are not yet durable. */
-  readonly unsynced: boolean;
-}
-
-/** One entry of {@linkcode Database.collections}. */
-export interface CollectionInfo {
-  /** The collection name. */
-  name: string;
-  /** Its kind. */
-  kind: Kind;
-}
+export type { CollectionInfo } from "../core/engine.ts";
+export type { DatabaseOptions, Logger, Persistence, SyncMode } from "../durable/options.ts";
 
 const SYNC_MODES = new Set(["always", "interval", "manual"]);
 
@@ -136,7 +78,7 @@ export class Database {
     checkOptions(options);
     const db = new Database({ ...options });
     if (options.dir !== undefined || options.storage !== undefined) {
-      const { openPersistence } = await import("../log/persistence.ts");
+      const { openPersistence } = await import("../durable/persistence.ts");
       db.#p = await openPersistence(db.#e, options);
     }
     return db;
@@ -349,3 +291,7 @@ function plain(result: unknown): unknown {
   }
   return result;
 }
+
+// Table.open opens its own database: table.ts learns how from here, so it
+// never imports this module back.
+setTableHostOpener((options) => Database.open(options));

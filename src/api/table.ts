@@ -8,14 +8,50 @@ import { SchemaError } from "../errors.ts";
 import * as ops from "../ops/table_ops.ts";
 import * as qops from "../ops/query_ops.ts";
 import type { IndexOptions } from "../ops/query_ops.ts";
-import type { Columns, Filter, Query } from "./query.ts";
-import { TableQuery, type Operand, type WhereOp } from "./query_builder.ts";
+import type { Columns, Filter, Query } from "../core/query.ts";
+import { TableQuery, type Operand, type WhereOp } from "../core/query_builder.ts";
 import type { Op } from "../ops/types.ts";
-import type { Database, DatabaseOptions } from "./database.ts";
-import type { Engine, TableState } from "./engine.ts";
-import type { InsertRow, PrimaryKey, Row, TableSchema, UpdateRow } from "./schema.ts";
-import { compileSchema, sameSchema } from "./schema.ts";
-import { quote } from "./value.ts";
+import type { DatabaseOptions } from "../durable/options.ts";
+import type { CollectionInfo, Engine, TableState } from "../core/engine.ts";
+import type { InsertRow, PrimaryKey, Row, TableSchema, UpdateRow } from "../core/schema.ts";
+import { compileSchema, sameSchema } from "../core/schema.ts";
+import { quote } from "../core/value.ts";
+
+/**
+ * What a table handle needs from the database holding it. `Database`
+ * implements it; this module does not import `database.ts` (which imports
+ * this one), so the two are not a cycle.
+ */
+export interface TableHost {
+  /** See `Database.flush`. */
+  flush(): Promise<void>;
+  /** See `Database.snapshot`. */
+  snapshot(): Promise<void>;
+  /** See `Database.close`. */
+  close(): Promise<void>;
+  /** See `Database.collections`. */
+  collections(): CollectionInfo[];
+  /** See `Database.createTable`. */
+  createTable<const S extends TableSchema>(schema: S): Table<S>;
+  /** See `Database.getTable`. */
+  getTable<S extends TableSchema = TableSchema>(name: string): Table<S>;
+}
+
+/** How `Table.open` opens its database: `database.ts` sets it when it loads. */
+let openHost: ((options: DatabaseOptions) => Promise<TableHost>) | null = null;
+
+/**
+ * Tells `Table.open` how to open a database (done once by `database.ts`,
+ * which every entry point that exports `Table` loads).
+ *
+ * @example
+ * ```ts ignore
+ * setTableHostOpener((options) => Database.open(options));
+ * ```
+ */
+export function setTableHostOpener(open: (options: DatabaseOptions) => Promise<TableHost>): void {
+  openHost = open;
+}
 
 /**
  * A table of rows checked against a schema and keyed by its primary key.
@@ -43,11 +79,11 @@ import { quote } from "./value.ts";
 export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<S>> {
   #e: Engine;
   #s: TableState;
-  #db: Database;
+  #db: TableHost;
   #standalone = false;
 
   /** @internal Handles are made by `Database.createTable` / `getTable` / `Table.open`. */
-  constructor(engine: Engine, state: TableState, db: Database) {
+  constructor(engine: Engine, state: TableState, db: TableHost) {
     this.#e = engine;
     this.#s = state;
     this.#db = db;
@@ -69,10 +105,10 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
    * ```
    */
   static async open<const S extends TableSchema>(schema: S, options: DatabaseOptions = {}): Promise<Table<S>> {
-    const { Database } = await import("./database.ts");
+    if (openHost === null) throw new Error("Table.open needs database.ts loaded: import Table from @cyberdb/core");
     // A malformed schema is a SchemaError whether or not the table exists yet.
     compileSchema(schema);
-    const db = await Database.open(options);
+    const db = await openHost(options);
     try {
       const existing = db.collections().find((c) => c.name === schema?.name);
       if (existing === undefined) return db.createTable(schema).#adopt(db);
@@ -92,7 +128,7 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
   }
 
   /** Marks a `Table.open` table: closing it closes its database. */
-  #adopt(_db: Database): this {
+  #adopt(_db: TableHost): this {
     this.#standalone = true;
     return this;
   }

@@ -1,0 +1,65 @@
+/**
+ * The options of a durable database and the seam between the public API
+ * (`src/api/`) and durability (this layer): `Database.open` hands
+ * {@linkcode DatabaseOptions} down and gets a {@linkcode Persistence} back.
+ * Defined here, below both, so neither imports the other's module.
+ *
+ * @module
+ */
+
+import type { Storage } from "../storage/types.ts";
+
+import type { SyncMode } from "../log/writer.ts";
+
+export type { SyncMode };
+
+/** A sink for progress lines (recovery, snapshots, repairs). */
+export type Logger = (line: string) => void;
+
+/** Options of {@linkcode Database.open} and `Table.open`. */
+export interface DatabaseOptions {
+  /** The directory to persist to; without it (and without `storage`) the database lives in memory only. */
+  dir?: string;
+  /**
+   * `"interval"` (default): the log is written at the end of each task and
+   * fsynced every `flushInterval` ms — at most that much acknowledged work
+   * is lost in a crash. `"always"`: `flush()` resolves once every write
+   * before it is fsynced, and writes are group-committed at the end of each
+   * task. `"manual"`: nothing is written until `flush()`.
+   */
+  sync?: SyncMode;
+  /** Milliseconds between fsyncs in `"interval"` mode (default 1000). */
+  flushInterval?: number;
+  /** Milliseconds between automatic snapshots (default 900 000; 0 disables). */
+  snapshotInterval?: number;
+  /**
+   * Write-ahead-log bytes after which a snapshot is taken (default 64 MiB).
+   * A recovery that replayed log records also snapshots, in the background,
+   * so the next open does not replay them again. 0 disables both.
+   */
+  snapshotWalBytes?: number;
+  /** Log segments rotate once they would grow past this many bytes (default 64 MiB). */
+  segmentBytes?: number;
+  /** The storage adapter; by default the one for this runtime (memory in browsers). */
+  storage?: Storage;
+  /** Cut the log at the first damaged record instead of failing with `CorruptionError`. */
+  repair?: boolean;
+  /** Receives one line per recovery/snapshot phase; quiet by default. */
+  logger?: Logger;
+}
+
+/**
+ * What a durable database needs from its persistence layer
+ * (`persistence.ts`), kept as an interface so that the public API does no
+ * I/O itself and loads this layer only when a database has a directory.
+ */
+export interface Persistence {
+  /** Resolves once every write logged so far is durable. */
+  flush(): Promise<void>;
+  /** Writes a snapshot now and drops the log segments it covers. */
+  snapshot(): Promise<void>;
+  /** Flushes, snapshots, releases the lock. */
+  close(): Promise<void>;
+  /** Whether writes were logged that are not yet durable. */
+  readonly unsynced: boolean;
+}
