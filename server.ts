@@ -28,7 +28,8 @@ import { buildClientBundle } from "./src/server/bundle.ts";
 import { parseConfig, type ServerConfig } from "./src/server/config.ts";
 import { loadGlue, type RuntimeGlue } from "./src/server/runtime.ts";
 
-export { type AppOptions, createApp, type CyberApp } from "./src/server/app.ts";
+export { APP_DEFAULTS, type AppOptions, createApp, type CyberApp } from "./src/server/app.ts";
+export type { ErrorLogger } from "./src/server/rpc.ts";
 export { DEFAULTS, isLoopback, parseConfig, type ServerConfig, USAGE } from "./src/server/config.ts";
 export { buildClientBundle } from "./src/server/bundle.ts";
 

@@ -25,6 +25,7 @@ export {
   defaultStorage,
   type DefaultStorageOptions,
   type HostGlobals,
+  type MemoryFault,
   MemoryStorage,
   NodeStorage,
   type Storage,

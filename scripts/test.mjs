@@ -70,7 +70,7 @@ function run(cmd, args, env) {
   });
 }
 
-let failedRuntimes = [];
+const failedRuntimes = [];
 let pass = 0;
 let fail = 0;
 for (const runtime of chosen) {

@@ -120,7 +120,7 @@ describe("Restarts do not replay the log again", () => {
     assert.equal(replayed(lines), 101);
     const expected = dump(again);
     // The background snapshot is durable once its file is renamed into place and the directory synced.
-    await eventually(async () => lines.some((l) => /snapshot .*\.snap at LSN 101/.test(l)), 30_000, "a snapshot after recovery");
+    await eventually(() => lines.some((l) => /snapshot .*\.snap at LSN 101/.test(l)), 30_000, "a snapshot after recovery");
     machine.crash();
     await abandon(again);
     const lines2: string[] = [];

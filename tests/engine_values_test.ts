@@ -161,7 +161,6 @@ const REJECT_PATHS: Record<string, (v: unknown) => unknown> = {
   "createList init": (v) => db.createList("newl", [1, v as never]),
   "nested in an array": (v) => d.set("new", [1, v] as never),
 };
-const NESTED_IN_OBJECT = (v: unknown) => d.set("new", { a: 1, b: v } as never);
 
 function seed() {
   d.clear();

@@ -7,10 +7,9 @@
 
 import { type StorageError, ValidationError } from "../errors.ts";
 import * as dbOps from "../ops/db_ops.ts";
-import { execute, executeAtomic, OPS } from "../ops/mod.ts";
+import { answerOf, execute, executeAtomic, isWrite } from "../ops/mod.ts";
 import type { Op } from "../ops/types.ts";
 import type { DatabaseOptions, Persistence } from "../durable/options.ts";
-import { Batches } from "../core/batches.ts";
 import { CyberDict } from "./dict.ts";
 import { type CollectionInfo, Engine, type DictState, type ListState, type TableState } from "../core/engine.ts";
 import { CyberList } from "./list.ts";
@@ -167,28 +166,17 @@ export class Database {
    * ```
    */
   execute(op: string, args: unknown[], options: { stream?: boolean } = {}): unknown {
-    const streamed = options.stream === true;
-    const result = execute(this.#e, op, args, streamed);
-    if (RETURNS_STATE.has(op)) return null;
-    return streamed && result instanceof Batches ? result : plain(result);
+    return answerOf(op, execute(this.#e, op, args, options.stream === true));
   }
 
   /** Runs several operations as one transaction (all or none); returns their results. */
   executeAtomic(ops: readonly { op: string; args: unknown[] }[]): unknown[] {
-    if (!Array.isArray(ops)) {
-      throw new ValidationError(`executeAtomic() takes an array of { op, args }, got ${quote(ops)}`);
-    }
-    for (const o of ops) {
-      if (typeof o !== "object" || o === null) {
-        throw new ValidationError(`Each atomic entry must be { op, args }, got ${quote(o)}`);
-      }
-    }
-    return executeAtomic(this.#e, ops).map((r, i) => RETURNS_STATE.has(ops[i].op) ? null : plain(r));
+    return executeAtomic(this.#e, ops).map((r, i) => answerOf(ops[i].op, r));
   }
 
   /** Whether the named operation can write (unknown names: `false`). */
   static isWrite(op: string): boolean {
-    return OPS.get(op)?.write === true;
+    return isWrite(op);
   }
 
   /**
@@ -230,7 +218,8 @@ export class Database {
    * @example
    * ```ts
    * import { Database } from "@cyberdb/core";
-   * const db = await Database.open({ dir: "./data" });
+   * import { MemoryStorage } from "@cyberdb/core/storage";
+   * const db = await Database.open({ dir: "data", storage: new MemoryStorage() });
    * if (db.storageError !== null) {
    *   console.error(`read-only for now: ${db.storageError.message}`);
    * } else {
@@ -271,25 +260,6 @@ export class Database {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** The ops whose result is a collection's internal state, never sent out. */
-const RETURNS_STATE = new Set([
-  "db.createDict",
-  "db.createList",
-  "db.createTable",
-  "db.getDict",
-  "db.getList",
-  "db.getTable",
-]);
-
-/** Makes an op result plain data: iterators become arrays. */
-function plain(result: unknown): unknown {
-  if (typeof result !== "object" || result === null) return result;
-  if (typeof (result as { next?: unknown }).next === "function" && Symbol.iterator in result) {
-    return [...(result as Iterable<unknown>)];
-  }
-  return result;
 }
 
 // Table.open opens its own database: table.ts learns how from here, so it

@@ -283,10 +283,11 @@ export class HttpTransport implements Transport {
     return unwrap(await this.#post(bytes, timeout)) as unknown[];
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#closed = true;
     for (const q of this.#queue) q.pending.reject(new ClosedError(`The client was closed before ${q.op} was sent`));
     this.#queue = [];
     for (const c of this.#inflight) c.abort();
+    return Promise.resolve();
   }
 }

@@ -119,6 +119,8 @@ export function joinBatches(batches: readonly unknown[]): unknown {
  */
 export function failedStream(error: unknown): AsyncIterableIterator<unknown> {
   return (async function* () {
+    // A generator that fails on its first step: it never yields.
+    yield* [];
     throw error;
   })();
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ClosedError, ConnectionError, CyberDBError, errorFromCode, TooLargeError } from "../errors.ts";
+import { ClosedError, ConnectionError, type CyberDBError, errorFromCode, TooLargeError } from "../errors.ts";
 import type { WireCall, WireReply } from "../wire/protocol.ts";
 
 /** Settings every transport shares. */

@@ -8,7 +8,7 @@
  */
 
 import { decode, encode } from "../wire/codec.ts";
-import { AuthError, ClosedError, ConnectionError, CyberDBError } from "../errors.ts";
+import { AuthError, ClosedError, ConnectionError, type CyberDBError } from "../errors.ts";
 import { BatchQueue, checkSize, Pending, replyError, type Transport, type TransportOptions } from "./transport.ts";
 import { authorizationHeader, MAX_STREAMS, type WireCall } from "../wire/protocol.ts";
 

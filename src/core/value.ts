@@ -406,7 +406,8 @@ export function checkKey(key: unknown): Key {
 export function deepEqual(a: Value, b: Value): boolean {
   if (a === b) return true;
   const ta = typeof a;
-  if (ta !== typeof b) return false;
+  // Same type or not equal: compares the two typeof strings.
+  if (ta !== (typeof b as string)) return false;
   if (ta === "number") return Number.isNaN(a) && Number.isNaN(b);
   if (ta !== "object" || a === null || b === null) return false;
   if (Array.isArray(a)) {

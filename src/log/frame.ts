@@ -29,7 +29,8 @@ import { crc32c } from "./crc32c.ts";
  * @example
  * ```ts
  * import { HEADER_BYTES } from "./frame.ts";
- * const frameSize = HEADER_BYTES + payload.length;
+ * const payload = new Uint8Array(100);
+ * const frameSize = HEADER_BYTES + payload.length; // 108
  * ```
  */
 export const HEADER_BYTES = 8;
@@ -41,6 +42,7 @@ export const HEADER_BYTES = 8;
  * @example
  * ```ts
  * import { MAX_FRAME_BYTES } from "./frame.ts";
+ * const payload = new Uint8Array(100);
  * if (payload.length > MAX_FRAME_BYTES) throw new Error("Split the transaction.");
  * ```
  */

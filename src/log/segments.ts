@@ -17,6 +17,7 @@ import { joinPath } from "../storage/paths.ts";
  * @example
  * ```ts
  * import { WAL_DIR } from "./segments.ts";
+ * const dir = "data";
  * console.log(`${dir}/${WAL_DIR}`); // "data/wal"
  * ```
  */

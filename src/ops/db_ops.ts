@@ -12,7 +12,7 @@ import { ColumnStore } from "../core/column_store.ts";
 import { quote } from "../core/value.ts";
 import { toEntries } from "./dict_ops.ts";
 import { checkListValues } from "./list_ops.ts";
-import { op } from "./types.ts";
+import { NO_ANSWER, op } from "./types.ts";
 
 /**
  * Checks a collection name: a non-empty, well-formed string.
@@ -54,6 +54,7 @@ export const dbCreateDict = op<Engine>("db.createDict", {
     if (e.logging) e.log("db.createDict", entries.length ? [name, entries] : [name]);
     return state;
   },
+  answer: NO_ANSWER,
 });
 
 /** `db.createList(name, init?)`. */
@@ -66,6 +67,7 @@ export const dbCreateList = op<Engine>("db.createList", {
     if (e.logging) e.log("db.createList", items.length ? [name, items] : [name]);
     return state;
   },
+  answer: NO_ANSWER,
 });
 
 /** `db.createTable(schema)`. */
@@ -84,11 +86,12 @@ export const dbCreateTable = op<Engine>("db.createTable", {
     if (e.logging) e.log("db.createTable", [schema.def]);
     return state;
   },
+  answer: NO_ANSWER,
 });
 
 function getter(kind: Kind) {
   const name = `db.get${kind[0].toUpperCase()}${kind.slice(1)}` as "db.getDict" | "db.getList" | "db.getTable";
-  return op<Engine>(name, { run: (e, _t, args) => e.resolve(checkName(args[0]), kind) });
+  return op<Engine>(name, { run: (e, _t, args) => e.resolve(checkName(args[0]), kind), answer: NO_ANSWER });
 }
 
 /** `db.getDict(name)`: the dict's state (NotFoundError / WrongKindError). */

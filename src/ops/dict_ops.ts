@@ -8,7 +8,7 @@ import { KeyNotFoundError, ValidationError } from "../errors.ts";
 import type { DictState } from "../core/engine.ts";
 import { checkKey, cloneIn, cloneOut, type Key, quote, type Value } from "../core/value.ts";
 import { capturedBatches } from "../core/batches.ts";
-import { op } from "./types.ts";
+import { ALL_ITEMS, op } from "./types.ts";
 
 /**
  * Turns the forms `update()` and `createDict()` accept — a plain object, a
@@ -106,18 +106,21 @@ function* mapIter<T, U>(it: Iterable<T>, fn: (t: T) => U): IterableIterator<U> {
 export const dictKeys = op<DictState>("dict.keys", {
   run: (_e, d) => d.store.keys(),
   stream: (_e, d) => capturedBatches([...d.store.keys()], (k) => k),
+  answer: ALL_ITEMS,
 });
 
 /** `dict.values()`: an iterator of copies in insertion order. */
 export const dictValues = op<DictState>("dict.values", {
   run: (_e, d) => mapIter(d.store.values(), cloneOut),
   stream: (_e, d) => capturedBatches([...d.store.values()], cloneOut),
+  answer: ALL_ITEMS,
 });
 
 /** `dict.entries()`: an iterator of `[key, copy]` in insertion order. */
 export const dictEntries = op<DictState>("dict.entries", {
   run: (_e, d) => mapIter(d.store.entries(), ([k, v]): [Key, Value] => [k, cloneOut(v)]),
   stream: (_e, d) => capturedBatches([...d.store.entries()], ([k, v]): [Key, Value] => [k, cloneOut(v)]),
+  answer: ALL_ITEMS,
 });
 
 /** `dict.clear()`. */

@@ -14,7 +14,7 @@ import { IndexOutOfRangeError, ValidationError, ValueNotFoundError } from "../er
 import type { Engine, ListState } from "../core/engine.ts";
 import { cloneIn, cloneOut, compareValues, deepEqual, quote, type Value } from "../core/value.ts";
 import { capturedBatches } from "../core/batches.ts";
-import { op } from "./types.ts";
+import { ALL_ITEMS, op } from "./types.ts";
 
 function checkIndex(i: unknown): number {
   if (typeof i !== "number" || !Number.isInteger(i)) {
@@ -270,6 +270,7 @@ export const listIter = op<ListState>("list.iter", {
     for (let i = 0; i < l.items.length; i++) yield cloneOut(l.items[i]);
   },
   stream: (_e, l) => capturedBatches(l.items, cloneOut),
+  answer: ALL_ITEMS,
 });
 
 /** Every list op. */

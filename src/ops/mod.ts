@@ -14,6 +14,7 @@ import { DICT_OPS } from "./dict_ops.ts";
 import { LIST_OPS } from "./list_ops.ts";
 import { QUERY_OPS } from "./query_ops.ts";
 import { TABLE_OPS } from "./table_ops.ts";
+import { Batches } from "../core/batches.ts";
 import type { Op } from "./types.ts";
 
 export type { Op } from "./types.ts";
@@ -71,7 +72,42 @@ export function execute(engine: Engine, name: unknown, args: unknown, streamed =
 }
 
 /**
+ * What an op's result is outside the engine (`Database.execute`, the wire):
+ * plain data, as the op's own {@linkcode Op.answer} says — iterators as
+ * arrays, a collection's internal state as `null` — or a `Batches` of a
+ * streamed call, as it is.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../core/engine.ts";
+ * import { answerOf, execute } from "./mod.ts";
+ * const e = new Engine();
+ * answerOf("db.createDict", execute(e, "db.createDict", ["d"])); // null
+ * answerOf("dict.keys", execute(e, "dict.keys", ["d"])); // []
+ * ```
+ */
+export function answerOf(name: string, result: unknown): unknown {
+  const answer = OPS.get(name)?.answer;
+  return answer === undefined || result instanceof Batches ? result : answer(result);
+}
+
+/**
+ * Whether the named operation can write (unknown names: `false`).
+ *
+ * @example
+ * ```ts
+ * import { isWrite } from "./mod.ts";
+ * isWrite("dict.set"); // true
+ * ```
+ */
+export function isWrite(name: string): boolean {
+  return OPS.get(name)?.write === true;
+}
+
+/**
  * Runs several operations as one transaction: all happen or none does.
+ * Each entry must be an object `{ op, args }`; its properties are read as
+ * own properties only (an entry from the wire may carry `__proto__`).
  *
  * @example
  * ```ts
@@ -82,5 +118,13 @@ export function execute(engine: Engine, name: unknown, args: unknown, streamed =
  * ```
  */
 export function executeAtomic(engine: Engine, entries: readonly LogEntry[]): unknown[] {
-  return engine.transaction(() => entries.map((e) => execute(engine, e.op, e.args)));
+  if (!Array.isArray(entries)) {
+    throw new ProtocolError(`An atomic batch is an array of { op, args }, got ${quote(entries)}`);
+  }
+  const calls = entries.map((e: unknown) => {
+    const op = typeof e === "object" && e !== null && !Array.isArray(e) && Object.hasOwn(e, "op") ? (e as LogEntry).op : undefined;
+    if (typeof op !== "string") throw new ProtocolError(`Each atomic entry must be { op, args } with an "op" string, got ${quote(e)}`);
+    return { op, args: Object.hasOwn(e as object, "args") ? (e as LogEntry).args : [] };
+  });
+  return engine.transaction(() => calls.map((c) => execute(engine, c.op, c.args)));
 }

@@ -12,7 +12,7 @@ import { compileQuery } from "../core/query.ts";
 import { countMatches, runQuery } from "../core/query_exec.ts";
 import { checkScan } from "./dict_ops.ts";
 import { candidates } from "./query_ops.ts";
-import { op } from "./types.ts";
+import { ALL_ITEMS, op } from "./types.ts";
 
 function pkName(t: TableState): string {
   return t.schema.names[t.schema.pk];
@@ -191,6 +191,7 @@ export const tableRows = op<TableState>("table.rows", {
     yield* t.store.values();
   },
   stream: (_e, t) => runQuery(t.store, t.schema, compileQuery(t.schema, {}), null, true),
+  answer: ALL_ITEMS,
 });
 
 /** `table.toArray()`: every row, copied, in insertion order. */

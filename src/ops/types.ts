@@ -5,7 +5,6 @@
  */
 
 import type { Engine, Kind, State } from "../core/engine.ts";
-import type { Batches } from "../core/batches.ts";
 import { type OpName, SIGNATURES } from "./signatures.ts";
 
 /**
@@ -27,14 +26,26 @@ export interface Op<S = State> {
   run(engine: Engine, target: S, args: unknown[]): unknown;
   /**
    * The answer to a streamed request (reads only), where it can be large:
-   * a {@linkcode Batches} that captures its state now and makes each batch
+   * a `Batches` (src/core/batches.ts) that captures its state now and makes each batch
    * only when it is sent. Without it, `run`'s answer is cut into batches.
    */
   stream?(engine: Engine, target: S, args: unknown[]): unknown;
+  /**
+   * How `run`'s result leaves the engine (`Database.execute`, the wire):
+   * without it, as it is. Ops that hand the embedded API a collection's
+   * state answer `null`; ops that return an iterator answer an array.
+   */
+  answer?(result: unknown): unknown;
 }
 
 /** How an op runs: the part of an entry that is not in {@linkcode SIGNATURES}. */
-export type OpRun<S> = Pick<Op<S>, "run" | "stream">;
+export type OpRun<S> = Pick<Op<S>, "run" | "stream" | "answer">;
+
+/** {@linkcode Op.answer} for ops whose result is a collection's internal state, never sent out. */
+export const NO_ANSWER = (): null => null;
+
+/** {@linkcode Op.answer} for ops that return an iterator: its items, as an array. */
+export const ALL_ITEMS = (result: unknown): unknown[] => [...(result as Iterable<unknown>)];
 
 /**
  * Declares the op `name`: its kind, whether it writes and its arity come

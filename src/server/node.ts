@@ -22,16 +22,16 @@ import type { MakeApp, Served, ServeOptions } from "./runtime.ts";
  * ```
  */
 export function serve(make: MakeApp, o: ServeOptions): Promise<Served> {
-  let app: Hono | undefined;
+  const made: { app?: Hono } = {};
   // node-ws routes upgrades through app.request, which exists only once the app does.
-  const nws = createNodeWebSocket({ app: { request: (...a: Parameters<Hono["request"]>) => app!.request(...a) } as Hono });
+  const nws = createNodeWebSocket({ app: { request: (...a: Parameters<Hono["request"]>) => made.app!.request(...a) } as Hono });
   // The app enforces the real limit with a proper error reply; ws's own limit is a backstop.
   (nws.wss as unknown as { options: { maxPayload: number } }).options.maxPayload = o.maxPayload + 1024 * 1024;
-  app = make(nws.upgradeWebSocket, { maxFrameBytes: o.maxPayload });
+  const app = made.app = make(nws.upgradeWebSocket, { maxFrameBytes: o.maxPayload });
   const tls = o.cert !== undefined && o.key !== undefined;
   return new Promise((resolve, reject) => {
     const server = nodeServe({
-      fetch: app!.fetch,
+      fetch: app.fetch,
       hostname: o.hostname,
       port: o.port,
       ...(tls ? { createServer: createHttpsServer, serverOptions: { cert: o.cert, key: o.key } } : {}),

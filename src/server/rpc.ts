@@ -7,7 +7,8 @@
  */
 
 import { Batches } from "../core/batches.ts";
-import { Database } from "../api/database.ts";
+import type { Database } from "../api/database.ts";
+import { isWrite } from "../ops/mod.ts";
 import { CyberDBError, ProtocolError } from "../errors.ts";
 import { quote } from "../core/value.ts";
 import { MAX_STREAM_ROWS, type StreamFrame, type WireError, type WireReply } from "../wire/protocol.ts";
@@ -19,8 +20,8 @@ export type ErrorLogger = (message: string, error: unknown) => void;
 const describe = quote;
 
 /** An own property of a decoded request (never one reached through a prototype). */
-function own(req: object, key: string): unknown {
-  return Object.hasOwn(req, key) ? (req as Record<string, unknown>)[key] : undefined;
+function own(req: unknown, key: string): unknown {
+  return typeof req === "object" && req !== null && Object.hasOwn(req, key) ? (req as Record<string, unknown>)[key] : undefined;
 }
 
 /**
@@ -32,8 +33,7 @@ function own(req: object, key: string): unknown {
  *
  * @example
  * ```ts
- * import { Batches } from "../core/batches.ts";
-import { Database } from "../api/database.ts";
+ * import { Database } from "../api/database.ts";
  * import { Executor } from "./rpc.ts";
  * const ex = new Executor(await Database.open());
  * await ex.run({ op: "db.createDict", args: ["d"] }); // { ok: true, value: null }
@@ -92,7 +92,7 @@ export class Executor {
     }
     // The op table checks the op's name, its arguments and their count (once, for every caller).
     const value = this.#db.execute(op, args as unknown[], { stream: streamed });
-    return { value, wrote: Database.isWrite(op) };
+    return { value, wrote: isWrite(op) };
   }
 
   /**
@@ -176,16 +176,9 @@ export class Executor {
       if (!Array.isArray(ops)) {
         throw new ProtocolError(`An atomic request needs "ops": an array of { op, args }, got ${describe(ops)}`);
       }
-      // Only own properties: an entry's "op" must never come from a prototype.
-      const calls = ops.map((o: unknown) => {
-        const op = typeof o === "object" && o !== null && !Array.isArray(o) ? own(o, "op") : undefined;
-        if (typeof op !== "string") {
-          throw new ProtocolError(`Each atomic entry must be { op, args } with an "op" string, got ${describe(o)}`);
-        }
-        return { op, args: (own(o as object, "args") ?? []) as unknown[] };
-      });
-      const value = this.#db.executeAtomic(calls);
-      await this.#durable(calls.some((c) => Database.isWrite(c.op)));
+      // The op table checks each entry (own properties only, so never a prototype's "op").
+      const value = this.#db.executeAtomic(ops);
+      await this.#durable(ops.some((o) => isWrite(own(o, "op") as string)));
       return { ok: true, value } as WireReply;
     }, (e) => ({ ok: false, error: this.wireError(e) }));
   }

@@ -199,7 +199,8 @@ export function parseLockFile(bytes: Uint8Array | null): LockHolder | null {
  * @example
  * ```ts
  * import { FRESH_LOCK_MS } from "./lock_file.ts";
- * const abandoned = Date.now() - mtimeMs >= FRESH_LOCK_MS;
+ * const mtimeMs = Date.now() - 5000; // the lock file's modification time
+ * const abandoned = Date.now() - mtimeMs >= FRESH_LOCK_MS; // true
  * ```
  */
 export const FRESH_LOCK_MS = 2000;

@@ -128,6 +128,7 @@ class MemoryFile implements StorageFile {
   }
 
   // async so that a dead or closed handle rejects instead of throwing synchronously.
+  // deno-lint-ignore require-await
   async write(data: Uint8Array): Promise<void> {
     const inode = this.#check();
     checkWritable(this.#world, "write", this.#path);
@@ -142,11 +143,13 @@ class MemoryFile implements StorageFile {
     }
     inode.append(data);
   }
+  // deno-lint-ignore require-await -- async: a failure is a rejection, as on a real disk
   async sync(): Promise<void> {
     const inode = this.#check();
     checkWritable(this.#world, "fsync", this.#path);
     inode.sync();
   }
+  // deno-lint-ignore require-await -- async: a failure is a rejection, as on a real disk
   async truncate(size: number): Promise<void> {
     const inode = this.#check();
     checkWritable(this.#world, "ftruncate", this.#path);
@@ -156,9 +159,11 @@ class MemoryFile implements StorageFile {
     }
     inode.truncate(size);
   }
+  // deno-lint-ignore require-await -- async: a failure is a rejection, as on a real disk
   async size(): Promise<number> {
     return this.#check().length;
   }
+  // deno-lint-ignore require-await -- async: a failure is a rejection, as on a real disk
   async identity(): Promise<string> {
     return `memory:${this.#check().id}`;
   }

@@ -15,6 +15,7 @@ import { NodeStorage } from "./node.ts";
 
 export type { Storage, StorageFile, StorageLock } from "./types.ts";
 export { DenoStorage, MemoryStorage, NodeStorage };
+export type { MemoryFault } from "./memory.ts";
 
 /**
  * Where this code runs, as far as files go: `"deno"` and `"node"` (Node and
