@@ -24,7 +24,7 @@
  * @module
  */
 
-export { Client, ClientProxy, type ConnectOptions, connect, Session } from "./src/client/client.ts";
+export { Client, ClientProxy, connect, type ConnectOptions, Session } from "./src/client/client.ts";
 export { RemoteDict } from "./src/client/remote_dict.ts";
 export { RemoteList } from "./src/client/remote_list.ts";
 export { type KeyOf, RemoteQuery, RemoteTable, type StreamOptions } from "./src/client/remote_table.ts";

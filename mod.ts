@@ -24,8 +24,8 @@
  */
 
 export {
-  Database,
   type CollectionInfo,
+  Database,
   type DatabaseOptions,
   type Logger,
   type Persistence,
@@ -35,15 +35,15 @@ export { CyberDict } from "./src/api/dict.ts";
 export { CyberList, type SortOptions } from "./src/api/list.ts";
 export { Table } from "./src/api/table.ts";
 export {
-  type ColumnDef,
   type Cols,
-  type InputOfType,
-  type IsNullable,
+  type ColumnDef,
   type ColumnType,
   defineSchema,
   type FloatType,
+  type InputOfType,
   type InsertRow,
   type IntType,
+  type IsNullable,
   type PrimaryKey,
   type PrimaryKeyName,
   type Row,
@@ -52,15 +52,7 @@ export {
   type ValueOfType,
 } from "./src/core/schema.ts";
 export type { Key, Value } from "./src/core/value.ts";
-export type {
-  Aggregate,
-  AggregateOp,
-  Columns,
-  CompareOp,
-  Filter,
-  OrderBy,
-  Query,
-} from "./src/core/query.ts";
+export type { Aggregate, AggregateOp, Columns, CompareOp, Filter, OrderBy, Query } from "./src/core/query.ts";
 export { agg, type Operand, QueryBuilder, TableQuery, type WhereOp } from "./src/core/query_builder.ts";
 export type { IndexOptions } from "./src/ops/query_ops.ts";
 export type { Kind } from "./src/core/engine.ts";

@@ -94,7 +94,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         clientBundle: buildClientBundle,
       });
       return cyber.app;
-    }, { hostname: config.host, port: config.port, maxPayload: config.maxRequestBytes, maxOutputBytes: config.maxOutputBytes, ...tls });
+    }, {
+      hostname: config.host,
+      port: config.port,
+      maxPayload: config.maxRequestBytes,
+      maxOutputBytes: config.maxOutputBytes,
+      ...tls,
+    });
   } catch (e) {
     await db.close();
     throw e;
@@ -136,7 +142,11 @@ async function main(): Promise<void> {
   try {
     server = await startServer(parseConfig(argv, env));
   } catch (e) {
-    console.error(e instanceof CyberDBError ? e.message : `Could not start the server: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(
+      e instanceof CyberDBError
+        ? e.message
+        : `Could not start the server: ${e instanceof Error ? e.message : String(e)}`,
+    );
     glue.exit(e instanceof CyberDBError && e.code === "VALIDATION" ? 2 : 1);
   }
   console.log(`cyberdb listening on ${server.url}`);

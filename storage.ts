@@ -21,16 +21,16 @@
  */
 
 export {
-  DenoStorage,
   defaultStorage,
   type DefaultStorageOptions,
+  DenoStorage,
   type HostGlobals,
   type MemoryFault,
   MemoryStorage,
   NodeStorage,
   type Storage,
   type StorageFile,
-  storageHost,
   type StorageHost,
+  storageHost,
   type StorageLock,
 } from "./src/storage/mod.ts";

@@ -34,25 +34,25 @@ import {
   compare,
   currentSection,
   emitSectionResult,
+  forceGc,
   formatBytes,
   formatRate,
-  forceGc,
   measureMemory,
   now,
   pairedRatio,
   progress,
+  type ReportLine,
+  reportTable,
   type Result,
   rng,
   runSections,
   runtimeInfo,
+  sameChecksum,
   scaled,
+  type SectionResult,
   shuffled,
   strSum,
   verdict,
-  reportTable,
-  type ReportLine,
-  sameChecksum,
-  type SectionResult,
 } from "./harness.ts";
 
 /** Rows in every table benchmark. */
@@ -73,7 +73,24 @@ const rt = runtimeInfo();
 // Deterministic data
 // ---------------------------------------------------------------------------
 
-const FIRST = ["ada", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo", "kai", "lu", "max", "ned", "ola", "pia"];
+const FIRST = [
+  "ada",
+  "bob",
+  "cy",
+  "dee",
+  "eve",
+  "fay",
+  "gus",
+  "hal",
+  "ivy",
+  "jo",
+  "kai",
+  "lu",
+  "max",
+  "ned",
+  "ola",
+  "pia",
+];
 
 /** Row i's name: a fresh short string (5–12 chars) built on each call. */
 function nameOf(i: number): string {
@@ -330,7 +347,13 @@ function sectionInsertMany(): void {
       teardown: dropTable,
       warmupRun: () => dropTable(((t) => (cyberMany(t, WARM), t))(newTable())),
     },
-    { name: "LokiJS", ops: ROWS, setup: newLoki, run: (c) => lokiMany(c, ROWS), warmupRun: () => lokiMany(newLoki(), WARM) },
+    {
+      name: "LokiJS",
+      ops: ROWS,
+      setup: newLoki,
+      run: (c) => lokiMany(c, ROWS),
+      warmupRun: () => lokiMany(newLoki(), WARM),
+    },
     {
       name: "TinyBase",
       ops: ROWS,
@@ -454,7 +477,9 @@ function sectionMemory(): void {
   });
   notes.push(
     `memory: CyberDB ${formatBytes(mine.bytes)} vs plain ${formatBytes(plain.bytes)} for ${ROWS} rows` +
-      ` (${rt.name === "bun" ? "heapUsed" : "heapUsed + external"} after forced GC${mine.gcForced ? "" : "; GC could NOT be forced: approximate"})`,
+      ` (${rt.name === "bun" ? "heapUsed" : "heapUsed + external"} after forced GC${
+        mine.gcForced ? "" : "; GC could NOT be forced: approximate"
+      })`,
   );
   done("memory");
 }

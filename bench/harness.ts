@@ -305,7 +305,11 @@ function checksums(cases: readonly { name: string }[]) {
   const note = (i: number, sum: number) => {
     if (sums[i] === undefined) sums[i] = sum;
     else if (!Object.is(sums[i], sum)) {
-      throw new Error(`Checksum of "${cases[i].name}" changed from ${sums[i]} to ${sum}: the benchmark must do the same work every call.`);
+      throw new Error(
+        `Checksum of "${cases[i].name}" changed from ${
+          sums[i]
+        } to ${sum}: the benchmark must do the same work every call.`,
+      );
     }
   };
   return { sums, note };
@@ -529,7 +533,11 @@ export function runSections<T = unknown>(moduleUrl: string, sections: readonly s
       else if (line.trim()) console.log(line);
     }
     if (r.status !== 0 || result === undefined) {
-      throw new Error(`Section "${section}" failed (exit ${r.status}${r.error ? `, ${r.error.message}` : ""}); run it alone with BENCH_SECTION=${section}.`);
+      throw new Error(
+        `Section "${section}" failed (exit ${r.status}${
+          r.error ? `, ${r.error.message}` : ""
+        }); run it alone with BENCH_SECTION=${section}.`,
+      );
     }
     out.push(result);
   }
@@ -702,7 +710,9 @@ export function markdownTable(
   const width = headers.map((h, c) => Math.max(3, h.length, ...rows.map((r) => (r[c] ?? "").length)));
   const pad = (s: string, c: number) => (al[c] === "right" ? s.padStart(width[c]) : s.padEnd(width[c]));
   const line = (cells: readonly string[]) => `| ${cells.map((s, c) => pad(s ?? "", c)).join(" | ")} |`;
-  const rule = `|${width.map((w, c) => (al[c] === "right" ? "-".repeat(w + 1) + ":" : ":" + "-".repeat(w + 1))).join("|")}|`;
+  const rule = `|${
+    width.map((w, c) => (al[c] === "right" ? "-".repeat(w + 1) + ":" : ":" + "-".repeat(w + 1))).join("|")
+  }|`;
   return [line(headers), rule, ...rows.map(line)].join("\n");
 }
 
@@ -760,7 +770,9 @@ export interface SectionResult {
 /** Throws unless two contenders did the same work (equal checksums). */
 export function sameChecksum(a: Result, b: Result): void {
   if (!Object.is(a.checksum, b.checksum)) {
-    throw new Error(`Checksums differ: "${a.name}" ${a.checksum} vs "${b.name}" ${b.checksum}; the contenders did not do the same work.`);
+    throw new Error(
+      `Checksums differ: "${a.name}" ${a.checksum} vs "${b.name}" ${b.checksum}; the contenders did not do the same work.`,
+    );
   }
 }
 
@@ -768,7 +780,18 @@ export function sameChecksum(a: Result, b: Result): void {
 export function reportTable(lines: readonly ReportLine[]): string {
   return markdownTable(
     ["benchmark", "CyberDB", "anchor", "anchor", "ratio", "target", "result", "spread (mine / anchor)"],
-    lines.map((l) => [l.what, l.mine, l.anchor, l.anchorValue, typeof l.ratio === "number" ? formatRatio(l.ratio) : l.ratio, l.target, l.result, l.spread]),
+    lines.map((
+      l,
+    ) => [
+      l.what,
+      l.mine,
+      l.anchor,
+      l.anchorValue,
+      typeof l.ratio === "number" ? formatRatio(l.ratio) : l.ratio,
+      l.target,
+      l.result,
+      l.spread,
+    ]),
     ["left", "right", "left", "right", "right", "left", "left", "right"],
   );
 }

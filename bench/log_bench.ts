@@ -57,16 +57,16 @@ import {
   now,
   pairedRatio,
   progress,
+  type ReportLine,
+  reportTable,
   type Result,
   rng,
   runSections,
   runtimeInfo,
-  scaled,
-  verdict,
-  reportTable,
-  type ReportLine,
   sameChecksum,
+  scaled,
   type SectionResult,
+  verdict,
 } from "./harness.ts";
 
 const SECTIONS = ["interval", "always", "recovery", "snapshot"] as const;
@@ -277,7 +277,24 @@ const tableSchema = {
     { name: "age", type: "Int32" },
   ],
 } as const;
-const FIRST = ["ada", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo", "kai", "lu", "max", "ned", "ola", "pia"];
+const FIRST = [
+  "ada",
+  "bob",
+  "cy",
+  "dee",
+  "eve",
+  "fay",
+  "gus",
+  "hal",
+  "ivy",
+  "jo",
+  "kai",
+  "lu",
+  "max",
+  "ned",
+  "ola",
+  "pia",
+];
 const nameOf = (i: number) => FIRST[i & 15] + "_" + ((i * 2654435761) >>> 0).toString(36).slice(0, 1 + (i % 7));
 
 const mb = (bytes: number, ms: number) => `${(bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s`;
@@ -304,7 +321,9 @@ function ratioLine(what: string, mine: Result, anchor: Result, target: number | 
     result: target === undefined ? "info" : verdict(ratio, target),
     spread: spread(mine, anchor),
   });
-  notes.push(`${what} vs ${anchor.name}: checksum ${mine.checksum}; ms per call ${samplesMs(mine)} vs ${samplesMs(anchor)}`);
+  notes.push(
+    `${what} vs ${anchor.name}: checksum ${mine.checksum}; ms per call ${samplesMs(mine)} vs ${samplesMs(anchor)}`,
+  );
 }
 
 function done(what: string): void {
@@ -446,7 +465,9 @@ async function sectionAlways(base: string): Promise<void> {
     if (keep) {
       trace = s.storage.steps;
       const c = cycle(trace, s.ms, s.storage.syncMs, s.storage.writeMs);
-      if (c.records !== WRITERS * PER_WRITER) throw new Error(`The traced log holds ${c.records} records, not ${WRITERS * PER_WRITER}.`);
+      if (c.records !== WRITERS * PER_WRITER) {
+        throw new Error(`The traced log holds ${c.records} records, not ${WRITERS * PER_WRITER}.`);
+      }
       batches.push(c);
     }
     await s.db.close();
@@ -548,13 +569,19 @@ async function sectionAlways(base: string): Promise<void> {
   ratioLine(`sync "always", 1 writer × ${SINGLE} (set + await flush())`, dbSingle, rawSingle, undefined);
   const per = (cs: Cycle[], f: (b: Cycle) => number) => median(cs.map(f));
   const us = (cs: Cycle[]) =>
-    `${per(cs, (c) => c.us).toFixed(0)} µs = fdatasync ${per(cs, (c) => c.syncUs).toFixed(0)} + writes ${per(cs, (c) => c.writeUs).toFixed(0)} + ` +
+    `${per(cs, (c) => c.us).toFixed(0)} µs = fdatasync ${per(cs, (c) => c.syncUs).toFixed(0)} + writes ${
+      per(cs, (c) => c.writeUs).toFixed(0)
+    } + ` +
     `the rest ${per(cs, (c) => c.us - c.syncUs - c.writeUs).toFixed(0)}`;
   notes.push(
     `always: batches the database produced (median over ${batches.length} runs, warm-up included): ` +
       `${per(batches, (b) => b.syncs)} fdatasyncs and ${per(batches, (b) => b.writes)} writes per run, ` +
-      `${per(batches, (b) => b.records / b.syncs).toFixed(1)} records and ${per(batches, (b) => b.writes / b.syncs).toFixed(2)} writes per fdatasync, ` +
-      `${per(batches, (b) => b.bytes / b.records).toFixed(1)} B/record; the raw replay issues exactly the latest run's writes and fdatasyncs`,
+      `${per(batches, (b) => b.records / b.syncs).toFixed(1)} records and ${
+        per(batches, (b) => b.writes / b.syncs).toFixed(2)
+      } writes per fdatasync, ` +
+      `${
+        per(batches, (b) => b.bytes / b.records).toFixed(1)
+      } B/record; the raw replay issues exactly the latest run's writes and fdatasyncs`,
     `always: time per fdatasync cycle (medians): database ${us(batches.slice(1))}; raw replay ${us(rawCycles)}. ` +
       `"The rest" is time awaiting neither: in the database, the writers resuming, set + log encoding, flush() promises, the stream hop`,
   );
@@ -599,7 +626,11 @@ async function buildLog(dir: string, n: number): Promise<Built> {
 async function sectionBuild(base: string): Promise<Built> {
   const small = await buildLog(join(base, "recovery", "warm"), Math.max(1000, Math.round(RECORDS / 50)));
   const big = await buildLog(join(base, "recovery", "log"), RECORDS);
-  progress(`built a ${RECORDS}-record log (${formatBytes(big.walBytes)}) in ${(big.ms / 1000).toFixed(1)} s; warm-up log ${small.records} records`);
+  progress(
+    `built a ${RECORDS}-record log (${formatBytes(big.walBytes)}) in ${
+      (big.ms / 1000).toFixed(1)
+    } s; warm-up log ${small.records} records`,
+  );
   return big;
 }
 
@@ -647,7 +678,9 @@ async function sectionRecovery(base: string): Promise<void> {
   };
   const checkNoSnapshot = (dir: string) => {
     const snaps = join(dir, "snapshots");
-    if (existsSync(snaps) && readdirSync(snaps).length > 0) throw new Error(`${snaps} is not empty: recovery must replay the whole log.`);
+    if (existsSync(snaps) && readdirSync(snaps).length > 0) {
+      throw new Error(`${snaps} is not empty: recovery must replay the whole log.`);
+    }
   };
   // Warm the open path on the small log, so that compilation is not billed to the first timed round.
   for (let k = 0; k < 2; k++) {
@@ -780,7 +813,9 @@ async function sectionSnapshot(base: string): Promise<void> {
     const p99 = gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))];
     progress(
       `snapshot ${round}${round === 0 ? " (warm-up)" : ""}: ${(s1 - s0).toFixed(0)} ms, ${formatBytes(size)}; ` +
-        `writer ticks during it ${gaps.length}, max gap ${during.toFixed(1)} ms (from ${at >= 0 ? "+" : ""}${at.toFixed(0)} ms), p99 ${p99.toFixed(1)} ms; before it max ${before.toFixed(1)} ms`,
+        `writer ticks during it ${gaps.length}, max gap ${during.toFixed(1)} ms (from ${at >= 0 ? "+" : ""}${
+          at.toFixed(0)
+        } ms), p99 ${p99.toFixed(1)} ms; before it max ${before.toFixed(1)} ms`,
     );
     if (round === 0) continue; // the first snapshot compiles the snapshot code
     stalls.push(during);
@@ -795,7 +830,9 @@ async function sectionSnapshot(base: string): Promise<void> {
   const stall = median(stalls);
   const worst = Math.max(...stalls);
   lines.push({
-    what: `longest writer stall during a snapshot of ${ROWS} table rows (median of ${SNAPSHOTS}; worst ${worst.toFixed(0)} ms)`,
+    what: `longest writer stall during a snapshot of ${ROWS} table rows (median of ${SNAPSHOTS}; worst ${
+      worst.toFixed(0)
+    } ms)`,
     mine: `${stall.toFixed(1)} ms`,
     anchor: "longest tick gap without a snapshot",
     anchorValue: `${median(baselines).toFixed(1)} ms`,
@@ -817,8 +854,12 @@ async function sectionSnapshot(base: string): Promise<void> {
   notes.push(
     `snapshot: writer = setTimeout(0) chain, ${UPSERTS_PER_TICK} table upserts per tick; stall = max gap between consecutive ticks ` +
       `overlapping db.snapshot(); per-snapshot max gaps ${stalls.map((s) => s.toFixed(1)).join("/")} ms ` +
-      `(starting ${stallAt.map((s) => `${s >= 0 ? "+" : ""}${s.toFixed(0)}`).join("/")} ms into the snapshot), p99 gaps ` +
-      `${p99s.map((s) => s.toFixed(1)).join("/")} ms, totals ${snapMs.map((s) => s.toFixed(0)).join("/")} ms; one warm-up snapshot not counted`,
+      `(starting ${
+        stallAt.map((s) => `${s >= 0 ? "+" : ""}${s.toFixed(0)}`).join("/")
+      } ms into the snapshot), p99 gaps ` +
+      `${p99s.map((s) => s.toFixed(1)).join("/")} ms, totals ${
+        snapMs.map((s) => s.toFixed(0)).join("/")
+      } ms; one warm-up snapshot not counted`,
   );
   done("snapshot");
 }
@@ -863,10 +904,15 @@ try {
     const gcOk = forceGc();
     const chosen = only.length ? SECTIONS.filter((s) => only.includes(s)) : [...SECTIONS];
     progress(
-      `${rt.label}: sections ${chosen.join(", ")}, each in a fresh process; files under ${base} (${fsTypeOf(base) ?? "?"})` +
+      `${rt.label}: sections ${chosen.join(", ")}, each in a fresh process; files under ${base} (${
+        fsTypeOf(base) ?? "?"
+      })` +
         (gcOk ? "" : "; forced GC NOT available"),
     );
-    printReport(runSections<SectionResult>(import.meta.url, chosen), `${fsTypeOf(base) ?? "?"} (${base}, removed afterwards)`);
+    printReport(
+      runSections<SectionResult>(import.meta.url, chosen),
+      `${fsTypeOf(base) ?? "?"} (${base}, removed afterwards)`,
+    );
   }
 } finally {
   // The "build" child must leave its log for the "recovery" parent.

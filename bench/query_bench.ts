@@ -44,15 +44,15 @@ import {
   now,
   pairedRatio,
   progress,
+  type ReportLine,
+  reportTable,
   type Result,
   rng,
   runSections,
   runtimeInfo,
   scaled,
-  verdict,
-  reportTable,
-  type ReportLine,
   type SectionResult,
+  verdict,
 } from "./harness.ts";
 
 const ROWS = scaled(1_000_000);
@@ -118,7 +118,9 @@ async function cyberTable(d: Data, name = "people"): Promise<{ db: Database; t: 
   const BATCH = 10_000;
   for (let i = 0; i < ROWS; i += BATCH) {
     const rows: Row[] = [];
-    for (let k = i; k < Math.min(ROWS, i + BATCH); k++) rows.push({ id: d.ids[k], name: d.names[k], age: d.ages[k], score: d.scores[k] });
+    for (let k = i; k < Math.min(ROWS, i + BATCH); k++) {
+      rows.push({ id: d.ids[k], name: d.names[k], age: d.ages[k], score: d.scores[k] });
+    }
     t.insertMany(rows);
   }
   return { db, t };
@@ -156,11 +158,22 @@ function spreadOf(a: Result, b: Result): string {
 
 function ms(r: Result): string {
   const per = r.medianMs / r.ops;
-  return per >= 1 ? `${per.toFixed(1)} ms` : per >= 0.001 ? `${(per * 1000).toFixed(1)} µs` : `${(per * 1e6).toFixed(0)} ns`;
+  return per >= 1
+    ? `${per.toFixed(1)} ms`
+    : per >= 0.001
+    ? `${(per * 1000).toFixed(1)} µs`
+    : `${(per * 1e6).toFixed(0)} ns`;
 }
 
 /** One table line: `ratio` = mine's throughput / anchor's; `target` a minimum ratio (or null for info). */
-function line(what: string, mine: Result, anchorName: string, anchor: Result, target: number | null, targetText?: string): void {
+function line(
+  what: string,
+  mine: Result,
+  anchorName: string,
+  anchor: Result,
+  target: number | null,
+  targetText?: string,
+): void {
   const ratio = pairedRatio(mine, anchor);
   lines.push({
     what,
@@ -177,7 +190,11 @@ function line(what: string, mine: Result, anchorName: string, anchor: Result, ta
 function same(label: string, results: Result[]): void {
   const sums = results.map((r) => r.checksum);
   if (sums.some((s) => s !== sums[0])) {
-    throw new Error(`${label}: checksums differ (${results.map((r) => `${r.name}=${r.checksum}`).join(", ")}): the contenders do not compute the same answer.`);
+    throw new Error(
+      `${label}: checksums differ (${
+        results.map((r) => `${r.name}=${r.checksum}`).join(", ")
+      }): the contenders do not compute the same answer.`,
+    );
   }
 }
 
@@ -213,7 +230,11 @@ function meanByName(found: Row[]): number {
 async function sectionGroupBy(): Promise<void> {
   const d = makeData();
   const { db, t } = await cyberTable(d);
-  const query = { where: { column: "age", op: ">", value: 30 }, groupBy: ["name"], aggregates: { mean: { op: "mean", column: "score" } } };
+  const query = {
+    where: { column: "age", op: ">", value: 30 },
+    groupBy: ["name"],
+    aggregates: { mean: { op: "mean", column: "score" } },
+  };
   const rows = plainRows(d);
   const loki = lokiCollection(d, []);
   const df = polarsFrame(d);
@@ -285,7 +306,14 @@ async function sectionTop(): Promise<void> {
     {
       name: "CyberDB",
       ops: 1,
-      run: () => sum((t.query({ orderBy: [{ column: "score", direction: "desc" }, { column: "id" }], limit: 100, select: ["id"] }) as Row[]).map((r) => r.id)),
+      run: () =>
+        sum(
+          (t.query({
+            orderBy: [{ column: "score", direction: "desc" }, { column: "id" }],
+            limit: 100,
+            select: ["id"],
+          }) as Row[]).map((r) => r.id),
+        ),
     },
     {
       name: "plain sort",
@@ -378,25 +406,38 @@ async function sectionArrow(): Promise<void> {
   const d = makeData();
   const { db, t } = await cyberTable(d);
   progress(`arrow: data ready (${ROWS} rows)`);
-  const check = (a: ArrowTable) => a.numRows + (a.getChild("score")!.get(ROWS - 1) as number) + (a.getChild("name")!.get(7) as string).length;
+  const check = (a: ArrowTable) =>
+    a.numRows + (a.getChild("score")!.get(ROWS - 1) as number) + (a.getChild("name")!.get(7) as string).length;
   const cases: Case[] = [
     { name: "toArrow", ops: 1, run: () => check(toArrow(t)) },
     {
       name: "apache-arrow from arrays",
       ops: 1,
       run: () =>
-        check(new ArrowTable({
-          id: vectorFromArray(d.ids, new Int32()),
-          name: vectorFromArray(d.names, new Utf8()),
-          age: vectorFromArray(d.ages, new Int32()),
-          score: vectorFromArray(d.scores, new Float64()),
-        })),
+        check(
+          new ArrowTable({
+            id: vectorFromArray(d.ids, new Int32()),
+            name: vectorFromArray(d.names, new Utf8()),
+            age: vectorFromArray(d.ages, new Int32()),
+            score: vectorFromArray(d.scores, new Float64()),
+          }),
+        ),
     },
   ];
   const [mine, anchor] = compare(cases, { warmup: 1, rounds: 7 });
   same("arrow", [mine, anchor]);
-  line(`toArrow() of ${ROWS} rows (Int32, Utf8, Int32, Float64)`, mine, "apache-arrow vectorFromArray from plain arrays", anchor, null);
-  notes.push(`toArrow() of ${ROWS} rows: ${mine.medianMs.toFixed(0)} ms (${formatRate(ROWS / (mine.medianMs / 1000)).replace("/s", " rows/s")})`);
+  line(
+    `toArrow() of ${ROWS} rows (Int32, Utf8, Int32, Float64)`,
+    mine,
+    "apache-arrow vectorFromArray from plain arrays",
+    anchor,
+    null,
+  );
+  notes.push(
+    `toArrow() of ${ROWS} rows: ${mine.medianMs.toFixed(0)} ms (${
+      formatRate(ROWS / (mine.medianMs / 1000)).replace("/s", " rows/s")
+    })`,
+  );
   await db.close();
   done("arrow");
 }
@@ -436,6 +477,9 @@ if (section) {
 } else {
   const gcOk = forceGc();
   const chosen = only.length ? SECTIONS.filter((s) => only.includes(s)) : [...SECTIONS];
-  progress(`${rt.label}: sections ${chosen.join(", ")}, each in a fresh process; ${ROWS} rows` + (gcOk ? "" : "; forced GC NOT available"));
+  progress(
+    `${rt.label}: sections ${chosen.join(", ")}, each in a fresh process; ${ROWS} rows` +
+      (gcOk ? "" : "; forced GC NOT available"),
+  );
   printReport(runSections<SectionResult>(import.meta.url, chosen));
 }

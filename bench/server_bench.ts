@@ -53,8 +53,16 @@ function freePort(): Promise<number> {
   });
 }
 
-function startProcess(cmd: string, args: string[], ready: RegExp): Promise<{ out: () => string; stop(): Promise<void> }> {
-  const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+function startProcess(
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+): Promise<{ out: () => string; stop(): Promise<void> }> {
+  const child = spawn(cmd, args, {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
   let out = "";
   child.stdout!.on("data", (b) => (out += b));
   child.stderr!.on("data", (b) => (out += b));
@@ -83,8 +91,17 @@ function startProcess(cmd: string, args: string[], ready: RegExp): Promise<{ out
 
 async function ourServer(runtime: "deno" | "bun") {
   const port = await freePort();
-  const cmd = runtime === "deno" ? [`${root}node_modules/.bin/deno`, ["run", "-A", "server.ts"]] : [`${root}node_modules/.bin/bun`, ["run", "server.ts"]];
-  const p = await startProcess(cmd[0] as string, [...cmd[1] as string[], "--port", String(port), "--memory", "--password", "bench"], /cyberdb listening/);
+  const cmd = runtime === "deno"
+    ? [`${root}node_modules/.bin/deno`, ["run", "-A", "server.ts"]]
+    : [`${root}node_modules/.bin/bun`, ["run", "server.ts"]];
+  const p = await startProcess(cmd[0] as string, [
+    ...cmd[1] as string[],
+    "--port",
+    String(port),
+    "--memory",
+    "--password",
+    "bench",
+  ], /cyberdb listening/);
   return { port, stop: p.stop };
 }
 
@@ -103,9 +120,22 @@ async function redisTarget(): Promise<{ target: Target; stop(): Promise<void> } 
   const port = await freePort();
   let p;
   try {
-    p = await startProcess("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], /Ready to accept connections/);
+    p = await startProcess("redis-server", [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+    ], /Ready to accept connections/);
   } catch (e) {
-    progress(`redis-server could not start (${e instanceof Error ? e.message.split("\n")[0] : e}): apt-get install -y redis-server`);
+    progress(
+      `redis-server could not start (${
+        e instanceof Error ? e.message.split("\n")[0] : e
+      }): apt-get install -y redis-server`,
+    );
     return null;
   }
   const { Redis } = await import("ioredis");
@@ -123,7 +153,11 @@ async function redisTarget(): Promise<{ target: Target; stop(): Promise<void> } 
 }
 
 /** One round: CLIENTS connections, `inflight` loops each, for ROUND_MS. */
-async function round(conns: Awaited<ReturnType<Target["open"]>>[], op: "set" | "get", inflight: number): Promise<Sample> {
+async function round(
+  conns: Awaited<ReturnType<Target["open"]>>[],
+  op: "set" | "get",
+  inflight: number,
+): Promise<Sample> {
   const lat: number[] = [];
   let ops = 0;
   const start = performance.now();
@@ -149,7 +183,9 @@ function pct(sorted: number[], p: number): number {
 
 async function main() {
   const info = runtimeInfo();
-  console.log(`# Server benchmark — client runtime ${info.label}; ${CLIENTS} clients, ${ROUND_MS} ms rounds × ${ROUNDS}`);
+  console.log(
+    `# Server benchmark — client runtime ${info.label}; ${CLIENTS} clients, ${ROUND_MS} ms rounds × ${ROUNDS}`,
+  );
   const servers = { deno: await ourServer("deno"), bun: await ourServer("bun") };
   const redis = await redisTarget();
   const targets: Target[] = [
@@ -201,7 +237,15 @@ async function main() {
         }
       }
     }
-    printTable(["case", "server", "ops/s", "p50", "p99", "ours/Redis", "target"], rows, ["left", "left", "right", "right", "right", "right", "left"]);
+    printTable(["case", "server", "ops/s", "p50", "p99", "ours/Redis", "target"], rows, [
+      "left",
+      "left",
+      "right",
+      "right",
+      "right",
+      "right",
+      "left",
+    ]);
     for (const list of conns.values()) await Promise.all(list.map((c) => c.close()));
   } finally {
     await servers.deno.stop();

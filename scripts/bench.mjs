@@ -27,7 +27,9 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === "--scale") env.BENCH_SCALE = argv[++i];
   else if (a === "--only") env.BENCH_ONLY = argv[++i];
   else if (a === "-h" || a === "--help") {
-    console.log("usage: node scripts/bench.mjs [deno] [bun] [node] [--file bench/x_bench.ts]... [--scale F] [--only a,b]");
+    console.log(
+      "usage: node scripts/bench.mjs [deno] [bun] [node] [--file bench/x_bench.ts]... [--scale F] [--only a,b]",
+    );
     process.exit(0);
   } else runtimes.push(a);
 }
@@ -100,7 +102,9 @@ for (const runtime of chosen) {
     const ok = code === 0;
     console.log(`=== ${runtime}: ${f} ${ok ? "ok" : `FAILED (exit ${code})`} in ${secs} s ===`);
     if (!ok) failed.push(`${runtime} ${f}`);
-    summary.push(`#### ${runtime}: ${f}${ok ? "" : " — FAILED"} (${secs} s)\n\n${tablesOf(out) || "(no table printed)"}`);
+    summary.push(
+      `#### ${runtime}: ${f}${ok ? "" : " — FAILED"} (${secs} s)\n\n${tablesOf(out) || "(no table printed)"}`,
+    );
   }
 }
 

@@ -54,7 +54,8 @@ function run(cmd, args, env) {
   return new Promise((resolve) => {
     const stdout = [];
     const stderr = [];
-    const done = (status) => resolve({ status, out: Buffer.concat([...stdout, Buffer.from("\n"), ...stderr]).toString("utf8") });
+    const done = (status) =>
+      resolve({ status, out: Buffer.concat([...stdout, Buffer.from("\n"), ...stderr]).toString("utf8") });
     const child = spawn(cmd, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
     const through = (kept) => (chunk) => {
       kept.push(chunk);
@@ -86,7 +87,11 @@ for (const runtime of chosen) {
   pass += c.pass;
   fail += c.fail;
   const ok = r.status === 0;
-  console.log(`=== ${runtime}: ${ok ? "ok" : "FAILED"} (${c.pass} passed, ${c.fail} failed, ${((Date.now() - started) / 1000).toFixed(1)} s) ===`);
+  console.log(
+    `=== ${runtime}: ${ok ? "ok" : "FAILED"} (${c.pass} passed, ${c.fail} failed, ${
+      ((Date.now() - started) / 1000).toFixed(1)
+    } s) ===`,
+  );
   if (!ok) failedRuntimes.push(runtime);
 }
 console.log("");

@@ -57,7 +57,11 @@ describe("Arrow IPC over HTTP", () => {
     assert.deepEqual(Array.from(table.getChild("id")!.toArray().slice(0, 3) as ArrayLike<bigint>, Number), [0, 1, 2]);
     assert.deepEqual(Array.from(table.getChild("name")!.toArray()), (await t.toArray()).map((r) => r.name));
 
-    const q: Query = { where: { column: "age", op: ">", value: 40 }, select: ["id", "age"], orderBy: [{ column: "id" }] };
+    const q: Query = {
+      where: { column: "age", op: ">", value: 40 },
+      select: ["id", "age"],
+      orderBy: [{ column: "id" }],
+    };
     const posted = await fetch(`${server.http}/v1/arrow/arrow_people`, {
       method: "POST",
       headers: { ...auth, "content-type": "application/json" },

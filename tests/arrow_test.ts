@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Table as ArrowTable, tableFromIPC } from "apache-arrow";
-import { Database, type Query, type TableSchema, type Value, ValidationError } from "../mod.ts";
+import { Database, type Query, type TableSchema, ValidationError, type Value } from "../mod.ts";
 import { fromArrowJson, toArrow, toArrowIPC } from "../arrow.ts";
 
 type Row = Record<string, Value>;
@@ -87,7 +87,19 @@ const RANGES: Record<string, [number, number]> = {
   UInt32: [0, 4294967295],
   UInt64: [0, Number.MAX_SAFE_INTEGER],
 };
-const STRINGS = ["", "a", "ada", "Élodie", "名前", "😀", "tab\there", "line\nbreak", "\u0000nul", "x".repeat(300), "é".repeat(5000)];
+const STRINGS = [
+  "",
+  "a",
+  "ada",
+  "Élodie",
+  "名前",
+  "😀",
+  "tab\there",
+  "line\nbreak",
+  "\u0000nul",
+  "x".repeat(300),
+  "é".repeat(5000),
+];
 const JSONS: Value[] = [
   0,
   -0,
@@ -129,9 +141,21 @@ function valueOf(type: string, r: () => number, i: number): Value {
       return b;
     }
     case "Date":
-      return pick([new Date(0), new Date(-86_400_000 * 365 * 80), new Date(Date.UTC(2024, 1, 29)), new Date(Date.UTC(2024, 1, 29, 13, 14, 15, 16)), new Date(8.64e15)]);
+      return pick([
+        new Date(0),
+        new Date(-86_400_000 * 365 * 80),
+        new Date(Date.UTC(2024, 1, 29)),
+        new Date(Date.UTC(2024, 1, 29, 13, 14, 15, 16)),
+        new Date(8.64e15),
+      ]);
     case "Datetime":
-      return pick([new Date(0), new Date(-1), new Date(1_700_000_000_123), new Date(-8.64e15), new Date(Math.floor(r() * 2e12))]);
+      return pick([
+        new Date(0),
+        new Date(-1),
+        new Date(1_700_000_000_123),
+        new Date(-8.64e15),
+        new Date(Math.floor(r() * 2e12)),
+      ]);
     case "Json":
       return pick(JSONS);
   }
@@ -204,7 +228,10 @@ describe("toArrow: every column type", () => {
       "id: Int32",
       ...TYPES.flatMap((type) => [`${type}: ${ARROW_TYPE[type]}`, `${type}_n: ${ARROW_TYPE[type]} | null`]),
     ]);
-    assert.deepStrictEqual(a.schema.fields.map((f) => f.metadata.get("cyberdb.type")), ["Int32", ...TYPES.flatMap((x) => [x, x])]);
+    assert.deepStrictEqual(a.schema.fields.map((f) => f.metadata.get("cyberdb.type")), [
+      "Int32",
+      ...TYPES.flatMap((x) => [x, x]),
+    ]);
     await db.close();
   });
 
@@ -229,7 +256,12 @@ describe("toArrow: every column type", () => {
     const queries: Query[] = [
       { where: { column: "Int32", op: ">", value: 0 } },
       { where: { column: "Utf8_n", op: "isNull" }, select: ["id", "Utf8_n", "Date_n", "Json", "Binary_n"] },
-      { where: { or: [{ column: "Boolean", op: "=", value: true }, { column: "UInt8_n", op: "<", value: 50 }] }, orderBy: [{ column: "Float64_n", direction: "desc" }], limit: 25, offset: 3 },
+      {
+        where: { or: [{ column: "Boolean", op: "=", value: true }, { column: "UInt8_n", op: "<", value: 50 }] },
+        orderBy: [{ column: "Float64_n", direction: "desc" }],
+        limit: 25,
+        offset: 3,
+      },
       { select: ["Int64_n", "UInt64_n", "Datetime_n"], orderBy: [{ column: "Datetime_n" }] },
       { where: { column: "id", op: "<", value: 0 } },
     ];
@@ -274,14 +306,26 @@ describe("toArrow: every column type", () => {
     assert.deepStrictEqual(readBack(a), t.query(q));
     // No rows: one row of empty aggregates without groupBy (nulls where the type allows).
     const none: Query = { where: { column: "id", op: "<", value: 0 }, aggregates: q.aggregates };
-    assert.deepStrictEqual(readBack(toArrow(t, none)), [{ n: 0, dates: 0, distinct: 0, total: 0, avg: null, first: null, last: null, top: null }]);
+    assert.deepStrictEqual(readBack(toArrow(t, none)), [{
+      n: 0,
+      dates: 0,
+      distinct: 0,
+      total: 0,
+      avg: null,
+      first: null,
+      last: null,
+      top: null,
+    }]);
     assert.equal(toArrow(t, { ...none, groupBy: ["Boolean"] }).numRows, 0);
     await db.close();
   });
 
   it("Json cells are JSON text with tags for what JSON cannot carry; fromArrowJson decodes them", async () => {
     const db = await Database.open();
-    const t = db.createTable({ name: "j", columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "j", type: "Json" }] });
+    const t = db.createTable({
+      name: "j",
+      columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "j", type: "Json" }],
+    });
     t.insertMany(JSONS.map((j, id) => ({ id, j })));
     const a = toArrow(t);
     const texts = a.getChild("j")!.toArray() as string[];
@@ -297,11 +341,14 @@ describe("toArrow: every column type", () => {
 
   it("long and multi-byte strings and binaries survive buffer growth", async () => {
     const db = await Database.open();
-    const t = db.createTable({ name: "s", columns: [
-      { name: "id", type: "Int32", primaryKey: true },
-      { name: "s", type: "Utf8", nullable: true },
-      { name: "b", type: "Binary" },
-    ] });
+    const t = db.createTable({
+      name: "s",
+      columns: [
+        { name: "id", type: "Int32", primaryKey: true },
+        { name: "s", type: "Utf8", nullable: true },
+        { name: "b", type: "Binary" },
+      ],
+    });
     const r = rng(9);
     const alphabet = ["a", "é", "名", "😀", " ", "\u0080", "\u07ff", "\u0800", "\uffff"];
     for (let id = 0; id < 400; id++) {
@@ -324,9 +371,16 @@ describe("toArrowIPC", () => {
     const back = tableFromIPC(bytes);
     assert.deepStrictEqual(fieldsOf(back), fieldsOf(toArrow(t)));
     assert.deepStrictEqual(readBack(back), t.toArray());
-    const q: Query = { where: { column: "Int16_n", op: ">=", value: 0 }, select: ["id", "Json_n", "Date", "Binary"], orderBy: [{ column: "Date" }] };
+    const q: Query = {
+      where: { column: "Int16_n", op: ">=", value: 0 },
+      select: ["id", "Json_n", "Date", "Binary"],
+      orderBy: [{ column: "Date" }],
+    };
     assert.deepStrictEqual(readBack(tableFromIPC(toArrowIPC(t, q))), t.query(q));
-    const g: Query = { groupBy: ["Boolean_n"], aggregates: { n: { op: "count" }, m: { op: "mean", column: "Float64" } } };
+    const g: Query = {
+      groupBy: ["Boolean_n"],
+      aggregates: { n: { op: "count" }, m: { op: "mean", column: "Float64" } },
+    };
     assert.deepStrictEqual(readBack(tableFromIPC(toArrowIPC(t, g))), t.query(g));
     // An empty table is still a valid stream with its schema.
     const empty = db.createTable({ ...SCHEMA, name: "empty" });
@@ -352,18 +406,20 @@ describe("toArrowIPC", () => {
 describe("errors", () => {
   it("a malformed query or bad options → ValidationError", async () => {
     const { db, t } = await table(makeRows(5, 6));
-    for (const q of [
-      { where: { column: "nope", op: "=", value: 1 } },
-      { where: { column: "Int8", op: "=", value: "1" } },
-      { where: { column: "Int8", op: "~", value: 1 } },
-      { limit: -1 },
-      { groupBy: ["Utf8"] },
-      { select: ["Utf8"], groupBy: ["Utf8"], aggregates: { n: { op: "count" } } },
-      { orderBy: [{ column: "nope" }] },
-      "all",
-      null,
-      [],
-    ]) {
+    for (
+      const q of [
+        { where: { column: "nope", op: "=", value: 1 } },
+        { where: { column: "Int8", op: "=", value: "1" } },
+        { where: { column: "Int8", op: "~", value: 1 } },
+        { limit: -1 },
+        { groupBy: ["Utf8"] },
+        { select: ["Utf8"], groupBy: ["Utf8"], aggregates: { n: { op: "count" } } },
+        { orderBy: [{ column: "nope" }] },
+        "all",
+        null,
+        [],
+      ]
+    ) {
       assert.throws(() => toArrow(t, q as never), ValidationError, JSON.stringify(q));
       assert.throws(() => toArrowIPC(t, q as never), ValidationError, JSON.stringify(q));
     }

@@ -14,7 +14,8 @@ import { root, startServer, tempDir } from "./server_process.ts";
 
 const PASSWORD = "browser-pw";
 
-const PAGE = (server: string, ws: string) => `<!doctype html>
+const PAGE = (server: string, ws: string) =>
+  `<!doctype html>
 <html><head><title>running</title></head><body>
 <pre id="out">waiting</pre>
 <script type="module">
@@ -98,10 +99,17 @@ async function engineBundle(): Promise<string> {
 // profile (see fixtures/drive_chromium.ts); the test removes it afterwards.
 function driveChromium(url: string, work: string): Promise<{ text: string | null; log: string[] }> {
   return new Promise((resolve, reject) => {
-    execFile("node", ["--import", "tsx", "tests/fixtures/drive_chromium.ts", url, work], { cwd: root, timeout: 90_000 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`The Chromium driver failed (${err.message.split("\n")[0]}):\n${stderr}\n${stdout}`));
-      resolve(JSON.parse(stdout.trim().split("\n").pop()!));
-    });
+    execFile(
+      "node",
+      ["--import", "tsx", "tests/fixtures/drive_chromium.ts", url, work],
+      { cwd: root, timeout: 90_000 },
+      (err, stdout, stderr) => {
+        if (err) {
+          return reject(new Error(`The Chromium driver failed (${err.message.split("\n")[0]}):\n${stderr}\n${stdout}`));
+        }
+        resolve(JSON.parse(stdout.trim().split("\n").pop()!));
+      },
+    );
   });
 }
 
@@ -127,7 +135,10 @@ it("runs the client in Chromium: /client.js, WebSocket auth, dict, list and tabl
   const pagePort = (pageServer.address() as { port: number }).port;
   try {
     const { text, log } = await driveChromium(`http://127.0.0.1:${pagePort}/`, work.dir);
-    assert.ok(text && !text.startsWith("ERROR") && text !== "waiting", `The page failed: ${text}\n${log.join("\n")}\nserver:\n${server.output()}`);
+    assert.ok(
+      text && !text.startsWith("ERROR") && text !== "waiting",
+      `The page failed: ${text}\n${log.join("\n")}\nserver:\n${server.output()}`,
+    );
     const shown = JSON.parse(text!);
     assert.deepStrictEqual(shown, {
       noDurable: "VALIDATION names MemoryStorage",

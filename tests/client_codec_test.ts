@@ -68,7 +68,9 @@ function peer(bad: Uint8Array): Promise<{ server: Server; port: number; stop(): 
         const text = new TextDecoder().decode(chunk);
         const key = /sec-websocket-key: *(\S+)/i.exec(text)?.[1] ?? "";
         const accept = createHash("sha1").update(key + GUID).digest("base64");
-        sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        sock.write(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        );
         upgraded = true;
         return;
       }
@@ -87,7 +89,9 @@ function peer(bad: Uint8Array): Promise<{ server: Server; port: number; stop(): 
     for (const s of sockets) s.destroy();
     return new Promise<void>((r) => server.close(() => r()));
   };
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, port: (server.address() as { port: number }).port, stop })));
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve({ server, port: (server.address() as { port: number }).port, stop }))
+  );
 }
 
 describe("client: a reply frame the codec refuses fails the call at once (item 10)", () => {
@@ -99,7 +103,11 @@ describe("client: a reply frame the codec refuses fails the call at once (item 1
   for (const [name, bad] of cases) {
     it(`${name} → ConnectionError naming the frame, long before the timeout`, async () => {
       const { port, stop } = await peer(bad);
-      const client = await connect(`ws://127.0.0.1:${port}`, { WebSocket: await webSocket(), timeout: 10_000, reconnect: false });
+      const client = await connect(`ws://127.0.0.1:${port}`, {
+        WebSocket: await webSocket(),
+        timeout: 10_000,
+        reconnect: false,
+      });
       try {
         const d = await client.getDict("d").catch((e) => e);
         assert.ok(d instanceof ConnectionError, `got ${d?.name}: ${d?.message}`);

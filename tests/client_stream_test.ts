@@ -48,9 +48,22 @@ const QUERIES: Query[] = [
   {},
   { format: "columns" },
   { orderBy: [{ column: "score", direction: "desc" }, { column: "id" }], limit: 30_000 },
-  { where: { column: "age", op: ">", value: 30 }, select: ["id", "age", "born"], orderBy: [{ column: "age", nulls: "first" }, { column: "id" }], format: "columns" },
-  { where: { or: [{ column: "name", op: "=", value: "n3" }, { column: "age", op: "isNull" }] }, offset: 100, limit: 20_000 },
-  { groupBy: ["name"], aggregates: { n: agg("count"), avg: agg("mean", "score"), oldest: agg("max", "age") }, orderBy: [{ column: "name" }] },
+  {
+    where: { column: "age", op: ">", value: 30 },
+    select: ["id", "age", "born"],
+    orderBy: [{ column: "age", nulls: "first" }, { column: "id" }],
+    format: "columns",
+  },
+  {
+    where: { or: [{ column: "name", op: "=", value: "n3" }, { column: "age", op: "isNull" }] },
+    offset: 100,
+    limit: 20_000,
+  },
+  {
+    groupBy: ["name"],
+    aggregates: { n: agg("count"), avg: agg("mean", "score"), oldest: agg("max", "age") },
+    orderBy: [{ column: "name" }],
+  },
   { groupBy: ["age"], aggregates: { n: agg("count") }, orderBy: [{ column: "age", nulls: "last" }], format: "columns" },
   { where: { column: "id", op: "<", value: 0 } },
   { where: { column: "id", op: "<", value: 0 }, format: "columns" },
@@ -85,7 +98,10 @@ for (const kind of ["ws", "http"] as const) {
   describe(`streamed queries over ${kind}`, () => {
     let client: Client;
     before(async () => {
-      client = await connect(kind === "ws" ? server.ws : server.http, { password: PASSWORD, WebSocket: await webSocket() });
+      client = await connect(kind === "ws" ? server.ws : server.http, {
+        password: PASSWORD,
+        WebSocket: await webSocket(),
+      });
     });
     after(async () => {
       await client.close();
@@ -103,7 +119,12 @@ for (const kind of ["ws", "http"] as const) {
       assert.deepEqual(batches.flat(), embedded.query({}));
 
       const columns: Record<string, unknown[]>[] = [];
-      const q: Query = { where: { column: "score", op: ">=", value: 5 }, select: ["id", "score", "blob"], orderBy: [{ column: "id", direction: "desc" }], format: "columns" };
+      const q: Query = {
+        where: { column: "score", op: ">=", value: 5 },
+        select: ["id", "score", "blob"],
+        orderBy: [{ column: "id", direction: "desc" }],
+        format: "columns",
+      };
       for await (const batch of remote.stream({ ...q, format: "columns" }, { batchRows: 10_000 })) columns.push(batch);
       assert.ok(columns.length > 1, `${columns.length} batches`);
       for (const c of columns) assert.deepEqual(Object.keys(c), ["id", "score", "blob"]);
@@ -117,16 +138,20 @@ for (const kind of ["ws", "http"] as const) {
       assert.deepEqual(await remote.toArray(), embedded.toArray());
       assert.deepEqual(await remote.rows(), embedded.toArray());
       assert.deepEqual(
-        await remote.where("age", ">=", 40).select("id", "name", "born").orderBy("born", "desc", "last").orderBy("id").limit(25_000).toArray(),
-        embedded.where("age", ">=", 40).select("id", "name", "born").orderBy("born", "desc", "last").orderBy("id").limit(25_000).toArray(),
+        await remote.where("age", ">=", 40).select("id", "name", "born").orderBy("born", "desc", "last").orderBy("id")
+          .limit(25_000).toArray(),
+        embedded.where("age", ">=", 40).select("id", "name", "born").orderBy("born", "desc", "last").orderBy("id")
+          .limit(25_000).toArray(),
       );
       assert.deepEqual(
         await remote.where("name", "in", ["n1", "n2", "n5"]).columns(),
         embedded.where("name", "in", ["n1", "n2", "n5"]).columns(),
       );
       assert.deepEqual(
-        await remote.groupBy("name").aggregate({ n: agg("count"), total: agg("sum", "score") }).orderBy("total", "desc").columns(),
-        embedded.groupBy("name").aggregate({ n: agg("count"), total: agg("sum", "score") }).orderBy("total", "desc").columns(),
+        await remote.groupBy("name").aggregate({ n: agg("count"), total: agg("sum", "score") }).orderBy("total", "desc")
+          .columns(),
+        embedded.groupBy("name").aggregate({ n: agg("count"), total: agg("sum", "score") }).orderBy("total", "desc")
+          .columns(),
       );
     });
 
@@ -187,7 +212,10 @@ for (const kind of ["ws", "http"] as const) {
       }
       assert.equal(await remote.count(), N);
 
-      const other = await connect(kind === "ws" ? server.ws : server.http, { password: PASSWORD, WebSocket: await webSocket() });
+      const other = await connect(kind === "ws" ? server.ws : server.http, {
+        password: PASSWORD,
+        WebSocket: await webSocket(),
+      });
       const t = await other.getTable<typeof schema>("events");
       const it = t.stream({}, { batchRows: 100 });
       const first = await it.next();
@@ -202,7 +230,10 @@ for (const kind of ["ws", "http"] as const) {
       }
       assert.ok(steps <= N / 100);
 
-      const again = await connect(kind === "ws" ? server.ws : server.http, { password: PASSWORD, WebSocket: await webSocket() });
+      const again = await connect(kind === "ws" ? server.ws : server.http, {
+        password: PASSWORD,
+        WebSocket: await webSocket(),
+      });
       assert.equal((await (await again.getTable("events")).query({})).length, N);
       await again.close();
     });
@@ -219,7 +250,14 @@ describe("the WebSocket wire", () => {
 
   it("answers { id, op, args, stream } with batches marked more: true, the last without", async () => {
     const s = await authed();
-    s.ws.send(encode({ id: 7, op: "table.query", args: ["events", { orderBy: [{ column: "id", direction: "desc" }] }], stream: 15_000 }));
+    s.ws.send(
+      encode({
+        id: 7,
+        op: "table.query",
+        args: ["events", { orderBy: [{ column: "id", direction: "desc" }] }],
+        stream: 15_000,
+      }),
+    );
     const frames: Frame[] = [];
     for (let i = 0; i < 10; i++) {
       const f = (await s.next()) as Frame;
@@ -234,10 +272,20 @@ describe("the WebSocket wire", () => {
     assert.deepEqual(frames.map((f) => f.more), [true, true, true, undefined]);
     assert.ok(!("more" in frames[3]));
     assert.deepEqual(frames.map((f) => (f.value as unknown[]).length), [15_000, 15_000, 15_000, 5_000]);
-    assert.deepEqual(joinBatches(frames.map((f) => f.value)), local.getTable("events").query({ orderBy: [{ column: "id", direction: "desc" }] }));
+    assert.deepEqual(
+      joinBatches(frames.map((f) => f.value)),
+      local.getTable("events").query({ orderBy: [{ column: "id", direction: "desc" }] }),
+    );
 
     // Columns are cut per column; an answer that is neither rows nor columns is one plain frame.
-    s.ws.send(encode({ id: "c", op: "table.query", args: ["events", { select: ["id", "name"], format: "columns" }], stream: 20_000 }));
+    s.ws.send(
+      encode({
+        id: "c",
+        op: "table.query",
+        args: ["events", { select: ["id", "name"], format: "columns" }],
+        stream: 20_000,
+      }),
+    );
     const cols: Frame[] = [];
     for (let i = 0; i < 10; i++) {
       const f = (await s.next()) as Frame;
@@ -246,7 +294,10 @@ describe("the WebSocket wire", () => {
     }
     assert.equal(cols.length, 3);
     assert.deepEqual(cols.map((f) => (f.value as { id: unknown[] }).id.length), [20_000, 20_000, 10_000]);
-    assert.deepEqual(joinBatches(cols.map((f) => f.value)), local.getTable("events").query({ select: ["id", "name"], format: "columns" }));
+    assert.deepEqual(
+      joinBatches(cols.map((f) => f.value)),
+      local.getTable("events").query({ select: ["id", "name"], format: "columns" }),
+    );
     s.ws.send(encode({ id: 8, op: "table.count", args: ["events"], stream: 10 }));
     assert.deepEqual(await s.next(), { id: 8, ok: true, value: N });
     s.ws.close();
@@ -279,13 +330,25 @@ describe("the WebSocket wire", () => {
     }
     s.ws.send(encode({ id: ++id, atomic: true, ops: [{ op: "table.count", args: ["events"] }], stream: 10 }));
     assert.equal(((await s.next()) as Frame).error!.code, "PROTOCOL");
-    s.ws.send(encode({ id: ++id, op: "table.query", args: ["events", { where: { column: "nope", op: "=", value: 1 } }], stream: 10 }));
+    s.ws.send(
+      encode({
+        id: ++id,
+        op: "table.query",
+        args: ["events", { where: { column: "nope", op: "=", value: 1 } }],
+        stream: 10,
+      }),
+    );
     const bad = (await s.next()) as Frame;
     assert.deepEqual([bad.id, bad.ok, bad.error!.code, "more" in bad], [id, false, "VALIDATION", false]);
     // Larger than the cap: lowered to 100 000, so 50 000 rows are one frame.
     s.ws.send(encode({ id: ++id, op: "table.query", args: ["events", { select: ["id"] }], stream: 10_000_000 }));
     const capped = (await s.next()) as Frame;
-    assert.deepEqual([capped.id, capped.ok, "more" in capped, (capped.value as unknown[]).length], [id, true, false, N]);
+    assert.deepEqual([capped.id, capped.ok, "more" in capped, (capped.value as unknown[]).length], [
+      id,
+      true,
+      false,
+      N,
+    ]);
     s.ws.send(encode({ id: ++id, op: "table.count", args: ["events"] }));
     assert.deepEqual(await s.next(), { id, ok: true, value: N });
     s.ws.close();
@@ -333,7 +396,11 @@ describe("the WebSocket wire", () => {
 
 describe("the HTTP wire", () => {
   const post = (body: BodyInit, headers: Record<string, string>) =>
-    fetch(`${server.http}/v1/rpc`, { method: "POST", headers: { ...AUTH, "content-type": "application/msgpack", ...headers }, body });
+    fetch(`${server.http}/v1/rpc`, {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/msgpack", ...headers },
+      body,
+    });
 
   async function frames(res: Response): Promise<Frame[]> {
     const split = new FrameSplitter();
@@ -351,7 +418,9 @@ describe("the HTTP wire", () => {
 
   it("X-CyberDB-Stream answers with length-prefixed MessagePack frames", async () => {
     const q: Query = { where: { column: "age", op: "isNull" }, select: ["id", "born"] };
-    const res = await post(encode({ op: "table.query", args: ["events", q] }) as Uint8Array<ArrayBuffer>, { "x-cyberdb-stream": "1000" });
+    const res = await post(encode({ op: "table.query", args: ["events", q] }) as Uint8Array<ArrayBuffer>, {
+      "x-cyberdb-stream": "1000",
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-type"), "application/vnd.cyberdb.stream+msgpack");
     const fs = await frames(res);
@@ -363,13 +432,20 @@ describe("the HTTP wire", () => {
     assert.deepEqual(joinBatches(fs.map((f) => f.value)), expected);
 
     // Any other answer is one frame.
-    const one = await frames(await post(encode({ op: "table.count", args: ["events"] }) as Uint8Array<ArrayBuffer>, { "x-cyberdb-stream": "5" }));
+    const one = await frames(
+      await post(encode({ op: "table.count", args: ["events"] }) as Uint8Array<ArrayBuffer>, {
+        "x-cyberdb-stream": "5",
+      }),
+    );
     assert.deepEqual(one, [{ ok: true, value: N }]);
   });
 
   it("a JSON request gets NDJSON frames with tagged values", async () => {
     const q = { select: ["id", "born", "blob"], orderBy: [{ column: "id" }], limit: 2_500 };
-    const res = await post(JSON.stringify({ op: "table.query", args: ["events", q] }), { "content-type": "application/json", "x-cyberdb-stream": "1000" });
+    const res = await post(JSON.stringify({ op: "table.query", args: ["events", q] }), {
+      "content-type": "application/json",
+      "x-cyberdb-stream": "1000",
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-type"), "application/x-ndjson");
     const lines = (await res.text()).split("\n");
@@ -380,13 +456,18 @@ describe("the HTTP wire", () => {
   });
 
   it("without the header nothing changes: one plain reply", async () => {
-    const res = await post(encode({ op: "table.query", args: ["events", { select: ["id"] }] }) as Uint8Array<ArrayBuffer>, {});
+    const res = await post(
+      encode({ op: "table.query", args: ["events", { select: ["id"] }] }) as Uint8Array<ArrayBuffer>,
+      {},
+    );
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-type"), "application/msgpack");
     const reply = decode(new Uint8Array(await res.arrayBuffer())) as Frame;
     assert.deepEqual(Object.keys(reply), ["ok", "value"]);
     assert.equal((reply.value as unknown[]).length, N);
-    const json = await post(JSON.stringify({ op: "table.count", args: ["events"] }), { "content-type": "application/json" });
+    const json = await post(JSON.stringify({ op: "table.count", args: ["events"] }), {
+      "content-type": "application/json",
+    });
     assert.deepEqual(await json.json(), { ok: true, value: N });
   });
 
@@ -402,18 +483,34 @@ describe("the HTTP wire", () => {
     }
     const wrong = await plain(await post(q, { "x-cyberdb-stream": "10", authorization: "Bearer nope" }));
     assert.deepEqual([wrong.status, wrong.body.error!.code], [401, "AUTH"]);
-    const pipeline = await plain(await post(encode([{ op: "table.count", args: ["events"] }]) as Uint8Array<ArrayBuffer>, { "x-cyberdb-stream": "10" }));
+    const pipeline = await plain(
+      await post(encode([{ op: "table.count", args: ["events"] }]) as Uint8Array<ArrayBuffer>, {
+        "x-cyberdb-stream": "10",
+      }),
+    );
     assert.deepEqual([pipeline.status, pipeline.body.error!.code], [400, "PROTOCOL"]);
-    const atomic = await plain(await post(encode({ atomic: true, ops: [] }) as Uint8Array<ArrayBuffer>, { "x-cyberdb-stream": "10" }));
+    const atomic = await plain(
+      await post(encode({ atomic: true, ops: [] }) as Uint8Array<ArrayBuffer>, { "x-cyberdb-stream": "10" }),
+    );
     assert.deepEqual([atomic.status, atomic.body.error!.code], [400, "PROTOCOL"]);
-    const invalid = await plain(await post(encode({ op: "table.query", args: ["events", { limit: -1 }] }) as Uint8Array<ArrayBuffer>, { "x-cyberdb-stream": "10" }));
+    const invalid = await plain(
+      await post(encode({ op: "table.query", args: ["events", { limit: -1 }] }) as Uint8Array<ArrayBuffer>, {
+        "x-cyberdb-stream": "10",
+      }),
+    );
     assert.deepEqual([invalid.status, invalid.body.error!.code], [400, "VALIDATION"]);
-    const missing = await plain(await post(encode({ op: "table.query", args: ["nope", {}] }) as Uint8Array<ArrayBuffer>, { "x-cyberdb-stream": "10" }));
+    const missing = await plain(
+      await post(encode({ op: "table.query", args: ["nope", {}] }) as Uint8Array<ArrayBuffer>, {
+        "x-cyberdb-stream": "10",
+      }),
+    );
     assert.deepEqual([missing.status, missing.body.error!.code], [404, "NOT_FOUND"]);
   });
 
   it("a response body cancelled mid-stream does not disturb the server", async () => {
-    const res = await post(encode({ op: "table.query", args: ["events", {}] }) as Uint8Array<ArrayBuffer>, { "x-cyberdb-stream": "10" });
+    const res = await post(encode({ op: "table.query", args: ["events", {}] }) as Uint8Array<ArrayBuffer>, {
+      "x-cyberdb-stream": "10",
+    });
     const reader = res.body!.getReader();
     const { value } = await reader.read();
     assert.ok(value !== undefined && value.byteLength > 0);

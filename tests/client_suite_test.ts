@@ -47,15 +47,22 @@ for (const kind of ["ws", "http"] as const) {
     });
 
     it("runs more streamed answers at once than the server streams per socket: the rest wait for a slot", async () => {
-      const t = await client.createTable({ name: n("streams"), columns: [{ name: "id", type: "Int32", primaryKey: true }] } as const);
+      const t = await client.createTable(
+        { name: n("streams"), columns: [{ name: "id", type: "Int32", primaryKey: true }] } as const,
+      );
       await t.insertMany(Array.from({ length: 40 }, (_, i) => ({ id: i })));
       const read = async () => {
         let rows = 0;
-        for await (const batch of t.stream({ orderBy: [{ column: "id", direction: "desc" }] }, { batchRows: 5 })) rows += batch.length;
+        for await (const batch of t.stream({ orderBy: [{ column: "id", direction: "desc" }] }, { batchRows: 5 })) {
+          rows += batch.length;
+        }
         return rows;
       };
       // 200 answers of 8 batches each, all asked for at once (the server runs 64 per socket).
-      assert.deepStrictEqual(await Promise.all(Array.from({ length: 200 }, read)), Array.from({ length: 200 }, () => 40));
+      assert.deepStrictEqual(
+        await Promise.all(Array.from({ length: 200 }, read)),
+        Array.from({ length: 200 }, () => 40),
+      );
       // Streams left early give their slot back too.
       for (let i = 0; i < 100; i++) {
         for await (const _batch of t.stream({}, { batchRows: 5 })) break;
@@ -109,7 +116,10 @@ for (const kind of ["ws", "http"] as const) {
     });
 
     it("fails calls after close() with ClosedError", async () => {
-      const c = await connect(kind === "ws" ? server.ws : server.http, { password: PASSWORD, WebSocket: await webSocket() });
+      const c = await connect(kind === "ws" ? server.ws : server.http, {
+        password: PASSWORD,
+        WebSocket: await webSocket(),
+      });
       const d = await c.createDict(n("closed"));
       await c.close();
       await assert.rejects(d.get("x"), ClosedError);

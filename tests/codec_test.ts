@@ -59,7 +59,10 @@ function refused(fn: () => unknown, re: RegExp, note: string): void {
   }
   assert.ok(err !== undefined, `${note}: decoded without an error`);
   const e = err as Error;
-  assert.ok(e instanceof ProtocolError, `${note}: expected ProtocolError, got ${e?.name}: ${String(e?.message).slice(0, 200)}`);
+  assert.ok(
+    e instanceof ProtocolError,
+    `${note}: expected ProtocolError, got ${e?.name}: ${String(e?.message).slice(0, 200)}`,
+  );
   assert.ok(e.message.length < 300, `${note}: message of ${e.message.length} chars`);
   assert.match(e.message, re, note);
   assert.match(e.message, /^[A-Z]/, `${note}: capital letter`);
@@ -113,7 +116,10 @@ describe("codec: huge bigints are refused by length (item 4)", () => {
 
   it("encode of a bigint outside 64 bits is a short ValidationError (msgpackr's own error prints it in decimal)", () => {
     for (const v of [1n << 33_554_432n, [{ a: -(1n << 33_554_432n) }], 2n ** 64n, [-0, 2n ** 64n]]) {
-      assert.throws(() => encode(v), (e: Error) => e.name === "ValidationError" && e.message.length < 300 && /64-bit range/.test(e.message));
+      assert.throws(
+        () => encode(v),
+        (e: Error) => e.name === "ValidationError" && e.message.length < 300 && /64-bit range/.test(e.message),
+      );
     }
   });
 
@@ -204,13 +210,17 @@ describe("codec: structured clones and other non-value extensions are refused (i
     let deep: unknown = 1;
     for (let i = 0; i < 100_000; i++) deep = [deep];
     for (const [name, v] of [["a cyclic object", o], ["a cyclic array", a], ["100000 levels", deep]] as const) {
-      assert.throws(() => encode(v), (e: Error) => !(e instanceof RangeError) && /nested|cycle/.test(e.message) && e.message.length < 300, name);
+      assert.throws(
+        () => encode(v),
+        (e: Error) => !(e instanceof RangeError) && /nested|cycle/.test(e.message) && e.message.length < 300,
+        name,
+      );
     }
   });
 });
 
-describe("codec: \"__proto__\" is an own property (item 11)", () => {
-  it("a \"__proto__\" map key decodes to an own data property, never a prototype", () => {
+describe('codec: "__proto__" is an own property (item 11)', () => {
+  it('a "__proto__" map key decodes to an own data property, never a prototype', () => {
     //   81 | a9 "__proto__" | 82 a2 "op" a7 "db.drop" a4 "args" 91 a1 "d"
     const bytes = hex("81 a9 5f5f70726f746f5f5f 82 a2 6f70 a7 64622e64726f70 a4 61726773 91 a1 64");
     const v = decode(bytes) as Record<string, unknown>;
@@ -222,7 +232,7 @@ describe("codec: \"__proto__\" is an own property (item 11)", () => {
     assert.equal(({} as Record<string, unknown>).op, undefined, "nothing polluted");
   });
 
-  it("an object with an own \"__proto__\" round-trips through encode/decode, also with -0 inside", () => {
+  it('an object with an own "__proto__" round-trips through encode/decode, also with -0 inside', () => {
     for (const text of ['{"__proto__":{"x":1},"a":1}', '{"a":{"__proto__":[1,2]}}']) {
       const v = JSON.parse(text);
       const back = decode(encode(v)) as Record<string, unknown>;
@@ -235,7 +245,7 @@ describe("codec: \"__proto__\" is an own property (item 11)", () => {
     assert.ok(Object.is(back.z, -0));
   });
 
-  it("JSON: a \"__proto__\" key is an own property after fromJsonValue, and survives toJsonValue", () => {
+  it('JSON: a "__proto__" key is an own property after fromJsonValue, and survives toJsonValue', () => {
     const parsed = JSON.parse('{"atomic":true,"ops":[{"__proto__":{"op":"db.drop","args":["d"]}}]}');
     const v = fromJsonValue(parsed) as { ops: Record<string, unknown>[] };
     const op = v.ops[0];
@@ -251,8 +261,8 @@ describe("codec: \"__proto__\" is an own property (item 11)", () => {
   });
 });
 
-describe("codec: \"__proto__\" survives the log and a snapshot (item 11)", () => {
-  it("a dict key \"__proto__\" and values with an own \"__proto__\" come back after reopen (real files)", async () => {
+describe('codec: "__proto__" survives the log and a snapshot (item 11)', () => {
+  it('a dict key "__proto__" and values with an own "__proto__" come back after reopen (real files)', async () => {
     const { dir, remove } = await tempDir("cyberdb-proto-");
     const text = '{"__proto__":{"x":1},"list":[{"__proto__":null}]}';
     const check = (db: Database, note: string) => {
@@ -305,13 +315,68 @@ describe("codec: \"__proto__\" survives the log and a snapshot (item 11)", () =>
 
 describe("codec: what encode writes, decode reads back exactly", () => {
   const values: [string, unknown][] = [
-    ["integers at every width", [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), -(2 ** 31) - 1, -(2 ** 53) + 1]],
+    ["integers at every width", [
+      0,
+      1,
+      127,
+      128,
+      255,
+      256,
+      65535,
+      65536,
+      2 ** 32 - 1,
+      2 ** 32,
+      2 ** 53 - 1,
+      -1,
+      -32,
+      -33,
+      -128,
+      -129,
+      -32768,
+      -32769,
+      -(2 ** 31),
+      -(2 ** 31) - 1,
+      -(2 ** 53) + 1,
+    ]],
     ["floats and the odd numbers", [0.5, -1.25, 1e300, -1e-300, Number.MIN_VALUE, NaN, Infinity, -Infinity, -0]],
-    ["strings", ["", "a", "abc", "x".repeat(12), "x".repeat(13), "x".repeat(31), "x".repeat(32), "y".repeat(255), "y".repeat(256), "z".repeat(65536), "Zoë", "日本語", "😀 emoji", "mixed ascii and ü".repeat(3)]],
-    ["binaries", [new Uint8Array(0), new Uint8Array([1, 2, 3]), new Uint8Array(256).fill(7), new Uint8Array(65536).fill(9)]],
-    ["dates", [new Date(0), new Date(1500), new Date(-1500), new Date(1_700_000_000_123), new Date(2 ** 34 * 1000 + 5), new Date(-8.64e15), new Date(8.64e15)]],
+    ["strings", [
+      "",
+      "a",
+      "abc",
+      "x".repeat(12),
+      "x".repeat(13),
+      "x".repeat(31),
+      "x".repeat(32),
+      "y".repeat(255),
+      "y".repeat(256),
+      "z".repeat(65536),
+      "Zoë",
+      "日本語",
+      "😀 emoji",
+      "mixed ascii and ü".repeat(3),
+    ]],
+    ["binaries", [
+      new Uint8Array(0),
+      new Uint8Array([1, 2, 3]),
+      new Uint8Array(256).fill(7),
+      new Uint8Array(65536).fill(9),
+    ]],
+    ["dates", [
+      new Date(0),
+      new Date(1500),
+      new Date(-1500),
+      new Date(1_700_000_000_123),
+      new Date(2 ** 34 * 1000 + 5),
+      new Date(-8.64e15),
+      new Date(8.64e15),
+    ]],
     ["undefined, null, booleans", [undefined, null, true, false]],
-    ["nested containers", { a: [1, { b: [new Uint8Array([1]), { c: "d" }] }], "": {}, "1": [], big: Array.from({ length: 70000 }, (_, i) => i) }],
+    ["nested containers", {
+      a: [1, { b: [new Uint8Array([1]), { c: "d" }] }],
+      "": {},
+      "1": [],
+      big: Array.from({ length: 70000 }, (_, i) => i),
+    }],
     ["a map with many keys", Object.fromEntries(Array.from({ length: 70000 }, (_, i) => ["k" + i, i]))],
   ];
   for (const [name, v] of values) {
@@ -319,7 +384,9 @@ describe("codec: what encode writes, decode reads back exactly", () => {
       const back = decode(encode(v));
       assert.deepEqual(back, v);
       if (Array.isArray(v)) {
-        (v as unknown[]).forEach((x, i) => assert.ok(Object.is((back as unknown[])[i], x) || typeof x === "object", `${name}[${i}]`));
+        (v as unknown[]).forEach((x, i) =>
+          assert.ok(Object.is((back as unknown[])[i], x) || typeof x === "object", `${name}[${i}]`)
+        );
       }
     });
   }

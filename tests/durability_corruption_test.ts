@@ -15,7 +15,18 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CorruptionError, Database, defineSchema, type Value } from "../mod.ts";
 import { MemoryStorage } from "../src/storage/memory.ts";
-import { abandon, canon, dump, Machine, prng, randInt, removeDir, seedFromEnv, tempDir, within } from "./fixtures/durability_common.ts";
+import {
+  abandon,
+  canon,
+  dump,
+  Machine,
+  prng,
+  randInt,
+  removeDir,
+  seedFromEnv,
+  tempDir,
+  within,
+} from "./fixtures/durability_common.ts";
 
 const SEED = seedFromEnv("CYBERDB_CORRUPTION_SEED");
 const replay = `[replay with CYBERDB_CORRUPTION_SEED=${SEED}]`;
@@ -160,7 +171,11 @@ function storageWith(files: Map<string, Uint8Array>): MemoryStorage {
   return s;
 }
 
-type Mutation = { file: string; kind: "flip"; at: number; xor: number } | { file: string; kind: "truncate"; at: number };
+type Mutation = { file: string; kind: "flip"; at: number; xor: number } | {
+  file: string;
+  kind: "truncate";
+  at: number;
+};
 
 function mutate(files: Map<string, Uint8Array>, m: Mutation): Map<string, Uint8Array> {
   const out = new Map(files);
@@ -246,10 +261,15 @@ function check(r: OpenResult, allowed: Outcome[], ctx: string): Outcome {
     const match = allowed.find((o) => "state" in o && isState(r.state, o.state));
     assert.ok(
       match !== undefined,
-      `open gave ${whichPrefix(r.state)}; expected ${allowed.map(describeOutcome).join(" or ")} ${ctx}\nlog: ${r.lines.join("\n")}`,
+      `open gave ${whichPrefix(r.state)}; expected ${allowed.map(describeOutcome).join(" or ")} ${ctx}\nlog: ${
+        r.lines.join("\n")
+      }`,
     );
     if ("state" in match && match.torn) {
-      assert.ok(r.lines.some((l) => /torn/i.test(l)), `a torn tail is cut with a log line ${ctx}; got: ${r.lines.join(" | ")}`);
+      assert.ok(
+        r.lines.some((l) => /torn/i.test(l)),
+        `a torn tail is cut with a log line ${ctx}; got: ${r.lines.join(" | ")}`,
+      );
     }
     return match;
   }
@@ -261,7 +281,9 @@ function check(r: OpenResult, allowed: Outcome[], ctx: string): Outcome {
   const match = allowed.find((o) => "corrupt" in o && o.corrupt.file === e.file && o.corrupt.offset === e.offset);
   assert.ok(
     match !== undefined,
-    `open threw CorruptionError at ${e.file}:${e.offset} (${e.message}); expected ${allowed.map(describeOutcome).join(" or ")} ${ctx}`,
+    `open threw CorruptionError at ${e.file}:${e.offset} (${e.message}); expected ${
+      allowed.map(describeOutcome).join(" or ")
+    } ${ctx}`,
   );
   assert.ok(e.message.includes(e.file!), `the message names the file: ${e.message}`);
   return match;
@@ -309,7 +331,11 @@ async function buildAll() {
 function assertContiguous(img: Image): void {
   for (let i = 1; i < img.segments.length; i++) {
     const prev = img.segments[i - 1];
-    assert.equal(img.segments[i].first, prev.first + prev.frames.length, `${img.name}: ${img.segments[i].file} follows ${prev.file}`);
+    assert.equal(
+      img.segments[i].first,
+      prev.first + prev.frames.length,
+      `${img.name}: ${img.segments[i].file} follows ${prev.file}`,
+    );
   }
   const last = img.segments[img.segments.length - 1];
   assert.equal(last.first + last.frames.length - 1, img.n, `${img.name}: the log ends at the last write`);
@@ -321,11 +347,20 @@ describe(`Corruption (seed ${SEED})`, () => {
     for (const img of [twoSnapshots, logOnly, oneSnapshot, rotated, rotatedLogOnly]) assertContiguous(img);
     assert.ok(rotated.segments.length >= 4, `small segments rotate: ${rotated.segments.map((s) => s.file)}`);
     assert.ok(rotated.segments[0].first <= 61, "the log reaches back to the older snapshot");
-    assert.deepStrictEqual(rotated.snapshots, ["snapshots/00000000000000000060.snap", "snapshots/00000000000000000110.snap"]);
+    assert.deepStrictEqual(rotated.snapshots, [
+      "snapshots/00000000000000000060.snap",
+      "snapshots/00000000000000000110.snap",
+    ]);
     assert.equal(rotatedLogOnly.segments[0].first, 1);
-    assert.ok(rotatedLogOnly.segments.length >= 6, `small segments rotate: ${rotatedLogOnly.segments.map((s) => s.file)}`);
+    assert.ok(
+      rotatedLogOnly.segments.length >= 6,
+      `small segments rotate: ${rotatedLogOnly.segments.map((s) => s.file)}`,
+    );
     assert.deepStrictEqual(twoSnapshots.segments.map((s) => s.first), [61, 81, 111, 131]);
-    assert.deepStrictEqual(twoSnapshots.snapshots, ["snapshots/00000000000000000060.snap", "snapshots/00000000000000000130.snap"]);
+    assert.deepStrictEqual(twoSnapshots.snapshots, [
+      "snapshots/00000000000000000060.snap",
+      "snapshots/00000000000000000130.snap",
+    ]);
     assert.equal(twoSnapshots.n, 150);
     assert.deepStrictEqual(twoSnapshots.segments.map((s) => s.frames.length), [20, 30, 20, 20]);
     assert.deepStrictEqual(logOnly.segments.map((s) => s.first), [1, 31, 61]);
@@ -335,7 +370,10 @@ describe(`Corruption (seed ${SEED})`, () => {
     assert.deepStrictEqual(oneSnapshot.snapshots, ["snapshots/00000000000000000030.snap"]);
     // Undamaged, each opens to the full state.
     for (const img of [twoSnapshots, logOnly, oneSnapshot, rotated, rotatedLogOnly]) {
-      const r = await tryOpen((logger) => Database.open({ storage: storageWith(img.files), dir: "db", logger }), img.name);
+      const r = await tryOpen(
+        (logger) => Database.open({ storage: storageWith(img.files), dir: "db", logger }),
+        img.name,
+      );
       check(r, [{ state: img.n }], `(undamaged ${img.name})`);
     }
   });
@@ -360,7 +398,10 @@ describe(`Corruption (seed ${SEED})`, () => {
           const ctx = `${replay} image ${img.name}, trial ${t}, ${JSON.stringify(m)} (file size ${size})`;
           const allowed = predict(img, m);
           const files = mutate(img.files, m);
-          const r = await tryOpen((logger) => Database.open({ storage: storageWith(files), dir: "db", snapshotInterval: 0, logger }), ctx);
+          const r = await tryOpen(
+            (logger) => Database.open({ storage: storageWith(files), dir: "db", snapshotInterval: 0, logger }),
+            ctx,
+          );
           const got = check(r, allowed, ctx);
           const key = `${img.name} ${m.file.split("/")[0]} ${m.kind} → ${
             "state" in got ? (got.torn ? "torn" : "prefix") : "CorruptionError"
@@ -370,17 +411,29 @@ describe(`Corruption (seed ${SEED})`, () => {
           if ("corrupt" in got) {
             // repair: true cuts at the first bad record and opens; the cut is durable.
             const storage = storageWith(files);
-            const rr = await tryOpen((logger) => Database.open({ storage, dir: "db", repair: true, logger }), `repair ${ctx}`);
+            const rr = await tryOpen(
+              (logger) => Database.open({ storage, dir: "db", repair: true, logger }),
+              `repair ${ctx}`,
+            );
             check(rr, [{ state: got.repairState }], `(repair: true) ${ctx}`);
-            assert.ok(rr.lines.some((l) => /repair/i.test(l)), `repair says what it cut ${ctx}: ${rr.lines.join(" | ")}`);
-            const again = await tryOpen((logger) => Database.open({ storage, dir: "db", logger }), `reopen after repair ${ctx}`);
+            assert.ok(
+              rr.lines.some((l) => /repair/i.test(l)),
+              `repair says what it cut ${ctx}: ${rr.lines.join(" | ")}`,
+            );
+            const again = await tryOpen(
+              (logger) => Database.open({ storage, dir: "db", logger }),
+              `reopen after repair ${ctx}`,
+            );
             check(again, [{ state: got.repairState }], `(reopen after repair) ${ctx}`);
           }
           // Every 8th trial: the same bytes through the runtime's real storage adapter.
           if (t % 8 === 0) {
             const dir = join(realDir, `${img.name}-${t}`);
             await materialize(files, dir);
-            const rd = await tryOpen((logger) => Database.open({ dir, snapshotInterval: 0, logger }), `real files ${ctx}`);
+            const rd = await tryOpen(
+              (logger) => Database.open({ dir, snapshotInterval: 0, logger }),
+              `real files ${ctx}`,
+            );
             const gotReal = check(rd, allowed, `(real files) ${ctx}`);
             assert.deepStrictEqual(gotReal, got, `the real storage agrees with MemoryStorage ${ctx}`);
             await removeDir(dir);
@@ -393,8 +446,18 @@ describe(`Corruption (seed ${SEED})`, () => {
     assert.ok(trials >= 400);
     // Each kind of outcome was exercised (the seeds are random; these are common enough).
     const kinds = [...tally.keys()].join("\n");
-    for (const want of [/wal flip → CorruptionError/, /wal truncate → torn/, /snapshots flip → prefix/, /snapshots truncate → prefix/]) {
-      assert.ok(/* at least one */ [...tally.keys()].some((k) => want.test(k)), `outcome ${want} was never produced ${replay}:\n${kinds}`);
+    for (
+      const want of [
+        /wal flip → CorruptionError/,
+        /wal truncate → torn/,
+        /snapshots flip → prefix/,
+        /snapshots truncate → prefix/,
+      ]
+    ) {
+      assert.ok(
+        /* at least one */ [...tally.keys()].some((k) => want.test(k)),
+        `outcome ${want} was never produced ${replay}:\n${kinds}`,
+      );
     }
   });
 });
@@ -462,7 +525,9 @@ describe("Corruption: the cases that must hold, one by one", () => {
     await model.close();
     assert.ok(
       r.ok,
-      `a valid older snapshot and the log behind it should replace the damaged newest one, got ${(r as { error?: unknown }).error} ` +
+      `a valid older snapshot and the log behind it should replace the damaged newest one, got ${
+        (r as { error?: unknown }).error
+      } ` +
         `(snapshots on disk: ${snaps.join(", ")}; wal: ${(await machine.disk.list("db/wal")).join(", ")})`,
     );
     assert.deepStrictEqual(r.state, expected);
@@ -472,7 +537,10 @@ describe("Corruption: the cases that must hold, one by one", () => {
     const { oneSnapshot: img } = await buildAll();
     const snap = img.snapshots[0];
     const m: Mutation = { file: snap, kind: "flip", at: img.files.get(snap)!.length - 3, xor: 0x10 };
-    const r = await tryOpen((logger) => Database.open({ storage: storageWith(mutate(img.files, m)), dir: "db", logger }), "one snapshot");
+    const r = await tryOpen(
+      (logger) => Database.open({ storage: storageWith(mutate(img.files, m)), dir: "db", logger }),
+      "one snapshot",
+    );
     check(r, [{ state: img.n }], "the only snapshot damaged");
   });
 
@@ -480,7 +548,10 @@ describe("Corruption: the cases that must hold, one by one", () => {
     const { twoSnapshots: img } = await buildAll();
     let files = mutate(img.files, { file: img.snapshots[0], kind: "flip", at: 40, xor: 1 });
     files = mutate(files, { file: img.snapshots[1], kind: "flip", at: 40, xor: 1 });
-    const r = await tryOpen((logger) => Database.open({ storage: storageWith(files), dir: "db", logger }), "both snapshots");
+    const r = await tryOpen(
+      (logger) => Database.open({ storage: storageWith(files), dir: "db", logger }),
+      "both snapshots",
+    );
     assert.ok(!r.ok, "cannot open");
     const e = r.error as CorruptionError;
     assert.ok(e instanceof CorruptionError, `CorruptionError, got ${e}`);
@@ -498,7 +569,10 @@ describe("Corruption: the cases that must hold, one by one", () => {
       await materialize(files, dir);
       for (
         const [how, open] of [
-          ["memory", (logger: (l: string) => void) => Database.open({ storage: storageWith(files), dir: "db", logger })],
+          [
+            "memory",
+            (logger: (l: string) => void) => Database.open({ storage: storageWith(files), dir: "db", logger }),
+          ],
           ["real files", (logger: (l: string) => void) => Database.open({ dir, logger })],
         ] as const
       ) {
@@ -522,11 +596,19 @@ describe("Corruption: the cases that must hold, one by one", () => {
     const { logOnly: img } = await buildAll();
     const seg = img.segments[1];
     const frame = seg.frames[10];
-    const machine = new Machine(storageWith(mutate(img.files, { file: seg.file, kind: "flip", at: frame.e - 1, xor: 0x01 })));
+    const machine = new Machine(
+      storageWith(mutate(img.files, { file: seg.file, kind: "flip", at: frame.e - 1, xor: 0x01 })),
+    );
     const storage = machine.disk;
-    const r = await tryOpen((logger) => Database.open({ storage: machine.process(), dir: "db", repair: true, logger }), "repair");
+    const r = await tryOpen(
+      (logger) => Database.open({ storage: machine.process(), dir: "db", repair: true, logger }),
+      "repair",
+    );
     check(r, [{ state: 40 }], "repair cuts before LSN 41");
-    assert.ok(r.lines.some((l) => /repair/i.test(l) && l.includes(seg.file) && l.includes(String(frame.o))), r.lines.join(" | "));
+    assert.ok(
+      r.lines.some((l) => /repair/i.test(l) && l.includes(seg.file) && l.includes(String(frame.o))),
+      r.lines.join(" | "),
+    );
     // The close after the repair snapshotted LSN 40 and sealed the log with an empty wal/41.
     assert.deepStrictEqual((await storage.list("db/wal")).filter((n) => n.endsWith(".wal")), [
       "00000000000000000001.wal",

@@ -116,10 +116,16 @@ describe(`Crash test: SIGKILL a ${runtime()} child at random moments (seed ${SEE
           const lines: string[] = [];
           let db: Database;
           try {
-            db = await within(Database.open({ dir: checkDir, logger: (l) => lines.push(l) }), 60_000, `reopen ${where(g)}`);
+            db = await within(
+              Database.open({ dir: checkDir, logger: (l) => lines.push(l) }),
+              60_000,
+              `reopen ${where(g)}`,
+            );
           } catch (e) {
             assert.fail(
-              `Reopening after SIGKILL failed: ${(e as Error)?.stack ?? e} ${where(g)}\nfiles: ${files}\nlog: ${lines.join("\n")}`,
+              `Reopening after SIGKILL failed: ${(e as Error)?.stack ?? e} ${where(g)}\nfiles: ${files}\nlog: ${
+                lines.join("\n")
+              }`,
             );
           }
           try {
@@ -132,14 +138,20 @@ describe(`Crash test: SIGKILL a ${runtime()} child at random moments (seed ${SEE
             const k = crashCount(db, g);
             assert.ok(
               k >= acked,
-              `only ${k} writes came back but ${acked} were acknowledged as durable ${ctx}\nfiles: ${files}\nlog: ${lines.join("\n")}`,
+              `only ${k} writes came back but ${acked} were acknowledged as durable ${ctx}\nfiles: ${files}\nlog: ${
+                lines.join("\n")
+              }`,
             );
-            if (process.env.CYBERDB_CRASH_VERBOSE) console.log(`${sync} g${g}: recovered ${k} writes, acked ${acked} ${ctx} ${files}`);
+            if (process.env.CYBERDB_CRASH_VERBOSE) {
+              console.log(`${sync} g${g}: recovered ${k} writes, acked ${acked} ${ctx} ${files}`);
+            }
             for (let i = 0; i < k; i++) crashWrite(model, g, i);
             assert.deepStrictEqual(
               dump(db),
               dump(model),
-              `the recovered state is not the state after the first ${k} writes ${ctx}\nfiles: ${files}\nlog: ${lines.join("\n")}`,
+              `the recovered state is not the state after the first ${k} writes ${ctx}\nfiles: ${files}\nlog: ${
+                lines.join("\n")
+              }`,
             );
           } finally {
             await db.close();
@@ -151,7 +163,11 @@ describe(`Crash test: SIGKILL a ${runtime()} child at random moments (seed ${SEE
           // The last check ran on a copy: the directory itself must recover the same state.
           const db = await within(Database.open({ dir }), 60_000, `final reopen ${where(KILLS_PER_MODE)}`);
           try {
-            assert.deepStrictEqual(dump(db), dump(model), `final reopen of the original directory ${where(KILLS_PER_MODE)}`);
+            assert.deepStrictEqual(
+              dump(db),
+              dump(model),
+              `final reopen of the original directory ${where(KILLS_PER_MODE)}`,
+            );
           } finally {
             await db.close();
           }

@@ -50,7 +50,10 @@ function need(tool: string, args = ["--version"]): void {
 }
 
 /** Spawns a namespace holder running `script` (which ends in `exec sleep`); resolves with its first stdout line. */
-async function holder(args: string[], what: string): Promise<{ child: ChildProcess; line: string; exited: Promise<void> }> {
+async function holder(
+  args: string[],
+  what: string,
+): Promise<{ child: ChildProcess; line: string; exited: Promise<void> }> {
   const child = spawn(args[0], args.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -123,7 +126,13 @@ async function ext4Disk(): Promise<Ext4Disk> {
   let h: Awaited<ReturnType<typeof holder>>;
   const mount = async () => {
     h = await holder(
-      ["unshare", "-m", "sh", "-c", `mkdir -p '${dir}' && mount -o loop,errors=remount-ro '${img}' '${dir}' && findmnt -n -o SOURCE '${dir}' && exec sleep 600`],
+      [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        `mkdir -p '${dir}' && mount -o loop,errors=remount-ro '${img}' '${dir}' && findmnt -n -o SOURCE '${dir}' && exec sleep 600`,
+      ],
       "unshare -m with a loop-mounted ext4 (needs root)",
     );
   };
@@ -147,7 +156,9 @@ async function ext4Disk(): Promise<Ext4Disk> {
     async check() {
       await unmount();
       const fsck = spawnSync("e2fsck", ["-fy", img], { encoding: "utf8" });
-      if (fsck.status === null || fsck.status > 2) throw new Error(`e2fsck failed (${fsck.status}): ${fsck.stdout}${fsck.stderr}`);
+      if (fsck.status === null || fsck.status > 2) {
+        throw new Error(`e2fsck failed (${fsck.status}): ${fsck.stdout}${fsck.stderr}`);
+      }
       await mount();
     },
     async stop() {
@@ -252,7 +263,9 @@ describe(`A real disk that fills up under a ${runtime()} server`, () => {
         try {
           const c2 = await connect(again.http, { password: PASSWORD });
           const d2 = await c2.getDict<string>("d");
-          for (const k of ["x0", "x1", ...acked, "after"]) assert.equal(await d2.get(k), value(k), `acknowledged ${k} survived`);
+          for (const k of ["x0", "x1", ...acked, "after"]) {
+            assert.equal(await d2.get(k), value(k), `acknowledged ${k} survived`);
+          }
           assert.equal(await d2.has(refused), false, `refused ${refused} is absent`);
           assert.equal(await d2.has("while-full"), false);
           await c2.close();
@@ -297,7 +310,9 @@ describe(`A real disk that fills up under a ${runtime()} server`, () => {
           const c2 = await connect(again.http, { password: PASSWORD });
           const d2 = await c2.getDict<string>("d");
           assert.equal(await d2.get("x0"), value("x0"));
-          if (sync === "always") for (const k of acked) assert.equal(await d2.get(k), value(k), `acknowledged ${k} survived`);
+          if (sync === "always") {
+            for (const k of acked) assert.equal(await d2.get(k), value(k), `acknowledged ${k} survived`);
+          }
           assert.equal(await d2.has(refused), false);
           await c2.close();
         } finally {
@@ -322,57 +337,62 @@ describe(`A real file system that turns read-only (ext4 errors=remount-ro) under
   });
 
   for (const sync of ["always", "interval"] as const) {
-    it(`--sync ${sync}: STORAGE (EROFS, or EIO from an fsync) after the error, reads served, SIGTERM exits ${sync === "always" ? "0" : "1 (acknowledged writes pending)"}; after e2fsck ${
-      sync === "always" ? "every acknowledged write is there" : "it opens"
-    } and no refused write is`, async () => {
-      const db = join(disk.dir, `db-${sync}`);
-      const args = ["--dir", db, "--sync", sync, "--password", PASSWORD, "--flush-interval", "50"];
-      const server = await startServer(args, { prefix: disk.prefix });
-      let serverDown = false;
-      try {
-        const c = await connect(server.http, { password: PASSWORD });
-        const d = await c.createDict<string>("d");
-        for (const k of ["x0", "x1"]) await d.set(k, value(k));
-
-        await disk.fail();
-        const { acked, refused } = await writeUntilRefused(d, 2);
-        // A write after the error meets EROFS; an fsync (the interval's own) may meet EIO first.
-        const readOnly = /read-only file system \(EROFS\)|I\/O error \(EIO\)/;
-        await assert.rejects(d.set("while-ro", "v"), isStorage(readOnly));
-        for (const k of ["x0", "x1", ...acked]) assert.equal(await d.get(k), value(k), "reads are served");
-        assert.equal(await d.has(refused), false);
-        await c.close();
-        const code = await server.stop();
-        serverDown = true;
-        if (sync === "always") {
-          assert.equal(acked.length, 0, "in always, the first write after the error is refused");
-          assert.equal(code, 0, `exits 0:\n${server.output()}`);
-        } else {
-          assert.equal(code, 1, `exits 1:\n${server.output()}`);
-          assert.match(server.output(), /acknowledged write\(s\) that could not be made durable/);
-          assert.match(server.output(), readOnly);
-        }
-
-        await disk.check();
-        const again = await startServer(args, { prefix: disk.prefix });
+    it(
+      `--sync ${sync}: STORAGE (EROFS, or EIO from an fsync) after the error, reads served, SIGTERM exits ${
+        sync === "always" ? "0" : "1 (acknowledged writes pending)"
+      }; after e2fsck ${sync === "always" ? "every acknowledged write is there" : "it opens"} and no refused write is`,
+      async () => {
+        const db = join(disk.dir, `db-${sync}`);
+        const args = ["--dir", db, "--sync", sync, "--password", PASSWORD, "--flush-interval", "50"];
+        const server = await startServer(args, { prefix: disk.prefix });
+        let serverDown = false;
         try {
-          const c2 = await connect(again.http, { password: PASSWORD });
-          const names = (await c2.collections()).map((x) => x.name);
-          if (sync === "always") assert.deepEqual(names, ["d"]);
-          const d2 = names.includes("d") ? await c2.getDict<string>("d") : await c2.createDict<string>("d");
-          // "always" acknowledged x0 and x1 once fsynced; "interval" may lose what it had not yet
-          // fsynced when the file system failed (at most --flush-interval's worth): not checked.
-          if (sync === "always") for (const k of ["x0", "x1"]) assert.equal(await d2.get(k), value(k), `durable ${k} survived`);
-          assert.equal(await d2.has(refused), false, `refused ${refused} is absent`);
-          assert.equal(await d2.has("while-ro"), false);
-          await d2.set("after", value("after")); // and the checked disk takes writes again
-          await c2.close();
+          const c = await connect(server.http, { password: PASSWORD });
+          const d = await c.createDict<string>("d");
+          for (const k of ["x0", "x1"]) await d.set(k, value(k));
+
+          await disk.fail();
+          const { acked, refused } = await writeUntilRefused(d, 2);
+          // A write after the error meets EROFS; an fsync (the interval's own) may meet EIO first.
+          const readOnly = /read-only file system \(EROFS\)|I\/O error \(EIO\)/;
+          await assert.rejects(d.set("while-ro", "v"), isStorage(readOnly));
+          for (const k of ["x0", "x1", ...acked]) assert.equal(await d.get(k), value(k), "reads are served");
+          assert.equal(await d.has(refused), false);
+          await c.close();
+          const code = await server.stop();
+          serverDown = true;
+          if (sync === "always") {
+            assert.equal(acked.length, 0, "in always, the first write after the error is refused");
+            assert.equal(code, 0, `exits 0:\n${server.output()}`);
+          } else {
+            assert.equal(code, 1, `exits 1:\n${server.output()}`);
+            assert.match(server.output(), /acknowledged write\(s\) that could not be made durable/);
+            assert.match(server.output(), readOnly);
+          }
+
+          await disk.check();
+          const again = await startServer(args, { prefix: disk.prefix });
+          try {
+            const c2 = await connect(again.http, { password: PASSWORD });
+            const names = (await c2.collections()).map((x) => x.name);
+            if (sync === "always") assert.deepEqual(names, ["d"]);
+            const d2 = names.includes("d") ? await c2.getDict<string>("d") : await c2.createDict<string>("d");
+            // "always" acknowledged x0 and x1 once fsynced; "interval" may lose what it had not yet
+            // fsynced when the file system failed (at most --flush-interval's worth): not checked.
+            if (sync === "always") {
+              for (const k of ["x0", "x1"]) assert.equal(await d2.get(k), value(k), `durable ${k} survived`);
+            }
+            assert.equal(await d2.has(refused), false, `refused ${refused} is absent`);
+            assert.equal(await d2.has("while-ro"), false);
+            await d2.set("after", value("after")); // and the checked disk takes writes again
+            await c2.close();
+          } finally {
+            assert.equal(await again.stop(), 0);
+          }
         } finally {
-          assert.equal(await again.stop(), 0);
+          if (!serverDown) await server.stop();
         }
-      } finally {
-        if (!serverDown) await server.stop();
-      }
-    });
+      },
+    );
   }
 });

@@ -46,8 +46,16 @@ const refused = (pattern: RegExp) => (e: unknown) => {
 };
 
 const faults = [
-  { name: "disk full", set: (m: Machine) => m.disk.setFault({ capacity: used(m) }), message: /no space left on device \(ENOSPC\)/ },
-  { name: "read-only", set: (m: Machine) => m.disk.setFault({ readOnly: true }), message: /read-only file system \(EROFS\)/ },
+  {
+    name: "disk full",
+    set: (m: Machine) => m.disk.setFault({ capacity: used(m) }),
+    message: /no space left on device \(ENOSPC\)/,
+  },
+  {
+    name: "read-only",
+    set: (m: Machine) => m.disk.setFault({ readOnly: true }),
+    message: /read-only file system \(EROFS\)/,
+  },
 ];
 
 describe("The disk refuses the log", () => {
@@ -130,7 +138,9 @@ describe("The disk refuses the log", () => {
   it('"always": a failed transaction and table writes are rolled back whole; a collection dropped in the failed batch comes back', async () => {
     const machine = new Machine();
     const db = await open(machine, "always");
-    const t = db.createTable({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "v", type: "Utf8" }] } as const);
+    const t = db.createTable(
+      { name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "v", type: "Utf8" }] } as const,
+    );
     t.insert({ id: 1, v: "one" });
     const gone = db.createList("gone", ["kept"]);
     await db.flush();
@@ -156,32 +166,37 @@ describe("The disk refuses the log", () => {
   });
 
   for (const sync of SYNCS) {
-    it(`close() on a failed disk, sync "${sync}": ${
-      sync === "always" ? "nothing acknowledged is pending, so it closes cleanly" : "acknowledged writes are pending, so it rejects"
-    }; the lock is released`, async () => {
-      const machine = new Machine();
-      const db = await open(machine, sync);
-      const d = db.createDict<Value>("d");
-      d.set("a", 1);
-      await db.flush();
-      machine.disk.setFault({ readOnly: true });
-      d.set("b", 2);
-      await assert.rejects(db.flush(), StorageError);
-      if (sync === "always") {
-        await within(db.close(), 30_000, "close");
-      } else {
-        await assert.rejects(within(db.close(), 30_000, "close"), (e: unknown) => {
-          assert.ok(e instanceof StorageError, `StorageError, got ${e}`);
-          assert.match(e.message, /1 acknowledged write\(s\) that could not be made durable/);
-          assert.match(e.message, /read-only file system \(EROFS\)/);
-          return true;
-        });
-      }
-      machine.disk.setFault(null);
-      const again = await open(machine, sync); // the lock was released
-      assert.deepEqual(again.getDict("d").toObject(), { a: 1 });
-      await again.close();
-    });
+    it(
+      `close() on a failed disk, sync "${sync}": ${
+        sync === "always"
+          ? "nothing acknowledged is pending, so it closes cleanly"
+          : "acknowledged writes are pending, so it rejects"
+      }; the lock is released`,
+      async () => {
+        const machine = new Machine();
+        const db = await open(machine, sync);
+        const d = db.createDict<Value>("d");
+        d.set("a", 1);
+        await db.flush();
+        machine.disk.setFault({ readOnly: true });
+        d.set("b", 2);
+        await assert.rejects(db.flush(), StorageError);
+        if (sync === "always") {
+          await within(db.close(), 30_000, "close");
+        } else {
+          await assert.rejects(within(db.close(), 30_000, "close"), (e: unknown) => {
+            assert.ok(e instanceof StorageError, `StorageError, got ${e}`);
+            assert.match(e.message, /1 acknowledged write\(s\) that could not be made durable/);
+            assert.match(e.message, /read-only file system \(EROFS\)/);
+            return true;
+          });
+        }
+        machine.disk.setFault(null);
+        const again = await open(machine, sync); // the lock was released
+        assert.deepEqual(again.getDict("d").toObject(), { a: 1 });
+        await again.close();
+      },
+    );
   }
 
   it("close() when the disk came back meanwhile writes everything and closes cleanly", async () => {

@@ -35,7 +35,13 @@ describe("Files removed under a running database", () => {
         const dir = await tempDir("walgone");
         try {
           const lines: string[] = [];
-          const db = await Database.open({ dir, sync, flushInterval: 20, snapshotInterval: 0, logger: (l) => lines.push(l) });
+          const db = await Database.open({
+            dir,
+            sync,
+            flushInterval: 20,
+            snapshotInterval: 0,
+            logger: (l) => lines.push(l),
+          });
           const d = db.createDict<Value>("d");
           for (let i = 0; i < 20; i++) d.set(`a${i}`, i);
           await db.flush();
@@ -48,7 +54,10 @@ describe("Files removed under a running database", () => {
           d.set("b", 2);
           await within(db.flush(), 30_000, "flush after wal/ was deleted"); // acknowledged: once the snapshot is durable
           assert.ok(lines.some((l) => /was removed or replaced/.test(l)), `noticed: ${lines.join(" | ")}`);
-          assert.ok(lines.some((l) => /snapshot .*\.snap at LSN/.test(l)), `re-based on a snapshot: ${lines.join(" | ")}`);
+          assert.ok(
+            lines.some((l) => /snapshot .*\.snap at LSN/.test(l)),
+            `re-based on a snapshot: ${lines.join(" | ")}`,
+          );
           await eventually(() => db.storageError === null, 20_000, "writes accepted again");
           d.set("c", 3);
           await db.flush();

@@ -49,7 +49,7 @@ function write(db: Database, from: number, n: number): void {
   for (let i = from; i < from + n; i++) d.set(`k${i}`, { i, pad: "p".repeat(40) });
 }
 
-async function eventually(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+async function eventually(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > deadline) assert.fail(`Never happened within ${ms} ms: ${what}`);
@@ -116,11 +116,20 @@ describe("Restarts do not replay the log again", () => {
     machine.crash();
     await abandon(db);
     const lines: string[] = [];
-    const again = await Database.open({ storage: machine.process(), dir: "db", snapshotInterval: 0, logger: (l) => lines.push(l) });
+    const again = await Database.open({
+      storage: machine.process(),
+      dir: "db",
+      snapshotInterval: 0,
+      logger: (l) => lines.push(l),
+    });
     assert.equal(replayed(lines), 101);
     const expected = dump(again);
     // The background snapshot is durable once its file is renamed into place and the directory synced.
-    await eventually(() => lines.some((l) => /snapshot .*\.snap at LSN 101/.test(l)), 30_000, "a snapshot after recovery");
+    await eventually(
+      () => lines.some((l) => /snapshot .*\.snap at LSN 101/.test(l)),
+      30_000,
+      "a snapshot after recovery",
+    );
     machine.crash();
     await abandon(again);
     const lines2: string[] = [];
@@ -132,7 +141,13 @@ describe("Restarts do not replay the log again", () => {
 
   it("after a crash, log segments wholly covered by the snapshot are not read (only the ones after it)", async () => {
     const machine = new Machine();
-    const db = await Database.open({ storage: machine.process(), dir: "db", sync: "always", snapshotInterval: 0, segmentBytes: 1 << 20 });
+    const db = await Database.open({
+      storage: machine.process(),
+      dir: "db",
+      sync: "always",
+      snapshotInterval: 0,
+      segmentBytes: 1 << 20,
+    });
     write(db, 0, 300); // one big segment, far below segmentBytes
     await db.flush();
     await db.snapshot();
@@ -149,7 +164,10 @@ describe("Restarts do not replay the log again", () => {
     const covered = segments.filter((n) => Number.parseInt(n, 10) <= 301);
     assert.ok(covered.length > 0, `the snapshot's records are in their own segments: ${segments}`);
     for (const name of covered) {
-      assert.ok(!counted.walReads.includes(`db/wal/${name}`), `segment ${name}, covered by the snapshot at LSN 301, was read`);
+      assert.ok(
+        !counted.walReads.includes(`db/wal/${name}`),
+        `segment ${name}, covered by the snapshot at LSN 301, was read`,
+      );
     }
     await again.close();
   });

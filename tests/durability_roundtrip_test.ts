@@ -64,7 +64,11 @@ function spotCheck(db: Database): void {
 
 /** Opens "db" on a new process of `machine`. */
 async function openMem(machine: Machine, extra: Partial<Parameters<typeof Database.open>[0]> = {}) {
-  return await within(Database.open({ storage: machine.process(), dir: "db", snapshotInterval: 0, ...extra }), 30_000, "Database.open");
+  return await within(
+    Database.open({ storage: machine.process(), dir: "db", snapshotInterval: 0, ...extra }),
+    30_000,
+    "Database.open",
+  );
 }
 
 async function listSnapshots(machine: Machine): Promise<string[]> {
@@ -251,7 +255,9 @@ describe("Round trip across snapshots", () => {
       await db.flush();
       for (const n of await listSnapshots(machine)) snapshotsSeen.add(n);
       // "manual" may defer or skip automatic snapshots (they must not make unflushed writes durable).
-      if (sync !== "manual") assert.ok(snapshotsSeen.size >= 3, `automatic snapshots were taken mid-stream: ${[...snapshotsSeen]}`);
+      if (sync !== "manual") {
+        assert.ok(snapshotsSeen.size >= 3, `automatic snapshots were taken mid-stream: ${[...snapshotsSeen]}`);
+      }
       assert.ok((await listSnapshots(machine)).length <= 2, "at most two snapshot generations stay");
       const expected = dump(model);
       await model.close();
@@ -282,10 +288,12 @@ describe("Round trip across snapshots", () => {
         await db.flush();
         await db.snapshot();
         snapLsns.push(lsn);
-        const segs = (await readdir(join(dir, "wal"))).filter((n) => n.endsWith(".wal")).map(Number.parseFloat).sort((a, b) => a - b);
-        const snaps = (await readdir(join(dir, "snapshots"))).filter((n) => n.endsWith(".snap")).map(Number.parseFloat).sort((a, b) =>
-          a - b
-        );
+        const segs = (await readdir(join(dir, "wal"))).filter((n) => n.endsWith(".wal")).map(Number.parseFloat).sort((
+          a,
+          b,
+        ) => a - b);
+        const snaps = (await readdir(join(dir, "snapshots"))).filter((n) => n.endsWith(".snap")).map(Number.parseFloat)
+          .sort((a, b) => a - b);
         assert.deepStrictEqual(snaps, snapLsns.slice(-2), `round ${round}: the newest two snapshots are kept`);
         const keepFrom = snapLsns.length >= 2 ? snapLsns[snapLsns.length - 2] + 1 : 1;
         assert.ok(segs[0] <= keepFrom, `round ${round}: the log still holds LSN ${keepFrom} (segments ${segs})`);
@@ -424,16 +432,22 @@ function randomOpInner(rand: () => number, depth: number): Op {
   const i = randInt(rand, -4, 6);
   const id = randInt(rand, 0, 8);
   const r = randInt(rand, 0, 33);
-  const d = (db: Database) => (db.collections().some((c) => c.name === dn) ? db.getDict<Value>(dn) : db.createDict<Value>(dn));
-  const l = (db: Database) => (db.collections().some((c) => c.name === ln) ? db.getList<Value>(ln) : db.createList<Value>(ln));
-  const t = (db: Database) => (db.collections().some((c) => c.name === "t") ? db.getTable<typeof tSchema>("t") : db.createTable(tSchema));
+  const d = (
+    db: Database,
+  ) => (db.collections().some((c) => c.name === dn) ? db.getDict<Value>(dn) : db.createDict<Value>(dn));
+  const l = (
+    db: Database,
+  ) => (db.collections().some((c) => c.name === ln) ? db.getList<Value>(ln) : db.createList<Value>(ln));
+  const t = (
+    db: Database,
+  ) => (db.collections().some((c) => c.name === "t") ? db.getTable<typeof tSchema>("t") : db.createTable(tSchema));
   const row = { id, s: `s${r}`, j: rand() < 0.3 ? null : v, f: rand() < 0.2 ? null : -0 };
   const dropTarget = pick([dn, ln, "t"]);
   if (VERBOSE) {
     console.log(
-      `${"  ".repeat(depth)}op r=${r} dn=${dn} ln=${ln} key=${String(key)} i=${i} id=${id} v=${canon(v).slice(0, 60)} v2=${
-        canon(v2).slice(0, 60)
-      }`,
+      `${"  ".repeat(depth)}op r=${r} dn=${dn} ln=${ln} key=${String(key)} i=${i} id=${id} v=${
+        canon(v).slice(0, 60)
+      } v2=${canon(v2).slice(0, 60)}`,
     );
   }
   switch (r) {
@@ -608,12 +622,23 @@ describe("Recovery progress", () => {
     const lines: string[] = [];
     const again = await openMem(machine, { logger: (l) => lines.push(l) });
     await again.close();
-    assert.ok(lines.some((l) => /snapshot/i.test(l) && l.includes(".snap")), `names the snapshot it loaded: ${lines.join(" | ")}`);
+    assert.ok(
+      lines.some((l) => /snapshot/i.test(l) && l.includes(".snap")),
+      `names the snapshot it loaded: ${lines.join(" | ")}`,
+    );
     assert.ok(lines.some((l) => /replayed \d+/i.test(l)), `counts the records it replayed: ${lines.join(" | ")}`);
     // Without a logger the embedded API is quiet.
     const printed: unknown[] = [];
-    const saved = { log: console.log, info: console.info, warn: console.warn, error: console.error, debug: console.debug };
-    for (const k of Object.keys(saved) as (keyof typeof saved)[]) console[k] = (...a: unknown[]) => void printed.push(a);
+    const saved = {
+      log: console.log,
+      info: console.info,
+      warn: console.warn,
+      error: console.error,
+      debug: console.debug,
+    };
+    for (const k of Object.keys(saved) as (keyof typeof saved)[]) {
+      console[k] = (...a: unknown[]) => void printed.push(a);
+    }
     try {
       const quiet = await openMem(clone);
       await quiet.close();
@@ -657,8 +682,14 @@ describe("Table.open", () => {
       await t.close();
       const variants = [
         { ...byNameSchema, columns: [...byNameSchema.columns, { name: "extra", type: "Int32", nullable: true }] },
-        { ...byNameSchema, columns: [byNameSchema.columns[0], { name: "n", type: "Float32" }, byNameSchema.columns[2]] },
-        { ...byNameSchema, columns: [byNameSchema.columns[0], byNameSchema.columns[1], { name: "tags", type: "Json" }] },
+        {
+          ...byNameSchema,
+          columns: [byNameSchema.columns[0], { name: "n", type: "Float32" }, byNameSchema.columns[2]],
+        },
+        {
+          ...byNameSchema,
+          columns: [byNameSchema.columns[0], byNameSchema.columns[1], { name: "tags", type: "Json" }],
+        },
       ] as const;
       for (const schema of variants) {
         await assert.rejects(Table.open(schema, { dir }), (e: unknown) => {
@@ -696,7 +727,10 @@ describe("Table.open", () => {
       // The table exists: the schema is compared with the stored one, and must still be refused as SchemaError.
       for (const schema of bad) {
         await assert.rejects(Table.open(schema as never, { dir }), (e: unknown) => {
-          assert.ok(e instanceof SchemaError, `stored table, ${JSON.stringify(schema)}: expected SchemaError, got ${e}`);
+          assert.ok(
+            e instanceof SchemaError,
+            `stored table, ${JSON.stringify(schema)}: expected SchemaError, got ${e}`,
+          );
           return true;
         });
       }
@@ -810,10 +844,16 @@ describe("Directory lock", () => {
       await holder.kill();
       for (let i = 0; i < 3; i++) racers.push(spawnChild("db_worker.ts", [JSON.stringify({ dir, script: "race" })]));
       const outcomes = await Promise.all(
-        racers.map((c) => c.waitFor((l) => l === "opened" || l === "locked" || l.startsWith("error"), 90_000, "the racer's outcome")),
+        racers.map((c) =>
+          c.waitFor((l) => l === "opened" || l === "locked" || l.startsWith("error"), 90_000, "the racer's outcome")
+        ),
       );
       assert.equal(outcomes.filter((o) => o === "opened").length, 1, `exactly one racer opens: ${outcomes.join(", ")}`);
-      assert.equal(outcomes.filter((o) => o === "locked").length, racers.length - 1, `the others: LockedError: ${outcomes.join(", ")}`);
+      assert.equal(
+        outcomes.filter((o) => o === "locked").length,
+        racers.length - 1,
+        `the others: LockedError: ${outcomes.join(", ")}`,
+      );
     } finally {
       await holder.kill();
       for (const c of racers) await c.kill();
@@ -838,7 +878,10 @@ describe("Directory lock", () => {
       await child.waitFor((l) => l === "flushed", 90_000, "the child to open and flush");
       await assert.rejects(Database.open({ dir }), (e: unknown) => {
         assert.ok(e instanceof LockedError, `expected LockedError, got ${e}`);
-        assert.ok(e.message.includes(String(child.pid)), `the message names the holder's pid ${child.pid}: ${e.message}`);
+        assert.ok(
+          e.message.includes(String(child.pid)),
+          `the message names the holder's pid ${child.pid}: ${e.message}`,
+        );
         return true;
       });
       await child.kill();

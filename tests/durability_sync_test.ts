@@ -8,8 +8,18 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { Database, defineSchema, type Storage, type StorageFile, StorageError, type Value } from "../mod.ts";
-import { abandon, canon, dump, Machine, prng, randInt, seedFromEnv, sleep, within } from "./fixtures/durability_common.ts";
+import { Database, defineSchema, type Storage, StorageError, type StorageFile, type Value } from "../mod.ts";
+import {
+  abandon,
+  canon,
+  dump,
+  Machine,
+  prng,
+  randInt,
+  seedFromEnv,
+  sleep,
+  within,
+} from "./fixtures/durability_common.ts";
 
 const SEED = seedFromEnv("CYBERDB_SYNC_SEED");
 const replay = `[replay with CYBERDB_SYNC_SEED=${SEED}]`;
@@ -25,7 +35,11 @@ const schema = defineSchema(
 );
 
 function open(machine: Machine, options: Parameters<typeof Database.open>[0] = {}) {
-  return within(Database.open({ storage: machine.process(), dir: "db", snapshotInterval: 0, ...options }), 30_000, "Database.open");
+  return within(
+    Database.open({ storage: machine.process(), dir: "db", snapshotInterval: 0, ...options }),
+    30_000,
+    "Database.open",
+  );
 }
 
 /** Writes batch `b` (a dict set, a list append, a table upsert and a transaction). */
@@ -47,7 +61,9 @@ function batch(db: Database, b: number): void {
 /** The WAL files' sizes: what the OS has (`durable: false`) or what survives a crash. */
 async function walBytes(machine: Machine, durable: boolean): Promise<number> {
   let n = 0;
-  for (const name of await machine.disk.list("db/wal")) n += machine.disk.peek(`db/wal/${name}`, { durable })?.length ?? 0;
+  for (const name of await machine.disk.list("db/wal")) {
+    n += machine.disk.peek(`db/wal/${name}`, { durable })?.length ?? 0;
+  }
   return n;
 }
 
@@ -152,7 +168,8 @@ describe('sync: "interval"', () => {
       await sleep(60); // more than one interval
       // Under load a timer can run late: poll for the interval fsync (no flush() call).
       await eventually(
-        async () => (await walBytes(machine, true)) === (await walBytes(machine, false)) && (await walBytes(machine, true)) > 0,
+        async () =>
+          (await walBytes(machine, true)) === (await walBytes(machine, false)) && (await walBytes(machine, true)) > 0,
         30_000,
         `round ${round}: the interval fsync covers every write`,
       );
@@ -227,7 +244,8 @@ describe('sync: "always"', () => {
     for (let b = 0; b < 5; b++) batch(db, b);
     const expected = dump(db);
     await eventually(
-      async () => (await walBytes(machine, true)) === (await walBytes(machine, false)) && (await walBytes(machine, true)) > 0,
+      async () =>
+        (await walBytes(machine, true)) === (await walBytes(machine, false)) && (await walBytes(machine, true)) > 0,
       30_000,
       "the end-of-task group commit",
     );
@@ -276,14 +294,22 @@ describe('sync: "always"', () => {
         await abandon(db);
         const again = await open(machine, { sync: "always" });
         const got = again.getList<Value>("l").toArray();
-        const ctx = `run ${run}, ${acked.length} acknowledged, ${issued.length} issued, ${got.length} recovered ${replay}`;
-        assert.deepStrictEqual(got, issued.slice(0, got.length), `the recovered list is a prefix of the issued one (${ctx})`);
+        const ctx =
+          `run ${run}, ${acked.length} acknowledged, ${issued.length} issued, ${got.length} recovered ${replay}`;
+        assert.deepStrictEqual(
+          got,
+          issued.slice(0, got.length),
+          `the recovered list is a prefix of the issued one (${ctx})`,
+        );
         const present = new Set(got as string[]);
         const lost = acked.filter((a) => !present.has(a));
         assert.deepStrictEqual(lost, [], `acknowledged writes lost (${ctx})`);
         // Transactions are all or nothing: each writer's dict entry matches its last recovered tx.
         for (const [k, v] of again.getDict<Value>("d").entries()) {
-          assert.ok(present.has(`${String(k).slice(1)}:${v}`), `dict ${String(k)}=${v} comes with its list entry (${ctx})`);
+          assert.ok(
+            present.has(`${String(k).slice(1)}:${v}`),
+            `dict ${String(k)}=${v} comes with its list entry (${ctx})`,
+          );
           assert.ok(issuedDict[String(k)] !== undefined);
         }
         await again.close();
@@ -312,7 +338,14 @@ describe("snapshotWalBytes", () => {
     };
     const lines: string[] = [];
     const db = await within(
-      Database.open({ storage, dir: "db", sync: "always", snapshotWalBytes: 512, snapshotInterval: 0, logger: (l) => lines.push(l) }),
+      Database.open({
+        storage,
+        dir: "db",
+        sync: "always",
+        snapshotWalBytes: 512,
+        snapshotInterval: 0,
+        logger: (l) => lines.push(l),
+      }),
       30_000,
       "open",
     );
@@ -323,7 +356,11 @@ describe("snapshotWalBytes", () => {
       for (let i = 0; i < 30; i++) d.set(`k${i}`, "y".repeat(20)); // past 512 bytes again, during that snapshot
       await db.flush();
       held!();
-      await eventually(() => lines.filter((l) => /snapshot .*\.snap/.test(l)).length >= 1, 30_000, "the first snapshot completes");
+      await eventually(
+        () => lines.filter((l) => /snapshot .*\.snap/.test(l)).length >= 1,
+        30_000,
+        "the first snapshot completes",
+      );
       // No further writes: the log is past the limit, so a second snapshot is due.
       await eventually(
         () => lines.filter((l) => /snapshot .*\.snap/.test(l)).length >= 2,
@@ -364,7 +401,11 @@ describe("a crash at every single storage operation", () => {
   }
 
   /** Two processes' worth of writes, flushes, explicit and automatic snapshots, rotation and a close. */
-  async function scenario(machine: Machine, sync: "always" | "interval" | "manual", acked: { n: number }): Promise<void> {
+  async function scenario(
+    machine: Machine,
+    sync: "always" | "interval" | "manual",
+    acked: { n: number },
+  ): Promise<void> {
     let i = 0;
     for (let proc = 0; proc < 2; proc++) {
       const db = await Database.open({
@@ -412,7 +453,11 @@ describe("a crash at every single storage operation", () => {
           if (++count === n) machine.crash();
         };
         const acked = { n: 0 };
-        await within(scenario(machine, sync, acked).catch(() => {}), 30_000, `the scenario with a crash at operation ${n}`);
+        await within(
+          scenario(machine, sync, acked).catch(() => {}),
+          30_000,
+          `the scenario with a crash at operation ${n}`,
+        );
         machine.onOp = null;
         if (count < n) machine.crash(); // the crash point was past the end: crash anyway
         const before = machine.clone();
@@ -424,7 +469,10 @@ describe("a crash at every single storage operation", () => {
         }
         const k = prefixes.indexOf(canon(dump(db)));
         assert.ok(k >= 0, `crash at storage operation ${n} of ${total}: the state is no prefix of the writes`);
-        assert.ok(k >= acked.n, `crash at storage operation ${n} of ${total}: ${acked.n} writes were acknowledged, only ${k} came back`);
+        assert.ok(
+          k >= acked.n,
+          `crash at storage operation ${n} of ${total}: ${acked.n} writes were acknowledged, only ${k} came back`,
+        );
         await db.close();
         if (n % 6 !== 0) continue;
         // A second crash during the recovery of the first one changes nothing.
@@ -439,15 +487,31 @@ describe("a crash at every single storage operation", () => {
           again.onOp = () => {
             if (++c === m) again.crash();
           };
-          await within(Database.open({ storage: again.process(), dir: "db" }).then(abandon, () => {}), 30_000, "recovery");
+          await within(
+            Database.open({ storage: again.process(), dir: "db" }).then(abandon, () => {}),
+            30_000,
+            "recovery",
+          );
           again.onOp = null;
           if (c < m) again.crash();
-          const db2 = await within(Database.open({ storage: again.process(), dir: "db" }), 30_000, "reopen after two crashes").catch((e) =>
-            assert.fail(`reopen after a crash at operation ${n} and another at recovery operation ${m} failed: ${(e as Error)?.stack ?? e}`)
+          const db2 = await within(
+            Database.open({ storage: again.process(), dir: "db" }),
+            30_000,
+            "reopen after two crashes",
+          ).catch((e) =>
+            assert.fail(
+              `reopen after a crash at operation ${n} and another at recovery operation ${m} failed: ${
+                (e as Error)?.stack ?? e
+              }`,
+            )
           );
           const k2 = prefixes.indexOf(canon(dump(db2)));
           await db2.close();
-          assert.equal(k2, k, `a crash at recovery operation ${m} (after one at operation ${n}) changed the recovered state`);
+          assert.equal(
+            k2,
+            k,
+            `a crash at recovery operation ${m} (after one at operation ${n}) changed the recovered state`,
+          );
         }
       }
     });

@@ -10,10 +10,12 @@ async function filled() {
   const db = await Database.open();
   db.createList("l", [{ n: 0 }, { n: 1 }, { n: 2 }, { n: 3 }]);
   db.createDict("d", { a: { n: 1 }, b: { n: 2 } });
-  const t = db.createTable({
-    name: "t",
-    columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "name", type: "Utf8" }],
-  } as const);
+  const t = db.createTable(
+    {
+      name: "t",
+      columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "name", type: "Utf8" }],
+    } as const,
+  );
   for (let i = 0; i < 10; i++) t.insert({ id: i, name: `n${i}` });
   return db;
 }
@@ -21,17 +23,19 @@ async function filled() {
 describe("streamed answers are Batches made as they are taken", () => {
   it("list, dict and table answers of a streamed call are Batches; plain calls stay arrays", async () => {
     const db = await filled();
-    for (const [op, args] of [
-      ["list.toArray", ["l"]],
-      ["list.slice", ["l", 1, 3]],
-      ["list.iter", ["l"]],
-      ["dict.keys", ["d"]],
-      ["dict.values", ["d"]],
-      ["dict.entries", ["d"]],
-      ["table.toArray", ["t"]],
-      ["table.rows", ["t"]],
-      ["table.query", ["t", { where: { column: "id", op: ">=", value: 5 } }]],
-    ] as const) {
+    for (
+      const [op, args] of [
+        ["list.toArray", ["l"]],
+        ["list.slice", ["l", 1, 3]],
+        ["list.iter", ["l"]],
+        ["dict.keys", ["d"]],
+        ["dict.values", ["d"]],
+        ["dict.entries", ["d"]],
+        ["table.toArray", ["t"]],
+        ["table.rows", ["t"]],
+        ["table.query", ["t", { where: { column: "id", op: ">=", value: 5 } }]],
+      ] as const
+    ) {
       const streamed = db.execute(op, [...args], { stream: true });
       assert.ok(streamed instanceof Batches, `${op} streamed`);
       assert.deepEqual(streamed.toArray(), db.execute(op, [...args]), `${op} same answer`);

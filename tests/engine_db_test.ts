@@ -81,7 +81,6 @@ afterEach(async () => {
 
 const table = (name = "t") => db.createTable({ ...SCHEMA, name }) as unknown as LooseTable;
 
-
 describe("Database: open", () => {
   it("Database.open() without options gives an empty in-memory database", async () => {
     const other = await Database.open();
@@ -301,12 +300,16 @@ describe("Database: transaction", () => {
     const t = table();
     const d = db.createDict("d");
     t.insert({ id: 1 });
-    throwsErr(() =>
-      db.transaction(() => {
-        d.set("a", 1);
-        t.insert({ id: 2 });
-        t.insert({ id: 1 });
-      }), DuplicateKeyError, "DUPLICATE_KEY");
+    throwsErr(
+      () =>
+        db.transaction(() => {
+          d.set("a", 1);
+          t.insert({ id: 2 });
+          t.insert({ id: 1 });
+        }),
+      DuplicateKeyError,
+      "DUPLICATE_KEY",
+    );
     assert.equal(d.has("a"), false);
     assert.deepEqual(t.toArray(), [{ id: 1, v: null }]);
   });
@@ -393,15 +396,19 @@ describe("Database: transaction", () => {
     const d = db.createDict("d");
     invalid(() =>
       // deno-lint-ignore require-await -- the point: an async function is refused
-      db.transaction((async () => {
-        d.set("a", 1);
-      }) as never)
+      db.transaction(
+        (async () => {
+          d.set("a", 1);
+        }) as never,
+      )
     );
     invalid(() =>
-      db.transaction((() => {
-        d.set("b", 1);
-        return Promise.resolve(1);
-      }) as never)
+      db.transaction(
+        (() => {
+          d.set("b", 1);
+          return Promise.resolve(1);
+        }) as never,
+      )
     );
     await Promise.resolve();
     assert.equal(d.size, 0);
@@ -438,11 +445,15 @@ describe("Database: transaction", () => {
 
   it("KeyNotFoundError from pop inside is rethrown and undoes the rest", () => {
     const d = db.createDict<Value>("d", { a: 1 });
-    throwsErr(() =>
-      db.transaction(() => {
-        d.set("b", 2);
-        d.pop("missing");
-      }), KeyNotFoundError, "KEY_NOT_FOUND");
+    throwsErr(
+      () =>
+        db.transaction(() => {
+          d.set("b", 2);
+          d.pop("missing");
+        }),
+      KeyNotFoundError,
+      "KEY_NOT_FOUND",
+    );
     assert.deepEqual(d.toObject(), { a: 1 });
   });
 });

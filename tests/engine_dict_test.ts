@@ -50,7 +50,7 @@ describe("CyberDict, embedded only", () => {
     assert.deepEqual(JSON.parse(JSON.stringify(d)), { a: 1, "2": { b: "x" } });
   });
 
-  it("a \"__proto__\" key becomes an own property, not a prototype", () => {
+  it('a "__proto__" key becomes an own property, not a prototype', () => {
     d.set("__proto__", { polluted: true });
     const o = d.toObject() as Record<string, unknown>;
     assert.equal(Object.getPrototypeOf(o), Object.prototype);

@@ -39,8 +39,8 @@ describe("scan", () => {
     for (let i = 0; i < 2000; i++) if (i % 5 === 0) keep.add(i);
     const seen = scanAll<[number, number]>(db, "dict.scan", "d", 100, (page) => {
       // After the second page, delete most entries not yet seen: compaction runs.
-      if (page === 1) for (let i = 300; i < 2000; i++) if (!keep.has(i)) d.delete(i);
-      if (page === 3) for (let i = 0; i < 50; i++) d.set(`new${i}`, i);
+      if (page === 1) { for (let i = 300; i < 2000; i++) if (!keep.has(i)) d.delete(i); }
+      if (page === 3) { for (let i = 0; i < 50; i++) d.set(`new${i}`, i); }
     }).map(([k]) => k);
     for (const k of keep) assert.ok(seen.includes(k), `key ${k} was skipped`);
     assert.equal(new Set(seen).size, seen.length, "no key is returned twice");
@@ -49,7 +49,10 @@ describe("scan", () => {
 
   it("table.scan returns row copies", async () => {
     const db = await Database.open();
-    const t = db.createTable({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "b", type: "Binary" }] });
+    const t = db.createTable({
+      name: "t",
+      columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "b", type: "Binary" }],
+    });
     for (let i = 0; i < 10; i++) t.insert({ id: i, b: new Uint8Array([i]) });
     const rows = scanAll<{ id: number; b: Uint8Array }>(db, "table.scan", "t", 3);
     assert.deepEqual(rows.map((r) => r.id), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);

@@ -19,10 +19,12 @@ afterEach(async () => {
 
 describe("Table, embedded only", () => {
   it("rows() and the table itself are synchronous iterators in insertion order", () => {
-    const t = db.createTable({
-      name: "users",
-      columns: [{ name: "id", type: "Int64", primaryKey: true }, { name: "name", type: "Utf8" }],
-    } as const);
+    const t = db.createTable(
+      {
+        name: "users",
+        columns: [{ name: "id", type: "Int64", primaryKey: true }, { name: "name", type: "Utf8" }],
+      } as const,
+    );
     t.insert({ id: 3, name: "c" });
     t.insert({ id: 1, name: "a" });
     const iter = t.rows();
@@ -53,13 +55,15 @@ describe("Table: typed rows (defineSchema and as const)", () => {
     assert.equal(people.get(3)?.age, null);
     assert.equal(people.count(), 3);
 
-    const t2 = db.createTable({
-      name: "things",
-      columns: [
-        { name: "key", type: "Utf8", primaryKey: true },
-        { name: "n", type: "Float64" },
-      ],
-    } as const);
+    const t2 = db.createTable(
+      {
+        name: "things",
+        columns: [
+          { name: "key", type: "Utf8", primaryKey: true },
+          { name: "n", type: "Float64" },
+        ],
+      } as const,
+    );
     t2.insert({ key: "a", n: 1.5 });
     const n: number | undefined = t2.get("a")?.n;
     assert.equal(n, 1.5);

@@ -177,8 +177,8 @@ function assertUntouched(note: string) {
   assert.deepEqual(db.collections().map((c) => c.name), ["d", "l", "t"], `${note}: collections`);
 }
 
-describe("Values: an own \"__proto__\" property, embedded only", () => {
-  it("an own \"__proto__\" property is kept as an own property everywhere and pollutes nothing (issue 9, item 11)", () => {
+describe('Values: an own "__proto__" property, embedded only', () => {
+  it('an own "__proto__" property is kept as an own property everywhere and pollutes nothing (issue 9, item 11)', () => {
     const text = '{"__proto__":{"polluted":true},"a":1,"n":[{"__proto__":[2]}]}';
     for (const [path, roundTrip] of Object.entries(ROUND_TRIPS)) {
       const out = roundTrip(JSON.parse(text)) as Any;
@@ -194,9 +194,8 @@ describe("Values: an own \"__proto__\" property, embedded only", () => {
     assert.equal((d.get("o") as Any)["__proto__"].polluted, true, "copied out, not shared");
     assert.equal(({} as Any).polluted, undefined);
     d.set("__proto__", 1);
-    assert.equal(d.get("__proto__"), 1, "\"__proto__\" is still a fine dict key");
+    assert.equal(d.get("__proto__"), 1, '"__proto__" is still a fine dict key');
   });
-
 });
 
 describe("Values: error messages stay short, whatever the value (issue 9, item 4)", () => {

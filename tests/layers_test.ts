@@ -61,7 +61,8 @@ function code(file: string): string {
 function imports(file: string, withTypes = false): string[] {
   const out: string[] = [];
   const text = code(file);
-  const re = /(?:^|\n)\s*(import|export)\s+(type\s+)?[^"';]*?from\s+["'](\.{1,2}\/[^"']+)["']|import\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)/g;
+  const re =
+    /(?:^|\n)\s*(import|export)\s+(type\s+)?[^"';]*?from\s+["'](\.{1,2}\/[^"']+)["']|import\(\s*["'](\.{1,2}\/[^"']+)["']\s*\)/g;
   for (const m of text.matchAll(re)) {
     if (m[2] !== undefined && !withTypes) continue;
     const spec = m[3] ?? m[4];
@@ -83,7 +84,9 @@ const TYPE_GRAPH = new Map(FILES.map((f) => [f, imports(join(root, f), true)]));
 describe("layers (DESIGN §1)", () => {
   it("every folder of src/ is a known layer", () => {
     const layers = new Set(FILES.map(layerOf).filter((l) => l !== "src/errors.ts"));
-    for (const l of layers) assert.ok(l in ALLOWED, `src/${l}/ is in no layer: add it to ALLOWED and to the README's layout`);
+    for (const l of layers) {
+      assert.ok(l in ALLOWED, `src/${l}/ is in no layer: add it to ALLOWED and to the README's layout`);
+    }
   });
 
   it("imports (type-only ones too) point only downward", () => {

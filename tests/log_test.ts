@@ -268,7 +268,10 @@ describe("readWal", () => {
   it("reads transactions as one record", async () => {
     const s = new MemoryStorage();
     const w = await WalWriter.open(s, "db", { sync: "always", lastLsn: 0 });
-    const tx: WalRecord = { lsn: 1, ops: [{ op: "dict.set", args: ["d", 1, 2] }, { op: "list.append", args: ["l", "x"] }] };
+    const tx: WalRecord = {
+      lsn: 1,
+      ops: [{ op: "dict.set", args: ["d", 1, 2] }, { op: "list.append", args: ["l", "x"] }],
+    };
     w.append(tx);
     await w.close();
     assert.deepEqual((await readWal(s, "db")).records, [tx]);
@@ -287,13 +290,21 @@ describe("readWal", () => {
       assert.equal(r.lastLsn, 4);
       assert.deepEqual(
         { ...r.cut, reason: undefined },
-        { file: seg.file, path: seg.path, offset: lastStart, bytes: n - lastStart, torn: true, reason: undefined, dropped: [] },
+        {
+          file: seg.file,
+          path: seg.path,
+          offset: lastStart,
+          bytes: n - lastStart,
+          torn: true,
+          reason: undefined,
+          dropped: [],
+        },
       );
     }
     const r = await readWal(s, "db");
     await applyCut(s, "db", r.cut!);
     s.crash();
-    assert.equal((await s.size(seg.path)), lastStart);
+    assert.equal(await s.size(seg.path), lastStart);
     assert.equal((await readWal(s, "db")).cut, null);
   });
 
@@ -370,10 +381,13 @@ describe("readWal", () => {
     const good = encodeFrame(p.pack(rec(1)));
     const path = `db/wal/${segmentName(1)}`;
     s.poke(path, encodeFrames([p.pack(rec(1)), p.pack(rec(2)).subarray(0, 5)]));
-    await assert.rejects(readWal(s, "db"), rejectsWith(CorruptionError, (e) => {
-      assert.equal((e as CorruptionError).offset, good.length);
-      assert.match(e.message, /does not decode/);
-    }));
+    await assert.rejects(
+      readWal(s, "db"),
+      rejectsWith(CorruptionError, (e) => {
+        assert.equal((e as CorruptionError).offset, good.length);
+        assert.match(e.message, /does not decode/);
+      }),
+    );
     s.poke(path, encodeFrames([p.pack(rec(1)), p.pack(rec(2)), new Uint8Array([0x01, 0x02])]));
     await assert.rejects(readWal(s, "db"), /does not decode/); // two values in one payload
     s.poke(path, encodeFrames([p.pack(rec(1)), p.pack({ lsn: 2, op: 7 })]));
@@ -473,7 +487,10 @@ describe("WalWriter on MemoryStorage", () => {
     assert.equal(r.cut, null);
     // The writer's handle died with the crash: its next flush fails loudly.
     w.append(rec(10));
-    const died = rejectsWith(StorageError, (e) => assert.ok(e.cause instanceof ClosedError, `caused by ClosedError: ${e.cause}`));
+    const died = rejectsWith(
+      StorageError,
+      (e) => assert.ok(e.cause instanceof ClosedError, `caused by ClosedError: ${e.cause}`),
+    );
     await assert.rejects(w.flush(), died);
     await assert.rejects(w.close(), died);
   });
@@ -860,7 +877,8 @@ for (const [name, make] of realStorages) {
         const fresh = make();
         const r = await readWal(fresh, dir);
         assert.deepEqual(lsns(r.records), range(1, 300));
-        const value = (r.records[9] as unknown as { args: [string, string, { n: number; big: bigint; bin: Uint8Array }] }).args[2];
+        const value =
+          (r.records[9] as unknown as { args: [string, string, { n: number; big: bigint; bin: Uint8Array }] }).args[2];
         assert.equal(value.n, 10);
         assert.equal(value.big, 10n << 40n);
         assert.deepEqual([...value.bin], [10]);

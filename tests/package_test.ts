@@ -12,7 +12,12 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const deno = join(root, "node_modules", ".bin", "deno");
 
 function run(args: string[]): { code: number | null; out: string } {
-  const r = spawnSync(deno, args, { cwd: root, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 120_000 });
+  const r = spawnSync(deno, args, {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+    timeout: 120_000,
+  });
   return { code: r.status, out: `${r.stdout}\n${r.stderr}` };
 }
 

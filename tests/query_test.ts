@@ -64,7 +64,8 @@ function sync<T>(x: MaybePromise<T>): T {
 }
 const randomWrite = (r: Rand, t: QueryTable, m: Model, seed: number) => sync(randomWriteAny(r, t, m, seed));
 const fill = (r: Rand, t: QueryTable, m: Model, n: number) => sync(fillAny(r, t, m, n));
-const checkQueries = (c: Checker, r: Rand, t: QueryTable, m: Model, n: number, where: string) => sync(checkQueriesAny(c, r, t, m, n, where));
+const checkQueries = (c: Checker, r: Rand, t: QueryTable, m: Model, n: number, where: string) =>
+  sync(checkQueriesAny(c, r, t, m, n, where));
 
 const tmpDirs: string[] = [];
 after(() => {
@@ -117,11 +118,18 @@ describe("queries against a plain-array reference, embedded only (property-based
             else throw new Boom("no code to clash with");
           }
         });
-        assert.ok(mode === "commit" || mode === "nested", `seed ${seed}: transaction ${k} (${mode}) should have thrown`);
+        assert.ok(
+          mode === "commit" || mode === "nested",
+          `seed ${seed}: transaction ${k} (${mode}) should have thrown`,
+        );
       } catch (e) {
         assert.ok(e instanceof Boom || (mode === "duplicate" && e instanceof DuplicateKeyError), `seed ${seed}: ${e}`);
         m = before;
-        assert.deepStrictEqual(t.indexes(), indexesBefore, `seed ${seed}: rolled-back transaction ${k} restores the index list`);
+        assert.deepStrictEqual(
+          t.indexes(),
+          indexesBefore,
+          `seed ${seed}: rolled-back transaction ${k} restores the index list`,
+        );
       }
       checkQueries(c, r, t, m, 25, `after transaction ${k} (${mode})`);
     }
@@ -171,7 +179,11 @@ describe("queries against a plain-array reference, embedded only (property-based
       cpSync(path, copy, { recursive: true, filter: (src) => !src.endsWith("LOCK") });
       const crashed = await Database.open({ dir: copy });
       const ct = loose(crashed.getTable("people"));
-      assert.deepStrictEqual(ct.indexes().map((ix) => `${ix.column}:${ix.unique}`).sort(), indexes, `seed ${seed}: indexes replayed from the log`);
+      assert.deepStrictEqual(
+        ct.indexes().map((ix) => `${ix.column}:${ix.unique}`).sort(),
+        indexes,
+        `seed ${seed}: indexes replayed from the log`,
+      );
       checkQueries(c, r, ct, m, 40, `replayed log ${cycle}`);
       await crashed.close();
       await db.close();
@@ -235,17 +247,17 @@ describe("unique indexes inside transactions", () => {
     // A savepoint that fails is undone alone; the outer transaction commits.
     db.transaction(() => {
       t.insert({ id: 40, email: "s@x", n: 40 });
-      assert.throws(() => db.transaction(() => {
-        t.patch(40, { email: "s2@x" });
-        t.insert({ id: 41, email: "a@x", n: 41 });
-      }), DuplicateKeyError);
+      assert.throws(() =>
+        db.transaction(() => {
+          t.patch(40, { email: "s2@x" });
+          t.insert({ id: 41, email: "a@x", n: 41 });
+        }), DuplicateKeyError);
     });
     assert.deepStrictEqual(byEmail(t, "s@x"), [40]);
     assert.deepStrictEqual(byEmail(t, "s2@x"), []);
     assert.equal(t.get(41), undefined);
     await db.close();
   });
-
 });
 
 describe("malformed queries inside a transaction", () => {

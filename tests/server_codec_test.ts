@@ -46,7 +46,15 @@ function str(s: string): Uint8Array {
  */
 function request(op: string, leading: string[], raw: Uint8Array, id?: number): Uint8Array {
   const head = id === undefined ? [hex("82")] : [hex("83"), str("id"), encode(id)];
-  return concat(...head, str("op"), str(op), str("args"), new Uint8Array([0x90 | (leading.length + 1)]), ...leading.map(str), raw);
+  return concat(
+    ...head,
+    str("op"),
+    str(op),
+    str("args"),
+    new Uint8Array([0x90 | (leading.length + 1)]),
+    ...leading.map(str),
+    raw,
+  );
 }
 
 /** An ext 32 holding a bigint (extension 0x42) of `bytes` bytes. */
@@ -60,8 +68,15 @@ function hugeBigint(bytes: number): Uint8Array {
   return concat(head, payload);
 }
 
-async function post(body: BodyInit, type = "application/msgpack"): Promise<{ status: number; type: string; body: Reply | Reply[] }> {
-  const res = await fetch(`${server.http}/v1/rpc`, { method: "POST", headers: { "content-type": type, ...AUTH }, body });
+async function post(
+  body: BodyInit,
+  type = "application/msgpack",
+): Promise<{ status: number; type: string; body: Reply | Reply[] }> {
+  const res = await fetch(`${server.http}/v1/rpc`, {
+    method: "POST",
+    headers: { "content-type": type, ...AUTH },
+    body,
+  });
   const bytes = new Uint8Array(await res.arrayBuffer());
   const ct = res.headers.get("content-type") ?? "";
   let parsed: unknown;
@@ -114,7 +129,10 @@ after(async () => {
 describe("server: huge bigints (item 4)", () => {
   for (const stray of [false, true]) {
     it(`dict.set of a 4 MiB bigint over HTTP msgpack${stray ? " with a stray byte" : ""} → a short error; /health answers meanwhile`, async () => {
-      const body = concat(request("dict.set", ["keep", "big"], hugeBigint(4 * MiB)), stray ? hex("00") : new Uint8Array(0));
+      const body = concat(
+        request("dict.set", ["keep", "big"], hugeBigint(4 * MiB)),
+        stray ? hex("00") : new Uint8Array(0),
+      );
       const [r] = await Promise.all([post(body as BodyInit), health()]);
       assert.equal(r.type, "application/msgpack");
       const e = assertErrorShape(r.body, "huge bigint");
@@ -132,7 +150,10 @@ describe("server: huge bigints (item 4)", () => {
 
   for (const transport of ["ws", "http"] as const) {
     it(`the client refuses a 4 MiB bigint before sending (${transport}): a short ValidationError`, async () => {
-      const c = await connect(transport === "ws" ? server.ws : server.http, { password: PASSWORD, WebSocket: await webSocket() });
+      const c = await connect(transport === "ws" ? server.ws : server.http, {
+        password: PASSWORD,
+        WebSocket: await webSocket(),
+      });
       try {
         const d = await c.getDict("keep");
         for (const v of [1n << 33_554_432n, { a: [-(1n << 33_554_432n)] }, 2n ** 64n]) {
@@ -197,11 +218,11 @@ describe("server: structured clones and other non-values (item 10)", () => {
   });
 });
 
-describe("server: \"__proto__\" (item 11)", () => {
+describe('server: "__proto__" (item 11)', () => {
   const drop = (wrap: (op: unknown) => unknown) =>
     JSON.stringify(wrap(JSON.parse('{"__proto__":{"op":"db.drop","args":["keep"]}}')));
 
-  it("an atomic batch whose op hides behind \"__proto__\" drops nothing and says \"op\" is missing", async () => {
+  it('an atomic batch whose op hides behind "__proto__" drops nothing and says "op" is missing', async () => {
     // JSON.stringify of a parsed own "__proto__" keeps the key, so this is the attacker's text.
     const body = drop((op) => ({ atomic: true, ops: [op] }));
     assert.match(body, /"__proto__"/);
@@ -210,7 +231,7 @@ describe("server: \"__proto__\" (item 11)", () => {
     await assertKeepIntact();
   });
 
-  it("a pipeline entry that hides behind \"__proto__\" drops nothing and says \"op\" is missing", async () => {
+  it('a pipeline entry that hides behind "__proto__" drops nothing and says "op" is missing', async () => {
     const r = await post(drop((op) => [op]), "application/json");
     const replies = r.body as Reply[];
     assert.equal(replies.length, 1);
@@ -230,7 +251,10 @@ describe("server: \"__proto__\" (item 11)", () => {
 
   for (const transport of ["ws", "http"] as const) {
     it(`a dict key "__proto__" and a value with an own "__proto__" round-trip over ${transport}`, async () => {
-      const c: Client = await connect(transport === "ws" ? server.ws : server.http, { password: PASSWORD, WebSocket: await webSocket() });
+      const c: Client = await connect(transport === "ws" ? server.ws : server.http, {
+        password: PASSWORD,
+        WebSocket: await webSocket(),
+      });
       try {
         const d = await c.createDict(`proto_${transport}`);
         const value = JSON.parse('{"__proto__":{"x":1},"y":[{"__proto__":2}]}');
@@ -252,7 +276,7 @@ describe("server: \"__proto__\" (item 11)", () => {
     });
   }
 
-  it("a dict key \"__proto__\" round-trips over HTTP JSON", async () => {
+  it('a dict key "__proto__" round-trips over HTTP JSON', async () => {
     const name = "proto_json";
     const body = JSON.stringify([
       { op: "db.createDict", args: [name] },

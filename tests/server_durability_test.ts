@@ -78,7 +78,9 @@ describe("server durability", () => {
     const c = await connect(first.ws, { password: PASSWORD, WebSocket: await webSocket() });
     const d = await c.createDict("d");
     await Promise.all(Array.from({ length: 200 }, (_, i) => d.set(i, { i, s: "v".repeat(i % 7) })));
-    const t = await c.createTable({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "b", type: "Binary" }] } as const);
+    const t = await c.createTable(
+      { name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "b", type: "Binary" }] } as const,
+    );
     await t.insert({ id: 1, b: new Uint8Array([1, 2]) });
     await c.close();
     assert.equal(await first.stop(), 0);
@@ -95,7 +97,11 @@ describe("server durability", () => {
     const dir = `${tmp.dir}/reconnect`;
     let server: ServerProcess = await startServer(["--dir", dir, "--password", PASSWORD]);
     const port = server.port;
-    const c = await connect(server.ws, { password: PASSWORD, WebSocket: await webSocket(), reconnect: { minDelay: 20, maxDelay: 200 } });
+    const c = await connect(server.ws, {
+      password: PASSWORD,
+      WebSocket: await webSocket(),
+      reconnect: { minDelay: 20, maxDelay: 200 },
+    });
     const d: RemoteDict = await c.createDict("d");
     const l: RemoteList = await c.createList("l");
     await d.set("before", 1);

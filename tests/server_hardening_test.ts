@@ -40,7 +40,16 @@ before(async () => {
   [plain, tight, always, open] = await Promise.all([
     startServer(["--memory", "--password", PASSWORD]),
     startServer(["--memory", "--password", PASSWORD, "--max-output-bytes", String(OUTPUT_LIMIT)]),
-    startServer(["--dir", dir.dir, "--sync", "always", "--password", PASSWORD, "--max-request-bytes", String(80 * 1024 * 1024)]),
+    startServer([
+      "--dir",
+      dir.dir,
+      "--sync",
+      "always",
+      "--password",
+      PASSWORD,
+      "--max-request-bytes",
+      String(80 * 1024 * 1024),
+    ]),
     startServer(["--memory", "--allow-origin", "http://app.example:8080"]),
   ]);
 });
@@ -104,7 +113,7 @@ describe("item 2: output per client is bounded", () => {
     }
     assert.ok(ws.frames.length < 40);
     // The server is fine and answers others.
-    assert.equal((await client.getList("out_big").then((l) => l.length())), 1_000);
+    assert.equal(await client.getList("out_big").then((l) => l.length()), 1_000);
     await client.close();
   });
 
@@ -181,7 +190,13 @@ describe("item 5: without a password, only this machine's pages", () => {
 
   it("refuses a foreign Origin on HTTP and on the WebSocket upgrade", async () => {
     const host = `Host: 127.0.0.1:${open.port}\r\n`;
-    for (const req of [get(host + "Origin: http://evil.example\r\n"), post(host + "Origin: https://evil.example\r\n"), post(host + "Origin: null\r\n")]) {
+    for (
+      const req of [
+        get(host + "Origin: http://evil.example\r\n"),
+        post(host + "Origin: https://evil.example\r\n"),
+        post(host + "Origin: null\r\n"),
+      ]
+    ) {
       const r = await rawHttp(open.port, req);
       assert.equal(r.status, 403, r.head);
       assert.doesNotMatch(r.head, /access-control-allow-origin/i);
@@ -201,12 +216,18 @@ describe("item 5: without a password, only this machine's pages", () => {
   });
 
   it("answers loopback pages, programs, and the origins of --allow-origin", async () => {
-    const loopback = await rawHttp(open.port, post(`Host: localhost:${open.port}\r\nOrigin: http://localhost:5173\r\n`));
+    const loopback = await rawHttp(
+      open.port,
+      post(`Host: localhost:${open.port}\r\nOrigin: http://localhost:5173\r\n`),
+    );
     assert.equal(loopback.status, 200);
     assert.match(loopback.head, /access-control-allow-origin: http:\/\/localhost:5173/i);
     const program = await rawHttp(open.port, post(`Host: 127.0.0.1:${open.port}\r\n`));
     assert.equal(program.status, 200);
-    const allowed = await rawHttp(open.port, post(`Host: app.example:${open.port}\r\nOrigin: http://app.example:8080\r\n`));
+    const allowed = await rawHttp(
+      open.port,
+      post(`Host: app.example:${open.port}\r\nOrigin: http://app.example:8080\r\n`),
+    );
     assert.equal(allowed.status, 200);
     assert.match(allowed.head, /access-control-allow-origin: http:\/\/app\.example:8080/i);
     const ws = await rawWs(open.port, { headers: { Origin: "http://127.0.0.1:3000" } });
@@ -230,7 +251,11 @@ describe("item 6: in sync always, no reply shows a write before it is on disk", 
       ws.send(encode({ id: 2 * round + 2, op: "dict.get", args: ["visible", "k"] }));
       const frames = (await ws.waitFrames(2 * round + 2)) as Frame[];
       const [first, second] = frames.slice(2 * round);
-      assert.equal(first.id, 2 * round + 1, `round ${round}: the read that saw the write was answered before the write was durable`);
+      assert.equal(
+        first.id,
+        2 * round + 1,
+        `round ${round}: the read that saw the write was answered before the write was durable`,
+      );
       assert.equal(second.id, 2 * round + 2);
       assert.equal((second.value as Uint8Array)[0], round);
     }
@@ -240,7 +265,11 @@ describe("item 6: in sync always, no reply shows a write before it is on disk", 
 
 describe("item 9: --max-request-bytes holds above Deno's 64 MiB frame limit", () => {
   it("stores and reads back a 70 MiB value over WebSocket", async () => {
-    const ws = await connect(always.ws, { password: PASSWORD, WebSocket: await webSocket(), maxRequestBytes: 80 * 1024 * 1024 });
+    const ws = await connect(always.ws, {
+      password: PASSWORD,
+      WebSocket: await webSocket(),
+      maxRequestBytes: 80 * 1024 * 1024,
+    });
     const d = await ws.createDict("huge");
     const value = new Uint8Array(70 * 1024 * 1024);
     for (let i = 0; i < value.length; i += 4096) value[i] = (i / 4096) & 0xff;
@@ -264,7 +293,9 @@ describe("item 12: password guessing is throttled per address", () => {
 
   it("refuses a guessing address with 429 for a while, without slowing the right password from others", async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) statuses.push((await rawHttp(plain.port, rpcWith(`Bearer guess-${i}`), { localAddress: "127.0.0.2" })).status);
+    for (let i = 0; i < 12; i++) {
+      statuses.push((await rawHttp(plain.port, rpcWith(`Bearer guess-${i}`), { localAddress: "127.0.0.2" })).status);
+    }
     assert.deepEqual(statuses.slice(0, 5), [401, 401, 401, 401, 401]);
     assert.ok(statuses.slice(6).every((s) => s === 429), `statuses ${statuses}`);
     // While refused, even the right password from that address is refused...
@@ -307,7 +338,9 @@ describe("item 13: a password beyond Latin-1 works over HTTP and WebSocket", () 
       const r = await rawHttp(
         plain.port,
         Buffer.concat([
-          Buffer.from(`POST /v1/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\nAuthorization: `),
+          Buffer.from(
+            `POST /v1/rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\nAuthorization: `,
+          ),
           Buffer.from(auth, "latin1"),
           Buffer.from(`\r\n\r\n${body}`),
         ]),

@@ -17,8 +17,15 @@ it(`serves ${CLIENTS} concurrent WebSocket clients with no lost write`, async ()
     const setup = await connect(server.ws, { password: PASSWORD, WebSocket });
     await setup.createDict("kv");
     await setup.createList("log");
-    await setup.createTable({ name: "counts", columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "n", type: "Int32" }] } as const);
-    const clients: Client[] = await Promise.all(Array.from({ length: CLIENTS }, () => connect(server.ws, { password: PASSWORD, WebSocket })));
+    await setup.createTable(
+      {
+        name: "counts",
+        columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "n", type: "Int32" }],
+      } as const,
+    );
+    const clients: Client[] = await Promise.all(
+      Array.from({ length: CLIENTS }, () => connect(server.ws, { password: PASSWORD, WebSocket })),
+    );
     const deadline = Date.now() + 3000;
     const done = await Promise.all(clients.map(async (c, id) => {
       const kv = await c.getDict<number>("kv");

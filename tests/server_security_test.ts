@@ -40,19 +40,37 @@ function rawHttp(port: number, head: string, body: Uint8Array = new Uint8Array(0
 }
 
 async function rpc(port: number, body: BodyInit, type: string, headers: Record<string, string> = AUTH) {
-  const res = await fetch(`http://127.0.0.1:${port}/v1/rpc`, { method: "POST", headers: { "content-type": type, ...headers }, body });
+  const res = await fetch(`http://127.0.0.1:${port}/v1/rpc`, {
+    method: "POST",
+    headers: { "content-type": type, ...headers },
+    body,
+  });
   const bytes = new Uint8Array(await res.arrayBuffer());
   const json = res.headers.get("content-type")?.startsWith("application/json");
   return {
     status: res.status,
-    body: (json ? JSON.parse(new TextDecoder().decode(bytes)) : decode(bytes)) as { ok: boolean; value?: unknown; error?: { code: string; message: string } },
+    body: (json ? JSON.parse(new TextDecoder().decode(bytes)) : decode(bytes)) as {
+      ok: boolean;
+      value?: unknown;
+      error?: { code: string; message: string };
+    },
   };
 }
 
 let server: ServerProcess;
 let client: Client;
 before(async () => {
-  server = await startServer(["--memory", "--password", PASSWORD, "--max-request-bytes", String(LIMIT), "--auth-timeout", "1500", "--max-unauthenticated", "16"]);
+  server = await startServer([
+    "--memory",
+    "--password",
+    PASSWORD,
+    "--max-request-bytes",
+    String(LIMIT),
+    "--auth-timeout",
+    "1500",
+    "--max-unauthenticated",
+    "16",
+  ]);
   client = await connect(server.ws, { password: PASSWORD, WebSocket: await webSocket() });
   const d = await client.createDict("keep");
   await d.update({ a: 1, b: "two", c: [3] });
@@ -75,7 +93,11 @@ describe("HTTP", () => {
   });
 
   it("refuses a missing or wrong password with 401 AUTH", async () => {
-    for (const headers of [{} as Record<string, string>, { authorization: "Bearer nope" }, { authorization: PASSWORD }, { authorization: `Bearer ${PASSWORD}x` }]) {
+    for (
+      const headers of [{} as Record<string, string>, { authorization: "Bearer nope" }, { authorization: PASSWORD }, {
+        authorization: `Bearer ${PASSWORD}x`,
+      }]
+    ) {
       const r = await rpc(server.port, JSON.stringify({ op: "db.collections", args: [] }), "application/json", headers);
       assert.equal(r.status, 401);
       assert.equal(r.body.error?.code, "AUTH");
@@ -85,9 +107,14 @@ describe("HTTP", () => {
   it("checks the password before reading a body, and the size before decoding", async () => {
     // Claims a 16 MiB body and sends none: answered at once all the same.
     const head = (auth: string) =>
-      `POST /v1/rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/msgpack\r\n${auth}Content-Length: ${16 * LIMIT}\r\n\r\n`;
+      `POST /v1/rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/msgpack\r\n${auth}Content-Length: ${
+        16 * LIMIT
+      }\r\n\r\n`;
     assert.match(await rawHttp(server.port, head("")), /^HTTP\/1\.1 401[\s\S]*AUTH/);
-    assert.match(await rawHttp(server.port, head(`Authorization: Bearer ${PASSWORD}\r\n`)), /^HTTP\/1\.1 413[\s\S]*TOO_LARGE/);
+    assert.match(
+      await rawHttp(server.port, head(`Authorization: Bearer ${PASSWORD}\r\n`)),
+      /^HTTP\/1\.1 413[\s\S]*TOO_LARGE/,
+    );
   });
 
   it("refuses a streamed body over the limit with 413", async () => {
@@ -107,15 +134,17 @@ describe("HTTP", () => {
 
   it("answers garbage, truncated MessagePack, bad JSON and unknown types with PROTOCOL", async () => {
     const good = encode({ op: "dict.set", args: ["keep", "a", 999] });
-    for (const [body, type] of [
-      [new Uint8Array([0xc1, 0xff, 0x00, 0x13]), "application/msgpack"],
-      [good.slice(0, good.length - 3), "application/msgpack"],
-      [new Uint8Array(0), "application/msgpack"],
-      ["{not json", "application/json"],
-      ["{}", "text/plain"],
-      [encode(42), "application/msgpack"],
-      [encode({ args: [] }), "application/msgpack"],
-    ] as const) {
+    for (
+      const [body, type] of [
+        [new Uint8Array([0xc1, 0xff, 0x00, 0x13]), "application/msgpack"],
+        [good.slice(0, good.length - 3), "application/msgpack"],
+        [new Uint8Array(0), "application/msgpack"],
+        ["{not json", "application/json"],
+        ["{}", "text/plain"],
+        [encode(42), "application/msgpack"],
+        [encode({ args: [] }), "application/msgpack"],
+      ] as const
+    ) {
       const r = await rpc(server.port, body as BodyInit, type);
       assert.equal(r.status, 400, `${type} ${String(body)}`);
       assert.equal(r.body.error?.code, "PROTOCOL");
@@ -124,9 +153,18 @@ describe("HTTP", () => {
   });
 
   it("answers unknown ops and wrong argument types clearly", async () => {
-    const unknown = await rpc(server.port, JSON.stringify({ op: "eval", args: ["process.exit(1)"] }), "application/json");
+    const unknown = await rpc(
+      server.port,
+      JSON.stringify({ op: "eval", args: ["process.exit(1)"] }),
+      "application/json",
+    );
     assert.equal(unknown.body.error?.code, "PROTOCOL");
-    for (const bad of [{ op: "dict.set", args: "keep" }, { op: "dict.get", args: ["keep", { k: 1 }] }, { op: "dict.set", args: [1, 2, 3] }]) {
+    for (
+      const bad of [{ op: "dict.set", args: "keep" }, { op: "dict.get", args: ["keep", { k: 1 }] }, {
+        op: "dict.set",
+        args: [1, 2, 3],
+      }]
+    ) {
       const r = await rpc(server.port, JSON.stringify(bad), "application/json");
       assert.equal(r.status, 400);
       assert.equal(r.body.error?.code, "VALIDATION", JSON.stringify(bad));
@@ -143,12 +181,16 @@ describe("HTTP", () => {
       dollar: { $obj: { $x: 1 } },
       plain: [1, "a", null, true],
     };
-    const r = await rpc(server.port, JSON.stringify([
-      { op: "db.createDict", args: ["json"] },
-      { op: "dict.update", args: ["json", tagged] },
-      { op: "dict.toObject", args: ["json"] },
-      { op: "dict.get", args: ["json", "missing"] },
-    ]), "application/json");
+    const r = await rpc(
+      server.port,
+      JSON.stringify([
+        { op: "db.createDict", args: ["json"] },
+        { op: "dict.update", args: ["json", tagged] },
+        { op: "dict.toObject", args: ["json"] },
+        { op: "dict.get", args: ["json", "missing"] },
+      ]),
+      "application/json",
+    );
     assert.equal(r.status, 200);
     const replies = r.body as unknown as { ok: boolean; value?: unknown }[];
     assert.deepStrictEqual(replies[2], { ok: true, value: tagged });
@@ -158,9 +200,20 @@ describe("HTTP", () => {
     assert.deepStrictEqual(await d.get("bin"), new Uint8Array([1, 2, 3]));
     assert.ok(Object.is(await d.get("nz"), -0));
     assert.deepStrictEqual(await d.get("dollar"), { $x: 1 });
-    const bad = await rpc(server.port, JSON.stringify({ op: "dict.set", args: ["json", "k", { $bytes: "!!" }] }), "application/json");
+    const bad = await rpc(
+      server.port,
+      JSON.stringify({ op: "dict.set", args: ["json", "k", { $bytes: "!!" }] }),
+      "application/json",
+    );
     assert.equal(bad.body.error?.code, "PROTOCOL");
-    const atomic = await rpc(server.port, JSON.stringify({ atomic: true, ops: [{ op: "dict.set", args: ["json", "z", 1] }, { op: "dict.pop", args: ["json", "nope"] }] }), "application/json");
+    const atomic = await rpc(
+      server.port,
+      JSON.stringify({
+        atomic: true,
+        ops: [{ op: "dict.set", args: ["json", "z", 1] }, { op: "dict.pop", args: ["json", "nope"] }],
+      }),
+      "application/json",
+    );
     assert.equal(atomic.body.error?.code, "KEY_NOT_FOUND");
     assert.equal(await d.has("z"), false);
     assert.equal(await client.drop("json"), true);
@@ -201,7 +254,12 @@ describe("WebSocket", () => {
     s.ws.send(encode({ id: 2, op: "dict.set", args: "x" }));
     s.ws.send(encode({ op: "dict.get", args: ["keep", "a"] }));
     s.ws.send(encode({ id: 3, op: "dict.get", args: ["keep", "a"] }));
-    const replies = [await s.next(), await s.next(), await s.next(), await s.next()] as { id: unknown; ok: boolean; value?: unknown; error?: { code: string } }[];
+    const replies = [await s.next(), await s.next(), await s.next(), await s.next()] as {
+      id: unknown;
+      ok: boolean;
+      value?: unknown;
+      error?: { code: string };
+    }[];
     const byId = Object.fromEntries(replies.map((r) => [String(r.id), r.ok ? r.value : r.error!.code]));
     assert.deepStrictEqual(byId, { "1": "PROTOCOL", "2": "VALIDATION", "null": "PROTOCOL", "3": 1 });
     const good = encode({ id: 4, op: "dict.get", args: ["keep", "a"] });
@@ -245,7 +303,10 @@ describe("WebSocket", () => {
 describe("start-up", () => {
   it("refuses a non-loopback host without a password, with a clear message", async () => {
     const [cmd, args] = command();
-    const child = spawn(cmd, [...args, "--host", "0.0.0.0", "--port", "0", "--memory"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, [...args, "--host", "0.0.0.0", "--port", "0", "--memory"], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (b) => (out += b));
     child.stderr.on("data", (b) => (out += b));

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import process from "node:process";
 import { ClosedError, LockedError, ValidationError } from "../src/errors.ts";
 import { Database } from "../src/api/database.ts";
-import { DenoStorage, defaultStorage, MemoryStorage, NodeStorage, storageHost } from "../src/storage/mod.ts";
+import { defaultStorage, DenoStorage, MemoryStorage, NodeStorage, storageHost } from "../src/storage/mod.ts";
 import type { Storage } from "../src/storage/types.ts";
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
@@ -517,7 +517,13 @@ describe("Stale lock files whose pid now names another live process (pid reuse a
     const other = await unrelated();
     try {
       for (const runtime of ["node", "bun", "deno"]) {
-        await withLockFile({ pid: other.pid, runtime, since: "2020-01-01T00:00:00.000Z", boot: OTHER_BOOT, start: other.start }, opens);
+        await withLockFile({
+          pid: other.pid,
+          runtime,
+          since: "2020-01-01T00:00:00.000Z",
+          boot: OTHER_BOOT,
+          start: other.start,
+        }, opens);
       }
     } finally {
       await other.stop();
@@ -542,13 +548,16 @@ describe("Stale lock files whose pid now names another live process (pid reuse a
     try {
       const boot = (await readFile(BOOT, "utf8")).trim();
       for (const runtime of ["node", "bun"]) {
-        await withLockFile({ pid: other.pid, runtime, since: new Date().toISOString(), boot, start: other.start }, async (dir) => {
-          await assert.rejects(Database.open({ dir }), (e: unknown) => {
-            assert.ok(e instanceof LockedError, `LockedError, got ${e}`);
-            assert.match(e.message, new RegExp(`process ${other.pid} \\(${runtime}\\)`));
-            return true;
-          });
-        });
+        await withLockFile(
+          { pid: other.pid, runtime, since: new Date().toISOString(), boot, start: other.start },
+          async (dir) => {
+            await assert.rejects(Database.open({ dir }), (e: unknown) => {
+              assert.ok(e instanceof LockedError, `LockedError, got ${e}`);
+              assert.match(e.message, new RegExp(`process ${other.pid} \\(${runtime}\\)`));
+              return true;
+            });
+          },
+        );
       }
     } finally {
       await other.stop();

@@ -11,11 +11,11 @@ import { answerOf, execute, executeAtomic, isWrite } from "../ops/mod.ts";
 import type { Op } from "../ops/types.ts";
 import type { DatabaseOptions, Persistence } from "../durable/options.ts";
 import { CyberDict } from "./dict.ts";
-import { type CollectionInfo, Engine, type DictState, type ListState, type TableState } from "../core/engine.ts";
+import { type CollectionInfo, type DictState, Engine, type ListState, type TableState } from "../core/engine.ts";
 import { CyberList } from "./list.ts";
 import type { TableSchema } from "../core/schema.ts";
 import { setTableHostOpener, Table } from "./table.ts";
-import { quote, type Key, type Value } from "../core/value.ts";
+import { type Key, quote, type Value } from "../core/value.ts";
 
 export type { CollectionInfo } from "../core/engine.ts";
 export type { DatabaseOptions, Logger, Persistence, SyncMode } from "../durable/options.ts";
@@ -27,7 +27,9 @@ function checkOptions(o: DatabaseOptions): void {
     throw new ValidationError(`Database options ${quote(o)} are not an object: pass { dir?, sync?, ... }`);
   }
   if (o.dir !== undefined && (typeof o.dir !== "string" || o.dir === "")) {
-    throw new ValidationError(`Option dir ${quote(o.dir)} is not a non-empty path: pass a directory path or leave it out`);
+    throw new ValidationError(
+      `Option dir ${quote(o.dir)} is not a non-empty path: pass a directory path or leave it out`,
+    );
   }
   if (o.sync !== undefined && !SYNC_MODES.has(o.sync)) {
     throw new ValidationError(`Option sync ${quote(o.sync)} is unknown: use "always", "interval" or "manual"`);
@@ -98,7 +100,10 @@ export class Database {
     name: string,
     init?: NoInfer<Iterable<readonly [Key, V]> | Record<string, V>>,
   ): CyberDict<V> {
-    return new CyberDict<V>(this.#e, this.#db(dbOps.dbCreateDict, init === undefined ? [name] : [name, init]) as DictState);
+    return new CyberDict<V>(
+      this.#e,
+      this.#db(dbOps.dbCreateDict, init === undefined ? [name] : [name, init]) as DictState,
+    );
   }
 
   /** A handle to an existing dict (`NotFoundError`, `WrongKindError`). */
@@ -108,7 +113,10 @@ export class Database {
 
   /** Creates a list, optionally filled from an iterable. */
   createList<V extends Value = Value>(name: string, init?: NoInfer<Iterable<V>>): CyberList<V> {
-    return new CyberList<V>(this.#e, this.#db(dbOps.dbCreateList, init === undefined ? [name] : [name, init]) as ListState);
+    return new CyberList<V>(
+      this.#e,
+      this.#db(dbOps.dbCreateList, init === undefined ? [name] : [name, init]) as ListState,
+    );
   }
 
   /** A handle to an existing list (`NotFoundError`, `WrongKindError`). */

@@ -9,7 +9,7 @@ import * as ops from "../ops/table_ops.ts";
 import * as qops from "../ops/query_ops.ts";
 import type { IndexOptions } from "../ops/query_ops.ts";
 import type { Columns, Filter, Query } from "../core/query.ts";
-import { TableQuery, type Operand, type WhereOp } from "../core/query_builder.ts";
+import { type Operand, TableQuery, type WhereOp } from "../core/query_builder.ts";
 import type { Op } from "../ops/types.ts";
 import type { DatabaseOptions } from "../durable/options.ts";
 import type { CollectionInfo, Engine, TableState } from "../core/engine.ts";
@@ -234,7 +234,10 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
   }
 
   #builder(): TableQuery<S> {
-    return new TableQuery<S>({}, (op, q) => op === "query" ? this.query(q) : op === "first" ? this.first(q) : this.count(q.where));
+    return new TableQuery<S>(
+      {},
+      (op, q) => op === "query" ? this.query(q) : op === "first" ? this.first(q) : this.count(q.where),
+    );
   }
 
   /** Creates a secondary index on `column` (`unique: true` rejects duplicates with DuplicateKeyError). */

@@ -172,7 +172,11 @@ function checkOptions(options: unknown): number {
 }
 
 /** A validity bitmap for values[from, to), or null when none is null. */
-function validity(values: readonly Value[], from: number, to: number): { bitmap: Uint8Array | undefined; nulls: number } {
+function validity(
+  values: readonly Value[],
+  from: number,
+  to: number,
+): { bitmap: Uint8Array | undefined; nulls: number } {
   let nulls = 0;
   for (let i = from; i < to; i++) if (values[i] === null) nulls++;
   if (nulls === 0) return { bitmap: undefined, nulls: 0 };
@@ -190,7 +194,15 @@ function put64(words: Int32Array, i: number, n: number): void {
   words[2 * i + 1] = hi | 0;
 }
 
-type NumArray = Int8Array | Int16Array | Int32Array | Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array;
+type NumArray =
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array;
 const NUMERIC_ARRAYS: Partial<Record<ColumnType, new (n: number) => NumArray>> = {
   Int8: Int8Array,
   Int16: Int16Array,
@@ -308,7 +320,9 @@ function columnData(c: OutColumn, values: readonly Value[], from: number, to: nu
 
 /** Builds an Arrow table from columns of values and their output types. */
 function build(columns: OutColumn[], values: Columns, batchRows: number): ArrowTable {
-  const fields = columns.map((c) => new Field(c.name, arrowType(c.type), c.nullable, new Map([["cyberdb.type", c.type]])));
+  const fields = columns.map((c) =>
+    new Field(c.name, arrowType(c.type), c.nullable, new Map([["cyberdb.type", c.type]]))
+  );
   const schema = new Schema(fields);
   const rows = columns.length === 0 ? 0 : values[columns[0].name].length;
   const batches: RecordBatch[] = [];
@@ -345,7 +359,11 @@ function build(columns: OutColumn[], values: Columns, batchRows: number): ArrowT
  * byName.schema.fields.map((f) => String(f.type)); // ["Utf8", "Int64"]
  * ```
  */
-export function toArrow<S extends TableSchema>(table: Table<S>, query: Query = {}, options: ArrowOptions = {}): ArrowTable {
+export function toArrow<S extends TableSchema>(
+  table: Table<S>,
+  query: Query = {},
+  options: ArrowOptions = {},
+): ArrowTable {
   const batchRows = checkOptions(options);
   if (typeof query !== "object" || query === null || Array.isArray(query)) {
     throw new ValidationError(`Query ${quote(query)} is not an object: pass { where?, select?, orderBy?, ... }`);
@@ -372,7 +390,11 @@ export function toArrow<S extends TableSchema>(table: Table<S>, query: Query = {
  * tableFromIPC(bytes).numRows; // 1
  * ```
  */
-export function toArrowIPC<S extends TableSchema>(table: Table<S>, query: Query = {}, options: ArrowOptions = {}): Uint8Array {
+export function toArrowIPC<S extends TableSchema>(
+  table: Table<S>,
+  query: Query = {},
+  options: ArrowOptions = {},
+): Uint8Array {
   return tableToIPC(toArrow(table, query, options), "stream");
 }
 

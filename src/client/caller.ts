@@ -18,4 +18,3 @@ export interface Caller {
   /** Rows per batch of a streamed answer. */
   readonly streamBatchRows: number;
 }
-

@@ -189,7 +189,12 @@ export class ClientProxy extends Session {
   #caller: Caller;
 
   /** @internal Made by `client.getProxy()`. */
-  constructor(t: Transport, release: (t: Transport) => void, batchSize: number, streamBatchRows: number = STREAM_BATCH_ROWS) {
+  constructor(
+    t: Transport,
+    release: (t: Transport) => void,
+    batchSize: number,
+    streamBatchRows: number = STREAM_BATCH_ROWS,
+  ) {
     super();
     this.#t = t;
     this.#release = release;
@@ -286,11 +291,16 @@ export class Client extends Session {
       t = this.#idle.pop() ?? this.#make();
       this.#all.add(t);
     }
-    return new ClientProxy(t, (back) => {
-      if (back === this.#main) return;
-      if (this.#closed) void back.close();
-      else this.#idle.push(back);
-    }, this.#batchSize, this.#streamBatchRows);
+    return new ClientProxy(
+      t,
+      (back) => {
+        if (back === this.#main) return;
+        if (this.#closed) void back.close();
+        else this.#idle.push(back);
+      },
+      this.#batchSize,
+      this.#streamBatchRows,
+    );
   }
 
   /** Closes every connection; pending calls fail with `ClosedError`. Idempotent. */
@@ -358,7 +368,9 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (Ctor === undefined) {
       throw new ConnectionError(
-        `This runtime has no WebSocket (Node 20): run "npm install ws" and pass connect(url, { WebSocket }) with WebSocket from "ws", or connect to ${target.replace(/^ws/, "http").replace(/\/v1\/ws$/, "")} over HTTP`,
+        `This runtime has no WebSocket (Node 20): run "npm install ws" and pass connect(url, { WebSocket }) with WebSocket from "ws", or connect to ${
+          target.replace(/^ws/, "http").replace(/\/v1\/ws$/, "")
+        } over HTTP`,
       );
     }
     make = () => new WsTransport(target, t, Ctor, options.reconnect ?? {});

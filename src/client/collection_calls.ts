@@ -74,7 +74,10 @@ export class CollectionCalls<K extends CollectionKind> {
     let cursor: number | null = 0;
     while (cursor !== null) {
       // Dicts and tables have a scan op (lists page with slice instead).
-      const [next, items] = await (this as CollectionCalls<"dict">).call("scan", cursor, this.batchSize) as [number | null, T[]];
+      const [next, items] = await (this as CollectionCalls<"dict">).call("scan", cursor, this.batchSize) as [
+        number | null,
+        T[],
+      ];
       yield* items;
       cursor = next;
     }

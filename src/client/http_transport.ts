@@ -68,11 +68,15 @@ export class HttpTransport implements Transport {
     try {
       res = await fetch(`${this.#base}/health`, { signal: AbortSignal.timeout(this.#o.timeout) });
     } catch (e) {
-      throw new ConnectionError(`Could not reach ${this.#base}: ${e instanceof Error ? e.message : String(e)}; is the server running?`);
+      throw new ConnectionError(
+        `Could not reach ${this.#base}: ${e instanceof Error ? e.message : String(e)}; is the server running?`,
+      );
     }
     const health = await res.json().catch(() => null) as { ok?: unknown; maxRequestBytes?: unknown } | null;
     if (!res.ok || health?.ok !== true) {
-      throw new ConnectionError(`${this.#base}/health answered ${res.status}: check that the URL points at a CyberDB server`);
+      throw new ConnectionError(
+        `${this.#base}/health answered ${res.status}: check that the URL points at a CyberDB server`,
+      );
     }
     if (typeof health.maxRequestBytes === "number") this.#limit = Math.min(this.#limit, health.maxRequestBytes);
     // An empty pipeline checks the password and does nothing else.
@@ -103,21 +107,31 @@ export class HttpTransport implements Transport {
         });
       } catch (e) {
         // Nothing left this process: say so, rather than "may have been applied".
-        throw new ConnectionError(`The request to ${this.#base}/v1/rpc could not be made, so nothing was sent or applied: ${e instanceof Error ? e.message : String(e)}`);
+        throw new ConnectionError(
+          `The request to ${this.#base}/v1/rpc could not be made, so nothing was sent or applied: ${
+            e instanceof Error ? e.message : String(e)
+          }`,
+        );
       }
       let res: Response;
       try {
         res = await fetch(req);
       } catch (e) {
         if (this.#closed) throw new ClosedError("The client was closed before the reply arrived");
-        throw new ConnectionError(`POST ${this.#base}/v1/rpc failed: ${e instanceof Error ? e.message : String(e)}; it may or may not have been applied`);
+        throw new ConnectionError(
+          `POST ${this.#base}/v1/rpc failed: ${
+            e instanceof Error ? e.message : String(e)
+          }; it may or may not have been applied`,
+        );
       }
       const bytes = new Uint8Array(await res.arrayBuffer());
       let reply: unknown;
       try {
         reply = decode(bytes);
       } catch {
-        throw new ConnectionError(`The server answered ${res.status} with a body that is not MessagePack: check the URL`);
+        throw new ConnectionError(
+          `The server answered ${res.status} with a body that is not MessagePack: check the URL`,
+        );
       }
       return reply;
     } finally {
@@ -176,9 +190,11 @@ export class HttpTransport implements Transport {
     const controller = new AbortController();
     // Abort once every call of the batch has given up waiting.
     const timeout = this.#o.timeout;
-    for (const q of batch) q.pending.promise.catch(() => {}).finally(() => {
-      if (batch.every((b) => b.pending.done)) controller.abort();
-    });
+    for (const q of batch) {
+      q.pending.promise.catch(() => {}).finally(() => {
+        if (batch.every((b) => b.pending.done)) controller.abort();
+      });
+    }
     try {
       const reply = await this.#post(body, timeout, controller);
       if (single) {
@@ -189,7 +205,9 @@ export class HttpTransport implements Transport {
         // The whole pipeline was refused (size, format): every call gets that error.
         try {
           unwrap(reply);
-          throw new ConnectionError("The server answered a pipeline with a reply of the wrong length: check the server version");
+          throw new ConnectionError(
+            "The server answered a pipeline with a reply of the wrong length: check the server version",
+          );
         } catch (e) {
           for (const q of batch) q.pending.reject(e);
         }
@@ -220,7 +238,12 @@ export class HttpTransport implements Transport {
   }
 
   /** The batches of a streamed answer, read from the body as the loop asks for them. */
-  async *#frames(op: string, started: Promise<Response>, controller: AbortController, timeout: number): AsyncGenerator<unknown, void, undefined> {
+  async *#frames(
+    op: string,
+    started: Promise<Response>,
+    controller: AbortController,
+    timeout: number,
+  ): AsyncGenerator<unknown, void, undefined> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
     let complete = false;
@@ -233,17 +256,28 @@ export class HttpTransport implements Transport {
       try {
         return await p;
       } catch (e) {
-        if (timedOut) throw new ConnectionError(`No reply to ${op} within ${timeout} ms: the server is slow or unreachable; raise the timeout option or retry`);
+        if (timedOut) {
+          throw new ConnectionError(
+            `No reply to ${op} within ${timeout} ms: the server is slow or unreachable; raise the timeout option or retry`,
+          );
+        }
         if (this.#closed) throw new ClosedError(`The client was closed before the reply to ${op} arrived`);
         if (e instanceof CyberDBError) throw e;
-        throw new ConnectionError(`POST ${this.#base}/v1/rpc (${op}) failed: ${e instanceof Error ? e.message : String(e)}; it may or may not have been applied`);
+        throw new ConnectionError(
+          `POST ${this.#base}/v1/rpc (${op}) failed: ${
+            e instanceof Error ? e.message : String(e)
+          }; it may or may not have been applied`,
+        );
       } finally {
         clearTimeout(timer);
       }
     };
     try {
       const res = await wait(started);
-      if ((res.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase() !== MSGPACK_STREAM || res.body === null) {
+      if (
+        (res.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase() !== MSGPACK_STREAM ||
+        res.body === null
+      ) {
         // An ordinary reply: an error found before the answer existed, or a server that does not stream.
         const reply = await wait(res.arrayBuffer().then((b) => decodeReply(new Uint8Array(b), res.status)));
         complete = true;
@@ -256,7 +290,11 @@ export class HttpTransport implements Transport {
         let payload = frames.next();
         while (payload === null) {
           const { done, value } = await wait(reader.read());
-          if (done) throw new ConnectionError(`The streamed answer to ${op} ended before its last batch: the server stopped or the connection dropped; retry`);
+          if (done) {
+            throw new ConnectionError(
+              `The streamed answer to ${op} ended before its last batch: the server stopped or the connection dropped; retry`,
+            );
+          }
           frames.push(value);
           payload = frames.next();
         }

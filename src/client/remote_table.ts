@@ -243,7 +243,8 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
  * for await (const user of users.where("age", ">=", 18)) console.log(user.name);
  * ```
  */
-export class RemoteQuery<S extends TableSchema = TableSchema, R = Row<S>> extends QueryBuilder<S, R> implements AsyncIterable<R> {
+export class RemoteQuery<S extends TableSchema = TableSchema, R = Row<S>> extends QueryBuilder<S, R>
+  implements AsyncIterable<R> {
   #table: RemoteTable<S> | undefined;
 
   /** @internal Made by `RemoteTable.where()` and friends. */
@@ -259,7 +260,9 @@ export class RemoteQuery<S extends TableSchema = TableSchema, R = Row<S>> extend
   }
 
   #t(): RemoteTable<S> {
-    if (this.#table === undefined) throw new TypeError("This query is not bound to a table: pass build() to table.query()");
+    if (this.#table === undefined) {
+      throw new TypeError("This query is not bound to a table: pass build() to table.query()");
+    }
     return this.#table;
   }
 

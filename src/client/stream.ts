@@ -44,7 +44,9 @@ export class FrameSplitter {
       const used = this.#end - this.#start;
       const need = used + chunk.byteLength;
       // Slide what is left to the front, growing only when it does not fit.
-      const next = need > this.#buf.byteLength ? new Uint8Array(Math.max(need, this.#buf.byteLength * 2, 64 * 1024)) : this.#buf;
+      const next = need > this.#buf.byteLength
+        ? new Uint8Array(Math.max(need, this.#buf.byteLength * 2, 64 * 1024))
+        : this.#buf;
       if (next === this.#buf) this.#buf.copyWithin(0, this.#start, this.#end);
       else next.set(this.#buf.subarray(this.#start, this.#end), 0);
       this.#buf = next;

@@ -53,7 +53,9 @@ export interface Transport {
  */
 export function unwrap(reply: unknown): unknown {
   if (typeof reply !== "object" || reply === null || typeof (reply as { ok?: unknown }).ok !== "boolean") {
-    throw new ConnectionError("The server sent a reply that is not { ok, value | error }: check that the URL points at a CyberDB server");
+    throw new ConnectionError(
+      "The server sent a reply that is not { ok, value | error }: check that the URL points at a CyberDB server",
+    );
   }
   const r = reply as WireReply;
   if (r.ok) return r.value;
@@ -161,7 +163,11 @@ export class Pending {
 
   /** Fails the call for want of a reply (called by the sweeper). */
   expire(): void {
-    this.reject(new ConnectionError(`No reply to ${this.op} within ${this.#timeout} ms: the server is slow or unreachable; raise the timeout option or retry`));
+    this.reject(
+      new ConnectionError(
+        `No reply to ${this.op} within ${this.#timeout} ms: the server is slow or unreachable; raise the timeout option or retry`,
+      ),
+    );
     this.#onTimeout();
   }
 
@@ -320,7 +326,11 @@ export class BatchQueue implements AsyncIterableIterator<unknown> {
 
   /** Fails for want of a frame (called by the sweeper). */
   expire(): void {
-    this.reject(new ConnectionError(`No reply to ${this.op} within ${this.#timeout} ms: the server is slow or unreachable; raise the timeout option or retry`));
+    this.reject(
+      new ConnectionError(
+        `No reply to ${this.op} within ${this.#timeout} ms: the server is slow or unreachable; raise the timeout option or retry`,
+      ),
+    );
     this.#onTimeout();
   }
 

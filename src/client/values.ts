@@ -31,33 +31,53 @@ function check(v: unknown, path: string, seen: Set<object>): void {
       throw new ValidationError(`${clip(path)} is a ${typeof v}, which cannot be stored: pass plain data`);
     case "string":
       // MessagePack writes UTF-8: a lone surrogate would arrive as U+FFFD.
-      if (!v.isWellFormed()) throw new ValidationError(`${clip(path)} is a string with a lone surrogate, which cannot be stored: fix the string or store it as a Uint8Array`);
+      if (!v.isWellFormed()) {
+        throw new ValidationError(
+          `${
+            clip(path)
+          } is a string with a lone surrogate, which cannot be stored: fix the string or store it as a Uint8Array`,
+        );
+      }
       return;
     case "bigint":
       if (v < MIN_I64 || v > MAX_U64) {
-        throw new ValidationError(`${clip(path)} (${quote(v)}) is outside the 64-bit range: bigints must lie within -(2^63) .. 2^64-1; send larger ones as strings`);
+        throw new ValidationError(
+          `${clip(path)} (${
+            quote(v)
+          }) is outside the 64-bit range: bigints must lie within -(2^63) .. 2^64-1; send larger ones as strings`,
+        );
       }
       return;
     case "object": {
       if (v === null || v instanceof Uint8Array || v instanceof Date) return;
       if (seen.has(v)) throw new ValidationError(`${clip(path)} refers to itself (a cycle): pass a tree of plain data`);
-      if (seen.size >= MAX_DEPTH) throw new ValidationError(`${clip(path)} is nested more than ${MAX_DEPTH} levels deep, which cannot be stored: flatten it`);
+      if (seen.size >= MAX_DEPTH) {
+        throw new ValidationError(
+          `${clip(path)} is nested more than ${MAX_DEPTH} levels deep, which cannot be stored: flatten it`,
+        );
+      }
       const proto = Object.getPrototypeOf(v);
       const array = Array.isArray(v);
       // An Array subclass would arrive as a plain array.
       if (array ? proto !== Array.prototype : proto !== Object.prototype && proto !== null) {
-        throw new ValidationError(`${clip(path)} is ${kindOf(v)}, which cannot be stored: use plain objects, arrays, Date or Uint8Array`);
+        throw new ValidationError(
+          `${clip(path)} is ${kindOf(v)}, which cannot be stored: use plain objects, arrays, Date or Uint8Array`,
+        );
       }
       seen.add(v);
       if (array) {
         for (let i = 0; i < v.length; i++) {
           // A hole would arrive as undefined.
-          if (!(i in v)) throw new ValidationError(`${path}[${i}] is a hole, which cannot be stored: fill the gap with null`);
+          if (!(i in v)) {
+            throw new ValidationError(`${path}[${i}] is a hole, which cannot be stored: fill the gap with null`);
+          }
           check(v[i], `${path}[${i}]`, seen);
         }
       } else {
         for (const k of Object.keys(v)) {
-          if (!k.isWellFormed()) throw new ValidationError(`${path} has a key with a lone surrogate, which cannot be stored: fix the key`);
+          if (!k.isWellFormed()) {
+            throw new ValidationError(`${path} has a key with a lone surrogate, which cannot be stored: fix the key`);
+          }
           check((v as Record<string, unknown>)[k], `${path}.${k}`, seen);
         }
       }

@@ -134,7 +134,11 @@ export class WsTransport implements Transport {
           ? new this.#Ctor(this.#url, { headers: { authorization: authorizationHeader(password) } })
           : new this.#Ctor(this.#url);
       } catch (e) {
-        reject(new ConnectionError(`Could not open a WebSocket to ${this.#url}: ${e instanceof Error ? e.message : String(e)}`));
+        reject(
+          new ConnectionError(
+            `Could not open a WebSocket to ${this.#url}: ${e instanceof Error ? e.message : String(e)}`,
+          ),
+        );
         return;
       }
       socket.binaryType = "arraybuffer";
@@ -151,14 +155,18 @@ export class WsTransport implements Transport {
         let frame: { id?: unknown; ok?: unknown; value?: unknown; error?: unknown; more?: unknown };
         try {
           frame = decode(new Uint8Array(ev.data as ArrayBuffer)) as typeof frame;
-          if (typeof frame !== "object" || frame === null || Array.isArray(frame)) throw new Error("The frame is not a { id, ok } object");
+          if (typeof frame !== "object" || frame === null || Array.isArray(frame)) {
+            throw new Error("The frame is not a { id, ok } object");
+          }
         } catch (e) {
           // Dropping it would leave its call waiting for the timeout. The
           // socket is given up at once (not when the close handshake ends,
           // which a broken peer may never finish): every pending call fails
           // now with this reason, and the next call opens a new socket.
           const error = new ConnectionError(
-            `The server sent a frame that is not a reply (${(e as Error).message.slice(0, 160)}): the connection was closed; ` +
+            `The server sent a frame that is not a reply (${
+              (e as Error).message.slice(0, 160)
+            }): the connection was closed; ` +
               "pending calls may or may not have been applied; the next call reconnects",
           );
           dead = true;
@@ -180,7 +188,9 @@ export class WsTransport implements Transport {
           if (frame.id === 0 && frame.ok === true) {
             authed = true;
             const hello = (frame.value ?? {}) as { maxRequestBytes?: unknown; maxFrameBytes?: unknown };
-            if (typeof hello.maxRequestBytes === "number") this.#limit = Math.min(this.#o.maxRequestBytes, hello.maxRequestBytes);
+            if (typeof hello.maxRequestBytes === "number") {
+              this.#limit = Math.min(this.#o.maxRequestBytes, hello.maxRequestBytes);
+            }
             // An older server names no frame limit: its frames are as large as its requests.
             this.#frameLimit = typeof hello.maxFrameBytes === "number" && hello.maxFrameBytes >= PART_OVERHEAD * 2
               ? hello.maxFrameBytes
@@ -216,16 +226,25 @@ export class WsTransport implements Transport {
         if (this.#trying === socket) this.#trying = null;
         if (dead) return; // its calls have failed already; newer ones belong to another socket
         if (!authed) {
-          reject(lastError ?? new ConnectionError(`Could not connect to ${this.#url} (close code ${ev.code}): is the server running?`));
+          reject(
+            lastError ??
+              new ConnectionError(`Could not connect to ${this.#url} (close code ${ev.code}): is the server running?`),
+          );
           return;
         }
-        const cause = lastError ?? (ev.reason ? new ConnectionError(`The server closed the connection to ${this.#url} (code ${ev.code}): ${ev.reason}`) : null);
+        const cause = lastError ??
+          (ev.reason
+            ? new ConnectionError(`The server closed the connection to ${this.#url} (code ${ev.code}): ${ev.reason}`)
+            : null);
         const pending = [...this.#pending.values()];
         this.#pending.clear();
         for (const p of pending) {
-          p.reject(this.#closed
-            ? new ClosedError(`The client was closed before the reply to ${p.op} arrived`)
-            : cause ?? new ConnectionError(`The connection to ${this.#url} dropped before the reply to ${p.op} (close code ${ev.code}): it may or may not have been applied; the next call reconnects`));
+          p.reject(
+            this.#closed ? new ClosedError(`The client was closed before the reply to ${p.op} arrived`) : cause ??
+              new ConnectionError(
+                `The connection to ${this.#url} dropped before the reply to ${p.op} (close code ${ev.code}): it may or may not have been applied; the next call reconnects`,
+              ),
+          );
         }
       };
     });
@@ -242,13 +261,25 @@ export class WsTransport implements Transport {
       }
       this.#connecting ??= this.#attempt().finally(() => (this.#connecting = null));
       const left = deadline - Date.now();
-      if (left <= 0) throw new ConnectionError(`Could not connect to ${this.#url} within ${this.#o.timeout} ms: is the server running?`);
+      if (left <= 0) {
+        throw new ConnectionError(
+          `Could not connect to ${this.#url} within ${this.#o.timeout} ms: is the server running?`,
+        );
+      }
       let timer: ReturnType<typeof setTimeout> | undefined;
       try {
         return await Promise.race([
           this.#connecting,
           new Promise<never>((_, rej) => {
-            timer = setTimeout(() => rej(new ConnectionError(`Could not connect to ${this.#url} within ${this.#o.timeout} ms: is the server running?`)), left);
+            timer = setTimeout(
+              () =>
+                rej(
+                  new ConnectionError(
+                    `Could not connect to ${this.#url} within ${this.#o.timeout} ms: is the server running?`,
+                  ),
+                ),
+              left,
+            );
           }),
         ]);
       } catch (e) {
@@ -408,9 +439,13 @@ export class WsTransport implements Transport {
     this.#closed = true;
     const s = this.#socket;
     this.#socket = null;
-    for (const p of this.#pending.values()) p.reject(new ClosedError(`The client was closed before the reply to ${p.op} arrived`));
+    for (const p of this.#pending.values()) {
+      p.reject(new ClosedError(`The client was closed before the reply to ${p.op} arrived`));
+    }
     this.#pending.clear();
-    for (const { q } of this.#waitingStreams.splice(0)) q.reject(new ClosedError(`The client was closed before ${q.op} was sent`));
+    for (const { q } of this.#waitingStreams.splice(0)) {
+      q.reject(new ClosedError(`The client was closed before ${q.op} was sent`));
+    }
     const trying = this.#trying;
     this.#trying = null;
     if (trying !== null) {

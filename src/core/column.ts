@@ -104,7 +104,9 @@ export class Column {
   static create(type: ColumnType, nullable: boolean, capacity: number): Column {
     const valid = nullable ? new Uint8Array((capacity + 7) >> 3) : null;
     const ctor = ARRAYS[type];
-    if (type === "Utf8" || type === "String") return new Column("dict", new Int32Array(capacity), valid, [], Int32Array);
+    if (type === "Utf8" || type === "String") {
+      return new Column("dict", new Int32Array(capacity), valid, [], Int32Array);
+    }
     if (ctor === undefined) return new Column("obj", [], valid, null, null);
     const kind = type === "Boolean" ? "bool" : type === "Date" || type === "Datetime" ? "date" : "num";
     return new Column(kind, new ctor(capacity), valid, null, ctor);

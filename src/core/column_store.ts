@@ -22,8 +22,8 @@
 
 import { Column } from "./column.ts";
 import type { CompiledSchema, StoredRow } from "./schema.ts";
-import { cursorStart, cursorNext, type Undo } from "./slot_map.ts";
-import { rowAt, type RowAt } from "./row_shape.ts";
+import { cursorNext, cursorStart, type Undo } from "./slot_map.ts";
+import { type RowAt, rowAt } from "./row_shape.ts";
 import type { Value } from "./value.ts";
 
 type Pk = string | number;

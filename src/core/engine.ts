@@ -11,7 +11,7 @@ import type { ColumnStore } from "./column_store.ts";
 import type { CompiledSchema } from "./schema.ts";
 import type { SecondaryIndex } from "./secondary_index.ts";
 import type { SlotMap, Undo } from "./slot_map.ts";
-import { quote, type Key, type Value } from "./value.ts";
+import { type Key, quote, type Value } from "./value.ts";
 
 /** The kinds of collection. */
 export type Kind = "dict" | "list" | "table";

@@ -108,8 +108,21 @@ function isObj(v: unknown): v is Record<string, unknown> {
 const COMPARE = new Set(["=", "!=", "<", "<=", ">", ">="]);
 const STRINGY = new Set(["Utf8", "String"]);
 const ORDERED = new Set([
-  "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
-  "Float32", "Float64", "Utf8", "String", "Date", "Datetime", "Boolean",
+  "Int8",
+  "Int16",
+  "Int32",
+  "Int64",
+  "UInt8",
+  "UInt16",
+  "UInt32",
+  "UInt64",
+  "Float32",
+  "Float64",
+  "Utf8",
+  "String",
+  "Date",
+  "Datetime",
+  "Boolean",
 ]);
 
 /** A query checked against a schema, ready to run. */
@@ -139,7 +152,10 @@ export interface IndexTerm {
 function columnIndex(s: CompiledSchema, column: unknown, where: string): number {
   const i = typeof column === "string" ? s.names.indexOf(column) : -1;
   if (i === -1) {
-    bad(`Column ${quote(column)} in ${where} is not in table ${quote(s.def.name)}`, `use one of ${s.names.map((n) => quote(n)).join(", ")}`);
+    bad(
+      `Column ${quote(column)} in ${where} is not in table ${quote(s.def.name)}`,
+      `use one of ${s.names.map((n) => quote(n)).join(", ")}`,
+    );
   }
   return i;
 }
@@ -147,14 +163,20 @@ function columnIndex(s: CompiledSchema, column: unknown, where: string): number 
 /** Checks an operand against the column type, returning it in stored form. */
 function operand(s: CompiledSchema, i: number, v: unknown, op: string): Value {
   if (v === null || v === undefined) {
-    bad(`Operand ${quote(v)} of ${quote(op)} on column ${quote(s.names[i])}`, "compare with a value; use { op: \"isNull\" } to find nulls");
+    bad(
+      `Operand ${quote(v)} of ${quote(op)} on column ${quote(s.names[i])}`,
+      'compare with a value; use { op: "isNull" } to find nulls',
+    );
   }
   const type = s.def.columns[i].type;
   try {
     // The column's own checker: an operand is acceptable exactly when a cell would be.
     return s.checks[i](v, "");
   } catch {
-    return bad(`Operand ${quote(v)} of ${quote(op)} does not fit column ${quote(s.names[i])} of type ${type}`, `pass a ${type} value`);
+    return bad(
+      `Operand ${quote(v)} of ${quote(op)} does not fit column ${quote(s.names[i])} of type ${type}`,
+      `pass a ${type} value`,
+    );
   }
 }
 
@@ -176,7 +198,9 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
   if ("and" in f || "or" in f) {
     const key = "and" in f ? "and" : "or";
     const list = f[key];
-    if (!Array.isArray(list) || Object.keys(f).length !== 1) bad(`Filter ${quote(f)}`, `"${key}" takes an array of filters and nothing beside it`);
+    if (!Array.isArray(list) || Object.keys(f).length !== 1) {
+      bad(`Filter ${quote(f)}`, `"${key}" takes an array of filters and nothing beside it`);
+    }
     // Only the terms of a top-level AND narrow the candidates.
     return { kind: key, list: list.map((x) => compileFilter(s, x, key === "and" ? terms : null)) };
   }
@@ -185,22 +209,38 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
     return { kind: "not", filter: compileFilter(s, f.not, null) };
   }
   for (const k of Object.keys(f)) {
-    if (k !== "column" && k !== "op" && k !== "value") bad(`Filter key ${quote(k)} is unknown`, "use column, op and value (or and / or / not)");
+    if (k !== "column" && k !== "op" && k !== "value") {
+      bad(`Filter key ${quote(k)} is unknown`, "use column, op and value (or and / or / not)");
+    }
   }
   const i = columnIndex(s, f.column, "a filter");
   const name = s.names[i];
   const type = s.def.columns[i].type;
   const op = f.op;
   if (op === "isNull") return { kind: "isNull", column: i };
-  if (typeof op !== "string") bad(`Filter operator ${quote(op)} is not a string`, "use =, !=, <, <=, >, >=, in, between, isNull, startsWith or contains");
+  if (typeof op !== "string") {
+    bad(
+      `Filter operator ${quote(op)} is not a string`,
+      "use =, !=, <, <=, >, >=, in, between, isNull, startsWith or contains",
+    );
+  }
   const leaf = (values: Value[], test: CellTest): FilterNode => ({ kind: "leaf", column: i, op, values, test });
   if (op === "startsWith" || op === "contains") {
-    if (!STRINGY.has(type)) bad(`Operator ${op} on column ${quote(name)} of type ${type}`, "it applies to Utf8 columns only");
+    if (!STRINGY.has(type)) {
+      bad(`Operator ${op} on column ${quote(name)} of type ${type}`, "it applies to Utf8 columns only");
+    }
     const v = operand(s, i, f.value, op) as string;
-    return leaf([v], op === "startsWith" ? (x) => typeof x === "string" && x.startsWith(v) : (x) => typeof x === "string" && x.includes(v));
+    return leaf(
+      [v],
+      op === "startsWith"
+        ? (x) => typeof x === "string" && x.startsWith(v)
+        : (x) => typeof x === "string" && x.includes(v),
+    );
   }
   if (op === "in") {
-    if (!Array.isArray(f.value)) bad(`Operand ${quote(f.value)} of "in" on column ${quote(name)}`, "pass an array of values");
+    if (!Array.isArray(f.value)) {
+      bad(`Operand ${quote(f.value)} of "in" on column ${quote(name)}`, "pass an array of values");
+    }
     const vals = (f.value as unknown[]).map((v) => operand(s, i, v, op));
     terms?.push({ column: name, kind: "eq", values: vals });
     if (type === "Json" || type === "Binary") return leaf(vals, (x) => vals.some((v) => deepEqual(x, v)));
@@ -208,14 +248,23 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
     return leaf(vals, (x) => set.has(eqKey(x)));
   }
   if (op === "between") {
-    if (!Array.isArray(f.value) || f.value.length !== 2) bad(`Operand ${quote(f.value)} of "between" on column ${quote(name)}`, "pass [low, high]");
-    if (!ORDERED.has(type)) bad(`Operator between on column ${quote(name)} of type ${type}`, "it needs an ordered column type");
+    if (!Array.isArray(f.value) || f.value.length !== 2) {
+      bad(`Operand ${quote(f.value)} of "between" on column ${quote(name)}`, "pass [low, high]");
+    }
+    if (!ORDERED.has(type)) {
+      bad(`Operator between on column ${quote(name)} of type ${type}`, "it needs an ordered column type");
+    }
     const lo = operand(s, i, f.value[0], op);
     const hi = operand(s, i, f.value[1], op);
     terms?.push({ column: name, kind: "range", lo: { v: lo, inclusive: true }, hi: { v: hi, inclusive: true } });
     return leaf([lo, hi], (x) => compareValues(x, lo) >= 0 && compareValues(x, hi) <= 0);
   }
-  if (!COMPARE.has(op)) bad(`Filter operator ${quote(op)} is unknown`, "use =, !=, <, <=, >, >=, in, between, isNull, startsWith or contains");
+  if (!COMPARE.has(op)) {
+    bad(
+      `Filter operator ${quote(op)} is unknown`,
+      "use =, !=, <, <=, >, >=, in, between, isNull, startsWith or contains",
+    );
+  }
   const v = operand(s, i, f.value, op);
   if (op === "=" || op === "!=") {
     const eq = type === "Json" || type === "Binary"
@@ -227,7 +276,9 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
     }
     return leaf([v], (x) => !eq(x));
   }
-  if (!ORDERED.has(type)) bad(`Operator ${op} on column ${quote(name)} of type ${type}`, "it needs an ordered column type");
+  if (!ORDERED.has(type)) {
+    bad(`Operator ${op} on column ${quote(name)} of type ${type}`, "it needs an ordered column type");
+  }
   const bound = { v, inclusive: op === "<=" || op === ">=" };
   terms?.push(op[0] === ">" ? { column: name, kind: "range", lo: bound } : { column: name, kind: "range", hi: bound });
   // Plain JS comparison is exact for numbers and strings (and NaN compares false).
@@ -243,17 +294,36 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
         return leaf([v], (x) => (x as number) >= (v as number));
     }
   }
-  const want = op === "<" ? (c: number) => c < 0 : op === "<=" ? (c: number) => c <= 0 : op === ">" ? (c: number) => c > 0 : (c: number) => c >= 0;
+  const want = op === "<"
+    ? (c: number) => c < 0
+    : op === "<="
+    ? (c: number) => c <= 0
+    : op === ">"
+    ? (c: number) => c > 0
+    : (c: number) => c >= 0;
   return leaf([v], (x) => want(compareValues(x, v)));
 }
 
 function checkNames(s: CompiledSchema, list: unknown, what: string): string[] {
-  if (!Array.isArray(list) || list.length === 0) bad(`Query ${what} ${quote(list)}`, "pass a non-empty array of column names");
+  if (!Array.isArray(list) || list.length === 0) {
+    bad(`Query ${what} ${quote(list)}`, "pass a non-empty array of column names");
+  }
   return list.map((c) => s.names[columnIndex(s, c, what)]);
 }
 
 const AGG_OPS = new Set(["count", "sum", "mean", "min", "max", "countDistinct"]);
-const NUMERIC = new Set(["Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float32", "Float64"]);
+const NUMERIC = new Set([
+  "Int8",
+  "Int16",
+  "Int32",
+  "Int64",
+  "UInt8",
+  "UInt16",
+  "UInt32",
+  "UInt64",
+  "Float32",
+  "Float64",
+]);
 
 /**
  * Checks a query against a schema and builds its plan. Throws
@@ -269,9 +339,16 @@ const NUMERIC = new Set(["Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "
  */
 export function compileQuery(s: CompiledSchema, q: unknown): Plan {
   if (q === undefined || q === null) q = {};
-  if (!isObj(q)) bad(`Query ${quote(q)} is not an object`, "pass { where?, select?, orderBy?, limit?, offset?, groupBy?, aggregates?, format? }");
+  if (!isObj(q)) {
+    bad(
+      `Query ${quote(q)} is not an object`,
+      "pass { where?, select?, orderBy?, limit?, offset?, groupBy?, aggregates?, format? }",
+    );
+  }
   const allowed = new Set(["where", "select", "orderBy", "limit", "offset", "groupBy", "aggregates", "format"]);
-  for (const k of Object.keys(q)) if (!allowed.has(k)) bad(`Query key ${quote(k)} is unknown`, `use ${[...allowed].join(", ")}`);
+  for (const k of Object.keys(q)) {
+    if (!allowed.has(k)) bad(`Query key ${quote(k)} is unknown`, `use ${[...allowed].join(", ")}`);
+  }
   const query = q as Query;
   const terms: IndexTerm[] = [];
   const filter = query.where === undefined ? null : compileFilter(s, query.where, terms);
@@ -279,7 +356,10 @@ export function compileQuery(s: CompiledSchema, q: unknown): Plan {
   if (query.select !== undefined) out.select = checkNames(s, query.select, "select");
   if (query.groupBy !== undefined) out.groupBy = checkNames(s, query.groupBy, "groupBy");
   if (query.select !== undefined && (query.groupBy !== undefined || query.aggregates !== undefined)) {
-    bad("A query has both select and groupBy/aggregates", "the output of a grouped query is its group columns and aggregates; drop select");
+    bad(
+      "A query has both select and groupBy/aggregates",
+      "the output of a grouped query is its group columns and aggregates; drop select",
+    );
   }
   const outputs = new Set<string>(out.groupBy ?? []);
   if (query.aggregates !== undefined) {
@@ -290,7 +370,12 @@ export function compileQuery(s: CompiledSchema, q: unknown): Plan {
       if (!isObj(a) || typeof a.op !== "string" || !AGG_OPS.has(a.op)) {
         bad(`Aggregate ${quote(alias)} is ${quote(a)}`, `use { op: one of ${[...AGG_OPS].join(", ")}, column }`);
       }
-      if (alias === "__proto__") bad(`Aggregate name "__proto__"`, "it cannot be an output column (it would set the row's prototype); pick another name");
+      if (alias === "__proto__") {
+        bad(
+          `Aggregate name "__proto__"`,
+          "it cannot be an output column (it would set the row's prototype); pick another name",
+        );
+      }
       if (outputs.has(alias)) bad(`Aggregate name ${quote(alias)} repeats a group column`, "rename it");
       if (a.column === undefined) {
         if (a.op !== "count") bad(`Aggregate ${quote(alias)} (${a.op}) has no column`, "name the column it reads");
@@ -298,32 +383,55 @@ export function compileQuery(s: CompiledSchema, q: unknown): Plan {
         const i = columnIndex(s, a.column, `aggregate ${quote(alias)}`);
         const type = s.def.columns[i].type;
         if ((a.op === "sum" || a.op === "mean") && !NUMERIC.has(type)) {
-          bad(`Aggregate ${quote(alias)} (${a.op}) reads column ${quote(a.column)} of type ${type}`, "sum and mean need a numeric column");
+          bad(
+            `Aggregate ${quote(alias)} (${a.op}) reads column ${quote(a.column)} of type ${type}`,
+            "sum and mean need a numeric column",
+          );
         }
         if ((a.op === "min" || a.op === "max") && !ORDERED.has(type)) {
-          bad(`Aggregate ${quote(alias)} (${a.op}) reads column ${quote(a.column)} of type ${type}`, "min and max need an ordered column");
+          bad(
+            `Aggregate ${quote(alias)} (${a.op}) reads column ${quote(a.column)} of type ${type}`,
+            "min and max need an ordered column",
+          );
         }
       }
       outputs.add(alias);
     }
   } else if (out.groupBy !== undefined) {
-    bad("A query has groupBy but no aggregates", "add aggregates, e.g. { n: { op: \"count\" } }");
+    bad("A query has groupBy but no aggregates", 'add aggregates, e.g. { n: { op: "count" } }');
   }
   const grouped = out.groupBy !== undefined || query.aggregates !== undefined;
   if (query.orderBy !== undefined) {
-    if (!Array.isArray(query.orderBy)) bad(`Query orderBy ${quote(query.orderBy)}`, "pass an array of { column, direction?, nulls? }");
+    if (!Array.isArray(query.orderBy)) {
+      bad(`Query orderBy ${quote(query.orderBy)}`, "pass an array of { column, direction?, nulls? }");
+    }
     for (const o of query.orderBy) {
       if (!isObj(o)) bad(`Query orderBy entry ${quote(o)}`, "pass { column, direction?, nulls? }");
       const ok = grouped ? outputs.has(o.column as string) : s.names.includes(o.column as string);
-      if (!ok) bad(`Query orderBy column ${quote(o.column)} is not in the ${grouped ? "grouped output" : "table"}`, `use one of ${[...(grouped ? outputs : s.names)].map((n) => quote(n)).join(", ")}`);
-      if (o.direction !== undefined && o.direction !== "asc" && o.direction !== "desc") bad(`Query orderBy direction ${quote(o.direction)}`, 'use "asc" or "desc"');
-      if (o.nulls !== undefined && o.nulls !== "first" && o.nulls !== "last") bad(`Query orderBy nulls ${quote(o.nulls)}`, 'use "first" or "last"');
-      for (const k of Object.keys(o)) if (k !== "column" && k !== "direction" && k !== "nulls") bad(`Query orderBy key ${quote(k)} is unknown`, "use column, direction, nulls");
+      if (!ok) {
+        bad(
+          `Query orderBy column ${quote(o.column)} is not in the ${grouped ? "grouped output" : "table"}`,
+          `use one of ${[...(grouped ? outputs : s.names)].map((n) => quote(n)).join(", ")}`,
+        );
+      }
+      if (o.direction !== undefined && o.direction !== "asc" && o.direction !== "desc") {
+        bad(`Query orderBy direction ${quote(o.direction)}`, 'use "asc" or "desc"');
+      }
+      if (o.nulls !== undefined && o.nulls !== "first" && o.nulls !== "last") {
+        bad(`Query orderBy nulls ${quote(o.nulls)}`, 'use "first" or "last"');
+      }
+      for (const k of Object.keys(o)) {
+        if (k !== "column" && k !== "direction" && k !== "nulls") {
+          bad(`Query orderBy key ${quote(k)} is unknown`, "use column, direction, nulls");
+        }
+      }
     }
   }
   for (const k of ["limit", "offset"] as const) {
     const v = query[k];
-    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 0)) bad(`Query ${k} ${quote(v)}`, "pass a non-negative integer");
+    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 0)) {
+      bad(`Query ${k} ${quote(v)}`, "pass a non-negative integer");
+    }
   }
   if (query.format !== undefined && query.format !== "rows" && query.format !== "columns") {
     bad(`Query format ${quote(query.format)}`, 'use "rows" or "columns"');
@@ -381,4 +489,3 @@ export function canon(v: Value): string {
   const keys = Object.keys(v).sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canon(v[k])}`).join(",")}}`;
 }
-

@@ -76,7 +76,11 @@ export class QueryBuilder<S extends TableSchema = TableSchema, R = Row<S>> {
 
   /** Adds a raw filter (`{ and | or | not }` trees), AND-ed with the ones before. */
   filter(f: Filter): this {
-    const where: Filter = this.q.where === undefined ? f : "and" in this.q.where ? { and: [...this.q.where.and, f] } : { and: [this.q.where, f] };
+    const where: Filter = this.q.where === undefined
+      ? f
+      : "and" in this.q.where
+      ? { and: [...this.q.where.and, f] }
+      : { and: [this.q.where, f] };
     return this.with({ where });
   }
 
@@ -148,7 +152,9 @@ export class TableQuery<S extends TableSchema = TableSchema, R = Row<S>> extends
   }
 
   #exec(op: "query" | "first" | "count", q: Query): unknown {
-    if (this.#run === undefined) throw new TypeError("This query is not bound to a table: pass build() to table.query()");
+    if (this.#run === undefined) {
+      throw new TypeError("This query is not bound to a table: pass build() to table.query()");
+    }
     return this.#run(op, q);
   }
 

@@ -149,7 +149,9 @@ function select(store: ColumnStore, plan: Plan, slots: Int32Array | null, stopAt
     const pred = plan.filter === null ? null : bindFilter(store, plan.filter);
     if (pred === null && stopAt >= slots.length) return slots;
     const out: number[] = [];
-    for (let j = 0; j < slots.length && out.length < stopAt; j++) if (pred === null || pred(slots[j])) out.push(slots[j]);
+    for (let j = 0; j < slots.length && out.length < stopAt; j++) {
+      if (pred === null || pred(slots[j])) out.push(slots[j]);
+    }
     return Int32Array.from(out);
   }
   const live = store.live;
@@ -186,7 +188,9 @@ function fastScan(store: ColumnStore, f: FilterNode | null, out: Int32Array, cap
     const codes = col.data as Int32Array;
     if (cap < store.size) {
       for (let i = 0; i < n && k < cap; i++) {
-        if (live[i] === 1 && ok[codes[i]] === 1 && (valid === null || (valid[i >> 3] & (1 << (i & 7))) !== 0)) out[k++] = i;
+        if (live[i] === 1 && ok[codes[i]] === 1 && (valid === null || (valid[i >> 3] & (1 << (i & 7))) !== 0)) {
+          out[k++] = i;
+        }
       }
       return k;
     }
@@ -314,7 +318,12 @@ function topK(sel: Int32Array, cmp: (a: number, b: number) => number, k: number)
 }
 
 /** Group numbers for the matching slots, in first-seen order, and each group's key cells. */
-function groupIds(store: ColumnStore, s: CompiledSchema, sel: Int32Array, groupBy: string[]): { gid: Int32Array; keys: StoredRow[] } {
+function groupIds(
+  store: ColumnStore,
+  s: CompiledSchema,
+  sel: Int32Array,
+  groupBy: string[],
+): { gid: Int32Array; keys: StoredRow[] } {
   const gid = scratch(1, sel.length);
   const keys: StoredRow[] = [];
   const cols = groupBy.map((c) => store.columns[s.names.indexOf(c)]);
@@ -347,7 +356,9 @@ function groupIds(store: ColumnStore, s: CompiledSchema, sel: Int32Array, groupB
     return { gid, keys };
   }
   const map = new Map<unknown, number>();
-  const typed = one !== null && (one.kind === "num" || one.kind === "date" || one.kind === "bool") ? one.data as Numeric : null;
+  const typed = one !== null && (one.kind === "num" || one.kind === "date" || one.kind === "bool")
+    ? one.data as Numeric
+    : null;
   for (let j = 0; j < sel.length; j++) {
     const slot = sel[j];
     // Typed cells are their own Map keys (SameValueZero, like keyOf); nulls get their own.
@@ -392,7 +403,15 @@ function aggregateColumn(col: Column | null, op: string, sel: Int32Array, gid: I
       n[g]++;
     }
     for (let g = 0; g < groups; g++) {
-      out[g] = op === "count" ? n[g] : op === "sum" ? acc[g] : n[g] === 0 ? null : op === "mean" ? acc[g] / n[g] : acc[g];
+      out[g] = op === "count"
+        ? n[g]
+        : op === "sum"
+        ? acc[g]
+        : n[g] === 0
+        ? null
+        : op === "mean"
+        ? acc[g] / n[g]
+        : acc[g];
     }
     return out;
   }
@@ -407,7 +426,9 @@ function aggregateColumn(col: Column | null, op: string, sel: Int32Array, gid: I
     const v = col.get(i);
     if (distinct !== null) distinct[g].add(keyOf(v));
     else if (op === "sum" || op === "mean") sum[g] += v as number;
-    else if (op === "min" ? out[g] === null || compareValues(v, out[g]) < 0 : out[g] === null || compareValues(v, out[g]) > 0) {
+    else if (
+      op === "min" ? out[g] === null || compareValues(v, out[g]) < 0 : out[g] === null || compareValues(v, out[g]) > 0
+    ) {
       out[g] = v;
     }
   }
@@ -521,4 +542,3 @@ export function runQuery(
   if (lazy) return new Batches(sel.length, (a, b) => make(vals.map((v) => v.slice(a, b)), b - a));
   return make(vals, sel.length);
 }
-

@@ -104,7 +104,9 @@ export type InsertRow<S extends TableSchema> =
  * ```
  */
 export type PrimaryKey<S extends TableSchema> = TableSchema extends S ? string | number | bigint
-  : ValueOfType<Extract<Cols<S>, { readonly primaryKey: true }>["type"]> | (Extract<Cols<S>, { readonly primaryKey: true }>["type"] extends IntType ? bigint : never);
+  :
+    | ValueOfType<Extract<Cols<S>, { readonly primaryKey: true }>["type"]>
+    | (Extract<Cols<S>, { readonly primaryKey: true }>["type"] extends IntType ? bigint : never);
 
 /** The name of a schema's primary-key column. */
 export type PrimaryKeyName<S extends TableSchema> = Extract<Cols<S>, { readonly primaryKey: true }>["name"];
@@ -204,7 +206,9 @@ function intCheck(type: IntType, column: string, table: string): Check {
       if (v >= BigInt(min) && v <= BigInt(max)) return Number(v);
     }
     throw new ValidationError(
-      `Column ${quote(column)} of table ${quote(table)} is ${type} and takes integers from ${min} to ${max}, got ${quote(v)}${where}: pass an integer in that range`,
+      `Column ${quote(column)} of table ${quote(table)} is ${type} and takes integers from ${min} to ${max}, got ${
+        quote(v)
+      }${where}: pass an integer in that range`,
     );
   };
 }
@@ -300,11 +304,16 @@ export function compileSchema(schema: unknown): CompiledSchema {
     }
     for (const k of Object.keys(col)) {
       if (k !== "name" && k !== "type" && k !== "primaryKey" && k !== "nullable") {
-        schemaError(name, `column ${quote(cn)} has unknown property ${quote(k)}; allowed are name, type, primaryKey, nullable`);
+        schemaError(
+          name,
+          `column ${quote(cn)} has unknown property ${quote(k)}; allowed are name, type, primaryKey, nullable`,
+        );
       }
     }
     if (primaryKey) {
-      if (pk !== -1) schemaError(name, `columns ${quote(defs[pk].name)} and ${quote(cn)} are both primary keys; mark exactly one`);
+      if (pk !== -1) {
+        schemaError(name, `columns ${quote(defs[pk].name)} and ${quote(cn)} are both primary keys; mark exactly one`);
+      }
       if (nullable) schemaError(name, `primary key ${quote(cn)} cannot be nullable`);
       if (!(type in INT_RANGES) && type !== "Utf8" && type !== "String") {
         schemaError(name, `primary key ${quote(cn)} has type ${type}; use an integer type or Utf8`);
@@ -324,7 +333,9 @@ export function compileSchema(schema: unknown): CompiledSchema {
     checks: defs.map((c) => checkFor(c, name)),
     nullable: defs.map((c) => c.nullable === true),
     pk,
-    copyOut: defs.flatMap((c, i) => c.type === "Binary" || c.type === "Date" || c.type === "Datetime" || c.type === "Json" ? [i] : []),
+    copyOut: defs.flatMap((c, i) =>
+      c.type === "Binary" || c.type === "Date" || c.type === "Datetime" || c.type === "Json" ? [i] : []
+    ),
   };
 }
 
@@ -351,13 +362,17 @@ export function sameSchema(a: TableSchema, b: TableSchema): boolean {
 }
 
 function notAnObject(table: string, row: unknown): never {
-  throw new ValidationError(`Row ${quote(row)} for table ${quote(table)} is not a plain object: pass { column: value, ... }`);
+  throw new ValidationError(
+    `Row ${quote(row)} for table ${quote(table)} is not a plain object: pass { column: value, ... }`,
+  );
 }
 
 function unknownColumn(s: CompiledSchema, row: object): never {
   const bad = Object.keys(row).find((k) => !s.names.includes(k));
   throw new ValidationError(
-    `Column ${quote(bad)} is not in table ${quote(s.def.name)}: its columns are ${s.names.map((n) => quote(n)).join(", ")}`,
+    `Column ${quote(bad)} is not in table ${quote(s.def.name)}: its columns are ${
+      s.names.map((n) => quote(n)).join(", ")
+    }`,
   );
 }
 
@@ -392,7 +407,9 @@ export function checkRow(s: CompiledSchema, row: unknown, where: string): Stored
       if (own) seen++;
       if (!nullable[i]) {
         throw new ValidationError(
-          `Column ${quote(name)} of table ${quote(s.def.name)} is missing${where}: it is not nullable, so every row needs a value`,
+          `Column ${quote(name)} of table ${
+            quote(s.def.name)
+          } is missing${where}: it is not nullable, so every row needs a value`,
         );
       }
       out[name] = null;
@@ -414,7 +431,9 @@ function ownKeys(row: object): number {
 
 function nullError(s: CompiledSchema, name: string, where: string): never {
   throw new ValidationError(
-    `Column ${quote(name)} of table ${quote(s.def.name)} is not nullable, got null${where}: pass a value or declare the column nullable: true`,
+    `Column ${quote(name)} of table ${
+      quote(s.def.name)
+    } is not nullable, got null${where}: pass a value or declare the column nullable: true`,
   );
 }
 
@@ -457,7 +476,9 @@ export function checkPartial(s: CompiledSchema, row: unknown): StoredRow {
 export function checkPk(s: CompiledSchema, key: unknown): string | number {
   if (key === null || key === undefined) {
     throw new ValidationError(
-      `Primary key ${quote(key)} for table ${quote(s.def.name)} is missing: pass a value of column ${quote(s.names[s.pk])}`,
+      `Primary key ${quote(key)} for table ${quote(s.def.name)} is missing: pass a value of column ${
+        quote(s.names[s.pk])
+      }`,
     );
   }
   return s.checks[s.pk](key, " (primary key)") as string | number;

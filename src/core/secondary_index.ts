@@ -105,7 +105,9 @@ export class SecondaryIndex {
 
   /** The primary keys of rows whose value lies within the bounds. */
   range(lo?: { v: Value; inclusive: boolean }, hi?: { v: Value; inclusive: boolean }): Pk[] {
-    const keys = this.#sorted ??= [...this.#values.keys()].sort((x, y) => compareValues(this.#values.get(x)!, this.#values.get(y)!));
+    const keys = this.#sorted ??= [...this.#values.keys()].sort((x, y) =>
+      compareValues(this.#values.get(x)!, this.#values.get(y)!)
+    );
     const value = (i: number) => this.#values.get(keys[i])!;
     // First position not below lo, by binary search.
     let start = 0;

@@ -242,12 +242,20 @@ export function cloneIn(value: unknown, what = "Value"): Value {
 }
 
 function badString(what: string, path: string): never {
-  fail(path, `${what} is a string with a lone surrogate`, "only well-formed UTF-16 strings can be stored (they are written as UTF-8); fix the string or store it as a Uint8Array");
+  fail(
+    path,
+    `${what} is a string with a lone surrogate`,
+    "only well-formed UTF-16 strings can be stored (they are written as UTF-8); fix the string or store it as a Uint8Array",
+  );
 }
 
 function badBigint(value: bigint, what: string, path: string): never {
   const q = quote(value);
-  fail(path, `${what} ${q.startsWith("a ") ? `(${q})` : q} is outside the 64-bit range`, "bigints must lie within -(2^63) .. 2^64-1; store larger ones as strings");
+  fail(
+    path,
+    `${what} ${q.startsWith("a ") ? `(${q})` : q} is outside the 64-bit range`,
+    "bigints must lie within -(2^63) .. 2^64-1; store larger ones as strings",
+  );
 }
 
 /**
@@ -272,7 +280,11 @@ function cloneDeep(value: unknown, what: string, path: string, seen: Set<object>
     // falls through (fail never returns)
     case "function":
     case "symbol":
-      fail(path, `${what} is ${quote(value)}`, "only data can be stored (null, boolean, number, bigint, string, Uint8Array, Date, arrays and plain objects)");
+      fail(
+        path,
+        `${what} is ${quote(value)}`,
+        "only data can be stored (null, boolean, number, bigint, string, Uint8Array, Date, arrays and plain objects)",
+      );
   }
   if (value === null) return null;
   const obj = value as object;
@@ -283,7 +295,9 @@ function cloneDeep(value: unknown, what: string, path: string, seen: Set<object>
     const n = arr.length;
     const out: Value[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      if (!(i in arr)) fail(`${path}[${i}]`, `${what} has a hole`, "sparse arrays cannot be stored; fill the gap with null");
+      if (!(i in arr)) {
+        fail(`${path}[${i}]`, `${what} has a hole`, "sparse arrays cannot be stored; fill the gap with null");
+      }
       out[i] = cloneDeep(arr[i], what, `${path}[${i}]`, seen);
     }
     seen.delete(obj);
@@ -314,7 +328,11 @@ function cloneDeep(value: unknown, what: string, path: string, seen: Set<object>
     if (Number.isNaN(t)) fail(path, `${what} is an invalid Date`, "store a valid Date or null");
     return new Date(t);
   }
-  return fail(path, `${what} is ${quote(obj)}`, "only data can be stored (null, boolean, number, bigint, string, Uint8Array, Date, arrays and plain objects); convert it to one of those first");
+  return fail(
+    path,
+    `${what} is ${quote(obj)}`,
+    "only data can be stored (null, boolean, number, bigint, string, Uint8Array, Date, arrays and plain objects); convert it to one of those first",
+  );
 }
 
 /** Node's Buffer is a Uint8Array subclass; accept it and store a plain copy. */
@@ -324,8 +342,9 @@ function isBuffer(obj: object): boolean {
 
 function enter(seen: Set<object> | null, obj: object, what: string, path: string): Set<object> {
   if (seen === null) seen = new Set();
-  else if (seen.has(obj)) fail(path, `${what} contains a cycle`, "cyclic structures cannot be stored; break the cycle first");
-  else if (seen.size >= MAX_DEPTH) {
+  else if (seen.has(obj)) {
+    fail(path, `${what} contains a cycle`, "cyclic structures cannot be stored; break the cycle first");
+  } else if (seen.size >= MAX_DEPTH) {
     fail(path, `${what} is nested more than ${MAX_DEPTH} levels deep`, "flatten it or store the deep part as a string");
   }
   seen.add(obj);
@@ -367,8 +386,9 @@ function copyDeep(value: Value): Value {
  * `Object.prototype.__proto__` accessor exists: Bun, Node, browsers).
  */
 function setOwn(out: Record<string, Value>, k: string, v: Value): void {
-  if (k === "__proto__") Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else out[k] = v;
+  if (k === "__proto__") {
+    Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  } else out[k] = v;
 }
 
 /**
@@ -388,7 +408,9 @@ export function checkKey(key: unknown): Key {
   }
   if (typeof key === "number" && Number.isFinite(key)) return key === 0 ? 0 : key;
   throw new ValidationError(
-    `Key ${quote(key)} is not a string or a finite number: dict keys must be strings or finite numbers; convert it first`,
+    `Key ${
+      quote(key)
+    } is not a string or a finite number: dict keys must be strings or finite numbers; convert it first`,
   );
 }
 

@@ -57,8 +57,8 @@ import type { DatabaseOptions, Persistence } from "./options.ts";
 import { Engine, type LogEntry } from "../core/engine.ts";
 import { execute, executeAtomic } from "../ops/mod.ts";
 import {
-  capture,
   type Capture,
+  capture,
   install,
   type LoadedSnapshot,
   readSnapshot,
@@ -202,7 +202,11 @@ async function loadSnapshot(
     try {
       const snapshot = await readSnapshot(storage, joinPath(snapDir, name), `snapshots/${name}`);
       install(engine, snapshot);
-      log(`cyberdb: loaded snapshot ${name}: ${snapshot.collections.length} collections, ${snapshot.items} items, ${ms(t0)}`);
+      log(
+        `cyberdb: loaded snapshot ${name}: ${snapshot.collections.length} collections, ${snapshot.items} items, ${
+          ms(t0)
+        }`,
+      );
       return { snapshot, damaged, names };
     } catch (e) {
       if (!(e instanceof CorruptionError)) throw e;
@@ -428,8 +432,12 @@ class Durable implements Persistence {
     if (this.#lock.held === undefined || (await this.#lock.held())) return null;
     const path = joinPath(this.#dir, "LOCK");
     return new StorageError(
-      `The lock file ${quotePath(path)} was removed or replaced while this database had it open, so another process may ` +
-        `have opened the directory; writes are refused from now on — stop any other process using ${quotePath(this.#dir)}, ` +
+      `The lock file ${
+        quotePath(path)
+      } was removed or replaced while this database had it open, so another process may ` +
+        `have opened the directory; writes are refused from now on — stop any other process using ${
+          quotePath(this.#dir)
+        }, ` +
         "then close this database and open it again",
     );
   }
@@ -590,7 +598,9 @@ class Durable implements Persistence {
         // Only behind a snapshot of everything: the next open then skips
         // every segment by name (see WalWriter.seal).
         if (clean && this.#snapshotLsn === this.#lsn) {
-          await this.#writer.seal().catch((e) => this.#log(`cyberdb: sealing the log at close failed: ${e instanceof Error ? e.message : e}`));
+          await this.#writer.seal().catch((e) =>
+            this.#log(`cyberdb: sealing the log at close failed: ${e instanceof Error ? e.message : e}`)
+          );
         }
       } finally {
         await this.#lock.release();
@@ -603,7 +613,9 @@ class Durable implements Persistence {
 function asStorageError(e: unknown): StorageError {
   if (e instanceof StorageError) return e;
   return new StorageError(
-    `Recovering from a storage failure failed: ${e instanceof Error ? e.message : String(e)}; writes stay refused (retried automatically)`,
+    `Recovering from a storage failure failed: ${
+      e instanceof Error ? e.message : String(e)
+    }; writes stay refused (retried automatically)`,
     { cause: e },
   );
 }

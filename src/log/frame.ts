@@ -168,7 +168,8 @@ export function checkFrame(
   const size = bytes.length;
   const rest = size - offset;
   if (rest < HEADER_BYTES) return badFrame(offset, rest, `incomplete ${rest}-byte frame header at the end`, last);
-  const length = (bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16) | (bytes[offset + 3] << 24)) >>> 0;
+  const length = (bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16) | (bytes[offset + 3] << 24)) >>>
+    0;
   if (length === 0) {
     // Space the file system extended but never filled reads as zeros.
     return last && allZero(bytes, offset)
@@ -180,7 +181,8 @@ export function checkFrame(
   }
   const end = offset + HEADER_BYTES + length;
   if (end > size) return badFrame(offset, rest, `frame of ${length} bytes runs past the end of the file`, last);
-  const stored = (bytes[offset + 4] | (bytes[offset + 5] << 8) | (bytes[offset + 6] << 16) | (bytes[offset + 7] << 24)) >>> 0;
+  const stored =
+    (bytes[offset + 4] | (bytes[offset + 5] << 8) | (bytes[offset + 6] << 16) | (bytes[offset + 7] << 24)) >>> 0;
   if (crc32c(bytes, 0, offset + HEADER_BYTES, end) !== stored) {
     return badFrame(offset, rest, "checksum mismatch", last && end === size);
   }

@@ -146,7 +146,9 @@ export async function readWal(storage: Storage, dir: string, options: ReadWalOpt
       } catch (e) {
         problem = `checksum-valid payload does not decode: ${(e as Error).message}`;
       }
-      if (problem === null) problem = lsnProblem(record!.lsn, prev, floor, options.afterLsn !== undefined, at === 0 ? seg : null);
+      if (problem === null) {
+        problem = lsnProblem(record!.lsn, prev, floor, options.afterLsn !== undefined, at === 0 ? seg : null);
+      }
       if (problem !== null) {
         if (options.repair) return cutHere(at, problem, false);
         throw corruptionAt(seg.file, at, problem);

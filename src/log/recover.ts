@@ -65,7 +65,11 @@ export function describeCut(cut: WalCut): string {
  * await writer.close();
  * ```
  */
-export async function recoverWal(storage: Storage, dir: string, options: RecoverWalOptions = {}): Promise<RecoveredWal> {
+export async function recoverWal(
+  storage: Storage,
+  dir: string,
+  options: RecoverWalOptions = {},
+): Promise<RecoveredWal> {
   const wal = await readWal(storage, dir, options);
   if (wal.cut) {
     await applyCut(storage, dir, wal.cut);

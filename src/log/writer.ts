@@ -228,12 +228,16 @@ export class WalWriter {
     for (const k of ["flushInterval", "segmentBytes", "maxFrameBytes"] as const) {
       const v = options[k];
       if (v !== undefined && !(typeof v === "number" && v >= 0 && Number.isFinite(v))) {
-        throw new RangeError(`Option ${k} ${JSON.stringify(v)} is not a non-negative number: pass one or leave it out.`);
+        throw new RangeError(
+          `Option ${k} ${JSON.stringify(v)} is not a non-negative number: pass one or leave it out.`,
+        );
       }
     }
     const last = options.lastLsn;
     if (last !== undefined && last !== null && !(Number.isSafeInteger(last) && last >= 0)) {
-      throw new RangeError(`Option lastLsn ${JSON.stringify(last)} is not a non-negative integer: pass the LSN from readWal.`);
+      throw new RangeError(
+        `Option lastLsn ${JSON.stringify(last)} is not a non-negative integer: pass the LSN from readWal.`,
+      );
     }
     await storage.mkdir(walDir(dir));
     const existing = await listSegments(storage, dir);
@@ -521,7 +525,7 @@ export class WalWriter {
    */
   rejectWaiters(): void {
     const failure = this.#failure;
-    if (failure !== null) for (const w of this.#waiters.splice(0)) w.reject(failure.error);
+    if (failure !== null) { for (const w of this.#waiters.splice(0)) w.reject(failure.error); }
   }
 
   #wait(force: boolean): Promise<void> {
@@ -759,7 +763,7 @@ export class WalWriter {
         else await segment.writer.close();
       }
       // Waiters for a rebase that will not come now.
-      if (this.#failure) for (const w of this.#waiters.splice(0)) w.reject(this.#failure.error);
+      if (this.#failure) { for (const w of this.#waiters.splice(0)) w.reject(this.#failure.error); }
     }
   }
 }

@@ -190,7 +190,9 @@ export const dictSetDefault = op<DictState>("dict.setDefault", {
  */
 export function checkScan(cursor: unknown, count: unknown): [number, number] {
   if (typeof cursor !== "number" || !Number.isSafeInteger(cursor) || cursor < 0) {
-    throw new ValidationError(`Scan cursor ${quote(cursor)} is not valid: pass 0 to start, then the cursor the last page returned`);
+    throw new ValidationError(
+      `Scan cursor ${quote(cursor)} is not valid: pass 0 to start, then the cursor the last page returned`,
+    );
   }
   if (typeof count !== "number" || !Number.isInteger(count) || count < 1 || count > 100_000) {
     throw new ValidationError(`Scan count ${quote(count)} is not an integer from 1 to 100000: pass a page size`);

@@ -18,7 +18,9 @@ import { ALL_ITEMS, op } from "./types.ts";
 
 function checkIndex(i: unknown): number {
   if (typeof i !== "number" || !Number.isInteger(i)) {
-    throw new ValidationError(`Index ${quote(i)} is not an integer: pass a whole number (negative counts from the end)`);
+    throw new ValidationError(
+      `Index ${quote(i)} is not an integer: pass a whole number (negative counts from the end)`,
+    );
   }
   return i;
 }
@@ -51,7 +53,9 @@ function saveForUndo(e: Engine, l: ListState): void {
 }
 
 function values(input: unknown): Value[] {
-  if (typeof input !== "object" || input === null || typeof (input as Iterable<unknown>)[Symbol.iterator] !== "function") {
+  if (
+    typeof input !== "object" || input === null || typeof (input as Iterable<unknown>)[Symbol.iterator] !== "function"
+  ) {
     throw new ValidationError(`Value ${quote(input)} is not iterable: pass an array or another iterable of values`);
   }
   const out: Value[] = [];
@@ -232,7 +236,9 @@ export const listSort = op<ListState>("list.sort", {
       l.items.forEach((x, i) => {
         if (typeof x !== "object" || x === null || Array.isArray(x) || x instanceof Date || x instanceof Uint8Array) {
           throw new ValidationError(
-            `Element ${i} of list ${quote(l.name)} is ${quote(x)}, not an object: sorting by key ${quote(key)} needs object elements`,
+            `Element ${i} of list ${quote(l.name)} is ${quote(x)}, not an object: sorting by key ${
+              quote(key)
+            } needs object elements`,
           );
         }
       });

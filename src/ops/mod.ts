@@ -122,8 +122,12 @@ export function executeAtomic(engine: Engine, entries: readonly LogEntry[]): unk
     throw new ProtocolError(`An atomic batch is an array of { op, args }, got ${quote(entries)}`);
   }
   const calls = entries.map((e: unknown) => {
-    const op = typeof e === "object" && e !== null && !Array.isArray(e) && Object.hasOwn(e, "op") ? (e as LogEntry).op : undefined;
-    if (typeof op !== "string") throw new ProtocolError(`Each atomic entry must be { op, args } with an "op" string, got ${quote(e)}`);
+    const op = typeof e === "object" && e !== null && !Array.isArray(e) && Object.hasOwn(e, "op")
+      ? (e as LogEntry).op
+      : undefined;
+    if (typeof op !== "string") {
+      throw new ProtocolError(`Each atomic entry must be { op, args } with an "op" string, got ${quote(e)}`);
+    }
     return { op, args: Object.hasOwn(e as object, "args") ? (e as LogEntry).args : [] };
   });
   return engine.transaction(() => calls.map((c) => execute(engine, c.op, c.args)));

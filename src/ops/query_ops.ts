@@ -100,11 +100,15 @@ function indexColumn(t: TableState, column: unknown): string {
   const i = typeof column === "string" ? t.schema.names.indexOf(column) : -1;
   if (i === -1) {
     throw new ValidationError(
-      `Column ${quote(column)} is not in table ${quote(t.name)}: index one of ${t.schema.names.map((n) => quote(n)).join(", ")}`,
+      `Column ${quote(column)} is not in table ${quote(t.name)}: index one of ${
+        t.schema.names.map((n) => quote(n)).join(", ")
+      }`,
     );
   }
   if (t.schema.def.columns[i].type === "Json") {
-    throw new ValidationError(`Column ${quote(column)} of table ${quote(t.name)} is Json: Json columns cannot be indexed`);
+    throw new ValidationError(
+      `Column ${quote(column)} of table ${quote(t.name)} is Json: Json columns cannot be indexed`,
+    );
   }
   return column as string;
 }
@@ -114,12 +118,20 @@ export const tableCreateIndex = op<TableState>("table.createIndex", {
   run(e, t, args) {
     const column = indexColumn(t, args[1]);
     const opts = args[2] ?? {};
-    if (typeof opts !== "object" || Array.isArray(opts)) throw new ValidationError(`Index options ${quote(opts)} are not an object: pass { unique?: boolean }`);
+    if (typeof opts !== "object" || Array.isArray(opts)) {
+      throw new ValidationError(`Index options ${quote(opts)} are not an object: pass { unique?: boolean }`);
+    }
     const unique = (opts as IndexOptions).unique ?? false;
-    if (typeof unique !== "boolean") throw new ValidationError(`Index option unique ${quote(unique)} is not a boolean: pass true or false`);
-    for (const k of Object.keys(opts)) if (k !== "unique") throw new ValidationError(`Index option ${quote(k)} is unknown: use unique`);
+    if (typeof unique !== "boolean") {
+      throw new ValidationError(`Index option unique ${quote(unique)} is not a boolean: pass true or false`);
+    }
+    for (const k of Object.keys(opts)) {
+      if (k !== "unique") throw new ValidationError(`Index option ${quote(k)} is unknown: use unique`);
+    }
     if (t.indexes.has(column)) {
-      throw new AlreadyExistsError(`Table ${quote(t.name)} already has an index on ${quote(column)}: drop it first to change it`);
+      throw new AlreadyExistsError(
+        `Table ${quote(t.name)} already has an index on ${quote(column)}: drop it first to change it`,
+      );
     }
     const ix = buildIndex(t, column, unique);
     t.indexes.set(column, ix);
@@ -149,7 +161,9 @@ export const tableIndexes = op<TableState>("table.indexes", {
 /** `table.getMany(keys)`: the rows for several keys (missing ones skipped). */
 export const tableGetMany = op<TableState>("table.getMany", {
   run(_e, t, args) {
-    if (!Array.isArray(args[1])) throw new ValidationError(`Keys ${quote(args[1])} are not an array: getMany() takes an array of keys`);
+    if (!Array.isArray(args[1])) {
+      throw new ValidationError(`Keys ${quote(args[1])} are not an array: getMany() takes an array of keys`);
+    }
     const out: StoredRow[] = [];
     for (const k of args[1]) {
       const row = t.store.getOut(checkPk(t.schema, k));
@@ -161,4 +175,3 @@ export const tableGetMany = op<TableState>("table.getMany", {
 
 /** Every query and index op. */
 export const QUERY_OPS = [tableQuery, tableFirst, tableCreateIndex, tableDropIndex, tableIndexes, tableGetMany];
-

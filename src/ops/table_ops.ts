@@ -20,7 +20,9 @@ function pkName(t: TableState): string {
 
 function duplicate(t: TableState, key: string | number, where = ""): never {
   throw new DuplicateKeyError(
-    `Table ${quote(t.name)} already has a row with ${pkName(t)} ${quote(key)}${where}: use update() or upsert() to replace it`,
+    `Table ${quote(t.name)} already has a row with ${pkName(t)} ${
+      quote(key)
+    }${where}: use update() or upsert() to replace it`,
   );
 }
 
@@ -37,7 +39,13 @@ function checkUnique(t: TableState, row: StoredRow, key: string | number): void 
 }
 
 /** Moves the row's secondary-index entries from `before` to `after` (undoable). */
-function reindex(e: Engine, t: TableState, before: StoredRow | null, after: StoredRow | null, key: string | number): void {
+function reindex(
+  e: Engine,
+  t: TableState,
+  before: StoredRow | null,
+  after: StoredRow | null,
+  key: string | number,
+): void {
   if (t.indexes.size === 0) return;
   for (const ix of t.indexes.values()) ix.apply(before, after, key, e.undo);
 }
@@ -67,10 +75,14 @@ export const tableInsert = op<TableState>("table.insert", {
 /** The rows of `insertMany`: an array, or any other iterable of rows (read whole before anything is stored). */
 function rowList(input: unknown): unknown[] {
   if (Array.isArray(input)) return input;
-  if (typeof input === "object" && input !== null && typeof (input as Iterable<unknown>)[Symbol.iterator] === "function") {
+  if (
+    typeof input === "object" && input !== null && typeof (input as Iterable<unknown>)[Symbol.iterator] === "function"
+  ) {
     return Array.from(input as Iterable<unknown>);
   }
-  throw new ValidationError(`Rows ${quote(input)} are not an array (or another iterable) of rows: pass [row, row, ...]`);
+  throw new ValidationError(
+    `Rows ${quote(input)} are not an array (or another iterable) of rows: pass [row, row, ...]`,
+  );
 }
 
 /** `table.insertMany(rows)`: all rows or none. */
@@ -81,7 +93,10 @@ export const tableInsertMany = op<TableState>("table.insertMany", {
     const rows: StoredRow[] = new Array(input.length);
     const batch = new Set<string | number>();
     // Unique secondary indexes must also hold within the batch.
-    const seen = [...t.indexes.values()].filter((ix) => ix.unique).map((ix) => ({ ix, batch: new Map<unknown, string | number>() }));
+    const seen = [...t.indexes.values()].filter((ix) => ix.unique).map((ix) => ({
+      ix,
+      batch: new Map<unknown, string | number>(),
+    }));
     for (let i = 0; i < input.length; i++) {
       const row = checkRow(t.schema, input[i], ` in row ${i}`);
       const key = row[pk] as string | number;
@@ -105,7 +120,9 @@ function sameKey(t: TableState, key: string | number, row: StoredRow): void {
   const pk = pkName(t);
   if (Object.hasOwn(row, pk) && row[pk] !== key) {
     throw new ValidationError(
-      `Row has ${pk} ${quote(row[pk])} but the call is for ${pk} ${quote(key)}: a primary key cannot be changed; delete and insert instead`,
+      `Row has ${pk} ${quote(row[pk])} but the call is for ${pk} ${
+        quote(key)
+      }: a primary key cannot be changed; delete and insert instead`,
     );
   }
 }

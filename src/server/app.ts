@@ -21,7 +21,15 @@ import { decode, encode } from "../wire/codec.ts";
 import type { Database } from "../api/database.ts";
 import type { Query } from "../core/query.ts";
 import { ClosedError, ConnectionError, type CyberDBError, ProtocolError, TooLargeError } from "../errors.ts";
-import { MSGPACK, MSGPACK_STREAM, NDJSON, STREAM_HEADER, type StreamFrame, type WireError, type WireReply } from "../wire/protocol.ts";
+import {
+  MSGPACK,
+  MSGPACK_STREAM,
+  NDJSON,
+  STREAM_HEADER,
+  type StreamFrame,
+  type WireError,
+  type WireReply,
+} from "../wire/protocol.ts";
 import { AuthGuard, passwordChecker, passwordFromHeader } from "./auth.ts";
 import { quote } from "../core/value.ts";
 import { fromJsonValue, toJsonValue } from "../wire/json.ts";
@@ -125,7 +133,9 @@ function peerOf(c: Context): string {
 /** Reads at most `limit` bytes of body, refusing more before decoding anything. */
 async function readBody(req: Request, limit: number): Promise<Uint8Array> {
   const tooLarge = (n: string) =>
-    new TooLargeError(`Request body of ${n} bytes exceeds the limit of ${limit} bytes: send less per request or raise --max-request-bytes`);
+    new TooLargeError(
+      `Request body of ${n} bytes exceeds the limit of ${limit} bytes: send less per request or raise --max-request-bytes`,
+    );
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) throw tooLarge(declared.slice(0, 20));
   if (req.body === null) return new Uint8Array(0);
@@ -187,7 +197,9 @@ function lengthPrefixed(frame: StreamFrame): Uint8Array {
 
 /** A streamed frame as one line of JSON, values tagged as in every JSON reply. */
 function jsonLine(frame: StreamFrame): Uint8Array {
-  const body = frame.ok ? (frame.more ? { ok: true, value: toJsonValue(frame.value), more: true } : jsonReply(frame)) : frame;
+  const body = frame.ok
+    ? (frame.more ? { ok: true, value: toJsonValue(frame.value), more: true } : jsonReply(frame))
+    : frame;
   return new TextEncoder().encode(JSON.stringify(body) + "\n");
 }
 
@@ -220,7 +232,9 @@ function streamBody(frames: Generator<Uint8Array, void, void>): ReadableStream<U
 
 /** An own property of a decoded body (never one reached through a prototype). */
 function own(body: unknown, key: string): unknown {
-  return typeof body === "object" && body !== null && Object.hasOwn(body, key) ? (body as Record<string, unknown>)[key] : undefined;
+  return typeof body === "object" && body !== null && Object.hasOwn(body, key)
+    ? (body as Record<string, unknown>)[key]
+    : undefined;
 }
 
 /** Everything the routes share. */
@@ -282,7 +296,9 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
   const log: ErrorLogger = options.log ?? ((m, e) => console.error(m, e));
   const notice = options.notice ?? ((line: string) => console.error(line));
   const executor = new Executor(db, { log });
-  const guard = options.password === undefined ? null : new AuthGuard(passwordChecker(options.password), { log: notice });
+  const guard = options.password === undefined
+    ? null
+    : new AuthGuard(passwordChecker(options.password), { log: notice });
   const policy = new OriginPolicy({ open: options.password !== undefined, allow: options.allowOrigin });
   const peer = options.peerAddress ?? peerOf;
   const maxOutputBytes = options.maxOutputBytes ?? APP_DEFAULTS.maxOutputBytes;
@@ -310,7 +326,9 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
   const app = new Hono();
   // Refuse new work while shutting down.
   app.use("*", async (c, next) => {
-    if (draining) return failure(c, shared, new ClosedError("The server is shutting down: retry on another server or later"));
+    if (draining) {
+      return failure(c, shared, new ClosedError("The server is shutting down: retry on another server or later"));
+    }
     httpInflight++;
     try {
       await next();
@@ -349,11 +367,20 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
       authed = denied === null;
     }
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      return c.json({ ok: false, error: { code: "PROTOCOL", message: "GET /v1/ws expects a WebSocket upgrade: connect with a WebSocket client" } }, 426);
+      return c.json({
+        ok: false,
+        error: { code: "PROTOCOL", message: "GET /v1/ws expects a WebSocket upgrade: connect with a WebSocket client" },
+      }, 426);
     }
     const who = peer(c);
     if (!authed && !sockets.canAcceptUnauthenticated(who)) {
-      return failure(c, shared, new ConnectionError("Too many connections are waiting to authenticate: authenticate the open ones, or retry in a moment"));
+      return failure(
+        c,
+        shared,
+        new ConnectionError(
+          "Too many connections are waiting to authenticate: authenticate the open ones, or retry in a moment",
+        ),
+      );
     }
     return await options.upgradeWebSocket(() => sockets.events(authed, who))(c, next);
   });
@@ -378,7 +405,12 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
 function health(c: Context, db: Database, limit: number): Response {
   const storage = (db as { storageError?: CyberDBError | null }).storageError ?? null;
   if (storage !== null) {
-    return c.json({ ok: false, status: "read-only", maxRequestBytes: limit, error: { code: storage.code, message: storage.message } }, 503);
+    return c.json({
+      ok: false,
+      status: "read-only",
+      maxRequestBytes: limit,
+      error: { code: storage.code, message: storage.message },
+    }, 503);
   }
   return c.json({ ok: true, status: "ok", maxRequestBytes: limit });
 }
@@ -440,7 +472,11 @@ class ReplyEncoder {
   join(parts: readonly Uint8Array[]): Uint8Array {
     if (!this.#json) return concat([arrayHeader(parts.length), ...parts]);
     const comma = new Uint8Array([0x2c]);
-    return concat([new Uint8Array([0x5b]), ...parts.flatMap((p, i) => i === 0 ? [p] : [comma, p]), new Uint8Array([0x5d])]);
+    return concat([
+      new Uint8Array([0x5b]),
+      ...parts.flatMap((p, i) => i === 0 ? [p] : [comma, p]),
+      new Uint8Array([0x5d]),
+    ]);
   }
 
   #bytes(reply: WireReply): Uint8Array {
@@ -464,10 +500,15 @@ function rpcRoutes(shared: Shared): Hono {
     const json = !isMsgpack(type);
     const headers = { "content-type": json ? "application/json" : MSGPACK };
     const out = new ReplyEncoder(json, shared.maxOutputBytes, (e) => executor.wireError(e));
-    const send = (reply: WireReply) => c.body(out.encode(reply) as Uint8Array<ArrayBuffer>, statusOf(reply) as 200, headers);
+    const send = (reply: WireReply) =>
+      c.body(out.encode(reply) as Uint8Array<ArrayBuffer>, statusOf(reply) as 200, headers);
     const fail = (e: unknown) => send({ ok: false, error: executor.wireError(e) });
     if (json && mediaType(type) !== "application/json") {
-      return fail(new ProtocolError(`Content-Type ${quote(type ?? "")} is not supported: send application/msgpack or application/json`));
+      return fail(
+        new ProtocolError(
+          `Content-Type ${quote(type ?? "")} is not supported: send application/msgpack or application/json`,
+        ),
+      );
     }
     // X-CyberDB-Stream: <batchRows> asks for the answer as a stream of batches (see wire.ts).
     const streamHeader = c.req.header(STREAM_HEADER);
@@ -475,19 +516,30 @@ function rpcRoutes(shared: Shared): Hono {
     let body: unknown;
     try {
       if (streamHeader !== undefined) rows = streamRows(streamHeader);
-      body = decodeBody(await readBody(c.req.raw, limit), json, "one { op, args }, an array of them or { atomic: true, ops }");
+      body = decodeBody(
+        await readBody(c.req.raw, limit),
+        json,
+        "one { op, args }, an array of them or { atomic: true, ops }",
+      );
     } catch (e) {
       return fail(e);
     }
     const atomic = !Array.isArray(body) && own(body, "atomic") === true;
     if (rows !== undefined) {
       if (Array.isArray(body) || atomic) {
-        return fail(new ProtocolError(`${STREAM_HEADER} applies to one { op, args } request, not to a pipeline or an atomic batch: leave the header out`));
+        return fail(
+          new ProtocolError(
+            `${STREAM_HEADER} applies to one { op, args } request, not to a pipeline or an atomic batch: leave the header out`,
+          ),
+        );
       }
       const reply = await executor.run(body, true);
       if (!reply.ok) return send(reply);
       const frames = answerFrames(reply.value, rows, json ? jsonLine : lengthPrefixed, (e) => executor.wireError(e));
-      return c.body(streamBody(frames), 200, { "content-type": json ? NDJSON : MSGPACK_STREAM, "cache-control": "no-store" });
+      return c.body(streamBody(frames), 200, {
+        "content-type": json ? NDJSON : MSGPACK_STREAM,
+        "cache-control": "no-store",
+      });
     }
     if (Array.isArray(body)) {
       const parts = await executor.runPipeline(body, (r) => out.encode(r));
@@ -526,7 +578,10 @@ function arrowRoutes(shared: Shared): Hono {
   arrow.post("/:table", async (c) => {
     try {
       const json = !isMsgpack(c.req.header("content-type"));
-      return await answer(c, decodeBody(await readBody(c.req.raw, limit), json, "a query object such as {\"where\": ...}"));
+      return await answer(
+        c,
+        decodeBody(await readBody(c.req.raw, limit), json, 'a query object such as {"where": ...}'),
+      );
     } catch (e) {
       return failure(c, shared, e);
     }

@@ -104,7 +104,11 @@ export function isLoopback(host: string): boolean {
 function integer(name: string, raw: string, min: number, max: number): number {
   const n = Number(raw);
   if (raw.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
-    throw new ValidationError(`--${name} ${JSON.stringify(raw)} is not an integer from ${min} to ${max}: pass e.g. --${name} ${min === 0 ? 1000 : min}`);
+    throw new ValidationError(
+      `--${name} ${JSON.stringify(raw)} is not an integer from ${min} to ${max}: pass e.g. --${name} ${
+        min === 0 ? 1000 : min
+      }`,
+    );
   }
   return n;
 }
@@ -122,9 +126,13 @@ function parseOrigins(raw: string | undefined): string[] {
     try {
       url = new URL(part);
     } catch { /* reported below */ }
-    if (url === null || (url.protocol !== "http:" && url.protocol !== "https:") || url.origin !== part.replace(/\/$/, "")) {
+    if (
+      url === null || (url.protocol !== "http:" && url.protocol !== "https:") || url.origin !== part.replace(/\/$/, "")
+    ) {
       throw new ValidationError(
-        `--allow-origin ${JSON.stringify(part.slice(0, 100))} is not an origin: pass scheme://host[:port] such as http://app.local:8080, or '*'`,
+        `--allow-origin ${
+          JSON.stringify(part.slice(0, 100))
+        } is not an origin: pass scheme://host[:port] such as http://app.local:8080, or '*'`,
       );
     }
     out.push(url.origin);
@@ -151,7 +159,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (!a.startsWith("--")) throw new ValidationError(`Unexpected argument ${JSON.stringify(a)}: flags look like --port 9980\n${USAGE}`);
+    if (!a.startsWith("--")) {
+      throw new ValidationError(`Unexpected argument ${JSON.stringify(a)}: flags look like --port 9980\n${USAGE}`);
+    }
     const eq = a.indexOf("=");
     const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
     if (!(name in FLAGS)) throw new ValidationError(`Unknown flag ${JSON.stringify("--" + name)}\n${USAGE}`);
@@ -177,7 +187,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     maxRequestBytes: raw["max-request-bytes"] === undefined
       ? DEFAULTS.maxRequestBytes
       : integer("max-request-bytes", raw["max-request-bytes"], 1024, 2 ** 31 - 1),
-    authTimeout: raw["auth-timeout"] === undefined ? DEFAULTS.authTimeout : integer("auth-timeout", raw["auth-timeout"], 1, 3_600_000),
+    authTimeout: raw["auth-timeout"] === undefined
+      ? DEFAULTS.authTimeout
+      : integer("auth-timeout", raw["auth-timeout"], 1, 3_600_000),
     maxUnauthenticated: raw["max-unauthenticated"] === undefined
       ? DEFAULTS.maxUnauthenticated
       : integer("max-unauthenticated", raw["max-unauthenticated"], 1, 1_000_000),
@@ -189,7 +201,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
       : integer("max-output-bytes", raw["max-output-bytes"], 64 * 1024, 2 ** 40),
     allowOrigin: parseOrigins(raw["allow-origin"]),
   };
-  if (raw["flush-interval"] !== undefined) config.flushInterval = integer("flush-interval", raw["flush-interval"], 0, 86_400_000);
+  if (raw["flush-interval"] !== undefined) {
+    config.flushInterval = integer("flush-interval", raw["flush-interval"], 0, 86_400_000);
+  }
   if (raw["snapshot-interval"] !== undefined) {
     config.snapshotInterval = integer("snapshot-interval", raw["snapshot-interval"], 0, 2 ** 31 - 1);
   }
@@ -200,7 +214,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   if (config.password === "") delete config.password;
   if (config.password === undefined && !isLoopback(config.host)) {
     throw new ValidationError(
-      `Refusing to listen on ${JSON.stringify(config.host)} without a password: anyone who can reach it could read and change every collection. ` +
+      `Refusing to listen on ${
+        JSON.stringify(config.host)
+      } without a password: anyone who can reach it could read and change every collection. ` +
         `Set --password (or CYBERDB_PASSWORD), or listen on 127.0.0.1`,
     );
   }

@@ -7,7 +7,7 @@
  */
 
 import { upgradeWebSocket } from "hono/deno";
-import type { Served, ServeOptions, MakeApp } from "./runtime.ts";
+import type { MakeApp, Served, ServeOptions } from "./runtime.ts";
 
 /** The largest frame Deno's WebSocket server delivers (its fixed limit is 64 MiB). */
 const DENO_MAX_FRAME = 64 * 1024 * 1024 - 1;

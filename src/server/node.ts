@@ -24,7 +24,9 @@ import type { MakeApp, Served, ServeOptions } from "./runtime.ts";
 export function serve(make: MakeApp, o: ServeOptions): Promise<Served> {
   const made: { app?: Hono } = {};
   // node-ws routes upgrades through app.request, which exists only once the app does.
-  const nws = createNodeWebSocket({ app: { request: (...a: Parameters<Hono["request"]>) => made.app!.request(...a) } as Hono });
+  const nws = createNodeWebSocket({
+    app: { request: (...a: Parameters<Hono["request"]>) => made.app!.request(...a) } as Hono,
+  });
   // The app enforces the real limit with a proper error reply; ws's own limit is a backstop.
   (nws.wss as unknown as { options: { maxPayload: number } }).options.maxPayload = o.maxPayload + 1024 * 1024;
   const app = made.app = make(nws.upgradeWebSocket, { maxFrameBytes: o.maxPayload });

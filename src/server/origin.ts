@@ -99,13 +99,17 @@ export class OriginPolicy {
   refusal(origin: string | undefined, host: string | undefined): string | null {
     if (this.#open) return null;
     if (origin !== undefined && !this.allowsOrigin(origin)) {
-      return `Requests from the web page at ${JSON.stringify(origin.slice(0, 200))} are refused: this server has no password, ` +
+      return `Requests from the web page at ${
+        JSON.stringify(origin.slice(0, 200))
+      } are refused: this server has no password, ` +
         "so only pages served from this machine (localhost) may use it; set --password, or pass --allow-origin with that origin";
     }
     if (host !== undefined && host !== "") {
       const name = hostName(host);
       if (!isLoopbackName(name) && !this.#hosts.has(name)) {
-        return `Host ${JSON.stringify(host.slice(0, 200))} is not a loopback name: this server has no password, so it answers only ` +
+        return `Host ${
+          JSON.stringify(host.slice(0, 200))
+        } is not a loopback name: this server has no password, so it answers only ` +
           "requests addressed to localhost or 127.0.0.1 (a guard against DNS rebinding); set --password, or pass --allow-origin with that host's origin";
       }
     }

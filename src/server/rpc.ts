@@ -21,7 +21,9 @@ const describe = quote;
 
 /** An own property of a decoded request (never one reached through a prototype). */
 function own(req: unknown, key: string): unknown {
-  return typeof req === "object" && req !== null && Object.hasOwn(req, key) ? (req as Record<string, unknown>)[key] : undefined;
+  return typeof req === "object" && req !== null && Object.hasOwn(req, key)
+    ? (req as Record<string, unknown>)[key]
+    : undefined;
 }
 
 /**
@@ -77,7 +79,7 @@ export class Executor {
     } catch (e) {
       return fail(e);
     } finally {
-      if (--this.#inflight === 0) for (const r of this.#idle.splice(0)) r();
+      if (--this.#inflight === 0) { for (const r of this.#idle.splice(0)) r(); }
     }
   }
 
@@ -113,9 +115,11 @@ export class Executor {
    * made outside `run` (Arrow exports).
    */
   visible(): Promise<void> | null {
-    return this.#mustWait(false) ? this.#guard(() => this.#db.flush(), (e) => {
-      throw e;
-    }) : null;
+    return this.#mustWait(false)
+      ? this.#guard(() => this.#db.flush(), (e) => {
+        throw e;
+      })
+      : null;
   }
 
   /**
@@ -202,7 +206,9 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 export function streamRows(x: unknown): number {
   const n = typeof x === "string" && /^\s*\d+\s*$/.test(x) ? Number(x) : x;
   if (typeof n !== "number" || !Number.isInteger(n) || n < 1) {
-    throw new ProtocolError(`The stream batch size ${describe(x)} is not a positive integer: ask for e.g. 10000 rows per batch`);
+    throw new ProtocolError(
+      `The stream batch size ${describe(x)} is not a positive integer: ask for e.g. 10000 rows per batch`,
+    );
   }
   return Math.min(n, MAX_STREAM_ROWS);
 }
@@ -226,7 +232,12 @@ function slice(value: unknown, from: number, to: number): unknown {
   if (Array.isArray(value) || value instanceof Batches) return value.slice(from, to);
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(value as object)) {
-    Object.defineProperty(out, k, { value: (value as Record<string, unknown[]>)[k].slice(from, to), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, k, {
+      value: (value as Record<string, unknown[]>)[k].slice(from, to),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 }
@@ -262,7 +273,10 @@ export function* answerFrames(
     }
     // Rows can be of any width: a small sample sets the first batch's size.
     const sample = Math.min(total, 32);
-    const probe = encode({ ok: true, value: sample === total && !(value instanceof Batches) ? value : slice(value, 0, sample) });
+    const probe = encode({
+      ok: true,
+      value: sample === total && !(value instanceof Batches) ? value : slice(value, 0, sample),
+    });
     if (sample === total && total <= rows && probe.byteLength <= BATCH_BYTES) {
       yield probe;
       return;

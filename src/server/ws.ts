@@ -73,7 +73,6 @@ export interface SocketOptions {
 
 type Id = number | string | null;
 
-
 /** How long a client closed for its output may still read what was sent, and why, before its connection is cut. */
 const TERMINATE_AFTER_MS = 5000;
 
@@ -260,7 +259,13 @@ export class ServerSocket {
       this.#timer = setTimeout(() => {
         this.#release();
         if (this.#state === "auth") {
-          this.#fail(null, new AuthError(`No authentication within ${this.#o.authTimeout} ms: send { id, op: "auth", args: [password] } first`), CLOSE_AUTH);
+          this.#fail(
+            null,
+            new AuthError(
+              `No authentication within ${this.#o.authTimeout} ms: send { id, op: "auth", args: [password] } first`,
+            ),
+            CLOSE_AUTH,
+          );
         }
       }, this.#o.authTimeout);
     }
@@ -321,12 +326,22 @@ export class ServerSocket {
     if (this.#state === "closed") return;
     const bytes = toBytes(data);
     if (bytes === null) {
-      this.#fail(null, new ProtocolError("Text frames are not accepted: send binary MessagePack frames { id, op, args }"), CLOSE_PROTOCOL);
+      this.#fail(
+        null,
+        new ProtocolError("Text frames are not accepted: send binary MessagePack frames { id, op, args }"),
+        CLOSE_PROTOCOL,
+      );
       return;
     }
     if (this.#state === "auth") return this.#authFrame(bytes);
     if (bytes.byteLength > this.#o.maxFrameBytes) {
-      this.#fail(null, new TooLargeError(`Frame of ${bytes.byteLength} bytes exceeds the limit of ${this.#o.maxFrameBytes} bytes: send smaller values or raise --max-request-bytes`), CLOSE_TOO_LARGE);
+      this.#fail(
+        null,
+        new TooLargeError(
+          `Frame of ${bytes.byteLength} bytes exceeds the limit of ${this.#o.maxFrameBytes} bytes: send smaller values or raise --max-request-bytes`,
+        ),
+        CLOSE_TOO_LARGE,
+      );
       return;
     }
     let frame: unknown;
@@ -335,12 +350,22 @@ export class ServerSocket {
     } catch (e) {
       // The decoder's messages are short and never quote the input.
       const why = e instanceof Error ? e.message : String(e);
-      this.#fail(null, new ProtocolError(`Frame is not a valid request (${why}): send binary MessagePack frames { id, op, args }`), CLOSE_PROTOCOL);
+      this.#fail(
+        null,
+        new ProtocolError(`Frame is not a valid request (${why}): send binary MessagePack frames { id, op, args }`),
+        CLOSE_PROTOCOL,
+      );
       return;
     }
     if (own(frame, "part") !== undefined) return this.#part(frame);
     if (this.#assembly !== null) {
-      this.#fail(idOf(frame), new ProtocolError("A request arrived while the parts of another were still coming: send all parts of a request one after another"), CLOSE_PROTOCOL);
+      this.#fail(
+        idOf(frame),
+        new ProtocolError(
+          "A request arrived while the parts of another were still coming: send all parts of a request one after another",
+        ),
+        CLOSE_PROTOCOL,
+      );
       return;
     }
     this.#request(frame);
@@ -349,7 +374,13 @@ export class ServerSocket {
   /** Before authentication: only a small `auth` frame is decoded; anything else closes. */
   #authFrame(bytes: Uint8Array): void {
     if (bytes.byteLength > AUTH_FRAME_BYTES) {
-      this.#fail(null, new AuthError(`Authenticate first with a small frame { id, op: "auth", args: [password] } (at most ${AUTH_FRAME_BYTES} bytes); got ${bytes.byteLength} bytes`), CLOSE_AUTH);
+      this.#fail(
+        null,
+        new AuthError(
+          `Authenticate first with a small frame { id, op: "auth", args: [password] } (at most ${AUTH_FRAME_BYTES} bytes); got ${bytes.byteLength} bytes`,
+        ),
+        CLOSE_AUTH,
+      );
       return;
     }
     let frame: unknown;
@@ -360,7 +391,11 @@ export class ServerSocket {
     }
     const id = idOf(frame);
     if (own(frame, "op") !== "auth") {
-      this.#fail(id, new AuthError("Authenticate first: send { id, op: \"auth\", args: [password] } as the first frame"), CLOSE_AUTH);
+      this.#fail(
+        id,
+        new AuthError('Authenticate first: send { id, op: "auth", args: [password] } as the first frame'),
+        CLOSE_AUTH,
+      );
       return;
     }
     const args = own(frame, "args");
@@ -379,7 +414,11 @@ export class ServerSocket {
 
   /** What an authenticated client learns about the server's limits. */
   #hello(): Record<string, number> {
-    return { maxRequestBytes: this.#o.limit, maxFrameBytes: this.#o.maxFrameBytes, maxOutputBytes: this.#o.maxOutputBytes };
+    return {
+      maxRequestBytes: this.#o.limit,
+      maxFrameBytes: this.#o.maxFrameBytes,
+      maxOutputBytes: this.#o.maxOutputBytes,
+    };
   }
 
   /** A part of a request too large for one frame; the last part (no `more`) runs it. */
@@ -387,12 +426,26 @@ export class ServerSocket {
     const id = idOf(frame);
     const part = own(frame, "part");
     if (!(part instanceof Uint8Array) || id === null) {
-      this.#fail(id, new ProtocolError("A part frame is { id, part: <bytes>, more?: true }: send the encoded request in binary parts"), CLOSE_PROTOCOL);
+      this.#fail(
+        id,
+        new ProtocolError(
+          "A part frame is { id, part: <bytes>, more?: true }: send the encoded request in binary parts",
+        ),
+        CLOSE_PROTOCOL,
+      );
       return;
     }
     let a = this.#assembly;
     if (a !== null && a.id !== id) {
-      this.#fail(id, new ProtocolError(`Parts of request ${quote(id)} arrived before the parts of ${quote(a.id)} ended: send one request's parts at a time`), CLOSE_PROTOCOL);
+      this.#fail(
+        id,
+        new ProtocolError(
+          `Parts of request ${quote(id)} arrived before the parts of ${
+            quote(a.id)
+          } ended: send one request's parts at a time`,
+        ),
+        CLOSE_PROTOCOL,
+      );
       return;
     }
     if (a === null) a = this.#assembly = { id, chunks: [], bytes: 0, tooLarge: false };
@@ -406,7 +459,14 @@ export class ServerSocket {
     if (own(frame, "more") === true) return;
     this.#assembly = null;
     if (a.tooLarge) {
-      this.#reply(id, { ok: false, error: this.#o.executor.wireError(new TooLargeError(`Request of ${a.bytes} bytes exceeds the limit of ${this.#o.limit} bytes: send less per request or raise --max-request-bytes`)) });
+      this.#reply(id, {
+        ok: false,
+        error: this.#o.executor.wireError(
+          new TooLargeError(
+            `Request of ${a.bytes} bytes exceeds the limit of ${this.#o.limit} bytes: send less per request or raise --max-request-bytes`,
+          ),
+        ),
+      });
       return;
     }
     const whole = new Uint8Array(a.bytes);
@@ -419,11 +479,23 @@ export class ServerSocket {
     try {
       request = decode(whole);
     } catch {
-      this.#reply(id, { ok: false, error: this.#o.executor.wireError(new ProtocolError("The parts of the request do not make one MessagePack request: send the encoded { id, op, args } split into parts")) });
+      this.#reply(id, {
+        ok: false,
+        error: this.#o.executor.wireError(
+          new ProtocolError(
+            "The parts of the request do not make one MessagePack request: send the encoded { id, op, args } split into parts",
+          ),
+        ),
+      });
       return;
     }
     if (idOf(request) !== id || own(request, "part") !== undefined) {
-      this.#reply(id, { ok: false, error: this.#o.executor.wireError(new ProtocolError("The request sent in parts must be one { id, op, args } with the same id as its parts")) });
+      this.#reply(id, {
+        ok: false,
+        error: this.#o.executor.wireError(
+          new ProtocolError("The request sent in parts must be one { id, op, args } with the same id as its parts"),
+        ),
+      });
       return;
     }
     this.#request(request);
@@ -437,7 +509,10 @@ export class ServerSocket {
       return;
     }
     if (id === null) {
-      this.#fail(null, new ProtocolError("A request frame needs an \"id\" (number or string) to match its reply: send { id, op, args }"));
+      this.#fail(
+        null,
+        new ProtocolError('A request frame needs an "id" (number or string) to match its reply: send { id, op, args }'),
+      );
       return;
     }
     if (own(frame, "cancel") === true && own(frame, "op") === undefined) {
@@ -451,9 +526,15 @@ export class ServerSocket {
     const stream = own(frame, "stream");
     if (stream !== undefined) {
       try {
-        if (atomic) throw new ProtocolError("\"stream\" applies to one { id, op, args } request, not to an atomic batch: leave it out");
+        if (atomic) {
+          throw new ProtocolError(
+            '"stream" applies to one { id, op, args } request, not to an atomic batch: leave it out',
+          );
+        }
         if (this.#streams.size >= MAX_STREAMS) {
-          throw new ProtocolError(`${MAX_STREAMS} streamed answers are already in progress on this connection: read or cancel them first`);
+          throw new ProtocolError(
+            `${MAX_STREAMS} streamed answers are already in progress on this connection: read or cancel them first`,
+          );
         }
         rows = streamRows(stream);
       } catch (e) {
@@ -465,7 +546,9 @@ export class ServerSocket {
       if (rows !== undefined && reply.ok) void this.#stream(id, reply.value, rows);
       else this.#reply(id, reply);
     };
-    const done = atomic ? this.#o.executor.runAtomic(own(frame, "ops")) : this.#o.executor.run(frame, rows !== undefined);
+    const done = atomic
+      ? this.#o.executor.runAtomic(own(frame, "ops"))
+      : this.#o.executor.run(frame, rows !== undefined);
     if (done instanceof Promise) done.then(answer);
     else answer(done);
   }
@@ -501,13 +584,19 @@ export class ServerSocket {
       return false;
     }
     if (!sent) {
-      this.close(CLOSE_INTERNAL, "A reply could not be queued: the connection is closed so that no reply is lost silently; reconnect");
+      this.close(
+        CLOSE_INTERNAL,
+        "A reply could not be queued: the connection is closed so that no reply is lost silently; reconnect",
+      );
       terminate(ctx.raw);
       return false;
     }
     const waiting = buffered(ctx.raw);
     if (waiting > this.#o.maxOutputBytes) {
-      this.close(CLOSE_OUTPUT_LIMIT, `Output limit exceeded: ${waiting} bytes waited unsent (limit ${this.#o.maxOutputBytes}); read replies faster or raise --max-output-bytes`);
+      this.close(
+        CLOSE_OUTPUT_LIMIT,
+        `Output limit exceeded: ${waiting} bytes waited unsent (limit ${this.#o.maxOutputBytes}); read replies faster or raise --max-output-bytes`,
+      );
       // A peer that does not read would never take the close frame either:
       // give it a few seconds to catch up and read why, then free its buffers.
       const raw = ctx.raw;
@@ -520,7 +609,11 @@ export class ServerSocket {
 
   /** Waits while the peer has more than {@linkcode HIGH_WATER} unread; `false` once the stream must stop. */
   async #drained(state: { stop: boolean }): Promise<boolean> {
-    for (let wait = 1; this.#state !== "closed" && !state.stop && buffered(this.#ctx?.raw) > HIGH_WATER; wait = Math.min(wait * 2, 50)) {
+    for (
+      let wait = 1;
+      this.#state !== "closed" && !state.stop && buffered(this.#ctx?.raw) > HIGH_WATER;
+      wait = Math.min(wait * 2, 50)
+    ) {
       await sleep(wait);
     }
     return this.#state !== "closed" && !state.stop;
@@ -536,7 +629,11 @@ export class ServerSocket {
       rows,
       (f) => {
         last = !(f.ok && f.more);
-        return encode(f.ok ? (f.more ? { id, ok: true, value: f.value, more: true } : { id, ok: true, value: f.value }) : { id, ok: false, error: f.error });
+        return encode(
+          f.ok
+            ? (f.more ? { id, ok: true, value: f.value, more: true } : { id, ok: true, value: f.value })
+            : { id, ok: false, error: f.error },
+        );
       },
       (e) => this.#o.executor.wireError(e),
     );

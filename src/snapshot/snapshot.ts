@@ -30,7 +30,7 @@
 import { decode, encode } from "../wire/codec.ts";
 import { CorruptionError } from "../errors.ts";
 import type { Engine, State } from "../core/engine.ts";
-import { ColumnStore, type ColumnsCapture } from "../core/column_store.ts";
+import { type ColumnsCapture, ColumnStore } from "../core/column_store.ts";
 import { compileSchema, type TableSchema } from "../core/schema.ts";
 import { SlotMap } from "../core/slot_map.ts";
 import { cloneIn, type Key, type Value } from "../core/value.ts";
@@ -88,8 +88,9 @@ export function capture(engine: Engine, lsn: number): Capture {
   const collections: Captured[] = [];
   for (const s of engine.collections.values()) {
     if (s.kind === "dict") collections.push({ kind: "dict", name: s.name, size: s.store.size, ...s.store.capture() });
-    else if (s.kind === "list") collections.push({ kind: "list", name: s.name, size: s.items.length, items: s.items.slice() });
-    else {
+    else if (s.kind === "list") {
+      collections.push({ kind: "list", name: s.name, size: s.items.length, items: s.items.slice() });
+    } else {
       const indexes = [...s.indexes.values()].map((ix) => ({ column: ix.column, unique: ix.unique }));
       collections.push({
         kind: "table",
@@ -315,7 +316,9 @@ export async function readSnapshot(storage: Storage, path: string, file: string)
   const catalog = read(0) as { lsn?: unknown; collections?: unknown };
   if (catalog.lsn !== lsn || !Array.isArray(catalog.collections)) bad(file, offsets[0], "the catalog is malformed");
   const end = read(payloads.length - 1) as { end?: unknown; frames?: unknown };
-  if (end.end !== true || end.frames !== payloads.length - 1) bad(file, offsets[payloads.length - 1], "the end frame is missing");
+  if (end.end !== true || end.frames !== payloads.length - 1) {
+    bad(file, offsets[payloads.length - 1], "the end frame is missing");
+  }
   const states: State[] = [];
   const counts: number[] = [];
   for (const entry of catalog.collections as Record<string, unknown>[]) {
@@ -325,7 +328,14 @@ export async function readSnapshot(storage: Storage, path: string, file: string)
     else if (kind === "list") states.push({ kind, name, items: [], copiedAt: 0, dropped: false });
     else if (kind === "table") {
       const compiled = compileSchema(schema);
-      states.push({ kind, name, schema: compiled, store: new ColumnStore(compiled), indexes: new Map(), dropped: false });
+      states.push({
+        kind,
+        name,
+        schema: compiled,
+        store: new ColumnStore(compiled),
+        indexes: new Map(),
+        dropped: false,
+      });
     } else bad(file, offsets[0], `collection ${name} has unknown kind ${String(kind)}`);
     counts.push(0);
   }
@@ -339,10 +349,14 @@ export async function readSnapshot(storage: Storage, path: string, file: string)
     items += n;
   }
   (catalog.collections as { count: number; indexes?: { column: string; unique: boolean }[] }[]).forEach((entry, i) => {
-    if (entry.count !== counts[i]) bad(file, offsets[0], `collection ${states[i].name} holds ${counts[i]} items, not ${entry.count}`);
+    if (entry.count !== counts[i]) {
+      bad(file, offsets[0], `collection ${states[i].name} holds ${counts[i]} items, not ${entry.count}`);
+    }
     const s = states[i];
     // Indexes are declared, not stored: rebuilt from the rows.
-    if (s.kind === "table") for (const ix of entry.indexes ?? []) s.indexes.set(ix.column, buildIndex(s, ix.column, ix.unique));
+    if (s.kind === "table") {
+      for (const ix of entry.indexes ?? []) s.indexes.set(ix.column, buildIndex(s, ix.column, ix.unique));
+    }
   });
   return { lsn, collections: states, items };
 }

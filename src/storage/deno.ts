@@ -157,7 +157,7 @@ export class DenoStorage implements Storage {
   /** Creates the directory and parents, fsyncing each new entry's parent. */
   async mkdir(path: string): Promise<void> {
     const missing: string[] = [];
-    for (let d = absolutePath(path, Deno.cwd()); ; d = dirname(d)) {
+    for (let d = absolutePath(path, Deno.cwd());; d = dirname(d)) {
       try {
         await Deno.lstat(d);
         break;

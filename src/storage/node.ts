@@ -100,11 +100,17 @@ class NodeFile implements StorageFile {
   }
   async size(): Promise<number> {
     const fd = this.#check();
-    return await new Promise<number>((resolve, reject) => this.#fs.fstat(fd, (e, st) => e ? reject(e) : resolve(st.size)));
+    return await new Promise<number>((resolve, reject) =>
+      this.#fs.fstat(fd, (e, st) => e ? reject(e) : resolve(st.size))
+    );
   }
   async identity(): Promise<string> {
     const fd = this.#check();
-    return identityOf(await new Promise((resolve, reject) => this.#fs.fstat(fd, { bigint: true }, (e, st) => e ? reject(e) : resolve(st))));
+    return identityOf(
+      await new Promise((resolve, reject) =>
+        this.#fs.fstat(fd, { bigint: true }, (e, st) => e ? reject(e) : resolve(st))
+      ),
+    );
   }
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -205,7 +211,7 @@ export class NodeStorage implements Storage {
   async mkdir(path: string): Promise<void> {
     const { fs, path: p } = await node();
     const missing: string[] = [];
-    for (let d = p.resolve(path); ; d = p.dirname(d)) {
+    for (let d = p.resolve(path);; d = p.dirname(d)) {
       try {
         await fs.lstat(d);
         break;

@@ -60,7 +60,9 @@ function checkBigint(v: bigint): void {
   if (v < MIN_I64 || v > MAX_U64) {
     const q = quote(v);
     throw new ValidationError(
-      `Bigint ${q.startsWith("a ") ? `(${q})` : q} is outside the 64-bit range: bigints must lie within -(2^63) .. 2^64-1; send larger ones as strings`,
+      `Bigint ${
+        q.startsWith("a ") ? `(${q})` : q
+      } is outside the 64-bit range: bigints must lie within -(2^63) .. 2^64-1; send larger ones as strings`,
     );
   }
 }
@@ -96,8 +98,9 @@ function markNegZero(v: unknown, depth: number): unknown {
   for (const k of Object.keys(v)) {
     const x = markNegZero((v as Record<string, unknown>)[k], depth + 1);
     // An own "__proto__" stays a property; assignment would set the prototype.
-    if (k === "__proto__") Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
-    else out[k] = x;
+    if (k === "__proto__") {
+      Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
+    } else out[k] = x;
   }
   return out;
 }

@@ -38,8 +38,9 @@ function tooDeep(): never {
  * could then be read through it.
  */
 function put(out: Record<string, unknown>, k: string, v: unknown): void {
-  if (k === "__proto__") Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else out[k] = v;
+  if (k === "__proto__") {
+    Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  } else out[k] = v;
 }
 
 const TAGS = new Set(["$bigint", "$bytes", "$date", "$num", "$undefined", "$obj"]);
@@ -113,7 +114,8 @@ function fromJson(v: unknown, depth: number): unknown {
 }
 
 function fromTag(tag: string, x: unknown, depth: number): unknown {
-  const bad = (why = "") => new ProtocolError(`JSON tag ${tag} with ${quote(x)} is malformed${why}: see the README's JSON section`);
+  const bad = (why = "") =>
+    new ProtocolError(`JSON tag ${tag} with ${quote(x)} is malformed${why}: see the README's JSON section`);
   switch (tag) {
     case "$bigint":
       // Refused by length before BigInt() reads it: parsing (and later
@@ -132,7 +134,15 @@ function fromTag(tag: string, x: unknown, depth: number): unknown {
       return d;
     }
     case "$num": {
-      const n = x === "-0" ? -0 : x === "NaN" ? NaN : x === "Infinity" ? Infinity : x === "-Infinity" ? -Infinity : null;
+      const n = x === "-0"
+        ? -0
+        : x === "NaN"
+        ? NaN
+        : x === "Infinity"
+        ? Infinity
+        : x === "-Infinity"
+        ? -Infinity
+        : null;
       if (n === null) throw bad();
       return n;
     }

@@ -93,7 +93,9 @@ function fail(message: string): never {
 }
 
 function need(n: number): void {
-  if (n > end - pos) fail("data ends early (truncated, or a length the data cannot hold): send complete MessagePack values");
+  if (n > end - pos) {
+    fail("data ends early (truncated, or a length the data cannot hold): send complete MessagePack values");
+  }
 }
 
 function setSource(bytes: Uint8Array, start: number, stop: number): void {
@@ -267,8 +269,9 @@ function readMap(n: number): Record<string, unknown> {
     const k = readKey();
     const v = read();
     // An own data property: assignment would set the prototype instead.
-    if (k === "__proto__") Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-    else out[k] = v;
+    if (k === "__proto__") {
+      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    } else out[k] = v;
   }
   depth--;
   return out;
@@ -413,5 +416,7 @@ function bigint(at: number, n: number): bigint {
 }
 
 function outOfRange(size: string): never {
-  return fail(`bigint ${size}is outside the 64-bit range: values hold bigints within -(2^63) .. 2^64-1; send larger ones as strings`);
+  return fail(
+    `bigint ${size}is outside the 64-bit range: values hold bigints within -(2^63) .. 2^64-1; send larger ones as strings`,
+  );
 }

@@ -11,8 +11,8 @@ import {
   NotFoundError,
   ProtocolError,
   SchemaError,
-  type Value,
   ValidationError,
+  type Value,
   ValueNotFoundError,
   WrongKindError,
 } from "../../mod.ts";
@@ -178,7 +178,9 @@ export function dbContract(c: Contract): void {
       const d = await db.createDict("errors");
       const usable = await db.createDict("errors_usable");
       const l = await db.createList("errors_list", [1]);
-      const t = await db.createTable({ name: "errors_t", columns: [{ name: "id", type: "Int32", primaryKey: true }] } as const);
+      const t = await db.createTable(
+        { name: "errors_t", columns: [{ name: "id", type: "Int32", primaryKey: true }] } as const,
+      );
       await t.insert({ id: 1 });
       const cases: [() => unknown, new (message: string) => Error][] = [
         [() => d.pop("missing"), KeyNotFoundError],
@@ -236,12 +238,22 @@ export function dbContract(c: Contract): void {
     c.test("a failed atomic batch throws the first error and applies nothing", async (db) => {
       const d = await db.createDict("atomic");
       await db.rejects(
-        () => db.atomic([{ op: "dict.set", args: [db.n("atomic"), "b", 1] }, { op: "dict.pop", args: [db.n("atomic"), "zz"] }]),
+        () =>
+          db.atomic([{ op: "dict.set", args: [db.n("atomic"), "b", 1] }, {
+            op: "dict.pop",
+            args: [db.n("atomic"), "zz"],
+          }]),
         KeyNotFoundError,
       );
       assert.equal(await d.has("b"), false);
-      await db.rejects(() => db.atomic([{ op: "dict.set", args: [db.n("atomic"), "b", 1] }, { op: "dict.nope", args: [] }]), ProtocolError);
-      await db.rejects(() => db.atomic([{ op: "db.createDict", args: [db.n("new")] }, { op: "dict.set", args: [db.n("new")] }]), ValidationError);
+      await db.rejects(
+        () => db.atomic([{ op: "dict.set", args: [db.n("atomic"), "b", 1] }, { op: "dict.nope", args: [] }]),
+        ProtocolError,
+      );
+      await db.rejects(
+        () => db.atomic([{ op: "db.createDict", args: [db.n("new")] }, { op: "dict.set", args: [db.n("new")] }]),
+        ValidationError,
+      );
       assert.equal(await d.has("b"), false);
       assert.deepEqual(await db.collections(), [{ name: "atomic", kind: "dict" }]);
     });

@@ -2,7 +2,7 @@
 // the edge cases the Python ancestors got wrong (falsy values, 0 vs "0",
 // pop() returning the value, popItem order, all-or-nothing update).
 import assert from "node:assert/strict";
-import { KeyNotFoundError, type Value, ValidationError } from "../../mod.ts";
+import { KeyNotFoundError, ValidationError, type Value } from "../../mod.ts";
 import { all, type Contract, type Db, type Dict, size } from "./harness.ts";
 
 /** Runs a bulk of calls concurrently, issued in order (a pipeline remotely). */
@@ -196,7 +196,7 @@ export function dictContract(c: Contract): void {
   });
 
   c.group("dict: keys", () => {
-    test("0 and \"0\" are different keys", async (d) => {
+    test('0 and "0" are different keys', async (d) => {
       await d.set(0, "number");
       await d.set("0", "string");
       assert.equal(await size(d), 2);
@@ -241,15 +241,18 @@ export function dictContract(c: Contract): void {
       assert.deepEqual([...await d.keys()], ks);
     });
 
-    test("NaN, ±Infinity, bigint, objects, null, undefined, booleans and symbols are rejected as keys", async (d, db) => {
-      const bad: unknown[] = [NaN, Infinity, -Infinity, 1n, {}, [], null, undefined, true, Symbol("k"), new Date(0)];
-      for (const k of bad) {
-        await invalid(db, () => d.set(k as never, 1), `set key ${String(k)}`);
-        await invalid(db, () => d.setDefault(k as never, 1), `setDefault key ${String(k)}`);
-        await invalid(db, () => d.update([[k as never, 1]]), `update key ${String(k)}`);
-      }
-      assert.equal(await size(d), 0);
-    });
+    test(
+      "NaN, ±Infinity, bigint, objects, null, undefined, booleans and symbols are rejected as keys",
+      async (d, db) => {
+        const bad: unknown[] = [NaN, Infinity, -Infinity, 1n, {}, [], null, undefined, true, Symbol("k"), new Date(0)];
+        for (const k of bad) {
+          await invalid(db, () => d.set(k as never, 1), `set key ${String(k)}`);
+          await invalid(db, () => d.setDefault(k as never, 1), `setDefault key ${String(k)}`);
+          await invalid(db, () => d.update([[k as never, 1]]), `update key ${String(k)}`);
+        }
+        assert.equal(await size(d), 0);
+      },
+    );
 
     test("reads and deletes with an invalid key are rejected too", async (d, db) => {
       await d.set("a", 1);
@@ -308,7 +311,7 @@ export function dictContract(c: Contract): void {
       assert.deepEqual([...await d.entries()], [["a", 1], ["b", "x"], ["c", null]]);
     });
 
-    test("object keys are strings (\"1\" is not 1)", async (d) => {
+    test('object keys are strings ("1" is not 1)', async (d) => {
       await d.update({ "1": "one" });
       assert.equal(await d.has("1"), true);
       assert.equal(await d.has(1), false);
@@ -421,7 +424,7 @@ export function dictContract(c: Contract): void {
       assert.equal(await size(d), 0);
     });
 
-    test("pop distinguishes 0 from \"0\"", async (d, db) => {
+    test('pop distinguishes 0 from "0"', async (d, db) => {
       await d.set("0", "s");
       await keyMissing(db, () => d.pop(0));
       assert.equal(await d.pop("0"), "s");

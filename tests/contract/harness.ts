@@ -93,8 +93,9 @@ export async function all<T>(it: Iterable<T> | AsyncIterable<T>): Promise<T[]> {
 
 /** `Object.is` for numbers (so -0 and NaN count), deep equality for the rest. */
 export function same(actual: unknown, expected: unknown, what?: string): void {
-  if (typeof expected === "number") assert.ok(Object.is(actual, expected), `${what ?? ""}: ${String(actual)} is not ${String(expected)}`);
-  else assert.deepStrictEqual(actual, expected, what);
+  if (typeof expected === "number") {
+    assert.ok(Object.is(actual, expected), `${what ?? ""}: ${String(actual)} is not ${String(expected)}`);
+  } else assert.deepStrictEqual(actual, expected, what);
 }
 
 // ---------------------------------------------------------------------------
@@ -206,10 +207,14 @@ function remoteDb(target: "ws" | "http", client: Client, key: () => string): Db 
     createList: (name, init) => client.createList(n(name), init),
     getList: (name) => client.getList(n(name)),
     // A schema that is not an object goes through as it is (the server refuses it).
-    createTable: (s) => client.createTable(typeof s === "object" && s !== null && !Array.isArray(s) ? { ...s, name: n(s.name) } : s),
+    createTable: (s) =>
+      client.createTable(typeof s === "object" && s !== null && !Array.isArray(s) ? { ...s, name: n(s.name) } : s),
     getTable: (name) => client.getTable(n(name)),
     collections: async () =>
-      (await client.collections()).filter((c) => own(c.name)).map((c) => ({ name: c.name.slice(prefix.length), kind: c.kind })),
+      (await client.collections()).filter((c) => own(c.name)).map((c) => ({
+        name: c.name.slice(prefix.length),
+        kind: c.kind,
+      })),
     drop: (name) => client.drop(n(name)),
     atomic: (ops) => client.atomic(ops),
     call: (op, args) => client.call(op, args),

@@ -3,7 +3,7 @@
 // declarative stable sort with a total order across types, all-or-nothing
 // extend, Array#slice semantics.
 import assert from "node:assert/strict";
-import { IndexOutOfRangeError, type Value, ValidationError, ValueNotFoundError } from "../../mod.ts";
+import { IndexOutOfRangeError, ValidationError, type Value, ValueNotFoundError } from "../../mod.ts";
 import { all, type Contract, type Db, length, type List } from "./harness.ts";
 
 export function listContract(c: Contract): void {
@@ -316,7 +316,7 @@ export function listContract(c: Contract): void {
       assert.equal(await l.indexOf({ a: 1, b: { c: [1, { d: 2, e: 4 }] } }), -1, "deep difference");
     });
 
-    test("1 and 1n are not equal; nor are 1 and \"1\", 1 and true, 0 and null", async (l, db) => {
+    test('1 and 1n are not equal; nor are 1 and "1", 1 and true, 0 and null', async (l, db) => {
       await l.extend([1n, "1", true, null, [], {}]);
       assert.equal(await l.indexOf(1), -1);
       assert.equal(await l.count(1), 0);
@@ -450,7 +450,9 @@ export function listContract(c: Contract): void {
     test("sort orders types null < boolean < number < string < Uint8Array < Date < array < object", async (l) => {
       await l.extend([{ a: 1 }, [1], new Date(5), new Uint8Array([1]), "a", 2, 1n, true, false, null]);
       await l.sort();
-      assert.deepEqual(await l.toArray(), [null, false, true, 1n, 2, "a", new Uint8Array([1]), new Date(5), [1], { a: 1 }]);
+      assert.deepEqual(await l.toArray(), [null, false, true, 1n, 2, "a", new Uint8Array([1]), new Date(5), [1], {
+        a: 1,
+      }]);
     });
 
     test("sort orders Uint8Arrays bytewise and Dates by time", async (l) => {

@@ -4,7 +4,7 @@
 // the decided semantics one by one; the typed query builder; unique indexes;
 // malformed queries; results that are copies.
 import assert from "node:assert/strict";
-import { AlreadyExistsError, agg, DuplicateKeyError, type Query, ValidationError, type Value } from "../../mod.ts";
+import { agg, AlreadyExistsError, DuplicateKeyError, type Query, ValidationError, type Value } from "../../mod.ts";
 import type { Contract, Db } from "./harness.ts";
 import {
   canon,
@@ -49,9 +49,15 @@ const ids = (rows: unknown) => (rows as Row[]).map((r) => r.id);
 const FIXED: Query[] = [
   {},
   { where: { column: "age", op: ">", value: 30 } },
-  { where: { or: [{ column: "name", op: "=", value: "bob" }, { column: "age", op: "isNull" }] }, orderBy: [{ column: "id", direction: "desc" }] },
+  {
+    where: { or: [{ column: "name", op: "=", value: "bob" }, { column: "age", op: "isNull" }] },
+    orderBy: [{ column: "id", direction: "desc" }],
+  },
   { where: { not: { column: "score", op: "between", value: [5, 15] } }, select: ["id", "score"], limit: 10, offset: 3 },
-  { where: { column: "name", op: "in", value: ["ada", "adam"] }, orderBy: [{ column: "age", nulls: "first" }, { column: "id" }] },
+  {
+    where: { column: "name", op: "in", value: ["ada", "adam"] },
+    orderBy: [{ column: "age", nulls: "first" }, { column: "id" }],
+  },
   {
     groupBy: ["city"],
     aggregates: { n: agg("count"), avg: agg("mean", "score"), oldest: agg("max", "age"), first: agg("min", "born") },
@@ -92,9 +98,11 @@ export function queryContract(c: Contract): void {
       const ch = new Checker(seed, "indexes");
       await checkQueries(ch, r, t, m, 400, "indexed");
       // Lookups by the unique column, one per stored code.
-      await Promise.all(m.rows.filter((x) => x.code !== null).slice(0, 40).map((row) =>
-        ch.query(t, m.rows, { where: { column: "code", op: "=", value: row.code } }, "unique lookup")
-      ));
+      await Promise.all(
+        m.rows.filter((x) => x.code !== null).slice(0, 40).map((row) =>
+          ch.query(t, m.rows, { where: { column: "code", op: "=", value: row.code } }, "unique lookup")
+        ),
+      );
       ch.done();
     });
 
@@ -127,7 +135,10 @@ export function queryContract(c: Contract): void {
       const codes = m.rows.map((x) => x.code).filter((x) => x !== null);
       if (new Set(codes).size < codes.length) {
         await db.rejects(() => t.createIndex("code", { unique: true }), DuplicateKeyError);
-        assert.ok(!(await t.indexes()).some((ix) => ix.column === "code"), "a failed unique createIndex leaves no index");
+        assert.ok(
+          !(await t.indexes()).some((ix) => ix.column === "code"),
+          "a failed unique createIndex leaves no index",
+        );
       }
       ch.done();
     });
@@ -152,12 +163,25 @@ export function queryContract(c: Contract): void {
       const want = (q: Q) => reference(m.rows, q);
       assert.deepEqual(
         await t.where("age", ">", 40).select("id", "name").orderBy("id").limit(5).toArray(),
-        want({ where: { column: "age", op: ">", value: 40 }, select: ["id", "name"], orderBy: [{ column: "id" }], limit: 5 }),
+        want({
+          where: { column: "age", op: ">", value: 40 },
+          select: ["id", "name"],
+          orderBy: [{ column: "id" }],
+          limit: 5,
+        }),
       );
-      assert.deepEqual(await t.where("name", "=", "bob").first(), (want({ where: { column: "name", op: "=", value: "bob" } }) as Row[])[0]);
+      assert.deepEqual(
+        await t.where("name", "=", "bob").first(),
+        (want({ where: { column: "name", op: "=", value: "bob" } }) as Row[])[0],
+      );
       assert.deepEqual(
         await t.groupBy("city").aggregate({ n: agg("count") }).orderBy("n", "desc").orderBy("city").columns(),
-        want({ groupBy: ["city"], aggregates: { n: { op: "count" } }, orderBy: [{ column: "n", direction: "desc" }, { column: "city" }], format: "columns" }),
+        want({
+          groupBy: ["city"],
+          aggregates: { n: { op: "count" } },
+          orderBy: [{ column: "n", direction: "desc" }, { column: "city" }],
+          format: "columns",
+        }),
       );
       assert.deepEqual(
         await t.orderBy("score", "desc").limit(3).select("id").toArray(),
@@ -180,8 +204,18 @@ export function queryContract(c: Contract): void {
 
     c.test("comparisons with a null cell are false; only isNull matches null", async (db) => {
       const t = await small(db, ROWS);
-      for (const [op, value] of [["=", 1], ["!=", 1], ["<", 100], ["<=", 100], [">", -100], [">=", -100], ["in", [1, 2, 3]], ["between", [-100, 100]]] as const) {
-        assert.deepStrictEqual(ids(await t.query({ where: { column: "x", op, value } })).includes(2), false, `${op} must not match null`);
+      for (
+        const [op, value] of [["=", 1], ["!=", 1], ["<", 100], ["<=", 100], [">", -100], [">=", -100], ["in", [
+          1,
+          2,
+          3,
+        ]], ["between", [-100, 100]]] as const
+      ) {
+        assert.deepStrictEqual(
+          ids(await t.query({ where: { column: "x", op, value } })).includes(2),
+          false,
+          `${op} must not match null`,
+        );
       }
       assert.deepStrictEqual(ids(await t.query({ where: { column: "x", op: "!=", value: 1 } })), [1, 5]);
       assert.deepStrictEqual(ids(await t.query({ where: { column: "g", op: "startsWith", value: "" } })), [1, 3, 4]);
@@ -202,29 +236,58 @@ export function queryContract(c: Contract): void {
         max: { op: "max", column: "d" },
         distinct: { op: "countDistinct", column: "g" },
       };
-      assert.deepStrictEqual(await t.query({ aggregates }), [{ rows: 5, xs: 3, sum: 6, mean: 2, min: 1, max: new Date(3), distinct: 2 }]);
+      assert.deepStrictEqual(await t.query({ aggregates }), [{
+        rows: 5,
+        xs: 3,
+        sum: 6,
+        mean: 2,
+        min: 1,
+        max: new Date(3),
+        distinct: 2,
+      }]);
       // No matching rows: one row of empty aggregates without groupBy, no rows with it.
       const none = { column: "id", op: ">", value: 99 };
-      assert.deepStrictEqual(await t.query({ where: none, aggregates }), [{ rows: 0, xs: 0, sum: 0, mean: null, min: null, max: null, distinct: 0 }]);
+      assert.deepStrictEqual(await t.query({ where: none, aggregates }), [{
+        rows: 0,
+        xs: 0,
+        sum: 0,
+        mean: null,
+        min: null,
+        max: null,
+        distinct: 0,
+      }]);
       assert.deepStrictEqual(await t.query({ where: none, groupBy: ["g"], aggregates }), []);
       // Only nulls in a group.
-      assert.deepStrictEqual(await t.query({ where: { column: "id", op: "=", value: 2 }, groupBy: ["g"], aggregates: { s: { op: "sum", column: "x" }, m: { op: "mean", column: "x" }, lo: { op: "min", column: "d" } } }), [
-        { g: null, s: 0, m: null, lo: null },
-      ]);
+      assert.deepStrictEqual(
+        await t.query({
+          where: { column: "id", op: "=", value: 2 },
+          groupBy: ["g"],
+          aggregates: { s: { op: "sum", column: "x" }, m: { op: "mean", column: "x" }, lo: { op: "min", column: "d" } },
+        }),
+        [
+          { g: null, s: 0, m: null, lo: null },
+        ],
+      );
     });
 
     c.test("nulls group together, groups come in order of first appearance", async (db) => {
       const t = await small(db, ROWS);
-      assert.deepStrictEqual(await t.query({ groupBy: ["g"], aggregates: { n: { op: "count" }, s: { op: "sum", column: "x" } } }), [
-        { g: "a", n: 2, s: 3 },
-        { g: null, n: 2, s: 2 },
-        { g: "b", n: 1, s: 1 },
-      ]);
-      assert.deepStrictEqual(await t.query({ groupBy: ["g", "x"], aggregates: { n: { op: "count" } }, format: "columns" }), {
-        g: ["a", null, "b", "a", null],
-        x: [3, null, 1, null, 2],
-        n: [1, 1, 1, 1, 1],
-      });
+      assert.deepStrictEqual(
+        await t.query({ groupBy: ["g"], aggregates: { n: { op: "count" }, s: { op: "sum", column: "x" } } }),
+        [
+          { g: "a", n: 2, s: 3 },
+          { g: null, n: 2, s: 2 },
+          { g: "b", n: 1, s: 1 },
+        ],
+      );
+      assert.deepStrictEqual(
+        await t.query({ groupBy: ["g", "x"], aggregates: { n: { op: "count" } }, format: "columns" }),
+        {
+          g: ["a", null, "b", "a", null],
+          x: [3, null, 1, null, 2],
+          n: [1, 1, 1, 1, 1],
+        },
+      );
     });
 
     c.test("orderBy: nulls last ascending, first descending, unless nulls is given; several keys; stable", async (db) => {
@@ -232,8 +295,20 @@ export function queryContract(c: Contract): void {
       assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "x" }] })), [3, 5, 1, 2, 4]);
       assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "x", direction: "desc" }] })), [2, 4, 1, 5, 3]);
       assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "x", nulls: "first" }] })), [2, 4, 3, 5, 1]);
-      assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "x", direction: "desc", nulls: "last" }] })), [1, 5, 3, 2, 4]);
-      assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "g" }, { column: "d", direction: "desc" }] })), [1, 4, 3, 2, 5]);
+      assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "x", direction: "desc", nulls: "last" }] })), [
+        1,
+        5,
+        3,
+        2,
+        4,
+      ]);
+      assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "g" }, { column: "d", direction: "desc" }] })), [
+        1,
+        4,
+        3,
+        2,
+        5,
+      ]);
       assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "g", direction: "desc" }] })), [2, 5, 3, 1, 4]);
       assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "x" }], offset: 1, limit: 2 })), [5, 1]);
       assert.deepStrictEqual(ids(await t.query({ offset: 4, limit: 10 })), [5]);
@@ -245,7 +320,10 @@ export function queryContract(c: Contract): void {
       const t = await small(db);
       // Index order (x ascending) is the reverse of insertion order.
       for (let i = 0; i < 200; i++) await t.insert({ id: i, g: `g${i % 7}`, x: 1000 - i });
-      const scan = async () => await t.query({ where: { and: [{ column: "x", op: ">=", value: 850 }, { column: "g", op: "in", value: ["g1", "g2"] }] } });
+      const scan = async () =>
+        await t.query({
+          where: { and: [{ column: "x", op: ">=", value: 850 }, { column: "g", op: "in", value: ["g1", "g2"] }] },
+        });
       const before = await scan();
       await t.createIndex("x");
       await t.createIndex("g");
@@ -259,19 +337,46 @@ export function queryContract(c: Contract): void {
       assert.deepStrictEqual(ordered, [0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 2]);
       // After enough deletes to compact the slots, still insertion order.
       for (let i = 20; i < 150; i++) await t.delete(i);
-      assert.deepStrictEqual(ids(await t.query({ where: { column: "x", op: "<", value: 1000 } })).slice(0, 4), [1, 3, 4, 5]);
-      assert.deepStrictEqual(ids(await t.query({ where: { column: "g", op: "=", value: "g2" } })), [9, 16, 156, 163, 170, 177, 184, 191, 198, 2]);
+      assert.deepStrictEqual(ids(await t.query({ where: { column: "x", op: "<", value: 1000 } })).slice(0, 4), [
+        1,
+        3,
+        4,
+        5,
+      ]);
+      assert.deepStrictEqual(ids(await t.query({ where: { column: "g", op: "=", value: "g2" } })), [
+        9,
+        16,
+        156,
+        163,
+        170,
+        177,
+        184,
+        191,
+        198,
+        2,
+      ]);
     });
 
     c.test("first, count and the typed builder", async (db) => {
       const t = await small(db, ROWS);
       assert.deepStrictEqual(await t.first(), ROWS[0]);
-      assert.deepStrictEqual(await t.first({ where: { column: "x", op: ">", value: 1 }, orderBy: [{ column: "x" }] }), ROWS[4]);
+      assert.deepStrictEqual(
+        await t.first({ where: { column: "x", op: ">", value: 1 }, orderBy: [{ column: "x" }] }),
+        ROWS[4],
+      );
       assert.equal(await t.first({ where: { column: "x", op: ">", value: 100 } }), undefined);
       assert.equal(await t.count(), 5);
       assert.equal(await t.count({ column: "g", op: "=", value: "a" }), 2);
-      assert.deepStrictEqual(await t.where("x", ">", 1).orderBy("x", "desc").select("id", "x").toArray(), [{ id: 1, x: 3 }, { id: 5, x: 2 }]);
-      assert.deepStrictEqual(await t.where("g", "isNull").columns(), { id: [2, 5], g: [null, null], x: [null, 2], d: [null, null] });
+      assert.deepStrictEqual(await t.where("x", ">", 1).orderBy("x", "desc").select("id", "x").toArray(), [{
+        id: 1,
+        x: 3,
+      }, { id: 5, x: 2 }]);
+      assert.deepStrictEqual(await t.where("g", "isNull").columns(), {
+        id: [2, 5],
+        g: [null, null],
+        x: [null, 2],
+        d: [null, null],
+      });
       assert.equal(await t.where("g", "in", ["a", "b"]).count(), 3);
       assert.equal(await t.where("g", "in", ["a", "b"]).limit(2).count(), 2);
       assert.deepStrictEqual(await t.where("g", "=", "a").first(), ROWS[0]);
@@ -279,10 +384,11 @@ export function queryContract(c: Contract): void {
         await t.groupBy("g").aggregate({ n: { op: "count" } }).orderBy("n", "desc").orderBy("g").toArray(),
         [{ g: "a", n: 2 }, { g: null, n: 2 }, { g: "b", n: 1 }],
       );
-      assert.deepStrictEqual(await t.orderBy("d", "asc", "first").limit(3).select("id").toArray(), [{ id: 2 }, { id: 5 }, { id: 3 }]);
+      assert.deepStrictEqual(await t.orderBy("d", "asc", "first").limit(3).select("id").toArray(), [{ id: 2 }, {
+        id: 5,
+      }, { id: 3 }]);
     });
   });
-
 
   c.group("grouping, distinct counts and ordering compare values (Binary, Json, infinities)", () => {
     const S = {
@@ -346,7 +452,12 @@ export function queryContract(c: Contract): void {
         { id: 4, f: -Infinity, s: "a" },
       ]);
       assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "f" }, { column: "s" }] })), [4, 3, 2, 1]);
-      assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "f", direction: "desc" }, { column: "s" }] })), [2, 1, 4, 3]);
+      assert.deepStrictEqual(ids(await t.query({ orderBy: [{ column: "f", direction: "desc" }, { column: "s" }] })), [
+        2,
+        1,
+        4,
+        3,
+      ]);
     });
 
     c.test("countDistinct and grouping of Json tell values apart exactly as = does", async (db) => {
@@ -363,13 +474,18 @@ export function queryContract(c: Contract): void {
       ];
       await t.insertMany(js.map((j, i) => ({ id: i, j, s: "a" })));
       // "=" tells them apart as 7 distinct values (only the last two are deep-equal).
-      for (const w of js) assert.equal(await t.count({ column: "j", op: "=", value: w }), js.filter((v) => same(v, w)).length, show(w));
+      for (const w of js) {
+        assert.equal(
+          await t.count({ column: "j", op: "=", value: w }),
+          js.filter((v) => same(v, w)).length,
+          show(w),
+        );
+      }
       assert.equal(new Set(js.map(canon)).size, 7);
       assert.deepStrictEqual(await t.query({ aggregates: { n: { op: "countDistinct", column: "j" } } }), [{ n: 7 }]);
       assert.equal((await t.query({ groupBy: ["j", "s"], aggregates: { n: { op: "count" } } }) as Row[]).length, 7);
     });
   });
-
 
   c.group("unique indexes", () => {
     const U = {
@@ -392,7 +508,8 @@ export function queryContract(c: Contract): void {
       return t;
     }
 
-    const byEmail = async (t: QueryTable, email: string) => ids(await t.query({ where: { column: "email", op: "=", value: email } }));
+    const byEmail = async (t: QueryTable, email: string) =>
+      ids(await t.query({ where: { column: "email", op: "=", value: email } }));
 
     c.test("rejects duplicates from every write with DuplicateKeyError and changes nothing; nulls may repeat", async (db) => {
       const t = await users(db);
@@ -421,11 +538,21 @@ export function queryContract(c: Contract): void {
     c.test("an insertMany batch with a duplicate (against the table or within the batch) inserts nothing", async (db) => {
       const t = await users(db);
       const before = await t.toArray();
-      await db.rejects(() => t.insertMany([{ id: 10, email: "new@x", n: 1 }, { id: 11, email: "a@x", n: 1 }]), DuplicateKeyError);
-      await db.rejects(() => t.insertMany([{ id: 10, email: "new@x", n: 1 }, { id: 11, email: "new@x", n: 1 }]), DuplicateKeyError);
+      await db.rejects(
+        () => t.insertMany([{ id: 10, email: "new@x", n: 1 }, { id: 11, email: "a@x", n: 1 }]),
+        DuplicateKeyError,
+      );
+      await db.rejects(
+        () => t.insertMany([{ id: 10, email: "new@x", n: 1 }, { id: 11, email: "new@x", n: 1 }]),
+        DuplicateKeyError,
+      );
       assert.deepStrictEqual(await t.toArray(), before);
       assert.deepStrictEqual(await byEmail(t, "new@x"), []);
-      await t.insertMany([{ id: 10, email: "new@x", n: 1 }, { id: 11, email: null, n: 1 }, { id: 12, email: null, n: 1 }]);
+      await t.insertMany([{ id: 10, email: "new@x", n: 1 }, { id: 11, email: null, n: 1 }, {
+        id: 12,
+        email: null,
+        n: 1,
+      }]);
       assert.deepStrictEqual(await byEmail(t, "new@x"), [10]);
     });
 
@@ -440,11 +567,15 @@ export function queryContract(c: Contract): void {
       await db.rejects(() => t.createIndex("n", { sparse: true }), ValidationError);
       assert.deepStrictEqual(await t.indexes(), []);
       assert.equal(await t.dropIndex("email"), false);
-      const j = loose(await db.createTable({ name: "j", columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "j", type: "Json" }] }));
+      const j = loose(
+        await db.createTable({
+          name: "j",
+          columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "j", type: "Json" }],
+        }),
+      );
       await db.rejects(() => j.createIndex("j"), ValidationError);
     });
   });
-
 
   c.group("malformed queries → ValidationError, nothing executed", () => {
     const MALFORMED: [string, unknown][] = [
@@ -458,7 +589,11 @@ export function queryContract(c: Contract): void {
       ["unknown column in groupBy", { groupBy: ["nope"], aggregates: { n: { op: "count" } } }],
       ["unknown column in an aggregate", { aggregates: { n: { op: "sum", column: "nope" } } }],
       ["orderBy on an unknown column", { orderBy: [{ column: "nope" }] }],
-      ["orderBy on a table column outside the grouped output", { groupBy: ["g"], aggregates: { n: { op: "count" } }, orderBy: [{ column: "x" }] }],
+      ["orderBy on a table column outside the grouped output", {
+        groupBy: ["g"],
+        aggregates: { n: { op: "count" } },
+        orderBy: [{ column: "x" }],
+      }],
       ["orderBy not an array", { orderBy: { column: "id" } }],
       ["orderBy with a bad direction", { orderBy: [{ column: "id", direction: "up" }] }],
       ["orderBy with a bad nulls", { orderBy: [{ column: "id", nulls: "middle" }] }],
@@ -484,7 +619,9 @@ export function queryContract(c: Contract): void {
       ["filter not an object", { where: "id = 1" }],
       ["and not an array", { where: { and: { column: "id", op: "=", value: 1 } } }],
       ["and beside or", { where: { and: [], or: [] } }],
-      ["bad filter nested in or", { where: { or: [{ column: "id", op: "=", value: 1 }, { column: "nope", op: "isNull" }] } }],
+      ["bad filter nested in or", {
+        where: { or: [{ column: "id", op: "=", value: 1 }, { column: "nope", op: "isNull" }] },
+      }],
       ["bad filter nested in not", { where: { not: { column: "id", op: "~", value: 1 } } }],
       ["negative limit", { limit: -1 }],
       ["fractional limit", { limit: 1.5 }],
@@ -534,7 +671,9 @@ export function queryContract(c: Contract): void {
       assert.deepStrictEqual(await accepted([empty, full], (t, q) => t.query(q)), [], "query()");
       const wheres = MALFORMED.filter(([, q]) => typeof q === "object" && q !== null && "where" in q);
       for (const [what, q] of wheres) {
-        for (const t of [empty, full]) await db.rejects(() => t.count((q as Q).where), ValidationError, `count(where): ${what}`);
+        for (const t of [empty, full]) {
+          await db.rejects(() => t.count((q as Q).where), ValidationError, `count(where): ${what}`);
+        }
       }
       assert.deepStrictEqual(await full.toArray(), before);
       assert.deepStrictEqual(await full.indexes(), [{ column: "g", unique: false }]);
@@ -555,18 +694,19 @@ export function queryContract(c: Contract): void {
     });
   });
 
-
   c.group("query results are copies", () => {
     c.test("mutating a returned Date, Binary or Json (rows, columns, first, group keys, min/max) leaves the table unchanged", async (db) => {
-      const t = loose(await db.createTable({
-        name: "c",
-        columns: [
-          { name: "id", type: "Int32", primaryKey: true },
-          { name: "d", type: "Date" },
-          { name: "b", type: "Binary" },
-          { name: "j", type: "Json" },
-        ],
-      }));
+      const t = loose(
+        await db.createTable({
+          name: "c",
+          columns: [
+            { name: "id", type: "Int32", primaryKey: true },
+            { name: "d", type: "Date" },
+            { name: "b", type: "Binary" },
+            { name: "j", type: "Json" },
+          ],
+        }),
+      );
       await t.createIndex("d");
       await t.createIndex("b");
       const row = () => ({ id: 1, d: new Date(1000), b: new Uint8Array([1, 2, 3]), j: { a: [1, { b: 2 }], n: 5n } });
@@ -589,7 +729,10 @@ export function queryContract(c: Contract): void {
         await t.query({ format: "columns" }),
         await t.query({ orderBy: [{ column: "d" }], limit: 1 }),
         await t.first(),
-        await t.query({ groupBy: ["d"], aggregates: { lo: { op: "min", column: "d" }, hi: { op: "max", column: "d" } } }),
+        await t.query({
+          groupBy: ["d"],
+          aggregates: { lo: { op: "min", column: "d" }, hi: { op: "max", column: "d" } },
+        }),
         await t.query({ groupBy: ["d", "b"], aggregates: { n: { op: "count" } }, format: "columns" }),
         await t.where("d", ">", new Date(0)).toArray(),
         await t.toArray(),
@@ -597,7 +740,10 @@ export function queryContract(c: Contract): void {
       for (const r of results) mutate(r);
       assert.deepStrictEqual(await t.toArray(), want);
       assert.deepStrictEqual(await t.query({ where: { column: "d", op: "=", value: new Date(1000) } }), want);
-      assert.deepStrictEqual(await t.query({ where: { column: "b", op: "=", value: new Uint8Array([1, 2, 3]) } }), want);
+      assert.deepStrictEqual(
+        await t.query({ where: { column: "b", op: "=", value: new Uint8Array([1, 2, 3]) } }),
+        want,
+      );
       // The operand handed in is not kept either.
       const probe = new Date(1000);
       const q = { where: { column: "d", op: "=", value: probe } };

@@ -49,7 +49,8 @@ export function tableContract(c: Contract): void {
   const keyMissing = (db: Db, fn: () => unknown, note = "") => db.rejects(fn, KeyNotFoundError, note);
 
   /** Creates a table from a loosely typed schema. */
-  const mk = async (db: Db, columns: Col[], name = nextName(db)) => loose(await db.createTable({ name, columns } as never));
+  const mk = async (db: Db, columns: Col[], name = nextName(db)) =>
+    loose(await db.createTable({ name, columns } as never));
   /** A users table: id Int64 pk, name Utf8, age Int32 nullable. */
   const users = (db: Db) =>
     mk(db, [
@@ -116,9 +117,16 @@ export function tableContract(c: Contract): void {
     });
 
     c.test("an unknown or missing type is a SchemaError", async (db) => {
-      await schemaErr(db, () => mk(db, [{ name: "id", type: "Int32", primaryKey: true }, { name: "x", type: "Integer" }]));
+      await schemaErr(
+        db,
+        () => mk(db, [{ name: "id", type: "Int32", primaryKey: true }, { name: "x", type: "Integer" }]),
+      );
       await schemaErr(db, () => mk(db, [{ name: "id", type: "int32", primaryKey: true }]), "types are case-sensitive");
-      await schemaErr(db, () => mk(db, [{ name: "id", type: "Int32", primaryKey: true }, { name: "x" } as never]), "missing type");
+      await schemaErr(
+        db,
+        () => mk(db, [{ name: "id", type: "Int32", primaryKey: true }, { name: "x" } as never]),
+        "missing type",
+      );
     });
 
     c.test("duplicate column names are a SchemaError", async (db) => {
@@ -431,7 +439,9 @@ export function tableContract(c: Contract): void {
     c.test("Float32/Float64 reject strings, booleans, bigints and null", async (db) => {
       for (const type of ["Float32", "Float64"]) {
         const t = await withCol(db, type);
-        for (const v of ["1.5", true, 1n, null, [1]]) await invalid(db, () => t.insert({ id: 1, v }), `${type} ${String(v)}`);
+        for (const v of ["1.5", true, 1n, null, [1]]) {
+          await invalid(db, () => t.insert({ id: 1, v }), `${type} ${String(v)}`);
+        }
         assert.equal(await t.count(), 0);
       }
     });
@@ -442,7 +452,9 @@ export function tableContract(c: Contract): void {
       await t.insert({ id: 2, v: false });
       assert.equal((await t.get(1)).v, true);
       assert.equal((await t.get(2)).v, false);
-      for (const v of [0, 1, "true", null, "false"]) await invalid(db, () => t.insert({ id: 3, v }), `Boolean ${String(v)}`);
+      for (const v of [0, 1, "true", null, "false"]) {
+        await invalid(db, () => t.insert({ id: 3, v }), `Boolean ${String(v)}`);
+      }
       assert.equal(await t.count(), 2);
     });
 
@@ -537,14 +549,31 @@ export function tableContract(c: Contract): void {
       assert.equal((await t.get(2)).toString, "s");
       await t.patch(2, { valueOf: "v" });
       assert.equal((await t.get(2)).valueOf, "v");
-      const req = await mk(db, [{ name: "id", type: "Int32", primaryKey: true }, { name: "constructor", type: "Utf8" }]);
+      const req = await mk(db, [{ name: "id", type: "Int32", primaryKey: true }, {
+        name: "constructor",
+        type: "Utf8",
+      }]);
       const e = await invalid(db, () => req.insert({ id: 1 }));
       assert.match(e.message, /missing/i, "an omitted non-null column is reported as missing");
     });
 
     const ALL_TYPES = [
-      "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64",
-      "Float32", "Float64", "Boolean", "Utf8", "String", "Binary", "Date", "Datetime",
+      "Int8",
+      "Int16",
+      "Int32",
+      "Int64",
+      "UInt8",
+      "UInt16",
+      "UInt32",
+      "UInt64",
+      "Float32",
+      "Float64",
+      "Boolean",
+      "Utf8",
+      "String",
+      "Binary",
+      "Date",
+      "Datetime",
     ];
 
     c.test("nullable columns of every type accept null and omission", async (db) => {
@@ -826,13 +855,15 @@ export function tableContract(c: Contract): void {
       const typed: { id: number; name: string }[] = await people.getMany([1, 2n]);
       assert.deepEqual(typed.map((r) => r.name), ["Ada", "Bob"]);
 
-      const things = await db.createTable({
-        name: "things",
-        columns: [
-          { name: "key", type: "Utf8", primaryKey: true },
-          { name: "n", type: "Float64" },
-        ],
-      } as const);
+      const things = await db.createTable(
+        {
+          name: "things",
+          columns: [
+            { name: "key", type: "Utf8", primaryKey: true },
+            { name: "n", type: "Float64" },
+          ],
+        } as const,
+      );
       await things.insert({ key: "a", n: 1.5 });
       const n: number | undefined = (await things.get("a"))?.n;
       assert.equal(n, 1.5);

@@ -21,13 +21,15 @@ async function fixture(db: Db): Promise<Fixture> {
   const [d, l, t] = await Promise.all([
     db.createDict("d"),
     db.createList("l"),
-    db.createTable({
-      name: "t",
-      columns: [
-        { name: "id", type: "Int32", primaryKey: true },
-        { name: "v", type: "Json", nullable: true },
-      ],
-    } as const),
+    db.createTable(
+      {
+        name: "t",
+        columns: [
+          { name: "id", type: "Int32", primaryKey: true },
+          { name: "v", type: "Json", nullable: true },
+        ],
+      } as const,
+    ),
   ]);
   return { db, d, l, t: loose(t) };
 }
@@ -176,7 +178,11 @@ const ACCEPTED: Array<[string, unknown]> = [
     users: [{ id: 1n, name: "a", tags: ["x", "y"], bin: new Uint8Array([1, 2]), at: new Date(5) }],
     meta: { empty: {}, list: [[], [[]]], n: null },
   }],
-  ["nested -0, bigint, binary, Date and an empty key", { a: [1, { b: null, c: [-0, 2n, new Uint8Array([9])] }], d: new Date(5), "": "empty key" }],
+  ["nested -0, bigint, binary, Date and an empty key", {
+    a: [1, { b: null, c: [-0, 2n, new Uint8Array([9])] }],
+    d: new Date(5),
+    "": "empty key",
+  }],
   ["object with numeric-like and special keys", { "1": 1, "": 2, constructor: 3, toString: 4, hasOwnProperty: 5 }],
 ];
 
@@ -277,7 +283,8 @@ async function assertUntouched({ db, d, l, t }: Fixture, note: string): Promise<
 
 export function valuesContract(c: Contract): void {
   /** A test with a fresh dict "d", list "l" and table "t" (id, v Json). */
-  const test = (name: string, body: (f: Fixture) => Promise<void>) => c.test(name, async (db) => body(await fixture(db)));
+  const test = (name: string, body: (f: Fixture) => Promise<void>) =>
+    c.test(name, async (db) => body(await fixture(db)));
 
   c.group("values: round trips", () => {
     for (const [label, value] of ACCEPTED) {
@@ -389,7 +396,10 @@ export function valuesContract(c: Contract): void {
         await d.set("deep", v as never);
         assert.equal(await d.has("deep"), true);
       } catch (e) {
-        assert.ok(e instanceof ValidationError, `expected ValidationError, got ${(e as Error)?.name}: ${(e as Error)?.message}`);
+        assert.ok(
+          e instanceof ValidationError,
+          `expected ValidationError, got ${(e as Error)?.name}: ${(e as Error)?.message}`,
+        );
         assert.deepEqual([...await d.entries()], [["keep", 1]]);
       }
     });
@@ -492,4 +502,3 @@ export function valuesContract(c: Contract): void {
     });
   });
 }
-
