@@ -395,8 +395,8 @@ describe("Database: transaction", () => {
   it("an async fn is a ValidationError and keeps nothing", async () => {
     const d = db.createDict("d");
     invalid(() =>
-      // deno-lint-ignore require-await -- the point: an async function is refused
       db.transaction(
+        // deno-lint-ignore require-await -- the point: an async function is refused
         (async () => {
           d.set("a", 1);
         }) as never,

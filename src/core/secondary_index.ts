@@ -144,10 +144,14 @@ export class SecondaryIndex {
  *
  * @example
  * ```ts
+ * import { Engine, type TableState } from "./engine.ts";
+ * import { execute } from "../ops/mod.ts";
  * import { buildIndex } from "./secondary_index.ts";
- * import type { TableState } from "./engine.ts";
- * declare const users: TableState;
- * const byEmail = buildIndex(users, "email", true); // DuplicateKeyError if two rows share an email
+ * const e = new Engine();
+ * const columns = [{ name: "id", type: "Int32", primaryKey: true }, { name: "email", type: "Utf8" }];
+ * execute(e, "db.createTable", [{ name: "users", columns }]);
+ * execute(e, "table.insert", ["users", { id: 1, email: "ada@example.com" }]);
+ * const byEmail = buildIndex(e.collections.get("users") as TableState, "email", true); // DuplicateKeyError if two rows share an email
  * ```
  */
 export function buildIndex(t: TableState, column: string, unique: boolean): SecondaryIndex {

@@ -205,7 +205,8 @@ function allZero(bytes: Uint8Array, from: number): boolean {
  * @example
  * ```ts
  * import { corruptionAt } from "./frame.ts";
- * throw corruptionAt("wal/00000000000000000001.wal", 128, "checksum mismatch");
+ * const e = corruptionAt("wal/00000000000000000001.wal", 128, "checksum mismatch");
+ * console.log(e.code, e.file, e.offset); // "CORRUPTION" "wal/00000000000000000001.wal" 128
  * ```
  */
 export function corruptionAt(file: string, offset: number, reason: string): CorruptionError {

@@ -60,8 +60,12 @@ export interface AppOptions {
   maxUnauthenticated?: number;
   /** Most WebSockets waiting for authentication at once from one address (default 16). */
   maxUnauthenticatedPerPeer?: number;
-  /** The peer address of a request (default: read from the runtime's connection info). */
-  peerAddress?: (c: Context) => string;
+  /**
+   * The peer address of a request, given the request and the runtime's
+   * connection info Hono was handed (default: read from Deno's, Bun's or
+   * Node's); wrong passwords are throttled per address.
+   */
+  peerAddress?: (request: Request, env: unknown) => string;
   /** Produces the browser bundle served at `GET /client.js`; without it that route is 404. */
   clientBundle?: () => Promise<string>;
   /** Receives unexpected errors (default `console.error`). */
@@ -300,7 +304,8 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     ? null
     : new AuthGuard(passwordChecker(options.password), { log: notice });
   const policy = new OriginPolicy({ open: options.password !== undefined, allow: options.allowOrigin });
-  const peer = options.peerAddress ?? peerOf;
+  const own = options.peerAddress;
+  const peer = own === undefined ? peerOf : (c: Context) => own(c.req.raw, c.env);
   const maxOutputBytes = options.maxOutputBytes ?? APP_DEFAULTS.maxOutputBytes;
   const shared: Shared = {
     db,

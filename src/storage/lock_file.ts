@@ -211,7 +211,8 @@ export const FRESH_LOCK_MS = 2000;
  * @example
  * ```ts
  * import { lockedBySelf } from "./lock_file.ts";
- * throw lockedBySelf("/srv/db/LOCK", 4242);
+ * const e = lockedBySelf("/srv/db/LOCK", 4242);
+ * console.log(e.code); // "LOCKED"
  * ```
  */
 export function lockedBySelf(path: string, pid: number): LockedError {
@@ -227,7 +228,8 @@ export function lockedBySelf(path: string, pid: number): LockedError {
  * @example
  * ```ts
  * import { lockedByOther } from "./lock_file.ts";
- * throw lockedByOther("/srv/db/LOCK", { pid: 17, runtime: "bun" });
+ * const e = lockedByOther("/srv/db/LOCK", { pid: 17, runtime: "bun" });
+ * console.log(e.message); // 'Lock "/srv/db/LOCK" is held by process 17 (bun); ...'
  * ```
  */
 export function lockedByOther(path: string, holder: LockHolder | null): LockedError {
