@@ -31,7 +31,7 @@ export {
   type Persistence,
   type SyncMode,
 } from "./src/api/database.ts";
-export { CyberDict } from "./src/api/dict.ts";
+export { CyberDict, type Entry, type SetOptions } from "./src/api/dict.ts";
 export { CyberList, type SortOptions } from "./src/api/list.ts";
 export { Table } from "./src/api/table.ts";
 export {
@@ -55,6 +55,7 @@ export type { Key, Value } from "./src/core/value.ts";
 export type { Aggregate, AggregateOp, Columns, CompareOp, Filter, OrderBy, Query } from "./src/core/query.ts";
 export { agg, type Operand, QueryBuilder, TableQuery, type WhereOp } from "./src/core/query_builder.ts";
 export type { IndexOptions } from "./src/ops/query_ops.ts";
+export type { Check } from "./src/ops/mod.ts";
 export type { Kind } from "./src/core/engine.ts";
 export type { Storage, StorageFile, StorageLock } from "./src/storage/types.ts";
 export * from "./src/errors.ts";

@@ -7,7 +7,9 @@
 
 import { type StorageError, ValidationError } from "../errors.ts";
 import * as dbOps from "../ops/db_ops.ts";
-import { answerOf, execute, executeAtomic, isWrite } from "../ops/mod.ts";
+import { answerOf, type Check, execute, executeAtomic, isWrite } from "../ops/mod.ts";
+import { nextExpiry } from "../ops/dict_ops.ts";
+import { Expirer } from "./expirer.ts";
 import type { Op } from "../ops/types.ts";
 import type { DatabaseOptions, Persistence } from "../durable/options.ts";
 import { CyberDict } from "./dict.ts";
@@ -33,6 +35,11 @@ function checkOptions(o: DatabaseOptions): void {
   }
   if (o.sync !== undefined && !SYNC_MODES.has(o.sync)) {
     throw new ValidationError(`Option sync ${quote(o.sync)} is unknown: use "always", "interval" or "manual"`);
+  }
+  if (o.clock !== undefined && typeof o.clock !== "function") {
+    throw new ValidationError(
+      `Option clock ${quote(o.clock)} is not a function: pass () => milliseconds, or leave it out`,
+    );
   }
   for (const k of ["flushInterval", "snapshotInterval", "snapshotWalBytes", "segmentBytes"] as const) {
     const v = o[k];
@@ -66,9 +73,12 @@ export class Database {
   #p: Persistence | null = null;
   #options: DatabaseOptions;
   #closing: Promise<void> | null = null;
+  #expirer: Expirer;
 
   private constructor(options: DatabaseOptions) {
     this.#options = options;
+    if (options.clock !== undefined) this.#e.clock = options.clock;
+    this.#expirer = new Expirer(this.#e);
   }
 
   /**
@@ -82,7 +92,67 @@ export class Database {
       const { openPersistence } = await import("../durable/persistence.ts");
       db.#p = await openPersistence(db.#e, options);
     }
+    // Expiry starts once the state is recovered: keys that expired meanwhile go first.
+    db.#e.expiryScheduled = (at) => db.#expirer.arm(at);
+    db.#expirer.arm(nextExpiry(db.#e));
     return db;
+  }
+
+  /**
+   * The LSN of the last committed write (0 before any): every committed
+   * call — a write, `insertMany`, a transaction, an atomic batch — takes
+   * exactly one, also in memory; a rolled-back transaction, a refused write
+   * or a read takes none. Entries carry the LSN of their last write as
+   * their `version` (`getEntry`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * const db = await Database.open();
+   * const d = db.createDict("d"); // LSN 1
+   * d.set("a", 1); // LSN 2
+   * db.transaction(() => { d.set("b", 2); d.set("c", 3); }); // LSN 3
+   * assert.equal(db.lsn, 3);
+   * ```
+   */
+  get lsn(): number {
+    return this.#e.lsn;
+  }
+
+  /**
+   * Runs `ops` as one transaction after verifying `checks`
+   * (check-and-set): each check names a dict key or table row and the
+   * version it must have (`null`: must be absent). A failed check applies
+   * nothing and throws `ConflictError`; otherwise every op runs, all or
+   * none, and their results are returned in order.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ConflictError, Database } from "@cyberdb/core";
+   * const db = await Database.open();
+   * const d = db.createDict<number>("accounts");
+   * d.set("ada", 100);
+   * const seen = d.getEntry("ada")!;
+   * db.atomic({
+   *   checks: [{ collection: "accounts", key: "ada", version: seen.version }],
+   *   ops: [{ op: "dict.set", args: ["accounts", "ada", seen.value - 30] }],
+   * });
+   * assert.equal(d.get("ada"), 70);
+   * // The same check again is stale now: nothing happens.
+   * assert.throws(() => db.atomic({
+   *   checks: [{ collection: "accounts", key: "ada", version: seen.version }],
+   *   ops: [{ op: "dict.set", args: ["accounts", "ada", 0] }],
+   * }), ConflictError);
+   * ```
+   */
+  atomic(batch: { checks?: readonly Check[]; ops: readonly { op: string; args: unknown[] }[] }): unknown[] {
+    if (typeof batch !== "object" || batch === null) {
+      throw new ValidationError(`atomic() takes { checks?, ops }, got ${quote(batch)}`);
+    }
+    const ops = batch.ops;
+    return executeAtomic(this.#e, ops, batch.checks).map((r, i) => answerOf(ops[i].op, r));
   }
 
   /** The options this database was opened with. */
@@ -259,6 +329,7 @@ export class Database {
   close(): Promise<void> {
     if (this.#closing === null) {
       this.#e.closedReason = "close() was called";
+      this.#expirer.stop();
       this.#closing = this.#p ? this.#p.close() : Promise.resolve();
     }
     return this.#closing;

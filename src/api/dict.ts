@@ -8,6 +8,9 @@ import * as ops from "../ops/dict_ops.ts";
 import type { Op } from "../ops/types.ts";
 import type { DictState, Engine } from "../core/engine.ts";
 import type { Key, Value } from "../core/value.ts";
+import type { Entry, SetOptions } from "../core/entry.ts";
+
+export type { Entry, SetOptions };
 
 /**
  * A named, insertion-ordered dict of values: Map's methods plus Python's
@@ -53,10 +56,92 @@ export class CyberDict<V extends Value = Value> implements Iterable<[Key, V]> {
     return this.#run(ops.dictGet, arguments.length > 1 ? [this.#s.name, key, fallback] : [this.#s.name, key]);
   }
 
-  /** Stores `value` under `key`; returns the dict for chaining. */
-  set(key: Key, value: V): this {
-    this.#run(ops.dictSet, [this.#s.name, key, value]);
+  /**
+   * Stores `value` under `key`; returns the dict for chaining. With
+   * `{ expireIn }` (ms) the key expires that long from now: from then on
+   * every read treats it as absent, and it is removed in the background. A
+   * set without `expireIn` clears any expiry the key had.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * const db = await Database.open();
+   * const sessions = db.createDict("sessions");
+   * sessions.set("s1", { user: 7 }, { expireIn: 30 * 60_000 });
+   * assert.ok(sessions.ttl("s1")! <= 30 * 60_000);
+   * ```
+   */
+  set(key: Key, value: V, options?: SetOptions): this {
+    this.#run(ops.dictSet, options === undefined ? [this.#s.name, key, value] : [this.#s.name, key, value, options]);
     return this;
+  }
+
+  /**
+   * The entry under `key` with its version — the LSN of the key's last
+   * write, for check-and-set with `db.atomic()` — or `undefined`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * const db = await Database.open();
+   * const d = db.createDict("d");
+   * d.set("k", 1);
+   * assert.deepEqual(d.getEntry("k"), { key: "k", value: 1, version: db.lsn });
+   * assert.equal(d.getEntry("missing"), undefined);
+   * ```
+   */
+  getEntry(key: Key): Entry<V> | undefined {
+    return this.#run(ops.dictGetEntry, [this.#s.name, key]) as Entry<V> | undefined;
+  }
+
+  /**
+   * Adds `by` (default 1) to the number or bigint under `key` and returns
+   * the result; a missing key starts at 0 (`0n` for a bigint step), a
+   * bigint stays a bigint, and the key keeps its expiry. A stored value
+   * that is not a number, or a `by` that is not one → `ValidationError`,
+   * nothing changed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * const db = await Database.open();
+   * const counters = db.createDict("counters");
+   * assert.equal(counters.increment("visits"), 1);
+   * assert.equal(counters.increment("visits", 10), 11);
+   * assert.equal(counters.increment("big", 2n ** 62n), 2n ** 62n);
+   * ```
+   */
+  increment(key: Key, by: number | bigint = 1): V extends bigint ? bigint : number {
+    return this.#run(ops.dictIncrement, [this.#s.name, key, by]) as V extends bigint ? bigint : number;
+  }
+
+  /**
+   * Makes `key` expire `ms` from now, or never with `null`; returns whether
+   * the key exists.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * const db = await Database.open();
+   * const d = db.createDict("d");
+   * d.set("k", 1);
+   * assert.equal(d.expire("k", 60_000), true);
+   * assert.equal(d.expire("k", null), true);
+   * assert.equal(d.ttl("k"), null);
+   * assert.equal(d.expire("missing", 1000), false);
+   * ```
+   */
+  expire(key: Key, ms: number | null): boolean {
+    return this.#run(ops.dictExpire, [this.#s.name, key, ms]) as boolean;
+  }
+
+  /** The milliseconds until `key` expires; `null` when it never does, `undefined` when it is missing. */
+  ttl(key: Key): number | null | undefined {
+    return this.#run(ops.dictTtl, [this.#s.name, key]) as number | null | undefined;
   }
 
   /** Whether `key` is present. */

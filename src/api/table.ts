@@ -183,6 +183,24 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
     return this.#run(ops.tableGet, [this.#s.name, key]) as Row<S> | undefined;
   }
 
+  /**
+   * The row with key `key` and its version — the LSN of the row's last
+   * write, for check-and-set with `db.atomic()` — or `undefined`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * const db = await Database.open();
+   * const t = db.createTable({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] } as const);
+   * t.insert({ id: 1 });
+   * assert.deepEqual(t.getEntry(1), { row: { id: 1 }, version: db.lsn });
+   * ```
+   */
+  getEntry(key: PrimaryKey<S>): { row: Row<S>; version: number } | undefined {
+    return this.#run(ops.tableGetEntry, [this.#s.name, key]) as { row: Row<S>; version: number } | undefined;
+  }
+
   /** Whether a row with key `key` exists. */
   has(key: PrimaryKey<S>): boolean {
     return this.#run(ops.tableHas, [this.#s.name, key]) as boolean;

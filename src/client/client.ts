@@ -17,6 +17,7 @@ import { RemoteTable } from "./remote_table.ts";
 import type { Transport, TransportOptions } from "./transport.ts";
 import { checkArgs, toList, toPairs } from "./values.ts";
 import type { WireCall } from "../wire/protocol.ts";
+import type { Check } from "../core/entry.ts";
 import { type ReconnectOptions, type WebSocketConstructor, WsTransport } from "./ws_transport.ts";
 
 /** Options of {@linkcode connect}. */
@@ -122,11 +123,27 @@ export abstract class Session {
 
   /**
    * Runs operations as one transaction on the server: all happen, or none
-   * does and the first error is thrown. Resolves to every result.
+   * does and the first error is thrown. Resolves to every result. With
+   * `checks` (check-and-set) the server first verifies that each named dict
+   * key or table row has the version given (`null`: is absent); a failed
+   * check applies nothing and throws `ConflictError`.
+   *
+   * @example
+   * ```ts ignore
+   * const e = await counters.getEntry("hits");
+   * await client.atomic([{ op: "dict.set", args: ["counters", "hits", (e?.value ?? 0) + 1] }], {
+   *   checks: [{ collection: "counters", key: "hits", version: e?.version ?? null }],
+   * }); // ConflictError if another client wrote "hits" meanwhile: read again and retry
+   * ```
    */
-  atomic(calls: readonly WireCall[]): Promise<unknown[]> {
+  atomic(calls: readonly WireCall[], options: { checks?: readonly Check[] } = {}): Promise<unknown[]> {
     for (const c of calls) checkArgs(String(c?.op), Array.isArray(c?.args) ? c.args : []);
-    return this.transport().atomic(calls);
+    return this.transport().atomic(calls, options.checks);
+  }
+
+  /** The LSN of the server's last committed write (`db.lsn` remotely). */
+  lsn(): Promise<number> {
+    return this.caller().call("db.lsn", []) as Promise<number>;
   }
 
   /** @internal */

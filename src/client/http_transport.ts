@@ -14,6 +14,7 @@ import { ClosedError, ConnectionError, CyberDBError } from "../errors.ts";
 import { FrameSplitter } from "./stream.ts";
 import { checkSize, Pending, type Transport, type TransportOptions, unwrap } from "./transport.ts";
 import { authorizationHeader, MSGPACK, MSGPACK_STREAM, STREAM_HEADER, type WireCall } from "../wire/protocol.ts";
+import type { Check } from "../core/entry.ts";
 
 interface Queued {
   op: string;
@@ -315,8 +316,8 @@ export class HttpTransport implements Transport {
     }
   }
 
-  async atomic(calls: readonly WireCall[], timeout = this.#o.timeout): Promise<unknown[]> {
-    const bytes = encode({ atomic: true, ops: calls });
+  async atomic(calls: readonly WireCall[], checks?: readonly Check[], timeout = this.#o.timeout): Promise<unknown[]> {
+    const bytes = encode(checks === undefined ? { atomic: true, ops: calls } : { atomic: true, checks, ops: calls });
     checkSize("atomic", bytes, this.#limit);
     return unwrap(await this.#post(bytes, timeout)) as unknown[];
   }

@@ -5,6 +5,7 @@
  */
 
 import type { Key, Value } from "../core/value.ts";
+import type { Entry, SetOptions } from "../core/entry.ts";
 import type { Caller } from "./caller.ts";
 import { CollectionCalls } from "./collection_calls.ts";
 import { toPairs } from "./values.ts";
@@ -46,10 +47,34 @@ export class RemoteDict<V extends Value = Value> implements AsyncIterable<[Key, 
     return this.#c.call("get", key, ...fallback.slice(0, 1));
   }
 
-  /** Stores `value` under `key`; resolves to the dict for chaining. */
-  async set(key: Key, value: V): Promise<this> {
-    await this.#c.call("set", key, value);
+  /**
+   * Stores `value` under `key`; resolves to the dict for chaining. With
+   * `{ expireIn }` (ms) the key expires that long from now (by the server's
+   * clock); a set without it clears any expiry.
+   */
+  async set(key: Key, value: V, options?: SetOptions): Promise<this> {
+    await (options === undefined ? this.#c.call("set", key, value) : this.#c.call("set", key, value, options));
     return this;
+  }
+
+  /** The entry under `key` with its version (for check-and-set with `client.atomic()`), or `undefined`. */
+  getEntry(key: Key): Promise<Entry<V> | undefined> {
+    return this.#c.call("getEntry", key) as Promise<Entry<V> | undefined>;
+  }
+
+  /** Adds `by` (default 1) to the number or bigint under `key`; resolves to the result (a missing key starts at 0). */
+  increment(key: Key, by: number | bigint = 1): Promise<V extends bigint ? bigint : number> {
+    return this.#c.call("increment", key, by) as Promise<V extends bigint ? bigint : number>;
+  }
+
+  /** Makes `key` expire `ms` from now, or never with `null`; resolves to whether the key exists. */
+  expire(key: Key, ms: number | null): Promise<boolean> {
+    return this.#c.call("expire", key, ms) as Promise<boolean>;
+  }
+
+  /** The milliseconds until `key` expires; `null` when it never does, `undefined` when it is missing. */
+  ttl(key: Key): Promise<number | null | undefined> {
+    return this.#c.call("ttl", key) as Promise<number | null | undefined>;
   }
 
   /** Whether `key` is present. */

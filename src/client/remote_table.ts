@@ -114,6 +114,11 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
     return this.#c.call("get", key) as Promise<Row<S> | undefined>;
   }
 
+  /** The row with key `key` and its version (for check-and-set with `client.atomic()`), or `undefined`. */
+  getEntry(key: PrimaryKey<S>): Promise<{ row: Row<S>; version: number } | undefined> {
+    return this.#c.call("getEntry", key) as Promise<{ row: Row<S>; version: number } | undefined>;
+  }
+
   /** Whether a row with key `key` exists. */
   has(key: PrimaryKey<S>): Promise<boolean> {
     return this.#c.call("has", key) as Promise<boolean>;

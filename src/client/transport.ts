@@ -8,6 +8,7 @@
 
 import { ClosedError, ConnectionError, type CyberDBError, errorFromCode, TooLargeError } from "../errors.ts";
 import type { WireCall, WireReply } from "../wire/protocol.ts";
+import type { Check } from "../core/entry.ts";
 
 /** Settings every transport shares. */
 export interface TransportOptions {
@@ -36,7 +37,7 @@ export interface Transport {
    */
   stream(op: string, args: unknown[], batchRows: number, timeout?: number): AsyncIterableIterator<unknown>;
   /** Runs operations as one transaction (all or none). */
-  atomic(calls: readonly WireCall[], timeout?: number): Promise<unknown[]>;
+  atomic(calls: readonly WireCall[], checks?: readonly Check[], timeout?: number): Promise<unknown[]>;
   /** Closes the connection; pending calls fail with `ClosedError`. */
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import { decode, encode } from "../wire/codec.ts";
 import { AuthError, ClosedError, ConnectionError, type CyberDBError } from "../errors.ts";
 import { BatchQueue, checkSize, Pending, replyError, type Transport, type TransportOptions } from "./transport.ts";
 import { authorizationHeader, MAX_STREAMS, type WireCall } from "../wire/protocol.ts";
+import type { Check } from "../core/entry.ts";
 
 /** The parts of the standard `WebSocket` this transport uses (browsers, Deno, Bun, Node ≥ 22, npm `ws`). */
 export interface WebSocketLike {
@@ -386,8 +387,10 @@ export class WsTransport implements Transport {
     else next.start();
   }
 
-  async atomic(calls: readonly WireCall[], timeout = this.#o.timeout): Promise<unknown[]> {
-    return await this.#send("atomic", (id) => encode({ id, atomic: true, ops: calls }), timeout) as unknown[];
+  async atomic(calls: readonly WireCall[], checks?: readonly Check[], timeout = this.#o.timeout): Promise<unknown[]> {
+    const frame = (id: number) =>
+      encode(checks === undefined ? { id, atomic: true, ops: calls } : { id, atomic: true, checks, ops: calls });
+    return await this.#send("atomic", frame, timeout) as unknown[];
   }
 
   #send(op: string, frame: (id: number) => Uint8Array, timeout: number): Promise<unknown> {

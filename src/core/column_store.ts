@@ -8,6 +8,7 @@
  *                            id:    [1 | 2 | 3 | 4 ]    Float64Array
  *                            name:  [0 | 1 | 0 | 2 ]    Int32Array codes → dict ["ann","bo","cy"]
  *                            age:   [30| 41| ? | 7 ]    Int32Array + validity bits (slot 2 null)
+ *                            vers:  [5 | 2 | 9 | 9 ]    Float64Array: LSN of each row's last write
  * ```
  *
  * Rows keep their insertion slot, as in {@linkcode SlotMap}: a delete leaves
@@ -44,6 +45,8 @@ export interface ColumnsCapture {
   live: Uint8Array;
   /** One per schema column. */
   columns: Column[];
+  /** The version (LSN of the last write) of each slot. */
+  vers: Float64Array;
 }
 
 /**
@@ -66,6 +69,7 @@ export class ColumnStore {
   #index = new Map<Pk, number>();
   #cols: Column[];
   #live: Uint8Array;
+  #vers: Float64Array;
   #length = 0;
   #capacity: number;
   #dead = 0;
@@ -80,6 +84,7 @@ export class ColumnStore {
     this.#capacity = MIN_CAPACITY;
     this.#cols = schema.def.columns.map((c, i) => Column.create(c.type, schema.nullable[i], MIN_CAPACITY));
     this.#live = new Uint8Array(MIN_CAPACITY);
+    this.#vers = new Float64Array(MIN_CAPACITY);
   }
 
   /** The number of live rows. */
@@ -110,6 +115,12 @@ export class ColumnStore {
   /** The slot of `key`, or -1. */
   slotOf(key: Pk): number {
     return this.#index.get(key) ?? -1;
+  }
+
+  /** The version (LSN of the last write) of the row under `key`, or `undefined`. */
+  versionOf(key: Pk): number | undefined {
+    const slot = this.#index.get(key);
+    return slot === undefined ? undefined : this.#vers[slot];
   }
 
   /** The row under `key` as a new object (Binary/Json cells shared), or `undefined`. */
@@ -144,31 +155,39 @@ export class ColumnStore {
    * Stores `row` under `key` (an existing key keeps its slot) and returns the
    * previous row or `undefined`.
    */
-  set(key: Pk, row: StoredRow, undo: Undo): StoredRow | undefined {
+  set(key: Pk, row: StoredRow, undo: Undo, version = 0): StoredRow | undefined {
     const slot = this.#index.get(key);
     if (slot === undefined) {
-      this.#append(key, row, undo);
+      this.#append(key, row, undo, version);
       return undefined;
     }
     const old = this.row(slot);
+    const oldVer = this.#vers[slot];
     this.#write(slot, row);
-    if (undo) undo.push(() => this.#write(slot, old));
+    this.#vers[slot] = version;
+    if (undo) {
+      undo.push(() => {
+        this.#write(slot, old);
+        this.#vers[slot] = oldVer;
+      });
+    }
     return old;
   }
 
-  /** Stores a row under a new `key`; `false` (nothing changed) when it exists. */
-  add(key: Pk, row: StoredRow, undo: Undo): boolean {
+  /** Stores a row under a new `key` with `version`; `false` (nothing changed) when it exists. */
+  add(key: Pk, row: StoredRow, undo: Undo, version = 0): boolean {
     if (this.#index.has(key)) return false;
-    this.#append(key, row, undo);
+    this.#append(key, row, undo, version);
     return true;
   }
 
   /** Appends a row given as cells in schema order (snapshot load: no row object). */
-  appendCells(cells: readonly Value[]): void {
+  appendCells(cells: readonly Value[], version = 0): void {
     const at = this.#reserve();
     const cols = this.#cols;
     for (let c = 0; c < cols.length; c++) cols[c].put(at, cells[c]);
     this.#live[at] = 1;
+    this.#vers[at] = version;
     this.#index.set(cells[this.#schema.pk] as Pk, at);
   }
 
@@ -180,16 +199,20 @@ export class ColumnStore {
       const live = new Uint8Array(capacity);
       live.set(this.#live);
       this.#live = live;
+      const vers = new Float64Array(capacity);
+      vers.set(this.#vers);
+      this.#vers = vers;
       this.#capacity = capacity;
     }
     this.#length = at + 1;
     return at;
   }
 
-  #append(key: Pk, row: StoredRow, undo: Undo): void {
+  #append(key: Pk, row: StoredRow, undo: Undo, version: number): void {
     const at = this.#reserve();
     this.#write(at, row);
     this.#live[at] = 1;
+    this.#vers[at] = version;
     this.#index.set(key, at);
     if (undo) {
       undo.push(() => {
@@ -250,6 +273,7 @@ export class ColumnStore {
       size: this.size,
       live: this.#live.slice(0, n),
       columns: this.#cols.map((c) => c.gather(null, n, Math.max(n, 1))),
+      vers: this.#vers.slice(0, n),
     };
   }
 
@@ -264,6 +288,9 @@ export class ColumnStore {
     const live = new Uint8Array(capacity);
     live.fill(1, 0, kept.length);
     this.#live = live;
+    const vers = new Float64Array(capacity);
+    for (let j = 0; j < kept.length; j++) vers[j] = this.#vers[kept[j]];
+    this.#vers = vers;
     this.#capacity = capacity;
     this.#length = kept.length;
     const pk = this.#cols[this.#schema.pk];

@@ -78,10 +78,14 @@ export interface LogEntry {
 }
 
 /**
- * Receives every committed write: a single entry, or all the entries of a
- * transaction at once (they must be logged as one record).
+ * Receives every committed write with its LSN: a single entry, or all the
+ * entries of a transaction at once (they must be logged as one record). It
+ * may throw (the log refused the record): then the write is not committed.
  */
-export type Journal = (entries: LogEntry[]) => void;
+export type Journal = (lsn: number, entries: LogEntry[]) => void;
+
+/** Told of every committed write after it committed (the change feed); must not throw. */
+export type CommitListener = (lsn: number, entries: readonly LogEntry[]) => void;
 
 /**
  * The engine core shared by the embedded API, the server and WAL replay.
@@ -100,8 +104,24 @@ export class Engine {
   undo: Undo = null;
   /** The id of the innermost running transaction level (0 outside). */
   savepoint = 0;
-  /** Whether writes must call `log` (a journal is attached or a transaction runs). */
-  logging = false;
+  /**
+   * Whether writes must call `log`: always, since every committed write
+   * takes an LSN, in a memory-only database too (DESIGN §9). Kept as a field
+   * so the ops' `if (e.logging)` guards stay one cheap read.
+   */
+  readonly logging = true;
+  /** The LSN of the last committed write (0 before any). */
+  lsn = 0;
+  /** The time source of expiry (ms since the epoch); `Database.open({ clock })` sets it. */
+  clock: () => number = Date.now;
+  /**
+   * Set while the log is replayed: no entry counts as expired then, because
+   * the log holds every removal as an explicit delete, and what expired
+   * since must not change how a recorded write lands.
+   */
+  replaying = false;
+  /** Told the time of every expiry a write sets (the database arms its expiry timer); `null`: nobody listens. */
+  expiryScheduled: ((at: number) => void) | null = null;
   /** Why the engine refuses work, once closed; `null` while open. */
   closedReason: string | null = null;
   /**
@@ -111,28 +131,59 @@ export class Engine {
    */
   storageError: StorageError | null = null;
   #journal: Journal | null = null;
+  #listeners: CommitListener[] = [];
   #pending: LogEntry[] | null = null;
   #savepoints = 0;
 
   /** Attaches (or detaches, with `null`) the receiver of committed writes. */
   setJournal(journal: Journal | null): void {
     this.#journal = journal;
-    this.logging = journal !== null || this.#pending !== null;
+  }
+
+  /** Adds a listener told of every commit after it happened; returns its removal. */
+  onCommit(listener: CommitListener): () => void {
+    this.#listeners = [...this.#listeners, listener];
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
+
+  /** The time that decides expiry now: the clock, or `-Infinity` (nothing expired) during replay. */
+  now(): number {
+    return this.replaying ? -Infinity : this.clock();
+  }
+
+  /** The LSN the write being made will commit with (its entries' version). */
+  get nextLsn(): number {
+    return this.lsn + 1;
   }
 
   /** Records a write that has been applied; ops call this after mutating. */
   log(op: string, args: unknown[]): void {
-    if (this.#pending !== null) this.#pending.push({ op, args });
-    else if (this.#journal !== null) {
+    if (this.#pending !== null) {
+      this.#pending.push({ op, args });
+      return;
+    }
+    try {
+      this.#commit([{ op, args }]);
+    } catch (e) {
+      // The write is applied in memory but not logged: refuse everything
+      // from now on rather than acknowledge state the log does not hold.
+      this.closedReason = `a write could not be logged (${e instanceof Error ? e.message : String(e)}); ` +
+        "reopen the database";
+      throw e;
+    }
+  }
+
+  /** Commits entries with the next LSN: the journal first (it may refuse), then the listeners. */
+  #commit(entries: LogEntry[]): void {
+    const lsn = this.lsn + 1;
+    if (this.#journal !== null) this.#journal(lsn, entries);
+    this.lsn = lsn;
+    for (const listener of this.#listeners) {
       try {
-        this.#journal([{ op, args }]);
-      } catch (e) {
-        // The write is applied in memory but not logged: refuse everything
-        // from now on rather than acknowledge state the log does not hold.
-        this.closedReason = `a write could not be logged (${e instanceof Error ? e.message : String(e)}); ` +
-          "reopen the database";
-        throw e;
-      }
+        listener(lsn, entries);
+      } catch { /* a listener never breaks a write */ }
     }
   }
 
@@ -190,7 +241,6 @@ export class Engine {
     if (outer) {
       this.undo = [];
       this.#pending = [];
-      this.logging = true;
     }
     const undo = this.undo as Array<() => void>;
     const pending = this.#pending as LogEntry[];
@@ -209,7 +259,7 @@ export class Engine {
         );
       }
       // Logged before the undo entries are dropped, so a log failure can still roll back.
-      if (outer && pending.length > 0 && this.#journal !== null) this.#journal(pending);
+      if (outer && pending.length > 0) this.#commit(pending);
       ok = true;
       return result;
     } finally {
@@ -222,7 +272,6 @@ export class Engine {
       if (outer) {
         this.undo = null;
         this.#pending = null;
-        this.logging = this.#journal !== null;
       }
     }
   }

@@ -12,8 +12,18 @@
  * ```
  *   index: Map<key, slot>        keys:  [ "a" | ∅ | "c" | "d" ]
  *                                vals:  [  1  | ∅ |  3  |  4  ]
+ *                                vers:  [  7  | ∅ |  9  | 12  ]   LSN of each entry's last write
+ *                                exps:  [  0  | ∅ | t1  |  0  ]   absolute expiry (ms), 0 = none
  *                                            ^ tombstone (deleted "b")
+ *   due: min-heap of (expiry, key)           which entries expire next
  * ```
+ *
+ * Entries may expire (DESIGN §9): an entry whose expiry is at or before
+ * `now` is invisible to every read that passes `now` — `get`, `has`,
+ * `count`, iteration, `last`, `scan` — though it keeps its slot until it is
+ * removed (the database removes expired entries with logged deletes; this
+ * map only answers). `exps` is allocated with the first expiring entry, and
+ * a map that never had one pays nothing for the feature.
  *
  * @module
  */
@@ -23,36 +33,91 @@ export type Undo = Array<() => void> | null;
 
 const COMPACT_MIN = 64;
 
+/** No expiry: time never reaches it. */
+const NEVER = Infinity;
+
 /**
- * An insertion-ordered map with undoable, order-preserving deletes.
+ * An insertion-ordered map with undoable, order-preserving deletes, a
+ * version per entry and optional expiry.
  *
  * @example
  * ```ts
  * import { SlotMap } from "./slot_map.ts";
  * const m = new SlotMap<string, number>();
- * m.set("a", 1, null);
+ * m.set("a", 1, null, 7);
  * m.get("a"); // 1
+ * m.versionOf("a"); // 7
+ * m.set("b", 2, null, 8, 1_000);
+ * m.get("b", 999); // 2
+ * m.get("b", 1_000); // undefined: expired at 1000
  * ```
  */
 export class SlotMap<K, V> {
   #index = new Map<K, number>();
   #keys: (K | undefined)[] = [];
   #vals: (V | undefined)[] = [];
+  #vers: number[] = [];
+  /** Absolute expiry per slot (`Infinity` = none); `null` until the first expiring entry. */
+  #exps: number[] | null = null;
+  /** Entries that expire, soonest first; stale ones (overwritten, deleted) are skipped when met. */
+  #due = new ExpiryHeap<K>();
   #dead = 0;
   /** Bumped by every compaction; scan cursors carry it. */
   #epoch = 0;
   /** The old slots the last compaction kept, ascending: maps an old cursor to a new slot. */
   #kept: Int32Array | null = null;
 
-  /** The number of live entries. */
+  /** The number of entries, expired ones not yet removed included (see {@linkcode count}). */
   get size(): number {
     return this.#index.size;
   }
 
-  /** The value stored under `key`, or `undefined`. */
-  get(key: K): V | undefined {
+  /** Whether any entry has (or had) an expiry: reads may then need `now`. */
+  get expiring(): boolean {
+    return this.#due.size > 0;
+  }
+
+  /** The number of entries visible at `now` (expired ones left out). */
+  count(now: number): number {
+    if (this.#due.size === 0) return this.#index.size;
+    return this.#index.size - this.#due.countDue(now, (key, at) => this.#expiryIs(key, at));
+  }
+
+  #expiryIs(key: K, at: number): boolean {
     const slot = this.#index.get(key);
-    return slot === undefined ? undefined : this.#vals[slot];
+    return slot !== undefined && this.#exps !== null && this.#exps[slot] === at;
+  }
+
+  #expiredAt(slot: number, now: number): boolean {
+    return this.#exps !== null && this.#exps[slot] <= now;
+  }
+
+  /** The value stored under `key` and visible at `now`, or `undefined`. */
+  get(key: K, now = -Infinity): V | undefined {
+    const slot = this.#index.get(key);
+    if (slot === undefined || this.#expiredAt(slot, now)) return undefined;
+    return this.#vals[slot];
+  }
+
+  /** The version (LSN of the last write) of `key` visible at `now`, or `undefined`. */
+  versionOf(key: K, now = -Infinity): number | undefined {
+    const slot = this.#index.get(key);
+    if (slot === undefined || this.#expiredAt(slot, now)) return undefined;
+    return this.#vers[slot];
+  }
+
+  /** The absolute expiry (ms) of `key` visible at `now`: `null` for none, `undefined` when absent. */
+  expiryOf(key: K, now = -Infinity): number | null | undefined {
+    const slot = this.#index.get(key);
+    if (slot === undefined || this.#expiredAt(slot, now)) return undefined;
+    const at = this.#exps === null ? NEVER : this.#exps[slot];
+    return at === NEVER ? null : at;
+  }
+
+  /** Whether `key` is stored but expired at `now` (it still holds a slot). */
+  isExpired(key: K, now: number): boolean {
+    const slot = this.#index.get(key);
+    return slot !== undefined && this.#expiredAt(slot, now);
   }
 
   /** The slot of `key` (its insertion rank among all slots), or -1. */
@@ -60,46 +125,114 @@ export class SlotMap<K, V> {
     return this.#index.get(key) ?? -1;
   }
 
-  /** Whether `key` is present. */
-  has(key: K): boolean {
-    return this.#index.has(key);
+  /** Whether `key` is present and visible at `now`. */
+  has(key: K, now = -Infinity): boolean {
+    const slot = this.#index.get(key);
+    return slot !== undefined && !this.#expiredAt(slot, now);
   }
 
   /**
-   * Stores `value` under `key` (an existing key keeps its position) and
-   * returns the previous value or `undefined`.
+   * Stores `value` under `key` with `version` and an absolute expiry
+   * (`Infinity`: none); an existing key keeps its position. Returns the
+   * previous value or `undefined`.
    */
-  set(key: K, value: V, undo: Undo): V | undefined {
+  set(key: K, value: V, undo: Undo, version = 0, expireAt = NEVER): V | undefined {
     const slot = this.#index.get(key);
     if (slot !== undefined) {
       const vals = this.#vals;
+      const vers = this.#vers;
       const old = vals[slot];
+      const oldVer = vers[slot];
       vals[slot] = value;
-      if (undo) undo.push(() => void (vals[slot] = old));
+      vers[slot] = version;
+      const exps = this.#expiry(expireAt);
+      const oldExp = exps === null ? NEVER : exps[slot];
+      if (exps !== null) exps[slot] = expireAt;
+      if (expireAt !== NEVER) this.#schedule(key, expireAt);
+      if (undo) {
+        undo.push(() => {
+          vals[slot] = old;
+          vers[slot] = oldVer;
+          if (exps !== null) exps[slot] = oldExp;
+          // The old expiry is back: the heap must know it again.
+          if (oldExp !== NEVER) this.#due.push(oldExp, key);
+        });
+      }
       return old;
     }
-    this.#append(key, value, undo);
+    this.#append(key, value, undo, version, expireAt);
     return undefined;
   }
 
-  #append(key: K, value: V, undo: Undo): void {
+  /** Notes that `key` expires at `expireAt`; rebuilds the heap when stale entries outnumber live ones. */
+  #schedule(key: K, expireAt: number): void {
+    this.#due.push(expireAt, key);
+    // Entries go stale on every overwrite (a session refreshed each request): keep the heap in proportion.
+    if (this.#due.size > 2 * this.#index.size + 64) this.#due.dropStale((k, at) => this.#expiryIs(k, at), true);
+  }
+
+  /** The expiry array, allocated (all `Infinity`) once an expiry is first needed. */
+  #expiry(expireAt: number): number[] | null {
+    if (this.#exps === null && expireAt !== NEVER) this.#exps = new Array(this.#keys.length).fill(NEVER);
+    return this.#exps;
+  }
+
+  #append(key: K, value: V, undo: Undo, version: number, expireAt: number): void {
     const at = this.#keys.length;
     this.#keys.push(key);
     this.#vals.push(value);
+    this.#vers.push(version);
+    const exps = this.#expiry(expireAt);
+    if (exps !== null) exps.push(expireAt);
     this.#index.set(key, at);
+    if (expireAt !== NEVER) this.#schedule(key, expireAt);
     if (undo) {
       undo.push(() => {
         this.#index.delete(key);
-        this.#keys.length = at;
-        this.#vals.length = at;
+        this.#truncate(at);
       });
     }
   }
 
+  #truncate(n: number): void {
+    this.#keys.length = n;
+    this.#vals.length = n;
+    this.#vers.length = n;
+    if (this.#exps !== null) this.#exps.length = n;
+  }
+
   /** Stores `value` under a new `key`; returns `false` (and changes nothing) when it exists. */
-  add(key: K, value: V, undo: Undo): boolean {
+  add(key: K, value: V, undo: Undo, version = 0, expireAt = NEVER): boolean {
     if (this.#index.has(key)) return false;
-    this.#append(key, value, undo);
+    this.#append(key, value, undo, version, expireAt);
+    return true;
+  }
+
+  /**
+   * Sets the expiry of a stored `key` (`Infinity`: none) and its version;
+   * returns whether it was there.
+   */
+  setExpiry(key: K, expireAt: number, undo: Undo, version: number): boolean {
+    const slot = this.#index.get(key);
+    if (slot === undefined) return false;
+    const exps = this.#expiry(expireAt);
+    const vers = this.#vers;
+    const oldVer = vers[slot];
+    vers[slot] = version;
+    if (exps === null) {
+      if (undo) undo.push(() => void (vers[slot] = oldVer));
+      return true;
+    }
+    const oldExp = exps[slot];
+    exps[slot] = expireAt;
+    if (expireAt !== NEVER) this.#schedule(key, expireAt);
+    if (undo) {
+      undo.push(() => {
+        exps[slot] = oldExp;
+        vers[slot] = oldVer;
+        if (oldExp !== NEVER) this.#due.push(oldExp, key);
+      });
+    }
     return true;
   }
 
@@ -109,15 +242,23 @@ export class SlotMap<K, V> {
     if (slot === undefined) return undefined;
     const keys = this.#keys;
     const vals = this.#vals;
+    const vers = this.#vers;
+    const exps = this.#exps;
     const old = vals[slot];
+    const oldVer = vers[slot];
+    const oldExp = exps === null ? NEVER : exps[slot];
     keys[slot] = undefined;
     vals[slot] = undefined;
+    if (exps !== null) exps[slot] = NEVER;
     this.#index.delete(key);
     this.#dead++;
     if (undo) {
       undo.push(() => {
         keys[slot] = key;
         vals[slot] = old;
+        vers[slot] = oldVer;
+        if (exps !== null) exps[slot] = oldExp;
+        if (oldExp !== NEVER) this.#due.push(oldExp, key);
         this.#index.set(key, slot);
         this.#dead--;
       });
@@ -126,17 +267,16 @@ export class SlotMap<K, V> {
       let n = keys.length;
       while (n > 0 && vals[n - 1] === undefined) n--;
       this.#dead -= keys.length - n;
-      keys.length = n;
-      vals.length = n;
+      this.#truncate(n);
     } else this.#maybeCompact();
     return old;
   }
 
-  /** The last live entry in insertion order, or `undefined` when empty. */
-  last(): [K, V] | undefined {
+  /** The last entry visible at `now` in insertion order, or `undefined` when there is none. */
+  last(now = -Infinity): [K, V] | undefined {
     const keys = this.#keys;
     for (let i = keys.length - 1; i >= 0; i--) {
-      if (this.#vals[i] !== undefined) return [keys[i] as K, this.#vals[i] as V];
+      if (this.#vals[i] !== undefined && !this.#expiredAt(i, now)) return [keys[i] as K, this.#vals[i] as V];
     }
     return undefined;
   }
@@ -146,55 +286,80 @@ export class SlotMap<K, V> {
     const index = this.#index;
     const keys = this.#keys;
     const vals = this.#vals;
+    const vers = this.#vers;
+    const exps = this.#exps;
+    const due = this.#due;
     const dead = this.#dead;
     this.#index = new Map();
     this.#keys = [];
     this.#vals = [];
+    this.#vers = [];
+    this.#exps = null;
+    this.#due = new ExpiryHeap();
     this.#dead = 0;
     if (undo) {
       undo.push(() => {
         this.#index = index;
         this.#keys = keys;
         this.#vals = vals;
+        this.#vers = vers;
+        this.#exps = exps;
+        this.#due = due;
         this.#dead = dead;
       });
     }
   }
 
-  /** Live keys in insertion order. */
-  *keys(): IterableIterator<K> {
+  /** Keys visible at `now` in insertion order. */
+  *keys(now = -Infinity): IterableIterator<K> {
     const keys = this.#keys;
     const vals = this.#vals;
-    for (let i = 0; i < keys.length; i++) if (vals[i] !== undefined) yield keys[i] as K;
+    for (let i = 0; i < keys.length; i++) if (vals[i] !== undefined && !this.#expiredAt(i, now)) yield keys[i] as K;
   }
 
-  /** Live values in insertion order. */
-  *values(): IterableIterator<V> {
+  /** Values visible at `now` in insertion order. */
+  *values(now = -Infinity): IterableIterator<V> {
     const vals = this.#vals;
     for (let i = 0; i < vals.length; i++) {
       const v = vals[i];
-      if (v !== undefined) yield v;
+      if (v !== undefined && !this.#expiredAt(i, now)) yield v;
     }
   }
 
-  /** Live entries in insertion order. */
-  *entries(): IterableIterator<[K, V]> {
+  /** Entries visible at `now` in insertion order. */
+  *entries(now = -Infinity): IterableIterator<[K, V]> {
     const keys = this.#keys;
     const vals = this.#vals;
     for (let i = 0; i < keys.length; i++) {
       const v = vals[i];
-      if (v !== undefined) yield [keys[i] as K, v];
+      if (v !== undefined && !this.#expiredAt(i, now)) yield [keys[i] as K, v];
     }
   }
 
-  /** Calls `fn` for every live entry in insertion order (faster than iterating). */
-  forEach(fn: (value: V, key: K) => void): void {
+  /** Calls `fn` for every entry visible at `now` in insertion order (faster than iterating). */
+  forEach(fn: (value: V, key: K, version: number) => void, now = -Infinity): void {
     const keys = this.#keys;
     const vals = this.#vals;
+    const vers = this.#vers;
     for (let i = 0; i < keys.length; i++) {
       const v = vals[i];
-      if (v !== undefined) fn(v, keys[i] as K);
+      if (v !== undefined && !this.#expiredAt(i, now)) fn(v, keys[i] as K, vers[i]);
     }
+  }
+
+  /**
+   * Up to `limit` keys expired at `now`, soonest first (their entries are
+   * still stored: the caller removes them). Stale heap entries met on the
+   * way are dropped.
+   */
+  due(now: number, limit: number): K[] {
+    return this.#due.popDue(now, limit, (key, at) => this.#expiryIs(key, at));
+  }
+
+  /** When the next entry expires (ms), or `Infinity` when none does. */
+  nextExpiry(): number {
+    this.#due.dropStale((key, at) => this.#expiryIs(key, at));
+    return this.#due.peek();
   }
 
   /**
@@ -202,8 +367,13 @@ export class SlotMap<K, V> {
    * consistent view of this moment at the cost of a memcpy, because stored
    * values are never changed in place — every write replaces them.
    */
-  capture(): { keys: (K | undefined)[]; vals: (V | undefined)[] } {
-    return { keys: this.#keys.slice(), vals: this.#vals.slice() };
+  capture(): { keys: (K | undefined)[]; vals: (V | undefined)[]; vers: number[]; exps: number[] | null } {
+    return {
+      keys: this.#keys.slice(),
+      vals: this.#vals.slice(),
+      vers: this.#vers.slice(),
+      exps: this.#exps === null ? null : this.#exps.slice(),
+    };
   }
 
   /** Compacts tombstones now if there are many; called after a transaction ends. */
@@ -217,6 +387,8 @@ export class SlotMap<K, V> {
     // the old ones and so never sees an entry twice or skips one.
     const keys: K[] = [];
     const vals: V[] = [];
+    const vers: number[] = [];
+    const exps: number[] | null = this.#exps === null ? null : [];
     const index = new Map<K, number>();
     const oldKeys = this.#keys;
     const oldVals = this.#vals;
@@ -226,6 +398,8 @@ export class SlotMap<K, V> {
       index.set(oldKeys[i] as K, keys.length);
       keys.push(oldKeys[i] as K);
       vals.push(v);
+      vers.push(this.#vers[i]);
+      if (exps !== null) exps.push(this.#exps![i]);
     }
     const kept = new Int32Array(keys.length);
     for (let i = 0, j = 0; i < oldKeys.length; i++) if (oldVals[i] !== undefined) kept[j++] = i;
@@ -233,19 +407,22 @@ export class SlotMap<K, V> {
     this.#epoch++;
     this.#keys = keys;
     this.#vals = vals;
+    this.#vers = vers;
+    this.#exps = exps;
     this.#index = index;
     this.#dead = 0;
+    this.#due.dropStale((key, at) => this.#expiryIs(key, at), true);
   }
 
   /**
-   * One page of a cursor scan in insertion order: up to `count` live
-   * entries from `cursor` (0 to start), and the cursor of the next page or
-   * `null` at the end. As with Redis's SCAN, an entry present for the whole
-   * scan is returned at least once and entries added meanwhile may or may
-   * not be; a cursor outlives one compaction exactly, and restarts (so may
-   * repeat entries) after two.
+   * One page of a cursor scan in insertion order: up to `count` entries
+   * visible at `now` from `cursor` (0 to start), and the cursor of the next
+   * page or `null` at the end. As with Redis's SCAN, an entry present for
+   * the whole scan is returned at least once and entries added meanwhile
+   * may or may not be; a cursor outlives one compaction exactly, and
+   * restarts (so may repeat entries) after two.
    */
-  scan(cursor: number, count: number): { next: number | null; entries: [K, V][] } {
+  scan(cursor: number, count: number, now = -Infinity): { next: number | null; entries: [K, V][] } {
     const from = cursorStart(cursor, this.#epoch, this.#kept);
     const keys = this.#keys;
     const vals = this.#vals;
@@ -253,9 +430,124 @@ export class SlotMap<K, V> {
     let i = from;
     for (; i < keys.length && entries.length < count; i++) {
       const v = vals[i];
-      if (v !== undefined) entries.push([keys[i] as K, v]);
+      if (v !== undefined && !this.#expiredAt(i, now)) entries.push([keys[i] as K, v]);
     }
     return { next: cursorNext(i, keys.length, this.#epoch), entries };
+  }
+}
+
+/**
+ * The entries that expire, as a binary min-heap of `(expiry, key)` kept in
+ * two parallel arrays. Entries are never updated in place: a new expiry is
+ * pushed, and an entry whose key no longer has that expiry (overwritten,
+ * deleted, rolled back) is stale and skipped — the `valid` callback tells.
+ */
+class ExpiryHeap<K> {
+  #at: number[] = [];
+  #keys: K[] = [];
+
+  get size(): number {
+    return this.#at.length;
+  }
+
+  peek(): number {
+    return this.#at.length === 0 ? Infinity : this.#at[0];
+  }
+
+  push(at: number, key: K): void {
+    const a = this.#at;
+    const k = this.#keys;
+    let i = a.length;
+    a.push(at);
+    k.push(key);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p] <= at) break;
+      a[i] = a[p];
+      k[i] = k[p];
+      i = p;
+    }
+    a[i] = at;
+    k[i] = key;
+  }
+
+  #pop(): void {
+    const a = this.#at;
+    const k = this.#keys;
+    const lastAt = a.pop()!;
+    const lastKey = k.pop()!;
+    const n = a.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const c = l + 1 < n && a[l + 1] < a[l] ? l + 1 : l;
+      if (a[c] >= lastAt) break;
+      a[i] = a[c];
+      k[i] = k[c];
+      i = c;
+    }
+    a[i] = lastAt;
+    k[i] = lastKey;
+  }
+
+  /** Pops up to `limit` valid entries due at `now`; returns their keys. */
+  popDue(now: number, limit: number, valid: (key: K, at: number) => boolean): K[] {
+    const out: K[] = [];
+    const seen = new Set<K>();
+    while (out.length < limit && this.#at.length > 0 && this.#at[0] <= now) {
+      const at = this.#at[0];
+      const key = this.#keys[0];
+      this.#pop();
+      // A key pushed twice with the same expiry (a rollback) is one entry.
+      if (valid(key, at) && !seen.has(key)) {
+        seen.add(key);
+        out.push(key);
+      }
+    }
+    return out;
+  }
+
+  /** Drops stale entries from the top (and, with `all`, everywhere, by rebuilding when many are stale). */
+  dropStale(valid: (key: K, at: number) => boolean, all = false): void {
+    while (this.#at.length > 0 && !valid(this.#keys[0], this.#at[0])) this.#pop();
+    if (!all) return;
+    const a = this.#at;
+    const k = this.#keys;
+    const keepAt: number[] = [];
+    const keepKeys: K[] = [];
+    const seen = new Set<K>();
+    for (let i = 0; i < a.length; i++) {
+      if (valid(k[i], a[i]) && !seen.has(k[i])) {
+        seen.add(k[i]);
+        keepAt.push(a[i]);
+        keepKeys.push(k[i]);
+      }
+    }
+    this.#at = [];
+    this.#keys = [];
+    for (let i = 0; i < keepAt.length; i++) this.push(keepAt[i], keepKeys[i]);
+  }
+
+  /**
+   * How many distinct valid entries are due at `now`: a walk of the heap
+   * that only enters nodes due by then, so it costs the due entries, not
+   * the whole heap.
+   */
+  countDue(now: number, valid: (key: K, at: number) => boolean): number {
+    const a = this.#at;
+    if (a.length === 0 || a[0] > now) return 0;
+    const k = this.#keys;
+    const seen = new Set<K>();
+    const stack = [0];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      if (i >= a.length || a[i] > now) continue;
+      if (valid(k[i], a[i])) seen.add(k[i]);
+      stack.push(2 * i + 1, 2 * i + 2);
+    }
+    return seen.size;
   }
 }
 

@@ -44,6 +44,11 @@ export interface DatabaseOptions {
   storage?: Storage;
   /** Cut the log at the first damaged record instead of failing with `CorruptionError`. */
   repair?: boolean;
+  /**
+   * The time source of expiry, in ms since the epoch (default `Date.now`):
+   * pass a function of your own to test expiry without sleeping.
+   */
+  clock?: () => number;
   /** Receives one line per recovery/snapshot phase; quiet by default. */
   logger?: Logger;
 }

@@ -111,10 +111,13 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
   const log = options.logger ?? (() => {});
   await storage.mkdir(dir);
   const lock = await storage.lock(joinPath(dir, "LOCK"));
+  // While recovering nothing counts as expired: the log holds every removal.
+  engine.replaying = true;
   try {
     const t0 = now();
     const base = await loadSnapshot(engine, storage, dir, log);
     const afterLsn = base.snapshot?.lsn ?? 0;
+    engine.lsn = afterLsn;
     let replayed = 0;
     // The writer exists before the Durable that handles its failures; none can happen before.
     let durable: Durable | null = null;
@@ -156,6 +159,8 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     if (replayed > 0 || wal.segments.length > 0) {
       log(`cyberdb: replayed ${replayed} log records from ${wal.segments.length} segments; opened in ${ms(t0)}`);
     }
+    engine.lsn = wal.nextLsn - 1;
+    engine.replaying = false;
     durable = new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, afterLsn, options, log);
     // Replayed records are durable but only in the log: snapshot them now, in
     // the background, so that the next open (after a crash, too) loads them
@@ -167,6 +172,7 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     return durable;
   } catch (e) {
     engine.setJournal(null);
+    engine.replaying = false;
     await lock.release();
     throw e;
   }
@@ -220,6 +226,8 @@ async function loadSnapshot(
 
 /** Applies one log record through the operation table, as it was applied before the crash. */
 function replay(engine: Engine, record: WalRecord): void {
+  // The record commits with its own LSN, so entries get back the versions they had.
+  engine.lsn = record.lsn - 1;
   try {
     if ("ops" in record) executeAtomic(engine, record.ops);
     else execute(engine, record.op, record.args);
@@ -280,7 +288,7 @@ class Durable implements Persistence {
     this.#snapshotLsn = snapshotLsn;
     this.#walLimit = options.snapshotWalBytes ?? DEFAULT_SNAPSHOT_WAL_BYTES;
     this.#log = log;
-    engine.setJournal((entries) => this.#append(entries));
+    engine.setJournal((lsn, entries) => this.#append(lsn, entries));
     this.#manual = options.sync === "manual";
     this.#always = options.sync === "always";
     const every = options.snapshotInterval ?? DEFAULT_SNAPSHOT_INTERVAL;
@@ -293,8 +301,7 @@ class Durable implements Persistence {
     }
   }
 
-  #append(entries: LogEntry[]): void {
-    const lsn = this.#lsn + 1;
+  #append(lsn: number, entries: LogEntry[]): void {
     const record: WalRecord = entries.length === 1
       ? { lsn, op: entries[0].op, args: entries[0].args }
       : { lsn, ops: entries };
@@ -511,6 +518,7 @@ class Durable implements Persistence {
     const undone = (this.#writer.lastLsn ?? upTo) - upTo;
     if (undone <= 0) return;
     const scratch = new Engine();
+    scratch.replaying = true;
     const base = await loadSnapshot(scratch, this.#storage, this.#dir, () => {}, upTo);
     const wal = await readWal(this.#storage, this.#dir, {
       afterLsn: base.snapshot?.lsn ?? 0,
@@ -528,6 +536,7 @@ class Durable implements Persistence {
     restore(this.#engine, scratch);
     this.#writer.discard();
     this.#lsn = this.#writer.lastLsn ?? upTo;
+    this.#engine.lsn = this.#lsn;
     this.#log(`cyberdb: rolled memory back to LSN ${upTo}, the last durable write: ${undone} failed writes undone`);
   }
 

@@ -49,7 +49,7 @@ export const dbCreateDict = op<Engine>("db.createDict", {
     const name = checkName(args[0]);
     const entries = args[1] === undefined || args[1] === null ? [] : toEntries(args[1]);
     const state: DictState = { kind: "dict", name, store: new SlotMap(), dropped: false };
-    for (const [k, v] of entries) state.store.set(k, v, null);
+    for (const [k, v] of entries) state.store.set(k, v, null, e.nextLsn);
     add(e, state);
     if (e.logging) e.log("db.createDict", entries.length ? [name, entries] : [name]);
     return state;
@@ -101,6 +101,11 @@ export const dbGetList = getter("list");
 /** `db.getTable(name)`. */
 export const dbGetTable = getter("table");
 
+/** `db.lsn()`: the LSN of the last committed write (a remote client's `lsn()`). */
+export const dbLsn = op<Engine>("db.lsn", {
+  run: (e) => e.lsn,
+});
+
 /** `db.collections()`: `{ name, kind }` of every collection, sorted by name. */
 export const dbCollections = op<Engine>("db.collections", {
   run: (e) =>
@@ -133,4 +138,5 @@ export const DB_OPS = [
   dbGetTable,
   dbCollections,
   dbDrop,
+  dbLsn,
 ];

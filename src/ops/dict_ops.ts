@@ -5,7 +5,7 @@
  */
 
 import { KeyNotFoundError, ValidationError } from "../errors.ts";
-import type { DictState } from "../core/engine.ts";
+import type { DictState, Engine } from "../core/engine.ts";
 import { checkKey, cloneIn, cloneOut, type Key, quote, type Value } from "../core/value.ts";
 import { capturedBatches } from "../core/batches.ts";
 import { ALL_ITEMS, op } from "./types.ts";
@@ -59,67 +59,160 @@ function missing(d: DictState, key: Key): never {
   );
 }
 
+/** No expiry. */
+const NEVER = Infinity;
+
+/**
+ * Reads the options of `dict.set(key, value, options)`: `{ expireIn }` (ms
+ * from now, > 0) as callers pass it, or `{ expireAt }` (ms since the epoch)
+ * as the log records it. Returns the absolute expiry, `Infinity` for none.
+ */
+function expiryOption(e: Engine, options: unknown): number {
+  if (options === undefined || options === null) return NEVER;
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new ValidationError(
+      `Options ${quote(options)} of dict.set are not an object: pass { expireIn: ms } or leave them out`,
+    );
+  }
+  let at = NEVER;
+  for (const k of Object.keys(options)) {
+    const v = (options as Record<string, unknown>)[k];
+    if (v === undefined) continue;
+    if (k === "expireIn") at = e.clock() + checkDelay(v, "expireIn");
+    else if (k === "expireAt") at = checkInstant(v, "expireAt");
+    else throw new ValidationError(`Option ${quote(k)} of dict.set is unknown: use expireIn (ms)`);
+  }
+  return at;
+}
+
+/** A delay in ms: a positive finite number. */
+function checkDelay(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+    throw new ValidationError(
+      `${what} ${quote(v)} is not a positive number of milliseconds: pass e.g. 60000 for a minute`,
+    );
+  }
+  return v;
+}
+
+/** An instant in ms since the epoch: a finite number. */
+function checkInstant(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    throw new ValidationError(
+      `${what} ${quote(v)} is not a time in milliseconds since the epoch: pass e.g. Date.now() + 60000`,
+    );
+  }
+  return v;
+}
+
+/** The logged arguments of a set: its expiry as an absolute time, so replay does not depend on when it runs. */
+function setArgs(d: DictState, k: Key, v: Value, expireAt: number): unknown[] {
+  return expireAt === NEVER ? [d.name, k, v] : [d.name, k, v, { expireAt }];
+}
+
+/**
+ * Runs a write on `keys` so that a key stored but expired counts as absent:
+ * if any is, it is first removed — logged as a delete, in one transaction
+ * with the write, so the call still commits with one LSN and replay needs
+ * no clock. Otherwise the write runs as it is.
+ */
+function freshly<T>(e: Engine, d: DictState, keys: readonly Key[], write: () => T): T {
+  if (!d.store.expiring) return write();
+  const now = e.now();
+  const expired = keys.filter((k) => d.store.isExpired(k, now));
+  if (expired.length === 0) return write();
+  return e.transaction(() => {
+    for (const k of expired) removeKey(e, d, k);
+    return write();
+  });
+}
+
+/** Removes a stored key (expired or not) as a logged delete. */
+function removeKey(e: Engine, d: DictState, k: Key): void {
+  d.store.delete(k, e.undo);
+  if (e.logging) e.log("dict.delete", [d.name, k]);
+}
+
 /** `dict.get(key, fallback?)`: the value, else the fallback, else `undefined`. */
 export const dictGet = op<DictState>("dict.get", {
-  run(_e, d, args) {
-    const v = d.store.get(checkKey(args[1]));
+  run(e, d, args) {
+    const v = d.store.get(checkKey(args[1]), d.store.expiring ? e.now() : -Infinity);
     if (v === undefined) return args.length > 2 ? args[2] : undefined;
     return cloneOut(v);
   },
 });
 
-/** `dict.set(key, value)`. */
+/** `dict.getEntry(key)`: `{ key, value, version }` (a copy, and the LSN of the key's last write), or `undefined`. */
+export const dictGetEntry = op<DictState>("dict.getEntry", {
+  run(e, d, args) {
+    const k = checkKey(args[1]);
+    const now = d.store.expiring ? e.now() : -Infinity;
+    const v = d.store.get(k, now);
+    return v === undefined ? undefined : { key: k, value: cloneOut(v), version: d.store.versionOf(k, now) };
+  },
+});
+
+/** `dict.set(key, value, options?)`: options `{ expireIn }` (ms); a set without it clears any expiry. */
 export const dictSet = op<DictState>("dict.set", {
   run(e, d, args) {
     const k = checkKey(args[1]);
     const v = cloneIn(args[2]);
-    d.store.set(k, v, e.undo);
-    if (e.logging) e.log("dict.set", [d.name, k, v]);
+    const at = expiryOption(e, args[3]);
+    freshly(e, d, [k], () => {
+      d.store.set(k, v, e.undo, e.nextLsn, at);
+      if (at !== NEVER) e.expiryScheduled?.(at);
+      if (e.logging) e.log("dict.set", setArgs(d, k, v, at));
+    });
   },
 });
 
 /** `dict.has(key)`. */
 export const dictHas = op<DictState>("dict.has", {
-  run: (_e, d, args) => d.store.has(checkKey(args[1])),
+  run: (e, d, args) => d.store.has(checkKey(args[1]), d.store.expiring ? e.now() : -Infinity),
 });
 
-/** `dict.delete(key)`: whether the key was there. */
+/** `dict.delete(key)`: whether the key was there (an expired key was not). */
 export const dictDelete = op<DictState>("dict.delete", {
   run(e, d, args) {
     const k = checkKey(args[1]);
-    if (d.store.delete(k, e.undo) === undefined) return false;
-    if (e.logging) e.log("dict.delete", [d.name, k]);
+    if (!d.store.has(k, d.store.expiring ? e.now() : -Infinity)) return false;
+    removeKey(e, d, k);
     return true;
   },
 });
 
-/** `dict.size`. */
+/** `dict.size`: the keys visible now. */
 export const dictSize = op<DictState>("dict.size", {
-  run: (_e, d) => d.store.size,
+  run: (e, d) => d.store.expiring ? d.store.count(e.now()) : d.store.size,
 });
 
 function* mapIter<T, U>(it: Iterable<T>, fn: (t: T) => U): IterableIterator<U> {
   for (const t of it) yield fn(t);
 }
 
+/** The time that decides which entries a read sees. */
+function seenAt(e: Engine, d: DictState): number {
+  return d.store.expiring ? e.now() : -Infinity;
+}
+
 /** `dict.keys()`: an iterator in insertion order. */
 export const dictKeys = op<DictState>("dict.keys", {
-  run: (_e, d) => d.store.keys(),
-  stream: (_e, d) => capturedBatches([...d.store.keys()], (k) => k),
+  run: (e, d) => d.store.keys(seenAt(e, d)),
+  stream: (e, d) => capturedBatches([...d.store.keys(seenAt(e, d))], (k) => k),
   answer: ALL_ITEMS,
 });
 
 /** `dict.values()`: an iterator of copies in insertion order. */
 export const dictValues = op<DictState>("dict.values", {
-  run: (_e, d) => mapIter(d.store.values(), cloneOut),
-  stream: (_e, d) => capturedBatches([...d.store.values()], cloneOut),
+  run: (e, d) => mapIter(d.store.values(seenAt(e, d)), cloneOut),
+  stream: (e, d) => capturedBatches([...d.store.values(seenAt(e, d))], cloneOut),
   answer: ALL_ITEMS,
 });
 
 /** `dict.entries()`: an iterator of `[key, copy]` in insertion order. */
 export const dictEntries = op<DictState>("dict.entries", {
-  run: (_e, d) => mapIter(d.store.entries(), ([k, v]): [Key, Value] => [k, cloneOut(v)]),
-  stream: (_e, d) => capturedBatches([...d.store.entries()], ([k, v]): [Key, Value] => [k, cloneOut(v)]),
+  run: (e, d) => mapIter(d.store.entries(seenAt(e, d)), ([k, v]): [Key, Value] => [k, cloneOut(v)]),
+  stream: (e, d) => capturedBatches([...d.store.entries(seenAt(e, d))], ([k, v]): [Key, Value] => [k, cloneOut(v)]),
   answer: ALL_ITEMS,
 });
 
@@ -131,12 +224,16 @@ export const dictClear = op<DictState>("dict.clear", {
   },
 });
 
-/** `dict.update(objectOrEntries)`: all entries or none. */
+/** `dict.update(objectOrEntries)`: all entries or none; each key loses any expiry. */
 export const dictUpdate = op<DictState>("dict.update", {
   run(e, d, args) {
     const entries = toEntries(args[1]);
-    for (const [k, v] of entries) d.store.set(k, v, e.undo);
-    if (e.logging && entries.length > 0) e.log("dict.update", [d.name, entries]);
+    if (entries.length === 0) return;
+    freshly(e, d, entries.map(([k]) => k), () => {
+      const version = e.nextLsn;
+      for (const [k, v] of entries) d.store.set(k, v, e.undo, version);
+      if (e.logging) e.log("dict.update", [d.name, entries]);
+    });
   },
 });
 
@@ -144,9 +241,9 @@ export const dictUpdate = op<DictState>("dict.update", {
 export const dictPop = op<DictState>("dict.pop", {
   run(e, d, args) {
     const k = checkKey(args[1]);
-    const v = d.store.delete(k, e.undo);
+    const v = d.store.get(k, seenAt(e, d));
     if (v === undefined) return args.length > 2 ? args[2] : missing(d, k);
-    if (e.logging) e.log("dict.delete", [d.name, k]);
+    removeKey(e, d, k);
     // A copy even though it left the store: a rollback would put it back.
     return cloneOut(v);
   },
@@ -155,13 +252,12 @@ export const dictPop = op<DictState>("dict.pop", {
 /** `dict.popItem()`: removes and returns the last inserted `[key, value]`. */
 export const dictPopItem = op<DictState>("dict.popItem", {
   run(e, d) {
-    const last = d.store.last();
+    const last = d.store.last(seenAt(e, d));
     if (last === undefined) {
       throw new KeyNotFoundError(`Cannot popItem() from dict ${quote(d.name)}: it is empty; check size first`);
     }
-    d.store.delete(last[0], e.undo);
     // Logged as its effect: which key goes depends on state, not on args.
-    if (e.logging) e.log("dict.delete", [d.name, last[0]]);
+    removeKey(e, d, last[0]);
     return [last[0], cloneOut(last[1])];
   },
 });
@@ -170,14 +266,178 @@ export const dictPopItem = op<DictState>("dict.popItem", {
 export const dictSetDefault = op<DictState>("dict.setDefault", {
   run(e, d, args) {
     const k = checkKey(args[1]);
-    const old = d.store.get(k);
+    const old = d.store.get(k, seenAt(e, d));
     if (old !== undefined) return cloneOut(old);
     const v = cloneIn(args[2]);
-    d.store.set(k, v, e.undo);
-    if (e.logging) e.log("dict.set", [d.name, k, v]);
+    freshly(e, d, [k], () => {
+      d.store.set(k, v, e.undo, e.nextLsn);
+      if (e.logging) e.log("dict.set", [d.name, k, v]);
+    });
     return cloneOut(v);
   },
 });
+
+/** The step of an increment: a finite number or a bigint. */
+function checkStep(by: unknown): number | bigint {
+  if (typeof by === "bigint" || (typeof by === "number" && Number.isFinite(by))) return by;
+  throw new ValidationError(`Increment ${quote(by)} is not a finite number or a bigint: pass e.g. 1 or 1n`);
+}
+
+/** `current + by`, in the type of `current` (bigint stays bigint), or a ValidationError naming why not. */
+function add(d: DictState, k: Key, current: Value, by: number | bigint): number | bigint {
+  if (typeof current === "bigint") {
+    if (typeof by === "number" && !Number.isInteger(by)) {
+      throw new ValidationError(
+        `Key ${quote(k)} of dict ${quote(d.name)} holds a bigint; increment it by an integer, not ${quote(by)}`,
+      );
+    }
+    const sum = current + BigInt(by);
+    if (sum < -(2n ** 63n) || sum > 2n ** 64n - 1n) {
+      throw new ValidationError(
+        `Incrementing key ${quote(k)} of dict ${quote(d.name)} by ${
+          quote(by)
+        } leaves the 64-bit range: store it as a string`,
+      );
+    }
+    return sum;
+  }
+  if (typeof current === "number") {
+    if (typeof by === "bigint") {
+      if (by > BigInt(Number.MAX_SAFE_INTEGER) || by < -BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw new ValidationError(
+          `Key ${quote(k)} of dict ${quote(d.name)} holds a number; ${
+            quote(by)
+          } is beyond its exact range: pass a number`,
+        );
+      }
+      return current + Number(by);
+    }
+    return current + by;
+  }
+  throw new ValidationError(
+    `Key ${quote(k)} of dict ${quote(d.name)} holds ${
+      quote(current)
+    }, not a number: increment works on numbers and bigints`,
+  );
+}
+
+/**
+ * `dict.increment(key, by = 1)`: adds `by` and returns the new value; a
+ * missing (or expired) key starts at 0 (`0n` for a bigint step). The key
+ * keeps its expiry. Logged as the resulting `dict.set`, so replay never
+ * depends on the value before.
+ */
+export const dictIncrement = op<DictState>("dict.increment", {
+  run(e, d, args) {
+    const k = checkKey(args[1]);
+    const by = checkStep(args.length > 2 ? args[2] : 1);
+    const now = seenAt(e, d);
+    const current = d.store.get(k, now);
+    const next = add(d, k, current === undefined ? (typeof by === "bigint" ? 0n : 0) : current, by);
+    const at = current === undefined ? NEVER : d.store.expiryOf(k, now) ?? NEVER;
+    freshly(e, d, [k], () => {
+      d.store.set(k, next, e.undo, e.nextLsn, at);
+      if (e.logging) e.log("dict.set", setArgs(d, k, next, at));
+    });
+    return next;
+  },
+});
+
+/** Sets a visible key's expiry (`Infinity`: none) as a logged `dict.expireAt`; whether the key exists. */
+function setExpiry(e: Engine, d: DictState, k: Key, at: number): boolean {
+  if (!d.store.has(k, seenAt(e, d))) return false;
+  d.store.setExpiry(k, at, e.undo, e.nextLsn);
+  if (at !== NEVER) e.expiryScheduled?.(at);
+  if (e.logging) e.log("dict.expireAt", [d.name, k, at === NEVER ? null : at]);
+  return true;
+}
+
+/** `dict.expire(key, ms | null)`: expires the key `ms` from now (`null`: never); whether the key exists. */
+export const dictExpire = op<DictState>("dict.expire", {
+  run(e, d, args) {
+    const k = checkKey(args[1]);
+    const at = args[2] === null ? NEVER : e.clock() + checkDelay(args[2], "expire");
+    return setExpiry(e, d, k, at);
+  },
+});
+
+/** `dict.expireAt(key, epochMs | null)`: expires the key at that time (`null`: never); whether the key exists. */
+export const dictExpireAt = op<DictState>("dict.expireAt", {
+  run(e, d, args) {
+    const k = checkKey(args[1]);
+    return setExpiry(e, d, k, args[2] === null ? NEVER : checkInstant(args[2], "expireAt"));
+  },
+});
+
+/** `dict.ttl(key)`: the milliseconds left, `null` for no expiry, `undefined` for a missing key. */
+export const dictTtl = op<DictState>("dict.ttl", {
+  run(e, d, args) {
+    const k = checkKey(args[1]);
+    const now = e.now();
+    const at = d.store.expiryOf(k, now);
+    return at === undefined || at === null ? at : Math.max(0, at - now);
+  },
+});
+
+/**
+ * Removes up to `limit` keys that expired by now, from every dict, each as
+ * a logged delete — all of them one transaction (one log record). Returns
+ * how many went. The database calls it from a timer, a little at a time
+ * (Redis's active expiry), so a million keys expiring at once never stall
+ * a writer for long; reads never wait for it, since an expired key is
+ * invisible at once.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../core/engine.ts";
+ * import { execute } from "./mod.ts";
+ * import { removeExpired } from "./dict_ops.ts";
+ * const e = new Engine();
+ * let now = 0;
+ * e.clock = () => now;
+ * execute(e, "db.createDict", ["d"]);
+ * execute(e, "dict.set", ["d", "k", 1, { expireIn: 10 }]);
+ * now = 10;
+ * removeExpired(e, 100); // 1: "k" removed, logged as dict.delete
+ * ```
+ */
+export function removeExpired(engine: Engine, limit: number): number {
+  // Writes are refused (closed, or the disk refuses the log): nothing to do until they are not.
+  if (engine.closedReason !== null || engine.storageError !== null || engine.replaying) return 0;
+  const now = engine.now();
+  let removed = 0;
+  const due: [DictState, Key[]][] = [];
+  for (const s of engine.collections.values()) {
+    if (removed >= limit) break;
+    if (s.kind !== "dict" || !s.store.expiring) continue;
+    const keys = s.store.due(now, limit - removed);
+    if (keys.length > 0) due.push([s, keys]);
+    removed += keys.length;
+  }
+  if (removed === 0) return 0;
+  engine.transaction(() => {
+    for (const [d, keys] of due) for (const k of keys) removeKey(engine, d, k);
+  });
+  return removed;
+}
+
+/**
+ * When the next key of any dict expires (ms), or `Infinity`.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "../core/engine.ts";
+ * import { nextExpiry } from "./dict_ops.ts";
+ * nextExpiry(new Engine()); // Infinity
+ * ```
+ */
+export function nextExpiry(engine: Engine): number {
+  let next = Infinity;
+  for (const s of engine.collections.values()) {
+    if (s.kind === "dict" && s.store.expiring) next = Math.min(next, s.store.nextExpiry());
+  }
+  return next;
+}
 
 /**
  * Checks a scan cursor and page size.
@@ -202,20 +462,20 @@ export function checkScan(cursor: unknown, count: unknown): [number, number] {
 
 /** `dict.scan(cursor, count)`: one page `[nextCursor | null, [key, value][]]`, for batched iteration. */
 export const dictScan = op<DictState>("dict.scan", {
-  run(_e, d, args) {
+  run(e, d, args) {
     const [cursor, count] = checkScan(args[1], args[2]);
-    const { next, entries } = d.store.scan(cursor, count);
+    const { next, entries } = d.store.scan(cursor, count, seenAt(e, d));
     return [next, entries.map(([k, v]): [Key, Value] => [k, cloneOut(v)])];
   },
 });
 
 /** `dict.toObject()`: a plain object (number keys become strings). */
 export const dictToObject = op<DictState>("dict.toObject", {
-  run(_e, d) {
+  run(e, d) {
     const out: Record<string, Value> = {};
     d.store.forEach((v, k) => {
       Object.defineProperty(out, k, { value: cloneOut(v), enumerable: true, writable: true, configurable: true });
-    });
+    }, seenAt(e, d));
     return out;
   },
 });
@@ -237,4 +497,9 @@ export const DICT_OPS = [
   dictSetDefault,
   dictToObject,
   dictScan,
+  dictGetEntry,
+  dictIncrement,
+  dictExpire,
+  dictExpireAt,
+  dictTtl,
 ];

@@ -6,9 +6,13 @@
  * @module
  */
 
-import { ProtocolError, ValidationError } from "../errors.ts";
+import { ConflictError, NotFoundError, ProtocolError, ValidationError, WrongKindError } from "../errors.ts";
 import type { Engine, LogEntry } from "../core/engine.ts";
-import { quote } from "../core/value.ts";
+import { checkKey, quote } from "../core/value.ts";
+import { checkPk } from "../core/schema.ts";
+import type { Check } from "../core/entry.ts";
+
+export type { Check };
 import { DB_OPS } from "./db_ops.ts";
 import { DICT_OPS } from "./dict_ops.ts";
 import { LIST_OPS } from "./list_ops.ts";
@@ -108,6 +112,9 @@ export function isWrite(name: string): boolean {
  * Runs several operations as one transaction: all happen or none does.
  * Each entry must be an object `{ op, args }`; its properties are read as
  * own properties only (an entry from the wire may carry `__proto__`).
+ * `checks` (check-and-set, DESIGN §9) are verified first, inside the same
+ * transaction: a key whose version is not the expected one fails the batch
+ * with `ConflictError` and nothing is applied.
  *
  * @example
  * ```ts
@@ -115,9 +122,11 @@ export function isWrite(name: string): boolean {
  * import { executeAtomic } from "./mod.ts";
  * const e = new Engine();
  * executeAtomic(e, [{ op: "db.createList", args: ["l"] }, { op: "list.append", args: ["l", 1] }]);
+ * executeAtomic(e, [{ op: "db.createDict", args: ["d"] }]);
+ * executeAtomic(e, [{ op: "dict.set", args: ["d", "k", 1] }], [{ collection: "d", key: "k", version: null }]);
  * ```
  */
-export function executeAtomic(engine: Engine, entries: readonly LogEntry[]): unknown[] {
+export function executeAtomic(engine: Engine, entries: readonly LogEntry[], checks: readonly Check[] = []): unknown[] {
   if (!Array.isArray(entries)) {
     throw new ProtocolError(`An atomic batch is an array of { op, args }, got ${quote(entries)}`);
   }
@@ -130,5 +139,62 @@ export function executeAtomic(engine: Engine, entries: readonly LogEntry[]): unk
     }
     return { op, args: Object.hasOwn(e as object, "args") ? (e as LogEntry).args : [] };
   });
-  return engine.transaction(() => calls.map((c) => execute(engine, c.op, c.args)));
+  const expected = readChecks(checks);
+  return engine.transaction(() => {
+    for (const c of expected) verify(engine, c);
+    return calls.map((c) => execute(engine, c.op, c.args));
+  });
+}
+
+/** The checks of an atomic batch, read through own properties and validated. */
+function readChecks(checks: unknown): Check[] {
+  if (checks === undefined || checks === null) return [];
+  if (!Array.isArray(checks)) {
+    throw new ValidationError(`Checks ${quote(checks)} are not an array: pass [{ collection, key, version }]`);
+  }
+  return checks.map((c: unknown, i) => {
+    if (typeof c !== "object" || c === null || Array.isArray(c)) {
+      throw new ValidationError(`Check ${i} is ${quote(c)}, not { collection, key, version }`);
+    }
+    const get = (k: string) => Object.hasOwn(c, k) ? (c as Record<string, unknown>)[k] : undefined;
+    const collection = get("collection");
+    const version = get("version");
+    if (typeof collection !== "string") {
+      throw new ValidationError(`Check ${i} needs a "collection" name (a string), got ${quote(collection)}`);
+    }
+    if (!Object.hasOwn(c, "key")) {
+      throw new ValidationError(`Check ${i} needs a "key": the dict key or the row's primary key`);
+    }
+    if (version !== null && !(typeof version === "number" && Number.isSafeInteger(version) && version >= 0)) {
+      throw new ValidationError(
+        `Check ${i} has version ${quote(version)}: pass the version from getEntry(), or null for "must be absent"`,
+      );
+    }
+    return { collection, key: get("key"), version: version as number | null };
+  });
+}
+
+/** The version of a dict key or table row now (`null`: absent), or a ConflictError when it is not the expected one. */
+function verify(engine: Engine, c: Check): void {
+  const state = engine.collections.get(c.collection);
+  let actual: number | null;
+  if (state?.kind === "dict") {
+    const key = checkKey(c.key);
+    actual = state.store.versionOf(key, state.store.expiring ? engine.now() : -Infinity) ?? null;
+  } else if (state?.kind === "table") {
+    actual = state.store.versionOf(checkPk(state.schema, c.key)) ?? null;
+  } else if (state === undefined) {
+    throw new NotFoundError(`Check on ${quote(c.collection)}: no dict or table has that name; create it first`);
+  } else {
+    throw new WrongKindError(
+      `Check on ${quote(c.collection)}: it is a ${state.kind}; checks apply to dict keys and table rows`,
+    );
+  }
+  if (actual !== c.version) {
+    throw new ConflictError(
+      `Check failed on ${quote(c.collection)} key ${quote(c.key)}: expected ${
+        c.version === null ? "no entry" : `version ${c.version}`
+      }, found ${actual === null ? "no entry" : `version ${actual}`}; nothing was applied: read it again and retry`,
+    );
+  }
 }

@@ -53,7 +53,7 @@ function reindex(
 /** Stores `row` under `key` in place of `old` (if any): unique checks first, then the store and the indexes. */
 function replaceRow(e: Engine, t: TableState, key: string | number, old: StoredRow | null, row: StoredRow): void {
   checkUnique(t, row, key);
-  t.store.set(key, row, e.undo);
+  t.store.set(key, row, e.undo, e.nextLsn);
   reindex(e, t, old, row, key);
 }
 
@@ -66,7 +66,7 @@ export const tableInsert = op<TableState>("table.insert", {
       if (t.store.has(key)) duplicate(t, key);
       checkUnique(t, row, key);
     }
-    if (!t.store.add(key, row, e.undo)) duplicate(t, key);
+    if (!t.store.add(key, row, e.undo, e.nextLsn)) duplicate(t, key);
     reindex(e, t, null, row, key);
     if (e.logging) e.log("table.insert", [t.name, row]);
   },
@@ -108,7 +108,7 @@ export const tableInsertMany = op<TableState>("table.insertMany", {
     }
     for (const row of rows) {
       const key = row[pk] as string | number;
-      t.store.set(key, row, e.undo);
+      t.store.set(key, row, e.undo, e.nextLsn);
       reindex(e, t, null, row, key);
     }
     if (e.logging && rows.length > 0) e.log("table.insertMany", [t.name, rows]);
@@ -188,6 +188,15 @@ export const tableGet = op<TableState>("table.get", {
   },
 });
 
+/** `table.getEntry(pk)`: `{ row, version }` (a copy of the row and the LSN of its last write), or `undefined`. */
+export const tableGetEntry = op<TableState>("table.getEntry", {
+  run(_e, t, args) {
+    const key = checkPk(t.schema, args[1]);
+    const row = t.store.getOut(key);
+    return row === undefined ? undefined : { row, version: t.store.versionOf(key) };
+  },
+});
+
 /** `table.has(pk)`. */
 export const tableHas = op<TableState>("table.has", {
   run: (_e, t, args) => t.store.has(checkPk(t.schema, args[1])),
@@ -248,6 +257,7 @@ export const TABLE_OPS = [
   tableUpsert,
   tableDelete,
   tableGet,
+  tableGetEntry,
   tableHas,
   tableCount,
   tableRows,

@@ -550,7 +550,7 @@ function rpcRoutes(shared: Shared): Hono {
       const parts = await executor.runPipeline(body, (r) => out.encode(r));
       return c.body(out.join(parts) as Uint8Array<ArrayBuffer>, 200, headers);
     }
-    if (atomic) return send(await executor.runAtomic(own(body, "ops")));
+    if (atomic) return send(await executor.runAtomic(own(body, "ops"), own(body, "checks")));
     return send(await executor.run(body));
   });
   return rpc;

@@ -8,6 +8,7 @@
 
 import { Batches } from "../core/batches.ts";
 import type { Database } from "../api/database.ts";
+import type { Check } from "../core/entry.ts";
 import { isWrite } from "../ops/mod.ts";
 import { CyberDBError, ProtocolError } from "../errors.ts";
 import { quote } from "../core/value.ts";
@@ -174,14 +175,14 @@ export class Executor {
     }, (e) => [shape({ ok: false, error: this.wireError(e) })]);
   }
 
-  /** Runs `{ atomic: true, ops }`: all or none, answered with every result. */
-  runAtomic(ops: unknown): Promise<WireReply> {
+  /** Runs `{ atomic: true, checks?, ops }`: the checks, then all ops or none; answered with every result. */
+  runAtomic(ops: unknown, checks?: unknown): Promise<WireReply> {
     return this.#guard(async () => {
       if (!Array.isArray(ops)) {
         throw new ProtocolError(`An atomic request needs "ops": an array of { op, args }, got ${describe(ops)}`);
       }
       // The op table checks each entry (own properties only, so never a prototype's "op").
-      const value = this.#db.executeAtomic(ops);
+      const value = this.#db.atomic({ ops, checks: checks as Check[] | undefined });
       await this.#durable(ops.some((o) => isWrite(own(o, "op") as string)));
       return { ok: true, value } as WireReply;
     }, (e) => ({ ok: false, error: this.wireError(e) }));

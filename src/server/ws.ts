@@ -547,7 +547,7 @@ export class ServerSocket {
       else this.#reply(id, reply);
     };
     const done = atomic
-      ? this.#o.executor.runAtomic(own(frame, "ops"))
+      ? this.#o.executor.runAtomic(own(frame, "ops"), own(frame, "checks"))
       : this.#o.executor.run(frame, rows !== undefined);
     if (done instanceof Promise) done.then(answer);
     else answer(done);

@@ -19,10 +19,16 @@
  *  then WAL-style frames:  u32 length | u32 CRC-32C | msgpack payload
  *    frame 0     catalog  { lsn, collections: [{ name, kind, schema?, indexes?, count }] }
  *    frames 1..n chunks   { c: collection index, items: [...] }
- *                           dict: [k0, v0, k1, v1, ...]  list: [v0, v1, ...]
- *                           table: [[col0, col1, ...], ...] in schema column order
+ *                           dict:  [k0, v0, ver0, exp0, k1, v1, ver1, exp1, ...]
+ *                                  (ver: LSN of the entry's last write; exp: expiry in ms, or null)
+ *                           list:  [v0, v1, ...]
+ *                           table: [[col0, col1, ..., ver], ...] in schema column order, the version last
  *    last frame  end      { end: true, frames: n }
  * ```
+ *
+ * Version 1 (before versions and expiry) held dict items as `[k0, v0, ...]`
+ * and table rows without a version; it still loads, every entry with
+ * version 0 and no expiry.
  *
  * @module
  */
@@ -40,7 +46,9 @@ import { encodeFrame, scanFrames } from "../log/frame.ts";
 import type { Storage } from "../storage/types.ts";
 
 const MAGIC = new TextEncoder().encode("CYDBSNAP");
-const VERSION = 1;
+const VERSION = 2;
+/** The oldest format this build reads. */
+const OLDEST = 1;
 const HEADER = 28;
 /** Items per chunk frame: small enough that encoding one stalls writers < ~5 ms. */
 const CHUNK = 2048;
@@ -55,7 +63,15 @@ function clock(): number {
 
 /** One collection as captured for a snapshot. */
 type Captured =
-  | { kind: "dict"; name: string; size: number; keys: (Key | undefined)[]; vals: (Value | undefined)[] }
+  | {
+    kind: "dict";
+    name: string;
+    size: number;
+    keys: (Key | undefined)[];
+    vals: (Value | undefined)[];
+    vers: number[];
+    exps: number[] | null;
+  }
   | { kind: "list"; name: string; size: number; items: Value[] }
   | {
     kind: "table";
@@ -114,10 +130,12 @@ function* chunks(c: Captured): Generator<unknown[]> {
   let items: unknown[] = [];
   let n = 0;
   if (c.kind === "table") {
-    const { live, length, columns } = c.columns;
+    const { live, length, columns, vers } = c.columns;
     for (let i = 0; i < length; i++) {
       if (live[i] !== 1) continue;
-      items.push(columns.map((col) => col.get(i)));
+      const row: unknown[] = columns.map((col) => col.get(i));
+      row.push(vers[i]);
+      items.push(row);
       if (++n === CHUNK) {
         yield items;
         items = [];
@@ -130,7 +148,8 @@ function* chunks(c: Captured): Generator<unknown[]> {
   for (let i = 0; i < c.vals.length; i++) {
     const v = c.vals[i];
     if (v === undefined) continue;
-    items.push(c.keys[i], v);
+    const exp = c.exps === null ? Infinity : c.exps[i];
+    items.push(c.keys[i], v, c.vers[i], exp === Infinity ? null : exp);
     if (++n === CHUNK) {
       yield items;
       items = [];
@@ -294,7 +313,9 @@ export async function readSnapshot(storage: Storage, path: string, file: string)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(24, true) !== crc32c(bytes.subarray(0, 24))) bad(file, 24, "the header checksum does not match");
   const version = view.getUint32(8, true);
-  if (version !== VERSION) bad(file, 8, `format version ${version} is not supported by this build (${VERSION})`);
+  if (version < OLDEST || version > VERSION) {
+    bad(file, 8, `format version ${version} is not supported by this build (${OLDEST} to ${VERSION})`);
+  }
   const lsn = Number(view.getBigUint64(16, true));
   let scan;
   try {
@@ -344,7 +365,7 @@ export async function readSnapshot(storage: Storage, path: string, file: string)
     const chunk = read(f) as { c?: unknown; items?: unknown };
     const s = states[chunk.c as number];
     if (s === undefined || !Array.isArray(chunk.items)) bad(file, offsets[f], "a chunk names no collection");
-    const n = fill(s, chunk.items as unknown[]);
+    const n = fill(s, chunk.items as unknown[], version);
     counts[chunk.c as number] += n;
     items += n;
   }
@@ -362,19 +383,33 @@ export async function readSnapshot(storage: Storage, path: string, file: string)
 }
 
 /** Installs decoded items; binaries and nested values are copied out of the file buffer. */
-function fill(s: State, items: unknown[]): number {
+function fill(s: State, items: unknown[], version: number): number {
   if (s.kind === "list") {
     for (const v of items) s.items.push(cloneIn(v));
     return items.length;
   }
   if (s.kind === "dict") {
-    for (let i = 0; i < items.length; i += 2) s.store.set(items[i] as Key, cloneIn(items[i + 1]), null);
-    return items.length / 2;
+    if (version === 1) {
+      for (let i = 0; i < items.length; i += 2) s.store.set(items[i] as Key, cloneIn(items[i + 1]), null);
+      return items.length / 2;
+    }
+    for (let i = 0; i < items.length; i += 4) {
+      const exp = items[i + 3];
+      s.store.set(
+        items[i] as Key,
+        cloneIn(items[i + 1]),
+        null,
+        items[i + 2] as number,
+        exp === null ? Infinity : exp as number,
+      );
+    }
+    return items.length / 4;
   }
   const { copyOut } = s.schema;
+  const width = s.schema.names.length;
   for (const cells of items as Value[][]) {
     for (const i of copyOut) cells[i] = cloneIn(cells[i]);
-    s.store.appendCells(cells);
+    s.store.appendCells(cells, version === 1 ? 0 : cells[width] as number);
   }
   return items.length;
 }
