@@ -57,4 +57,5 @@ export { agg, type Operand, QueryBuilder, TableQuery, type WhereOp } from "./src
 export type { IndexOptions } from "./src/ops/query_ops.ts";
 export type { Kind } from "./src/core/engine.ts";
 export type { Storage, StorageFile, StorageLock } from "./src/storage/types.ts";
+export type { Scheduler } from "./src/storage/scheduler.ts";
 export * from "./src/errors.ts";

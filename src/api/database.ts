@@ -34,6 +34,16 @@ function checkOptions(o: DatabaseOptions): void {
   if (o.sync !== undefined && !SYNC_MODES.has(o.sync)) {
     throw new ValidationError(`Option sync ${quote(o.sync)} is unknown: use "always", "interval" or "manual"`);
   }
+  const s = o.scheduler as Record<string, unknown> | undefined;
+  if (
+    s !== undefined &&
+    (typeof s !== "object" || s === null ||
+      !["now", "setTimeout", "clearTimeout"].every((f) => typeof s[f] === "function"))
+  ) {
+    throw new ValidationError(
+      `Option scheduler ${quote(s)} is not a Scheduler: pass { now, setTimeout, clearTimeout, unref? } or leave it out`,
+    );
+  }
   for (const k of ["flushInterval", "snapshotInterval", "snapshotWalBytes", "segmentBytes"] as const) {
     const v = o[k];
     if (v !== undefined && (typeof v !== "number" || !(v >= 0) || !Number.isFinite(v))) {

@@ -47,6 +47,7 @@
 
 import { ClosedError, CorruptionError, StorageError, TooLargeError } from "../errors.ts";
 import { storageFailure } from "../storage/failure.ts";
+import { type Scheduler, systemScheduler } from "../storage/scheduler.ts";
 import type { Storage, StorageFile } from "../storage/types.ts";
 import { msgpackCodec, type WalCodec, type WalRecord } from "./codec.ts";
 import { HEADER_BYTES, MAX_FRAME_BYTES, writeFrame } from "./frame.ts";
@@ -99,6 +100,12 @@ export interface WalWriterOptions {
    * no writer is told "failed" while its write can still be read.
    */
   holdWaiters?: boolean;
+  /**
+   * The clock and timers of the interval fsync (default: the runtime's,
+   * unref'd through `storage.unrefTimer`). A virtual one makes the interval
+   * a test's to drive.
+   */
+  scheduler?: Scheduler;
 }
 
 interface OpenSegment {
@@ -150,6 +157,7 @@ export class WalWriter {
   #onError?: (error: StorageError, kind: WalFailureKind) => void;
   #verifyHook?: () => Promise<StorageError | null>;
   #holdWaiters: boolean;
+  #scheduler: Scheduler;
 
   // Every record after #syncedLsn, framed, oldest first: [0, #written) is in
   // the current segment (not yet fsynced), [#written, #len) not handed out.
@@ -172,7 +180,9 @@ export class WalWriter {
   #waiters: Waiter[] = [];
   #scheduled = false;
   #running = false;
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  #timer: unknown = null; // the interval fsync's, from #scheduler
+  #timerDue = 0; // when it runs, on the scheduler's clock
+  #timerKeepsAlive = false;
   #segment: OpenSegment | null = null;
   #failure: { error: StorageError; kind: WalFailureKind } | null = null;
   #closing: Promise<void> | null = null;
@@ -200,6 +210,7 @@ export class WalWriter {
     this.#onError = options.onError;
     this.#verifyHook = options.verify;
     this.#holdWaiters = options.holdWaiters ?? false;
+    this.#scheduler = options.scheduler ?? systemScheduler((timer) => storage.unrefTimer?.(timer));
     this.#lastLsn = this.#openLastLsn = options.lastLsn ?? null;
     this.#writtenLsn = this.#syncedLsn = this.#lastLsn ?? 0;
     this.#openNewest = existing.length > 0 ? existing[existing.length - 1].firstLsn : -1;
@@ -533,8 +544,13 @@ export class WalWriter {
     const lsn = this.#lastLsn ?? 0;
     if (this.#syncedLsn >= lsn) return Promise.resolve();
     const done = new Promise<void>((resolve, reject) => this.#waiters.push({ lsn, resolve, reject }));
-    // Someone awaits the interval fsync now: its timer must keep the process alive.
-    if (this.#timer !== null) (this.#timer as { ref?: () => void }).ref?.();
+    // Someone awaits the interval fsync now: its timer must keep the process
+    // alive. Set again for the time it had left, not ref'd, which works the
+    // same for every runtime's timers (Deno's numbers have no ref()).
+    if (this.#timer !== null && !this.#timerKeepsAlive && this.#scheduler.unref !== undefined) {
+      this.#scheduler.clearTimeout(this.#timer);
+      this.#arm(Math.min(this.#interval, Math.max(0, this.#timerDue - this.#scheduler.now())), true);
+    }
     if (force) {
       this.#writeTarget = Math.max(this.#writeTarget, lsn);
       this.#syncTarget = Math.max(this.#syncTarget, lsn);
@@ -561,15 +577,18 @@ export class WalWriter {
     this.#kick();
   }
 
-  #arm(): void {
-    const timer = setTimeout(() => {
+  #arm(ms = this.#interval, keepAlive = false): void {
+    const scheduler = this.#scheduler;
+    const timer = scheduler.setTimeout(() => {
       this.#timer = null;
       this.#writeTarget = this.#syncTarget = this.#lastLsn ?? 0;
       this.#kick();
-    }, this.#interval);
-    // Never keep a process alive just to fsync.
-    this.#storage.unrefTimer?.(timer);
+    }, ms);
+    // Never keep a process alive just to fsync (unless someone awaits it).
+    if (!keepAlive) scheduler.unref?.(timer);
     this.#timer = timer;
+    this.#timerDue = scheduler.now() + ms;
+    this.#timerKeepsAlive = keepAlive;
   }
 
   #kick(): void {
@@ -725,7 +744,7 @@ export class WalWriter {
       kind,
     };
     this.#failure = failure;
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#scheduler.clearTimeout(this.#timer);
     this.#timer = null;
     // After a failed fsync nothing after the last good one is known to be
     // on disk: all of it is written again (recover), into a fresh handle.
@@ -749,14 +768,14 @@ export class WalWriter {
   }
 
   async #close(): Promise<void> {
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#scheduler.clearTimeout(this.#timer);
     this.#timer = null;
     try {
       await this.#wait(true);
     } finally {
       const segment = this.#segment;
       this.#segment = null;
-      if (this.#timer !== null) clearTimeout(this.#timer);
+      if (this.#timer !== null) this.#scheduler.clearTimeout(this.#timer);
       this.#timer = null;
       if (segment?.writer) {
         if (this.#failure) await segment.file?.close().catch(() => {});
