@@ -20,6 +20,7 @@ import {
   sleep,
   within,
 } from "./fixtures/durability_common.ts";
+import { settle, until, VirtualScheduler } from "./fixtures/virtual_scheduler.ts";
 
 const SEED = seedFromEnv("CYBERDB_SYNC_SEED");
 const replay = `[replay with CYBERDB_SYNC_SEED=${SEED}]`;
@@ -114,33 +115,52 @@ describe('sync: "manual"', () => {
   });
 
   for (const trigger of ["size", "timer"] as const) {
-    it(`an automatic snapshot (by ${trigger}) does not make unflushed writes durable: a crash returns the last flushed state`, async () => {
+    it(`an automatic snapshot (by ${trigger}) waits for the next flush() and holds exactly what that flush made durable`, async () => {
       const machine = new Machine();
+      const clock = new VirtualScheduler();
       const options = trigger === "size"
         ? { sync: "manual", snapshotWalBytes: 256 } as const
-        : { sync: "manual", snapshotInterval: 20 } as const;
-      const db = await open(machine, options);
-      for (let b = 0; b < 3; b++) batch(db, b);
+        : { sync: "manual", snapshotInterval: 1000, snapshotWalBytes: 0 } as const;
+      const db = await open(machine, { ...options, scheduler: clock });
+      const snapshots = async () => (await machine.disk.list("db/snapshots")).filter((n) => n.endsWith(".snap"));
+      batch(db, 0);
       await db.flush();
+      await settle();
+      const before = await snapshots();
+      // Never flushed: well past 256 log bytes, and over a whole snapshot interval.
+      for (let b = 1; b < 30; b++) batch(db, b);
+      await clock.advance(1000);
+      await settle();
+      assert.deepEqual(
+        await snapshots(),
+        before,
+        'a snapshot before flush() would make writes durable that sync "manual" never wrote',
+      );
+      // The flush it waits for. The snapshot is of the state at the call; a write
+      // later in the same task is not in it (the flush's group commit logs it).
+      const flushing = db.flush();
+      const atFlush = dump(db);
+      batch(db, 30);
+      await flushing;
       const flushed = dump(db);
-      // Never flushed, well past 256 log bytes and over many 20 ms intervals, one task
-      // each: every chance for an automatic snapshot (taking none is fine too).
-      for (let b = 3; b < 30; b++) {
-        batch(db, b);
-        await sleep(b % 3 === 0 ? 10 : 1);
-      }
-      await sleep(100);
+      batch(db, 31); // never flushed
+      await until(
+        async () => (await snapshots()).length > before.length,
+        "the automatic snapshot that was due, after the flush() (none was ever taken)",
+        10_000,
+      );
       machine.crash();
       await abandon(db);
+      // The snapshot alone (its log gone) gives the flushed state: nothing less, nothing unflushed.
+      const snapshotOnly = machine.clone();
+      for (const name of await snapshotOnly.disk.list("db/wal")) await snapshotOnly.disk.remove(`db/wal/${name}`);
+      const fromSnapshot = await open(snapshotOnly, { sync: "manual" });
+      assert.deepStrictEqual(dump(fromSnapshot), atFlush, "the snapshot holds exactly the state flush() was called on");
+      await fromSnapshot.close();
+      // And the whole directory: the last flushed state.
       const again = await open(machine, { sync: "manual" });
-      const got = dump(again);
+      assert.deepStrictEqual(dump(again), flushed, "after a crash the state is the last flushed one");
       await again.close();
-      assert.deepStrictEqual(
-        got,
-        flushed,
-        'sync "manual" promises that nothing is written until flush(): after a crash the state must be the last flushed one, ' +
-          "but an automatic snapshot persisted writes that were never flushed",
-      );
     });
   }
 

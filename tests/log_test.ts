@@ -488,6 +488,22 @@ describe("WalWriter on MemoryStorage", () => {
     await w.close();
   });
 
+  it('"manual": a record appended after flush() resolved waits for the next flush, even when that flush crossed a segment boundary', async () => {
+    const s = new MemoryStorage();
+    const w = await WalWriter.open(s, "db", { sync: "manual", lastLsn: 0 });
+    w.append(rec(1));
+    await w.flush();
+    w.append(rec(2));
+    w.rotate(); // (a snapshot captured the state at LSN 2: record 3 starts a new segment)
+    const flushing = w.flush(); // for record 2; record 3, of the same task, joins its group commit
+    w.append(rec(3));
+    await flushing; // resolves once record 2 is durable, before record 3's segment exists
+    w.append(rec(4)); // never flushed
+    await tick(5);
+    s.crash();
+    assert.deepEqual(lsns((await readWal(s, "db")).records), [1, 2, 3], "the unflushed record 4 reached the disk");
+  });
+
   it("crash() keeps exactly the batches that were synced", async () => {
     const s = new MemoryStorage();
     const w = await WalWriter.open(s, "db", { sync: "interval", lastLsn: 0, scheduler: new VirtualScheduler() });

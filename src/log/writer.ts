@@ -177,6 +177,11 @@ export class WalWriter {
 
   #writeTarget = 0; // LSNs wanted written / synced
   #syncTarget = 0;
+  // Where the records wanted on disk end in the buffer, and the LSN there:
+  // a record appended after a flush() asked is not written by that flush
+  // ("manual" writes nothing before its own flush), see #wantAppended.
+  #wantEnd = 0;
+  #wantLsn = 0;
   #waiters: Waiter[] = [];
   #scheduled = false;
   #running = false;
@@ -452,6 +457,7 @@ export class WalWriter {
     this.#planned = this.#segment?.durable ?? 0;
     this.#rotateNext = false;
     this.#lastLsn = this.#writtenLsn = this.#syncedLsn;
+    this.#wantAppended();
     this.#shrink();
   }
 
@@ -523,6 +529,7 @@ export class WalWriter {
     this.#cuts = [];
     this.#rotateNext = false;
     this.#writtenLsn = this.#syncedLsn = lsn;
+    this.#wantAppended();
     this.#segment = null;
     this.#needDir = true;
     this.#failure = null;
@@ -554,6 +561,7 @@ export class WalWriter {
     if (force) {
       this.#writeTarget = Math.max(this.#writeTarget, lsn);
       this.#syncTarget = Math.max(this.#syncTarget, lsn);
+      this.#wantAppended();
       // At the end of the task, not now: every writer resumed in this task
       // appends first, so their records share one write and one fdatasync.
       if (!this.#kickQueued) {
@@ -563,6 +571,7 @@ export class WalWriter {
           const last = this.#lastLsn ?? 0;
           this.#writeTarget = Math.max(this.#writeTarget, last);
           this.#syncTarget = Math.max(this.#syncTarget, last);
+          this.#wantAppended();
           this.#kick();
         });
       }
@@ -574,6 +583,7 @@ export class WalWriter {
     this.#scheduled = false;
     this.#writeTarget = this.#lastLsn ?? 0;
     if (this.#mode === "always") this.#syncTarget = this.#writeTarget;
+    this.#wantAppended();
     this.#kick();
   }
 
@@ -582,6 +592,7 @@ export class WalWriter {
     const timer = scheduler.setTimeout(() => {
       this.#timer = null;
       this.#writeTarget = this.#syncTarget = this.#lastLsn ?? 0;
+      this.#wantAppended();
       this.#kick();
     }, ms);
     // Never keep a process alive just to fsync (unless someone awaits it).
@@ -589,6 +600,12 @@ export class WalWriter {
     this.#timer = timer;
     this.#timerDue = scheduler.now() + ms;
     this.#timerKeepsAlive = keepAlive;
+  }
+
+  // Every record appended so far is wanted on disk — and none appended later.
+  #wantAppended(): void {
+    this.#wantEnd = this.#len;
+    this.#wantLsn = this.#lastLsn ?? 0;
   }
 
   #kick(): void {
@@ -606,7 +623,9 @@ export class WalWriter {
         this.#running = false;
         return;
       }
-      if (this.#written < this.#len && (this.#writtenLsn < this.#writeTarget || this.#writtenLsn < this.#syncTarget)) {
+      if (
+        this.#written < this.#wantEnd && (this.#writtenLsn < this.#writeTarget || this.#writtenLsn < this.#syncTarget)
+      ) {
         await this.#writeStep();
       } else if (this.#syncedLsn < this.#syncTarget && this.#syncedLsn < this.#writtenLsn) {
         await this.#syncStep();
@@ -642,8 +661,12 @@ export class WalWriter {
       await this.#startSegment(this.#writtenLsn + 1);
       return;
     }
-    const end = cut !== undefined ? cut.offset : this.#len;
-    const endLsn = cut !== undefined ? cut.lsn - 1 : this.#lastLsn!;
+    let end = cut !== undefined ? cut.offset : this.#len;
+    let endLsn = cut !== undefined ? cut.lsn - 1 : this.#lastLsn!;
+    if (this.#wantEnd < end) {
+      end = this.#wantEnd;
+      endLsn = this.#wantLsn;
+    }
     await this.#segment!.writer!.write(this.#buf.subarray(this.#written, end));
     this.#written = end;
     this.#writtenLsn = endLsn;
@@ -690,6 +713,7 @@ export class WalWriter {
     this.#buf.copyWithin(0, bytes, this.#len);
     this.#len -= bytes;
     this.#written -= bytes;
+    this.#wantEnd = Math.max(0, this.#wantEnd - bytes);
     for (const c of this.#cuts) c.offset -= bytes;
     this.#shrink();
   }
