@@ -178,21 +178,20 @@ describe('sync: "manual"', () => {
 });
 
 describe('sync: "interval"', () => {
-  it("writes older than one interval are durable without flush()", async () => {
+  it("writes are durable once one interval has passed, without flush(), and not before", async () => {
     const machine = new Machine();
-    const db = await open(machine, { sync: "interval", flushInterval: 20 });
+    const clock = new VirtualScheduler();
+    const db = await open(machine, { sync: "interval", flushInterval: 20, scheduler: clock });
     let expected: unknown[] = [];
     for (let round = 0; round < 4; round++) {
       for (let k = 0; k < 5; k++) batch(db, round * 10 + k);
       expected = dump(db);
-      await sleep(60); // more than one interval
-      // Under load a timer can run late: poll for the interval fsync (no flush() call).
-      await eventually(
-        async () =>
-          (await walBytes(machine, true)) === (await walBytes(machine, false)) && (await walBytes(machine, true)) > 0,
-        30_000,
-        `round ${round}: the interval fsync covers every write`,
-      );
+      await clock.advance(19);
+      const written = await walBytes(machine, false);
+      assert.ok(written > 0, `round ${round}: written at the end of the task`);
+      assert.ok((await walBytes(machine, true)) < written, `round ${round}: not fsynced before the interval ends`);
+      await clock.advance(1);
+      assert.equal(await walBytes(machine, true), written, `round ${round}: the interval fsync covers every write`);
     }
     machine.crash();
     await abandon(db);
@@ -201,36 +200,46 @@ describe('sync: "interval"', () => {
     await again.close();
   });
 
-  it("a crash loses at most the writes since the last interval fsync (a prefix stays)", async () => {
+  it(`a crash loses at most the writes of the last flushInterval ms (a prefix stays) ${replay}`, async () => {
+    const rand = prng(SEED);
     const machine = new Machine();
-    const db = await open(machine, { sync: "interval", flushInterval: 15 });
+    const clock = new VirtualScheduler();
+    const db = await open(machine, { sync: "interval", flushInterval: 15, scheduler: clock });
     const model = await Database.open();
     const prefixes: string[] = [canon(dump(model))];
+    const at: number[] = []; // when batch b was written, on the virtual clock
     let durableFrom = 0;
     for (let b = 0; b < 40; b++) {
       batch(db, b);
       batch(model, b);
+      at.push(clock.now());
       prefixes.push(canon(dump(model)));
       if (b === 19) {
         await db.flush();
         durableFrom = prefixes.length - 1;
       }
-      await sleep(b % 3);
+      await clock.advance(randInt(rand, 0, 8));
     }
+    // Every batch written at least one interval ago was fsynced by the timer.
+    const olderThanInterval = at.filter((t) => t + 15 <= clock.now()).length;
     machine.crash();
     await abandon(db);
     const again = await open(machine, { sync: "interval" });
     const k = prefixes.lastIndexOf(canon(dump(again)));
     assert.ok(k >= 0, "the recovered state is the state after a prefix of the writes");
     assert.ok(k >= durableFrom, `flushed writes survive: recovered ${k} batches, ${durableFrom} were flushed`);
+    assert.ok(
+      k >= olderThanInterval,
+      `writes older than flushInterval survive: recovered ${k} batches, ${olderThanInterval} were older ${replay}`,
+    );
     await again.close();
     await model.close();
   });
 
   it("flush() forces the fsync at once", async () => {
     const machine = new Machine();
-    // Far longer than the test; not longer, so that a leaked timer cannot hold the process for long.
-    const db = await open(machine, { sync: "interval", flushInterval: 10_000 });
+    // A clock that never moves: no interval fsync comes to help.
+    const db = await open(machine, { sync: "interval", flushInterval: 20, scheduler: new VirtualScheduler() });
     for (let b = 0; b < 5; b++) batch(db, b);
     await db.flush();
     const expected = dump(db);
@@ -338,6 +347,34 @@ describe('sync: "always"', () => {
   }
 });
 
+describe("snapshotInterval", () => {
+  it("a snapshot every snapshotInterval ms while there are new writes, none while idle, on a timer that keeps no process alive", async () => {
+    const machine = new Machine();
+    const clock = new VirtualScheduler();
+    const db = await open(machine, { sync: "always", snapshotInterval: 1000, snapshotWalBytes: 0, scheduler: clock });
+    const snapshots = async () => (await machine.disk.list("db/snapshots")).filter((n) => n.endsWith(".snap"));
+    assert.deepEqual(clock.pending(), [{ in: 1000, unref: true }]);
+    await clock.advance(1000);
+    assert.deepEqual(await snapshots(), [], "nothing written: no snapshot");
+    batch(db, 0);
+    await db.flush();
+    await clock.advance(999);
+    assert.deepEqual(await snapshots(), [], "not before the interval ends");
+    await clock.advance(1);
+    await until(async () => (await snapshots()).length === 1, "the snapshot of the interval");
+    const [first] = await snapshots();
+    await clock.advance(3000);
+    assert.deepEqual(await snapshots(), [first], "idle: no new snapshot");
+    batch(db, 1);
+    await db.flush();
+    await clock.advance(1000);
+    await until(async () => (await snapshots()).length === 2, "the next interval's snapshot");
+    assert.deepEqual(clock.pending(), [{ in: 1000, unref: true }], "one timer, set again each time");
+    await db.close();
+    assert.deepEqual(clock.pending(), [], "close() clears it");
+  });
+});
+
 describe("snapshotWalBytes", () => {
   it("a log that grew past the limit while a snapshot was being written gets its own snapshot without waiting for another write", async () => {
     const machine = new Machine();
@@ -428,11 +465,14 @@ describe("a crash at every single storage operation", () => {
   ): Promise<void> {
     let i = 0;
     for (let proc = 0; proc < 2; proc++) {
+      // Virtual time: the interval fsync runs at the same point of every run, so the runs count the same operations.
+      const clock = new VirtualScheduler();
       const db = await Database.open({
         storage: machine.process(),
         dir: "db",
         sync,
         flushInterval: 5,
+        scheduler: clock,
         snapshotInterval: 0,
         snapshotWalBytes: 700,
         segmentBytes: 600,
@@ -440,7 +480,7 @@ describe("a crash at every single storage operation", () => {
       for (let round = 0; round < 5; round++) {
         for (let j = 0; j < 4; j++) {
           write(db, i++);
-          if (j === 2) await sleep(0);
+          if (j === 2) await clock.advance(5);
         }
         await db.flush();
         acked.n = i;
