@@ -8,7 +8,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { Database, defineSchema, type Storage, StorageError, type StorageFile, type Value } from "../mod.ts";
+import {
+  Database,
+  defineSchema,
+  type Storage,
+  StorageError,
+  type StorageFile,
+  ValidationError,
+  type Value,
+} from "../mod.ts";
 import {
   abandon,
   canon,
@@ -372,6 +380,17 @@ describe("snapshotInterval", () => {
     assert.deepEqual(clock.pending(), [{ in: 1000, unref: true }], "one timer, set again each time");
     await db.close();
     assert.deepEqual(clock.pending(), [], "close() clears it");
+  });
+
+  it("a scheduler option that is not a Scheduler is refused up front", async () => {
+    for (const scheduler of [null, 5, {}, { now: () => 0, setTimeout: () => 0 }]) {
+      await assert.rejects(
+        Database.open({ storage: new Machine().process(), dir: "db", scheduler: scheduler as never }),
+        (e: unknown) =>
+          e instanceof ValidationError &&
+          /Option scheduler .* is not a Scheduler: pass \{ now, setTimeout/.test(e.message),
+      );
+    }
   });
 });
 
