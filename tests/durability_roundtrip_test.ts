@@ -19,8 +19,6 @@ import {
   Machine,
   PHASES,
   populate,
-  prng,
-  randInt,
   removeDir,
   seedFromEnv,
   sleep,
@@ -28,6 +26,7 @@ import {
   tempDir,
   within,
 } from "./fixtures/durability_common.ts";
+import { prng, randInt } from "./fixtures/prng.ts";
 import { VirtualScheduler } from "./fixtures/virtual_scheduler.ts";
 
 type Sync = "always" | "interval" | "manual";

@@ -17,17 +17,8 @@ import {
   ValidationError,
   type Value,
 } from "../mod.ts";
-import {
-  abandon,
-  canon,
-  dump,
-  Machine,
-  prng,
-  randInt,
-  seedFromEnv,
-  sleep,
-  within,
-} from "./fixtures/durability_common.ts";
+import { abandon, canon, dump, Machine, seedFromEnv, sleep, within } from "./fixtures/durability_common.ts";
+import { prng, randInt } from "./fixtures/prng.ts";
 import { settle, until, VirtualScheduler } from "./fixtures/virtual_scheduler.ts";
 
 const SEED = seedFromEnv("CYBERDB_SYNC_SEED");
