@@ -4,8 +4,10 @@
  * Deno through `node:fs`), `MemoryStorage` (memory only, with crash and
  * fault simulation), the `Storage` interface every one implements (one
  * conformance suite, `tests/storage_test.ts`), and `defaultStorage()`,
- * the one `Database.open({ dir })` picks. Every module here reads runtime
- * globals and loads `node:` modules only inside its methods.
+ * the one `Database.open({ dir })` picks — and the `Scheduler` seam with
+ * `systemScheduler()`, the timers of the background work (fsync and snapshot
+ * intervals, retries). Every module here reads runtime globals and loads
+ * `node:` modules only inside its methods.
  *
  * @example
  * ```ts
@@ -28,9 +30,11 @@ export {
   type MemoryFault,
   MemoryStorage,
   NodeStorage,
+  type Scheduler,
   type Storage,
   type StorageFile,
   type StorageHost,
   storageHost,
   type StorageLock,
+  systemScheduler,
 } from "./src/storage/mod.ts";

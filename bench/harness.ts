@@ -27,6 +27,7 @@
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { prng } from "../tests/fixtures/prng.ts";
 
 // ---------------------------------------------------------------------------
 // Runtime
@@ -550,7 +551,7 @@ export function runSections<T = unknown>(moduleUrl: string, sections: readonly s
 
 /**
  * A small, fast, seeded PRNG (mulberry32): same seed, same numbers, on every
- * runtime. Returns floats in [0, 1).
+ * runtime. Returns floats in [0, 1). The tests' own (tests/fixtures/prng.ts).
  *
  * @example
  * ```ts
@@ -558,16 +559,7 @@ export function runSections<T = unknown>(moduleUrl: string, sections: readonly s
  * const x = Math.floor(rand() * 100);
  * ```
  */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng: (seed: number) => () => number = prng;
 
 /**
  * A seeded permutation of `0..n-1` (Fisher–Yates), for looking keys up in an

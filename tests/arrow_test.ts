@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { type Table as ArrowTable, tableFromIPC } from "apache-arrow";
 import { Database, type Query, type TableSchema, ValidationError, type Value } from "../mod.ts";
 import { fromArrowJson, toArrow, toArrowIPC } from "../arrow.ts";
+import { prng } from "./fixtures/prng.ts";
 
 type Row = Record<string, Value>;
 
@@ -65,17 +66,6 @@ const SCHEMA: TableSchema = {
     ]),
   ],
 };
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const RANGES: Record<string, [number, number]> = {
   Int8: [-128, 127],
@@ -163,7 +153,7 @@ function valueOf(type: string, r: () => number, i: number): Value {
 }
 
 function makeRows(n: number, seed: number): Row[] {
-  const r = rng(seed);
+  const r = prng(seed);
   const rows: Row[] = [];
   for (let i = 0; i < n; i++) {
     const row: Row = { id: i };
@@ -349,7 +339,7 @@ describe("toArrow: every column type", () => {
         { name: "b", type: "Binary" },
       ],
     });
-    const r = rng(9);
+    const r = prng(9);
     const alphabet = ["a", "é", "名", "😀", " ", "\u0080", "\u07ff", "\u0800", "\uffff"];
     for (let id = 0; id < 400; id++) {
       let s = "";

@@ -20,13 +20,12 @@ import {
   canon,
   dump,
   Machine,
-  prng,
-  randInt,
   removeDir,
   seedFromEnv,
   tempDir,
   within,
 } from "./fixtures/durability_common.ts";
+import { prng, randInt } from "./fixtures/prng.ts";
 
 const SEED = seedFromEnv("CYBERDB_CORRUPTION_SEED");
 const replay = `[replay with CYBERDB_CORRUPTION_SEED=${SEED}]`;

@@ -24,8 +24,6 @@ import {
   crashSetup,
   crashWrite,
   dump,
-  prng,
-  randInt,
   removeDir,
   runtime,
   seedFromEnv,
@@ -34,6 +32,7 @@ import {
   tempDir,
   within,
 } from "./fixtures/durability_common.ts";
+import { prng, randInt } from "./fixtures/prng.ts";
 
 type Sync = "always" | "interval" | "manual";
 const SYNCS: Sync[] = ["always", "interval", "manual"];

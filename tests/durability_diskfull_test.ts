@@ -10,7 +10,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Database, NotFoundError, StorageError, type Value } from "../mod.ts";
-import { abandon, Machine, sleep, within } from "./fixtures/durability_common.ts";
+import { abandon, Machine, within } from "./fixtures/durability_common.ts";
+import { settle, VirtualScheduler } from "./fixtures/virtual_scheduler.ts";
 
 type Sync = "always" | "interval" | "manual";
 const SYNCS: Sync[] = ["always", "interval", "manual"];
@@ -22,20 +23,22 @@ function used(machine: Machine): number {
   return n;
 }
 
-async function eventually(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`Never happened within ${ms} ms: ${what}`);
-    await sleep(10);
-  }
-}
-
-function open(machine: Machine, sync: Sync) {
+function open(machine: Machine, sync: Sync, scheduler?: VirtualScheduler) {
   return within(
-    Database.open({ storage: machine.process(), dir: "db", sync, flushInterval: 20, snapshotInterval: 0 }),
+    Database.open({ storage: machine.process(), dir: "db", sync, flushInterval: 20, snapshotInterval: 0, scheduler }),
     30_000,
     "Database.open",
   );
+}
+
+/** Runs the retry timers on `clock` until the database accepts writes again (each failed retry sets the next). */
+async function resumed(db: Database, clock: VirtualScheduler): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    await settle();
+    if (db.storageError === null) return;
+    if (clock.pending().length > 0) await clock.next();
+  }
+  assert.fail(`Writes are still refused after 20 retries: ${db.storageError?.message}`);
 }
 
 const refused = (pattern: RegExp) => (e: unknown) => {
@@ -63,7 +66,8 @@ describe("The disk refuses the log", () => {
     for (const sync of SYNCS) {
       it(`${fault.name}, sync "${sync}": refused before applied, reads served, resumes when the disk recovers, nothing acknowledged lost`, async () => {
         const machine = new Machine();
-        const db = await open(machine, sync);
+        const clock = new VirtualScheduler();
+        const db = await open(machine, sync, clock);
         const d = db.createDict<Value>("d");
         const l = db.createList<Value>("l", [1]);
         d.set("a", 1);
@@ -80,7 +84,7 @@ describe("The disk refuses the log", () => {
           assert.equal(d.has("b"), false, "rolled back before flush() rejected");
           assert.equal(db.unsynced, false);
         }
-        await eventually(() => db.storageError !== null, 10_000, "db.storageError is set");
+        assert.ok(db.storageError !== null, "db.storageError is set once flush() rejected");
         const state = db.storageError as StorageError | null; // (narrowed to null by the check above)
         assert.ok(state instanceof StorageError);
         assert.match(state.message, fault.message);
@@ -115,7 +119,7 @@ describe("The disk refuses the log", () => {
         }
 
         machine.disk.setFault(null);
-        await eventually(() => db.storageError === null, 20_000, "writes are accepted again");
+        await resumed(db, clock);
         d.set("c", 3);
         l.append(4);
         await db.flush();
@@ -137,7 +141,8 @@ describe("The disk refuses the log", () => {
 
   it('"always": a failed transaction and table writes are rolled back whole; a collection dropped in the failed batch comes back', async () => {
     const machine = new Machine();
-    const db = await open(machine, "always");
+    const clock = new VirtualScheduler();
+    const db = await open(machine, "always", clock);
     const t = db.createTable(
       { name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "v", type: "Utf8" }] } as const,
     );
@@ -156,7 +161,7 @@ describe("The disk refuses the log", () => {
     assert.deepEqual(db.getList("gone").toArray(), ["kept"]);
     assert.throws(() => gone.length, NotFoundError, "a handle taken before the (undone) drop must be taken again");
     machine.disk.setFault(null);
-    await eventually(() => db.storageError === null, 20_000, "resumed");
+    await resumed(db, clock);
     t.insert({ id: 3, v: "three" });
     await db.close();
     const again = await open(machine, "always");
@@ -199,17 +204,53 @@ describe("The disk refuses the log", () => {
     );
   }
 
+  for (const sync of SYNCS) {
+    it(`sync "${sync}": retries after 100 ms, doubling up to 5 s, on timers that keep no process alive, until the disk takes the log again`, async () => {
+      const machine = new Machine();
+      const clock = new VirtualScheduler();
+      const db = await open(machine, sync, clock);
+      const d = db.createDict<Value>("d");
+      d.set("a", 1);
+      await db.flush();
+      await clock.advance(1000); // (the interval fsync, if any, is behind us)
+      machine.disk.setFault({ readOnly: true });
+      d.set("b", 2);
+      await assert.rejects(db.flush(), StorageError);
+      const waits: number[] = [];
+      for (let i = 0; i < 9; i++) {
+        await settle();
+        assert.deepEqual(clock.pending().map((t) => t.unref), [true], "one retry timer, unref'd");
+        waits.push(await clock.next());
+        assert.ok(db.storageError !== null, "the disk still refuses");
+      }
+      assert.deepEqual(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+      machine.disk.setFault(null);
+      assert.equal(await clock.next(), 5000);
+      await settle();
+      assert.equal(db.storageError, null, "the retry after the disk came back succeeded");
+      assert.deepEqual(clock.pending(), [], "no more retries");
+      d.set("c", 3);
+      await db.close();
+      const again = await open(machine, sync);
+      assert.deepEqual(again.getDict("d").toObject(), sync === "always" ? { a: 1, c: 3 } : { a: 1, b: 2, c: 3 });
+      await again.close();
+    });
+  }
+
   it("close() when the disk came back meanwhile writes everything and closes cleanly", async () => {
     const machine = new Machine();
-    const db = await open(machine, "interval");
+    const clock = new VirtualScheduler(); // never moved: close() must not wait for the retry timer
+    const db = await open(machine, "interval", clock);
     const d = db.createDict<Value>("d");
     d.set("a", 1);
     await db.flush();
     machine.disk.setFault({ capacity: used(machine) });
     d.set("b", "x".repeat(1000));
     await assert.rejects(db.flush(), StorageError);
+    await settle(); // the first retry, at once, failed too
+    assert.equal(clock.pending().length, 1, "the next retry waits for its timer");
     machine.disk.setFault(null);
-    await db.close(); // one more try succeeds, at once: no waiting for the backoff
+    await within(db.close(), 10_000, "close() without the retry timer"); // one more try succeeds, at once
     const again = await open(machine, "interval");
     assert.deepEqual(again.getDict("d").toObject(), { a: 1, b: "x".repeat(1000) });
     await again.close();

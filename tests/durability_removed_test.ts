@@ -13,6 +13,7 @@ import { cp, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Database, StorageError, type Value } from "../mod.ts";
 import { Machine, removeDir, sleep, spawnChild, tempDir, within } from "./fixtures/durability_common.ts";
+import { settle, VirtualScheduler } from "./fixtures/virtual_scheduler.ts";
 
 async function eventually(cond: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
@@ -83,7 +84,8 @@ describe("Files removed under a running database", () => {
 
   it('LOCK deleted and the directory opened by another process: "always" writes are refused (StorageError), reads go on, close leaves the other LOCK alone', async () => {
     const dir = await tempDir("lockgone");
-    const db = await Database.open({ dir, sync: "always", snapshotInterval: 0 });
+    const clock = new VirtualScheduler();
+    const db = await Database.open({ dir, sync: "always", snapshotInterval: 0, scheduler: clock });
     const child = spawnChild("db_worker.ts", [JSON.stringify({ dir, sync: "always", script: "lock" })]);
     try {
       const d = db.createDict<Value>("d");
@@ -96,7 +98,10 @@ describe("Files removed under a running database", () => {
       assert.ok(db.storageError !== null && lockLost(db.storageError));
       assert.throws(() => d.set("c", 3), lockLost);
       assert.equal(d.get("a"), 1, "reads go on");
-      await sleep(300); // no recovery: it stays refused
+      // No recovery: no retry is ever scheduled, and a minute later it is still refused.
+      await settle();
+      assert.deepEqual(clock.pending(), [], "no retry timer");
+      await clock.advance(60_000);
       assert.throws(() => d.set("c", 3), lockLost);
       await db.close(); // nothing acknowledged is pending in "always"
       const lock = JSON.parse(await readFile(join(dir, "LOCK"), "utf8"));

@@ -8,18 +8,18 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { Database, defineSchema, type Storage, StorageError, type StorageFile, type Value } from "../mod.ts";
 import {
-  abandon,
-  canon,
-  dump,
-  Machine,
-  prng,
-  randInt,
-  seedFromEnv,
-  sleep,
-  within,
-} from "./fixtures/durability_common.ts";
+  Database,
+  defineSchema,
+  type Storage,
+  StorageError,
+  type StorageFile,
+  ValidationError,
+  type Value,
+} from "../mod.ts";
+import { abandon, canon, dump, Machine, seedFromEnv, sleep, within } from "./fixtures/durability_common.ts";
+import { prng, randInt } from "./fixtures/prng.ts";
+import { settle, until, VirtualScheduler } from "./fixtures/virtual_scheduler.ts";
 
 const SEED = seedFromEnv("CYBERDB_SYNC_SEED");
 const replay = `[replay with CYBERDB_SYNC_SEED=${SEED}]`;
@@ -114,33 +114,52 @@ describe('sync: "manual"', () => {
   });
 
   for (const trigger of ["size", "timer"] as const) {
-    it(`an automatic snapshot (by ${trigger}) does not make unflushed writes durable: a crash returns the last flushed state`, async () => {
+    it(`an automatic snapshot (by ${trigger}) waits for the next flush() and holds exactly what that flush made durable`, async () => {
       const machine = new Machine();
+      const clock = new VirtualScheduler();
       const options = trigger === "size"
         ? { sync: "manual", snapshotWalBytes: 256 } as const
-        : { sync: "manual", snapshotInterval: 20 } as const;
-      const db = await open(machine, options);
-      for (let b = 0; b < 3; b++) batch(db, b);
+        : { sync: "manual", snapshotInterval: 1000, snapshotWalBytes: 0 } as const;
+      const db = await open(machine, { ...options, scheduler: clock });
+      const snapshots = async () => (await machine.disk.list("db/snapshots")).filter((n) => n.endsWith(".snap"));
+      batch(db, 0);
       await db.flush();
+      await settle();
+      const before = await snapshots();
+      // Never flushed: well past 256 log bytes, and over a whole snapshot interval.
+      for (let b = 1; b < 30; b++) batch(db, b);
+      await clock.advance(1000);
+      await settle();
+      assert.deepEqual(
+        await snapshots(),
+        before,
+        'a snapshot before flush() would make writes durable that sync "manual" never wrote',
+      );
+      // The flush it waits for. The snapshot is of the state at the call; a write
+      // later in the same task is not in it (the flush's group commit logs it).
+      const flushing = db.flush();
+      const atFlush = dump(db);
+      batch(db, 30);
+      await flushing;
       const flushed = dump(db);
-      // Never flushed, well past 256 log bytes and over many 20 ms intervals, one task
-      // each: every chance for an automatic snapshot (taking none is fine too).
-      for (let b = 3; b < 30; b++) {
-        batch(db, b);
-        await sleep(b % 3 === 0 ? 10 : 1);
-      }
-      await sleep(100);
+      batch(db, 31); // never flushed
+      await until(
+        async () => (await snapshots()).length > before.length,
+        "the automatic snapshot that was due, after the flush() (none was ever taken)",
+        10_000,
+      );
       machine.crash();
       await abandon(db);
+      // The snapshot alone (its log gone) gives the flushed state: nothing less, nothing unflushed.
+      const snapshotOnly = machine.clone();
+      for (const name of await snapshotOnly.disk.list("db/wal")) await snapshotOnly.disk.remove(`db/wal/${name}`);
+      const fromSnapshot = await open(snapshotOnly, { sync: "manual" });
+      assert.deepStrictEqual(dump(fromSnapshot), atFlush, "the snapshot holds exactly the state flush() was called on");
+      await fromSnapshot.close();
+      // And the whole directory: the last flushed state.
       const again = await open(machine, { sync: "manual" });
-      const got = dump(again);
+      assert.deepStrictEqual(dump(again), flushed, "after a crash the state is the last flushed one");
       await again.close();
-      assert.deepStrictEqual(
-        got,
-        flushed,
-        'sync "manual" promises that nothing is written until flush(): after a crash the state must be the last flushed one, ' +
-          "but an automatic snapshot persisted writes that were never flushed",
-      );
     });
   }
 
@@ -158,21 +177,20 @@ describe('sync: "manual"', () => {
 });
 
 describe('sync: "interval"', () => {
-  it("writes older than one interval are durable without flush()", async () => {
+  it("writes are durable once one interval has passed, without flush(), and not before", async () => {
     const machine = new Machine();
-    const db = await open(machine, { sync: "interval", flushInterval: 20 });
+    const clock = new VirtualScheduler();
+    const db = await open(machine, { sync: "interval", flushInterval: 20, scheduler: clock });
     let expected: unknown[] = [];
     for (let round = 0; round < 4; round++) {
       for (let k = 0; k < 5; k++) batch(db, round * 10 + k);
       expected = dump(db);
-      await sleep(60); // more than one interval
-      // Under load a timer can run late: poll for the interval fsync (no flush() call).
-      await eventually(
-        async () =>
-          (await walBytes(machine, true)) === (await walBytes(machine, false)) && (await walBytes(machine, true)) > 0,
-        30_000,
-        `round ${round}: the interval fsync covers every write`,
-      );
+      await clock.advance(19);
+      const written = await walBytes(machine, false);
+      assert.ok(written > 0, `round ${round}: written at the end of the task`);
+      assert.ok((await walBytes(machine, true)) < written, `round ${round}: not fsynced before the interval ends`);
+      await clock.advance(1);
+      assert.equal(await walBytes(machine, true), written, `round ${round}: the interval fsync covers every write`);
     }
     machine.crash();
     await abandon(db);
@@ -181,36 +199,46 @@ describe('sync: "interval"', () => {
     await again.close();
   });
 
-  it("a crash loses at most the writes since the last interval fsync (a prefix stays)", async () => {
+  it(`a crash loses at most the writes of the last flushInterval ms (a prefix stays) ${replay}`, async () => {
+    const rand = prng(SEED);
     const machine = new Machine();
-    const db = await open(machine, { sync: "interval", flushInterval: 15 });
+    const clock = new VirtualScheduler();
+    const db = await open(machine, { sync: "interval", flushInterval: 15, scheduler: clock });
     const model = await Database.open();
     const prefixes: string[] = [canon(dump(model))];
+    const at: number[] = []; // when batch b was written, on the virtual clock
     let durableFrom = 0;
     for (let b = 0; b < 40; b++) {
       batch(db, b);
       batch(model, b);
+      at.push(clock.now());
       prefixes.push(canon(dump(model)));
       if (b === 19) {
         await db.flush();
         durableFrom = prefixes.length - 1;
       }
-      await sleep(b % 3);
+      await clock.advance(randInt(rand, 0, 8));
     }
+    // Every batch written at least one interval ago was fsynced by the timer.
+    const olderThanInterval = at.filter((t) => t + 15 <= clock.now()).length;
     machine.crash();
     await abandon(db);
     const again = await open(machine, { sync: "interval" });
     const k = prefixes.lastIndexOf(canon(dump(again)));
     assert.ok(k >= 0, "the recovered state is the state after a prefix of the writes");
     assert.ok(k >= durableFrom, `flushed writes survive: recovered ${k} batches, ${durableFrom} were flushed`);
+    assert.ok(
+      k >= olderThanInterval,
+      `writes older than flushInterval survive: recovered ${k} batches, ${olderThanInterval} were older ${replay}`,
+    );
     await again.close();
     await model.close();
   });
 
   it("flush() forces the fsync at once", async () => {
     const machine = new Machine();
-    // Far longer than the test; not longer, so that a leaked timer cannot hold the process for long.
-    const db = await open(machine, { sync: "interval", flushInterval: 10_000 });
+    // A clock that never moves: no interval fsync comes to help.
+    const db = await open(machine, { sync: "interval", flushInterval: 20, scheduler: new VirtualScheduler() });
     for (let b = 0; b < 5; b++) batch(db, b);
     await db.flush();
     const expected = dump(db);
@@ -318,6 +346,45 @@ describe('sync: "always"', () => {
   }
 });
 
+describe("snapshotInterval", () => {
+  it("a snapshot every snapshotInterval ms while there are new writes, none while idle, on a timer that keeps no process alive", async () => {
+    const machine = new Machine();
+    const clock = new VirtualScheduler();
+    const db = await open(machine, { sync: "always", snapshotInterval: 1000, snapshotWalBytes: 0, scheduler: clock });
+    const snapshots = async () => (await machine.disk.list("db/snapshots")).filter((n) => n.endsWith(".snap"));
+    assert.deepEqual(clock.pending(), [{ in: 1000, unref: true }]);
+    await clock.advance(1000);
+    assert.deepEqual(await snapshots(), [], "nothing written: no snapshot");
+    batch(db, 0);
+    await db.flush();
+    await clock.advance(999);
+    assert.deepEqual(await snapshots(), [], "not before the interval ends");
+    await clock.advance(1);
+    await until(async () => (await snapshots()).length === 1, "the snapshot of the interval");
+    const [first] = await snapshots();
+    await clock.advance(3000);
+    assert.deepEqual(await snapshots(), [first], "idle: no new snapshot");
+    batch(db, 1);
+    await db.flush();
+    await clock.advance(1000);
+    await until(async () => (await snapshots()).length === 2, "the next interval's snapshot");
+    assert.deepEqual(clock.pending(), [{ in: 1000, unref: true }], "one timer, set again each time");
+    await db.close();
+    assert.deepEqual(clock.pending(), [], "close() clears it");
+  });
+
+  it("a scheduler option that is not a Scheduler is refused up front", async () => {
+    for (const scheduler of [null, 5, {}, { now: () => 0, setTimeout: () => 0 }]) {
+      await assert.rejects(
+        Database.open({ storage: new Machine().process(), dir: "db", scheduler: scheduler as never }),
+        (e: unknown) =>
+          e instanceof ValidationError &&
+          /Option scheduler .* is not a Scheduler: pass \{ now, setTimeout/.test(e.message),
+      );
+    }
+  });
+});
+
 describe("snapshotWalBytes", () => {
   it("a log that grew past the limit while a snapshot was being written gets its own snapshot without waiting for another write", async () => {
     const machine = new Machine();
@@ -408,11 +475,14 @@ describe("a crash at every single storage operation", () => {
   ): Promise<void> {
     let i = 0;
     for (let proc = 0; proc < 2; proc++) {
+      // Virtual time: the interval fsync runs at the same point of every run, so the runs count the same operations.
+      const clock = new VirtualScheduler();
       const db = await Database.open({
         storage: machine.process(),
         dir: "db",
         sync,
         flushInterval: 5,
+        scheduler: clock,
         snapshotInterval: 0,
         snapshotWalBytes: 700,
         segmentBytes: 600,
@@ -420,7 +490,7 @@ describe("a crash at every single storage operation", () => {
       for (let round = 0; round < 5; round++) {
         for (let j = 0; j < 4; j++) {
           write(db, i++);
-          if (j === 2) await sleep(0);
+          if (j === 2) await clock.advance(5);
         }
         await db.flush();
         acked.n = i;

@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ErrClass, throwsErr } from "./fixtures/assert_errors.ts";
+import { prng } from "./fixtures/prng.ts";
 import {
   ClosedError,
   CyberDict,
@@ -530,18 +531,6 @@ describe("Database: close", () => {
 // Randomized model check: random dict/list/table operations, inside and
 // outside (nested) transactions, against a plain-JS model of the contract.
 // Deterministic (seeded), so a failure reproduces.
-
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type DKey = string | number;
 interface Model {

@@ -29,6 +29,7 @@ import {
 } from "../src/log/mod.ts";
 import { DenoStorage, MemoryStorage, NodeStorage } from "../src/storage/mod.ts";
 import type { Storage, StorageFile } from "../src/storage/types.ts";
+import { settle, VirtualScheduler } from "./fixtures/virtual_scheduler.ts";
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -440,20 +441,33 @@ describe("WalWriter on MemoryStorage", () => {
     assert.equal(seg.firstLsn, 1);
   });
 
-  it('"interval": written at the end of the task, fsynced by the timer, or by flush()', async () => {
+  it('"interval": written at the end of the task, fsynced when the interval ends (on an unref\'d timer until awaited), or by flush()', async () => {
     const s = new MemoryStorage();
-    const w = await WalWriter.open(s, "db", { sync: "interval", flushInterval: 30, lastLsn: 0 });
+    const clock = new VirtualScheduler();
+    const w = await WalWriter.open(s, "db", { sync: "interval", flushInterval: 30, lastLsn: 0, scheduler: clock });
     w.append(rec(1));
-    await tick();
+    await settle();
     const [seg] = await listSegments(s, "db");
+    const synced = () => s.peek(seg.path, { durable: true })?.length ?? 0;
     assert.ok(s.peek(seg.path)!.length > 0, "written at the end of the task");
-    assert.equal(s.peek(seg.path, { durable: true })?.length ?? 0, 0, "not yet synced");
-    await w.durable(); // the timer's fsync
-    assert.equal(s.peek(seg.path, { durable: true })!.length, s.peek(seg.path)!.length);
+    assert.equal(synced(), 0, "not yet synced");
+    assert.deepEqual(clock.pending(), [{ in: 30, unref: true }], "one fsync timer, keeping no process alive");
+    await clock.advance(29);
+    assert.equal(synced(), 0, "not synced before the interval ends");
+    let durable = false;
+    const done = w.durable().then(() => (durable = true));
+    assert.deepEqual(clock.pending(), [{ in: 1, unref: false }], "awaited: it keeps the process alive, same due time");
+    await settle();
+    assert.equal(durable, false, "durable() waits for the interval");
+    await clock.advance(1);
+    await done;
+    assert.equal(synced(), s.peek(seg.path)!.length, "the timer's fsync covers the record");
     w.append(rec(2));
+    assert.deepEqual(clock.pending(), [{ in: 30, unref: true }], "the next record sets the next timer");
     await w.flush();
-    assert.equal(s.peek(seg.path, { durable: true })!.length, s.peek(seg.path)!.length);
+    assert.equal(synced(), s.peek(seg.path)!.length);
     await w.close();
+    assert.deepEqual(clock.pending(), [], "close() clears the timer");
   });
 
   it('"manual": nothing reaches storage until flush()', async () => {
@@ -474,9 +488,25 @@ describe("WalWriter on MemoryStorage", () => {
     await w.close();
   });
 
+  it('"manual": a record appended after flush() resolved waits for the next flush, even when that flush crossed a segment boundary', async () => {
+    const s = new MemoryStorage();
+    const w = await WalWriter.open(s, "db", { sync: "manual", lastLsn: 0 });
+    w.append(rec(1));
+    await w.flush();
+    w.append(rec(2));
+    w.rotate(); // (a snapshot captured the state at LSN 2: record 3 starts a new segment)
+    const flushing = w.flush(); // for record 2; record 3, of the same task, joins its group commit
+    w.append(rec(3));
+    await flushing; // resolves once record 2 is durable, before record 3's segment exists
+    w.append(rec(4)); // never flushed
+    await tick(5);
+    s.crash();
+    assert.deepEqual(lsns((await readWal(s, "db")).records), [1, 2, 3], "the unflushed record 4 reached the disk");
+  });
+
   it("crash() keeps exactly the batches that were synced", async () => {
     const s = new MemoryStorage();
-    const w = await WalWriter.open(s, "db", { sync: "interval", flushInterval: 60_000, lastLsn: 0 });
+    const w = await WalWriter.open(s, "db", { sync: "interval", lastLsn: 0, scheduler: new VirtualScheduler() });
     for (let lsn = 1; lsn <= 5; lsn++) w.append(rec(lsn));
     await w.flush();
     for (let lsn = 6; lsn <= 9; lsn++) w.append(rec(lsn));
@@ -497,7 +527,12 @@ describe("WalWriter on MemoryStorage", () => {
 
   it("a crash between rotations never leaves a later segment without the earlier one's tail", async () => {
     const s = new MemoryStorage();
-    const w = await WalWriter.open(s, "db", { sync: "interval", flushInterval: 60_000, segmentBytes: 200, lastLsn: 0 });
+    const w = await WalWriter.open(s, "db", {
+      sync: "interval",
+      segmentBytes: 200,
+      lastLsn: 0,
+      scheduler: new VirtualScheduler(),
+    });
     for (let lsn = 1; lsn <= 30; lsn++) w.append(rec(lsn));
     await tick(); // rotations sync each finished segment; the current one stays unsynced
     s.crash();
@@ -666,7 +701,7 @@ describe("WalWriter on MemoryStorage", () => {
 
   it("recover() cuts the segment back to its durable size and writes every record not yet durable again", async () => {
     const disk = new MemoryStorage();
-    const w = await WalWriter.open(disk, "db", { sync: "interval", flushInterval: 60_000, lastLsn: 0 });
+    const w = await WalWriter.open(disk, "db", { sync: "interval", lastLsn: 0, scheduler: new VirtualScheduler() });
     for (let lsn = 1; lsn <= 3; lsn++) w.append(rec(lsn));
     await w.flush();
     const seg = `db/wal/${segmentName(1)}`;
@@ -690,7 +725,7 @@ describe("WalWriter on MemoryStorage", () => {
 
   it("after a failed write, recover() keeps what earlier writes handed over; after a failed fsync it writes all of it again", async () => {
     const { storage, stats } = instrumented(new MemoryStorage());
-    const w = await WalWriter.open(storage, "db", { sync: "interval", flushInterval: 60_000, lastLsn: 0 });
+    const w = await WalWriter.open(storage, "db", { sync: "interval", lastLsn: 0, scheduler: new VirtualScheduler() });
     const frames: number[] = [0];
     for (let lsn = 1; lsn <= 3; lsn++) frames[lsn] = w.append(rec(lsn));
     await tick(); // written at the end of the task, not fsynced

@@ -41,6 +41,16 @@ function checkOptions(o: DatabaseOptions): void {
       `Option clock ${quote(o.clock)} is not a function: pass () => milliseconds, or leave it out`,
     );
   }
+  const s = o.scheduler as Record<string, unknown> | undefined;
+  if (
+    s !== undefined &&
+    (typeof s !== "object" || s === null ||
+      !["now", "setTimeout", "clearTimeout"].every((f) => typeof s[f] === "function"))
+  ) {
+    throw new ValidationError(
+      `Option scheduler ${quote(s)} is not a Scheduler: pass { now, setTimeout, clearTimeout, unref? } or leave it out`,
+    );
+  }
   for (const k of ["flushInterval", "snapshotInterval", "snapshotWalBytes", "segmentBytes"] as const) {
     const v = o[k];
     if (v !== undefined && (typeof v !== "number" || !(v >= 0) || !Number.isFinite(v))) {
@@ -77,8 +87,11 @@ export class Database {
 
   private constructor(options: DatabaseOptions) {
     this.#options = options;
+    // One virtual scheduler in a test drives both timers and expiry; clock overrides it for expiry.
+    const scheduler = options.scheduler;
     if (options.clock !== undefined) this.#e.clock = options.clock;
-    this.#expirer = new Expirer(this.#e);
+    else if (scheduler !== undefined) this.#e.clock = () => scheduler.now();
+    this.#expirer = new Expirer(this.#e, scheduler);
   }
 
   /**

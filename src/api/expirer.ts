@@ -15,6 +15,7 @@
  */
 
 import type { Engine } from "../core/engine.ts";
+import { type Scheduler, systemScheduler } from "../storage/scheduler.ts";
 import { nextExpiry, removeExpired } from "../ops/dict_ops.ts";
 
 /** Keys removed per log record. */
@@ -46,31 +47,33 @@ function started(): number {
  */
 export class Expirer {
   #engine: Engine;
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  #scheduler: Scheduler;
+  #timer: unknown = null;
   #at = Infinity;
   #stopped = false;
 
-  /** The expirer of `engine` (armed by the writes that set an expiry). */
-  constructor(engine: Engine) {
+  /** The expirer of `engine` (armed by the writes that set an expiry), on `scheduler`'s timers. */
+  constructor(engine: Engine, scheduler: Scheduler = systemScheduler()) {
     this.#engine = engine;
+    this.#scheduler = scheduler;
   }
 
   /** Makes sure the timer looks again by `at` (ms, the engine's clock), or within {@linkcode TICK_MS}. */
   arm(at: number): void {
     if (this.#stopped || (this.#timer !== null && at >= this.#at)) return;
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#scheduler.clearTimeout(this.#timer);
     const wait = Math.min(TICK_MS, Math.max(0, at - this.#engine.clock()));
     this.#at = this.#engine.clock() + wait;
-    const timer = setTimeout(() => this.#tick(), wait);
-    // An expiry never keeps a process alive (Node, Bun and Deno timers have unref()).
-    (timer as { unref?: () => void }).unref?.();
+    const timer = this.#scheduler.setTimeout(() => this.#tick(), wait);
+    // An expiry never keeps a process alive.
+    this.#scheduler.unref?.(timer);
     this.#timer = timer;
   }
 
   /** Stops for good (the database closes). */
   stop(): void {
     this.#stopped = true;
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#scheduler.clearTimeout(this.#timer);
     this.#timer = null;
   }
 

@@ -76,6 +76,7 @@ import {
 import { TooLargeError, ValidationError } from "../errors.ts";
 import type { Columns, Query } from "../core/query.ts";
 import type { ColumnType, TableSchema } from "../core/schema.ts";
+import { COLUMN_TYPES } from "../core/column_type.ts";
 import type { Table } from "../api/table.ts";
 import { quote, type Value } from "../core/value.ts";
 import { fromJsonValue, toJsonValue } from "../wire/json.ts";
@@ -194,26 +195,6 @@ function put64(words: Int32Array, i: number, n: number): void {
   words[2 * i + 1] = hi | 0;
 }
 
-type NumArray =
-  | Int8Array
-  | Int16Array
-  | Int32Array
-  | Uint8Array
-  | Uint16Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array;
-const NUMERIC_ARRAYS: Partial<Record<ColumnType, new (n: number) => NumArray>> = {
-  Int8: Int8Array,
-  Int16: Int16Array,
-  Int32: Int32Array,
-  UInt8: Uint8Array,
-  UInt16: Uint16Array,
-  UInt32: Uint32Array,
-  Float32: Float32Array,
-  Float64: Float64Array,
-};
-
 /** UTF-8 bytes of strings[from, to) with their offsets; ASCII is copied by hand, the rest through TextEncoder. */
 function utf8(strings: readonly (string | null)[], from: number, to: number, column: string) {
   const n = to - from;
@@ -258,8 +239,9 @@ function columnData(c: OutColumn, values: readonly Value[], from: number, to: nu
   const length = to - from;
   const { bitmap, nulls } = validity(values, from, to);
   const base = { type, length, nullCount: nulls, nullBitmap: bitmap };
-  const Ctor = NUMERIC_ARRAYS[c.type];
-  if (Ctor !== undefined) {
+  // A type whose column array is already its Arrow buffer (Int8 in an Int8Array): copied as it is.
+  const { array: Ctor, native, storage } = COLUMN_TYPES[c.type];
+  if (native && Ctor !== null) {
     const data = new Ctor(length);
     for (let i = 0; i < length; i++) {
       const v = values[from + i];
@@ -273,7 +255,7 @@ function columnData(c: OutColumn, values: readonly Value[], from: number, to: nu
     case "Date":
     case "Datetime": {
       const words = new Int32Array(length * 2);
-      const time = c.type === "Date" || c.type === "Datetime";
+      const time = storage === "date";
       for (let i = 0; i < length; i++) {
         const v = values[from + i];
         if (v !== null) put64(words, i, time ? (v as Date).getTime() : v as number);

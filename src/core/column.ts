@@ -23,39 +23,16 @@
  * @module
  */
 
+import { type CellArray, COLUMN_TYPES } from "./column_type.ts";
 import type { ColumnType } from "./schema.ts";
 import { cloneOut, type Value } from "./value.ts";
 
 /** How a column stores its cells. */
 export type ColumnKind = "num" | "bool" | "date" | "dict" | "str" | "obj";
 
-type Numeric =
-  | Int8Array
-  | Int16Array
-  | Int32Array
-  | Uint8Array
-  | Uint16Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array;
+type Numeric = CellArray;
 
 type NumericCtor = { new (n: number): Numeric };
-
-const ARRAYS: Partial<Record<ColumnType, NumericCtor>> = {
-  Int8: Int8Array,
-  Int16: Int16Array,
-  Int32: Int32Array,
-  UInt8: Uint8Array,
-  UInt16: Uint16Array,
-  UInt32: Uint32Array,
-  Float32: Float32Array,
-  Float64: Float64Array,
-  Int64: Float64Array,
-  UInt64: Float64Array,
-  Boolean: Uint8Array,
-  Date: Float64Array,
-  Datetime: Float64Array,
-};
 
 /** Dictionary entries beyond which a Utf8 column may turn plain. */
 export const DICT_MAX = 1 << 16;
@@ -103,13 +80,9 @@ export class Column {
   /** An empty column of a schema type with room for `capacity` cells. */
   static create(type: ColumnType, nullable: boolean, capacity: number): Column {
     const valid = nullable ? new Uint8Array((capacity + 7) >> 3) : null;
-    const ctor = ARRAYS[type];
-    if (type === "Utf8" || type === "String") {
-      return new Column("dict", new Int32Array(capacity), valid, [], Int32Array);
-    }
-    if (ctor === undefined) return new Column("obj", [], valid, null, null);
-    const kind = type === "Boolean" ? "bool" : type === "Date" || type === "Datetime" ? "date" : "num";
-    return new Column(kind, new ctor(capacity), valid, null, ctor);
+    const { storage, array } = COLUMN_TYPES[type];
+    if (array === null) return new Column("obj", [], valid, null, null);
+    return new Column(storage, new array(capacity), valid, storage === "dict" ? [] : null, array);
   }
 
   /** Whether cell `i` holds a value (not null). */

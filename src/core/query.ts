@@ -20,6 +20,7 @@
  */
 
 import { ValidationError } from "../errors.ts";
+import { COLUMN_TYPES } from "./column_type.ts";
 import type { CompiledSchema } from "./schema.ts";
 import { compareValues, deepEqual, quote, type Value } from "./value.ts";
 
@@ -106,24 +107,6 @@ function isObj(v: unknown): v is Record<string, unknown> {
 }
 
 const COMPARE = new Set(["=", "!=", "<", "<=", ">", ">="]);
-const STRINGY = new Set(["Utf8", "String"]);
-const ORDERED = new Set([
-  "Int8",
-  "Int16",
-  "Int32",
-  "Int64",
-  "UInt8",
-  "UInt16",
-  "UInt32",
-  "UInt64",
-  "Float32",
-  "Float64",
-  "Utf8",
-  "String",
-  "Date",
-  "Datetime",
-  "Boolean",
-]);
 
 /** A query checked against a schema, ready to run. */
 export interface Plan {
@@ -226,7 +209,7 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
   }
   const leaf = (values: Value[], test: CellTest): FilterNode => ({ kind: "leaf", column: i, op, values, test });
   if (op === "startsWith" || op === "contains") {
-    if (!STRINGY.has(type)) {
+    if (COLUMN_TYPES[type].storage !== "dict") {
       bad(`Operator ${op} on column ${quote(name)} of type ${type}`, "it applies to Utf8 columns only");
     }
     const v = operand(s, i, f.value, op) as string;
@@ -251,7 +234,7 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
     if (!Array.isArray(f.value) || f.value.length !== 2) {
       bad(`Operand ${quote(f.value)} of "between" on column ${quote(name)}`, "pass [low, high]");
     }
-    if (!ORDERED.has(type)) {
+    if (!COLUMN_TYPES[type].ordered) {
       bad(`Operator between on column ${quote(name)} of type ${type}`, "it needs an ordered column type");
     }
     const lo = operand(s, i, f.value[0], op);
@@ -276,7 +259,7 @@ function compileFilter(s: CompiledSchema, f: unknown, terms: IndexTerm[] | null)
     }
     return leaf([v], (x) => !eq(x));
   }
-  if (!ORDERED.has(type)) {
+  if (!COLUMN_TYPES[type].ordered) {
     bad(`Operator ${op} on column ${quote(name)} of type ${type}`, "it needs an ordered column type");
   }
   const bound = { v, inclusive: op === "<=" || op === ">=" };
@@ -312,18 +295,6 @@ function checkNames(s: CompiledSchema, list: unknown, what: string): string[] {
 }
 
 const AGG_OPS = new Set(["count", "sum", "mean", "min", "max", "countDistinct"]);
-const NUMERIC = new Set([
-  "Int8",
-  "Int16",
-  "Int32",
-  "Int64",
-  "UInt8",
-  "UInt16",
-  "UInt32",
-  "UInt64",
-  "Float32",
-  "Float64",
-]);
 
 /**
  * Checks a query against a schema and builds its plan. Throws
@@ -382,13 +353,13 @@ export function compileQuery(s: CompiledSchema, q: unknown): Plan {
       } else {
         const i = columnIndex(s, a.column, `aggregate ${quote(alias)}`);
         const type = s.def.columns[i].type;
-        if ((a.op === "sum" || a.op === "mean") && !NUMERIC.has(type)) {
+        if ((a.op === "sum" || a.op === "mean") && !COLUMN_TYPES[type].numeric) {
           bad(
             `Aggregate ${quote(alias)} (${a.op}) reads column ${quote(a.column)} of type ${type}`,
             "sum and mean need a numeric column",
           );
         }
-        if ((a.op === "min" || a.op === "max") && !ORDERED.has(type)) {
+        if ((a.op === "min" || a.op === "max") && !COLUMN_TYPES[type].ordered) {
           bad(
             `Aggregate ${quote(alias)} (${a.op}) reads column ${quote(a.column)} of type ${type}`,
             "min and max need an ordered column",

@@ -7,6 +7,7 @@
  */
 
 import { SchemaError, ValidationError } from "../errors.ts";
+import { COLUMN_TYPES, isColumnType } from "./column_type.ts";
 import { cloneIn, quote, type Value } from "./value.ts";
 
 /** The integer column types. Int64/UInt64 hold JS numbers within ±(2^53−1). */
@@ -152,29 +153,6 @@ export function defineSchema<const S extends TableSchema>(schema: S): S {
   return schema;
 }
 
-const INT_RANGES: Record<IntType, [number, number]> = {
-  Int8: [-128, 127],
-  Int16: [-32768, 32767],
-  Int32: [-2147483648, 2147483647],
-  Int64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-  UInt8: [0, 255],
-  UInt16: [0, 65535],
-  UInt32: [0, 4294967295],
-  UInt64: [0, Number.MAX_SAFE_INTEGER],
-};
-const TYPES = new Set<string>([
-  ...Object.keys(INT_RANGES),
-  "Float32",
-  "Float64",
-  "Boolean",
-  "Utf8",
-  "String",
-  "Binary",
-  "Date",
-  "Datetime",
-  "Json",
-]);
-
 /** A stored row: column name → value, in schema column order. */
 export type StoredRow = Record<string, Value>;
 
@@ -198,7 +176,7 @@ export interface CompiledSchema {
 }
 
 function intCheck(type: IntType, column: string, table: string): Check {
-  const [min, max] = INT_RANGES[type];
+  const [min, max] = COLUMN_TYPES[type].range!;
   return (v, where) => {
     if (typeof v === "number") {
       if (Number.isInteger(v) && v >= min && v <= max) return v === 0 ? 0 : v;
@@ -294,8 +272,11 @@ export function compileSchema(schema: unknown): CompiledSchema {
     }
     if (seen.has(cn)) schemaError(name, `column ${quote(cn)} appears twice; column names must be unique`);
     seen.add(cn);
-    if (typeof type !== "string" || !TYPES.has(type)) {
-      schemaError(name, `column ${quote(cn)} has unknown type ${quote(type)}; use one of ${[...TYPES].join(", ")}`);
+    if (!isColumnType(type)) {
+      schemaError(
+        name,
+        `column ${quote(cn)} has unknown type ${quote(type)}; use one of ${Object.keys(COLUMN_TYPES).join(", ")}`,
+      );
     }
     for (const [flag, v] of [["primaryKey", primaryKey], ["nullable", nullable]] as const) {
       if (v !== undefined && typeof v !== "boolean") {
@@ -315,7 +296,7 @@ export function compileSchema(schema: unknown): CompiledSchema {
         schemaError(name, `columns ${quote(defs[pk].name)} and ${quote(cn)} are both primary keys; mark exactly one`);
       }
       if (nullable) schemaError(name, `primary key ${quote(cn)} cannot be nullable`);
-      if (!(type in INT_RANGES) && type !== "Utf8" && type !== "String") {
+      if (!COLUMN_TYPES[type].key) {
         schemaError(name, `primary key ${quote(cn)} has type ${type}; use an integer type or Utf8`);
       }
       pk = defs.length;

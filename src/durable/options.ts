@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Scheduler } from "../storage/scheduler.ts";
 import type { Storage } from "../storage/types.ts";
 
 import type { SyncMode } from "../log/writer.ts";
@@ -51,6 +52,13 @@ export interface DatabaseOptions {
   clock?: () => number;
   /** Receives one line per recovery/snapshot phase; quiet by default. */
   logger?: Logger;
+  /**
+   * The clock and timers of the background work — the interval fsync, the
+   * snapshot interval, the retry backoff after a disk failure (default: the
+   * runtime's, never keeping an idle process alive). Pass a virtual one to
+   * drive that work from a test, deterministically and without waiting.
+   */
+  scheduler?: Scheduler;
 }
 
 /**

@@ -68,6 +68,7 @@ import {
 } from "../snapshot/snapshot.ts";
 import { defaultStorage } from "../storage/mod.ts";
 import { joinPath } from "../storage/paths.ts";
+import { type Scheduler, systemScheduler } from "../storage/scheduler.ts";
 import type { Storage, StorageLock } from "../storage/types.ts";
 import type { WalCodec, WalRecord } from "../log/codec.ts";
 import { readWal } from "../log/reader.ts";
@@ -109,6 +110,8 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
   const storage = options.storage ?? await defaultStorage({ dir: options.dir });
   const dir = options.dir ?? "cyberdb";
   const log = options.logger ?? (() => {});
+  // One scheduler for every timer of this database: the writer's and ours.
+  const scheduler = options.scheduler ?? systemScheduler((timer) => storage.unrefTimer?.(timer));
   await storage.mkdir(dir);
   const lock = await storage.lock(joinPath(dir, "LOCK"));
   // While recovering nothing counts as expired: the log holds every removal.
@@ -137,6 +140,7 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
       // "always" rolls memory back before telling the writers of a failed batch.
       holdWaiters: options.sync === "always",
       verify: () => durable?.verifyLock() ?? Promise.resolve(null),
+      scheduler,
     }).catch((e) => {
       // Without a usable snapshot the log had to start at LSN 1; say why it cannot.
       if (base.damaged !== null && e instanceof CorruptionError) {
@@ -161,7 +165,7 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     }
     engine.lsn = wal.nextLsn - 1;
     engine.replaying = false;
-    durable = new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, afterLsn, options, log);
+    durable = new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, afterLsn, options, log, scheduler);
     // Replayed records are durable but only in the log: snapshot them now, in
     // the background, so that the next open (after a crash, too) loads them
     // instead of replaying the same log again (PostgreSQL's end-of-recovery
@@ -257,7 +261,9 @@ class Durable implements Persistence {
   #manual: boolean;
   #always: boolean;
   #due = false;
-  #timer: ReturnType<typeof setInterval> | null = null;
+  #scheduler: Scheduler;
+  #every: number; // the snapshot interval (0: none)
+  #timer: unknown = null; // the snapshot interval's, from #scheduler
   #closing = false;
   // Recovery from a storage failure: the running retry loop, its pending
   // backoff (to cut short on close), and whether memory must first go back
@@ -276,6 +282,7 @@ class Durable implements Persistence {
     snapshotLsn: number,
     options: DatabaseOptions,
     log: (line: string) => void,
+    scheduler: Scheduler,
   ) {
     this.#engine = engine;
     this.#storage = storage;
@@ -291,14 +298,21 @@ class Durable implements Persistence {
     engine.setJournal((lsn, entries) => this.#append(lsn, entries));
     this.#manual = options.sync === "manual";
     this.#always = options.sync === "always";
-    const every = options.snapshotInterval ?? DEFAULT_SNAPSHOT_INTERVAL;
-    if (every > 0) {
-      this.#timer = setInterval(() => {
-        if (this.#lsn > this.#snapshotLsn) this.#trigger();
-      }, every);
-      // A timer must not keep a process alive that has nothing else to do.
-      storage.unrefTimer?.(this.#timer);
-    }
+    this.#scheduler = scheduler;
+    this.#every = options.snapshotInterval ?? DEFAULT_SNAPSHOT_INTERVAL;
+    this.#armInterval();
+  }
+
+  /** Sets the snapshot interval's next timer, each one after the last ran (a one-shot chain). */
+  #armInterval(): void {
+    if (this.#every <= 0 || this.#closing) return;
+    this.#timer = this.#scheduler.setTimeout(() => {
+      this.#timer = null;
+      if (this.#lsn > this.#snapshotLsn) this.#trigger();
+      this.#armInterval();
+    }, this.#every);
+    // A timer must not keep a process alive that has nothing else to do.
+    this.#scheduler.unref?.(this.#timer);
   }
 
   #append(lsn: number, entries: LogEntry[]): void {
@@ -473,14 +487,15 @@ class Durable implements Persistence {
 
   /** Sleeps `ms` on an unref'd timer; close() cuts it short. */
   #pause(ms: number): Promise<void> {
+    const scheduler = this.#scheduler;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = scheduler.setTimeout(() => {
         this.#wake = null;
         resolve();
       }, ms);
-      this.#storage.unrefTimer?.(timer);
+      scheduler.unref?.(timer);
       this.#wake = () => {
-        clearTimeout(timer);
+        scheduler.clearTimeout(timer);
         this.#wake = null;
         resolve();
       };
@@ -551,7 +566,8 @@ class Durable implements Persistence {
 
   async close(): Promise<void> {
     this.#closing = true;
-    if (this.#timer !== null) clearInterval(this.#timer);
+    if (this.#timer !== null) this.#scheduler.clearTimeout(this.#timer);
+    this.#timer = null;
     this.#wake?.();
     let clean = false;
     let discarded = false;

@@ -47,6 +47,7 @@
 
 import { ClosedError, CorruptionError, StorageError, TooLargeError } from "../errors.ts";
 import { storageFailure } from "../storage/failure.ts";
+import { type Scheduler, systemScheduler } from "../storage/scheduler.ts";
 import type { Storage, StorageFile } from "../storage/types.ts";
 import { msgpackCodec, type WalCodec, type WalRecord } from "./codec.ts";
 import { HEADER_BYTES, MAX_FRAME_BYTES, writeFrame } from "./frame.ts";
@@ -99,6 +100,12 @@ export interface WalWriterOptions {
    * no writer is told "failed" while its write can still be read.
    */
   holdWaiters?: boolean;
+  /**
+   * The clock and timers of the interval fsync (default: the runtime's,
+   * unref'd through `storage.unrefTimer`). A virtual one makes the interval
+   * a test's to drive.
+   */
+  scheduler?: Scheduler;
 }
 
 interface OpenSegment {
@@ -150,6 +157,7 @@ export class WalWriter {
   #onError?: (error: StorageError, kind: WalFailureKind) => void;
   #verifyHook?: () => Promise<StorageError | null>;
   #holdWaiters: boolean;
+  #scheduler: Scheduler;
 
   // Every record after #syncedLsn, framed, oldest first: [0, #written) is in
   // the current segment (not yet fsynced), [#written, #len) not handed out.
@@ -169,10 +177,17 @@ export class WalWriter {
 
   #writeTarget = 0; // LSNs wanted written / synced
   #syncTarget = 0;
+  // Where the records wanted on disk end in the buffer, and the LSN there:
+  // a record appended after a flush() asked is not written by that flush
+  // ("manual" writes nothing before its own flush), see #wantAppended.
+  #wantEnd = 0;
+  #wantLsn = 0;
   #waiters: Waiter[] = [];
   #scheduled = false;
   #running = false;
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  #timer: unknown = null; // the interval fsync's, from #scheduler
+  #timerDue = 0; // when it runs, on the scheduler's clock
+  #timerKeepsAlive = false;
   #segment: OpenSegment | null = null;
   #failure: { error: StorageError; kind: WalFailureKind } | null = null;
   #closing: Promise<void> | null = null;
@@ -200,6 +215,7 @@ export class WalWriter {
     this.#onError = options.onError;
     this.#verifyHook = options.verify;
     this.#holdWaiters = options.holdWaiters ?? false;
+    this.#scheduler = options.scheduler ?? systemScheduler((timer) => storage.unrefTimer?.(timer));
     this.#lastLsn = this.#openLastLsn = options.lastLsn ?? null;
     this.#writtenLsn = this.#syncedLsn = this.#lastLsn ?? 0;
     this.#openNewest = existing.length > 0 ? existing[existing.length - 1].firstLsn : -1;
@@ -441,6 +457,7 @@ export class WalWriter {
     this.#planned = this.#segment?.durable ?? 0;
     this.#rotateNext = false;
     this.#lastLsn = this.#writtenLsn = this.#syncedLsn;
+    this.#wantAppended();
     this.#shrink();
   }
 
@@ -512,6 +529,7 @@ export class WalWriter {
     this.#cuts = [];
     this.#rotateNext = false;
     this.#writtenLsn = this.#syncedLsn = lsn;
+    this.#wantAppended();
     this.#segment = null;
     this.#needDir = true;
     this.#failure = null;
@@ -533,11 +551,17 @@ export class WalWriter {
     const lsn = this.#lastLsn ?? 0;
     if (this.#syncedLsn >= lsn) return Promise.resolve();
     const done = new Promise<void>((resolve, reject) => this.#waiters.push({ lsn, resolve, reject }));
-    // Someone awaits the interval fsync now: its timer must keep the process alive.
-    if (this.#timer !== null) (this.#timer as { ref?: () => void }).ref?.();
+    // Someone awaits the interval fsync now: its timer must keep the process
+    // alive. Set again for the time it had left, not ref'd, which works the
+    // same for every runtime's timers (Deno's numbers have no ref()).
+    if (this.#timer !== null && !this.#timerKeepsAlive && this.#scheduler.unref !== undefined) {
+      this.#scheduler.clearTimeout(this.#timer);
+      this.#arm(Math.min(this.#interval, Math.max(0, this.#timerDue - this.#scheduler.now())), true);
+    }
     if (force) {
       this.#writeTarget = Math.max(this.#writeTarget, lsn);
       this.#syncTarget = Math.max(this.#syncTarget, lsn);
+      this.#wantAppended();
       // At the end of the task, not now: every writer resumed in this task
       // appends first, so their records share one write and one fdatasync.
       if (!this.#kickQueued) {
@@ -547,6 +571,7 @@ export class WalWriter {
           const last = this.#lastLsn ?? 0;
           this.#writeTarget = Math.max(this.#writeTarget, last);
           this.#syncTarget = Math.max(this.#syncTarget, last);
+          this.#wantAppended();
           this.#kick();
         });
       }
@@ -558,18 +583,29 @@ export class WalWriter {
     this.#scheduled = false;
     this.#writeTarget = this.#lastLsn ?? 0;
     if (this.#mode === "always") this.#syncTarget = this.#writeTarget;
+    this.#wantAppended();
     this.#kick();
   }
 
-  #arm(): void {
-    const timer = setTimeout(() => {
+  #arm(ms = this.#interval, keepAlive = false): void {
+    const scheduler = this.#scheduler;
+    const timer = scheduler.setTimeout(() => {
       this.#timer = null;
       this.#writeTarget = this.#syncTarget = this.#lastLsn ?? 0;
+      this.#wantAppended();
       this.#kick();
-    }, this.#interval);
-    // Never keep a process alive just to fsync.
-    this.#storage.unrefTimer?.(timer);
+    }, ms);
+    // Never keep a process alive just to fsync (unless someone awaits it).
+    if (!keepAlive) scheduler.unref?.(timer);
     this.#timer = timer;
+    this.#timerDue = scheduler.now() + ms;
+    this.#timerKeepsAlive = keepAlive;
+  }
+
+  // Every record appended so far is wanted on disk — and none appended later.
+  #wantAppended(): void {
+    this.#wantEnd = this.#len;
+    this.#wantLsn = this.#lastLsn ?? 0;
   }
 
   #kick(): void {
@@ -587,7 +623,9 @@ export class WalWriter {
         this.#running = false;
         return;
       }
-      if (this.#written < this.#len && (this.#writtenLsn < this.#writeTarget || this.#writtenLsn < this.#syncTarget)) {
+      if (
+        this.#written < this.#wantEnd && (this.#writtenLsn < this.#writeTarget || this.#writtenLsn < this.#syncTarget)
+      ) {
         await this.#writeStep();
       } else if (this.#syncedLsn < this.#syncTarget && this.#syncedLsn < this.#writtenLsn) {
         await this.#syncStep();
@@ -623,8 +661,12 @@ export class WalWriter {
       await this.#startSegment(this.#writtenLsn + 1);
       return;
     }
-    const end = cut !== undefined ? cut.offset : this.#len;
-    const endLsn = cut !== undefined ? cut.lsn - 1 : this.#lastLsn!;
+    let end = cut !== undefined ? cut.offset : this.#len;
+    let endLsn = cut !== undefined ? cut.lsn - 1 : this.#lastLsn!;
+    if (this.#wantEnd < end) {
+      end = this.#wantEnd;
+      endLsn = this.#wantLsn;
+    }
     await this.#segment!.writer!.write(this.#buf.subarray(this.#written, end));
     this.#written = end;
     this.#writtenLsn = endLsn;
@@ -671,6 +713,7 @@ export class WalWriter {
     this.#buf.copyWithin(0, bytes, this.#len);
     this.#len -= bytes;
     this.#written -= bytes;
+    this.#wantEnd = Math.max(0, this.#wantEnd - bytes);
     for (const c of this.#cuts) c.offset -= bytes;
     this.#shrink();
   }
@@ -725,7 +768,7 @@ export class WalWriter {
       kind,
     };
     this.#failure = failure;
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#scheduler.clearTimeout(this.#timer);
     this.#timer = null;
     // After a failed fsync nothing after the last good one is known to be
     // on disk: all of it is written again (recover), into a fresh handle.
@@ -749,14 +792,14 @@ export class WalWriter {
   }
 
   async #close(): Promise<void> {
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#scheduler.clearTimeout(this.#timer);
     this.#timer = null;
     try {
       await this.#wait(true);
     } finally {
       const segment = this.#segment;
       this.#segment = null;
-      if (this.#timer !== null) clearTimeout(this.#timer);
+      if (this.#timer !== null) this.#scheduler.clearTimeout(this.#timer);
       this.#timer = null;
       if (segment?.writer) {
         if (this.#failure) await segment.file?.close().catch(() => {});

@@ -14,6 +14,7 @@ import { MemoryStorage } from "./memory.ts";
 import { NodeStorage } from "./node.ts";
 
 export type { Storage, StorageFile, StorageLock } from "./types.ts";
+export { type Scheduler, systemScheduler } from "./scheduler.ts";
 export { DenoStorage, MemoryStorage, NodeStorage };
 export type { MemoryFault } from "./memory.ts";
 

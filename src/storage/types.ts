@@ -82,7 +82,8 @@ export interface Storage {
   /**
    * Lets a background timer (fsync interval, snapshot interval) not keep the
    * process alive. Timers are a runtime matter like files: Node's have
-   * `unref()`, Deno's are numbers for `Deno.unrefTimer`, browsers need nothing.
+   * `unref()`, older Deno's are numbers for `Deno.unrefTimer`, browsers need
+   * nothing. The default `Scheduler` of a database unrefs through this.
    */
   unrefTimer?(timer: unknown): void;
 }
