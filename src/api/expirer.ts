@@ -60,7 +60,8 @@ export class Expirer {
 
   /** Makes sure the timer looks again by `at` (ms, the engine's clock), or within {@linkcode TICK_MS}. */
   arm(at: number): void {
-    if (this.#stopped || (this.#timer !== null && at >= this.#at)) return;
+    // Nothing expires: no timer at all.
+    if (this.#stopped || at === Infinity || (this.#timer !== null && at >= this.#at)) return;
     if (this.#timer !== null) this.#scheduler.clearTimeout(this.#timer);
     const wait = Math.min(TICK_MS, Math.max(0, at - this.#engine.clock()));
     this.#at = this.#engine.clock() + wait;
