@@ -66,8 +66,13 @@ export type IsNullable<C> = C extends { readonly nullable: true } ? true : false
  * @example
  * ```ts
  * import { defineSchema, type Row } from "@cyberdb/core";
- * const s = defineSchema({ name: "u", columns: [{ name: "id", type: "Int64", primaryKey: true }] });
- * const r: Row<typeof s> = { id: 1 };
+ * const s = defineSchema({ name: "u", columns: [
+ *   { name: "id", type: "Int64", primaryKey: true },
+ *   { name: "age", type: "Int32", nullable: true },
+ * ] });
+ * const r: Row<typeof s> = { id: 1, age: null }; // every column present; nullable ones may be null
+ * // @ts-expect-error: a row as read has every column
+ * const missing: Row<typeof s> = { id: 1 };
  * ```
  */
 export type Row<S extends TableSchema> = {
@@ -81,12 +86,18 @@ export type Row<S extends TableSchema> = {
  *
  * @example
  * ```ts
- * import { defineSchema, type InsertRow } from "@cyberdb/core";
+ * import assert from "node:assert/strict";
+ * import { Database, defineSchema, type InsertRow } from "@cyberdb/core";
  * const s = defineSchema({ name: "u", columns: [
  *   { name: "id", type: "Int64", primaryKey: true },
  *   { name: "age", type: "Int32", nullable: true },
  * ] });
- * const r: InsertRow<typeof s> = { id: 1n };
+ * const r: InsertRow<typeof s> = { id: 1n }; // age left out; a bigint for an integer column
+ * // @ts-expect-error: the key column is required
+ * const noKey: InsertRow<typeof s> = { age: 3 };
+ * const db = await Database.open();
+ * db.createTable(s).insert(r);
+ * assert.deepEqual(db.getTable<typeof s>("u").get(1), { id: 1, age: null });
  * ```
  */
 export type InsertRow<S extends TableSchema> =
@@ -101,6 +112,8 @@ export type InsertRow<S extends TableSchema> =
  * import { defineSchema, type PrimaryKey } from "@cyberdb/core";
  * const s = defineSchema({ name: "u", columns: [{ name: "id", type: "Utf8", primaryKey: true }] });
  * const k: PrimaryKey<typeof s> = "alice";
+ * // @ts-expect-error: the key column is a Utf8
+ * const n: PrimaryKey<typeof s> = 1;
  * ```
  */
 export type PrimaryKey<S extends TableSchema> = TableSchema extends S ? string | number | bigint
@@ -117,11 +130,19 @@ export type PrimaryKeyName<S extends TableSchema> = Extract<Cols<S>, { readonly 
  *
  * @example
  * ```ts
- * import { defineSchema, type UpdateRow } from "@cyberdb/core";
+ * import assert from "node:assert/strict";
+ * import { Database, defineSchema, type UpdateRow } from "@cyberdb/core";
  * const s = defineSchema({ name: "u", columns: [
  *   { name: "id", type: "Int64", primaryKey: true }, { name: "name", type: "Utf8" },
  * ] });
- * const r: UpdateRow<typeof s> = { name: "Ada" };
+ * const r: UpdateRow<typeof s> = { name: "Ada" }; // the key may be left out: update() names it
+ * // @ts-expect-error: but not another column (that is what patch() is for)
+ * const partial: UpdateRow<typeof s> = {};
+ * const db = await Database.open();
+ * const t = db.createTable(s);
+ * t.insert({ id: 1, name: "?" });
+ * t.update(1, r);
+ * assert.deepEqual(t.get(1), { id: 1, name: "Ada" });
  * ```
  */
 export type UpdateRow<S extends TableSchema> =
@@ -134,6 +155,7 @@ export type UpdateRow<S extends TableSchema> =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database, defineSchema } from "@cyberdb/core";
  * const users = defineSchema({
  *   name: "users",
@@ -145,7 +167,10 @@ export type UpdateRow<S extends TableSchema> =
  * const db = await Database.open();
  * const t = db.createTable(users);
  * t.insert({ id: 1, name: "Ada" });
- * t.get(1)?.name; // typed string
+ * const name: string | undefined = t.get(1)?.name; // typed: string
+ * assert.equal(name, "Ada");
+ * // @ts-expect-error: no such column
+ * t.get(1)?.age;
  * ```
  */
 export function defineSchema<const S extends TableSchema>(schema: S): S {
