@@ -45,8 +45,10 @@ let openHost: ((options: DatabaseOptions) => Promise<TableHost>) | null = null;
  * which every entry point that exports `Table` loads).
  *
  * @example
- * ```ts ignore
- * setTableHostOpener((options) => Database.open(options));
+ * ```ts
+ * import { Database } from "./database.ts";
+ * import { setTableHostOpener } from "./table.ts";
+ * setTableHostOpener((options) => Database.open(options)); // what database.ts does when it loads
  * ```
  */
 export function setTableHostOpener(open: (options: DatabaseOptions) => Promise<TableHost>): void {

@@ -112,8 +112,9 @@ export function checkArgs(op: string, args: readonly unknown[]): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toPairs } from "./values.ts";
- * toPairs(new Map([[1, "a"]])); // [[1, "a"]]
+ * assert.deepEqual(toPairs(new Map([[1, "a"]])), [[1, "a"]]);
  * ```
  */
 export function toPairs(init: unknown): unknown {
@@ -128,8 +129,9 @@ export function toPairs(init: unknown): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toList } from "./values.ts";
- * toList(new Set([1, 2])); // [1, 2]
+ * assert.deepEqual(toList(new Set([1, 2])), [1, 2]);
  * ```
  */
 export function toList(values: unknown): unknown {

@@ -73,10 +73,20 @@ function sleep(ms: number): Promise<void> {
  * may or may not have been applied) and are never replayed.
  *
  * @example
- * ```ts ignore
- * const t = new WsTransport("ws://127.0.0.1:9980/v1/ws", { timeout: 30_000, maxRequestBytes: 1 << 26 }, WebSocket, {});
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseConfig, startServer } from "../../server.ts";
+ * import { type WebSocketConstructor, WsTransport } from "./ws_transport.ts";
+ * const server = await startServer(parseConfig(["--memory", "--port=0"], {}));
+ * server.db.createList("l");
+ * // @ts-expect-error: WebSocketLike's handler types reject the runtime's WebSocket (a type bug to fix)
+ * const Ctor: WebSocketConstructor = WebSocket;
+ * const url = `${server.url.replace(/^http/, "ws")}/v1/ws`;
+ * const t = new WsTransport(url, { timeout: 30_000, maxRequestBytes: 1 << 26 }, Ctor, {});
  * await t.ready();
- * await t.call("db.collections", []);
+ * assert.deepEqual(await t.call("db.collections", []), [{ name: "l", kind: "list" }]);
+ * await t.close();
+ * await server.close();
  * ```
  */
 export class WsTransport implements Transport {

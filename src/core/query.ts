@@ -185,8 +185,9 @@ function operand(s: CompiledSchema, i: number, v: unknown, op: string): Value {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { eqKey } from "./query.ts";
- * eqKey(new Date(5)); // 5
+ * assert.equal(eqKey(new Date(5)), 5);
  * ```
  */
 export function eqKey(v: Value): Value {
@@ -448,8 +449,9 @@ export function compileQuery(s: CompiledSchema, q: unknown): Plan {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { keyOf } from "./query.ts";
- * keyOf(new Date(5)) === keyOf(new Date(5)); // true
+ * assert.equal(keyOf(new Date(5)), keyOf(new Date(5))); // two Date objects, one key
  * ```
  */
 export function keyOf(v: Value): unknown {
@@ -463,8 +465,9 @@ export function keyOf(v: Value): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { canon } from "./query.ts";
- * canon([1, "a"]); // '[n1,"a"]'
+ * assert.equal(canon([1, "a"]), '[n1,"a"]');
  * ```
  */
 export function canon(v: Value): string {

@@ -370,10 +370,11 @@ export function compileSchema(schema: unknown): CompiledSchema {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileSchema, sameSchema } from "./schema.ts";
  * const a = compileSchema({ name: "t", columns: [{ name: "id", type: "Utf8", primaryKey: true }] });
  * const b = compileSchema({ name: "t", columns: [{ name: "id", type: "String", primaryKey: true }] });
- * sameSchema(a.def, b.def); // true
+ * assert.equal(sameSchema(a.def, b.def), true);
  * ```
  */
 export function sameSchema(a: TableSchema, b: TableSchema): boolean {
@@ -413,9 +414,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkRow, compileSchema } from "./schema.ts";
  * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
- * checkRow(s, { id: 1 }, ""); // { id: 1 }
+ * assert.deepEqual(checkRow(s, { id: 1 }, ""), { id: 1 });
  * ```
  */
 export function checkRow(s: CompiledSchema, row: unknown, where: string): StoredRow {
@@ -467,9 +469,10 @@ function nullError(s: CompiledSchema, name: string, where: string): never {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkPartial, compileSchema } from "./schema.ts";
  * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "a", type: "Utf8" }] });
- * checkPartial(s, { a: "x" }); // { a: "x" }
+ * assert.deepEqual(checkPartial(s, { a: "x" }), { a: "x" });
  * ```
  */
 export function checkPartial(s: CompiledSchema, row: unknown): StoredRow {
@@ -493,9 +496,10 @@ export function checkPartial(s: CompiledSchema, row: unknown): StoredRow {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkPk, compileSchema } from "./schema.ts";
  * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
- * checkPk(s, 1n); // 1
+ * assert.equal(checkPk(s, 1n), 1);
  * ```
  */
 export function checkPk(s: CompiledSchema, key: unknown): string | number {

@@ -28,10 +28,11 @@ const COMPACT_MIN = 64;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SlotMap } from "./slot_map.ts";
  * const m = new SlotMap<string, number>();
  * m.set("a", 1, null);
- * m.get("a"); // 1
+ * assert.equal(m.get("a"), 1);
  * ```
  */
 export class SlotMap<K, V> {
@@ -267,8 +268,9 @@ export class SlotMap<K, V> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cursorStart } from "./slot_map.ts";
- * cursorStart(5, 0, null); // 5
+ * assert.equal(cursorStart(5, 0, null), 5);
  * ```
  */
 export function cursorStart(cursor: number, epoch: number, kept: Int32Array | null): number {
@@ -291,8 +293,9 @@ export function cursorStart(cursor: number, epoch: number, kept: Int32Array | nu
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cursorNext } from "./slot_map.ts";
- * cursorNext(10, 10, 0); // null
+ * assert.equal(cursorNext(10, 10, 0), null);
  * ```
  */
 export function cursorNext(i: number, length: number, epoch: number): number | null {
