@@ -87,8 +87,11 @@ export function replyError(error: unknown): CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { TooLargeError } from "../errors.ts";
  * import { checkSize } from "./transport.ts";
  * checkSize("dict.set", new Uint8Array(10), 1024); // fine
+ * assert.throws(() => checkSize("dict.set", new Uint8Array(2048), 1024), TooLargeError);
  * ```
  */
 export function checkSize(op: string, bytes: Uint8Array, limit: number): void {

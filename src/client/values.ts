@@ -95,8 +95,11 @@ function check(v: unknown, path: string, seen: Set<object>): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { ValidationError } from "../errors.ts";
  * import { checkArgs } from "./values.ts";
  * checkArgs("dict.set", ["d", "k", { a: [1, 2n, new Date()] }]); // fine
+ * assert.throws(() => checkArgs("dict.set", ["d", "k", () => 1]), ValidationError);
  * ```
  */
 export function checkArgs(op: string, args: readonly unknown[]): void {

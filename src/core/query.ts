@@ -332,10 +332,14 @@ const NUMERIC = new Set([
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { ValidationError } from "../errors.ts";
  * import { compileSchema } from "./schema.ts";
  * import { compileQuery } from "./query.ts";
  * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
  * compileQuery(s, { where: { column: "id", op: ">", value: 3 } });
+ * assert.throws(() => compileQuery(s, { where: { column: "nope", op: ">", value: 3 } }), /nope/);
+ * assert.throws(() => compileQuery(s, { limit: -1 }), ValidationError);
  * ```
  */
 export function compileQuery(s: CompiledSchema, q: unknown): Plan {

@@ -293,8 +293,11 @@ function schemaError(table: unknown, fix: string): never {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { SchemaError } from "../errors.ts";
  * import { compileSchema } from "./schema.ts";
  * const c = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
+ * assert.throws(() => compileSchema({ name: "t", columns: [{ name: "id", type: "Int33" }] }), SchemaError);
  * ```
  */
 export function compileSchema(schema: unknown): CompiledSchema {

@@ -221,8 +221,14 @@ function clipPath(path: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { ValidationError } from "../errors.ts";
  * import { cloneIn } from "./value.ts";
- * const stored = cloneIn({ a: [1, 2n, new Date(0)] });
+ * const input = { a: [1, 2n, new Date(0)], gone: undefined };
+ * const stored = cloneIn(input);
+ * assert.deepEqual(stored, { a: [1, 2n, new Date(0)] }); // undefined properties dropped
+ * assert.notEqual(stored, input); // a copy
+ * assert.throws(() => cloneIn({ f: () => 1 }), ValidationError);
  * ```
  */
 export function cloneIn(value: unknown, what = "Value"): Value {
@@ -357,8 +363,12 @@ function enter(seen: Set<object> | null, obj: object, what: string, path: string
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cloneOut } from "./value.ts";
- * const copy = cloneOut([1, { a: 2 }]);
+ * const stored = [1, { a: 2 }];
+ * const copy = cloneOut(stored);
+ * assert.deepEqual(copy, stored);
+ * assert.notEqual(copy[1], stored[1]); // a deep copy
  * ```
  */
 export function cloneOut<T extends Value>(value: T): T {

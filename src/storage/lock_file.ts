@@ -149,8 +149,9 @@ const REGISTRY = Symbol.for("@cyberdb/core/storage/held-locks");
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { heldLocks } from "./lock_file.ts";
- * console.log(heldLocks().has("/srv/db/LOCK"));
+ * assert.equal(heldLocks().has("/srv/db/LOCK"), false);
  * ```
  */
 export function heldLocks(): Set<string> {
@@ -163,8 +164,11 @@ export function heldLocks(): Set<string> {
  *
  * @example
  * ```ts
- * import { encodeLockFile } from "./lock_file.ts";
+ * import assert from "node:assert/strict";
+ * import { encodeLockFile, parseLockFile } from "./lock_file.ts";
  * const bytes = encodeLockFile({ pid: 42, runtime: "node" });
+ * const holder = parseLockFile(bytes); // with the time it was taken (`since`)
+ * assert.deepEqual([holder?.pid, holder?.runtime], [42, "node"]);
  * ```
  */
 export function encodeLockFile(holder: LockHolder): Uint8Array {
