@@ -6,8 +6,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database } from "@cyberdb/core";
  * import { toArrow, toArrowIPC } from "@cyberdb/core/arrow";
+ * import { tableFromIPC } from "apache-arrow";
  * const db = await Database.open();
  * const people = db.createTable({ name: "people", columns: [
  *   { name: "id", type: "Int64", primaryKey: true },
@@ -15,11 +17,13 @@
  *   { name: "score", type: "Float64" },
  * ] } as const);
  * people.insertMany([{ id: 1, name: "ada", score: 9.5 }, { id: 2, name: "bob", score: 7 }]);
- * const table = toArrow(people);                 // an apache-arrow Table
- * const bytes = toArrowIPC(people, {             // IPC stream bytes of a query's answer
+ * const table = toArrow(people); // an apache-arrow Table
+ * assert.equal(table.numRows, 2);
+ * const bytes = toArrowIPC(people, { // IPC stream bytes of a query's answer
  *   groupBy: ["name"],
  *   aggregates: { mean: { op: "mean", column: "score" } },
  * });
+ * assert.deepEqual(tableFromIPC(bytes).getChild("mean")?.toArray(), new Float64Array([9.5, 7]));
  * ```
  *
  * @module

@@ -4,21 +4,24 @@
  * running server serves it as one ES module at `GET /client.js`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { connect, KeyNotFoundError } from "@cyberdb/core/client";
+ * import { parseConfig, startServer } from "@cyberdb/core/server";
+ * // A server to talk to: in this process, in memory, on a free port.
+ * const server = await startServer(parseConfig(["--memory", "--port=0", "--password=123456"], {}));
  *
- * const client = await connect("ws://127.0.0.1:9980", { password: "123456" }); // or http://
+ * const client = await connect(server.url.replace(/^http/, "ws"), { password: "123456" }); // or http://
  * const d = await client.createDict("dict1");
  * await d.set(0, 100);
- * await d.get(0);            // 100
- * await d.size();            // 1
- * try {
- *   await d.pop("missing");
- * } catch (e) {
- *   console.log(e instanceof KeyNotFoundError); // true, and the client still works
- * }
- * for await (const [k, v] of d) console.log(k, v);
+ * assert.equal(await d.get(0), 100);
+ * assert.equal(await d.size(), 1);
+ * await assert.rejects(d.pop("missing"), KeyNotFoundError); // and the client still works
+ * const seen = [];
+ * for await (const [k, v] of d) seen.push([k, v]);
+ * assert.deepEqual(seen, [[0, 100]]);
  * await client.close();
+ * await server.close();
  * ```
  *
  * @module

@@ -5,10 +5,13 @@
  *
  * @example
  * ```ts
- * import { Database } from "@cyberdb/core";
- * const db = await Database.open();
+ * import assert from "node:assert/strict";
+ * import { Database, KeyNotFoundError } from "@cyberdb/core";
+ * const db = await Database.open(); // { dir: "./data" } to persist
  * const d = db.createDict("dict1");
  * d.set("a", 1);
+ * assert.equal(d.get("a"), 1);
+ * assert.throws(() => d.pop("b"), KeyNotFoundError);
  * const users = db.createTable({
  *   name: "users",
  *   columns: [
@@ -17,6 +20,7 @@
  *   ],
  * } as const);
  * users.insert({ id: 1, name: "Ada" });
+ * assert.deepEqual(users.where("name", "=", "Ada").toArray(), [{ id: 1, name: "Ada" }]);
  * await db.close();
  * ```
  *

@@ -6,16 +6,25 @@
  * routes can be mounted in another Hono app.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { Hono } from "hono";
  * import { upgradeWebSocket } from "hono/deno";
  * import { Database } from "@cyberdb/core";
+ * import { connect } from "@cyberdb/core/client";
  * import { createApp } from "@cyberdb/core/server";
  *
- * const db = await Database.open({ dir: "./data" });
+ * const db = await Database.open(); // { dir: "./data" } to persist
  * const parent = new Hono();
  * parent.route("/db", createApp(db, { upgradeWebSocket, password: "secret" }).app);
- * Deno.serve(parent.fetch);
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, parent.fetch);
+ *
+ * const client = await connect(`http://127.0.0.1:${server.addr.port}/db`, { password: "secret" });
+ * await (await client.createDict("d")).set("k", 1);
+ * assert.equal(db.getDict("d").get("k"), 1); // the same database, embedded and served
+ * await client.close();
+ * await server.shutdown();
+ * await db.close();
  * ```
  *
  * @module
@@ -53,10 +62,14 @@ function formatHost(host: string): string {
  * Opens the database and serves it with this runtime's server.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfig, startServer } from "@cyberdb/core/server";
  * const server = await startServer(parseConfig(["--port", "0", "--memory"], {}));
- * console.log(server.url);
+ * assert.equal(server.url, `http://127.0.0.1:${server.port}`); // the port picked
+ * const res = await fetch(`${server.url}/health`);
+ * assert.equal((await res.json()).status, "ok");
+ * server.db.createDict("d"); // the database being served
  * await server.close();
  * ```
  */
@@ -115,7 +128,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       closing ??= (async () => {
         const stopped = Promise.all([cyber!.drain(), shutdown()]);
         // Never hang on a peer that will not let go: in-flight work gets 10 s.
-        await Promise.race([stopped, new Promise((r) => setTimeout(r, 10_000))]);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const giveUp = new Promise((r) => (timer = setTimeout(r, 10_000)));
+        await Promise.race([stopped, giveUp]);
+        // Cleared, or a script that closed its server would live on for the 10 s.
+        clearTimeout(timer);
         await db.close();
       })();
       return closing;

@@ -11,12 +11,17 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database } from "@cyberdb/core";
  * import { MemoryStorage } from "@cyberdb/core/storage";
  * // A browser page or a worker has no durable default: say memory on purpose.
- * const db = await Database.open({ dir: "app", storage: new MemoryStorage() });
+ * const storage = new MemoryStorage();
+ * const db = await Database.open({ dir: "app", storage });
  * db.createDict("d").set("k", 1);
  * await db.close();
+ * const again = await Database.open({ dir: "app", storage }); // the same storage, reopened
+ * assert.equal(again.getDict("d").get("k"), 1);
+ * await again.close();
  * ```
  *
  * @module

@@ -39,12 +39,16 @@ export type ErrorCode =
  *
  * @example
  * ```ts
- * import { CyberDBError, Database } from "@cyberdb/core";
+ * import assert from "node:assert/strict";
+ * import { CyberDBError, Database, NotFoundError } from "@cyberdb/core";
  * const db = await Database.open();
  * try {
  *   db.getDict("missing");
+ *   assert.fail("getDict should have thrown");
  * } catch (e) {
- *   if (e instanceof CyberDBError) console.log(e.code); // "NOT_FOUND"
+ *   if (!(e instanceof CyberDBError)) throw e;
+ *   assert.equal(e.code, "NOT_FOUND"); // the stable code: a remote client gets the same
+ *   assert.ok(e instanceof NotFoundError);
  * }
  * ```
  */
@@ -64,9 +68,10 @@ export class CyberDBError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database, NotFoundError } from "@cyberdb/core";
  * const db = await Database.open();
- * try { db.getDict("nope"); } catch (e) { console.log(e instanceof NotFoundError); }
+ * assert.throws(() => db.getDict("nope"), NotFoundError);
  * ```
  */
 export class NotFoundError extends CyberDBError {
@@ -81,10 +86,11 @@ export class NotFoundError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AlreadyExistsError, Database } from "@cyberdb/core";
  * const db = await Database.open();
  * db.createDict("a");
- * try { db.createList("a"); } catch (e) { console.log(e instanceof AlreadyExistsError); }
+ * assert.throws(() => db.createList("a"), AlreadyExistsError); // whatever the kind
  * ```
  */
 export class AlreadyExistsError extends CyberDBError {
@@ -99,10 +105,11 @@ export class AlreadyExistsError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database, WrongKindError } from "@cyberdb/core";
  * const db = await Database.open();
  * db.createList("l");
- * try { db.getDict("l"); } catch (e) { console.log(e instanceof WrongKindError); }
+ * assert.throws(() => db.getDict("l"), WrongKindError);
  * ```
  */
 export class WrongKindError extends CyberDBError {
@@ -117,10 +124,12 @@ export class WrongKindError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database, KeyNotFoundError } from "@cyberdb/core";
  * const db = await Database.open();
  * const d = db.createDict("d");
- * try { d.pop("x"); } catch (e) { console.log(e instanceof KeyNotFoundError); }
+ * assert.throws(() => d.pop("x"), KeyNotFoundError);
+ * assert.equal(d.pop("x", 0), 0); // with a default, no error
  * ```
  */
 export class KeyNotFoundError extends CyberDBError {
@@ -135,10 +144,13 @@ export class KeyNotFoundError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database, IndexOutOfRangeError } from "@cyberdb/core";
  * const db = await Database.open();
- * const l = db.createList("l");
- * try { l.pop(); } catch (e) { console.log(e instanceof IndexOutOfRangeError); }
+ * const l = db.createList("l", [1]);
+ * assert.throws(() => l.set(1, 2), IndexOutOfRangeError);
+ * l.pop();
+ * assert.throws(() => l.pop(), IndexOutOfRangeError); // empty
  * ```
  */
 export class IndexOutOfRangeError extends CyberDBError {
@@ -153,10 +165,11 @@ export class IndexOutOfRangeError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database, ValueNotFoundError } from "@cyberdb/core";
  * const db = await Database.open();
  * const l = db.createList("l", [1]);
- * try { l.remove(2); } catch (e) { console.log(e instanceof ValueNotFoundError); }
+ * assert.throws(() => l.remove(2), ValueNotFoundError);
  * ```
  */
 export class ValueNotFoundError extends CyberDBError {
@@ -171,11 +184,13 @@ export class ValueNotFoundError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database, DuplicateKeyError } from "@cyberdb/core";
  * const db = await Database.open();
  * const t = db.createTable({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
  * t.insert({ id: 1 });
- * try { t.insert({ id: 1 }); } catch (e) { console.log(e instanceof DuplicateKeyError); }
+ * assert.throws(() => t.insert({ id: 1 }), DuplicateKeyError);
+ * t.upsert({ id: 1 }); // upsert replaces instead
  * ```
  */
 export class DuplicateKeyError extends CyberDBError {
@@ -190,10 +205,12 @@ export class DuplicateKeyError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database, ValidationError } from "@cyberdb/core";
  * const db = await Database.open();
  * const d = db.createDict("d");
- * try { d.set("f", (() => 1) as never); } catch (e) { console.log(e instanceof ValidationError); }
+ * assert.throws(() => d.set("f", (() => 1) as never), ValidationError); // a function is no Value
+ * assert.equal(d.has("f"), false); // nothing was stored
  * ```
  */
 export class ValidationError extends CyberDBError {
@@ -208,9 +225,10 @@ export class ValidationError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database, SchemaError } from "@cyberdb/core";
  * const db = await Database.open();
- * try { db.createTable({ name: "t", columns: [] }); } catch (e) { console.log(e instanceof SchemaError); }
+ * assert.throws(() => db.createTable({ name: "t", columns: [] }), SchemaError);
  * ```
  */
 export class SchemaError extends CyberDBError {
@@ -226,9 +244,11 @@ export class SchemaError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CorruptionError } from "@cyberdb/core";
  * const e = new CorruptionError("Bad record", { file: "wal/1.wal", offset: 42 });
- * console.log(e.file, e.offset);
+ * assert.equal(e.code, "CORRUPTION");
+ * assert.deepEqual([e.file, e.offset], ["wal/1.wal", 42]);
  * ```
  */
 export class CorruptionError extends CyberDBError {
@@ -252,8 +272,14 @@ export class CorruptionError extends CyberDBError {
  *
  * @example
  * ```ts
- * import { LockedError } from "@cyberdb/core";
- * console.log(new LockedError("Locked").code); // "LOCKED"
+ * import assert from "node:assert/strict";
+ * import { Database, LockedError } from "@cyberdb/core";
+ * import { MemoryStorage } from "@cyberdb/core/storage";
+ * const storage = new MemoryStorage();
+ * const db = await Database.open({ dir: "data", storage });
+ * await assert.rejects(Database.open({ dir: "data", storage }), LockedError);
+ * await db.close(); // releases the directory
+ * await (await Database.open({ dir: "data", storage })).close();
  * ```
  */
 export class LockedError extends CyberDBError {
@@ -268,10 +294,13 @@ export class LockedError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ClosedError, Database } from "@cyberdb/core";
  * const db = await Database.open();
+ * const d = db.createDict("d");
  * await db.close();
- * try { db.createDict("d"); } catch (e) { console.log(e instanceof ClosedError); }
+ * assert.throws(() => db.createDict("e"), ClosedError);
+ * assert.throws(() => d.get("k"), ClosedError); // its handles too
  * ```
  */
 export class ClosedError extends CyberDBError {
@@ -286,8 +315,9 @@ export class ClosedError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AuthError } from "@cyberdb/core";
- * console.log(new AuthError("Wrong password").code); // "AUTH"
+ * assert.equal(new AuthError("Wrong password").code, "AUTH");
  * ```
  */
 export class AuthError extends CyberDBError {
@@ -302,8 +332,10 @@ export class AuthError extends CyberDBError {
  *
  * @example
  * ```ts
- * import { ProtocolError } from "@cyberdb/core";
- * console.log(new ProtocolError("Unknown op").code); // "PROTOCOL"
+ * import assert from "node:assert/strict";
+ * import { Database, ProtocolError } from "@cyberdb/core";
+ * const db = await Database.open();
+ * assert.throws(() => db.execute("dict.nope", ["d"]), ProtocolError); // an unknown op
  * ```
  */
 export class ProtocolError extends CyberDBError {
@@ -318,8 +350,9 @@ export class ProtocolError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TooLargeError } from "@cyberdb/core";
- * console.log(new TooLargeError("Too large").code); // "TOO_LARGE"
+ * assert.equal(new TooLargeError("Too large").code, "TOO_LARGE");
  * ```
  */
 export class TooLargeError extends CyberDBError {
@@ -334,8 +367,9 @@ export class TooLargeError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConnectionError } from "@cyberdb/core";
- * console.log(new ConnectionError("Connection refused").code); // "CONNECTION"
+ * assert.equal(new ConnectionError("Connection refused").code, "CONNECTION");
  * ```
  */
 export class ConnectionError extends CyberDBError {
@@ -351,8 +385,9 @@ export class ConnectionError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConflictError } from "@cyberdb/core";
- * console.log(new ConflictError("Version mismatch").code); // "CONFLICT"
+ * assert.equal(new ConflictError("Version mismatch").code, "CONFLICT");
  * ```
  */
 export class ConflictError extends CyberDBError {
@@ -368,8 +403,9 @@ export class ConflictError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ResetError } from "@cyberdb/core";
- * console.log(new ResetError("Too old").code); // "RESET"
+ * assert.equal(new ResetError("Too old").code, "RESET");
  * ```
  */
 export class ResetError extends CyberDBError {
@@ -385,8 +421,11 @@ export class ResetError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LaggedError } from "@cyberdb/core";
- * console.log(new LaggedError("Too slow", { lsn: 42 }).lsn); // 42
+ * const e = new LaggedError("Too slow", { lsn: 42 });
+ * assert.equal(e.code, "LAGGED");
+ * assert.equal(e.lsn, 42); // resume from here
  * ```
  */
 export class LaggedError extends CyberDBError {
@@ -404,8 +443,9 @@ export class LaggedError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LoadingError } from "@cyberdb/core";
- * console.log(new LoadingError("Loading").code); // "LOADING"
+ * assert.equal(new LoadingError("Loading").code, "LOADING");
  * ```
  */
 export class LoadingError extends CyberDBError {
@@ -422,8 +462,19 @@ export class LoadingError extends CyberDBError {
  *
  * @example
  * ```ts
- * import { StorageError } from "@cyberdb/core";
- * console.log(new StorageError("No space left on device (ENOSPC)").code); // "STORAGE"
+ * import assert from "node:assert/strict";
+ * import { Database, StorageError } from "@cyberdb/core";
+ * import { MemoryStorage } from "@cyberdb/core/storage";
+ * const storage = new MemoryStorage();
+ * const db = await Database.open({ dir: "data", storage });
+ * const d = db.createDict("d");
+ * storage.setFault({ capacity: 0 }); // the disk is full
+ * d.set("k", 1);
+ * await assert.rejects(db.flush(), { name: "StorageError", code: "STORAGE", message: /ENOSPC/ });
+ * assert.throws(() => d.set("k", 2), StorageError); // refused before changing anything
+ * assert.equal(d.get("k"), 1); // reads keep working
+ * storage.setFault(null);
+ * await db.close();
  * ```
  */
 export class StorageError extends CyberDBError {
@@ -439,8 +490,9 @@ export class StorageError extends CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InternalError } from "@cyberdb/core";
- * console.log(new InternalError("Internal server error").code); // "INTERNAL"
+ * assert.equal(new InternalError("Internal server error").code, "INTERNAL");
  * ```
  */
 export class InternalError extends CyberDBError {
@@ -477,14 +529,17 @@ const CLASSES: Record<ErrorCode, new (message: string) => CyberDBError> = {
 
 /**
  * Re-creates the typed error for a `{ code, message }` pair, as a client does
- * with an error reply. Unknown codes become a plain {@linkcode CyberDBError}
- * with code `PROTOCOL`.
+ * with an error reply. Unknown codes become a {@linkcode ProtocolError}
+ * (code `PROTOCOL`) carrying the message.
  *
  * @example
  * ```ts
- * import { errorFromCode, KeyNotFoundError } from "@cyberdb/core";
+ * import assert from "node:assert/strict";
+ * import { errorFromCode, KeyNotFoundError, ProtocolError } from "@cyberdb/core";
  * const e = errorFromCode("KEY_NOT_FOUND", "Key 1 is not in dict \"d\"");
- * console.log(e instanceof KeyNotFoundError); // true
+ * assert.ok(e instanceof KeyNotFoundError);
+ * assert.equal(e.message, "Key 1 is not in dict \"d\"");
+ * assert.ok(errorFromCode("NO_SUCH_CODE", "?") instanceof ProtocolError);
  * ```
  */
 export function errorFromCode(code: string, message: string): CyberDBError {

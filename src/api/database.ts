@@ -67,6 +67,7 @@ function checkOptions(o: DatabaseOptions): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database } from "@cyberdb/core";
  * await using db = await Database.open(); // { dir: "./data" } to persist
  * const d = db.createDict("dict1");
@@ -75,7 +76,13 @@ function checkOptions(o: DatabaseOptions): void {
  *   d.set("b", 2);
  *   db.createList("list1", [1, 2, 3]);
  * });
- * db.collections(); // [{ name: "dict1", kind: "dict" }, { name: "list1", kind: "list" }]
+ * assert.deepEqual(db.collections(), [{ name: "dict1", kind: "dict" }, { name: "list1", kind: "list" }]);
+ * assert.throws(() =>
+ *   db.transaction(() => {
+ *     d.set("c", 3);
+ *     throw new Error("changed my mind");
+ *   }), /changed my mind/);
+ * assert.equal(d.has("c"), false); // all or nothing
  * ```
  */
 export class Database {
@@ -249,11 +256,14 @@ export class Database {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Database } from "@cyberdb/core";
    * const db = await Database.open();
-   * db.execute("db.createDict", ["d"]);
+   * assert.equal(db.execute("db.createDict", ["d"]), null); // a created collection: null
    * db.execute("dict.set", ["d", "k", 1]);
-   * db.execute("dict.get", ["d", "k"]); // 1
+   * assert.equal(db.execute("dict.get", ["d", "k"]), 1);
+   * assert.deepEqual(db.execute("dict.keys", ["d"]), ["k"]); // an iterator: an array
+   * assert.equal(db.getDict("d").get("k"), 1); // the same data as through the handles
    * ```
    */
   execute(op: string, args: unknown[], options: { stream?: boolean } = {}): unknown {
@@ -308,14 +318,24 @@ export class Database {
    *
    * @example
    * ```ts
-   * import { Database } from "@cyberdb/core";
+   * import assert from "node:assert/strict";
+   * import { Database, StorageError } from "@cyberdb/core";
    * import { MemoryStorage } from "@cyberdb/core/storage";
-   * const db = await Database.open({ dir: "data", storage: new MemoryStorage() });
-   * if (db.storageError !== null) {
-   *   console.error(`read-only for now: ${db.storageError.message}`);
-   * } else {
-   *   db.createDict("d").set("k", 1);
-   * }
+   * const storage = new MemoryStorage();
+   * const db = await Database.open({ dir: "data", storage });
+   * const d = db.createDict("d");
+   * const before = db.storageError;
+   * assert.equal(before, null); // writes are accepted
+   * storage.setFault({ readOnly: true }); // the disk turns read-only
+   * d.set("k", 1);
+   * await assert.rejects(db.flush(), StorageError);
+   * const error = db.storageError;
+   * if (error !== null) console.error(`read-only for now: ${error.message}`);
+   * assert.equal(error?.code, "STORAGE");
+   * assert.throws(() => d.set("k", 2), StorageError); // every write is refused...
+   * assert.equal(d.get("k"), 1); // ...and reads keep working
+   * storage.setFault(null); // retried in the background until the disk takes the log again
+   * await db.close();
    * ```
    */
   get storageError(): StorageError | null {

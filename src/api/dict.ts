@@ -19,12 +19,15 @@ export type { Entry, SetOptions };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database } from "@cyberdb/core";
  * const db = await Database.open();
  * const d = db.createDict("dict1");
- * d.set(0, 100).set("0", "zero");
- * d.get(0); // 100
- * d.pop("0"); // "zero"
+ * d.set(0, 100).set("0", "zero"); // 0 and "0" are different keys
+ * assert.equal(d.get(0), 100);
+ * assert.equal(d.pop("0"), "zero");
+ * assert.equal(d.setDefault("n", 1), 1);
+ * assert.deepEqual([...d], [[0, 100], ["n", 1]]); // insertion order
  * ```
  */
 export class CyberDict<V extends Value = Value> implements Iterable<[Key, V]> {

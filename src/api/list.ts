@@ -18,13 +18,15 @@ export type { SortOptions };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database } from "@cyberdb/core";
  * const db = await Database.open();
  * const l = db.createList("list1", [3, 1, 2]);
  * l.append(0);
  * l.sort();
- * l.pop(); // 3
- * l.get(-1); // 2
+ * assert.equal(l.pop(), 3);
+ * assert.equal(l.get(-1), 2); // negative: from the end
+ * assert.deepEqual([...l], [0, 1, 2]);
  * ```
  */
 export class CyberList<V extends Value = Value> implements Iterable<V> {

@@ -45,8 +45,10 @@ let openHost: ((options: DatabaseOptions) => Promise<TableHost>) | null = null;
  * which every entry point that exports `Table` loads).
  *
  * @example
- * ```ts ignore
- * setTableHostOpener((options) => Database.open(options));
+ * ```ts
+ * import { Database } from "./database.ts";
+ * import { setTableHostOpener } from "./table.ts";
+ * setTableHostOpener((options) => Database.open(options)); // what database.ts does when it loads
  * ```
  */
 export function setTableHostOpener(open: (options: DatabaseOptions) => Promise<TableHost>): void {
@@ -60,6 +62,7 @@ export function setTableHostOpener(open: (options: DatabaseOptions) => Promise<T
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database, defineSchema } from "@cyberdb/core";
  * const schema = defineSchema({
  *   name: "users",
@@ -72,8 +75,10 @@ export function setTableHostOpener(open: (options: DatabaseOptions) => Promise<T
  * const db = await Database.open();
  * const users = db.createTable(schema);
  * users.insert({ id: 1, name: "Ada", age: 36 });
+ * users.insert({ id: 2, name: "Bob" }); // nullable: may be left out
  * users.patch(1, { age: 37 });
- * users.get(1)?.age; // 37
+ * assert.equal(users.get(1)?.age, 37);
+ * assert.deepEqual(users.get(2), { id: 2, name: "Bob", age: null });
  * ```
  */
 export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<S>> {
@@ -96,12 +101,21 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
    *
    * @example
    * ```ts
-   * import { Table } from "@cyberdb/core";
-   * await using t = await Table.open({
+   * import assert from "node:assert/strict";
+   * import { SchemaError, Table } from "@cyberdb/core";
+   * import { MemoryStorage } from "@cyberdb/core/storage";
+   * const storage = new MemoryStorage(); // here; { dir } alone: on disk; no options: memory only
+   * const points = {
    *   name: "points",
    *   columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "x", type: "Float64" }],
-   * } as const);
+   * } as const;
+   * const t = await Table.open(points, { dir: "points", storage }); // new: created
    * t.upsert({ id: 1, x: 0.5 });
+   * await t.close(); // closes the directory too (as `await using t = ...` does at the end of its scope)
+   * const other = { name: "points", columns: [{ name: "id", type: "Utf8", primaryKey: true }] } as const;
+   * await assert.rejects(Table.open(other, { dir: "points", storage }), SchemaError);
+   * await using again = await Table.open(points, { dir: "points", storage });
+   * assert.deepEqual(again.get(1), { id: 1, x: 0.5 });
    * ```
    */
   static async open<const S extends TableSchema>(schema: S, options: DatabaseOptions = {}): Promise<Table<S>> {

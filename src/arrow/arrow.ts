@@ -33,15 +33,28 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database } from "@cyberdb/core";
- * import { toArrow, toArrowIPC } from "@cyberdb/core/arrow";
+ * import { fromArrowJson, toArrow, toArrowIPC } from "@cyberdb/core/arrow";
  * const db = await Database.open();
  * const t = db.createTable({ name: "p", columns: [
- *   { name: "id", type: "Int32", primaryKey: true }, { name: "age", type: "Int32" },
+ *   { name: "id", type: "Int64", primaryKey: true },
+ *   { name: "age", type: "Int32", nullable: true },
+ *   { name: "tags", type: "Json" },
  * ] } as const);
- * t.insertMany([{ id: 1, age: 20 }, { id: 2, age: 40 }]);
- * toArrow(t).numRows; // 2
- * const bytes = toArrowIPC(t, { where: { column: "age", op: ">", value: 30 } });
+ * t.insertMany([{ id: 1, age: 20, tags: { n: 1n } }, { id: 2, age: null, tags: [] }]);
+ * const table = toArrow(t);
+ * assert.equal(table.numRows, 2);
+ * assert.deepEqual(table.schema.fields.map((f) => [String(f.type), f.nullable]), [
+ *   ["Int64", false],
+ *   ["Int32", true],
+ *   ["Utf8", false],
+ * ]);
+ * assert.equal(table.schema.fields[2].metadata.get("cyberdb.type"), "Json");
+ * assert.deepEqual(table.getChild("id")?.toArray(), new BigInt64Array([1n, 2n])); // Int64: bigint
+ * assert.deepEqual(fromArrowJson(table.getChild("tags")?.get(0)), { n: 1n });
+ * const bytes = toArrowIPC(t, { where: { column: "age", op: ">", value: 10 } });
+ * assert.ok(bytes instanceof Uint8Array);
  * ```
  *
  * @module
@@ -326,6 +339,7 @@ function build(columns: OutColumn[], values: Columns, batchRows: number): ArrowT
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database } from "@cyberdb/core";
  * import { toArrow } from "@cyberdb/core/arrow";
  * const db = await Database.open();
@@ -336,9 +350,10 @@ function build(columns: OutColumn[], values: Columns, batchRows: number): ArrowT
  * ] } as const);
  * t.insertMany([{ id: 1, name: "ada", age: 36 }, { id: 2, name: "bob", age: null }]);
  * const all = toArrow(t);
- * all.getChild("name")?.toArray(); // ["ada", "bob"]
+ * assert.deepEqual(all.getChild("name")?.toArray(), ["ada", "bob"]);
+ * assert.deepEqual([...all.getChild("age") ?? []], [36, null]);
  * const byName = toArrow(t, { groupBy: ["name"], aggregates: { n: { op: "count" } } });
- * byName.schema.fields.map((f) => String(f.type)); // ["Utf8", "Int64"]
+ * assert.deepEqual(byName.schema.fields.map((f) => String(f.type)), ["Utf8", "Int64"]);
  * ```
  */
 export function toArrow<S extends TableSchema>(
@@ -362,14 +377,15 @@ export function toArrow<S extends TableSchema>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database } from "@cyberdb/core";
  * import { toArrowIPC } from "@cyberdb/core/arrow";
  * import { tableFromIPC } from "apache-arrow";
  * const db = await Database.open();
  * const t = db.createTable({ name: "p", columns: [{ name: "id", type: "Int32", primaryKey: true }] } as const);
- * t.insert({ id: 1 });
- * const bytes = toArrowIPC(t);
- * tableFromIPC(bytes).numRows; // 1
+ * t.insertMany([{ id: 1 }, { id: 2 }]);
+ * const bytes = toArrowIPC(t, { where: { column: "id", op: ">", value: 1 } });
+ * assert.equal(tableFromIPC(bytes).numRows, 1);
  * ```
  */
 export function toArrowIPC<S extends TableSchema>(
@@ -386,8 +402,10 @@ export function toArrowIPC<S extends TableSchema>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fromArrowJson } from "@cyberdb/core/arrow";
- * fromArrowJson('{"n":{"$bigint":"9007199254740993"}}'); // { n: 9007199254740993n }
+ * assert.deepEqual(fromArrowJson('{"n":{"$bigint":"9007199254740993"}}'), { n: 9007199254740993n });
+ * assert.deepEqual(fromArrowJson('{"$num":"NaN"}'), NaN);
  * ```
  */
 export function fromArrowJson(text: string): Value {

@@ -49,12 +49,27 @@ export interface ConnectOptions {
  * The database-level calls, shared by {@linkcode Client} and {@linkcode ClientProxy}.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { connect, type Session } from "@cyberdb/core/client";
- * async function names(s: Session) {
+ * import { parseConfig, startServer } from "@cyberdb/core/server";
+ * // A server to talk to: in this process, in memory, on a free port.
+ * const server = await startServer(parseConfig(["--memory", "--port=0"], {}));
+ *
+ * // Written once for a Client and its proxies alike.
+ * async function names(s: Session): Promise<string[]> {
  *   return (await s.collections()).map((c) => c.name);
  * }
- * await names(await connect("http://127.0.0.1:9980"));
+ * const client = await connect(server.url);
+ * await client.createList("b");
+ * await client.createDict("a");
+ * assert.deepEqual(await names(client), ["a", "b"]); // sorted by name
+ * {
+ *   await using proxy = client.getProxy();
+ *   assert.deepEqual(await names(proxy), ["a", "b"]);
+ * }
+ * await client.close();
+ * await server.close();
  * ```
  */
 export abstract class Session {
@@ -190,14 +205,22 @@ function makeCaller(get: () => Transport, batchSize: number, streamBatchRows: nu
  * to the pool.
  *
  * @example
- * ```ts ignore
- * import { connect } from "@cyberdb/core/client";
- * const client = await connect("ws://127.0.0.1:9980", { password: "123456" });
- * {
- *   await using proxy = client.getProxy();
- *   const d = await proxy.getDict("dict1");
- *   await d.set("k", 1);
- * } // the connection goes back to the pool here
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ClosedError, connect } from "@cyberdb/core/client";
+ * import { parseConfig, startServer } from "@cyberdb/core/server";
+ * // A server to talk to: in this process, in memory, on a free port.
+ * const server = await startServer(parseConfig(["--memory", "--port=0", "--password=123456"], {}));
+ *
+ * const client = await connect(server.url.replace(/^http/, "ws"), { password: "123456" });
+ * const proxy = client.getProxy(); // a connection of its own, from the client's pool
+ * const d = await proxy.createDict("dict1");
+ * await d.set("k", 1);
+ * await proxy.close(); // back to the pool (as `await using proxy = ...` does at the end of its scope)
+ * await assert.rejects(d.get("k"), ClosedError);
+ * assert.equal(await (await client.getDict("dict1")).get("k"), 1);
+ * await client.close();
+ * await server.close();
  * ```
  */
 export class ClientProxy extends Session {
@@ -249,12 +272,21 @@ export class ClientProxy extends Session {
  * usable.
  *
  * @example
- * ```ts ignore
- * import { connect } from "@cyberdb/core/client";
- * await using client = await connect("ws://127.0.0.1:9980", { password: "123456" });
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, NotFoundError } from "@cyberdb/core/client";
+ * import { parseConfig, startServer } from "@cyberdb/core/server";
+ * // A server to talk to: in this process, in memory, on a free port.
+ * const server = await startServer(parseConfig(["--memory", "--port=0", "--password=123456"], {}));
+ *
+ * const client = await connect(server.url.replace(/^http/, "ws"), { password: "123456" });
  * const d = await client.createDict("dict1");
- * await d.set(0, 100);
- * await client.collections(); // [{ name: "dict1", kind: "dict" }]
+ * await Promise.all([d.set(0, 100), d.set(1, 200)]); // pipelined on one connection
+ * assert.deepEqual(await client.collections(), [{ name: "dict1", kind: "dict" }]);
+ * await assert.rejects(client.getList("nope"), NotFoundError); // the server's error class...
+ * assert.equal(await d.get(1), 200); // ...and the connection stays usable
+ * await client.close();
+ * await server.close();
  * ```
  */
 export class Client extends Session {
@@ -361,12 +393,19 @@ function endpoint(url: string): { kind: "ws" | "http"; url: string } {
  * authenticated; a wrong password fails here with `AuthError`.
  *
  * @example
- * ```ts ignore
- * import { connect } from "@cyberdb/core/client";
- * const client = await connect("ws://127.0.0.1:9980", { password: "123456" });
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AuthError, connect } from "@cyberdb/core/client";
+ * import { parseConfig, startServer } from "@cyberdb/core/server";
+ * // A server to talk to: in this process, in memory, on a free port.
+ * const server = await startServer(parseConfig(["--memory", "--port=0", "--password=123456"], {}));
+ *
+ * const client = await connect(server.url, { password: "123456" }); // http://…; ws://… for a WebSocket
  * const list = await client.createList("list1", [1, 2, 3]);
- * await list.pop(); // 3
+ * assert.equal(await list.pop(), 3);
  * await client.close();
+ * await assert.rejects(connect(server.url, { password: "wrong" }), AuthError);
+ * await server.close();
  * ```
  */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<Client> {

@@ -23,10 +23,20 @@ export type CollectionKind = "dict" | "list" | "table";
  * (`src/ops/signatures.ts`), or the facade does not type-check.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Caller } from "./caller.ts";
  * import { CollectionCalls } from "./collection_calls.ts";
+ * const sent: unknown[] = [];
+ * const caller: Caller = {
+ *   call: (op, args) => (sent.push([op, args]), Promise.resolve(null)),
+ *   stream: () => [][Symbol.iterator]() as never,
+ *   batchSize: 1000,
+ *   streamBatchRows: 10_000,
+ * };
  * const calls = new CollectionCalls(caller, "dict", "dict1");
- * await calls.call("set", "k", 1); // the op "dict.set" with ["dict1", "k", 1]
+ * await calls.call("set", "k", 1);
+ * assert.deepEqual(sent, [["dict.set", ["dict1", "k", 1]]]); // the op, the collection name first
  * ```
  */
 export class CollectionCalls<K extends CollectionKind> {

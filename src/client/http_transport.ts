@@ -41,10 +41,18 @@ function decodeReply(bytes: Uint8Array, status: number): unknown {
  * Calls over HTTP with automatic pipelining of concurrent calls.
  *
  * @example
- * ```ts ignore
- * const t = new HttpTransport("http://127.0.0.1:9980", { timeout: 30_000, maxRequestBytes: 1 << 26 });
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseConfig, startServer } from "../../server.ts";
+ * import { HttpTransport } from "./http_transport.ts";
+ * const server = await startServer(parseConfig(["--memory", "--port=0"], {}));
+ * server.db.createDict("d", [[1, "a"], [2, "b"]]);
+ * const t = new HttpTransport(server.url, { timeout: 30_000, maxRequestBytes: 1 << 26 });
  * await t.ready();
- * const [a, b] = await Promise.all([t.call("dict.get", ["d", 1]), t.call("dict.get", ["d", 2])]); // one request
+ * const both = await Promise.all([t.call("dict.get", ["d", 1]), t.call("dict.get", ["d", 2])]); // one request
+ * assert.deepEqual(both, ["a", "b"]);
+ * await t.close();
+ * await server.close();
  * ```
  */
 export class HttpTransport implements Transport {

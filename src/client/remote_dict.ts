@@ -16,13 +16,23 @@ import { toPairs } from "./values.ts";
  * streams entries in batches.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { connect } from "@cyberdb/core/client";
- * const client = await connect("ws://127.0.0.1:9980", { password: "123456" });
+ * import { parseConfig, startServer } from "@cyberdb/core/server";
+ * // A server to talk to: in this process, in memory, on a free port.
+ * const server = await startServer(parseConfig(["--memory", "--port=0", "--password=123456"], {}));
+ *
+ * const client = await connect(server.url.replace(/^http/, "ws"), { password: "123456" });
  * const d = await client.createDict("dict1");
  * await d.set(0, 100);
- * await d.get(0); // 100
- * for await (const [k, v] of d) console.log(k, v);
+ * assert.equal(await d.get(0), 100);
+ * await d.update({ a: 1 });
+ * const entries = [];
+ * for await (const [k, v] of d) entries.push([k, v]); // fetched batch by batch
+ * assert.deepEqual(entries, [[0, 100], ["a", 1]]);
+ * await client.close();
+ * await server.close();
  * ```
  */
 export class RemoteDict<V extends Value = Value> implements AsyncIterable<[Key, V]> {

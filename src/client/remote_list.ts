@@ -16,13 +16,21 @@ import { toList } from "./values.ts";
  * streams elements in slices of `batchSize`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { connect } from "@cyberdb/core/client";
- * const client = await connect("ws://127.0.0.1:9980", { password: "123456" });
+ * import { parseConfig, startServer } from "@cyberdb/core/server";
+ * // A server to talk to: in this process, in memory, on a free port.
+ * const server = await startServer(parseConfig(["--memory", "--port=0", "--password=123456"], {}));
+ *
+ * const client = await connect(server.url.replace(/^http/, "ws"), { password: "123456" });
  * const l = await client.createList("list1", [3, 1, 2]);
  * await l.append(0);
  * await l.sort();
- * await l.pop(); // 3
+ * assert.equal(await l.pop(), 3);
+ * assert.deepEqual(await l.toArray(), [0, 1, 2]);
+ * await client.close();
+ * await server.close();
  * ```
  */
 export class RemoteList<V extends Value = Value> implements AsyncIterable<V> {

@@ -20,7 +20,10 @@ import { toList } from "./values.ts";
  * @example
  * ```ts
  * import type { KeyOf } from "@cyberdb/core/client";
- * const k: KeyOf<{ name: "u"; columns: [{ name: "id"; type: "Utf8"; primaryKey: true }] }> = "alice";
+ * type Users = { name: "u"; columns: [{ name: "id"; type: "Utf8"; primaryKey: true }] };
+ * const k: KeyOf<Users> = "alice";
+ * // @ts-expect-error: the key column is a Utf8
+ * const n: KeyOf<Users> = 1;
  * ```
  */
 export type KeyOf<S extends TableSchema> = PrimaryKey<S>;
@@ -29,10 +32,26 @@ export type KeyOf<S extends TableSchema> = PrimaryKey<S>;
  * Options of {@linkcode RemoteTable.stream} and {@linkcode RemoteQuery.stream}.
  *
  * @example
- * ```ts ignore
- * for await (const batch of users.stream({ orderBy: [{ column: "id" }] }, { batchRows: 5000 })) {
- *   console.log(batch.length); // at most 5000
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect } from "@cyberdb/core/client";
+ * import { parseConfig, startServer } from "@cyberdb/core/server";
+ * // A server to talk to: in this process, in memory, on a free port.
+ * const server = await startServer(parseConfig(["--memory", "--port=0"], {}));
+ *
+ * const client = await connect(server.url.replace(/^http/, "ws"));
+ * const t = await client.createTable({
+ *   name: "t",
+ *   columns: [{ name: "id", type: "Int32", primaryKey: true }],
+ * } as const);
+ * await t.insertMany(Array.from({ length: 12 }, (_, id) => ({ id })));
+ * const sizes = [];
+ * for await (const batch of t.stream({ orderBy: [{ column: "id" }] }, { batchRows: 5 })) {
+ *   sizes.push(batch.length);
  * }
+ * assert.deepEqual(sizes, [5, 5, 2]); // at most 5 rows a batch
+ * await client.close();
+ * await server.close();
  * ```
  */
 export interface StreamOptions {
@@ -50,15 +69,24 @@ export interface StreamOptions {
  * (or create it through `client.createTable(schema)`) for typed rows.
  *
  * @example
- * ```ts ignore
- * import { connect } from "@cyberdb/core/client";
- * const client = await connect("ws://127.0.0.1:9980", { password: "123456" });
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, DuplicateKeyError } from "@cyberdb/core/client";
+ * import { parseConfig, startServer } from "@cyberdb/core/server";
+ * // A server to talk to: in this process, in memory, on a free port.
+ * const server = await startServer(parseConfig(["--memory", "--port=0", "--password=123456"], {}));
+ *
+ * const client = await connect(server.url.replace(/^http/, "ws"), { password: "123456" });
  * const users = await client.createTable({
  *   name: "users",
  *   columns: [{ name: "id", type: "Int64", primaryKey: true }, { name: "name", type: "Utf8" }],
  * } as const);
  * await users.insert({ id: 1, name: "Ada" });
- * (await users.get(1))?.name; // "Ada"
+ * assert.equal((await users.get(1))?.name, "Ada");
+ * await assert.rejects(users.insert({ id: 1, name: "Bob" }), DuplicateKeyError);
+ * assert.deepEqual(await users.where("name", "startsWith", "A").select("id").toArray(), [{ id: 1 }]);
+ * await client.close();
+ * await server.close();
  * ```
  */
 export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIterable<Row<S>> {
@@ -150,11 +178,27 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
    * the loop early tells the server to stop sending.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { connect } from "@cyberdb/core/client";
+   * import { parseConfig, startServer } from "@cyberdb/core/server";
+   * // A server to talk to: in this process, in memory, on a free port.
+   * const server = await startServer(parseConfig(["--memory", "--port=0"], {}));
+   *
+   * const client = await connect(server.url.replace(/^http/, "ws"));
+   * const users = await client.createTable({ name: "users", columns: [
+   *   { name: "id", type: "Int32", primaryKey: true }, { name: "age", type: "Int32" },
+   * ] } as const);
+   * await users.insertMany(Array.from({ length: 100 }, (_, id) => ({ id, age: id })));
    * let n = 0;
-   * for await (const rows of users.stream({ where: { column: "age", op: ">", value: 30 } }, { batchRows: 1000 })) {
-   *   n += rows.length; // at most 1000 rows at a time
+   * const query = { where: { column: "age", op: ">", value: 30 } } as const;
+   * for await (const rows of users.stream(query, { batchRows: 10 })) {
+   *   assert.ok(rows.length <= 10); // at most 10 rows at a time
+   *   n += rows.length;
    * }
+   * assert.equal(n, 69);
+   * await client.close();
+   * await server.close();
    * ```
    */
   stream(query: Query & { format: "columns" }, options?: StreamOptions): AsyncIterableIterator<Columns>;
@@ -243,9 +287,25 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
  * `for await` goes over the matching rows, one batch in memory at a time.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect } from "@cyberdb/core/client";
+ * import { parseConfig, startServer } from "@cyberdb/core/server";
+ * // A server to talk to: in this process, in memory, on a free port.
+ * const server = await startServer(parseConfig(["--memory", "--port=0"], {}));
+ *
+ * const client = await connect(server.url);
+ * const users = await client.createTable({ name: "users", columns: [
+ *   { name: "name", type: "Utf8", primaryKey: true }, { name: "age", type: "Int32" },
+ * ] } as const);
+ * await users.insertMany([{ name: "Ada", age: 36 }, { name: "Bob", age: 12 }, { name: "Cy", age: 18 }]);
  * const adults = await users.where("age", ">=", 18).orderBy("age").limit(10).toArray();
- * for await (const user of users.where("age", ">=", 18)) console.log(user.name);
+ * assert.deepEqual(adults.map((u) => u.name), ["Cy", "Ada"]);
+ * const names = [];
+ * for await (const user of users.where("age", ">=", 18)) names.push(user.name);
+ * assert.deepEqual(names, ["Ada", "Cy"]); // insertion order
+ * await client.close();
+ * await server.close();
  * ```
  */
 export class RemoteQuery<S extends TableSchema = TableSchema, R = Row<S>> extends QueryBuilder<S, R>
@@ -291,8 +351,23 @@ export class RemoteQuery<S extends TableSchema = TableSchema, R = Row<S>> extend
    * {@linkcode RemoteTable.stream}).
    *
    * @example
-   * ```ts ignore
-   * for await (const rows of users.where("age", ">", 30).stream({ batchRows: 500 })) console.log(rows.length);
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { connect } from "@cyberdb/core/client";
+   * import { parseConfig, startServer } from "@cyberdb/core/server";
+   * // A server to talk to: in this process, in memory, on a free port.
+   * const server = await startServer(parseConfig(["--memory", "--port=0"], {}));
+   *
+   * const client = await connect(server.url);
+   * const t = await client.createTable({ name: "t", columns: [
+   *   { name: "id", type: "Int32", primaryKey: true }, { name: "age", type: "Int32" },
+   * ] } as const);
+   * await t.insertMany(Array.from({ length: 100 }, (_, id) => ({ id, age: id })));
+   * const sizes = [];
+   * for await (const rows of t.where("age", ">", 30).stream({ batchRows: 50 })) sizes.push(rows.length);
+   * assert.deepEqual(sizes, [50, 19]);
+   * await client.close();
+   * await server.close();
    * ```
    */
   stream(options: StreamOptions = {}): AsyncIterableIterator<R[]> {

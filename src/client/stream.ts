@@ -19,12 +19,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FrameSplitter } from "./stream.ts";
  * const s = new FrameSplitter();
  * s.push(new Uint8Array([2, 0, 0, 0, 7]));
- * s.next(); // null: one byte of two so far
+ * assert.equal(s.next(), null); // one byte of two so far
  * s.push(new Uint8Array([8]));
- * s.next(); // Uint8Array [7, 8]
+ * assert.deepEqual(s.next(), new Uint8Array([7, 8]));
  * ```
  */
 export class FrameSplitter {
@@ -84,9 +85,10 @@ function set(out: Record<string, unknown[]>, key: string, value: unknown[]): voi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { joinBatches } from "./stream.ts";
- * joinBatches([[1, 2], [3]]); // [1, 2, 3]
- * joinBatches([{ a: [1] }, { a: [2] }]); // { a: [1, 2] }
+ * assert.deepEqual(joinBatches([[1, 2], [3]]), [1, 2, 3]);
+ * assert.deepEqual(joinBatches([{ a: [1] }, { a: [2] }]), { a: [1, 2] });
  * ```
  */
 export function joinBatches(batches: readonly unknown[]): unknown {
@@ -115,8 +117,9 @@ export function joinBatches(batches: readonly unknown[]): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { failedStream } from "./stream.ts";
- * await failedStream(new Error("no")).next().catch((e) => e.message); // "no"
+ * await assert.rejects(failedStream(new Error("no")).next(), /no/);
  * ```
  */
 export function failedStream(error: unknown): AsyncIterableIterator<unknown> {

@@ -48,8 +48,9 @@ export interface Transport {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { unwrap } from "./transport.ts";
- * unwrap({ ok: true, value: 1 }); // 1
+ * assert.equal(unwrap({ ok: true, value: 1 }), 1);
  * ```
  */
 export function unwrap(reply: unknown): unknown {
@@ -68,8 +69,9 @@ export function unwrap(reply: unknown): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { replyError } from "./transport.ts";
- * replyError({ code: "KEY_NOT_FOUND", message: "Key 1 is not in dict \"d\"" }).name; // "KeyNotFoundError"
+ * assert.equal(replyError({ code: "KEY_NOT_FOUND", message: "Key 1 is not in dict \"d\"" }).name, "KeyNotFoundError");
  * ```
  */
 export function replyError(error: unknown): CyberDBError {
@@ -86,8 +88,11 @@ export function replyError(error: unknown): CyberDBError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { TooLargeError } from "../errors.ts";
  * import { checkSize } from "./transport.ts";
  * checkSize("dict.set", new Uint8Array(10), 1024); // fine
+ * assert.throws(() => checkSize("dict.set", new Uint8Array(2048), 1024), TooLargeError);
  * ```
  */
 export function checkSize(op: string, bytes: Uint8Array, limit: number): void {
@@ -125,10 +130,11 @@ function watch(p: { readonly deadline: number; expire(): void }): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Pending } from "./transport.ts";
  * const p = new Pending("dict.get", 1000, () => {});
  * p.resolve(1);
- * await p.promise; // 1
+ * assert.equal(await p.promise, 1);
  * ```
  */
 export class Pending {
@@ -207,11 +213,14 @@ export class Pending {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BatchQueue } from "./transport.ts";
  * const q = new BatchQueue("table.query", 1000, () => {}, () => {});
  * q.push([1, 2]);
  * q.settle({ ok: true, value: [3] });
- * for await (const batch of q) console.log(batch); // [1, 2], then [3]
+ * const batches = [];
+ * for await (const batch of q) batches.push(batch);
+ * assert.deepEqual(batches, [[1, 2], [3]]);
  * ```
  */
 export class BatchQueue implements AsyncIterableIterator<unknown> {

@@ -95,8 +95,11 @@ function check(v: unknown, path: string, seen: Set<object>): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { ValidationError } from "../errors.ts";
  * import { checkArgs } from "./values.ts";
  * checkArgs("dict.set", ["d", "k", { a: [1, 2n, new Date()] }]); // fine
+ * assert.throws(() => checkArgs("dict.set", ["d", "k", () => 1]), ValidationError);
  * ```
  */
 export function checkArgs(op: string, args: readonly unknown[]): void {
@@ -112,8 +115,9 @@ export function checkArgs(op: string, args: readonly unknown[]): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toPairs } from "./values.ts";
- * toPairs(new Map([[1, "a"]])); // [[1, "a"]]
+ * assert.deepEqual(toPairs(new Map([[1, "a"]])), [[1, "a"]]);
  * ```
  */
 export function toPairs(init: unknown): unknown {
@@ -128,8 +132,9 @@ export function toPairs(init: unknown): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toList } from "./values.ts";
- * toList(new Set([1, 2])); // [1, 2]
+ * assert.deepEqual(toList(new Set([1, 2])), [1, 2]);
  * ```
  */
 export function toList(values: unknown): unknown {

@@ -23,14 +23,22 @@ export interface WebSocketLike {
   send(data: Uint8Array): void;
   /** Closes the socket. */
   close(code?: number, reason?: string): void;
+  // The handlers take `any` events: the standard WebSocket's handlers take
+  // `Event`/`MessageEvent`/`CloseEvent`, `ws`'s its own classes, and a
+  // narrower type here would make neither assignable (parameters are
+  // contravariant). The transport reads only `data`, `code` and `reason`.
   /** Open handler. */
-  onopen: ((ev: unknown) => void) | null;
-  /** Message handler. */
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  /** Close handler. */
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  // deno-lint-ignore no-explicit-any
+  onopen: ((ev: any) => void) | null;
+  /** Message handler: `ev.data` is the frame. */
+  // deno-lint-ignore no-explicit-any
+  onmessage: ((ev: any) => void) | null;
+  /** Close handler: `ev.code` and `ev.reason` say why. */
+  // deno-lint-ignore no-explicit-any
+  onclose: ((ev: any) => void) | null;
   /** Error handler. */
-  onerror: ((ev: unknown) => void) | null;
+  // deno-lint-ignore no-explicit-any
+  onerror: ((ev: any) => void) | null;
 }
 
 /**
@@ -74,10 +82,19 @@ function sleep(ms: number): Promise<void> {
  * may or may not have been applied) and are never replayed.
  *
  * @example
- * ```ts ignore
- * const t = new WsTransport("ws://127.0.0.1:9980/v1/ws", { timeout: 30_000, maxRequestBytes: 1 << 26 }, WebSocket, {});
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseConfig, startServer } from "../../server.ts";
+ * import { type WebSocketConstructor, WsTransport } from "./ws_transport.ts";
+ * const server = await startServer(parseConfig(["--memory", "--port=0"], {}));
+ * server.db.createList("l");
+ * const Ctor: WebSocketConstructor = WebSocket;
+ * const url = `${server.url.replace(/^http/, "ws")}/v1/ws`;
+ * const t = new WsTransport(url, { timeout: 30_000, maxRequestBytes: 1 << 26 }, Ctor, {});
  * await t.ready();
- * await t.call("db.collections", []);
+ * assert.deepEqual(await t.call("db.collections", []), [{ name: "l", kind: "list" }]);
+ * await t.close();
+ * await server.close();
  * ```
  */
 export class WsTransport implements Transport {
@@ -151,7 +168,7 @@ export class WsTransport implements Transport {
         // id 0 is reserved for the auth frame; the server answers with its limits.
         socket.send(encode({ id: 0, op: "auth", args: [this.#o.password ?? null] }));
       };
-      socket.onmessage = (ev) => {
+      socket.onmessage = (ev: { data: unknown }) => {
         if (dead) return;
         let frame: { id?: unknown; ok?: unknown; value?: unknown; error?: unknown; more?: unknown };
         try {
@@ -222,7 +239,7 @@ export class WsTransport implements Transport {
         }
       };
       socket.onerror = () => {};
-      socket.onclose = (ev) => {
+      socket.onclose = (ev: { code: number; reason: string }) => {
         if (this.#socket === socket) this.#socket = null;
         if (this.#trying === socket) this.#trying = null;
         if (dead) return; // its calls have failed already; newer ones belong to another socket

@@ -14,9 +14,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Batches } from "./batches.ts";
  * const b = new Batches(3, (from, to) => ["a", "b", "c"].slice(from, to));
- * b.slice(1, 3); // ["b", "c"]
+ * assert.deepEqual(b.slice(1, 3), ["b", "c"]);
  * ```
  */
 export class Batches {
@@ -49,9 +50,10 @@ export class Batches {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { capturedBatches } from "./batches.ts";
  * const stored = [{ a: 1 }, { a: 2 }];
- * capturedBatches(stored, (v) => ({ ...v })).slice(0, 1); // [{ a: 1 }]
+ * assert.deepEqual(capturedBatches(stored, (v) => ({ ...v })).slice(0, 1), [{ a: 1 }]);
  * ```
  */
 export function capturedBatches<T>(items: readonly T[], out: (v: T) => unknown): Batches {

@@ -42,11 +42,12 @@ export const DICT_MAX = 1 << 16;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Column } from "./column.ts";
  * const c = Column.create("Int32", true, 4);
  * c.put(0, 7);
  * c.put(1, null);
- * [c.get(0), c.get(1)]; // [7, null]
+ * assert.deepEqual([c.get(0), c.get(1)], [7, null]);
  * ```
  */
 export class Column {

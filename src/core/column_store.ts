@@ -54,12 +54,13 @@ export interface ColumnsCapture {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileSchema } from "./schema.ts";
  * import { ColumnStore } from "./column_store.ts";
  * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
  * const store = new ColumnStore(s);
  * store.set(1, { id: 1 }, null);
- * store.get(1); // { id: 1 }
+ * assert.deepEqual(store.get(1), { id: 1 });
  * ```
  */
 export class ColumnStore {

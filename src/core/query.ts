@@ -168,8 +168,9 @@ function operand(s: CompiledSchema, i: number, v: unknown, op: string): Value {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { eqKey } from "./query.ts";
- * eqKey(new Date(5)); // 5
+ * assert.equal(eqKey(new Date(5)), 5);
  * ```
  */
 export function eqKey(v: Value): Value {
@@ -302,10 +303,14 @@ const AGG_OPS = new Set(["count", "sum", "mean", "min", "max", "countDistinct"])
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { ValidationError } from "../errors.ts";
  * import { compileSchema } from "./schema.ts";
  * import { compileQuery } from "./query.ts";
  * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
  * compileQuery(s, { where: { column: "id", op: ">", value: 3 } });
+ * assert.throws(() => compileQuery(s, { where: { column: "nope", op: ">", value: 3 } }), /nope/);
+ * assert.throws(() => compileQuery(s, { limit: -1 }), ValidationError);
  * ```
  */
 export function compileQuery(s: CompiledSchema, q: unknown): Plan {
@@ -419,8 +424,9 @@ export function compileQuery(s: CompiledSchema, q: unknown): Plan {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { keyOf } from "./query.ts";
- * keyOf(new Date(5)) === keyOf(new Date(5)); // true
+ * assert.equal(keyOf(new Date(5)), keyOf(new Date(5))); // two Date objects, one key
  * ```
  */
 export function keyOf(v: Value): unknown {
@@ -434,8 +440,9 @@ export function keyOf(v: Value): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { canon } from "./query.ts";
- * canon([1, "a"]); // '[n1,"a"]'
+ * assert.equal(canon([1, "a"]), '[n1,"a"]');
  * ```
  */
 export function canon(v: Value): string {

@@ -25,8 +25,10 @@ export type Operand<T, O extends WhereOp> = O extends "in" ? NonNullable<T>[]
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { agg } from "@cyberdb/core";
- * agg("mean", "score"); // { op: "mean", column: "score" }
+ * assert.deepEqual(agg("mean", "score"), { op: "mean", column: "score" });
+ * assert.deepEqual(agg("count"), { op: "count" });
  * ```
  */
 export function agg(op: AggregateOp, column?: string): Aggregate {
@@ -40,8 +42,16 @@ export function agg(op: AggregateOp, column?: string): Aggregate {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QueryBuilder } from "@cyberdb/core";
- * const q = new QueryBuilder().where("age", ">", 30).orderBy("age", "desc").limit(10).build();
+ * const adults = new QueryBuilder().where("age", ">=", 18); // a template: builders never change
+ * const q = adults.orderBy("age", "desc").limit(10).build();
+ * assert.deepEqual(q, {
+ *   where: { column: "age", op: ">=", value: 18 },
+ *   orderBy: [{ column: "age", direction: "desc" }],
+ *   limit: 10,
+ * });
+ * assert.deepEqual(adults.build(), { where: { column: "age", op: ">=", value: 18 } });
  * ```
  */
 export class QueryBuilder<S extends TableSchema = TableSchema, R = Row<S>> {
@@ -127,13 +137,16 @@ export class QueryBuilder<S extends TableSchema = TableSchema, R = Row<S>> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database } from "@cyberdb/core";
  * const db = await Database.open();
  * const t = db.createTable({ name: "p", columns: [
  *   { name: "id", type: "Int32", primaryKey: true }, { name: "age", type: "Int32" },
  * ] } as const);
- * t.insertMany([{ id: 1, age: 20 }, { id: 2, age: 40 }]);
- * t.where("age", ">", 30).select("id").toArray(); // [{ id: 2 }]
+ * t.insertMany([{ id: 1, age: 20 }, { id: 2, age: 40 }, { id: 3, age: 60 }]);
+ * assert.deepEqual(t.where("age", ">", 30).select("id").toArray(), [{ id: 2 }, { id: 3 }]);
+ * assert.deepEqual(t.where("age", ">", 30).orderBy("age", "desc").first(), { id: 3, age: 60 });
+ * assert.equal(t.where("age", "between", [10, 30]).count(), 1);
  * ```
  */
 export class TableQuery<S extends TableSchema = TableSchema, R = Row<S>> extends QueryBuilder<S, R> {

@@ -234,7 +234,15 @@ function fastScan(store: ColumnStore, f: FilterNode | null, out: Int32Array, cap
  *
  * @example
  * ```ts
- * // countMatches(store, compileQuery(schema, { where }), null)
+ * import assert from "node:assert/strict";
+ * import { compileSchema } from "./schema.ts";
+ * import { ColumnStore } from "./column_store.ts";
+ * import { compileQuery } from "./query.ts";
+ * import { countMatches } from "./query_exec.ts";
+ * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
+ * const store = new ColumnStore(s);
+ * for (const id of [1, 2, 3]) store.set(id, { id }, null);
+ * assert.equal(countMatches(store, compileQuery(s, { where: { column: "id", op: ">", value: 1 } }), null), 2);
  * ```
  */
 export function countMatches(store: ColumnStore, plan: Plan, slots: Int32Array | null): number {
@@ -483,6 +491,7 @@ function grouped(store: ColumnStore, s: CompiledSchema, plan: Plan, slots: Int32
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileSchema } from "./schema.ts";
  * import { ColumnStore } from "./column_store.ts";
  * import { compileQuery } from "./query.ts";
@@ -490,7 +499,7 @@ function grouped(store: ColumnStore, s: CompiledSchema, plan: Plan, slots: Int32
  * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
  * const store = new ColumnStore(s);
  * store.set(1, { id: 1 }, null);
- * runQuery(store, s, compileQuery(s, { limit: 1 }), null); // [{ id: 1 }]
+ * assert.deepEqual(runQuery(store, s, compileQuery(s, { limit: 1 }), null), [{ id: 1 }]);
  * ```
  */
 export function runQuery(

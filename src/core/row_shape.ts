@@ -80,8 +80,9 @@ function templated(names: readonly string[]): RowsMaker {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rowsMaker } from "./row_shape.ts";
- * rowsMaker(["a", "b"])([[1, 2], ["x", "y"]], 2); // [{ a: 1, b: "x" }, { a: 2, b: "y" }]
+ * assert.deepEqual(rowsMaker(["a", "b"])([[1, 2], ["x", "y"]], 2), [{ a: 1, b: "x" }, { a: 2, b: "y" }]);
  * ```
  */
 export function rowsMaker(names: readonly string[]): RowsMaker {
@@ -102,9 +103,10 @@ export function rowsMaker(names: readonly string[]): RowsMaker {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rowAt } from "./row_shape.ts";
  * const col = { get: (i: number) => i * 2, out: (i: number) => i * 2 };
- * rowAt(["a"])([col], 4); // { a: 8 }
+ * assert.deepEqual(rowAt(["a"])([col], 4), { a: 8 });
  * ```
  */
 export function rowAt(names: readonly string[], read: "get" | "out" = "get"): RowAt {

@@ -67,8 +67,13 @@ export type IsNullable<C> = C extends { readonly nullable: true } ? true : false
  * @example
  * ```ts
  * import { defineSchema, type Row } from "@cyberdb/core";
- * const s = defineSchema({ name: "u", columns: [{ name: "id", type: "Int64", primaryKey: true }] });
- * const r: Row<typeof s> = { id: 1 };
+ * const s = defineSchema({ name: "u", columns: [
+ *   { name: "id", type: "Int64", primaryKey: true },
+ *   { name: "age", type: "Int32", nullable: true },
+ * ] });
+ * const r: Row<typeof s> = { id: 1, age: null }; // every column present; nullable ones may be null
+ * // @ts-expect-error: a row as read has every column
+ * const missing: Row<typeof s> = { id: 1 };
  * ```
  */
 export type Row<S extends TableSchema> = {
@@ -82,12 +87,18 @@ export type Row<S extends TableSchema> = {
  *
  * @example
  * ```ts
- * import { defineSchema, type InsertRow } from "@cyberdb/core";
+ * import assert from "node:assert/strict";
+ * import { Database, defineSchema, type InsertRow } from "@cyberdb/core";
  * const s = defineSchema({ name: "u", columns: [
  *   { name: "id", type: "Int64", primaryKey: true },
  *   { name: "age", type: "Int32", nullable: true },
  * ] });
- * const r: InsertRow<typeof s> = { id: 1n };
+ * const r: InsertRow<typeof s> = { id: 1n }; // age left out; a bigint for an integer column
+ * // @ts-expect-error: the key column is required
+ * const noKey: InsertRow<typeof s> = { age: 3 };
+ * const db = await Database.open();
+ * db.createTable(s).insert(r);
+ * assert.deepEqual(db.getTable<typeof s>("u").get(1), { id: 1, age: null });
  * ```
  */
 export type InsertRow<S extends TableSchema> =
@@ -102,6 +113,8 @@ export type InsertRow<S extends TableSchema> =
  * import { defineSchema, type PrimaryKey } from "@cyberdb/core";
  * const s = defineSchema({ name: "u", columns: [{ name: "id", type: "Utf8", primaryKey: true }] });
  * const k: PrimaryKey<typeof s> = "alice";
+ * // @ts-expect-error: the key column is a Utf8
+ * const n: PrimaryKey<typeof s> = 1;
  * ```
  */
 export type PrimaryKey<S extends TableSchema> = TableSchema extends S ? string | number | bigint
@@ -118,11 +131,19 @@ export type PrimaryKeyName<S extends TableSchema> = Extract<Cols<S>, { readonly 
  *
  * @example
  * ```ts
- * import { defineSchema, type UpdateRow } from "@cyberdb/core";
+ * import assert from "node:assert/strict";
+ * import { Database, defineSchema, type UpdateRow } from "@cyberdb/core";
  * const s = defineSchema({ name: "u", columns: [
  *   { name: "id", type: "Int64", primaryKey: true }, { name: "name", type: "Utf8" },
  * ] });
- * const r: UpdateRow<typeof s> = { name: "Ada" };
+ * const r: UpdateRow<typeof s> = { name: "Ada" }; // the key may be left out: update() names it
+ * // @ts-expect-error: but not another column (that is what patch() is for)
+ * const partial: UpdateRow<typeof s> = {};
+ * const db = await Database.open();
+ * const t = db.createTable(s);
+ * t.insert({ id: 1, name: "?" });
+ * t.update(1, r);
+ * assert.deepEqual(t.get(1), { id: 1, name: "Ada" });
  * ```
  */
 export type UpdateRow<S extends TableSchema> =
@@ -135,6 +156,7 @@ export type UpdateRow<S extends TableSchema> =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database, defineSchema } from "@cyberdb/core";
  * const users = defineSchema({
  *   name: "users",
@@ -146,7 +168,10 @@ export type UpdateRow<S extends TableSchema> =
  * const db = await Database.open();
  * const t = db.createTable(users);
  * t.insert({ id: 1, name: "Ada" });
- * t.get(1)?.name; // typed string
+ * const name: string | undefined = t.get(1)?.name; // typed: string
+ * assert.equal(name, "Ada");
+ * // @ts-expect-error: no such column
+ * t.get(1)?.age;
  * ```
  */
 export function defineSchema<const S extends TableSchema>(schema: S): S {
@@ -246,8 +271,11 @@ function schemaError(table: unknown, fix: string): never {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { SchemaError } from "../errors.ts";
  * import { compileSchema } from "./schema.ts";
  * const c = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
+ * assert.throws(() => compileSchema({ name: "t", columns: [{ name: "id", type: "Int33" }] }), SchemaError);
  * ```
  */
 export function compileSchema(schema: unknown): CompiledSchema {
@@ -326,10 +354,11 @@ export function compileSchema(schema: unknown): CompiledSchema {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileSchema, sameSchema } from "./schema.ts";
  * const a = compileSchema({ name: "t", columns: [{ name: "id", type: "Utf8", primaryKey: true }] });
  * const b = compileSchema({ name: "t", columns: [{ name: "id", type: "String", primaryKey: true }] });
- * sameSchema(a.def, b.def); // true
+ * assert.equal(sameSchema(a.def, b.def), true);
  * ```
  */
 export function sameSchema(a: TableSchema, b: TableSchema): boolean {
@@ -369,9 +398,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkRow, compileSchema } from "./schema.ts";
  * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
- * checkRow(s, { id: 1 }, ""); // { id: 1 }
+ * assert.deepEqual(checkRow(s, { id: 1 }, ""), { id: 1 });
  * ```
  */
 export function checkRow(s: CompiledSchema, row: unknown, where: string): StoredRow {
@@ -423,9 +453,10 @@ function nullError(s: CompiledSchema, name: string, where: string): never {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkPartial, compileSchema } from "./schema.ts";
  * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "a", type: "Utf8" }] });
- * checkPartial(s, { a: "x" }); // { a: "x" }
+ * assert.deepEqual(checkPartial(s, { a: "x" }), { a: "x" });
  * ```
  */
 export function checkPartial(s: CompiledSchema, row: unknown): StoredRow {
@@ -449,9 +480,10 @@ export function checkPartial(s: CompiledSchema, row: unknown): StoredRow {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkPk, compileSchema } from "./schema.ts";
  * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
- * checkPk(s, 1n); // 1
+ * assert.equal(checkPk(s, 1n), 1);
  * ```
  */
 export function checkPk(s: CompiledSchema, key: unknown): string | number {

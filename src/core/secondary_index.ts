@@ -23,10 +23,11 @@ type Pk = string | number;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SecondaryIndex } from "./secondary_index.ts";
  * const ix = new SecondaryIndex("t", "email", true);
  * ix.apply(null, { id: 1, email: "a@x" }, 1, null);
- * ix.lookup("a@x"); // [1]
+ * assert.deepEqual(ix.lookup("a@x"), [1]);
  * ```
  */
 export class SecondaryIndex {
@@ -144,6 +145,8 @@ export class SecondaryIndex {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { DuplicateKeyError } from "../errors.ts";
  * import { Engine, type TableState } from "./engine.ts";
  * import { execute } from "../ops/mod.ts";
  * import { buildIndex } from "./secondary_index.ts";
@@ -151,7 +154,10 @@ export class SecondaryIndex {
  * const columns = [{ name: "id", type: "Int32", primaryKey: true }, { name: "email", type: "Utf8" }];
  * execute(e, "db.createTable", [{ name: "users", columns }]);
  * execute(e, "table.insert", ["users", { id: 1, email: "ada@example.com" }]);
- * const byEmail = buildIndex(e.collections.get("users") as TableState, "email", true); // DuplicateKeyError if two rows share an email
+ * const users = e.collections.get("users") as TableState;
+ * assert.deepEqual(buildIndex(users, "email", true).lookup("ada@example.com"), [1]);
+ * execute(e, "table.insert", ["users", { id: 2, email: "ada@example.com" }]);
+ * assert.throws(() => buildIndex(users, "email", true), DuplicateKeyError); // two rows share an email
  * ```
  */
 export function buildIndex(t: TableState, column: string, unique: boolean): SecondaryIndex {

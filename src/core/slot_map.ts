@@ -42,14 +42,15 @@ const NEVER = Infinity;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SlotMap } from "./slot_map.ts";
  * const m = new SlotMap<string, number>();
  * m.set("a", 1, null, 7);
- * m.get("a"); // 1
- * m.versionOf("a"); // 7
+ * assert.equal(m.get("a"), 1);
+ * assert.equal(m.versionOf("a"), 7);
  * m.set("b", 2, null, 8, 1_000);
- * m.get("b", 999); // 2
- * m.get("b", 1_000); // undefined: expired at 1000
+ * assert.equal(m.get("b", 999), 2);
+ * assert.equal(m.get("b", 1_000), undefined); // expired at 1000
  * ```
  */
 export class SlotMap<K, V> {
@@ -560,8 +561,9 @@ class ExpiryHeap<K> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cursorStart } from "./slot_map.ts";
- * cursorStart(5, 0, null); // 5
+ * assert.equal(cursorStart(5, 0, null), 5);
  * ```
  */
 export function cursorStart(cursor: number, epoch: number, kept: Int32Array | null): number {
@@ -584,8 +586,9 @@ export function cursorStart(cursor: number, epoch: number, kept: Int32Array | nu
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cursorNext } from "./slot_map.ts";
- * cursorNext(10, 10, 0); // null
+ * assert.equal(cursorNext(10, 10, 0), null);
  * ```
  */
 export function cursorNext(i: number, length: number, epoch: number): number | null {

@@ -49,10 +49,11 @@ export const QUOTE_MAX = 60;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { quote } from "./value.ts";
- * quote("a"); // '"a"'
- * quote(2n ** 200n); // "a 201-bit bigint"
- * quote({ a: [1, 2] }); // '{"a":[1,2]}'
+ * assert.equal(quote("a"), '"a"');
+ * assert.equal(quote(2n ** 200n), "a 201-bit bigint");
+ * assert.equal(quote({ a: [1, 2] }), '{"a":[1,2]}');
  * ```
  */
 export function quote(value: unknown, max: number = QUOTE_MAX): string {
@@ -220,8 +221,14 @@ function clipPath(path: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { ValidationError } from "../errors.ts";
  * import { cloneIn } from "./value.ts";
- * const stored = cloneIn({ a: [1, 2n, new Date(0)] });
+ * const input = { a: [1, 2n, new Date(0)], gone: undefined };
+ * const stored = cloneIn(input);
+ * assert.deepEqual(stored, { a: [1, 2n, new Date(0)] }); // undefined properties dropped
+ * assert.notEqual(stored, input); // a copy
+ * assert.throws(() => cloneIn({ f: () => 1 }), ValidationError);
  * ```
  */
 export function cloneIn(value: unknown, what = "Value"): Value {
@@ -356,8 +363,12 @@ function enter(seen: Set<object> | null, obj: object, what: string, path: string
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cloneOut } from "./value.ts";
- * const copy = cloneOut([1, { a: 2 }]);
+ * const stored = [1, { a: 2 }];
+ * const copy = cloneOut(stored);
+ * assert.deepEqual(copy, stored);
+ * assert.notEqual(copy[1], stored[1]); // a deep copy
  * ```
  */
 export function cloneOut<T extends Value>(value: T): T {
@@ -397,8 +408,9 @@ function setOwn(out: Record<string, Value>, k: string, v: Value): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkKey } from "./value.ts";
- * checkKey(0); // 0
+ * assert.equal(checkKey(0), 0);
  * ```
  */
 export function checkKey(key: unknown): Key {
@@ -421,8 +433,9 @@ export function checkKey(key: unknown): Key {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deepEqual } from "./value.ts";
- * deepEqual({ a: [NaN] }, { a: [NaN] }); // true
+ * assert.equal(deepEqual({ a: [NaN] }, { a: [NaN] }), true);
  * ```
  */
 export function deepEqual(a: Value, b: Value): boolean {
@@ -480,8 +493,9 @@ function rank(v: Value | undefined): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compareValues } from "./value.ts";
- * [3, "a", null, 1n].sort(compareValues); // [null, 1n, 3, "a"]
+ * assert.deepEqual([3, "a", null, 1n].sort(compareValues), [null, 1n, 3, "a"]);
  * ```
  */
 export function compareValues(a: Value | undefined, b: Value | undefined): number {

@@ -64,10 +64,11 @@ export interface MsgpackUnpacker {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { msgpackCodec } from "./codec.ts";
  * const codec = msgpackCodec();
  * const bytes = codec.encode({ lsn: 1, op: "dict.set", args: ["d", "k", 1] });
- * codec.decode(bytes, 0, bytes.length); // { lsn: 1, op: "dict.set", args: ["d", "k", 1] }
+ * assert.deepEqual(codec.decode(bytes, 0, bytes.length), { lsn: 1, op: "dict.set", args: ["d", "k", 1] });
  * ```
  */
 export function msgpackCodec(options: { packr?: MsgpackPacker; unpackr?: MsgpackUnpacker } = {}): WalCodec {
@@ -91,9 +92,10 @@ export function msgpackCodec(options: { packr?: MsgpackPacker; unpackr?: Msgpack
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { recordProblem } from "./codec.ts";
- * recordProblem({ lsn: 1, op: "dict.set", args: [] }); // null
- * recordProblem({ lsn: "1" }); // "..."
+ * assert.equal(recordProblem({ lsn: 1, op: "dict.set", args: [] }), null);
+ * assert.match(recordProblem({ lsn: "1" }) ?? "", /lsn/); // what is wrong with it
  * ```
  */
 export function recordProblem(value: unknown): string | null {

@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { applyCut, readWal, WalWriter } from "./mod.ts";
  * import { MemoryStorage } from "../storage/memory.ts";
  * const storage = new MemoryStorage();
@@ -13,6 +14,7 @@
  * const writer = await WalWriter.open(storage, "data", { lastLsn: wal.lastLsn ?? 0 });
  * writer.append({ lsn: (wal.lastLsn ?? 0) + 1, op: "db.createDict", args: ["d"] });
  * await writer.close();
+ * assert.deepEqual((await readWal(storage, "data")).records, [{ lsn: 1, op: "db.createDict", args: ["d"] }]);
  * ```
  *
  * @module

@@ -31,9 +31,11 @@ export interface RecoveredWal extends WalReadResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeCut } from "./recover.ts";
- * describeCut({ file: "wal/00000000000000000001.wal", path: "", offset: 96, bytes: 5,
+ * const line = describeCut({ file: "wal/00000000000000000001.wal", path: "", offset: 96, bytes: 5,
  *   reason: "checksum mismatch", torn: true, dropped: [] });
+ * assert.match(line, /^Cut a torn 5-byte tail off "wal\/00000000000000000001.wal" at byte 96 \(checksum mismatch\)/);
  * ```
  */
 export function describeCut(cut: WalCut): string {
@@ -53,6 +55,7 @@ export function describeCut(cut: WalCut): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { recoverWal } from "./recover.ts";
  * import { MemoryStorage } from "../storage/memory.ts";
  * const { records, writer, nextLsn } = await recoverWal(new MemoryStorage(), "data", {
@@ -61,6 +64,7 @@ export function describeCut(cut: WalCut): string {
  *   logger: console.log,
  * });
  * for (const r of records) console.log(r.lsn); // replay
+ * assert.equal(nextLsn, 1); // an empty database continues from 0
  * writer.append({ lsn: nextLsn, op: "db.createDict", args: ["d"] });
  * await writer.close();
  * ```

@@ -17,6 +17,7 @@ import type { StorageFile } from "../storage/types.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { segmentWritable } from "./segment_stream.ts";
  * import { encodeFrame } from "./frame.ts";
  * import { MemoryStorage } from "../storage/memory.ts";
@@ -24,6 +25,7 @@ import type { StorageFile } from "../storage/types.ts";
  * const writer = segmentWritable(await storage.create("seg.wal")).getWriter();
  * await writer.write(encodeFrame(new Uint8Array([0xc0])));
  * await writer.close(); // synced and closed
+ * assert.equal(storage.peek("seg.wal")?.length, 9);
  * ```
  */
 export function segmentWritable(file: StorageFile): WritableStream<Uint8Array> {

@@ -16,9 +16,10 @@ import { joinPath } from "../storage/paths.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WAL_DIR } from "./segments.ts";
  * const dir = "data";
- * console.log(`${dir}/${WAL_DIR}`); // "data/wal"
+ * assert.equal(`${dir}/${WAL_DIR}`, "data/wal");
  * ```
  */
 export const WAL_DIR = "wal";
@@ -30,8 +31,9 @@ const NAME = /^(\d{20})\.wal$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { walDir } from "./segments.ts";
- * walDir("./data"); // "data/wal"
+ * assert.equal(walDir("./data"), "data/wal");
  * ```
  */
 export function walDir(dir: string): string {
@@ -43,8 +45,9 @@ export function walDir(dir: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { segmentName } from "./segments.ts";
- * segmentName(42); // "00000000000000000042.wal"
+ * assert.equal(segmentName(42), "00000000000000000042.wal");
  * ```
  */
 export function segmentName(firstLsn: number): string {
@@ -60,9 +63,10 @@ export function segmentName(firstLsn: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSegmentName } from "./segments.ts";
- * parseSegmentName("00000000000000000042.wal"); // 42
- * parseSegmentName("notes.txt"); // null
+ * assert.equal(parseSegmentName("00000000000000000042.wal"), 42);
+ * assert.equal(parseSegmentName("notes.txt"), null);
  * ```
  */
 export function parseSegmentName(name: string): number | null {
@@ -89,8 +93,9 @@ export interface SegmentInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { segmentInfo } from "./segments.ts";
- * segmentInfo("data", 1).file; // "wal/00000000000000000001.wal"
+ * assert.equal(segmentInfo("data", 1).file, "wal/00000000000000000001.wal");
  * ```
  */
 export function segmentInfo(dir: string, firstLsn: number): SegmentInfo {
@@ -104,9 +109,10 @@ export function segmentInfo(dir: string, firstLsn: number): SegmentInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { listSegments } from "./segments.ts";
  * import { MemoryStorage } from "../storage/memory.ts";
- * await listSegments(new MemoryStorage(), "data"); // []
+ * assert.deepEqual(await listSegments(new MemoryStorage(), "data"), []);
  * ```
  */
 export async function listSegments(storage: Storage, dir: string): Promise<SegmentInfo[]> {

@@ -286,13 +286,23 @@ function requireAuth(shared: Shared): MiddlewareHandler {
  * Builds the database's Hono app over an open `Database`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { upgradeWebSocket } from "hono/deno";
  * import { Database } from "@cyberdb/core";
  * import { createApp } from "@cyberdb/core/server";
  * const db = await Database.open();
  * const { app } = createApp(db, { upgradeWebSocket, password: "secret" });
- * export default app; // `deno serve -A this_file.ts`
+ * // `export default app;` in a module, and `deno serve -A` that module serves it. In process:
+ * const res = await app.request("/v1/rpc", {
+ *   method: "POST",
+ *   headers: { authorization: "Bearer secret", "content-type": "application/json" },
+ *   body: JSON.stringify([{ op: "db.createDict", args: ["d"] }, { op: "dict.set", args: ["d", "k", 1] }]),
+ * });
+ * assert.equal(res.status, 200);
+ * assert.deepEqual(await res.json(), [{ ok: true, value: null }, { ok: true }]);
+ * assert.equal(db.getDict("d").get("k"), 1);
+ * await db.close();
  * ```
  */
 export function createApp(db: Database, options: AppOptions): CyberApp {

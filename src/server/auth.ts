@@ -25,9 +25,10 @@ export type PasswordCheck = (given: unknown) => boolean;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { passwordChecker } from "./auth.ts";
  * const check = passwordChecker("secret");
- * check("secret"); // true
+ * assert.equal(check("secret"), true);
  * ```
  */
 export function passwordChecker(password: string): PasswordCheck {
@@ -68,9 +69,10 @@ const MAX_HEADER = 4096;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { passwordFromHeader } from "./auth.ts";
- * passwordFromHeader("Bearer secret"); // "secret"
- * passwordFromHeader("Basic " + btoa(":secret")); // "secret"
+ * assert.equal(passwordFromHeader("Bearer secret"), "secret");
+ * assert.equal(passwordFromHeader("Basic " + btoa(":secret")), "secret");
  * ```
  */
 export function passwordFromHeader(header: string | undefined | null): string | undefined {
@@ -129,10 +131,12 @@ const FORGET_MS = 15 * 60 * 1000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { AuthError } from "../errors.ts";
  * import { AuthGuard, passwordChecker } from "./auth.ts";
  * const guard = new AuthGuard(passwordChecker("secret"));
- * guard.verify("10.0.0.7", "guess"); // an AuthError: wrong password
- * guard.verify("10.0.0.7", "secret"); // null: it may pass
+ * assert.ok(guard.verify("10.0.0.7", "guess") instanceof AuthError); // wrong password
+ * assert.equal(guard.verify("10.0.0.7", "secret"), null); // it may pass
  * ```
  */
 export class AuthGuard {

@@ -9,8 +9,13 @@
  * Bundles `client.ts` (and msgpackr) into one minified ES module.
  *
  * @example
- * ```ts ignore
- * const js = await buildClientBundle();
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildClientBundle } from "@cyberdb/core/server";
+ * const js = await buildClientBundle(); // what a server answers at GET /client.js
+ * assert.doesNotMatch(js, /\bimport\b/); // self-contained: it imports nothing
+ * const client = await import(`data:text/javascript,${encodeURIComponent(js)}`);
+ * assert.equal(typeof client.connect, "function");
  * ```
  */
 export async function buildClientBundle(): Promise<string> {

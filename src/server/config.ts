@@ -146,9 +146,14 @@ function parseOrigins(raw: string | undefined): string[] {
  *
  * @example
  * ```ts
- * import { parseConfig } from "./config.ts";
- * const c = parseConfig(["--port", "0"], {});
- * c.port; // 0
+ * import assert from "node:assert/strict";
+ * import { ValidationError } from "@cyberdb/core";
+ * import { parseConfig } from "@cyberdb/core/server";
+ * const c = parseConfig(["--port", "0", "--sync=always"], { CYBERDB_PORT: "7000", CYBERDB_DIR: "/srv/db" });
+ * assert.equal(c.port, 0); // a flag wins over the environment...
+ * assert.equal(c.dir, "/srv/db"); // ...which wins over the defaults
+ * assert.equal(c.host, "127.0.0.1");
+ * assert.throws(() => parseConfig(["--prot", "1"], {}), ValidationError);
  * ```
  */
 export function parseConfig(argv: readonly string[], env: Record<string, string | undefined>): ServerConfig {

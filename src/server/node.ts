@@ -16,9 +16,20 @@ import type { MakeApp, Served, ServeOptions } from "./runtime.ts";
  * Serves the app made by `make` on Node; resolves once listening.
  *
  * @example
- * ```ts ignore
- * const served = await serve((upgrade, limits) => createApp(db, { upgradeWebSocket: upgrade, ...limits }).app, { hostname: "127.0.0.1", port: 0, maxPayload: 1 << 26, maxOutputBytes: 1 << 28 });
- * console.log(served.port);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "../api/database.ts";
+ * import { createApp } from "./app.ts";
+ * import { serve } from "./node.ts";
+ * const db = await Database.open();
+ * const served = await serve(
+ *   (upgradeWebSocket, limits) => createApp(db, { upgradeWebSocket, ...limits }).app,
+ *   { hostname: "127.0.0.1", port: 0, maxPayload: 1 << 26, maxOutputBytes: 1 << 28 },
+ * );
+ * const res = await fetch(`http://127.0.0.1:${served.port}/health`); // the real port
+ * assert.equal((await res.json()).status, "ok");
+ * await served.shutdown();
+ * await db.close();
  * ```
  */
 export function serve(make: MakeApp, o: ServeOptions): Promise<Served> {

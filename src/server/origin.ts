@@ -56,11 +56,12 @@ function normalOrigin(origin: string): string | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { OriginPolicy } from "./origin.ts";
  * const policy = new OriginPolicy({ open: false, allow: ["http://app.example:8080"] });
- * policy.refusal("http://evil.example", "127.0.0.1:9980"); // a message: refused
- * policy.refusal(undefined, "127.0.0.1:9980"); // null: a program, not a page
- * policy.refusal("http://localhost:5173", "localhost:9980"); // null
+ * assert.equal(typeof policy.refusal("http://evil.example", "127.0.0.1:9980"), "string"); // refused: why
+ * assert.equal(policy.refusal(undefined, "127.0.0.1:9980"), null); // a program, not a page
+ * assert.equal(policy.refusal("http://localhost:5173", "localhost:9980"), null);
  * ```
  */
 export class OriginPolicy {

@@ -36,10 +36,11 @@ function own(req: unknown, key: string): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Database } from "../api/database.ts";
  * import { Executor } from "./rpc.ts";
  * const ex = new Executor(await Database.open());
- * await ex.run({ op: "db.createDict", args: ["d"] }); // { ok: true, value: null }
+ * assert.deepEqual(await ex.run({ op: "db.createDict", args: ["d"] }), { ok: true, value: null });
  * ```
  */
 export class Executor {
@@ -199,9 +200,10 @@ const BATCH_BYTES = 4 * 1024 * 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { streamRows } from "./rpc.ts";
- * streamRows(500); // 500
- * streamRows("1000000"); // 100000
+ * assert.equal(streamRows(500), 500);
+ * assert.equal(streamRows("1000000"), 100000);
  * ```
  */
 export function streamRows(x: unknown): number {
@@ -254,10 +256,11 @@ function slice(value: unknown, from: number, to: number): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encode } from "../wire/codec.ts";
  * import { answerFrames } from "./rpc.ts";
  * const frames = [...answerFrames([1, 2, 3], 2, encode, () => ({ code: "INTERNAL", message: "" }))];
- * frames.length; // 2: { ok, value: [1, 2], more: true } and { ok, value: [3] }
+ * assert.equal(frames.length, 2); // { ok, value: [1, 2], more: true } and { ok, value: [3] }
  * ```
  */
 export function* answerFrames(

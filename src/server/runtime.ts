@@ -56,8 +56,11 @@ export interface RuntimeGlue {
  * The glue for the runtime this runs on (read at call time, never at import).
  *
  * @example
- * ```ts ignore
- * const glue = await loadGlue();
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadGlue } from "./runtime.ts";
+ * const glue = await loadGlue(); // deno.ts here; bun.ts under Bun, node.ts under Node
+ * assert.equal(glue, await import("./deno.ts"));
  * ```
  */
 export async function loadGlue(): Promise<RuntimeGlue> {

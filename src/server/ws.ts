@@ -161,10 +161,25 @@ interface Assembly {
  * Tracks every open socket and produces the Hono WebSocket events of each.
  *
  * @example
- * ```ts ignore
- * const sockets = new SocketRegistry({ executor, guard: null, limit: 1 << 20, maxFrameBytes: 1 << 20,
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Hono } from "hono";
+ * import { upgradeWebSocket } from "hono/deno";
+ * import { Database } from "../api/database.ts";
+ * import { connect } from "../client/client.ts";
+ * import { Executor } from "./rpc.ts";
+ * import { SocketRegistry } from "./ws.ts";
+ * const db = await Database.open();
+ * const sockets = new SocketRegistry({ executor: new Executor(db), guard: null, limit: 1 << 20, maxFrameBytes: 1 << 20,
  *   maxOutputBytes: 1 << 28, authTimeout: 10_000, maxUnauthenticated: 64, maxUnauthenticatedPerPeer: 8 });
- * app.get("/v1/ws", upgradeWebSocket(() => sockets.events(true, "127.0.0.1")));
+ * const app = new Hono().get("/v1/ws", upgradeWebSocket(() => sockets.events(true, "127.0.0.1")));
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
+ * const client = await connect(`ws://127.0.0.1:${server.addr.port}`);
+ * await client.createDict("d");
+ * assert.equal(sockets.size, 1);
+ * await client.close();
+ * await server.shutdown();
+ * await db.close();
  * ```
  */
 export class SocketRegistry {
@@ -232,8 +247,17 @@ export class SocketRegistry {
  * streamed answers and the output bound. See the module text.
  *
  * @example
- * ```ts ignore
- * const events = new ServerSocket(registry, false, "127.0.0.1").events();
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "../api/database.ts";
+ * import { Executor } from "./rpc.ts";
+ * import { ServerSocket, SocketRegistry } from "./ws.ts";
+ * const registry = new SocketRegistry({ executor: new Executor(await Database.open()), guard: null, limit: 1 << 20,
+ *   maxFrameBytes: 1 << 20, maxOutputBytes: 1 << 28, authTimeout: 10_000, maxUnauthenticated: 64,
+ *   maxUnauthenticatedPerPeer: 8 });
+ * // Authenticated by its upgrade request (without, it would wait at most authTimeout for an auth frame).
+ * const events = new ServerSocket(registry, true, "127.0.0.1").events(); // what upgradeWebSocket() takes
+ * assert.equal(typeof events.onMessage, "function");
  * ```
  */
 export class ServerSocket {

@@ -135,13 +135,19 @@ async function readOrNull(path: string): Promise<Uint8Array | null> {
  *
  * @example
  * ```ts
- * import { DenoStorage } from "./deno.ts";
+ * import assert from "node:assert/strict";
+ * import { DenoStorage } from "@cyberdb/core/storage";
+ * const dir = await Deno.makeTempDir();
  * const storage = new DenoStorage();
- * await storage.mkdir("/tmp/cyberdb-example");
- * const f = await storage.create("/tmp/cyberdb-example/a");
+ * await storage.mkdir(`${dir}/db`);
+ * const f = await storage.create(`${dir}/db/a`);
  * await f.write(new TextEncoder().encode("hello"));
- * await f.sync();
+ * await f.sync(); // the bytes are durable
  * await f.close();
+ * await storage.syncDir(`${dir}/db`); // and so is the file's directory entry
+ * assert.deepEqual(await storage.list(`${dir}/db`), ["a"]);
+ * assert.deepEqual(await storage.read(`${dir}/db/a`), new TextEncoder().encode("hello"));
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export class DenoStorage implements Storage {

@@ -44,9 +44,10 @@ const ERRNO: Record<number, string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errnoName } from "./failure.ts";
- * errnoName(Object.assign(new Error("write failed"), { code: "ENOSPC" })); // "ENOSPC"
- * errnoName(new Error("Read-only file system (os error 30)")); // "EROFS"
+ * assert.equal(errnoName(Object.assign(new Error("write failed"), { code: "ENOSPC" })), "ENOSPC");
+ * assert.equal(errnoName(new Error("Read-only file system (os error 30)")), "EROFS");
  * ```
  */
 export function errnoName(error: unknown): string | null {
@@ -71,11 +72,12 @@ function cap(s: string, n: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { storageFailure } from "./failure.ts";
  * const e = storageFailure("Writing the log", "data/wal/00000000000000000001.wal",
  *   Object.assign(new Error("ENOSPC"), { code: "ENOSPC" }),
  *   "writes are refused until it accepts them again; reads keep working");
- * e.code; // "STORAGE"
+ * assert.equal(e.code, "STORAGE");
  * ```
  */
 export function storageFailure(action: string, path: string, cause: unknown, consequence: string): StorageError {

@@ -65,11 +65,12 @@ export interface ProcessProbe {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { holderAlive } from "./lock_file.ts";
  * const probe = { bootId: "b1", alive: () => true, startTime: () => "500" };
- * holderAlive({ pid: 7, boot: "b0", start: "500" }, probe); // false: recorded before a reboot
- * holderAlive({ pid: 7, boot: "b1", start: "100" }, probe); // false: pid 7 is another process now
- * holderAlive({ pid: 7, boot: "b1", start: "500" }, probe); // true
+ * assert.equal(holderAlive({ pid: 7, boot: "b0", start: "500" }, probe), false); // recorded before a reboot
+ * assert.equal(holderAlive({ pid: 7, boot: "b1", start: "100" }, probe), false); // pid 7 is another process now
+ * assert.equal(holderAlive({ pid: 7, boot: "b1", start: "500" }, probe), true);
  * ```
  */
 export function holderAlive(holder: LockHolder, probe: ProcessProbe): boolean {
@@ -90,8 +91,9 @@ export function holderAlive(holder: LockHolder, probe: ProcessProbe): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseProcStartTime } from "./lock_file.ts";
- * parseProcStartTime("42 (a (b) c) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 0 0"); // "98765"
+ * assert.equal(parseProcStartTime("42 (a (b) c) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 0 0"), "98765");
  * ```
  */
 export function parseProcStartTime(stat: string): string | null {
@@ -109,8 +111,10 @@ export function parseProcStartTime(stat: string): string | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readIdentity } from "./lock_file.ts";
- * const id = await readIdentity(4242, async () => null); // {} off Linux
+ * const id = await readIdentity(4242, async () => null); // as off Linux: nothing readable
+ * assert.deepEqual([id.boot, id.start], [undefined, undefined]);
  * ```
  */
 export async function readIdentity(
@@ -145,8 +149,9 @@ const REGISTRY = Symbol.for("@cyberdb/core/storage/held-locks");
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { heldLocks } from "./lock_file.ts";
- * console.log(heldLocks().has("/srv/db/LOCK"));
+ * assert.equal(heldLocks().has("/srv/db/LOCK"), false);
  * ```
  */
 export function heldLocks(): Set<string> {
@@ -159,8 +164,11 @@ export function heldLocks(): Set<string> {
  *
  * @example
  * ```ts
- * import { encodeLockFile } from "./lock_file.ts";
+ * import assert from "node:assert/strict";
+ * import { encodeLockFile, parseLockFile } from "./lock_file.ts";
  * const bytes = encodeLockFile({ pid: 42, runtime: "node" });
+ * const holder = parseLockFile(bytes); // with the time it was taken (`since`)
+ * assert.deepEqual([holder?.pid, holder?.runtime], [42, "node"]);
  * ```
  */
 export function encodeLockFile(holder: LockHolder): Uint8Array {
@@ -176,8 +184,9 @@ export function encodeLockFile(holder: LockHolder): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeLockFile, parseLockFile } from "./lock_file.ts";
- * parseLockFile(encodeLockFile({ pid: 42 }))?.pid; // 42
+ * assert.equal(parseLockFile(encodeLockFile({ pid: 42 }))?.pid, 42);
  * ```
  */
 export function parseLockFile(bytes: Uint8Array | null): LockHolder | null {
@@ -198,9 +207,11 @@ export function parseLockFile(bytes: Uint8Array | null): LockHolder | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FRESH_LOCK_MS } from "./lock_file.ts";
- * const mtimeMs = Date.now() - 5000; // the lock file's modification time
- * const abandoned = Date.now() - mtimeMs >= FRESH_LOCK_MS; // true
+ * const now = Date.now();
+ * const mtimeMs = now - 5000; // the lock file's modification time
+ * assert.equal(now - mtimeMs >= FRESH_LOCK_MS, true); // abandoned
  * ```
  */
 export const FRESH_LOCK_MS = 2000;
@@ -210,9 +221,10 @@ export const FRESH_LOCK_MS = 2000;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lockedBySelf } from "./lock_file.ts";
  * const e = lockedBySelf("/srv/db/LOCK", 4242);
- * console.log(e.code); // "LOCKED"
+ * assert.equal(e.code, "LOCKED");
  * ```
  */
 export function lockedBySelf(path: string, pid: number): LockedError {
@@ -227,9 +239,10 @@ export function lockedBySelf(path: string, pid: number): LockedError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lockedByOther } from "./lock_file.ts";
  * const e = lockedByOther("/srv/db/LOCK", { pid: 17, runtime: "bun" });
- * console.log(e.message); // 'Lock "/srv/db/LOCK" is held by process 17 (bun); ...'
+ * assert.match(e.message, /^Lock "\/srv\/db\/LOCK" is held by process 17 \(bun\); /);
  * ```
  */
 export function lockedByOther(path: string, holder: LockHolder | null): LockedError {

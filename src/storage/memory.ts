@@ -180,15 +180,17 @@ class MemoryFile implements StorageFile {
  *
  * @example
  * ```ts
- * import { MemoryStorage } from "./memory.ts";
+ * import assert from "node:assert/strict";
+ * import { MemoryStorage } from "@cyberdb/core/storage";
  * const storage = new MemoryStorage();
  * await storage.mkdir("db");
  * const f = await storage.create("db/a");
  * await f.write(new Uint8Array([1, 2, 3]));
  * await f.sync();
  * await storage.syncDir("db");
+ * await f.write(new Uint8Array([4])); // never synced
  * storage.crash();
- * console.log(await storage.read("db/a")); // Uint8Array [1, 2, 3]
+ * assert.deepEqual(await storage.read("db/a"), new Uint8Array([1, 2, 3]));
  * ```
  */
 export class MemoryStorage implements Storage {
@@ -224,11 +226,17 @@ export class MemoryStorage implements Storage {
    *
    * @example
    * ```ts
-   * import { MemoryStorage } from "./memory.ts";
+   * import assert from "node:assert/strict";
+   * import { MemoryStorage } from "@cyberdb/core/storage";
    * const s = new MemoryStorage();
    * s.setFault({ readOnly: true });
-   * await s.create("a").catch((e) => console.log(e.code)); // "EROFS"
+   * await assert.rejects(s.create("a"), { code: "EROFS" });
+   * s.setFault({ capacity: 2 });
+   * const f = await s.create("a");
+   * await assert.rejects(f.write(new Uint8Array([1, 2, 3])), { code: "ENOSPC" });
+   * assert.deepEqual(s.peek("a"), new Uint8Array([1, 2])); // what fitted
    * s.setFault(null);
+   * await f.write(new Uint8Array([3]));
    * ```
    */
   setFault(fault: MemoryFault | null): void {
@@ -401,12 +409,15 @@ export class MemoryStorage implements Storage {
    *
    * @example
    * ```ts
-   * import { MemoryStorage } from "./memory.ts";
+   * import assert from "node:assert/strict";
+   * import { ClosedError } from "@cyberdb/core";
+   * import { MemoryStorage } from "@cyberdb/core/storage";
    * const s = new MemoryStorage();
-   * const f = await s.create("a");   // never synced, directory never synced
+   * const f = await s.create("a"); // never synced, directory never synced
    * await f.write(new Uint8Array([1]));
    * s.crash();
-   * console.log(await s.read("a")); // null
+   * assert.equal(await s.read("a"), null);
+   * await assert.rejects(f.write(new Uint8Array([2])), ClosedError); // the handle died with it
    * ```
    */
   crash(): void {
@@ -424,9 +435,13 @@ export class MemoryStorage implements Storage {
    *
    * @example
    * ```ts
-   * import { MemoryStorage } from "./memory.ts";
+   * import assert from "node:assert/strict";
+   * import { MemoryStorage } from "@cyberdb/core/storage";
    * const s = new MemoryStorage();
-   * console.log(s.peek("a", { durable: true })); // null
+   * const f = await s.create("a");
+   * await f.write(new Uint8Array([1]));
+   * assert.deepEqual(s.peek("a"), new Uint8Array([1]));
+   * assert.equal(s.peek("a", { durable: true }), null); // neither the file nor its entry was synced
    * ```
    */
   peek(path: string, options?: { durable?: boolean }): Uint8Array | null {
@@ -447,10 +462,12 @@ export class MemoryStorage implements Storage {
    *
    * @example
    * ```ts
-   * import { MemoryStorage } from "./memory.ts";
+   * import assert from "node:assert/strict";
+   * import { MemoryStorage } from "@cyberdb/core/storage";
    * const s = new MemoryStorage();
    * s.poke("a", new Uint8Array([0xff]));
-   * console.log(s.peek("a")); // Uint8Array [255]
+   * s.crash();
+   * assert.deepEqual(s.peek("a"), new Uint8Array([255])); // durably
    * ```
    */
   poke(path: string, bytes: Uint8Array): void {
@@ -470,8 +487,14 @@ export class MemoryStorage implements Storage {
    *
    * @example
    * ```ts
-   * import { MemoryStorage } from "./memory.ts";
-   * console.log(new MemoryStorage().paths()); // []
+   * import assert from "node:assert/strict";
+   * import { MemoryStorage } from "@cyberdb/core/storage";
+   * const s = new MemoryStorage();
+   * assert.deepEqual(s.paths(), []);
+   * await s.mkdir("db/wal");
+   * s.poke("db/wal/2", new Uint8Array());
+   * s.poke("db/LOCK", new Uint8Array());
+   * assert.deepEqual(s.paths(), ["db/LOCK", "db/wal/2"]);
    * ```
    */
   paths(): string[] {

@@ -44,10 +44,13 @@ export interface HostGlobals {
  *
  * @example
  * ```ts
- * import { storageHost } from "./mod.ts";
- * storageHost({ navigator: { userAgent: "Cloudflare-Workers" }, process: { versions: { node: "22.0.0" } } }); // "workerd"
- * storageHost({}); // "other" (a browser)
- * storageHost(); // this runtime: "deno", "node", "workerd" or "other"
+ * import assert from "node:assert/strict";
+ * import { storageHost } from "@cyberdb/core/storage";
+ * const workerd = { navigator: { userAgent: "Cloudflare-Workers" }, process: { versions: { node: "22" } } };
+ * assert.equal(storageHost(workerd), "workerd"); // although it has process.versions.node
+ * assert.equal(storageHost({}), "other"); // a browser page or a worker
+ * assert.equal(storageHost({ process: { versions: { bun: "1.2.0" } } }), "node");
+ * assert.ok(["deno", "node", "workerd", "other"].includes(storageHost())); // this runtime
  * ```
  */
 export function storageHost(globals: HostGlobals = globalThis as HostGlobals): StorageHost {
@@ -91,9 +94,14 @@ function quoteDir(dir: string): string {
  *
  * @example
  * ```ts
- * import { defaultStorage } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { ValidationError } from "@cyberdb/core";
+ * import { defaultStorage } from "@cyberdb/core/storage";
  * const storage = await defaultStorage({ dir: "./data" });
- * console.log(storage.kind); // "deno" or "node"; a browser rejects with ValidationError
+ * assert.ok(storage.kind === "deno" || storage.kind === "node");
+ * const browser = {}; // what a browser page's globals look like to it
+ * assert.equal((await defaultStorage({ globals: browser })).kind, "memory");
+ * await assert.rejects(defaultStorage({ dir: "./data", globals: browser }), ValidationError);
  * ```
  */
 export function defaultStorage(options: DefaultStorageOptions = {}): Promise<Storage> {

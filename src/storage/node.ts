@@ -191,11 +191,19 @@ function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
  *
  * @example
  * ```ts
- * import { NodeStorage } from "./node.ts";
+ * import assert from "node:assert/strict";
+ * import { mkdtemp, rm } from "node:fs/promises";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { LockedError } from "@cyberdb/core";
+ * import { NodeStorage } from "@cyberdb/core/storage";
+ * const dir = await mkdtemp(join(tmpdir(), "cyberdb-"));
  * const storage = new NodeStorage();
- * await storage.mkdir("/tmp/cyberdb-example");
- * const lock = await storage.lock("/tmp/cyberdb-example/LOCK");
+ * const lock = await storage.lock(join(dir, "LOCK"));
+ * await assert.rejects(storage.lock(join(dir, "LOCK")), LockedError); // held (here, or by a live process)
  * await lock.release();
+ * await (await storage.lock(join(dir, "LOCK"))).release(); // free again
+ * await rm(dir, { recursive: true });
  * ```
  */
 export class NodeStorage implements Storage {

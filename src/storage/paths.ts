@@ -11,8 +11,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { normalizePath } from "./paths.ts";
- * normalizePath("a//b/./c/../d/"); // "a/b/d"
+ * assert.equal(normalizePath("a//b/./c/../d/"), "a/b/d");
  * ```
  */
 export function normalizePath(path: string): string {
@@ -35,8 +36,9 @@ export function normalizePath(path: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { joinPath } from "./paths.ts";
- * joinPath("data/", "wal", "1.wal"); // "data/wal/1.wal"
+ * assert.equal(joinPath("data/", "wal", "1.wal"), "data/wal/1.wal");
  * ```
  */
 export function joinPath(...parts: string[]): string {
@@ -48,8 +50,9 @@ export function joinPath(...parts: string[]): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dirname } from "./paths.ts";
- * dirname("data/wal/1.wal"); // "data/wal"
+ * assert.equal(dirname("data/wal/1.wal"), "data/wal");
  * ```
  */
 export function dirname(path: string): string {
@@ -65,8 +68,9 @@ export function dirname(path: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { basename } from "./paths.ts";
- * basename("data/wal/1.wal"); // "1.wal"
+ * assert.equal(basename("data/wal/1.wal"), "1.wal");
  * ```
  */
 export function basename(path: string): string {
@@ -80,8 +84,9 @@ export function basename(path: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { absolutePath } from "./paths.ts";
- * absolutePath("db/LOCK", "/home/me"); // "/home/me/db/LOCK"
+ * assert.equal(absolutePath("db/LOCK", "/home/me"), "/home/me/db/LOCK");
  * ```
  */
 export function absolutePath(path: string, cwd: string): string {

@@ -110,8 +110,9 @@ function markNegZero(v: unknown, depth: number): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decode, encode } from "./codec.ts";
- * Object.is(decode(encode(-0)), -0); // true
+ * assert.equal(decode(encode(-0)), -0); // -0 kept (assert.equal compares with Object.is)
  * ```
  */
 export function encode(value: unknown): Uint8Array {
@@ -126,8 +127,9 @@ export function encode(value: unknown): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decode, encode } from "./codec.ts";
- * decode(encode({ a: 1n })); // { a: 1n }
+ * assert.deepEqual(decode(encode({ a: 1n })), { a: 1n });
  * ```
  */
 export function decode(bytes: Uint8Array): unknown {
@@ -147,9 +149,10 @@ function plain(bytes: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeMultiple, encode } from "./codec.ts";
  * const both = new Uint8Array([...encode(1), ...encode("a")]);
- * decodeMultiple(both); // [1, "a"]
+ * assert.deepEqual(decodeMultiple(both), [1, "a"]);
  * ```
  */
 export function decodeMultiple(bytes: Uint8Array): unknown[] {
@@ -163,9 +166,10 @@ export function decodeMultiple(bytes: Uint8Array): unknown[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeRange, encode } from "./codec.ts";
  * const b = encode([1, 2]);
- * decodeRange(b, 0, b.length); // [1, 2]
+ * assert.deepEqual(decodeRange(b, 0, b.length), [1, 2]);
  * ```
  */
 export function decodeRange(bytes: Uint8Array, start: number, end: number): unknown {

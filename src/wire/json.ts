@@ -55,8 +55,9 @@ function isTagLike(o: Record<string, unknown>): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toJsonValue } from "./json.ts";
- * JSON.stringify(toJsonValue({ n: 1n })); // '{"n":{"$bigint":"1"}}'
+ * assert.equal(JSON.stringify(toJsonValue({ n: 1n })), '{"n":{"$bigint":"1"}}');
  * ```
  */
 export function toJsonValue(v: unknown): unknown {
@@ -93,8 +94,9 @@ function toJson(v: unknown, depth: number): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fromJsonValue } from "./json.ts";
- * fromJsonValue({ $bigint: "5" }); // 5n
+ * assert.equal(fromJsonValue({ $bigint: "5" }), 5n);
  * ```
  */
 export function fromJsonValue(v: unknown): unknown {

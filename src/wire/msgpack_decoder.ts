@@ -113,8 +113,9 @@ function setSource(bytes: Uint8Array, start: number, stop: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeOne } from "./msgpack_decoder.ts";
- * decodeOne(new Uint8Array([0x92, 0x01, 0xc0]), 0, 3); // [1, null]
+ * assert.deepEqual(decodeOne(new Uint8Array([0x92, 0x01, 0xc0]), 0, 3), [1, null]);
  * ```
  */
 export function decodeOne(bytes: Uint8Array, start: number, stop: number): unknown {
@@ -136,8 +137,9 @@ export function decodeOne(bytes: Uint8Array, start: number, stop: number): unkno
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeAll } from "./msgpack_decoder.ts";
- * decodeAll(new Uint8Array([0x01, 0xa1, 0x61])); // [1, "a"]
+ * assert.deepEqual(decodeAll(new Uint8Array([0x01, 0xa1, 0x61])), [1, "a"]);
  * ```
  */
 export function decodeAll(bytes: Uint8Array): unknown[] {

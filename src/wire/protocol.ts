@@ -141,9 +141,10 @@ export const AUTH_FRAME_BYTES = 4096;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { authorizationHeader } from "./protocol.ts";
- * authorizationHeader("secret"); // "Bearer secret"
- * authorizationHeader("pässwörd"); // "Basic OnDDpHNzd8O2cmQ="
+ * assert.equal(authorizationHeader("secret"), "Bearer secret");
+ * assert.equal(authorizationHeader("pässwörd"), "Basic OnDDpHNzd8O2cmQ=");
  * ```
  */
 export function authorizationHeader(password: string): string {
