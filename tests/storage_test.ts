@@ -12,6 +12,7 @@ import { ClosedError, LockedError, ValidationError } from "../src/errors.ts";
 import { Database } from "../src/api/database.ts";
 import { defaultStorage, DenoStorage, MemoryStorage, NodeStorage, storageHost } from "../src/storage/mod.ts";
 import type { Storage } from "../src/storage/types.ts";
+import { conformanceCases, type ConformanceTarget } from "./fixtures/storage_conformance.ts";
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 const isBun = Boolean((process.versions as Record<string, string | undefined>).bun);
@@ -61,223 +62,17 @@ async function writeFileVia(s: Storage, path: string, text: string, durable = tr
 
 for (const impl of impls) {
   describe(`Storage conformance: ${impl.name}`, () => {
-    it("kind names the implementation", () => {
-      assert.equal(impl.make().kind, impl.name);
-    });
-
-    it("mkdir creates parents, tolerates an existing directory, and list shows subdirectories", () =>
-      withDir(impl, async (s, dir) => {
-        await s.mkdir(`${dir}/a/b/c`);
-        await s.mkdir(`${dir}/a/b/c`);
-        await s.mkdir(`${dir}/a`);
-        assert.deepEqual(await s.list(dir), ["a"]);
-        assert.deepEqual(await s.list(`${dir}/a/b`), ["c"]);
-        assert.deepEqual(await s.list(`${dir}/a/b/c`), []);
-      }));
-
-    it("read of a missing file is null and size of a missing file is null", () =>
-      withDir(impl, async (s, dir) => {
-        assert.equal(await s.read(`${dir}/nope`), null);
-        assert.equal(await s.size(`${dir}/nope`), null);
-      }));
-
-    it("create, write, read and size round-trip exact bytes as a plain Uint8Array", () =>
-      withDir(impl, async (s, dir) => {
-        const bytes = new Uint8Array(1000).map((_, i) => (i * 7) & 0xff);
-        const f = await s.create(`${dir}/x`);
-        await f.write(bytes);
-        await f.write(new Uint8Array(0));
-        assert.equal(await f.size(), 1000);
-        await f.close();
-        const got = await s.read(`${dir}/x`);
-        assert.ok(got instanceof Uint8Array);
-        assert.deepEqual(got, bytes);
-        assert.equal(await s.size(`${dir}/x`), 1000);
-      }));
-
-    it("a large write lands completely", () =>
-      withDir(impl, async (s, dir) => {
-        const big = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => i % 251);
-        const f = await s.create(`${dir}/big`);
-        await f.write(big);
-        await f.sync();
-        await f.close();
-        assert.deepEqual(await s.read(`${dir}/big`), big);
-      }));
-
-    it("openAppend creates a missing file and appends to an existing one", () =>
-      withDir(impl, async (s, dir) => {
-        const f = await s.openAppend(`${dir}/log`);
-        assert.equal(await f.size(), 0);
-        await f.write(enc("ab"));
-        await f.close();
-        const g = await s.openAppend(`${dir}/log`);
-        await g.write(enc("cd"));
-        await g.write(enc("ef"));
-        assert.equal(await g.size(), 6);
-        await g.close();
-        assert.equal(dec(await s.read(`${dir}/log`)), "abcdef");
-      }));
-
-    it("create empties an existing file", () =>
-      withDir(impl, async (s, dir) => {
-        await writeFileVia(s, `${dir}/x`, "old content");
-        const f = await s.create(`${dir}/x`);
-        assert.equal(await f.size(), 0);
-        await f.write(enc("new"));
-        await f.close();
-        assert.equal(dec(await s.read(`${dir}/x`)), "new");
-      }));
-
-    it("truncate then append continues at the cut", () =>
-      withDir(impl, async (s, dir) => {
-        const f = await s.openAppend(`${dir}/t`);
-        await f.write(enc("0123456789"));
-        await f.sync();
-        await f.truncate(4);
-        assert.equal(await f.size(), 4);
-        await f.write(enc("ab"));
-        await f.sync();
-        await f.close();
-        assert.equal(dec(await s.read(`${dir}/t`)), "0123ab");
-        // A truncate through a fresh handle, as recovery does.
-        const g = await s.openAppend(`${dir}/t`);
-        await g.truncate(2);
-        await g.write(enc("Z"));
-        await g.close();
-        assert.equal(dec(await s.read(`${dir}/t`)), "01Z");
-      }));
-
-    it("rename moves a file and replaces the target; a missing source rejects", () =>
-      withDir(impl, async (s, dir) => {
-        await writeFileVia(s, `${dir}/a`, "A");
-        await writeFileVia(s, `${dir}/b`, "B");
-        await s.rename(`${dir}/a`, `${dir}/b`);
-        assert.equal(await s.read(`${dir}/a`), null);
-        assert.equal(dec(await s.read(`${dir}/b`)), "A");
-        await s.mkdir(`${dir}/sub`);
-        await s.rename(`${dir}/b`, `${dir}/sub/c`);
-        assert.equal(dec(await s.read(`${dir}/sub/c`)), "A");
-        await assert.rejects(s.rename(`${dir}/missing`, `${dir}/z`));
-      }));
-
-    it("remove deletes a file and tolerates a missing one", () =>
-      withDir(impl, async (s, dir) => {
-        await writeFileVia(s, `${dir}/a`, "A");
-        await s.remove(`${dir}/a`);
-        assert.equal(await s.read(`${dir}/a`), null);
-        await s.remove(`${dir}/a`);
-        await s.remove(`${dir}/never-existed`);
-      }));
-
-    it("list is sorted and a missing directory lists as []", () =>
-      withDir(impl, async (s, dir) => {
-        for (const name of ["b.wal", "00000000000000000010.wal", "a", "00000000000000000002.wal"]) {
-          await writeFileVia(s, `${dir}/${name}`, name, false);
-        }
-        assert.deepEqual(await s.list(dir), [
-          "00000000000000000002.wal",
-          "00000000000000000010.wal",
-          "a",
-          "b.wal",
-        ]);
-        assert.deepEqual(await s.list(`${dir}/missing`), []);
-        assert.deepEqual(await s.list(`${dir}/missing/deeper`), []);
-      }));
-
-    it("synced data and synced directory entries are readable by a fresh storage", () =>
-      withDir(impl, async (s, dir) => {
-        await s.mkdir(`${dir}/wal`);
-        await writeFileVia(s, `${dir}/wal/1.wal`, "durable");
-        await writeFileVia(s, `${dir}/tmp`, "snap");
-        await s.rename(`${dir}/tmp`, `${dir}/snap`);
-        await s.syncDir(`${dir}/wal`);
-        await s.syncDir(dir);
-        const fresh = impl.reopen(s);
-        assert.equal(dec(await fresh.read(`${dir}/wal/1.wal`)), "durable");
-        assert.equal(dec(await fresh.read(`${dir}/snap`)), "snap");
-        assert.equal(await fresh.read(`${dir}/tmp`), null);
-        assert.deepEqual(await fresh.list(dir), ["snap", "wal"]);
-      }));
-
-    it("a closed file can be closed again, and other calls on it reject", () =>
-      withDir(impl, async (s, dir) => {
-        const f = await s.create(`${dir}/c`);
-        await f.close();
-        await f.close();
-        await assert.rejects(f.write(enc("x")), ClosedError);
-        await assert.rejects(f.sync(), ClosedError);
-        await assert.rejects(f.size(), ClosedError);
-        await assert.rejects(f.truncate(0), ClosedError);
-      }));
-
-    it("a second lock in the same process is LockedError naming the path", () =>
-      withDir(impl, async (s, dir) => {
-        const path = `${dir}/LOCK`;
-        const lock = await s.lock(path);
-        assert.ok((await s.list(dir)).includes("LOCK"), "the lock file exists while held");
-        await assert.rejects(s.lock(path), (e: unknown) => {
-          assert.ok(e instanceof LockedError);
-          assert.equal(e.code, "LOCKED");
-          assert.match(e.message, /LOCK/);
-          assert.match(e.message, /close/);
-          return true;
-        });
-        // Two racing lock() calls: exactly one wins.
-        await lock.release();
-        const results = await Promise.allSettled([s.lock(path), s.lock(path)]);
-        assert.equal(results.filter((r) => r.status === "fulfilled").length, 1);
-        for (const r of results) if (r.status === "fulfilled") await r.value.release();
-      }));
-
-    it("release removes the lock file, is idempotent, and the lock can be taken again", () =>
-      withDir(impl, async (s, dir) => {
-        const path = `${dir}/LOCK`;
-        const first = await s.lock(path);
-        await first.release();
-        await first.release();
-        assert.ok(!(await s.list(dir)).includes("LOCK"));
-        const second = await s.lock(path);
-        await first.release(); // a stale handle must not free the new holder
-        await assert.rejects(s.lock(path), LockedError);
-        await second.release();
-      }));
-
-    it("identity: a path names its open file's identity until removed (null) or replaced (another)", () =>
-      withDir(impl, async (s, dir) => {
-        const path = `${dir}/seg`;
-        const f = await s.create(path);
-        const id = await f.identity!();
-        assert.equal(typeof id, "string");
-        assert.equal(await s.identity!(path), id);
-        await f.write(enc("x"));
-        assert.equal(await s.identity!(path), id, "writing keeps the identity");
-        await s.remove(path);
-        assert.equal(await s.identity!(path), null);
-        assert.equal(await s.identity!(`${dir}/missing/deeper`), null);
-        const g = await s.create(path); // a new file under the old name, while f is still open
-        assert.notEqual(await g.identity!(), id);
-        assert.notEqual(await s.identity!(path), id);
-        await f.close();
-        await g.close();
-      }));
-
-    it("held(): true while the lock file is this lock's; false once removed or replaced; release spares a replacement", () =>
-      withDir(impl, async (s, dir) => {
-        const path = `${dir}/LOCK`;
-        const lock = await s.lock(path);
-        assert.equal(await lock.held!(), true);
-        await s.remove(path);
-        assert.equal(await lock.held!(), false, "removed");
-        const other = await s.create(path); // someone else's LOCK now
-        await other.write(enc("theirs"));
-        await other.sync();
-        await other.close();
-        assert.equal(await lock.held!(), false, "replaced");
-        await lock.release();
-        assert.equal(dec(await s.read(path)), "theirs", "release leaves a LOCK that is not its own");
-        assert.equal(await lock.held!(), false, "released");
-      }));
+    const target: ConformanceTarget = {
+      kind: impl.name,
+      make: impl.make,
+      reopen: impl.reopen,
+      dir: async () => {
+        if (impl.name === "memory") return { path: "db", remove: () => Promise.resolve() };
+        const path = await mkdtemp(join(tmpdir(), "cyberdb-storage-"));
+        return { path, remove: () => rm(path, { recursive: true, force: true }) };
+      },
+    };
+    for (const c of conformanceCases(target)) it(c.name, c.run);
 
     if (impl.name !== "memory") {
       it("a lock file left by a dead pid is taken over", () =>
