@@ -146,6 +146,18 @@ function runtimeArgs(): { argv: string[]; env: Record<string, string | undefined
   return { argv: process.argv.slice(2), env: process.env };
 }
 
+/** Why the server could not start, with the address it tried (Deno's "address in use" names none). */
+function startFailure(e: unknown, config: ServerConfig | undefined): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown } | null)?.code;
+  const where = config === undefined ? "" : ` on ${formatHost(config.host)}:${config.port}`;
+  if (code === "EADDRINUSE" || /address already in use|AddrInUse/i.test(message)) {
+    return `Could not start the server${where}: the address is already in use (${message}); ` +
+      "stop the process that holds it, or pick another --port (0 = any free port)";
+  }
+  return `Could not start the server${where}: ${message}`;
+}
+
 /** Serves per flags and env until SIGINT/SIGTERM, then shuts down cleanly and exits 0. */
 async function main(): Promise<void> {
   const glue: RuntimeGlue = await loadGlue();
@@ -156,14 +168,12 @@ async function main(): Promise<void> {
     return;
   }
   let server: RunningServer;
+  let config: ServerConfig | undefined;
   try {
-    server = await startServer(parseConfig(argv, env));
+    config = parseConfig(argv, env);
+    server = await startServer(config);
   } catch (e) {
-    console.error(
-      e instanceof CyberDBError
-        ? e.message
-        : `Could not start the server: ${e instanceof Error ? e.message : String(e)}`,
-    );
+    console.error(e instanceof CyberDBError ? e.message : startFailure(e, config));
     glue.exit(e instanceof CyberDBError && e.code === "VALIDATION" ? 2 : 1);
   }
   console.log(`cyberdb listening on ${server.url}`);

@@ -315,4 +315,22 @@ describe("start-up", () => {
     assert.match(out, /Refusing to listen on "0\.0\.0\.0" without a password/);
     assert.doesNotMatch(out, /listening/);
   });
+
+  it("a port in use is refused with the address it tried, on every runtime", async () => {
+    const [cmd, args] = command();
+    const child = spawn(cmd, [...args, "--host", "127.0.0.1", "--port", String(server.port), "--memory"], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (b) => (out += b));
+    child.stderr.on("data", (b) => (out += b));
+    const code = await new Promise((r) => child.once("exit", (c) => r(c)));
+    assert.equal(code, 1);
+    assert.match(
+      out,
+      new RegExp(`Could not start the server on 127\\.0\\.0\\.1:${server.port}: the address is already in use`),
+    );
+    assert.match(out, /pick another --port/);
+  });
 });

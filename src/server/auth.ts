@@ -188,8 +188,8 @@ export class AuthGuard {
     this.#refused++;
     this.#fail(peer, rec, now);
     return new AuthError(
-      given === undefined
-        ? "This server needs a password: send the header Authorization: Bearer <password>"
+      given === undefined || given === null
+        ? "This server needs a password and none was given: pass { password } to connect(), or send the header Authorization: Bearer <password>"
         : "Wrong password: check the password given to the client against the server's --password",
     );
   }

@@ -29,6 +29,8 @@ export async function buildClientBundle(): Promise<string> {
     platform: "browser",
     target: "es2022",
     minify: true,
+    // Class names kept: a browser error reads KeyNotFoundError, not "He".
+    keepNames: true,
     write: false,
     legalComments: "none",
     logLevel: "silent",
