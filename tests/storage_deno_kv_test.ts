@@ -223,6 +223,39 @@ try { new DenoKvStorage(); console.log("built"); } catch (e) { console.log(e.cod
     });
   });
 
+  describe("DenoKvStorage: a database that lost its lease", () => {
+    it("acknowledges nothing more and keeps saying why; the new holder's data is untouched", async () => {
+      const a = new DenoKvStorage({ kv, leaseMs: 200, prefix: ["lost"] });
+      const dbA = await Database.open({ dir: "db", storage: a, sync: "always" });
+      dbA.createDict("d").set("a", 1);
+      await dbA.flush();
+      a.close(); // stops renewing: as a holder paused past its lease
+      let dbB: Database | null = null;
+      for (let i = 0; i < 40 && dbB === null; i++) {
+        dbB = await Database.open({ dir: "db", storage: new DenoKvStorage({ kv: kv2, prefix: ["lost"] }) })
+          .catch((e) => {
+            if (!(e instanceof LockedError)) throw e;
+            return sleep(50).then(() => null);
+          });
+      }
+      assert.ok(dbB, "the lease ran out and was taken over");
+      dbB.getDict("d").set("b", 2);
+      await dbB.flush();
+      const takenOver = /taken over by another process/;
+      dbA.getDict("d").set("a2", 2);
+      await assert.rejects(dbA.flush(), (e: unknown) => e instanceof StorageError && takenOver.test(e.message));
+      // Still refused after the recovery loop had time to retry (it must not believe it recovered).
+      await sleep(400);
+      assert.match(dbA.storageError?.message ?? "(none)", takenOver);
+      assert.throws(() => dbA.getDict("d").set("a3", 3), StorageError);
+      await dbB.close();
+      await dbA.close().catch(() => {}); // it may say what it could not write
+      const dbC = await Database.open({ dir: "db", storage: new DenoKvStorage({ kv, prefix: ["lost"] }) });
+      assert.deepEqual(dbC.getDict("d").toObject(), { a: 1, b: 2 });
+      await dbC.close();
+    });
+  });
+
   describe("A database on Deno KV in child processes", () => {
     const LEASE_MS = 1000;
     const SEED = seedFromEnv("CYBERDB_CRASH_SEED");

@@ -196,6 +196,17 @@ class KvCore {
   }
 
   /**
+   * Throws `LockedError` when a lock over `paths` is known to be lost: every
+   * change under its directory is refused from then on, even one that would
+   * need no commit (opening an existing file, a sync with nothing new), so a
+   * database that lost its lease cannot believe it recovered.
+   */
+  guard(paths: string[]): void {
+    const lost = this.fencesFor(paths).find((f) => f.lost);
+    if (lost) throw lockLost(lost);
+  }
+
+  /**
    * Commits `op` with a check, for each lock held over `paths`, that its
    * LOCK entry is still the one this storage created: a process that took
    * the lease over (ours ran out while we were paused) replaced that entry,
@@ -356,6 +367,7 @@ class KvFile implements StorageFile {
 
   async write(data: Uint8Array): Promise<void> {
     this.#check();
+    this.#core.guard([this.#path]);
     if (data.length === 0) return;
     // A copy: the caller may reuse its buffer before the bytes are committed.
     this.#pending.push(data.slice());
@@ -365,6 +377,7 @@ class KvFile implements StorageFile {
 
   async sync(): Promise<void> {
     this.#check();
+    this.#core.guard([this.#path]);
     await this.#serial(() => this.#flush());
   }
 
@@ -375,6 +388,7 @@ class KvFile implements StorageFile {
         `Truncate size ${String(size).slice(0, 40)} is not a byte count; pass an integer >= 0.`,
       );
     }
+    this.#core.guard([this.#path]);
     await this.#serial(() => this.#truncate(size));
   }
 
@@ -656,6 +670,7 @@ export class DenoKvStorage implements Storage {
   async mkdir(path: string): Promise<void> {
     const core = this.#core;
     const p = core.path(path);
+    core.guard([p]);
     const chain: string[] = [];
     for (let d = p; !isRoot(d); d = dirname(d)) chain.push(d);
     if (chain.length === 0) return;
@@ -737,6 +752,7 @@ export class DenoKvStorage implements Storage {
     const core = this.#core;
     const p = core.path(path);
     if (isRoot(p)) throw fsError("EISDIR", `Cannot open ${quote(p)}: it is a directory.`);
+    core.guard([p]);
     const dir = dirname(p);
     const keys = [core.entryKey(p), ...(isRoot(dir) ? [] : [core.entryKey(dir)])];
     const kv = await core.kv();
@@ -779,6 +795,7 @@ export class DenoKvStorage implements Storage {
     const core = this.#core;
     const f = core.path(from);
     const t = core.path(to);
+    core.guard([f, t]);
     const tDir = dirname(t);
     const keys = [core.entryKey(f), core.entryKey(t), ...(isRoot(tDir) ? [] : [core.entryKey(tDir)])];
     const kv = await core.kv();
@@ -815,6 +832,7 @@ export class DenoKvStorage implements Storage {
     const core = this.#core;
     const p = core.path(path);
     if (isRoot(p)) throw fsError("EISDIR", `Cannot remove ${quote(p)}: it is a directory.`);
+    core.guard([p]);
     const key = core.entryKey(p);
     const kv = await core.kv();
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
