@@ -82,6 +82,13 @@ interface Fence {
   lost: boolean;
 }
 
+/** A lock this storage took: its fence, and what renewing its lease needs. */
+interface Held extends Fence {
+  ino: string;
+  token: string;
+  since: string;
+}
+
 const enc = new TextEncoder();
 
 /** `"…"` of a path for a message, at most 120 characters, keeping both ends. */
@@ -109,8 +116,9 @@ function parseLease(bytes: Uint8Array | null): Lease | null {
   if (bytes === null || bytes.length === 0 || bytes.length > 1000) return null;
   try {
     const v = JSON.parse(new TextDecoder().decode(bytes)) as Partial<Lease>;
-    if (typeof v.token !== "string" || typeof v.expires !== "number" || typeof v.pid !== "number") return null;
-    return v as Lease;
+    // The token and the expiry decide; the pid is only for messages.
+    if (typeof v.token !== "string" || typeof v.expires !== "number") return null;
+    return { ...v, pid: typeof v.pid === "number" ? v.pid : 0 } as Lease;
   } catch {
     return null;
   }
@@ -884,20 +892,22 @@ export class DenoKvStorage implements Storage {
     }
   }
 
-  #lease(token: string): Uint8Array {
+  /** The LOCK file's content: taken at `since`, good until now + leaseMs. */
+  #lease(token: string, since: string): Uint8Array {
     const now = Date.now();
     const lease: Lease = {
       token,
-      pid: Deno.pid,
+      // 0 where a host has no pid to give: the lease, not the pid, decides.
+      pid: typeof Deno.pid === "number" ? Deno.pid : 0,
       runtime: "deno",
-      since: new Date(now).toISOString(),
+      since,
       expires: now + this.#core.leaseMs,
       leaseMs: this.#core.leaseMs,
     };
     return enc.encode(JSON.stringify(lease) + "\n");
   }
 
-  async #acquire(p: string): Promise<Fence & { ino: string; token: string }> {
+  async #acquire(p: string): Promise<Held> {
     const core = this.#core;
     const dir = dirname(p);
     const keys = [core.entryKey(p), ...(isRoot(dir) ? [] : [core.entryKey(dir)])];
@@ -918,7 +928,8 @@ export class DenoKvStorage implements Storage {
       }
       const token = crypto.randomUUID();
       const ino = crypto.randomUUID();
-      const bytes = this.#lease(token);
+      const since = new Date().toISOString();
+      const bytes = this.#lease(token, since);
       const op = kv.atomic()
         .check({ key: keys[0], versionstamp: e.versionstamp })
         .set(keys[0], { t: "f", ino } satisfies Entry)
@@ -929,13 +940,13 @@ export class DenoKvStorage implements Storage {
       const res = await op.commit();
       if (!res.ok) continue;
       if (old !== null) await core.collect(old);
-      return { path: p, dir, key: keys[0], versionstamp: res.versionstamp, lost: false, ino, token };
+      return { path: p, dir, key: keys[0], versionstamp: res.versionstamp, lost: false, ino, token, since };
     }
     if (holder !== null) throw lockedByLease(p, holder);
     throw raced("Locking", p);
   }
 
-  #held(fence: Fence & { ino: string; token: string }): StorageLock {
+  #held(fence: Held): StorageLock {
     const core = this.#core;
     let released = false;
     const stillOurs = async () => {
@@ -945,7 +956,7 @@ export class DenoKvStorage implements Storage {
       return !fence.lost;
     };
     const renew = async () => {
-      const bytes = this.#lease(fence.token);
+      const bytes = this.#lease(fence.token, fence.since);
       const res = await (await core.kv()).atomic()
         .check({ key: fence.key, versionstamp: fence.versionstamp })
         .set(core.inodeKey(fence.ino), { size: bytes.length } satisfies Meta)
