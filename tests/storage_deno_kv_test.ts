@@ -145,6 +145,17 @@ if (!isDeno) {
       assert.equal(await fresh.size("/split/f"), first.length + 1536 * 1024);
     });
 
+    it("calls on a file not awaited one by one apply in call order; a write during a sync is not lost", async () => {
+      const s = new DenoKvStorage({ kv, prefix: ["order"] });
+      await s.mkdir("/o");
+      const f = await s.create("/o/f");
+      await f.write(enc("0123456789"));
+      await f.sync();
+      await Promise.all([f.truncate(2), f.write(enc("Z")), f.sync(), f.write(enc("!")), f.sync(), f.write(enc("?"))]);
+      await f.close();
+      assert.equal(new TextDecoder().decode((await s.read("/o/f"))!), "01Z!?");
+    });
+
     it("a path too long for a KV key is a ValidationError saying so", async () => {
       const s = new DenoKvStorage({ kv });
       await assert.rejects(s.mkdir("/" + "d".repeat(3000)), (e: unknown) => {

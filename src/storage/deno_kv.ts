@@ -378,9 +378,14 @@ class KvFile implements StorageFile {
     this.#core.guard([this.#path]);
     if (data.length === 0) return;
     // A copy: the caller may reuse its buffer before the bytes are committed.
-    this.#pending.push(data.slice());
-    this.#pendingLen += data.length;
-    if (this.#pendingLen >= STAGE_BYTES) await this.#serial(() => this.#stage());
+    const copy = data.slice();
+    // In the queue too: the buffer only ever changes between commits, and a
+    // write, truncate and sync not awaited one by one still apply in call order.
+    await this.#serial(async () => {
+      this.#pending.push(copy);
+      this.#pendingLen += copy.length;
+      if (this.#pendingLen >= STAGE_BYTES) await this.#stage();
+    });
   }
 
   async sync(): Promise<void> {
