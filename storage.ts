@@ -1,7 +1,8 @@
 /**
  * `@cyberdb/core/storage` — the storage adapters a database can be opened
  * on (DESIGN §10): `DenoStorage` (Deno), `NodeStorage` (Node and Bun, and
- * Deno through `node:fs`), `MemoryStorage` (memory only, with crash and
+ * Deno through `node:fs`), `DenoKvStorage` (Deno KV, e.g. on Deno Deploy;
+ * single writer under a lease), `MemoryStorage` (memory only, with crash and
  * fault simulation), the `Storage` interface every one implements (one
  * conformance suite, `tests/storage_test.ts`), and `defaultStorage()`,
  * the one `Database.open({ dir })` picks — and the `Scheduler` seam with
@@ -30,6 +31,8 @@
 export {
   defaultStorage,
   type DefaultStorageOptions,
+  DenoKvStorage,
+  type DenoKvStorageOptions,
   DenoStorage,
   type HostGlobals,
   type MemoryFault,

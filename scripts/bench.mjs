@@ -8,7 +8,7 @@
 //   node scripts/bench.mjs bun node --scale 0.1             quick smoke run (BENCH_SCALE)
 //   node scripts/bench.mjs --only dict,get                  sections (BENCH_ONLY), if the bench has them
 //
-// Runtimes: deno (`deno run -A --v8-flags=--expose-gc`), bun (`bun run`),
+// Runtimes: deno (`deno run -A --unstable-kv --v8-flags=--expose-gc`), bun (`bun run`),
 // node (`node --expose-gc --import tsx`, opt-in). Exit code 1 if any run fails.
 import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -42,7 +42,8 @@ const benchFiles = files.length
     .map((f) => join("bench", f));
 
 const commands = {
-  deno: (f) => [bin("deno"), ["run", "-A", "--no-lock", "--v8-flags=--expose-gc", f]],
+  // --unstable-kv: edge_kv_bench.ts opens Deno KV (Deno.openKv is behind that flag in Deno 2.x).
+  deno: (f) => [bin("deno"), ["run", "-A", "--unstable-kv", "--no-lock", "--v8-flags=--expose-gc", f]],
   bun: (f) => [bin("bun"), ["run", "./" + f]],
   node: (f) => [process.execPath, ["--expose-gc", "--import", "tsx", f]],
 };

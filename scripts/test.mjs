@@ -31,8 +31,9 @@ const testFiles = files.length ? files : readdirSync(join(root, "tests"))
   .sort()
   .map((f) => join("tests", f));
 
+// --unstable-kv: Deno 2.x keeps Deno.openKv (DenoKvStorage) behind that flag.
 const commands = {
-  deno: [bin("deno"), ["test", "-A", "--quiet", ...testFiles]],
+  deno: [bin("deno"), ["test", "-A", "--unstable-kv", "--quiet", ...testFiles]],
   bun: [bin("bun"), ["test", "--timeout", "300000", ...testFiles.map((f) => "./" + f)]],
   node: [process.execPath, ["--import", "tsx", "--test", "--test-reporter", "spec", ...testFiles]],
 };
@@ -113,6 +114,7 @@ const GATE = [
   ["JSDoc examples type-checked and run", [
     "test",
     "-A",
+    "--unstable-kv", // DenoKvStorage's examples open Deno KV
     "--doc",
     "--quiet",
     ...ENTRIES,

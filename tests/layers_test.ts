@@ -129,7 +129,8 @@ describe("layers (DESIGN §1)", () => {
   });
 
   it("runtime globals appear only in the runtime glue files", () => {
-    const glue = /^src\/(storage|server)\/(deno|bun|node)\.ts$/;
+    // deno_kv.ts: the Deno KV storage, Deno-only like deno.ts.
+    const glue = /^src\/((storage|server)\/(deno|bun|node)|storage\/deno_kv)\.ts$/;
     for (const file of FILES.filter((f) => !glue.test(f))) {
       assert.ok(!/\b(Deno|Bun)\.[A-Za-z]/.test(code(join(root, file))), `${file} names Deno./Bun. outside the glue`);
     }

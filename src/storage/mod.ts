@@ -10,12 +10,13 @@
 import { ValidationError } from "../errors.ts";
 import type { Storage } from "./types.ts";
 import { DenoStorage } from "./deno.ts";
+import { DenoKvStorage, type DenoKvStorageOptions } from "./deno_kv.ts";
 import { MemoryStorage } from "./memory.ts";
 import { NodeStorage } from "./node.ts";
 
 export type { Storage, StorageFile, StorageLock } from "./types.ts";
 export { type Scheduler, systemScheduler } from "./scheduler.ts";
-export { DenoStorage, MemoryStorage, NodeStorage };
+export { DenoKvStorage, type DenoKvStorageOptions, DenoStorage, MemoryStorage, NodeStorage };
 export type { MemoryFault } from "./memory.ts";
 
 /**

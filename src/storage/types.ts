@@ -48,8 +48,8 @@ export interface StorageLock {
 
 /** The file operations the database needs, nothing more. */
 export interface Storage {
-  /** Which implementation this is: `"deno"`, `"node"` (Node and Bun) or `"memory"`. */
-  readonly kind: "deno" | "node" | "memory";
+  /** Which implementation this is: `"deno"`, `"node"` (Node and Bun), `"memory"` or `"deno-kv"` (Deno KV). */
+  readonly kind: "deno" | "node" | "memory" | "deno-kv";
   /** Creates a directory and any missing parents; an existing one is fine. */
   mkdir(path: string): Promise<void>;
   /** The entry names in a directory, sorted ascending; `[]` when it does not exist. */
