@@ -363,7 +363,7 @@ export class NodeStorage implements Storage {
 
   async #acquire(path: string, mine: Uint8Array): Promise<{ fd: number; id: string }> {
     const { fs, fd: fsc, process } = await node();
-    for (let attempt = 0; attempt < 5; attempt++) {
+    for (let attempt = 0; attempt < 20; attempt++) {
       try {
         const h = await fs.open(path, "wx");
         try {
@@ -390,10 +390,39 @@ export class NodeStorage implements Storage {
       }
       // Stale: a dead holder (its pid gone, or now another process's), or our
       // own pid left by an earlier process that had it (pids repeat across
-      // container restarts). Re-read right before unlinking to keep the
-      // window for a racing taker tiny.
-      if (sameBytes(await readOrNull(path), seen)) await this.remove(path);
+      // container restarts). Only one taker may remove it: two that both saw
+      // it stale could otherwise remove each other's fresh LOCK and both
+      // hold the directory (seen under load on Bun).
+      await this.#takeOver(path, seen);
     }
     throw lockedByOther(path, parseLockFile(await readOrNull(path)));
+  }
+
+  /**
+   * Removes the stale lock file `path` (still holding `seen`) under a
+   * takeover mutex: the directory `<path>.takeover`, whose `mkdir` only one
+   * process wins. The others wait a moment and try the lock again (and then
+   * find the winner's fresh LOCK). A mutex left by a taker that died holding
+   * it is taken over itself once it is older than {@linkcode FRESH_LOCK_MS}.
+   */
+  async #takeOver(path: string, seen: Uint8Array): Promise<void> {
+    const { fs } = await node();
+    const mutex = `${path}.takeover`;
+    try {
+      await fs.mkdir(mutex);
+    } catch (e) {
+      if (errCode(e) !== "EEXIST") throw e;
+      const info = await fs.stat(mutex).catch(() => null);
+      if (info !== null && Date.now() - info.mtimeMs >= FRESH_LOCK_MS) await fs.rmdir(mutex).catch(() => {});
+      await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
+      return;
+    }
+    try {
+      // Still the stale file we judged: remove it. (A fresh LOCK is only ever
+      // created with O_EXCL after a removal, and removals happen under this mutex.)
+      if (sameBytes(await readOrNull(path), seen)) await this.remove(path);
+    } finally {
+      await fs.rmdir(mutex).catch(() => {});
+    }
   }
 }
