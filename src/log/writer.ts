@@ -45,7 +45,7 @@
  * @module
  */
 
-import { ClosedError, CorruptionError, StorageError, TooLargeError } from "../errors.ts";
+import { ClosedError, CorruptionError, LockedError, StorageError, TooLargeError } from "../errors.ts";
 import { storageFailure } from "../storage/failure.ts";
 import { type Scheduler, systemScheduler } from "../storage/scheduler.ts";
 import type { Storage, StorageFile } from "../storage/types.ts";
@@ -611,7 +611,10 @@ export class WalWriter {
   #kick(): void {
     if (this.#running || this.#failure) return;
     this.#running = true;
-    this.#work().catch((e) => this.#fail(e, "io"));
+    // A storage that fences its writes by a lock (Deno KV's lease) refuses with
+    // LockedError once another process holds the directory: not a disk error
+    // to retry, but the end of this writer.
+    this.#work().catch((e) => this.#fail(e, e instanceof LockedError ? "lock" : "io"));
   }
 
   // The only code that touches the segment: one step at a time, until
@@ -762,7 +765,7 @@ export class WalWriter {
     const failure = {
       error: error instanceof StorageError
         ? error
-        : error instanceof CorruptionError
+        : error instanceof CorruptionError || error instanceof LockedError
         ? new StorageError(error.message, { cause: error })
         : storageFailure("Writing the write-ahead log", path, error, REFUSING),
       kind,
