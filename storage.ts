@@ -2,7 +2,7 @@
  * `@cyberdb/core/storage` — the storage adapters a database can be opened
  * on (DESIGN §10): `DenoStorage` (Deno), `NodeStorage` (Node and Bun, and
  * Deno through `node:fs`), `MemoryStorage` (memory only, with crash and
- * fault simulation), the `Storage` interface every one implements (one
+ * fault simulation), `OpfsStorage` (a browser's dedicated Worker), the `Storage` interface every one implements (one
  * conformance suite, `tests/storage_test.ts`), and `defaultStorage()`,
  * the one `Database.open({ dir })` picks — and the `Scheduler` seam with
  * `systemScheduler()`, the timers of the background work (fsync and snapshot
@@ -35,6 +35,8 @@ export {
   type MemoryFault,
   MemoryStorage,
   NodeStorage,
+  OpfsStorage,
+  type OpfsStorageOptions,
   type Scheduler,
   type Storage,
   type StorageFile,
