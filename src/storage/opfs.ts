@@ -441,11 +441,17 @@ class OpfsFile implements StorageFile {
 /** Options of {@linkcode OpfsStorage}. */
 export interface OpfsStorageOptions {
   /**
-   * How long `lock()` waits for a Web Lock held elsewhere before it fails
-   * with `LockedError`, in ms (default 0: at once). A page that reloads
-   * starts its new worker while the old one may still be shutting down;
-   * a second or two here lets the new one wait for the old one's lock
-   * instead of failing.
+   * How long `lock()` waits for the directory's Web Lock while another tab
+   * or worker holds it, in ms, before failing with `LockedError`
+   * (default 5000; 0 = fail at once).
+   *
+   * Why wait at all: a page that reloads starts its new worker while the
+   * old one may still be dying. Chromium lets a worker that is busy (in a
+   * long task, or a chain of promises that never yields) finish for up to
+   * 2 s after `terminate()` or a reload before it kills it, and the lock is
+   * free only then (measured: ~2.0 s for a worker writing in a loop, ~2 ms
+   * for an idle one). Without the wait, such a reload would fail to open
+   * its own database.
    */
   lockTimeout?: number;
 }
@@ -455,7 +461,8 @@ export interface OpfsStorageOptions {
  * **dedicated Worker** (the only place browsers offer OPFS's synchronous
  * access handles). Paths are relative to the origin's OPFS root. `sync()`
  * is the handle's `flush()`; the directory lock is a Web Lock, so a second
- * tab or worker that opens the same directory gets `LockedError`, and a
+ * tab or worker that opens the same directory gets `LockedError` (after
+ * waiting `lockTimeout` for it, default 5 s, which covers a reload), and a
  * worker that dies (closed tab, `worker.terminate()`, crash) frees it.
  *
  * The constructor throws `ValidationError` where OPFS sync handles are
@@ -493,7 +500,7 @@ export class OpfsStorage implements Storage {
           `(new Worker(url, { type: "module" })) and talk to it from the page; see the README, "Deploy to the edge".`,
       );
     }
-    const t = options.lockTimeout ?? 0;
+    const t = options.lockTimeout ?? 5000;
     if (!(t >= 0) || !Number.isFinite(t)) {
       throw new ValidationError(`Option lockTimeout ${JSON.stringify(t)} must be a number of ms >= 0.`);
     }
