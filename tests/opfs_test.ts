@@ -4,12 +4,16 @@
 //
 //   1. /conformance.html   a dedicated Worker runs the one Storage conformance
 //                          suite on OpfsStorage; each case becomes an it() here
-//   2. /writer.html        a Worker opens { dir } (OPFS by default there) and
-//                          writes k0, k1, … flushing every batch; meanwhile a
-//                          second Worker and a second tab try the same dir
-//                          (LockedError); then the page kills the Worker with
+//   2. /writer.html        a Worker opens { dir } (OPFS by default there),
+//                          serves it to other tabs (serveTabs) and writes
+//                          k0, k1, … flushing every batch; meanwhile a second
+//                          Worker and a second tab try the same dir
+//                          (LockedError), and the second tab uses it through
+//                          connectTab; then the page kills the Worker with
 //                          terminate() — no close() — and remembers the last
-//                          key whose flush() had resolved
+//                          key whose flush() had resolved; the second tab's
+//                          standby Worker takes over and the tab's client,
+//                          reconnected, reads on
 //   3. reload              the page comes back, a new Worker opens the
 //                          directory (waiting for the lock: a busy worker
 //                          dies up to 2 s after terminate()): every flushed
@@ -17,6 +21,7 @@
 //
 // The run happens once, in before(); the it()s read its results.
 import { after, before, describe, it } from "node:test";
+import process from "node:process";
 import assert from "node:assert/strict";
 import { tempDir } from "./server_process.ts";
 import { bundleForBrowser, driveChromium, servePages } from "./fixtures/chromium.ts";
@@ -80,28 +85,64 @@ if (sessionStorage.getItem("upTo") !== null) {
   }));
   // While the writer holds the directory: a second worker of this page,
   // which waits 300 ms for the lock before giving up...
+  const secondWorker = await within(10000, "the second worker", call(worker(), { cmd: "tryOpen", dir: "${DIR}", lockTimeout: 300 }));
+  // ...and a second tab (see SECOND_TAB), which reports over a BroadcastChannel.
   const channel = new BroadcastChannel("opfs-test");
-  const fromTab = new Promise((resolve) => (channel.onmessage = (e) => resolve(e.data)));
-  const second = call(worker(), { cmd: "tryOpen", dir: "${DIR}", lockTimeout: 300 });
-  // ...and a second tab, which does not wait, and reports over a BroadcastChannel.
+  const inbox = [];
+  let wake = () => {};
+  channel.onmessage = (e) => { inbox.push(e.data); wake(); };
+  const next = (phase) => within(20000, "the second tab's " + phase, new Promise((resolve) => {
+    const look = () => { const i = inbox.findIndex((m) => m.phase === phase); if (i >= 0) resolve(inbox.splice(i, 1)[0]); else wake = look; };
+    look();
+  }));
   const tab = window.open("/second.html");
   if (tab === null) throw new Error("window.open was refused (popup blocking?)");
-  const secondWorker = await within(10000, "the second worker", second);
-  const secondTab = await within(15000, "the second tab", fromTab);
-  tab.close();
+  const secondTab = await next("locked");
   // Kill the writer without closing its database. Every progress message
   // received so far was sent after its flush() resolved.
   const upTo = flushed;
   writer.terminate();
+  channel.postMessage({ phase: "killed", upTo });
+  const failover = await next("failover");
+  tab.close();
   sessionStorage.setItem("upTo", String(upTo));
-  finish({ upTo, secondWorker, secondTab });
+  finish({ upTo, secondWorker, secondTab, failover });
 }
 `);
 
+/**
+ * The second tab: its worker cannot open the directory; the tab reaches the
+ * writer's database through connectTab, and a standby worker of its own
+ * takes over once the writer is killed.
+ */
 const SECOND_TAB = page(`
+const { connectTab } = await import("/tabs.js"); // not a static import: the page's code runs inside try { }
+const channel = new BroadcastChannel("opfs-test");
+const killed = new Promise((resolve) => (channel.onmessage = (e) => { if (e.data.phase === "killed") resolve(e.data.upTo); }));
 const result = await within(10000, "opening in the second tab", call(worker(), { cmd: "tryOpen", dir: "${DIR}", lockTimeout: 0 }));
-new BroadcastChannel("opfs-test").postMessage(result);
-finish(result);
+const standby = worker();
+call(standby, { cmd: "standby", dir: "${DIR}" }).catch(() => {});
+const client = await within(10000, "connectTab", connectTab("${DIR}", { timeout: 5000 }));
+const d = await client.getDict("d");
+const k0 = await d.get("k0");
+await d.set("tab", "hello");
+channel.postMessage({ phase: "locked", ...result, k0, tab: await d.get("tab") });
+// The writer is killed: the next calls fail until the standby serves, then work again.
+const upTo = await within(20000, "the kill", killed);
+const errors = [];
+let after = null;
+const deadline = Date.now() + 20000;
+while (after === null && Date.now() < deadline) {
+  try {
+    after = { last: await d.get("k" + upTo), tab: await d.get("tab") };
+  } catch (e) {
+    if (errors.length < 5) errors.push(e.code);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+await client.close();
+channel.postMessage({ phase: "failover", after, errors });
+finish({ after });
 `);
 
 interface CaseResult {
@@ -125,11 +166,12 @@ describe("OpfsStorage in Chromium (a dedicated Worker; one browser run)", () => 
   let written: {
     upTo: number;
     secondWorker: { code?: string; message?: string };
-    secondTab: { code?: string; message?: string };
+    secondTab: { code?: string; message?: string; k0: number; tab: string };
+    failover: { after: { last: number; tab: string } | null; errors: string[] };
   } | null = null;
   let reloaded: {
     upTo: number;
-    found: { size: number; missing: string[]; wrong: string[]; extra: number; prefix: boolean };
+    found: { keys: number; missing: string[]; wrong: string[]; extra: number; prefix: boolean; tab: string | null };
   } | null = null;
   let failure = "";
   let work: { dir: string; remove(): Promise<void> } | null = null;
@@ -142,6 +184,7 @@ describe("OpfsStorage in Chromium (a dedicated Worker; one browser run)", () => 
       "/writer.html": { html: WRITER },
       "/second.html": { html: SECOND_TAB },
       "/worker.js": { js },
+      "/tabs.js": { js: await bundleForBrowser("export { connectTab } from './browser.ts';") },
     });
     try {
       const { texts, log } = await driveChromium(work.dir, [
@@ -159,6 +202,7 @@ describe("OpfsStorage in Chromium (a dedicated Worker; one browser run)", () => 
       };
       conformance = parse(0);
       written = parse(1);
+      if (process.env.OPFS_TEST_VERBOSE) console.log(JSON.stringify(written));
       reloaded = parse(2);
       if (failure) failure += log.join("\n");
     } finally {
@@ -202,5 +246,18 @@ describe("OpfsStorage in Chromium (a dedicated Worker; one browser run)", () => 
     assert.deepEqual(reloaded.found.missing, [], "flushed keys missing after the reload");
     assert.deepEqual(reloaded.found.wrong, [], "keys with wrong values");
     assert.ok(reloaded.found.prefix, `the keys found are not a prefix: ${JSON.stringify(reloaded.found)}`);
+    assert.equal(reloaded.found.tab, "hello", "the write the second tab made through the worker");
+  });
+
+  it("another tab reaches the worker's database with connectTab, and a standby worker takes over when the owner dies", () => {
+    assert.ok(written, failure);
+    assert.equal(written.secondTab.k0, 0);
+    assert.equal(written.secondTab.tab, "hello");
+    assert.deepEqual(
+      written.failover.after,
+      { last: written.upTo, tab: "hello" },
+      `after the kill: ${JSON.stringify(written.failover)}`,
+    );
+    for (const code of written.failover.errors) assert.equal(code, "CONNECTION", "calls during the switch-over");
   });
 });

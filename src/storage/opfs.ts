@@ -451,7 +451,9 @@ export interface OpfsStorageOptions {
    * 2 s after `terminate()` or a reload before it kills it, and the lock is
    * free only then (measured: ~2.0 s for a worker writing in a loop, ~2 ms
    * for an idle one). Without the wait, such a reload would fail to open
-   * its own database.
+   * its own database. `Infinity` waits until the lock is free: the worker
+   * of every tab can wait to take over when the owning tab closes (see
+   * `serveTabs` in `@cyberdb/core/browser`).
    */
   lockTimeout?: number;
 }
@@ -501,8 +503,10 @@ export class OpfsStorage implements Storage {
       );
     }
     const t = options.lockTimeout ?? 5000;
-    if (!(t >= 0) || !Number.isFinite(t)) {
-      throw new ValidationError(`Option lockTimeout ${JSON.stringify(t)} must be a number of ms >= 0.`);
+    if (typeof t !== "number" || !(t >= 0)) {
+      throw new ValidationError(
+        `Option lockTimeout ${cap(String(t), 40)} must be a number of ms >= 0 (Infinity: wait until the lock is free).`,
+      );
     }
     this.#lockTimeout = t;
   }
@@ -803,7 +807,7 @@ function webLock(name: string, timeout: number): Promise<(() => void) | null> {
       return;
     }
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), timeout);
+    const timer = Number.isFinite(timeout) ? setTimeout(() => abort.abort(), timeout) : undefined;
     locks.request(name, { signal: abort.signal }, (lock) => {
       clearTimeout(timer);
       return granted(lock);
