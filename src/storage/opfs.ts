@@ -186,11 +186,24 @@ class OpenEntry {
   /** Set while a rename moves the file (its handle closed meanwhile): calls wait for it. */
   gate: Promise<void> | null = null;
   refs = 0;
+  /**
+   * The file's size, kept here rather than asked of the handle before every
+   * append: only this handle can change the file while it is open, and
+   * getSize() is a system call on the commit path.
+   */
+  end: number;
 
   constructor(path: string, id: string, handle: SyncAccessHandle) {
     this.path = path;
     this.id = id;
     this.handle = handle;
+    this.end = handle.getSize();
+  }
+
+  /** Opens on a handle again (after a rename moved the file). */
+  reopen(handle: SyncAccessHandle): void {
+    this.handle = handle;
+    this.end = handle.getSize();
   }
 
   /** The open handle; after a rename that could not open the file again, an error saying so. */
@@ -203,21 +216,39 @@ class OpenEntry {
   }
 
   size(): number {
-    return this.orphan ? this.orphan.length : this.live().getSize();
+    if (this.orphan) return this.orphan.length;
+    this.live();
+    return this.end;
   }
 
   write(data: Uint8Array): void {
     if (this.orphan) return this.orphan.write(data);
     const h = this.live();
-    let at = h.getSize();
     let done = 0;
-    while (done < data.length) {
-      const n = h.write(data.subarray(done), { at });
-      if (n <= 0) {
-        throw Object.assign(new Error(`EIO: the write to ${quote(this.path)} stored nothing`), { code: "EIO" });
+    try {
+      while (done < data.length) {
+        const n = h.write(done === 0 ? data : data.subarray(done), { at: this.end });
+        if (n <= 0) {
+          throw Object.assign(new Error(`EIO: the write to ${quote(this.path)} stored nothing`), { code: "EIO" });
+        }
+        done += n;
+        this.end += n;
       }
-      done += n;
-      at += n;
+    } catch (e) {
+      this.end = h.getSize(); // a refused write (quota) may have stored part of it
+      throw e;
+    }
+  }
+
+  truncate(size: number): void {
+    if (this.orphan) return this.orphan.truncate(size);
+    const h = this.live();
+    try {
+      h.truncate(size);
+      this.end = size;
+    } catch (e) {
+      this.end = h.getSize();
+      throw e;
     }
   }
 
@@ -381,45 +412,41 @@ class OpfsFile implements StorageFile {
     entry.refs++;
   }
 
-  /** The entry, once no rename is moving it; a closed file rejects. */
-  async #check(): Promise<OpenEntry> {
+  /**
+   * Runs `fn` on the entry — at once, or once a rename moving it is done —
+   * and turns a closed file or a failure into a rejection. Not an async
+   * function: appends and flushes are synchronous calls on the handle, and
+   * the commit path should not pay for more promise hops than it must.
+   */
+  #run<T>(action: string, fn: (entry: OpenEntry) => T): Promise<T> {
+    const entry = this.#entry;
     if (this.#closed) {
-      throw new ClosedError(`File ${quote(this.#entry.path)} is closed; open it again to use it.`);
+      return Promise.reject(new ClosedError(`File ${quote(entry.path)} is closed; open it again to use it.`));
     }
-    if (this.#entry.gate) await this.#entry.gate;
-    return this.#entry;
+    if (entry.gate) return entry.gate.then(() => this.#run(action, fn));
+    try {
+      return Promise.resolve(fn(entry));
+    } catch (e) {
+      return Promise.reject(osError(e, action, entry.path));
+    }
   }
 
-  async write(data: Uint8Array): Promise<void> {
-    const entry = await this.#check();
-    try {
-      entry.write(data);
-    } catch (e) {
-      throw osError(e, "Writing", entry.path);
-    }
+  write(data: Uint8Array): Promise<void> {
+    return this.#run("Writing", (entry) => entry.write(data));
   }
-  async sync(): Promise<void> {
-    const entry = await this.#check();
-    try {
+  sync(): Promise<void> {
+    return this.#run("Flushing", (entry) => {
       if (!entry.orphan) entry.live().flush();
-    } catch (e) {
-      throw osError(e, "Flushing", entry.path);
-    }
+    });
   }
-  async truncate(size: number): Promise<void> {
-    const entry = await this.#check();
-    try {
-      if (entry.orphan) entry.orphan.truncate(size);
-      else entry.live().truncate(size);
-    } catch (e) {
-      throw osError(e, "Truncating", entry.path);
-    }
+  truncate(size: number): Promise<void> {
+    return this.#run("Truncating", (entry) => entry.truncate(size));
   }
-  async size(): Promise<number> {
-    return (await this.#check()).size();
+  size(): Promise<number> {
+    return this.#run("Reading the size of", (entry) => entry.size());
   }
-  async identity(): Promise<string> {
-    return (await this.#check()).id;
+  identity(): Promise<string> {
+    return this.#run("Reading the identity of", (entry) => entry.id);
   }
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
@@ -627,8 +654,7 @@ export class OpfsStorage implements Storage {
     }
     if (empty) {
       try {
-        if (entry.orphan) entry.orphan.truncate(0);
-        else entry.live().truncate(0);
+        entry.truncate(0);
       } catch (e) {
         if (entry.refs === 0) {
           r.open.delete(k);
@@ -672,7 +698,7 @@ export class OpfsStorage implements Storage {
         try {
           await file.move(dir, name);
         } catch (e) {
-          if (moving && !moving.orphan) moving.handle = await openHandle(file, from);
+          if (moving && !moving.orphan) moving.reopen(await openHandle(file, from));
           throw osError(e, "Renaming", from);
         }
         const id = r.ids.get(kf) ?? `opfs:${++r.nextId}`;
@@ -682,7 +708,7 @@ export class OpfsStorage implements Storage {
           r.open.delete(kf);
           moving.path = kt;
           r.open.set(kt, moving);
-          moving.handle = await openHandle(file, to);
+          moving.reopen(await openHandle(file, to));
         }
       } finally {
         if (moving) moving.gate = null;
