@@ -122,7 +122,7 @@ function frames(bytes: Uint8Array): Uint8Array[] {
 let runs = 0;
 const BASE = "opfs-bench";
 
-async function fresh(): Promise<string> {
+function fresh(): string {
   return `${BASE}/run-${++runs}`;
 }
 
@@ -140,7 +140,7 @@ interface DbRun {
 }
 
 async function dbRun(writers: number, perWriter: number): Promise<DbRun> {
-  const dir = await fresh();
+  const dir = fresh();
   const storage = new TracingStorage(new OpfsStorage());
   const db = await Database.open({ dir, sync: "always", storage, snapshotInterval: 0 });
   const d = db.createDict("d");
@@ -165,7 +165,7 @@ async function dbRun(writers: number, perWriter: number): Promise<DbRun> {
 }
 
 async function singleDb(n: number): Promise<{ ms: number; records: number }> {
-  const dir = await fresh();
+  const dir = fresh();
   const db = await Database.open({ dir, sync: "always", storage: new OpfsStorage(), snapshotInterval: 0 });
   const d = db.createDict("d");
   d.set("warm", 0);
@@ -184,7 +184,7 @@ async function singleDb(n: number): Promise<{ ms: number; records: number }> {
 
 /** Appends `steps` to a fresh file through a raw sync access handle; a null step is a flush. */
 async function raw(steps: Step[]): Promise<{ ms: number; records: number; syncMs: number }> {
-  const dir = await fresh();
+  const dir = fresh();
   const parts = dir.split("/");
   let d = await opfsRoot();
   for (const p of parts) d = await d.getDirectoryHandle(p, { create: true });
@@ -211,7 +211,7 @@ async function raw(steps: Step[]): Promise<{ ms: number; records: number; syncMs
 
 /** Replays `steps` through OpfsStorage's own StorageFile (write + sync): the adapter's cost without the engine. */
 async function viaStorage(steps: Step[]): Promise<{ ms: number; records: number }> {
-  const dir = await fresh();
+  const dir = fresh();
   const storage = new OpfsStorage();
   await storage.mkdir(dir);
   const file = await storage.create(`${dir}/adapter.wal`);
