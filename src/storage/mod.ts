@@ -121,7 +121,11 @@ export function defaultStorage(options: DefaultStorageOptions = {}): Promise<Sto
   if (host === "node") return Promise.resolve(new NodeStorage());
   if (options.dir === undefined) return Promise.resolve(new MemoryStorage());
   if (host === "other" && hasOpfs(options.globals ?? (globalThis as HostGlobals))) {
-    return Promise.resolve(new OpfsStorage());
+    try {
+      return Promise.resolve(new OpfsStorage());
+    } catch (e) {
+      return Promise.reject(e); // made-up globals claimed OPFS that this runtime lacks
+    }
   }
   const where = host === "workerd"
     ? "Cloudflare workerd has no durable file system (its node:fs is in memory and gone after a restart)"
