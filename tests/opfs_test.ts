@@ -126,7 +126,11 @@ const client = await within(10000, "connectTab", connectTab("${DIR}", { timeout:
 const d = await client.getDict("d");
 const k0 = await d.get("k0");
 await d.set("tab", "hello");
-channel.postMessage({ phase: "locked", ...result, k0, tab: await d.get("tab") });
+const small = await client.createDict("small");
+await client.atomic([{ op: "dict.set", args: ["small", "a", 1] }, { op: "dict.set", args: ["small", "b", 2] }]);
+const iterated = [];
+for await (const [k, v] of small) iterated.push([k, v]);
+channel.postMessage({ phase: "locked", ...result, k0, tab: await d.get("tab"), iterated });
 // The writer is killed: the next calls fail until the standby serves, then work again.
 const upTo = await within(20000, "the kill", killed);
 const errors = [];
@@ -166,7 +170,7 @@ describe("OpfsStorage in Chromium (a dedicated Worker; one browser run)", () => 
   let written: {
     upTo: number;
     secondWorker: { code?: string; message?: string };
-    secondTab: { code?: string; message?: string; k0: number; tab: string };
+    secondTab: { code?: string; message?: string; k0: number; tab: string; iterated: [string, number][] };
     failover: { after: { last: number; tab: string } | null; errors: string[] };
   } | null = null;
   let reloaded: {
@@ -253,6 +257,7 @@ describe("OpfsStorage in Chromium (a dedicated Worker; one browser run)", () => 
     assert.ok(written, failure);
     assert.equal(written.secondTab.k0, 0);
     assert.equal(written.secondTab.tab, "hello");
+    assert.deepEqual(written.secondTab.iterated, [["a", 1], ["b", 2]], "atomic, then for await over a dict");
     assert.deepEqual(
       written.failover.after,
       { last: written.upTo, tab: "hello" },

@@ -5,7 +5,7 @@
  * in the owning worker answers the very frames the WebSocket server answers
  * (the same `ServerSocket` state machine, over a `BroadcastChannel`), and
  * {@linkcode connectTab} in any tab returns the usual `Client` — every
- * collection method, `atomic`, `watch` — over that channel.
+ * collection method, `atomic`, `for await` over a collection — over that channel.
  *
  * The channel `cyberdb-tabs:<name>` carries small envelopes:
  *

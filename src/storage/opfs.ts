@@ -391,13 +391,25 @@ function sleep(ms: number): Promise<void> {
  */
 async function openHandle(file: OpfsFileHandle, path: string): Promise<SyncAccessHandle> {
   for (let delay = 5;; delay *= 2) {
+    let handle: SyncAccessHandle;
     try {
-      return await file.createSyncAccessHandle();
+      handle = await file.createSyncAccessHandle();
     } catch (e) {
       if (domName(e) !== "NoModificationAllowedError") throw osError(e, "Opening", path);
       if (delay > 640) throw busyError(path, e);
       await sleep(delay);
+      continue;
     }
+    // Browsers of 2022 (Chrome < 108, Safari < 16.4) shipped an earlier
+    // draft, whose getSize/flush/truncate/close return promises.
+    if (typeof (handle.getSize() as unknown) !== "number") {
+      (handle.close() as unknown as Promise<void> | undefined)?.catch?.(() => {});
+      throw new ValidationError(
+        "This browser's OPFS sync access handles are the early asynchronous kind (Chrome before 108, " +
+          "Safari before 16.4): OpfsStorage needs the synchronous ones of current browsers; update the browser.",
+      );
+    }
+    return handle;
   }
 }
 
