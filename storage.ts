@@ -3,7 +3,8 @@
  * on (DESIGN §10): `DenoStorage` (Deno), `NodeStorage` (Node and Bun, and
  * Deno through `node:fs`), `DenoKvStorage` (Deno KV, e.g. on Deno Deploy;
  * single writer under a lease), `MemoryStorage` (memory only, with crash and
- * fault simulation), the `Storage` interface every one implements (one
+ * fault simulation), `OpfsStorage` (a browser's dedicated Worker), the
+ * `Storage` interface every one implements (one
  * conformance suite, `tests/storage_test.ts`), and `defaultStorage()`,
  * the one `Database.open({ dir })` picks — and the `Scheduler` seam with
  * `systemScheduler()`, the timers of the background work (fsync and snapshot
@@ -38,6 +39,8 @@ export {
   type MemoryFault,
   MemoryStorage,
   NodeStorage,
+  OpfsStorage,
+  type OpfsStorageOptions,
   type Scheduler,
   type Storage,
   type StorageFile,

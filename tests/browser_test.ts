@@ -8,9 +8,9 @@
 // server the page talks to runs on the runtime under test.
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { connect } from "../client.ts";
-import { root, startServer, tempDir } from "./server_process.ts";
+import { startServer, tempDir } from "./server_process.ts";
+import { bundleForBrowser, driveChromium, servePages } from "./fixtures/chromium.ts";
 
 const PASSWORD = "browser-pw";
 
@@ -26,7 +26,7 @@ const PAGE = (server: string, ws: string) =>
     // The embedded engine in the page: a dir without a storage is refused
     // (a page has no durable default), memory on purpose works.
     let noDurable = "none";
-    try { await Database.open({ dir: "app" }); } catch (e) { noDurable = e.code + (/MemoryStorage/.test(e.message) ? " names MemoryStorage" : ""); }
+    try { await Database.open({ dir: "app" }); } catch (e) { noDurable = e.code + (/MemoryStorage/.test(e.message) ? " names MemoryStorage" : "") + (/OpfsStorage/.test(e.message) && /dedicated Worker/.test(e.message) ? " and OpfsStorage in a Worker" : ""); }
     const embedded = await Database.open({ dir: "app", storage: new MemoryStorage() });
     embedded.createDict("d").set("k", "v");
     const memoryOnPurpose = embedded.getDict("d").get("k");
@@ -75,44 +75,6 @@ const PAGE = (server: string, ws: string) =>
   document.title = "done";
 </script></body></html>`;
 
-/**
- * mod.ts and storage.ts bundled for the browser. NodeStorage's `node:`
- * modules are loaded only inside its methods, which a page never calls:
- * they stay external imports that are never resolved.
- */
-async function engineBundle(): Promise<string> {
-  const esbuild = await import("esbuild");
-  const entry = "export * from './mod.ts'; export { MemoryStorage } from './storage.ts';";
-  const result = await esbuild.build({
-    stdin: { contents: entry, resolveDir: root, loader: "ts" },
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    external: ["node:*"],
-    write: false,
-    logLevel: "silent",
-  });
-  return result.outputFiles[0].text;
-}
-
-// `work` is the driver's own folder for the extracted Chromium and its
-// profile (see fixtures/drive_chromium.ts); the test removes it afterwards.
-function driveChromium(url: string, work: string): Promise<{ text: string | null; log: string[] }> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      "node",
-      ["--import", "tsx", "tests/fixtures/drive_chromium.ts", url, work],
-      { cwd: root, timeout: 90_000 },
-      (err, stdout, stderr) => {
-        if (err) {
-          return reject(new Error(`The Chromium driver failed (${err.message.split("\n")[0]}):\n${stderr}\n${stdout}`));
-        }
-        resolve(JSON.parse(stdout.trim().split("\n").pop()!));
-      },
-    );
-  });
-}
-
 it("runs the client in Chromium: /client.js, WebSocket auth, dict, list and table", async () => {
   const work = await tempDir("cyberdb-chromium-");
   const server = await startServer(["--memory", "--password", PASSWORD]);
@@ -120,28 +82,18 @@ it("runs the client in Chromium: /client.js, WebSocket auth, dict, list and tabl
   // would (a page intercepted in-browser counts as public to Chromium's local
   // network checks and may not open loopback sockets); /client.js is thus
   // loaded cross-origin, through the server's CORS headers.
-  const { createServer } = await import("node:http");
-  const engine = await engineBundle();
-  const pageServer = createServer((req, res) => {
-    if (req.url === "/engine.js") {
-      res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" });
-      res.end(engine);
-      return;
-    }
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end(PAGE(server.http, server.ws));
-  });
-  await new Promise<void>((r) => pageServer.listen(0, "127.0.0.1", () => r()));
-  const pagePort = (pageServer.address() as { port: number }).port;
+  // mod.ts and storage.ts bundled for the browser.
+  const engine = await bundleForBrowser("export * from './mod.ts'; export { MemoryStorage } from './storage.ts';");
+  const pages = await servePages({ "/": { html: PAGE(server.http, server.ws) }, "/engine.js": { js: engine } });
   try {
-    const { text, log } = await driveChromium(`http://127.0.0.1:${pagePort}/`, work.dir);
+    const { texts: [text], log } = await driveChromium(work.dir, [`${pages.origin}/`]);
     assert.ok(
       text && !text.startsWith("ERROR") && text !== "waiting",
       `The page failed: ${text}\n${log.join("\n")}\nserver:\n${server.output()}`,
     );
     const shown = JSON.parse(text!);
     assert.deepStrictEqual(shown, {
-      noDurable: "VALIDATION names MemoryStorage",
+      noDurable: "VALIDATION names MemoryStorage and OpfsStorage in a Worker",
       memoryOnPurpose: "v",
       wrong: "AUTH",
       missing: "KEY_NOT_FOUND",
@@ -162,7 +114,7 @@ it("runs the client in Chromium: /client.js, WebSocket auth, dict, list and tabl
     assert.deepStrictEqual(await (await c.getList("web_list")).toArray(), [1, 2, 3]);
     await c.close();
   } finally {
-    await new Promise((r) => pageServer.close(r));
+    await pages.close();
     assert.equal(await server.stop(), 0);
     await work.remove();
   }

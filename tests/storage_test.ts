@@ -102,6 +102,11 @@ describe("defaultStorage", () => {
     // workerd with nodejs_compat: process.versions.node is there, and node:fs is in memory.
     workerd: { process: { versions: { node: "22.0.0" } }, navigator: { userAgent: "Cloudflare-Workers" } },
     browser: { navigator: { userAgent: "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0" } },
+    // A page has OPFS (navigator.storage.getDirectory) but no sync access handles: a dedicated Worker has both.
+    page: {
+      navigator: { userAgent: "Mozilla/5.0 Chrome/130.0", storage: { getDirectory: () => Promise.resolve({}) } },
+      FileSystemFileHandle: { prototype: {} },
+    },
     bare: {},
   };
 
@@ -115,16 +120,31 @@ describe("defaultStorage", () => {
   });
 
   it("without dir, hosts without files get memory; with dir they get ValidationError naming the storage to pass", async () => {
-    for (const name of ["workerd", "browser", "bare"] as const) {
+    for (const name of ["workerd", "browser", "page", "bare"] as const) {
       assert.equal((await defaultStorage({ globals: hosts[name] })).kind, "memory", name);
       await assert.rejects(defaultStorage({ dir: "./data", globals: hosts[name] }), (e: unknown) => {
         assert.ok(e instanceof ValidationError, `${name}: ValidationError, got ${e}`);
         assert.match(e.message, /"\.\/data"/, "quotes the dir");
         assert.match(e.message, /storage: new MemoryStorage\(\)/, "names what to pass");
         if (name === "workerd") assert.match(e.message, /workerd/);
+        else {assert.match(
+            e.message,
+            /dedicated Worker, where \{ dir \} uses OPFS \(OpfsStorage/,
+            "says where OPFS works",
+          );}
         return true;
       });
     }
+    // A dedicated Worker's globals: { dir } picks OpfsStorage — which then finds that this runtime
+    // (Deno, Bun or Node, not a browser) lacks the real thing; in Chromium, tests/opfs_test.ts opens one.
+    const worker = {
+      navigator: { userAgent: "Mozilla/5.0 Chrome/130.0", storage: { getDirectory: () => Promise.resolve({}) } },
+      FileSystemFileHandle: { prototype: { createSyncAccessHandle: () => Promise.resolve({}) } },
+    };
+    await assert.rejects(
+      defaultStorage({ dir: "./data", globals: worker }),
+      /^ValidationError: OpfsStorage cannot run here/,
+    );
     for (const name of ["deno", "node", "bun"] as const) {
       const kind = (await defaultStorage({ dir: "./data", globals: hosts[name] })).kind;
       assert.equal(kind, name === "deno" ? "deno" : "node", name);

@@ -13,11 +13,13 @@ import { DenoStorage } from "./deno.ts";
 import { DenoKvStorage, type DenoKvStorageOptions } from "./deno_kv.ts";
 import { MemoryStorage } from "./memory.ts";
 import { NodeStorage } from "./node.ts";
+import { OpfsStorage } from "./opfs.ts";
 
 export type { Storage, StorageFile, StorageLock } from "./types.ts";
 export { type Scheduler, systemScheduler } from "./scheduler.ts";
-export { DenoKvStorage, type DenoKvStorageOptions, DenoStorage, MemoryStorage, NodeStorage };
+export { DenoKvStorage, type DenoKvStorageOptions, DenoStorage, MemoryStorage, NodeStorage, OpfsStorage };
 export type { MemoryFault } from "./memory.ts";
+export type { OpfsStorageOptions } from "./opfs.ts";
 
 /**
  * Where this code runs, as far as files go: `"deno"` and `"node"` (Node and
@@ -31,8 +33,10 @@ export type StorageHost = "deno" | "node" | "workerd" | "other";
 export interface HostGlobals {
   /** Set under Deno. */
   Deno?: unknown;
-  /** `userAgent` is `"Cloudflare-Workers"` under workerd. */
-  navigator?: { userAgent?: unknown };
+  /** `userAgent` is `"Cloudflare-Workers"` under workerd; `storage.getDirectory` is OPFS. */
+  navigator?: { userAgent?: unknown; storage?: { getDirectory?: unknown } };
+  /** In a dedicated Worker its prototype has `createSyncAccessHandle` (OPFS sync access handles). */
+  FileSystemFileHandle?: { prototype?: { createSyncAccessHandle?: unknown } };
   /** `versions.node` under Node (and workerd's nodejs_compat), `versions.bun` under Bun. */
   process?: { versions?: Record<string, string | undefined> };
 }
@@ -78,9 +82,16 @@ function quoteDir(dir: string): string {
   return JSON.stringify(dir.length > 60 ? dir.slice(0, 57) + "..." : dir);
 }
 
+/** Whether `globals` offer OPFS sync access handles (a browser's dedicated Worker). */
+function hasOpfs(globals: HostGlobals): boolean {
+  return typeof globals.navigator?.storage?.getDirectory === "function" &&
+    typeof globals.FileSystemFileHandle?.prototype?.createSyncAccessHandle === "function";
+}
+
 /**
  * The Storage for this runtime: `DenoStorage` under Deno, `NodeStorage`
- * under Node and Bun. Elsewhere (browser pages, workers, Cloudflare
+ * under Node and Bun, and, for a `dir`, `OpfsStorage` in a browser's
+ * dedicated Worker. Elsewhere (browser pages, other workers, Cloudflare
  * workerd) there is no durable default: without `dir` it is a
  * `MemoryStorage`; with `dir` it rejects with `ValidationError` naming what
  * to pass, because memory there would look durable — `flush()` resolving —
@@ -110,15 +121,26 @@ export function defaultStorage(options: DefaultStorageOptions = {}): Promise<Sto
   if (host === "deno") return Promise.resolve(new DenoStorage());
   if (host === "node") return Promise.resolve(new NodeStorage());
   if (options.dir === undefined) return Promise.resolve(new MemoryStorage());
+  if (host === "other" && hasOpfs(options.globals ?? (globalThis as HostGlobals))) {
+    try {
+      return Promise.resolve(new OpfsStorage());
+    } catch (e) {
+      return Promise.reject(e); // made-up globals claimed OPFS that this runtime lacks
+    }
+  }
   const where = host === "workerd"
     ? "Cloudflare workerd has no durable file system (its node:fs is in memory and gone after a restart)"
-    : "this runtime (a browser page or worker) has no file system CyberDB can write to";
+    : "this runtime (a browser page, or a worker without OPFS sync access handles) has no file system CyberDB can write to";
+  const durable = host === "workerd"
+    ? "; durable stores for this runtime (Durable Object storage) are not available yet"
+    : "; for a durable database in a browser, open it in a dedicated Worker, where { dir } uses OPFS " +
+      `(OpfsStorage from "@cyberdb/core/storage"), and talk to that worker from the page`;
   return Promise.reject(
     new ValidationError(
       `Option dir ${quoteDir(options.dir)} asks for a durable database, but ${where}: ` +
         `pass { storage: new MemoryStorage() } (from "@cyberdb/core/storage") to keep the data in memory only (lost when the ${
           host === "workerd" ? "worker" : "page"
-        } ends), or leave out dir; durable stores for this runtime (Durable Object storage, OPFS) are not available yet`,
+        } ends), or leave out dir${durable}`,
     ),
   );
 }

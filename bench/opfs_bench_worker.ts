@@ -1,0 +1,335 @@
+// The dedicated Worker of bench/edge_opfs_bench.ts (bundled for Chromium by
+// it; not a bench of its own). On `{ writers, perWriter, single, rounds }`
+// it measures, in interleaved rounds after one warm-up round:
+//
+//   db     64 writers, each `d.set(key, i); await db.flush()` in a loop, on a
+//          database with sync: "always" over OpfsStorage: group commit
+//   batch  the same records' bytes (taken from the db run's own log) appended
+//          to a raw sync access handle, 64 records per write, one flush()
+//          per write: the ideal one-flush-per-batch the target is set against
+//   adapter  the batched steps through OpfsStorage's StorageFile: the adapter's own cost
+//   replay the db run's exact writes and flushes, replayed on a raw handle
+//   single / rawSingle  1 writer, set + await flush() each, vs raw
+//          write + flush() per record (the floor group commit lifts)
+//
+// and posts `{ rounds: [{ case: ms }...], records, bytes, flushes, writes }`.
+import { Database } from "../src/api/database.ts";
+import { OpfsStorage } from "../src/storage/opfs.ts";
+import type { Storage, StorageFile, StorageLock } from "../src/storage/types.ts";
+
+interface SyncHandle {
+  write(b: Uint8Array, o: { at: number }): number;
+  flush(): void;
+  close(): void;
+  truncate(n: number): void;
+}
+interface Dir {
+  getDirectoryHandle(n: string, o?: { create?: boolean }): Promise<Dir>;
+  getFileHandle(n: string, o?: { create?: boolean }): Promise<{ createSyncAccessHandle(): Promise<SyncHandle> }>;
+  removeEntry(n: string, o?: { recursive?: boolean }): Promise<void>;
+}
+const opfsRoot = () =>
+  (globalThis as unknown as { navigator: { storage: { getDirectory(): Promise<Dir> } } }).navigator.storage
+    .getDirectory();
+
+/** One step of the traced log I/O: bytes written, or a flush (null). */
+type Step = Uint8Array | null;
+
+/** Records the WAL segment's writes and flushes of a database, while `tracing`. */
+class TracingStorage implements Storage {
+  readonly kind = "opfs" as const;
+  tracing = false;
+  steps: Step[] = [];
+  /** Time spent inside the wrapped files' write() and sync() while tracing, ms. */
+  writeMs = 0;
+  syncMs = 0;
+  #inner: Storage;
+  constructor(inner: Storage) {
+    this.#inner = inner;
+  }
+  #wrap(file: StorageFile, path: string): StorageFile {
+    const wal = path.includes("/wal/");
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    return {
+      async write(data) {
+        if (!(wal && self.tracing)) return await file.write(data);
+        self.steps.push(data.slice());
+        const t = performance.now();
+        await file.write(data);
+        self.writeMs += performance.now() - t;
+      },
+      async sync() {
+        if (!(wal && self.tracing)) return await file.sync();
+        self.steps.push(null);
+        const t = performance.now();
+        await file.sync();
+        self.syncMs += performance.now() - t;
+      },
+      truncate: (n) => file.truncate(n),
+      size: () => file.size(),
+      close: () => file.close(),
+      identity: () => file.identity!(),
+    };
+  }
+  mkdir(p: string) {
+    return this.#inner.mkdir(p);
+  }
+  list(p: string) {
+    return this.#inner.list(p);
+  }
+  read(p: string) {
+    return this.#inner.read(p);
+  }
+  size(p: string) {
+    return this.#inner.size(p);
+  }
+  identity(p: string) {
+    return this.#inner.identity!(p);
+  }
+  async openAppend(p: string) {
+    return this.#wrap(await this.#inner.openAppend(p), p);
+  }
+  async create(p: string) {
+    return this.#wrap(await this.#inner.create(p), p);
+  }
+  rename(a: string, b: string) {
+    return this.#inner.rename(a, b);
+  }
+  remove(p: string) {
+    return this.#inner.remove(p);
+  }
+  syncDir(p: string) {
+    return this.#inner.syncDir(p);
+  }
+  lock(p: string): Promise<StorageLock> {
+    return this.#inner.lock(p);
+  }
+}
+
+/** The WAL frames in `bytes` (`u32 length | u32 crc | payload`, little-endian), as separate arrays. */
+function frames(bytes: Uint8Array): Uint8Array[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: Uint8Array[] = [];
+  for (let at = 0; at + 8 <= bytes.length;) {
+    const end = at + 8 + view.getUint32(at, true);
+    out.push(bytes.subarray(at, end));
+    at = end;
+  }
+  return out;
+}
+
+let runs = 0;
+const BASE = "opfs-bench";
+
+function fresh(): string {
+  return `${BASE}/run-${++runs}`;
+}
+
+async function removeRun(path: string): Promise<void> {
+  const base = await (await opfsRoot()).getDirectoryHandle(BASE, { create: true });
+  await base.removeEntry(path.slice(BASE.length + 1), { recursive: true }).catch(() => {});
+}
+
+interface DbRun {
+  ms: number;
+  records: number;
+  steps: Step[];
+  writeMs: number;
+  syncMs: number;
+}
+
+async function dbRun(writers: number, perWriter: number): Promise<DbRun> {
+  const dir = fresh();
+  const storage = new TracingStorage(new OpfsStorage());
+  const db = await Database.open({ dir, sync: "always", storage, snapshotInterval: 0 });
+  const d = db.createDict("d");
+  d.set("warm", 0);
+  await db.flush(); // the segment exists before the timed part
+  storage.tracing = true;
+  const keys = Array.from({ length: writers }, (_, w) => Array.from({ length: perWriter }, (_, i) => `w${w}:${i}`));
+  const start = performance.now();
+  const writer = async (w: number) => {
+    for (let i = 0; i < perWriter; i++) {
+      d.set(keys[w][i], i);
+      await db.flush();
+    }
+  };
+  await Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
+  const ms = performance.now() - start;
+  storage.tracing = false;
+  const records = d.size - 1;
+  await db.close();
+  await removeRun(dir);
+  return { ms, records, steps: storage.steps, writeMs: storage.writeMs, syncMs: storage.syncMs };
+}
+
+async function singleDb(n: number): Promise<{ ms: number; records: number }> {
+  const dir = fresh();
+  const db = await Database.open({ dir, sync: "always", storage: new OpfsStorage(), snapshotInterval: 0 });
+  const d = db.createDict("d");
+  d.set("warm", 0);
+  await db.flush();
+  const start = performance.now();
+  for (let i = 0; i < n; i++) {
+    d.set(`s:${i}`, i);
+    await db.flush();
+  }
+  const ms = performance.now() - start;
+  const records = d.size - 1;
+  await db.close();
+  await removeRun(dir);
+  return { ms, records };
+}
+
+/** Appends `steps` to a fresh file through a raw sync access handle; a null step is a flush. */
+async function raw(steps: Step[]): Promise<{ ms: number; records: number; syncMs: number }> {
+  const dir = fresh();
+  const parts = dir.split("/");
+  let d = await opfsRoot();
+  for (const p of parts) d = await d.getDirectoryHandle(p, { create: true });
+  const h = await (await d.getFileHandle("raw.wal", { create: true })).createSyncAccessHandle();
+  let at = 0;
+  let syncMs = 0;
+  // Counted before the clock starts: the anchor does nothing but its I/O.
+  const records = steps.reduce((n, s) => n + (s === null ? 0 : frames(s).length), 0);
+  const start = performance.now();
+  for (const step of steps) {
+    if (step === null) {
+      const t = performance.now();
+      h.flush();
+      syncMs += performance.now() - t;
+    } else {
+      at += h.write(step, { at });
+    }
+  }
+  const ms = performance.now() - start;
+  h.close();
+  await removeRun(dir);
+  return { ms, records, syncMs };
+}
+
+/** Replays `steps` through OpfsStorage's own StorageFile (write + sync): the adapter's cost without the engine. */
+async function viaStorage(steps: Step[]): Promise<{ ms: number; records: number }> {
+  const dir = fresh();
+  const storage = new OpfsStorage();
+  await storage.mkdir(dir);
+  const file = await storage.create(`${dir}/adapter.wal`);
+  const records = steps.reduce((n, s) => n + (s === null ? 0 : frames(s).length), 0);
+  const start = performance.now();
+  for (const step of steps) {
+    if (step === null) await file.sync();
+    else await file.write(step);
+  }
+  const ms = performance.now() - start;
+  await file.close();
+  await removeRun(dir);
+  return { ms, records };
+}
+
+/** The records of `steps`, regrouped: `per` records per write, one flush after each. */
+function batched(steps: Step[], per: number): Step[] {
+  const all = steps.flatMap((s) => (s === null ? [] : frames(s)));
+  const out: Step[] = [];
+  for (let i = 0; i < all.length; i += per) {
+    const group = all.slice(i, i + per);
+    const bytes = new Uint8Array(group.reduce((n, f) => n + f.length, 0));
+    let at = 0;
+    for (const f of group) {
+      bytes.set(f, at);
+      at += f.length;
+    }
+    out.push(bytes, null);
+  }
+  return out;
+}
+
+interface Params {
+  writers: number;
+  perWriter: number;
+  single: number;
+  rounds: number;
+}
+
+async function bench(p: Params) {
+  const rounds: Record<string, number>[] = [];
+  const checks: Record<string, number>[] = [];
+  let trace: Step[] = [];
+  const info = {
+    dbFlushes: [] as number[],
+    dbWrites: [] as number[],
+    bytes: 0,
+    records: 0,
+    /** Per round: ms inside flush() and write() of the db run, ms inside flush() of the batched raw run. */
+    dbSyncMs: [] as number[],
+    dbWriteMs: [] as number[],
+    batchSyncMs: [] as number[],
+  };
+  for (let r = 0; r <= p.rounds; r++) {
+    // Interleaved, and rotated each round so that no case always runs first.
+    const order = ["db", "batch", "adapter", "replay", "single", "rawSingle"];
+    const rotated = [...order.slice(r % order.length), ...order.slice(0, r % order.length)];
+    const ms: Record<string, number> = {};
+    const recs: Record<string, number> = {};
+    for (const c of rotated) {
+      if (c === "db") {
+        const run = await dbRun(p.writers, p.perWriter);
+        ms.db = run.ms;
+        recs.db = run.records;
+        trace = run.steps;
+        info.dbFlushes.push(trace.filter((s) => s === null).length);
+        info.dbWrites.push(trace.filter((s) => s !== null).length);
+        info.dbSyncMs.push(run.syncMs);
+        info.dbWriteMs.push(run.writeMs);
+        info.bytes = trace.reduce((n, s) => n + (s?.length ?? 0), 0);
+        info.records = run.records;
+      } else if (c === "single") {
+        const run = await singleDb(p.single);
+        ms.single = run.ms;
+        recs.single = run.records;
+      } else {
+        // The raw cases replay the latest db trace (from this round or the one before).
+        if (trace.length === 0) {
+          const run = await dbRun(p.writers, p.perWriter);
+          trace = run.steps;
+        }
+        const steps = c === "batch" || c === "adapter"
+          ? batched(trace, p.writers)
+          : c === "replay"
+          ? trace
+          : trace.flatMap((s) => (s === null ? [] : frames(s))).slice(0, p.single).flatMap((f) => [f, null]);
+        if (c === "adapter") {
+          const run = await viaStorage(steps);
+          ms[c] = run.ms;
+          recs[c] = run.records;
+          continue;
+        }
+        const run = await raw(steps);
+        if (c === "batch") info.batchSyncMs.push(run.syncMs);
+        ms[c] = run.ms;
+        recs[c] = run.records;
+      }
+    }
+    if (r > 0) {
+      rounds.push(ms);
+      checks.push(recs);
+    }
+  }
+  return {
+    rounds,
+    checks,
+    info,
+    userAgent: (globalThis as unknown as { navigator: { userAgent: string } }).navigator.userAgent,
+  };
+}
+
+(globalThis as unknown as { onmessage: (e: { data: Params }) => void }).onmessage = async (e) => {
+  const post = (m: unknown) => (globalThis as unknown as { postMessage(m: unknown): void }).postMessage(m);
+  try {
+    const root = await opfsRoot();
+    await root.removeEntry(BASE, { recursive: true }).catch(() => {});
+    post({ ok: true, value: await bench(e.data) });
+  } catch (err) {
+    post({ ok: false, error: String((err as Error)?.stack ?? err) });
+  }
+};
