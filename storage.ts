@@ -2,7 +2,8 @@
  * `@cyberdb/core/storage` — the storage adapters a database can be opened
  * on (DESIGN §10): `DenoStorage` (Deno), `NodeStorage` (Node and Bun, and
  * Deno through `node:fs`), `MemoryStorage` (memory only, with crash and
- * fault simulation), the `Storage` interface every one implements (one
+ * fault simulation), `DurableObjectStorage` (a Cloudflare Durable Object's
+ * SQLite storage; see `@cyberdb/core/cloudflare` for the ready object), the `Storage` interface every one implements (one
  * conformance suite, `tests/storage_test.ts`), and `defaultStorage()`,
  * the one `Database.open({ dir })` picks — and the `Scheduler` seam with
  * `systemScheduler()`, the timers of the background work (fsync and snapshot
@@ -31,11 +32,16 @@ export {
   defaultStorage,
   type DefaultStorageOptions,
   DenoStorage,
+  DurableObjectStorage,
+  type DurableObjectStorageLike,
   type HostGlobals,
   type MemoryFault,
   MemoryStorage,
   NodeStorage,
   type Scheduler,
+  type SqlCursorLike,
+  type SqlStorageLike,
+  type SqlValue,
   type Storage,
   type StorageFile,
   type StorageHost,

@@ -79,7 +79,7 @@ function run(cmd, args, env, quiet = false) {
 }
 
 /** The entry points: what users import. */
-const ENTRIES = ["mod.ts", "client.ts", "server.ts", "arrow.ts", "storage.ts"];
+const ENTRIES = ["mod.ts", "client.ts", "server.ts", "arrow.ts", "storage.ts", "cloudflare.ts"];
 
 /** Every module under src/, repo-relative. */
 function sources(dir = join(root, "src")) {

@@ -3,7 +3,8 @@
 // the pure layers touch no runtime global and no I/O, and the client entry
 // point never reaches the engine (it stays browser-safe and small).
 //
-//   entry points   mod.ts  client.ts  server.ts  arrow.ts  storage.ts
+//   entry points   mod.ts  client.ts  server.ts  arrow.ts  storage.ts  cloudflare.ts
+//   cloudflare/                                    Durable Object, Worker, hibernating sockets, alarms
 //   server/  client/  arrow/                       the faces
 //   api/                                           Database, CyberDict, CyberList, Table
 //   durable/                                       lock, recovery, replay, snapshot scheduling
@@ -31,6 +32,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   arrow: ["core", "wire", "api"],
   server: ["core", "ops", "wire", "api", "arrow"],
   client: ["core", "wire", "ops"],
+  cloudflare: ["core", "wire", "api", "storage", "server"],
 };
 
 /** Layers whose code must do no I/O and name no runtime global. */

@@ -12,10 +12,12 @@ import type { Storage } from "./types.ts";
 import { DenoStorage } from "./deno.ts";
 import { MemoryStorage } from "./memory.ts";
 import { NodeStorage } from "./node.ts";
+import { DurableObjectStorage } from "./durable_object.ts";
 
 export type { Storage, StorageFile, StorageLock } from "./types.ts";
 export { type Scheduler, systemScheduler } from "./scheduler.ts";
-export { DenoStorage, MemoryStorage, NodeStorage };
+export { DenoStorage, DurableObjectStorage, MemoryStorage, NodeStorage };
+export type { DurableObjectStorageLike, SqlCursorLike, SqlStorageLike, SqlValue } from "./durable_object.ts";
 export type { MemoryFault } from "./memory.ts";
 
 /**
@@ -109,15 +111,23 @@ export function defaultStorage(options: DefaultStorageOptions = {}): Promise<Sto
   if (host === "deno") return Promise.resolve(new DenoStorage());
   if (host === "node") return Promise.resolve(new NodeStorage());
   if (options.dir === undefined) return Promise.resolve(new MemoryStorage());
-  const where = host === "workerd"
-    ? "Cloudflare workerd has no durable file system (its node:fs is in memory and gone after a restart)"
-    : "this runtime (a browser page or worker) has no file system CyberDB can write to";
+  if (host === "workerd") {
+    return Promise.reject(
+      new ValidationError(
+        `Option dir ${quoteDir(options.dir)} asks for a durable database, but Cloudflare workerd has no durable ` +
+          "file system (its node:fs is in memory and gone after a restart): inside a Durable Object pass " +
+          '{ storage: new DurableObjectStorage(ctx.storage) } (from "@cyberdb/core/storage"), or serve the ' +
+          'database with CyberDBObject from "@cyberdb/core/cloudflare"; for memory on purpose pass ' +
+          "{ storage: new MemoryStorage() } or leave out dir",
+      ),
+    );
+  }
   return Promise.reject(
     new ValidationError(
-      `Option dir ${quoteDir(options.dir)} asks for a durable database, but ${where}: ` +
-        `pass { storage: new MemoryStorage() } (from "@cyberdb/core/storage") to keep the data in memory only (lost when the ${
-          host === "workerd" ? "worker" : "page"
-        } ends), or leave out dir; durable stores for this runtime (Durable Object storage, OPFS) are not available yet`,
+      `Option dir ${quoteDir(options.dir)} asks for a durable database, but this runtime (a browser page or ` +
+        'worker) has no file system CyberDB can write to: pass { storage: new MemoryStorage() } (from "@cyberdb/core/storage") ' +
+        "to keep the data in memory only (lost when the page ends), or leave out dir; a durable store for browsers " +
+        "(OPFS) is not available yet",
     ),
   );
 }

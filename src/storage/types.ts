@@ -1,8 +1,10 @@
 /**
  * The storage seam: the only interface through which @cyberdb/core touches
- * files. Three implementations pass one conformance suite
- * (`tests/storage_test.ts`): Deno (`deno.ts`), Node and Bun (`node.ts`) and
- * memory (`memory.ts`, for browsers, edge runtimes and crash simulation).
+ * files. Every implementation passes one conformance suite
+ * (`tests/fixtures/storage_conformance.ts`) in its own runtime: Deno
+ * (`deno.ts`), Node and Bun (`node.ts`), memory (`memory.ts`, for tests and
+ * crash simulation) and Cloudflare Durable Objects (`durable_object.ts`,
+ * run inside workerd by `tests/cloudflare_test.ts`).
  *
  * Paths are plain strings joined with `/`; the database decides the layout
  * (DESIGN §6), storage only does what it is told, durably when asked.
@@ -48,8 +50,11 @@ export interface StorageLock {
 
 /** The file operations the database needs, nothing more. */
 export interface Storage {
-  /** Which implementation this is: `"deno"`, `"node"` (Node and Bun) or `"memory"`. */
-  readonly kind: "deno" | "node" | "memory";
+  /**
+   * Which implementation this is: `"deno"`, `"node"` (Node and Bun),
+   * `"memory"` or `"durable-object"` (a Cloudflare Durable Object's SQLite).
+   */
+  readonly kind: "deno" | "node" | "memory" | "durable-object";
   /** Creates a directory and any missing parents; an existing one is fine. */
   mkdir(path: string): Promise<void>;
   /** The entry names in a directory, sorted ascending; `[]` when it does not exist. */
