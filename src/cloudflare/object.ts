@@ -16,7 +16,9 @@
  * Configuration comes from the Worker's environment, with the server's
  * names (`CYBERDB_PASSWORD` — a secret —, `CYBERDB_ALLOW_ORIGIN`,
  * `CYBERDB_SYNC`, `CYBERDB_SNAPSHOT_INTERVAL`, `CYBERDB_MAX_REQUEST_BYTES`,
- * `CYBERDB_MAX_OUTPUT_BYTES`, `CYBERDB_AUTH_TIMEOUT`, `CYBERDB_MEMORY`).
+ * `CYBERDB_MAX_OUTPUT_BYTES`, `CYBERDB_AUTH_TIMEOUT`, `CYBERDB_MEMORY` —
+ * no storage: the database starts empty whenever the object starts, which an
+ * idle object does after every eviction; for tests and benchmarks only).
  * Defaults differ from the server's where the platform asks: `sync` is
  * `"always"` (a reply leaves the object only once its writes are committed,
  * which Cloudflare's output gate holds it for anyway), requests are at most
@@ -273,7 +275,8 @@ export class CyberDBObject {
 
   /** A WebSocket frame (hibernation API). Answers are sent as they are ready; the event does not wait for them. */
   async webSocketMessage(ws: HibernatableWebSocket, message: ArrayBuffer | string): Promise<void> {
-    const served = await this.#ready();
+    // Open already (every message but a wake's first): no promise on the way.
+    const served = this.#served ?? await this.#ready();
     if (served === null) {
       ws.close(1011, "The database could not be opened: see the Worker's log");
       return;
