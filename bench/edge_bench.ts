@@ -27,7 +27,7 @@ import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { connect, type RemoteDict, type WebSocketConstructor } from "../client.ts";
+import { connect, type WebSocketConstructor } from "../client.ts";
 import { bundleWorker, startWorkerd, tempDir, type Workerd, workerdBinary } from "../tests/fixtures/workerd.ts";
 import { formatRate, formatRatio, median, printTable, progress, runtimeInfo, verdict } from "./harness.ts";
 
