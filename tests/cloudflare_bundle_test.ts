@@ -13,6 +13,24 @@ import { CLIENT_BUNDLE_PATH, clientBundleModule } from "../scripts/client_bundle
 import { ROOT, tempDir } from "./fixtures/workerd.ts";
 import { runtime } from "./server_process.ts";
 
+/** `entry` bundled by esbuild for the browser platform, minified, nothing external (a node: import fails the build). */
+async function browserBundle(entry: string): Promise<string> {
+  const esbuild = await import("esbuild");
+  const result = await esbuild.build({
+    entryPoints: [join(ROOT, entry)],
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    minify: true,
+    write: false,
+    logLevel: "silent",
+    legalComments: "none",
+  });
+  await esbuild.stop?.();
+  assert.deepEqual(result.errors, []);
+  return result.outputFiles[0].text;
+}
+
 describe("Cloudflare build", () => {
   it("src/cloudflare/client_bundle.ts is what client.ts builds to today", async () => {
     const committed = await readFile(join(ROOT, CLIENT_BUNDLE_PATH), "utf8");
@@ -23,21 +41,15 @@ describe("Cloudflare build", () => {
     );
   });
 
-  it("the Worker bundles for the browser platform, nothing external, and its code imports no node: module", async () => {
-    const esbuild = await import("esbuild");
-    const result = await esbuild.build({
-      entryPoints: [join(ROOT, "examples/cloudflare_worker.ts")],
-      bundle: true,
-      format: "esm",
-      platform: "browser",
-      minify: true,
-      write: false,
-      logLevel: "silent",
-      legalComments: "none",
+  for (const entry of ["mod.ts", "storage.ts"]) {
+    it(`${entry} bundles for the browser platform, nothing external, and imports no node: module`, async () => {
+      const code = await browserBundle(entry);
+      assert.doesNotMatch(code, /\bfrom\s*["']node:|\bimport\s*\(\s*["']node:|\brequire\s*\(\s*["']node:/);
     });
-    await esbuild.stop?.();
-    assert.deepEqual(result.errors, []);
-    const code = result.outputFiles[0].text;
+  }
+
+  it("the Worker bundles for the browser platform, nothing external, and its code imports no node: module", async () => {
+    const code = await browserBundle("examples/cloudflare_worker.ts");
     assert.doesNotMatch(code, /\bfrom\s*["']node:/, "no static import of a node: module");
     assert.doesNotMatch(code, /\bimport\s*\(\s*["']node:/, "no dynamic import of a node: module");
     assert.doesNotMatch(code, /\brequire\s*\(\s*["']node:/, "no require of a node: module");
