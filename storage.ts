@@ -3,8 +3,10 @@
  * on (DESIGN §10): `DenoStorage` (Deno), `NodeStorage` (Node and Bun, and
  * Deno through `node:fs`), `DenoKvStorage` (Deno KV, e.g. on Deno Deploy;
  * single writer under a lease), `MemoryStorage` (memory only, with crash and
- * fault simulation), `OpfsStorage` (a browser's dedicated Worker), the
- * `Storage` interface every one implements (one
+ * fault simulation), `OpfsStorage` (a browser's dedicated Worker),
+ * `DurableObjectStorage` (a Cloudflare Durable Object's SQLite storage; see
+ * `@cyberdb/core/cloudflare` for the ready object), the `Storage` interface
+ * every one implements (one
  * conformance suite, `tests/storage_test.ts`), and `defaultStorage()`,
  * the one `Database.open({ dir })` picks — and the `Scheduler` seam with
  * `systemScheduler()`, the timers of the background work (fsync and snapshot
@@ -35,6 +37,8 @@ export {
   DenoKvStorage,
   type DenoKvStorageOptions,
   DenoStorage,
+  DurableObjectStorage,
+  type DurableObjectStorageLike,
   type HostGlobals,
   type MemoryFault,
   MemoryStorage,
@@ -42,6 +46,9 @@ export {
   OpfsStorage,
   type OpfsStorageOptions,
   type Scheduler,
+  type SqlCursorLike,
+  type SqlStorageLike,
+  type SqlValue,
   type Storage,
   type StorageFile,
   type StorageHost,

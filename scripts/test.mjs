@@ -80,7 +80,7 @@ function run(cmd, args, env, quiet = false) {
 }
 
 /** The entry points: what users import. */
-const ENTRIES = ["mod.ts", "client.ts", "server.ts", "arrow.ts", "storage.ts", "browser.ts"];
+const ENTRIES = ["mod.ts", "client.ts", "server.ts", "arrow.ts", "storage.ts", "browser.ts", "cloudflare.ts"];
 
 /** Every module under src/, repo-relative. */
 function sources(dir = join(root, "src")) {

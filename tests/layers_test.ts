@@ -3,8 +3,9 @@
 // the pure layers touch no runtime global and no I/O, and the client entry
 // point never reaches the engine (it stays browser-safe and small).
 //
-//   entry points   mod.ts  client.ts  server.ts  arrow.ts  storage.ts  browser.ts
+//   entry points   mod.ts  client.ts  server.ts  arrow.ts  storage.ts  browser.ts  cloudflare.ts
 //   browser/                                       tabs of a web app reach the worker's database
+//   cloudflare/                                    Durable Object, Worker, hibernating sockets, alarms
 //   server/  client/  arrow/                       the faces
 //   api/                                           Database, CyberDict, CyberList, Table
 //   durable/                                       lock, recovery, replay, snapshot scheduling
@@ -33,6 +34,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   server: ["core", "ops", "wire", "api", "arrow"],
   client: ["core", "wire", "ops"],
   browser: ["core", "wire", "ops", "storage", "api", "server", "client"],
+  cloudflare: ["core", "wire", "api", "storage", "server"],
 };
 
 /** Layers whose code must do no I/O and name no runtime global. */

@@ -37,6 +37,11 @@ const cache = new Map<string, RowsMaker>();
 const atCache = new Map<string, RowAt>();
 const CACHE_MAX = 512;
 
+/**
+ * Whether `new Function` works here, found out on first use (not at module
+ * load: workerd allows code generation while a module loads and refuses it
+ * once requests are served, so only a check made while serving tells).
+ */
 function canGenerate(): boolean {
   if (codegen === null) {
     try {
@@ -46,6 +51,22 @@ function canGenerate(): boolean {
     }
   }
   return codegen;
+}
+
+/**
+ * `make()` where code generation works, else `fallback()`; a refusal that
+ * comes later than the first check (a runtime whose policy changed since)
+ * turns code generation off for good instead of failing the read.
+ */
+function generating<T>(make: () => T, fallback: () => T): T {
+  if (!canGenerate()) return fallback();
+  try {
+    return make();
+  } catch (e) {
+    if (!(e instanceof EvalError)) throw e;
+    codegen = false;
+    return fallback();
+  }
 }
 
 function generated(names: readonly string[]): RowsMaker {
@@ -89,7 +110,7 @@ export function rowsMaker(names: readonly string[]): RowsMaker {
   const key = JSON.stringify(names);
   let maker = cache.get(key);
   if (maker === undefined) {
-    maker = canGenerate() ? generated(names) : templated(names);
+    maker = generating(() => generated(names), () => templated(names));
     // Select lists vary: keep the cache bounded.
     if (cache.size >= CACHE_MAX) cache.clear();
     cache.set(key, maker);
@@ -113,18 +134,18 @@ export function rowAt(names: readonly string[], read: "get" | "out" = "get"): Ro
   const key = read + JSON.stringify(names);
   let maker = atCache.get(key);
   if (maker === undefined) {
-    if (canGenerate()) {
+    maker = generating(() => {
       const fields = names.map((name, c) => `${JSON.stringify(name)}: cols[${c}].${read}(i)`).join(", ");
-      maker = new Function("cols", "i", `return { ${fields} };`) as RowAt;
-    } else {
+      return new Function("cols", "i", `return { ${fields} };`) as RowAt;
+    }, () => {
       const template: StoredRow = {};
       for (const name of names) template[name] = null;
-      maker = (cols, i) => {
+      return (cols: readonly CellSource[], i: number) => {
         const o = { ...template };
         for (let c = 0; c < names.length; c++) o[names[c]] = cols[c][read](i);
         return o;
       };
-    }
+    });
     if (atCache.size >= CACHE_MAX) atCache.clear();
     atCache.set(key, maker);
   }

@@ -14,10 +14,20 @@ import { DenoKvStorage, type DenoKvStorageOptions } from "./deno_kv.ts";
 import { MemoryStorage } from "./memory.ts";
 import { NodeStorage } from "./node.ts";
 import { OpfsStorage } from "./opfs.ts";
+import { DurableObjectStorage } from "./durable_object.ts";
 
 export type { Storage, StorageFile, StorageLock } from "./types.ts";
 export { type Scheduler, systemScheduler } from "./scheduler.ts";
-export { DenoKvStorage, type DenoKvStorageOptions, DenoStorage, MemoryStorage, NodeStorage, OpfsStorage };
+export {
+  DenoKvStorage,
+  type DenoKvStorageOptions,
+  DenoStorage,
+  DurableObjectStorage,
+  MemoryStorage,
+  NodeStorage,
+  OpfsStorage,
+};
+export type { DurableObjectStorageLike, SqlCursorLike, SqlStorageLike, SqlValue } from "./durable_object.ts";
 export type { MemoryFault } from "./memory.ts";
 export type { OpfsStorageOptions } from "./opfs.ts";
 
@@ -121,26 +131,32 @@ export function defaultStorage(options: DefaultStorageOptions = {}): Promise<Sto
   if (host === "deno") return Promise.resolve(new DenoStorage());
   if (host === "node") return Promise.resolve(new NodeStorage());
   if (options.dir === undefined) return Promise.resolve(new MemoryStorage());
-  if (host === "other" && hasOpfs(options.globals ?? (globalThis as HostGlobals))) {
+  if (host === "workerd") {
+    return Promise.reject(
+      new ValidationError(
+        `Option dir ${quoteDir(options.dir)} asks for a durable database, but Cloudflare workerd has no durable ` +
+          "file system (its node:fs is in memory and gone after a restart): inside a Durable Object pass " +
+          '{ storage: new DurableObjectStorage(ctx.storage) } (from "@cyberdb/core/storage"), or serve the ' +
+          'database with CyberDBObject from "@cyberdb/core/cloudflare"; for memory on purpose pass ' +
+          "{ storage: new MemoryStorage() } or leave out dir",
+      ),
+    );
+  }
+  if (hasOpfs(options.globals ?? (globalThis as HostGlobals))) {
     try {
       return Promise.resolve(new OpfsStorage());
     } catch (e) {
       return Promise.reject(e); // made-up globals claimed OPFS that this runtime lacks
     }
   }
-  const where = host === "workerd"
-    ? "Cloudflare workerd has no durable file system (its node:fs is in memory and gone after a restart)"
-    : "this runtime (a browser page, or a worker without OPFS sync access handles) has no file system CyberDB can write to";
-  const durable = host === "workerd"
-    ? "; durable stores for this runtime (Durable Object storage) are not available yet"
-    : "; for a durable database in a browser, open it in a dedicated Worker, where { dir } uses OPFS " +
-      `(OpfsStorage from "@cyberdb/core/storage"), and talk to that worker from the page`;
   return Promise.reject(
     new ValidationError(
-      `Option dir ${quoteDir(options.dir)} asks for a durable database, but ${where}: ` +
-        `pass { storage: new MemoryStorage() } (from "@cyberdb/core/storage") to keep the data in memory only (lost when the ${
-          host === "workerd" ? "worker" : "page"
-        } ends), or leave out dir${durable}`,
+      `Option dir ${quoteDir(options.dir)} asks for a durable database, but this runtime (a browser page, or a ` +
+        "worker without OPFS sync access handles) has no file system CyberDB can write to: for a durable database " +
+        "in a browser, open it in a dedicated Worker, where { dir } uses OPFS " +
+        '(OpfsStorage from "@cyberdb/core/storage"), and talk to that worker from the page; or pass ' +
+        '{ storage: new MemoryStorage() } (from "@cyberdb/core/storage") to keep the data in memory only ' +
+        "(lost when the page ends), or leave out dir",
     ),
   );
 }

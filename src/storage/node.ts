@@ -31,18 +31,34 @@ interface NodeApi {
 
 let api: Promise<NodeApi> | undefined;
 
+/**
+ * A `node:` builtin, loaded without an `import("node:…")` a bundler would
+ * follow: `process.getBuiltinModule` (Node ≥ 20.16, Bun, Deno) is how
+ * isomorphic code reaches builtins, so a bundle for a browser or a Worker
+ * (esbuild `--platform=browser`, wrangler without `nodejs_compat`) builds
+ * without marking anything external — and this code, which only Node, Bun
+ * and Deno ever run, reaches no `node:` module there. Older Node: a computed
+ * specifier, which bundlers leave alone as well.
+ */
+function builtin<T>(name: string): Promise<T> {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  if (typeof proc?.getBuiltinModule === "function") return Promise.resolve(proc.getBuiltinModule(name) as T);
+  const specifier = `node:${name.replace(/^node:/, "")}`;
+  return import(specifier) as Promise<T>;
+}
+
 // Loaded once per process; later calls await an already-settled promise.
 function node(): Promise<NodeApi> {
   api ??= Promise.all([
-    import("node:fs/promises"),
-    import("node:fs"),
-    import("node:path"),
-    import("node:process"),
+    builtin<typeof import("node:fs/promises")>("node:fs/promises"),
+    builtin<typeof import("node:fs")>("node:fs"),
+    builtin<typeof import("node:path")>("node:path"),
+    builtin<typeof import("node:process")>("node:process"),
   ]).then(([fs, fd, path, proc]) => ({
     fs,
     fd: (fd as { default?: typeof import("node:fs") }).default ?? fd,
     path,
-    process: proc.default,
+    process: (proc as { default?: typeof import("node:process") }).default ?? proc,
   }));
   return api;
 }

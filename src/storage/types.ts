@@ -1,9 +1,12 @@
 /**
  * The storage seam: the only interface through which @cyberdb/core touches
  * files. Every implementation passes one conformance suite
- * (`tests/fixtures/storage_conformance.ts`, in its real runtime): Deno
- * (`deno.ts`), Node and Bun (`node.ts`), memory (`memory.ts`, for edge
- * runtimes and crash simulation) and OPFS (`opfs.ts`, browser workers).
+ * (`tests/fixtures/storage_conformance.ts`) in its own runtime: Deno
+ * (`deno.ts`), Node and Bun (`node.ts`), memory (`memory.ts`, for tests and
+ * crash simulation), Deno KV (`deno_kv.ts`), OPFS (`opfs.ts`, browser
+ * workers, run inside Chromium by `tests/opfs_test.ts`) and Cloudflare
+ * Durable Objects (`durable_object.ts`, run inside workerd by
+ * `tests/cloudflare_test.ts`).
  *
  * Paths are plain strings joined with `/`; the database decides the layout
  * (DESIGN §6), storage only does what it is told, durably when asked.
@@ -49,8 +52,12 @@ export interface StorageLock {
 
 /** The file operations the database needs, nothing more. */
 export interface Storage {
-  /** Which implementation this is: `"deno"`, `"node"` (Node and Bun), `"memory"`, `"deno-kv"` (Deno KV) or `"opfs"` (browser workers). */
-  readonly kind: "deno" | "node" | "memory" | "deno-kv" | "opfs";
+  /**
+   * Which implementation this is: `"deno"`, `"node"` (Node and Bun),
+   * `"memory"`, `"deno-kv"` (Deno KV), `"opfs"` (browser workers) or
+   * `"durable-object"` (a Cloudflare Durable Object's SQLite).
+   */
+  readonly kind: "deno" | "node" | "memory" | "deno-kv" | "opfs" | "durable-object";
   /** Creates a directory and any missing parents; an existing one is fine. */
   mkdir(path: string): Promise<void>;
   /** The entry names in a directory, sorted ascending; `[]` when it does not exist. */
