@@ -99,6 +99,12 @@ export interface WalWriterOptions {
    * no writer is told "failed" while its write can still be read.
    */
   holdWaiters?: boolean;
+  /**
+   * Told the LSN up to which the log is durable each time that advances
+   * (after an fsync, or a rebase): a change feed delivering only durable
+   * writes waits for it.
+   */
+  onSynced?: (lsn: number) => void;
 }
 
 interface OpenSegment {
@@ -150,6 +156,7 @@ export class WalWriter {
   #onError?: (error: StorageError, kind: WalFailureKind) => void;
   #verifyHook?: () => Promise<StorageError | null>;
   #holdWaiters: boolean;
+  #onSynced?: (lsn: number) => void;
 
   // Every record after #syncedLsn, framed, oldest first: [0, #written) is in
   // the current segment (not yet fsynced), [#written, #len) not handed out.
@@ -200,6 +207,7 @@ export class WalWriter {
     this.#onError = options.onError;
     this.#verifyHook = options.verify;
     this.#holdWaiters = options.holdWaiters ?? false;
+    this.#onSynced = options.onSynced;
     this.#lastLsn = this.#openLastLsn = options.lastLsn ?? null;
     this.#writtenLsn = this.#syncedLsn = this.#lastLsn ?? 0;
     this.#openNewest = existing.length > 0 ? existing[existing.length - 1].firstLsn : -1;
@@ -517,6 +525,7 @@ export class WalWriter {
     this.#failure = null;
     this.#shrink();
     for (const w of this.#waiters.splice(0)) w.resolve();
+    this.#onSynced?.(lsn);
   }
 
   /**
@@ -651,6 +660,7 @@ export class WalWriter {
     this.#drop(bytes);
     this.#syncedLsn = upTo;
     while (this.#waiters.length > 0 && this.#waiters[0].lsn <= upTo) this.#waiters.shift()!.resolve();
+    this.#onSynced?.(upTo);
   }
 
   // Whether acknowledging is still safe: the segment is the file at its path

@@ -121,6 +121,16 @@ export const MAX_STREAMS = 64;
 
 /** The close code sent when a frame exceeds the size limit (RFC 6455 "message too big"). */
 export const CLOSE_TOO_LARGE = 1009;
+
+/** The most watches a server runs at once for one WebSocket. */
+export const MAX_WATCHES = 64;
+
+/**
+ * The batches a client lets the server send ahead of what its consumer
+ * took (`credit` of a watch request); it grants more as the consumer reads,
+ * so a slow consumer holds at most this many batches in client memory.
+ */
+export const WATCH_CREDIT = 256;
 /** The close code for authentication failures (RFC 6455 "policy violation"). */
 export const CLOSE_AUTH = 1008;
 /** The close code for frames that are not MessagePack requests. */
