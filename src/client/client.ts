@@ -7,7 +7,8 @@
 import type { CollectionInfo } from "../core/engine.ts";
 import type { TableSchema } from "../core/schema.ts";
 import { type Key, quote, type Value } from "../core/value.ts";
-import { ClosedError, ConnectionError, ValidationError } from "../errors.ts";
+import { ClosedError, ConnectionError, type CyberDBError, ValidationError } from "../errors.ts";
+import type { Change } from "../core/change.ts";
 import type { Caller } from "./caller.ts";
 import { failedStream } from "./stream.ts";
 import { HttpTransport } from "./http_transport.ts";
@@ -19,7 +20,12 @@ import { checkArgs, toList, toPairs } from "./values.ts";
 import type { WireCall } from "../wire/protocol.ts";
 import type { Check } from "../core/entry.ts";
 import { type ReconnectOptions, type WebSocketConstructor, WsTransport } from "./ws_transport.ts";
-import { checkRemoteWatchOptions, RemoteChangeStream, type RemoteWatchOptions } from "./watch.ts";
+import {
+  checkRemoteWatchOptions,
+  RemoteChangeStream,
+  type RemoteSubscribeOptions,
+  type RemoteWatchOptions,
+} from "./watch.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions {
@@ -171,6 +177,47 @@ export abstract class Session {
    */
   watch(options?: RemoteWatchOptions): RemoteChangeStream {
     return this.caller().watch(checkRemoteWatchOptions(options));
+  }
+
+  /**
+   * Calls `fn` with every batch of the server's change feed (see
+   * {@linkcode watch}); returns the function that stops it. `onError`
+   * receives the error that ends it (without it, the error is thrown on a
+   * microtask of its own, as from an event listener).
+   *
+   * @example
+   * ```ts ignore
+   * const stop = client.subscribe((changes) => render(changes), { collections: ["todos"] });
+   * // later
+   * stop();
+   * ```
+   */
+  subscribe(fn: (changes: Change[]) => void, options: RemoteSubscribeOptions = {}): () => void {
+    if (typeof fn !== "function") throw new ValidationError(`subscribe() takes a function, got ${quote(fn)}`);
+    const { onError, ...rest } = options ?? {};
+    if (onError !== undefined && typeof onError !== "function") {
+      throw new ValidationError(`Subscribe option onError ${quote(onError)} is not a function`);
+    }
+    const stream = this.watch(rest);
+    const report = (e: unknown) =>
+      queueMicrotask(() => {
+        throw e;
+      });
+    (async () => {
+      try {
+        for await (const changes of stream) {
+          try {
+            fn(changes);
+          } catch (e) {
+            report(e);
+          }
+        }
+      } catch (e) {
+        if (onError !== undefined) onError(e as CyberDBError);
+        else report(e);
+      }
+    })();
+    return () => void stream.return();
   }
 
   /**

@@ -39,6 +39,12 @@ export interface RemoteWatchOptions {
   durable?: boolean;
 }
 
+/** Options of `client.subscribe()`: {@linkcode RemoteWatchOptions}, and where the error that ends it goes. */
+export interface RemoteSubscribeOptions extends RemoteWatchOptions {
+  /** Receives the error that ends the subscription. */
+  onError?: (error: CyberDBError) => void;
+}
+
 /** A watch request as a transport sends it. */
 export interface WatchRequest extends RemoteWatchOptions {
   /** Set when resuming a watch: the server answers `RESET` if it is behind `from`. */
