@@ -183,7 +183,8 @@ export class SlotMap<K, V> {
     this.#vals.push(value);
     this.#vers.push(version);
     const exps = this.#expiry(expireAt);
-    if (exps !== null) exps.push(expireAt);
+    // By index: an array allocated just now already has this slot (the key is pushed above).
+    if (exps !== null) exps[at] = expireAt;
     this.#index.set(key, at);
     if (expireAt !== NEVER) this.#schedule(key, expireAt);
     if (undo) {
