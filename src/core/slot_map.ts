@@ -179,12 +179,12 @@ export class SlotMap<K, V> {
 
   #append(key: K, value: V, undo: Undo, version: number, expireAt: number): void {
     const at = this.#keys.length;
+    // Allocated (for the slots so far) before this slot is added.
+    const exps = this.#expiry(expireAt);
     this.#keys.push(key);
     this.#vals.push(value);
     this.#vers.push(version);
-    const exps = this.#expiry(expireAt);
-    // By index: an array allocated just now already has this slot (the key is pushed above).
-    if (exps !== null) exps[at] = expireAt;
+    if (exps !== null) exps.push(expireAt);
     this.#index.set(key, at);
     if (expireAt !== NEVER) this.#schedule(key, expireAt);
     if (undo) {

@@ -373,6 +373,10 @@ class Durable implements Persistence {
     onRecord: (lsn: number, entries: LogEntry[]) => void,
   ): Promise<number | null> {
     if (untilLsn <= afterLsn) return null;
+    // Records still in the writer's buffer are not in the files yet: wait for
+    // them (the next write, on the sync mode's schedule) — except in
+    // "manual", whose records reach the disk only when the user flushes.
+    if (untilLsn > this.#writer.syncedLsn && !this.#manual) await this.#writer.durable();
     let last: number | null = null;
     await readWal(this.#storage, this.#dir, {
       afterLsn,
