@@ -272,6 +272,8 @@ export class Feed {
   /** The LSN of the last create or drop of each name since the feed started. */
   #schemaChanged = new Map<string, number>();
   #cursors = new Set<FeedCursor>();
+  /** Open cursors with `durable`: while there are any, commits not yet on disk stay in the ring. */
+  #durableCursors = 0;
   #scheduled = false;
   #durableLsn: number;
   #closed = false;
@@ -361,7 +363,7 @@ export class Feed {
     if (this.#count === 0) this.#first = lsn;
     if (this.#count === this.#entries.length) {
       // Full: grow until the commit limit, then the oldest goes.
-      if (this.#entries.length < this.#maxCommits) this.#grow();
+      if (this.#entries.length < this.#maxCommits || !this.#evictable()) this.#grow();
       else this.#evict();
     }
     const i = (this.#head + this.#count) % this.#entries.length;
@@ -372,13 +374,23 @@ export class Feed {
     this.#count++;
     this.#bytes += bytes;
     // The newest commit stays, however large: a resume from just before it must work.
-    while (this.#bytes > this.#maxBytes && this.#count > 1) this.#evict();
+    while (this.#bytes > this.#maxBytes && this.#count > 1 && this.#evictable()) this.#evict();
+  }
+
+  /**
+   * Whether the oldest slot may go. Not while a durable cursor may still
+   * need it, i.e. while it is not on disk yet: those commits are held by
+   * the log writer's buffer until their fsync anyway, so keeping them here
+   * too costs no more than what is already spent.
+   */
+  #evictable(): boolean {
+    return this.#durableCursors === 0 || this.#p === null || this.#first <= this.#durableLsn;
   }
 
   /** Doubles the ring (up to the commit limit), oldest slot first. */
   #grow(): void {
     const n = this.#entries.length;
-    const size = Math.min(this.#maxCommits, Math.max(16, n * 2));
+    const size = n < this.#maxCommits ? Math.min(this.#maxCommits, Math.max(16, n * 2)) : n * 2;
     const order = (a: unknown[]) => [...a.slice(this.#head), ...a.slice(0, this.#head)];
     this.#entries = order(this.#entries) as (readonly LogEntry[] | undefined)[];
     this.#pks = order(this.#pks) as ((string | undefined)[] | null)[];
@@ -510,13 +522,22 @@ export class Feed {
     if (c.error !== null || c.closed) return;
     c.error = error;
     c.backlog = [];
-    this.#cursors.delete(c);
+    this.#remove(c);
     c.wake();
   }
 
   /** @internal Forgets a closed cursor. */
   forget(c: FeedCursor): void {
-    this.#cursors.delete(c);
+    this.#remove(c);
+  }
+
+  #add(c: FeedCursor): void {
+    this.#cursors.add(c);
+    if (c.durable) this.#durableCursors++;
+  }
+
+  #remove(c: FeedCursor): void {
+    if (this.#cursors.delete(c) && c.durable) this.#durableCursors--;
   }
 
   /**
@@ -533,7 +554,7 @@ export class Feed {
     if (from < this.#first - 1) {
       if (this.#p === null) throw this.#tooOld(from);
       c.resuming = true;
-      this.#cursors.add(c);
+      this.#add(c);
       const run = this.#reading.then(() => this.#resume(c));
       this.#reading = run.catch(() => {});
       run.then(
@@ -548,7 +569,7 @@ export class Feed {
       );
       return c;
     }
-    this.#cursors.add(c);
+    this.#add(c);
     return c;
   }
 
