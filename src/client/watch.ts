@@ -80,7 +80,21 @@ export function checkRemoteWatchOptions(options: unknown): RemoteWatchOptions {
       throw new ValidationError(`Watch option ${quote(k)} is unknown: use "collections", "from", "durable"`);
     }
   }
-  const { from } = options as RemoteWatchOptions;
+  const { from, durable, collections } = options as RemoteWatchOptions;
+  if (durable !== undefined && typeof durable !== "boolean") {
+    throw new ValidationError(`Watch option durable ${quote(durable)} is not a boolean: pass true or false`);
+  }
+  if (
+    collections !== undefined &&
+    (!Array.isArray(collections) || collections.length === 0 ||
+      collections.some((c) => typeof c !== "string" || c === ""))
+  ) {
+    throw new ValidationError(
+      `Watch option collections ${
+        quote(collections)
+      } is not a non-empty array of names: pass e.g. ["users"] or leave it out`,
+    );
+  }
   if (from !== undefined && !(typeof from === "number" && Number.isSafeInteger(from) && from >= 0)) {
     throw new ValidationError(
       `Watch option from ${
@@ -166,7 +180,13 @@ export class WatchQueue implements WatchChannel {
       this.reject(new ConnectionError("The server ended the watch without a reason: watch again"));
       return;
     }
-    this.reject(replyError(f?.error));
+    const error = replyError(f?.error);
+    // The server going away (shutting down, still loading) is a dropped connection: resume elsewhere or later.
+    this.reject(
+      error.code === "CLOSED" || error.code === "LOADING"
+        ? new ConnectionError(error.message, { cause: error })
+        : error,
+    );
   }
 
   next(): Promise<WatchValue> {
@@ -501,7 +521,10 @@ function sseEvent(text: string, q: WatchQueue): boolean {
   return true;
 }
 
-/** fetch, retried with backoff while the server cannot be reached, until `timeout` ms passed. */
+/**
+ * fetch, retried with backoff while the server cannot be reached or
+ * answers 503 (shutting down, still loading), until `timeout` ms passed.
+ */
 async function fetchRetrying(
   url: string,
   headers: Record<string, string>,
@@ -510,16 +533,18 @@ async function fetchRetrying(
 ): Promise<Response> {
   const deadline = Date.now() + timeout;
   for (let delay = 50;; delay = Math.min(delay * 2, 2000)) {
+    let why: string;
     try {
-      return await fetch(url, { headers, signal });
+      const res = await fetch(url, { headers, signal });
+      if (res.status !== 503) return res;
+      why = `it answered 503 (${(await res.text().catch(() => "")).slice(0, 200)})`;
     } catch (e) {
       if (signal.aborted) throw new ClosedError("The watch was stopped");
-      if (Date.now() + delay >= deadline) {
-        throw new ConnectionError(
-          `Could not reach ${url.split("?")[0]} within ${timeout} ms: ${e instanceof Error ? e.message : String(e)}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, delay));
+      why = e instanceof Error ? e.message : String(e);
     }
+    if (Date.now() + delay >= deadline) {
+      throw new ConnectionError(`Could not watch ${url.split("?")[0]} within ${timeout} ms: ${why}`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
   }
 }
