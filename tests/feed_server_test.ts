@@ -294,6 +294,9 @@ describe("GET /v1/watch: Server-Sent Events", () => {
     const auth = { authorization: `Bearer ${PW}` };
     try {
       const c = await connect(server.http, { password: PW });
+      // A memory-only server resumes from the commits its feed recorded: it records while anyone watches.
+      const keep = c.watch();
+      await keep.ready();
       const d = await c.createDict("d");
       await d.set("a", 1n);
       await d.set("b", new Uint8Array([1, 2]));
@@ -338,6 +341,7 @@ describe("GET /v1/watch: Server-Sent Events", () => {
       });
       assert.equal(rpc.status, 401, "a token opens event streams only");
       await rpc.body?.cancel();
+      await keep.return();
       // Errors before the stream are ordinary replies (an EventSource then stops retrying).
       const cases: [string, Record<string, string>, number, string][] = [
         ["?collections=nope", auth, 404, "NOT_FOUND"],

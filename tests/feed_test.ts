@@ -208,6 +208,37 @@ describe("change feed, embedded: resuming from the log and across a reopen", () 
     await db.close();
   });
 
+  it("from the log, a table's rows are keyed as they were then, across a drop and a create with another key", async () => {
+    const db = await Database.open({ dir: "db", storage: new MemoryStorage(), flushInterval: 5 });
+    const byId = db.createTable(
+      {
+        name: "t",
+        columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "code", type: "Utf8" }],
+      } as const,
+    );
+    byId.insert({ id: 1, code: "a" });
+    const from = db.lsn; // nobody watches: the feed records nothing, the log has it all
+    byId.upsert({ id: 2, code: "b" });
+    db.transaction(() => {
+      byId.patch(1, { code: "z" });
+      db.drop("t");
+      db.createTable(
+        {
+          name: "t",
+          columns: [{ name: "code", type: "Utf8", primaryKey: true }, { name: "id", type: "Int32" }],
+        } as const,
+      ).insert({ code: "c", id: 3 });
+    });
+    const changes = db.watch({ from });
+    const seen: unknown[] = [];
+    while (seen.length < 5) {
+      seen.push(...((await changes.next()).value as Change[]).map((c) => [c.type, "key" in c ? c.key : c.collection]));
+    }
+    assert.deepStrictEqual(seen, [["upsert", 2], ["upsert", 1], ["drop", "t"], ["create", "t"], ["upsert", "c"]]);
+    await changes.return();
+    await db.close();
+  });
+
   it("a resume older than memory and the log is a ResetError; a consumer left behind gets a LaggedError it can resume from", async () => {
     const storage = new MemoryStorage();
     const db = await Database.open({ dir: "db", storage, watchBuffer: { commits: 4 }, flushInterval: 5 });
@@ -230,17 +261,29 @@ describe("change feed, embedded: resuming from the log and across a reopen", () 
     // After a lag the stream is over; resuming from its LSN goes to the log, which no longer has it.
     await assert.rejects(slow.next(), LaggedError);
     await assert.rejects(db.watch({ from: error.lsn }).next(), ResetError);
-    // Memory only: nothing but the ring, and the answer comes at once.
+    // Memory only: nothing but the ring (recording while a watch is open), and the answer comes at once.
     const mem = await Database.open({ watchBuffer: { commits: 2 } });
     const m = mem.createDict("m");
+    m.set("before", 0);
+    const open = mem.watch({ collections: ["m"] });
     for (let i = 0; i < 5; i++) m.set(i, i);
     assert.throws(() => mem.watch({ from: 1 }), ResetError);
     assert.throws(() => mem.subscribe(() => {}, { from: 0 }), ResetError);
-    const near = mem.watch({ from: 4 });
+    const near = mem.watch({ from: 5 });
     assert.deepStrictEqual((await near.next()).value, [
-      { lsn: 5, collection: "m", kind: "dict", type: "set", key: 3, value: 3 },
+      { lsn: 6, collection: "m", kind: "dict", type: "set", key: 3, value: 3 },
     ]);
+    await open.return();
     await mem.close();
+    // Nobody watching, the feed records nothing: a memory-only database cannot resume at all then.
+    const idle = await Database.open();
+    idle.createDict("i");
+    idle.createDict("j");
+    assert.throws(
+      () => idle.watch({ from: 1 }),
+      (e) => e instanceof ResetError && /memory starts at LSN 3/.test(e.message),
+    );
+    await idle.close();
     await db.close();
   });
 });
@@ -407,11 +450,13 @@ describe("change feed, embedded: bad input", () => {
     assert.throws(() => db.subscribe("fn" as never), ValidationError);
     assert.throws(() => db.subscribe(() => {}, { onError: 1 } as never), ValidationError);
     // A resumed watch may name a collection dropped since.
+    const open = db.watch();
     db.drop("d");
     const resumed = db.watch({ collections: ["d"], from: 1 });
     assert.deepStrictEqual((await resumed.next()).value, [
       { lsn: 2, collection: "d", kind: "db", type: "drop", collectionKind: "dict" },
     ]);
+    await open.return();
     await db.close();
     assert.throws(() => db.watch(), /closed/);
   });

@@ -17,11 +17,14 @@
  *         while reading     → LaggedError (a consumer slower than the writers)
  * ```
  *
- * Costs: with nobody watching, a commit costs one slot in the ring (the
- * entries are kept by reference; a bounded-time size estimate counts
- * them). Changes are derived only for slots somebody reads, once, however
- * many read them. A cursor holds no copy of anything: a slow consumer
- * costs a number, and falls behind the ring instead of growing a queue.
+ * Costs: with nobody watching (no cursor, and none for a minute) the feed
+ * is not even a commit listener — a commit costs it nothing, and a resume
+ * from before reads the log. While somebody watches, a commit costs one
+ * slot in the ring (the entries by reference, counted by a bounded-time
+ * size estimate); changes are derived only for slots somebody reads, once,
+ * however many read them. A cursor holds no copy of anything: a slow
+ * consumer costs a number, and falls behind the ring instead of growing a
+ * queue.
  *
  * Delivery is on a microtask after the commit — never inside a write —
  * and, for `durable` cursors, only up to the LSN the log has fsynced
@@ -74,6 +77,10 @@ const DEFAULT_BYTES = 64 * 1024 * 1024;
 const CATCH_UP_ROUNDS = 4;
 /** Bytes a slot costs besides its entries' values. */
 const SLOT_BYTES = 64;
+/** How long the ring keeps recording after the last cursor closed, so that a client reconnecting finds its commits. */
+const LINGER_MS = 60_000;
+/** Nodes of a value the size estimate looks at (strings and binaries count whole at any depth it reaches). */
+const SIZE_BUDGET = 8;
 
 /**
  * Checks watch options; returns them normalised. `lsn` is the database's
@@ -269,7 +276,11 @@ export class Feed {
   #bytes = 0;
   /** The primary-key column of each table now (mirrored commit by commit). */
   #pk = new Map<string, string>();
-  /** The LSN of the last create or drop of each name since the feed started. */
+  /**
+   * The LSN of the last create or drop of each name the ring recorded. A
+   * resume reads the log up to where the ring starts, and sees the creates
+   * and drops before that there.
+   */
   #schemaChanged = new Map<string, number>();
   #cursors = new Set<FeedCursor>();
   /** Open cursors with `durable`: while there are any, commits not yet on disk stay in the ring. */
@@ -279,7 +290,16 @@ export class Feed {
   #closed = false;
   /** Reading the log is done by one cursor at a time: its memory stays bounded. */
   #reading: Promise<void> = Promise.resolve();
-  #unlisten: () => void;
+  /** Detaches the commit listener (attached only while the ring records). */
+  #unlisten: (() => void) | null = null;
+  /**
+   * Whether the ring records commits: while any cursor is open, and for
+   * {@linkcode LINGER_MS} after the last one closed. Otherwise the feed is
+   * not even a commit listener: a commit costs it nothing. (A resume from
+   * before it recorded reads the log, which holds every commit.)
+   */
+  #active = false;
+  #linger: ReturnType<typeof setTimeout> | null = null;
 
   /** The feed of `engine`; `persistence` (or `null` in memory) tells durability and reads the log. */
   constructor(engine: Engine, persistence: Persistence | null, buffer: WatchBuffer = {}) {
@@ -294,8 +314,6 @@ export class Feed {
     this.#changes = [];
     this.#first = engine.lsn + 1;
     this.#durableLsn = persistence?.durableLsn ?? engine.lsn;
-    this.#resetKeys();
-    this.#unlisten = engine.onCommit((lsn, entries) => this.#commit(lsn, entries));
     persistence?.setFeedHooks({
       durable: (lsn) => this.#durable(lsn),
       rewound: (lsn) => this.#rewound(lsn),
@@ -304,7 +322,7 @@ export class Feed {
 
   /** The oldest LSN whose commit the ring still holds (the next LSN when it holds none). */
   get oldest(): number {
-    return this.#first;
+    return this.#active ? this.#first : this.#e.lsn + 1;
   }
 
   /** Cursors open now. */
@@ -338,7 +356,7 @@ export class Feed {
       } else if (c0 === 100 /* d */ && op.charCodeAt(1) === 98 /* b */) {
         this.#schemaEvent(lsn, entry);
       }
-      bytes += approxBytes(entry.args);
+      bytes += approxBytes(entry.args, SIZE_BUDGET);
     }
     this.#push(lsn, entries, pks, bytes);
     if (this.#cursors.size > 0) this.#schedule();
@@ -532,12 +550,47 @@ export class Feed {
   }
 
   #add(c: FeedCursor): void {
+    this.#activate();
     this.#cursors.add(c);
     if (c.durable) this.#durableCursors++;
   }
 
   #remove(c: FeedCursor): void {
     if (this.#cursors.delete(c) && c.durable) this.#durableCursors--;
+    if (this.#cursors.size === 0 && this.#active && this.#linger === null && !this.#closed) {
+      this.#linger = setTimeout(() => {
+        this.#linger = null;
+        if (this.#cursors.size === 0) this.#deactivate();
+      }, LINGER_MS);
+      // It never keeps a process alive (Node, Bun and Deno timers have unref()).
+      (this.#linger as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** Starts recording commits (an empty ring from the next LSN on), or keeps recording. */
+  #activate(): void {
+    if (this.#linger !== null) {
+      clearTimeout(this.#linger);
+      this.#linger = null;
+    }
+    if (this.#active) return;
+    this.#active = true;
+    this.#first = this.#e.lsn + 1;
+    this.#resetKeys();
+    this.#unlisten = this.#e.onCommit((lsn, entries) => this.#commit(lsn, entries));
+  }
+
+  /** Stops recording and lets go of the ring. */
+  #deactivate(): void {
+    this.#active = false;
+    this.#unlisten?.();
+    this.#unlisten = null;
+    this.#entries = [];
+    this.#pks = [];
+    this.#sizes = [];
+    this.#changes = [];
+    this.#head = this.#count = this.#bytes = 0;
+    this.#first = this.#e.lsn + 1;
   }
 
   /**
@@ -551,6 +604,8 @@ export class Feed {
     if (this.#closed) throw new ClosedError("The database is closed: open it again to watch it");
     const { filter, from, durable } = checkOptions(options, this.#e.lsn, (n) => this.#e.collections.has(n), allowed);
     const c = new FeedCursor(this, filter, from, durable);
+    // Recording from here on (if it was not): what came before is in the log.
+    this.#activate();
     if (from < this.#first - 1) {
       if (this.#p === null) throw this.#tooOld(from);
       c.resuming = true;
@@ -651,7 +706,18 @@ export class Feed {
         else if (e.op.startsWith("db.create") || e.op === "db.drop") changed.add(e.args[0] as string);
       }
     }
+    // A table that existed at `from` and was dropped since: its drop record names the key column it had.
     const known = new Map<string, string | undefined>();
+    const first = new Set<string>();
+    for (const r of records) {
+      for (const e of r.entries) {
+        if (!e.op.startsWith("db.")) continue;
+        const name = e.op === "db.createTable" ? (e.args[0] as { name: string }).name : e.args[0] as string;
+        if (first.has(name)) continue;
+        first.add(name);
+        if (e.op === "db.drop" && typeof e.args[2] === "string") known.set(name, e.args[2]);
+      }
+    }
     return records.map((r) => {
       let pks: (string | undefined)[] | null = null;
       r.entries.forEach((e, i) => {
@@ -672,7 +738,10 @@ export class Feed {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#unlisten();
+    if (this.#linger !== null) clearTimeout(this.#linger);
+    this.#linger = null;
+    this.#unlisten?.();
+    this.#unlisten = null;
     this.#p?.setFeedHooks(null);
     for (const c of [...this.#cursors]) c.close();
   }

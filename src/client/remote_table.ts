@@ -95,14 +95,24 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
     const name = c.name;
     return (async function* () {
       const where = (query as WatchQuery | null)?.where;
-      // The schema, the rows now and the LSN they are at, in one transaction: nothing falls between.
-      const [schema, rows, lsn] = await c.caller.atomic([
-        { op: "table.schema", args: [name] },
-        { op: "table.query", args: [name, where === undefined ? {} : { where }] },
-        { op: "db.lsn", args: [] },
-      ]) as [TableSchema, Record<string, Value>[], number];
-      const live = new LiveQuery(compileSchema(schema), query);
-      yield* liveQueryBatches<Row<S>>(live, lsn, rows, c.caller.watch({ collections: [name], from: lsn }));
+      // The watch first, then the rows: a read at LSN R after the watch
+      // started misses nothing, and the batches up to R are in the rows already.
+      const changes = c.caller.watch({ collections: [name] });
+      try {
+        await changes.ready();
+        const [schema, rows, lsn] = await c.caller.atomic([
+          { op: "table.schema", args: [name] },
+          { op: "table.query", args: [name, where === undefined ? {} : { where }] },
+          { op: "db.lsn", args: [] },
+        ]) as [TableSchema, Record<string, Value>[], number];
+        const live = new LiveQuery(compileSchema(schema), query);
+        const after = (async function* () {
+          for await (const batch of changes) if (batch[0].lsn > lsn) yield batch;
+        })();
+        yield* liveQueryBatches<Row<S>>(live, lsn, rows, after);
+      } finally {
+        await changes.return();
+      }
     })();
   }
 

@@ -116,29 +116,39 @@ export const dbCollections = op<Engine>("db.collections", {
 });
 
 /**
- * `db.drop(name, kind?)`: whether a collection was dropped. With `kind`,
- * only a collection of that kind is dropped (another kind →
- * `WrongKindError`, nothing dropped). Logged with the kind, so that the
- * change feed can tell what was dropped from the log alone.
+ * `db.drop(name, kind?, primaryKey?)`: whether a collection was dropped.
+ * With `kind`, only a collection of that kind is dropped, and with
+ * `primaryKey` only a table keyed by that column (otherwise
+ * `WrongKindError`, nothing dropped). Logged with both, so that the change
+ * feed can tell from the log alone what was dropped, and which column
+ * keyed the rows written to it before.
  */
 export const dbDrop = op<Engine>("db.drop", {
   run(e, _t, args) {
     const name = checkName(args[0]);
     const kind = args[1];
+    const pk = args[2];
     if (kind !== undefined && kind !== "dict" && kind !== "list" && kind !== "table") {
       throw new ValidationError(
         `Kind ${quote(kind)} is not "dict", "list" or "table": pass one of those or leave it out`,
       );
+    }
+    if (pk !== undefined && (kind !== "table" || typeof pk !== "string")) {
+      throw new ValidationError(`Primary key ${quote(pk)} of a drop needs kind "table" and a column name`);
     }
     const state = e.collections.get(name);
     if (state === undefined) return false;
     if (kind !== undefined && state.kind !== kind) {
       throw new WrongKindError(`Collection ${quote(name)} is a ${state.kind}, not a ${kind}: nothing was dropped`);
     }
+    const key = state.kind === "table" ? state.schema.names[state.schema.pk] : undefined;
+    if (pk !== undefined && key !== pk) {
+      throw new WrongKindError(`Table ${quote(name)} is keyed by ${quote(key)}, not ${quote(pk)}: nothing was dropped`);
+    }
     e.collections.delete(name);
     state.dropped = true;
     if (e.undo) e.undo.push(() => void (e.collections.set(name, state), state.dropped = false));
-    if (e.logging) e.log("db.drop", [name, state.kind]);
+    if (e.logging) e.log("db.drop", key === undefined ? [name, state.kind] : [name, state.kind, key]);
     return true;
   },
 });
