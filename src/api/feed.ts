@@ -485,9 +485,21 @@ export class Feed {
     if (changes === null) {
       const pks = this.#pks[i];
       changes = changesOf(lsn, this.#entries[i]!, (k) => pks?.[k]);
-      this.#changes[i] = changes;
+      // Kept for the other readers; a lone reader reads it once (keeping it would only age it in memory).
+      if (this.#cursors.size > 1) this.#changes[i] = changes;
     }
     return changes;
+  }
+
+  /** Whether the commit `lsn` writes to any collection of `filter` (without deriving its changes). */
+  #touches(lsn: number, filter: Set<string>): boolean {
+    const entries = this.#entries[(this.#head + (lsn - this.#first)) % this.#entries.length]!;
+    for (let i = 0; i < entries.length; i++) {
+      const { op, args } = entries[i];
+      const name = op === "db.createTable" ? (args[0] as { name: string }).name : args[0] as string;
+      if (filter.has(name)) return true;
+    }
+    return false;
   }
 
   /** See {@linkcode FeedCursor.poll}. */
@@ -517,6 +529,11 @@ export class Feed {
         );
         throw c.error;
       }
+      const filter = c.filter;
+      if (filter !== null && !this.#touches(lsn, filter)) {
+        c.at = lsn;
+        continue;
+      }
       let changes: Change[];
       try {
         changes = this.#changesAt(lsn);
@@ -525,7 +542,6 @@ export class Feed {
         throw c.error;
       }
       c.at = lsn;
-      const filter = c.filter;
       const mine = filter === null ? changes : changes.filter((x) => filter.has(x.collection));
       if (mine.length > 0) {
         c.position = lsn;
