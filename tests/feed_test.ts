@@ -239,6 +239,28 @@ describe("change feed, embedded: resuming from the log and across a reopen", () 
     await db.close();
   });
 
+  it("from the log, rows written before a drop the feed recorded later are keyed by the dropped table's key", async () => {
+    const db = await Database.open({ dir: "db", storage: new MemoryStorage(), flushInterval: 5 });
+    const t = db.createTable(
+      {
+        name: "t",
+        columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "code", type: "Utf8" }],
+      } as const,
+    );
+    const from = db.lsn;
+    t.insert({ id: 7, code: "x" }); // only in the log: nobody watches yet
+    const other = db.watch(); // the feed records from here on
+    db.drop("t");
+    db.createTable({ name: "t", columns: [{ name: "code", type: "Utf8", primaryKey: true }] } as const);
+    const changes = db.watch({ from });
+    assert.deepStrictEqual(((await changes.next()).value as Change[]).map((c) => [c.type, "key" in c ? c.key : null]), [
+      ["upsert", 7],
+    ]);
+    await changes.return();
+    await other.return();
+    await db.close();
+  });
+
   it("a resume older than memory and the log is a ResetError; a consumer left behind gets a LaggedError it can resume from", async () => {
     const storage = new MemoryStorage();
     const db = await Database.open({ dir: "db", storage, watchBuffer: { commits: 4 }, flushInterval: 5 });

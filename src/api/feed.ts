@@ -277,11 +277,12 @@ export class Feed {
   /** The primary-key column of each table now (mirrored commit by commit). */
   #pk = new Map<string, string>();
   /**
-   * The LSN of the last create or drop of each name the ring recorded. A
-   * resume reads the log up to where the ring starts, and sees the creates
-   * and drops before that there.
+   * For each name created or dropped since the ring started recording: the
+   * key column of the table its first such event dropped (`undefined` when
+   * that event was a create, or dropped something else). A resume reads the
+   * log up to where the ring starts, which tells the events before.
    */
-  #schemaChanged = new Map<string, number>();
+  #schemaEvents = new Map<string, string | undefined>();
   #cursors = new Set<FeedCursor>();
   /** Open cursors with `durable`: while there are any, commits not yet on disk stay in the ring. */
   #durableCursors = 0;
@@ -354,7 +355,7 @@ export class Feed {
       if (c0 === 116 /* t */) {
         (pks ??= [])[i] = this.#pk.get(entry.args[0] as string);
       } else if (c0 === 100 /* d */ && op.charCodeAt(1) === 98 /* b */) {
-        this.#schemaEvent(lsn, entry);
+        this.#schemaEvent(entry);
       }
       bytes += approxBytes(entry.args, SIZE_BUDGET);
     }
@@ -363,17 +364,19 @@ export class Feed {
   }
 
   /** Mirrors creates and drops of tables, in commit order. */
-  #schemaEvent(lsn: number, entry: LogEntry): void {
+  #schemaEvent(entry: LogEntry): void {
+    const args = entry.args;
     if (entry.op === "db.createTable") {
-      const def = entry.args[0] as { name: string };
+      const def = args[0] as { name: string };
       const pk = pkOfSchema(def);
       if (pk !== undefined) this.#pk.set(def.name, pk);
-      this.#schemaChanged.set(def.name, lsn);
+      if (!this.#schemaEvents.has(def.name)) this.#schemaEvents.set(def.name, undefined);
     } else if (entry.op === "db.drop") {
-      this.#pk.delete(entry.args[0] as string);
-      this.#schemaChanged.set(entry.args[0] as string, lsn);
+      const name = args[0] as string;
+      this.#pk.delete(name);
+      if (!this.#schemaEvents.has(name)) this.#schemaEvents.set(name, args[2] as string | undefined);
     } else if (entry.op.startsWith("db.create")) {
-      this.#schemaChanged.set(entry.args[0] as string, lsn);
+      if (!this.#schemaEvents.has(args[0] as string)) this.#schemaEvents.set(args[0] as string, undefined);
     }
   }
 
@@ -593,6 +596,7 @@ export class Feed {
     this.#active = true;
     this.#first = this.#e.lsn + 1;
     this.#resetKeys();
+    this.#schemaEvents.clear();
     this.#unlisten = this.#e.onCommit((lsn, entries) => this.#commit(lsn, entries));
   }
 
@@ -679,7 +683,7 @@ export class Feed {
         throw this.#tooOldBecause(c.at, e);
       }
       if (last === null || records.length === 0 || records[0].lsn !== c.at + 1) throw this.#tooOld(c.at);
-      const keys = this.#keysFor(c.at, records);
+      const keys = this.#keysFor(records);
       for (let n = 0; n < records.length; n++) {
         const r = records[n];
         const pks = keys[n];
@@ -713,27 +717,24 @@ export class Feed {
    * a `db.createTable` earlier in the records tells it (else `undefined`:
    * the change cannot be told).
    */
-  #keysFor(from: number, records: readonly { lsn: number; entries: LogEntry[] }[]): ((string | undefined)[] | null)[] {
-    const changed = new Set<string>();
-    for (const [name, lsn] of this.#schemaChanged) if (lsn > from) changed.add(name);
-    for (const r of records) {
-      for (const e of r.entries) {
-        if (e.op === "db.createTable") changed.add((e.args[0] as { name: string }).name);
-        else if (e.op.startsWith("db.create") || e.op === "db.drop") changed.add(e.args[0] as string);
-      }
-    }
-    // A table that existed at `from` and was dropped since: its drop record names the key column it had.
+  #keysFor(records: readonly { lsn: number; entries: LogEntry[] }[]): ((string | undefined)[] | null)[] {
+    // Names created or dropped after `from`: in these records, or later, in the ring. The first such
+    // event of a table that existed at `from` is its drop, which names the key column it had.
     const known = new Map<string, string | undefined>();
-    const first = new Set<string>();
+    const changed = new Set<string>();
+    const note = (name: string, pkBefore: string | undefined) => {
+      if (changed.has(name)) return;
+      changed.add(name);
+      if (pkBefore !== undefined) known.set(name, pkBefore);
+    };
     for (const r of records) {
       for (const e of r.entries) {
-        if (!e.op.startsWith("db.")) continue;
-        const name = e.op === "db.createTable" ? (e.args[0] as { name: string }).name : e.args[0] as string;
-        if (first.has(name)) continue;
-        first.add(name);
-        if (e.op === "db.drop" && typeof e.args[2] === "string") known.set(name, e.args[2]);
+        if (e.op === "db.createTable") note((e.args[0] as { name: string }).name, undefined);
+        else if (e.op === "db.drop") note(e.args[0] as string, e.args[2] as string | undefined);
+        else if (e.op.startsWith("db.create")) note(e.args[0] as string, undefined);
       }
     }
+    for (const [name, pkBefore] of this.#schemaEvents) note(name, pkBefore);
     return records.map((r) => {
       let pks: (string | undefined)[] | null = null;
       r.entries.forEach((e, i) => {
