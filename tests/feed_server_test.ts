@@ -10,7 +10,15 @@
 // bad input, and table.watch remotely.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Client, connect, LaggedError, NotFoundError, ResetError, ValidationError } from "../client.ts";
+import {
+  type Change,
+  type Client,
+  connect,
+  LaggedError,
+  NotFoundError,
+  ResetError,
+  ValidationError,
+} from "../client.ts";
 import { encode } from "../src/wire/codec.ts";
 import { Model, NAMES, randomOp, type Readable, readState, rng } from "./fixtures/feed_model.ts";
 import { rawSocket, startServer, tempDir, webSocket } from "./server_process.ts";
@@ -227,6 +235,35 @@ describe("change feed over the wire: slow consumers, resets, bad input", () => {
       }
     }
     assert.equal(await server.stop(), 0);
+  });
+
+  it("a server in sync always delivers a write only once it is on disk, to watches over both transports", async () => {
+    const data = await tempDir("cyberdb-feed-always-");
+    const server = await startServer(["--dir", data.dir, "--sync", "always"]);
+    const WebSocket = await webSocket();
+    const ws = await connect(server.ws, { WebSocket });
+    const http = await connect(server.http);
+    try {
+      const a = ws.watch();
+      const b = http.watch();
+      await a.ready();
+      await b.ready();
+      const d = await ws.createDict("d");
+      await d.set("k", 1);
+      for (const w of [a, b]) {
+        assert.deepStrictEqual(((await w.next()).value as Change[]).map((c) => c.type), ["create"]);
+        assert.deepStrictEqual((await w.next()).value, [
+          { lsn: 2, collection: "d", kind: "dict", type: "set", key: "k", value: 1 },
+        ]);
+      }
+      await a.return();
+      await b.return();
+    } finally {
+      await ws.close();
+      await http.close();
+      assert.equal(await server.stop(), 0);
+      await data.remove();
+    }
   });
 
   it("table.watch remotely: enter, change, leave", async () => {

@@ -320,7 +320,7 @@ export function copyChange(c: Change): Change {
  * @example
  * ```ts
  * import { approxBytes } from "./change.ts";
- * approxBytes("abc"); // 19
+ * approxBytes("abc"); // 22: 16 + 2 bytes per UTF-16 unit
  * approxBytes(new Uint8Array(1 << 20)) >= 1 << 20; // true
  * ```
  */
