@@ -29,6 +29,9 @@
 
 export { Client, ClientProxy, connect, type ConnectOptions, Session } from "./src/client/client.ts";
 export { RemoteDict } from "./src/client/remote_dict.ts";
+export { RemoteChangeStream, type RemoteSubscribeOptions, type RemoteWatchOptions } from "./src/client/watch.ts";
+export type { Change, ChangeBase, DbChange, DictChange, ListChange, ListOp, TableChange } from "./src/core/change.ts";
+export type { QueryChange, WatchQuery } from "./src/core/live_query.ts";
 export { RemoteList } from "./src/client/remote_list.ts";
 export { type KeyOf, RemoteQuery, RemoteTable, type StreamOptions } from "./src/client/remote_table.ts";
 export { agg, QueryBuilder } from "./src/core/query_builder.ts";

@@ -31,10 +31,17 @@ export {
   type CollectionInfo,
   Database,
   type DatabaseOptions,
+  type FeedHooks,
   type Logger,
   type Persistence,
+  type SubscribeOptions,
   type SyncMode,
+  type WatchBuffer,
+  type WatchOptions,
 } from "./src/api/database.ts";
+export { ChangeStream } from "./src/api/feed.ts";
+export type { Change, ChangeBase, DbChange, DictChange, ListChange, ListOp, TableChange } from "./src/core/change.ts";
+export type { QueryChange, WatchQuery } from "./src/core/live_query.ts";
 export { CyberDict, type Entry, type SetOptions } from "./src/api/dict.ts";
 export { CyberList, type SortOptions } from "./src/api/list.ts";
 export { Table } from "./src/api/table.ts";
@@ -60,7 +67,7 @@ export type { Aggregate, AggregateOp, Columns, CompareOp, Filter, OrderBy, Query
 export { agg, type Operand, QueryBuilder, TableQuery, type WhereOp } from "./src/core/query_builder.ts";
 export type { IndexOptions } from "./src/ops/query_ops.ts";
 export type { Check } from "./src/ops/mod.ts";
-export type { Kind } from "./src/core/engine.ts";
+export type { Kind, LogEntry } from "./src/core/engine.ts";
 export type { Storage, StorageFile, StorageLock } from "./src/storage/types.ts";
 export type { Scheduler } from "./src/storage/scheduler.ts";
 export * from "./src/errors.ts";

@@ -75,8 +75,10 @@ function formatHost(host: string): string {
  */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const glue = await loadGlue();
+  const watchBuffer = config.watchBuffer === undefined ? {} : { watchBuffer: { commits: config.watchBuffer } };
   const db = await Database.open(
-    config.dir === null ? { sync: config.sync } : {
+    config.dir === null ? { sync: config.sync, ...watchBuffer } : {
+      ...watchBuffer,
       dir: config.dir,
       sync: config.sync,
       // Recovery progress, snapshots, and the disk refusing or accepting writes again.

@@ -41,7 +41,8 @@ const ALLOWED: Record<string, readonly string[]> = {
 const PURE = ["core", "ops", "api", "wire"];
 
 /** What the client's import closure may reach: no engine, no files. */
-const CLIENT_MAY_REACH = /^src\/(client|wire|core\/(value|schema|query|query_builder)|ops\/signatures|errors)\b/;
+const CLIENT_MAY_REACH =
+  /^src\/(client|wire|core\/(value|schema|query|query_builder|live_query)|ops\/signatures|errors)\b/;
 
 const SRC = join(root, "src");
 

@@ -5,7 +5,16 @@
  * @module
  */
 
-import { type StorageError, ValidationError } from "../errors.ts";
+import { type CyberDBError, type StorageError, ValidationError } from "../errors.ts";
+import {
+  ChangeStream,
+  Feed,
+  type FeedCursor,
+  subscribeCursor,
+  type SubscribeOptions,
+  type WatchOptions,
+} from "./feed.ts";
+import type { Change } from "../core/change.ts";
 import * as dbOps from "../ops/db_ops.ts";
 import { answerOf, type Check, execute, executeAtomic, isWrite } from "../ops/mod.ts";
 import { nextExpiry } from "../ops/dict_ops.ts";
@@ -20,7 +29,8 @@ import { setTableHostOpener, Table } from "./table.ts";
 import { type Key, quote, type Value } from "../core/value.ts";
 
 export type { CollectionInfo } from "../core/engine.ts";
-export type { DatabaseOptions, Logger, Persistence, SyncMode } from "../durable/options.ts";
+export type { DatabaseOptions, FeedHooks, Logger, Persistence, SyncMode, WatchBuffer } from "../durable/options.ts";
+export type { SubscribeOptions, WatchOptions } from "./feed.ts";
 
 const SYNC_MODES = new Set(["always", "interval", "manual"]);
 
@@ -50,6 +60,20 @@ function checkOptions(o: DatabaseOptions): void {
     throw new ValidationError(
       `Option scheduler ${quote(s)} is not a Scheduler: pass { now, setTimeout, clearTimeout, unref? } or leave it out`,
     );
+  }
+  const wb = o.watchBuffer;
+  if (wb !== undefined) {
+    if (typeof wb !== "object" || wb === null || Array.isArray(wb)) {
+      throw new ValidationError(`Option watchBuffer ${quote(wb)} is not an object: pass { commits?, bytes? }`);
+    }
+    for (const k of ["commits", "bytes"] as const) {
+      const v = wb[k];
+      if (v !== undefined && (typeof v !== "number" || !(v >= (k === "commits" ? 1 : 0)) || !Number.isFinite(v))) {
+        throw new ValidationError(
+          `Option watchBuffer.${k} ${quote(v)} is not a ${k === "commits" ? "positive" : "non-negative"} number`,
+        );
+      }
+    }
   }
   for (const k of ["flushInterval", "snapshotInterval", "snapshotWalBytes", "segmentBytes"] as const) {
     const v = o[k];
@@ -91,6 +115,7 @@ export class Database {
   #options: DatabaseOptions;
   #closing: Promise<void> | null = null;
   #expirer: Expirer;
+  #feed!: Feed;
 
   private constructor(options: DatabaseOptions) {
     this.#options = options;
@@ -112,6 +137,8 @@ export class Database {
       const { openPersistence } = await import("../durable/persistence.ts");
       db.#p = await openPersistence(db.#e, options);
     }
+    // The feed listens from here on: what recovery replayed is history, read back from the log.
+    db.#feed = new Feed(db.#e, db.#p, options.watchBuffer, options.scheduler);
     // Expiry starts once the state is recovered: keys that expired meanwhile go first.
     db.#e.expiryScheduled = (at) => db.#expirer.arm(at);
     db.#expirer.arm(nextExpiry(db.#e));
@@ -173,6 +200,100 @@ export class Database {
     }
     const ops = batch.ops;
     return executeAtomic(this.#e, ops, batch.checks).map((r, i) => answerOf(ops[i].op, r));
+  }
+
+  /**
+   * The change feed: an async iterator of `Change[]` batches, one per
+   * commit (a transaction or an atomic batch is one batch, with its LSN),
+   * each telling the effect of the write — a dict key set or deleted, the
+   * whole row after a table write, a list op, a collection created or
+   * dropped; expired keys come as deletes. `break` (or `return()`) stops
+   * it; it ends when the database closes. Batches are delivered on a
+   * microtask after the commit, never inside a write.
+   *
+   * Options: `collections` (only these; each must exist), `from` (resume
+   * after this LSN: the commits after it come first, from memory or the log;
+   * older than both → `ResetError`), `durable` (deliver a commit only once
+   * it is on disk). A consumer that falls more than `watchBuffer` commits
+   * behind gets `LaggedError` carrying the LSN to resume from. Bad options →
+   * `ValidationError` (a `from` beyond `db.lsn` too) or `NotFoundError` (an
+   * unknown collection), at once.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * const db = await Database.open();
+   * const users = db.createTable({
+   *   name: "users",
+   *   columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "name", type: "Utf8" }],
+   * } as const);
+   * const changes = db.watch({ collections: ["users"] });
+   * users.insert({ id: 1, name: "Ada" });
+   * db.transaction(() => {
+   *   users.patch(1, { name: "Ada L." });
+   *   users.delete(1);
+   * });
+   * const first = await changes.next();
+   * assert.deepEqual(first.value, [
+   *   { lsn: 2, collection: "users", kind: "table", type: "upsert", key: 1, row: { id: 1, name: "Ada" } },
+   * ]);
+   * const second = await changes.next(); // one batch: the transaction
+   * assert.deepEqual(second.value.map((c: { type: string }) => c.type), ["upsert", "delete"]);
+   * await changes.return();
+   * ```
+   */
+  watch(options?: WatchOptions): ChangeStream {
+    this.#e.checkOpen();
+    return new ChangeStream(this.#feed.open(options));
+  }
+
+  /**
+   * Calls `fn` with every batch of changes (see {@linkcode watch}), on a
+   * microtask after each commit — never inside a write. Returns the
+   * function that stops it. Takes the options of `watch`, and `onError`,
+   * which receives the error that ends the subscription (`ResetError`);
+   * an error `fn` throws is reported as an event listener's is, and the
+   * subscription goes on.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * const db = await Database.open({ clock: () => 1_000 });
+   * const d = db.createDict<number>("counters");
+   * const seen: unknown[] = [];
+   * const stop = db.subscribe((changes) => seen.push(...changes), { collections: ["counters"] });
+   * d.increment("hits");
+   * d.set("session", 7, { expireIn: 60_000 });
+   * await Promise.resolve(); // delivered on a microtask
+   * assert.deepEqual(seen, [
+   *   { lsn: 2, collection: "counters", kind: "dict", type: "set", key: "hits", value: 1 },
+   *   { lsn: 3, collection: "counters", kind: "dict", type: "set", key: "session", value: 7, expireAt: 61_000 },
+   * ]);
+   * stop();
+   * ```
+   */
+  subscribe(fn: (changes: Change[]) => void, options?: SubscribeOptions): () => void {
+    this.#e.checkOpen();
+    if (typeof fn !== "function") {
+      throw new ValidationError(`subscribe() takes a function, got ${quote(fn)}`);
+    }
+    const onError = (options as { onError?: unknown } | undefined)?.onError;
+    if (onError !== undefined && typeof onError !== "function") {
+      throw new ValidationError(`Subscribe option onError ${quote(onError)} is not a function`);
+    }
+    const cursor = this.#feed.open(options, ["collections", "from", "durable", "onError"]);
+    return subscribeCursor(cursor, fn, onError as ((e: CyberDBError) => void) | undefined);
+  }
+
+  /**
+   * @internal A cursor on the change feed, for the server, which streams
+   * it to clients: batches come uncopied (encode them, never change them).
+   */
+  watchCursor(options?: WatchOptions): FeedCursor {
+    this.#e.checkOpen();
+    return this.#feed.open(options);
   }
 
   /** The options this database was opened with. */
@@ -363,6 +484,7 @@ export class Database {
     if (this.#closing === null) {
       this.#e.closedReason = "close() was called";
       this.#expirer.stop();
+      this.#feed.close();
       this.#closing = this.#p ? this.#p.close() : Promise.resolve();
     }
     return this.#closing;

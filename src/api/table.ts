@@ -15,7 +15,10 @@ import type { DatabaseOptions } from "../durable/options.ts";
 import type { CollectionInfo, Engine, TableState } from "../core/engine.ts";
 import type { InsertRow, PrimaryKey, Row, TableSchema, UpdateRow } from "../core/schema.ts";
 import { compileSchema, sameSchema } from "../core/schema.ts";
-import { quote } from "../core/value.ts";
+import { quote, type Value } from "../core/value.ts";
+import type { Change } from "../core/change.ts";
+import { LiveQuery, liveQueryBatches, type QueryChange, type WatchQuery } from "../core/live_query.ts";
+import type { WatchOptions } from "./feed.ts";
 
 /**
  * What a table handle needs from the database holding it. `Database`
@@ -35,6 +38,8 @@ export interface TableHost {
   createTable<const S extends TableSchema>(schema: S): Table<S>;
   /** See `Database.getTable`. */
   getTable<S extends TableSchema = TableSchema>(name: string): Table<S>;
+  /** See `Database.watch`. */
+  watch(options?: WatchOptions): AsyncIterableIterator<Change[]>;
 }
 
 /** How `Table.open` opens its database: `database.ts` sets it when it loads. */
@@ -300,6 +305,44 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
   /** Copies of the rows in insertion order. */
   [Symbol.iterator](): IterableIterator<Row<S>> {
     return this.rows();
+  }
+
+  /**
+   * A live query: batches of the rows entering, changing in and leaving
+   * `where` (all of the table without it). The first batch holds the rows
+   * matching now, as `enter`s (possibly none); then one batch per commit
+   * that moved a row in, within or out of the filter: `enter` and `change`
+   * carry the row after the write, `leave` the row when it still exists.
+   * Dropping the table ends it (with a `leave` for every row it held).
+   * Only `where` is taken (a live query keeps no order or limit).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * const db = await Database.open();
+   * const tasks = db.createTable({
+   *   name: "tasks",
+   *   columns: [{ name: "id", type: "Int32", primaryKey: true }, { name: "done", type: "Boolean" }],
+   * } as const);
+   * tasks.insert({ id: 1, done: false });
+   * const open = tasks.watch({ where: { column: "done", op: "=", value: false } });
+   * assert.deepEqual((await open.next()).value, [{ lsn: 2, type: "enter", key: 1, row: { id: 1, done: false } }]);
+   * tasks.insert({ id: 2, done: false });
+   * tasks.patch(1, { done: true });
+   * assert.deepEqual((await open.next()).value, [{ lsn: 3, type: "enter", key: 2, row: { id: 2, done: false } }]);
+   * assert.deepEqual((await open.next()).value, [{ lsn: 4, type: "leave", key: 1, row: { id: 1, done: true } }]);
+   * await open.return();
+   * ```
+   */
+  watch(query: WatchQuery = {}): AsyncGenerator<QueryChange<Row<S>>[], void, undefined> {
+    this.#e.checkState(this.#s);
+    const live = new LiveQuery(this.#s.schema, query);
+    // The rows now and the feed from this very LSN: nothing between them.
+    const lsn = this.#e.lsn;
+    const rows = [...this.#s.store.values()] as Record<string, Value>[];
+    const source = this.#db.watch({ collections: [this.#s.name], from: lsn });
+    return liveQueryBatches<Row<S>>(live, lsn, rows, source);
   }
 
   /** Copies of every row, in insertion order. */

@@ -40,6 +40,7 @@ import type { WebSocketConstructor, WebSocketLike } from "../client/ws_transport
 import { ValidationError } from "../errors.ts";
 import { Executor } from "../server/rpc.ts";
 import { SocketRegistry } from "../server/ws.ts";
+import { openWatch } from "../server/watch.ts";
 
 // ---- the slice of BroadcastChannel and Web Locks used here --------------------
 
@@ -171,6 +172,7 @@ export async function serveTabs(db: Database, name: string, options: ServeTabsOp
     authTimeout: 10_000,
     maxUnauthenticated: 256,
     maxUnauthenticatedPerPeer: 16,
+    watch: (spec) => openWatch(db, spec),
   });
   const channel = new Channel(channelName(name));
   const conns = new Map<string, { events: WSEvents; ctx: WSContext }>();

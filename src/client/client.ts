@@ -7,7 +7,8 @@
 import type { CollectionInfo } from "../core/engine.ts";
 import type { TableSchema } from "../core/schema.ts";
 import { type Key, quote, type Value } from "../core/value.ts";
-import { ClosedError, ConnectionError, ValidationError } from "../errors.ts";
+import { ClosedError, ConnectionError, type CyberDBError, ValidationError } from "../errors.ts";
+import type { Change } from "../core/change.ts";
 import type { Caller } from "./caller.ts";
 import { failedStream } from "./stream.ts";
 import { HttpTransport } from "./http_transport.ts";
@@ -19,6 +20,12 @@ import { checkArgs, toList, toPairs } from "./values.ts";
 import type { WireCall } from "../wire/protocol.ts";
 import type { Check } from "../core/entry.ts";
 import { type ReconnectOptions, type WebSocketConstructor, WsTransport } from "./ws_transport.ts";
+import {
+  checkRemoteWatchOptions,
+  RemoteChangeStream,
+  type RemoteSubscribeOptions,
+  type RemoteWatchOptions,
+} from "./watch.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions {
@@ -161,6 +168,90 @@ export abstract class Session {
     return this.caller().call("db.lsn", []) as Promise<number>;
   }
 
+  /**
+   * The server's change feed (the same batches as `db.watch()`): an async
+   * iterator of `Change[]`, one per commit, over the WebSocket (or, on an
+   * `http://` client, the server's event stream). After a dropped
+   * connection or a server restart it reconnects and resumes after the last
+   * LSN it delivered: no gap, no repeat. `ready()` starts it and resolves
+   * with the LSN it starts after. Errors: bad options (`ValidationError`,
+   * `NotFoundError`), `ResetError` (the server no longer holds what came
+   * after `from`), `LaggedError` (the consumer fell too far behind; its
+   * `lsn` is where to resume).
+   *
+   * @example
+   * ```ts ignore
+   * const todos = await client.getDict("todos");
+   * const changes = client.watch({ collections: ["todos"] });
+   * await changes.ready();
+   * await todos.set("t1", "write the docs");
+   * const { value } = await changes.next();
+   * // [{ lsn, collection: "todos", kind: "dict", type: "set", key: "t1", value: "write the docs" }]
+   * await changes.return();
+   * ```
+   */
+  watch(options?: RemoteWatchOptions): RemoteChangeStream {
+    return this.caller().watch(checkRemoteWatchOptions(options));
+  }
+
+  /**
+   * Calls `fn` with every batch of the server's change feed (see
+   * {@linkcode watch}); returns the function that stops it. `onError`
+   * receives the error that ends it (without it, the error is thrown on a
+   * microtask of its own, as from an event listener).
+   *
+   * @example
+   * ```ts ignore
+   * const stop = client.subscribe((changes) => render(changes), { collections: ["todos"] });
+   * // later
+   * stop();
+   * ```
+   */
+  subscribe(fn: (changes: Change[]) => void, options: RemoteSubscribeOptions = {}): () => void {
+    if (typeof fn !== "function") throw new ValidationError(`subscribe() takes a function, got ${quote(fn)}`);
+    const { onError, ...rest } = options ?? {};
+    if (onError !== undefined && typeof onError !== "function") {
+      throw new ValidationError(`Subscribe option onError ${quote(onError)} is not a function`);
+    }
+    const stream = this.watch(rest);
+    const report = (e: unknown) =>
+      queueMicrotask(() => {
+        throw e;
+      });
+    (async () => {
+      try {
+        for await (const changes of stream) {
+          try {
+            fn(changes);
+          } catch (e) {
+            report(e);
+          }
+        }
+      } catch (e) {
+        if (onError !== undefined) onError(e as CyberDBError);
+        else report(e);
+      }
+    })();
+    return () => void stream.return();
+  }
+
+  /**
+   * The URL of the server's Server-Sent Events stream for `options`
+   * (`GET /v1/watch`), carrying a short-lived token when the server has a
+   * password — for a browser's `EventSource`, which cannot send headers.
+   * The token opens event streams only, for 5 minutes (a reconnecting
+   * `EventSource` gets in while it is valid).
+   *
+   * @example
+   * ```ts ignore
+   * const events = new EventSource(await client.watchUrl({ collections: ["todos"] }));
+   * events.onmessage = (e) => console.log(JSON.parse(e.data).changes);
+   * ```
+   */
+  watchUrl(options: RemoteWatchOptions = {}): Promise<string> {
+    return this.transport().watchUrl(checkRemoteWatchOptions(options));
+  }
+
   /** @internal */
   protected abstract transport(): Transport;
 }
@@ -187,6 +278,16 @@ function makeCaller(get: () => Transport, batchSize: number, streamBatchRows: nu
       } catch (e) {
         return Promise.reject(e);
       }
+    },
+    atomic(calls) {
+      try {
+        return get().atomic(calls);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+    watch(options) {
+      return new RemoteChangeStream((request) => get().watch(request), options);
     },
     stream(op, args, batchRows = streamBatchRows) {
       try {

@@ -67,6 +67,11 @@ export class CollectionCalls<K extends CollectionKind> {
     return this.#caller.stream(`${this.#kind}.${method}`, [this.name, ...args], batchRows);
   }
 
+  /** The connection's calls (atomic batches, watches). */
+  get caller(): Caller {
+    return this.#caller;
+  }
+
   /** Runs a streamed op and joins its batches into the whole answer. */
   async collect(method: MethodOf<K>, ...args: unknown[]): Promise<unknown> {
     const batches: unknown[] = [];

@@ -15,6 +15,14 @@ import { FrameSplitter } from "./stream.ts";
 import { checkSize, Pending, type Transport, type TransportOptions, unwrap } from "./transport.ts";
 import { authorizationHeader, MSGPACK, MSGPACK_STREAM, STREAM_HEADER, type WireCall } from "../wire/protocol.ts";
 import type { Check } from "../core/entry.ts";
+import {
+  eventStreamChannel,
+  eventStreamUrl,
+  type RemoteWatchOptions,
+  type WatchChannel,
+  type WatchQueue,
+  type WatchRequest,
+} from "./watch.ts";
 
 interface Queued {
   op: string;
@@ -64,6 +72,7 @@ export class HttpTransport implements Transport {
   #closed = false;
   #limit: number;
   #inflight = new Set<AbortController>();
+  #watches = new Set<WatchQueue>();
 
   /** A transport for the server at `base` (`http(s)://host:port[/prefix]`). */
   constructor(base: string, options: TransportOptions) {
@@ -330,11 +339,33 @@ export class HttpTransport implements Transport {
     return unwrap(await this.#post(bytes, timeout)) as unknown[];
   }
 
+  watch(request: WatchRequest): WatchChannel {
+    if (this.#closed) throw new ClosedError("The client is closed: connect() again");
+    const channel = eventStreamChannel(this.#base, this.#o.password, request, this.#o.timeout);
+    this.#watches.add(channel);
+    return {
+      next: () => channel.next(),
+      close: () => {
+        this.#watches.delete(channel);
+        channel.close();
+      },
+    };
+  }
+
+  watchUrl(options: RemoteWatchOptions): Promise<string> {
+    return eventStreamUrl(this.#base, this.#o.password, options, this.#o.timeout);
+  }
+
   close(): Promise<void> {
     this.#closed = true;
     for (const q of this.#queue) q.pending.reject(new ClosedError(`The client was closed before ${q.op} was sent`));
     this.#queue = [];
     for (const c of this.#inflight) c.abort();
+    for (const w of this.#watches) {
+      w.reject(new ClosedError("The client was closed"));
+      w.close();
+    }
+    this.#watches.clear();
     return Promise.resolve();
   }
 }

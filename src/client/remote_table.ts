@@ -11,6 +11,9 @@ import type { IndexOptions } from "../ops/query_ops.ts";
 import type { Caller } from "./caller.ts";
 import { CollectionCalls } from "./collection_calls.ts";
 import { toList } from "./values.ts";
+import { compileSchema } from "../core/schema.ts";
+import type { Value } from "../core/value.ts";
+import { LiveQuery, liveQueryBatches, type QueryChange, type WatchQuery } from "../core/live_query.ts";
 
 /**
  * The primary key type of a table (any key when the schema type is not
@@ -100,6 +103,45 @@ export class RemoteTable<S extends TableSchema = TableSchema> implements AsyncIt
   /** The table's name. */
   get name(): string {
     return this.#c.name;
+  }
+
+  /**
+   * A live query (as the embedded `table.watch`): batches of the rows
+   * entering, changing in and leaving `where`, the first holding the rows
+   * matching now. Runs on the server's change feed, so it resumes after a
+   * dropped connection like `client.watch()`.
+   *
+   * @example
+   * ```ts ignore
+   * for await (const batch of tasks.watch({ where: { column: "done", op: "=", value: false } })) {
+   *   for (const e of batch) console.log(e.type, e.key, e.row);
+   * }
+   * ```
+   */
+  watch(query: WatchQuery = {}): AsyncGenerator<QueryChange<Row<S>>[], void, undefined> {
+    const c = this.#c;
+    const name = c.name;
+    return (async function* () {
+      const where = (query as WatchQuery | null)?.where;
+      // The watch first, then the rows: a read at LSN R after the watch
+      // started misses nothing, and the batches up to R are in the rows already.
+      const changes = c.caller.watch({ collections: [name] });
+      try {
+        await changes.ready();
+        const [schema, rows, lsn] = await c.caller.atomic([
+          { op: "table.schema", args: [name] },
+          { op: "table.query", args: [name, where === undefined ? {} : { where }] },
+          { op: "db.lsn", args: [] },
+        ]) as [TableSchema, Record<string, Value>[], number];
+        const live = new LiveQuery(compileSchema(schema), query);
+        const after = (async function* () {
+          for await (const batch of changes) if (batch[0].lsn > lsn) yield batch;
+        })();
+        yield* liveQueryBatches<Row<S>>(live, lsn, rows, after);
+      } finally {
+        await changes.return();
+      }
+    })();
   }
 
   /** The table's schema (a copy, in canonical form). */

@@ -9,6 +9,7 @@
 import { ClosedError, ConnectionError, type CyberDBError, errorFromCode, TooLargeError } from "../errors.ts";
 import type { WireCall, WireReply } from "../wire/protocol.ts";
 import type { Check } from "../core/entry.ts";
+import type { RemoteWatchOptions, WatchChannel, WatchRequest } from "./watch.ts";
 
 /** Settings every transport shares. */
 export interface TransportOptions {
@@ -38,6 +39,10 @@ export interface Transport {
   stream(op: string, args: unknown[], batchRows: number, timeout?: number): AsyncIterableIterator<unknown>;
   /** Runs operations as one transaction (all or none). */
   atomic(calls: readonly WireCall[], checks?: readonly Check[], timeout?: number): Promise<unknown[]>;
+  /** Starts a watch of the server's change feed on this connection. */
+  watch(request: WatchRequest): WatchChannel;
+  /** The URL of the server's event stream (`GET /v1/watch`) for `options`, with a token when there is a password. */
+  watchUrl(options: RemoteWatchOptions): Promise<string>;
   /** Closes the connection; pending calls fail with `ClosedError`. */
   close(): Promise<void>;
 }

@@ -10,7 +10,8 @@
 import { decode, encode } from "../wire/codec.ts";
 import { AuthError, ClosedError, ConnectionError, type CyberDBError } from "../errors.ts";
 import { BatchQueue, checkSize, Pending, replyError, type Transport, type TransportOptions } from "./transport.ts";
-import { authorizationHeader, MAX_STREAMS, type WireCall } from "../wire/protocol.ts";
+import { authorizationHeader, MAX_STREAMS, WATCH_CREDIT, type WireCall } from "../wire/protocol.ts";
+import { eventStreamUrl, type RemoteWatchOptions, type WatchChannel, WatchQueue, type WatchRequest } from "./watch.ts";
 import type { Check } from "../core/entry.ts";
 
 /** The parts of the standard `WebSocket` this transport uses (browsers, Deno, Bun, Node ≥ 22, npm `ws`). */
@@ -107,7 +108,7 @@ export class WsTransport implements Transport {
   /** The socket of the attempt under way, closed by close() (it may never finish on its own). */
   #trying: WebSocketLike | null = null;
   #connecting: Promise<WebSocketLike> | null = null;
-  #pending = new Map<number, Pending | BatchQueue>();
+  #pending = new Map<number, Pending | BatchQueue | WatchQueue>();
   #nextId = 1;
   #failures = 0;
   #everOpened = false;
@@ -230,7 +231,7 @@ export class WsTransport implements Transport {
         const p = this.#pending.get(id);
         if (p) {
           // A batch of a streamed answer; the frame without `more` is its last.
-          if (frame.more === true && frame.ok === true && p instanceof BatchQueue) {
+          if (frame.more === true && frame.ok === true && (p instanceof BatchQueue || p instanceof WatchQueue)) {
             p.push(frame.value);
             return;
           }
@@ -402,6 +403,59 @@ export class WsTransport implements Transport {
     const next = this.#waitingStreams.shift();
     if (next === undefined) this.#streamSlots++;
     else next.start();
+  }
+
+  /**
+   * `{ id, watch, credit }`: the server streams the feed to this id until
+   * cancelled; credit for more batches is granted as the consumer takes
+   * them, so at most {@linkcode WATCH_CREDIT} wait here. The socket
+   * dropping fails it with `ConnectionError` (the stream then resumes on a
+   * new socket).
+   */
+  watch(request: WatchRequest): WatchChannel {
+    if (this.#closed) throw new ClosedError("The client is closed: connect() again");
+    const id = this.#nextId++;
+    const bytes = encode({ id, watch: request, credit: WATCH_CREDIT });
+    let sentOn: WebSocketLike | null = null;
+    const send = (frame: unknown) => {
+      if (sentOn !== null && sentOn === this.#socket && sentOn.readyState === OPEN) {
+        try {
+          sentOn.send(encode(frame));
+        } catch { /* the socket is going away; the watch fails with it */ }
+      }
+    };
+    const q = new WatchQueue(() => {
+      if (this.#pending.get(id) === q) this.#pending.delete(id);
+      send({ id, cancel: true });
+    });
+    let taken = 0;
+    q.onTake = () => {
+      // Credit back in halves: few frames, and the server never waits for a consumer that keeps up.
+      if (++taken >= WATCH_CREDIT / 2) {
+        send({ id, credit: taken });
+        taken = 0;
+      }
+    };
+    const dispatch = (s: WebSocketLike) => {
+      if (q.done) return;
+      this.#pending.set(id, q);
+      sentOn = s;
+      try {
+        s.send(bytes);
+      } catch (e) {
+        this.#pending.delete(id);
+        q.reject(new ConnectionError(`Sending a watch failed: ${e instanceof Error ? e.message : String(e)}; retry`));
+      }
+    };
+    const s = this.#socket;
+    if (s !== null && s.readyState === OPEN) dispatch(s);
+    else this.#ensure(Date.now() + this.#o.timeout).then(dispatch, (e) => q.reject(e));
+    return q;
+  }
+
+  watchUrl(options: RemoteWatchOptions): Promise<string> {
+    const base = this.#url.replace(/^ws/, "http").replace(/\/v1\/ws$/, "");
+    return eventStreamUrl(base, this.#o.password, options, this.#o.timeout);
   }
 
   async atomic(calls: readonly WireCall[], checks?: readonly Check[], timeout = this.#o.timeout): Promise<unknown[]> {

@@ -37,6 +37,7 @@ import { passwordChecker, passwordFromHeader } from "../server/auth.ts";
 import { parseConfig, type ServerConfig } from "../server/config.ts";
 import { Executor } from "../server/rpc.ts";
 import { SocketRegistry } from "../server/ws.ts";
+import { openWatch } from "../server/watch.ts";
 import { DurableObjectStorage, type DurableObjectStorageLike } from "../storage/durable_object.ts";
 import { AlarmScheduler, type AlarmStorage } from "./alarm_scheduler.ts";
 import { CLIENT_BUNDLE } from "./client_bundle.ts";
@@ -215,7 +216,12 @@ export class CyberDBObject {
       authorized: (c: Context) => check === null || check(passwordFromHeader(c.req.header("authorization"))),
       peer: peerOf,
       // Sockets met again after a wake were authenticated: they need no guard.
-      resume: new SocketRegistry({ executor: new Executor(db), guard: null, ...limits }),
+      resume: new SocketRegistry({
+        executor: new Executor(db),
+        guard: null,
+        ...limits,
+        watch: (spec) => openWatch(db, spec),
+      }),
     });
     const cyber = createApp(db, {
       upgradeWebSocket: bridge.upgrade,

@@ -9,6 +9,7 @@
 
 import type { Scheduler } from "../storage/scheduler.ts";
 import type { Storage } from "../storage/types.ts";
+import type { LogEntry } from "../core/engine.ts";
 
 import type { SyncMode } from "../log/writer.ts";
 
@@ -59,6 +60,21 @@ export interface DatabaseOptions {
    * drive that work from a test, deterministically and without waiting.
    */
   scheduler?: Scheduler;
+  /**
+   * How many recent commits the change feed keeps in memory, so that a
+   * watch can resume after an LSN without reading the log (default: the
+   * last 10 000 commits, at most about 64 MiB of them). Older ones come
+   * from the log on disk, when there is one.
+   */
+  watchBuffer?: WatchBuffer;
+}
+
+/** The limits of the ring of recent commits the change feed keeps (`watchBuffer`). */
+export interface WatchBuffer {
+  /** At most this many commits (default 10 000). */
+  commits?: number;
+  /** At most about this many bytes of entries (default 64 MiB). */
+  bytes?: number;
 }
 
 /**
@@ -75,4 +91,32 @@ export interface Persistence {
   close(): Promise<void>;
   /** Whether writes were logged that are not yet durable. */
   readonly unsynced: boolean;
+  /** The LSN up to which every write is on disk. */
+  readonly durableLsn: number;
+  /** Attaches (or, with `null`, detaches) the change feed's hooks. */
+  setFeedHooks(hooks: FeedHooks | null): void;
+  /**
+   * Reads the committed records after `afterLsn` and up to `untilLsn` back
+   * from the log on disk, in order (what the change feed resumes from when
+   * its memory no longer holds them). Resolves to the last LSN read, or
+   * `null` when the log holds none of them; rejects when the log cannot be
+   * read there (its segments were removed since, or are damaged).
+   */
+  readLog(
+    afterLsn: number,
+    untilLsn: number,
+    onRecord: (lsn: number, entries: LogEntry[]) => void,
+  ): Promise<number | null>;
+}
+
+/** What durability tells the change feed. */
+export interface FeedHooks {
+  /** Every write up to `lsn` is on disk now. */
+  durable(lsn: number): void;
+  /**
+   * Memory was rolled back to `lsn` (`sync: "always"`, after a failed
+   * fsync): the writes after it never happened, and their LSNs will be
+   * taken again by new writes.
+   */
+  rewound(lsn: number): void;
 }

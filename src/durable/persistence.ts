@@ -53,7 +53,7 @@
 
 import { decodeRange, encode } from "../wire/codec.ts";
 import { CorruptionError, CyberDBError, StorageError } from "../errors.ts";
-import type { DatabaseOptions, Persistence } from "./options.ts";
+import type { DatabaseOptions, FeedHooks, Persistence } from "./options.ts";
 import { Engine, type LogEntry } from "../core/engine.ts";
 import { execute, executeAtomic } from "../ops/mod.ts";
 import {
@@ -141,6 +141,7 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
       holdWaiters: options.sync === "always",
       verify: () => durable?.verifyLock() ?? Promise.resolve(null),
       scheduler,
+      onSynced: (lsn) => durable?.synced(lsn),
     }).catch((e) => {
       // Without a usable snapshot the log had to start at LSN 1; say why it cannot.
       if (base.damaged !== null && e instanceof CorruptionError) {
@@ -271,6 +272,7 @@ class Durable implements Persistence {
   #recovery: Promise<void> | null = null;
   #wake: (() => void) | null = null;
   #rollbackDue = false;
+  #feed: FeedHooks | null = null;
 
   constructor(
     engine: Engine,
@@ -362,6 +364,44 @@ class Durable implements Persistence {
 
   get unsynced(): boolean {
     return this.#writer.unsynced;
+  }
+
+  get durableLsn(): number {
+    return this.#writer.syncedLsn;
+  }
+
+  setFeedHooks(hooks: FeedHooks | null): void {
+    this.#feed = hooks;
+  }
+
+  /** The log is durable up to `lsn` (told by the writer after each fsync). */
+  synced(lsn: number): void {
+    try {
+      this.#feed?.durable(lsn);
+    } catch { /* the feed never breaks the log */ }
+  }
+
+  async readLog(
+    afterLsn: number,
+    untilLsn: number,
+    onRecord: (lsn: number, entries: LogEntry[]) => void,
+  ): Promise<number | null> {
+    if (untilLsn <= afterLsn) return null;
+    // Records still in the writer's buffer are not in the files yet: wait for
+    // them (the next write, on the sync mode's schedule) — except in
+    // "manual", whose records reach the disk only when the user flushes.
+    if (untilLsn > this.#writer.syncedLsn && !this.#manual) await this.#writer.durable();
+    let last: number | null = null;
+    await readWal(this.#storage, this.#dir, {
+      afterLsn,
+      untilLsn,
+      codec,
+      onRecord: (record) => {
+        last = record.lsn;
+        onRecord(record.lsn, "ops" in record ? record.ops : [{ op: record.op, args: record.args }]);
+      },
+    });
+    return last;
   }
 
   flush(): Promise<void> {
@@ -552,6 +592,9 @@ class Durable implements Persistence {
     this.#writer.discard();
     this.#lsn = this.#writer.lastLsn ?? upTo;
     this.#engine.lsn = this.#lsn;
+    try {
+      this.#feed?.rewound(this.#lsn);
+    } catch { /* the feed never breaks the log */ }
     this.#log(`cyberdb: rolled memory back to LSN ${upTo}, the last durable write: ${undone} failed writes undone`);
   }
 

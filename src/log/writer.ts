@@ -106,6 +106,12 @@ export interface WalWriterOptions {
    * a test's to drive.
    */
   scheduler?: Scheduler;
+  /**
+   * Told the LSN up to which the log is durable each time that advances
+   * (after an fsync, or a rebase): a change feed delivering only durable
+   * writes waits for it.
+   */
+  onSynced?: (lsn: number) => void;
 }
 
 interface OpenSegment {
@@ -158,6 +164,7 @@ export class WalWriter {
   #verifyHook?: () => Promise<StorageError | null>;
   #holdWaiters: boolean;
   #scheduler: Scheduler;
+  #onSynced?: (lsn: number) => void;
 
   // Every record after #syncedLsn, framed, oldest first: [0, #written) is in
   // the current segment (not yet fsynced), [#written, #len) not handed out.
@@ -216,6 +223,7 @@ export class WalWriter {
     this.#verifyHook = options.verify;
     this.#holdWaiters = options.holdWaiters ?? false;
     this.#scheduler = options.scheduler ?? systemScheduler((timer) => storage.unrefTimer?.(timer));
+    this.#onSynced = options.onSynced;
     this.#lastLsn = this.#openLastLsn = options.lastLsn ?? null;
     this.#writtenLsn = this.#syncedLsn = this.#lastLsn ?? 0;
     this.#openNewest = existing.length > 0 ? existing[existing.length - 1].firstLsn : -1;
@@ -535,6 +543,7 @@ export class WalWriter {
     this.#failure = null;
     this.#shrink();
     for (const w of this.#waiters.splice(0)) w.resolve();
+    this.#onSynced?.(lsn);
   }
 
   /**
@@ -696,6 +705,7 @@ export class WalWriter {
     this.#drop(bytes);
     this.#syncedLsn = upTo;
     while (this.#waiters.length > 0 && this.#waiters[0].lsn <= upTo) this.#waiters.shift()!.resolve();
+    this.#onSynced?.(upTo);
   }
 
   // Whether acknowledging is still safe: the segment is the file at its path

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { AlreadyExistsError, ValidationError } from "../errors.ts";
+import { AlreadyExistsError, ValidationError, WrongKindError } from "../errors.ts";
 import type { DictState, Engine, Kind, ListState, State, TableState } from "../core/engine.ts";
 import { compileSchema } from "../core/schema.ts";
 import { SlotMap } from "../core/slot_map.ts";
@@ -64,7 +64,8 @@ export const dbCreateList = op<Engine>("db.createList", {
     const items = args[1] === undefined || args[1] === null ? [] : checkListValues(args[1]);
     const state: ListState = { kind: "list", name, items, copiedAt: 0, dropped: false };
     add(e, state);
-    if (e.logging) e.log("db.createList", items.length ? [name, items] : [name]);
+    // A copy: the list's own array changes in place later, and the change feed keeps what was logged.
+    if (e.logging) e.log("db.createList", items.length ? [name, items.slice()] : [name]);
     return state;
   },
   answer: NO_ANSWER,
@@ -114,16 +115,40 @@ export const dbCollections = op<Engine>("db.collections", {
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
 });
 
-/** `db.drop(name)`: whether a collection was dropped. */
+/**
+ * `db.drop(name, kind?, primaryKey?)`: whether a collection was dropped.
+ * With `kind`, only a collection of that kind is dropped, and with
+ * `primaryKey` only a table keyed by that column (otherwise
+ * `WrongKindError`, nothing dropped). Logged with both, so that the change
+ * feed can tell from the log alone what was dropped, and which column
+ * keyed the rows written to it before.
+ */
 export const dbDrop = op<Engine>("db.drop", {
   run(e, _t, args) {
     const name = checkName(args[0]);
+    const kind = args[1];
+    const pk = args[2];
+    if (kind !== undefined && kind !== "dict" && kind !== "list" && kind !== "table") {
+      throw new ValidationError(
+        `Kind ${quote(kind)} is not "dict", "list" or "table": pass one of those or leave it out`,
+      );
+    }
+    if (pk !== undefined && (kind !== "table" || typeof pk !== "string")) {
+      throw new ValidationError(`Primary key ${quote(pk)} of a drop needs kind "table" and a column name`);
+    }
     const state = e.collections.get(name);
     if (state === undefined) return false;
+    if (kind !== undefined && state.kind !== kind) {
+      throw new WrongKindError(`Collection ${quote(name)} is a ${state.kind}, not a ${kind}: nothing was dropped`);
+    }
+    const key = state.kind === "table" ? state.schema.names[state.schema.pk] : undefined;
+    if (pk !== undefined && key !== pk) {
+      throw new WrongKindError(`Table ${quote(name)} is keyed by ${quote(key)}, not ${quote(pk)}: nothing was dropped`);
+    }
     e.collections.delete(name);
     state.dropped = true;
     if (e.undo) e.undo.push(() => void (e.collections.set(name, state), state.dropped = false));
-    if (e.logging) e.log("db.drop", [name]);
+    if (e.logging) e.log("db.drop", key === undefined ? [name, state.kind] : [name, state.kind, key]);
     return true;
   },
 });

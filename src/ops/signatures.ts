@@ -43,7 +43,7 @@ export const SIGNATURES = {
   "db.getList": read("db", 1),
   "db.getTable": read("db", 1),
   "db.collections": read("db", 0),
-  "db.drop": write("db", 1),
+  "db.drop": write("db", 1, 3),
   "db.lsn": read("db", 0),
 
   "dict.get": read("dict", 2, 3),

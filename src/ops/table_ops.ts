@@ -146,7 +146,7 @@ export const tableUpdate = op<TableState>("table.update", {
   },
 });
 
-/** `table.patch(pk, partial)`: changes the given columns only. */
+/** `table.patch(pk, partial)`: changes the given columns only; logged as the `table.update` of the whole row. */
 export const tablePatch = op<TableState>("table.patch", {
   run(e, t, args) {
     const key = checkPk(t.schema, args[1]);
@@ -154,8 +154,11 @@ export const tablePatch = op<TableState>("table.patch", {
     sameKey(t, key, part);
     const old = t.store.get(key);
     if (old === undefined) missing(t, key);
-    replaceRow(e, t, key, old, { ...old, ...part });
-    if (e.logging) e.log("table.patch", [t.name, key, part]);
+    const row = { ...old, ...part };
+    replaceRow(e, t, key, old, row);
+    // Logged as its effect, the whole row: replay needs no prior state, and
+    // the change feed tells the row after the write (DESIGN §5, §9).
+    if (e.logging) e.log("table.update", [t.name, key, row]);
   },
 });
 

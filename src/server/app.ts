@@ -36,6 +36,8 @@ import { fromJsonValue, toJsonValue } from "../wire/json.ts";
 import { OriginPolicy } from "./origin.ts";
 import { answerFrames, type ErrorLogger, Executor, streamRows } from "./rpc.ts";
 import { SocketRegistry } from "./ws.ts";
+import { jsonBatch, openWatch, sseSpec, WatchTokens } from "./watch.ts";
+import type { FeedCursor } from "../api/feed.ts";
 
 /** Options of {@linkcode createApp}. */
 export interface AppOptions {
@@ -100,6 +102,7 @@ const STATUS: Record<string, number> = {
   ALREADY_EXISTS: 409,
   DUPLICATE_KEY: 409,
   CONFLICT: 409,
+  RESET: 410,
   TOO_LARGE: 413,
   INTERNAL: 500,
   CLOSED: 503,
@@ -334,7 +337,11 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     authTimeout: options.authTimeout ?? APP_DEFAULTS.authTimeout,
     maxUnauthenticated: options.maxUnauthenticated ?? APP_DEFAULTS.maxUnauthenticated,
     maxUnauthenticatedPerPeer: options.maxUnauthenticatedPerPeer ?? APP_DEFAULTS.maxUnauthenticatedPerPeer,
+    watch: (spec) => openWatch(db, spec),
   });
+  const tokens = options.password === undefined ? null : new WatchTokens(options.password);
+  /** The event streams open now: each entry ends its stream (shutdown). */
+  const eventStreams = new Set<() => void>();
   let draining = false;
   let httpInflight = 0;
 
@@ -370,6 +377,7 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
   app.get("/health", (c) => health(c, db, limit));
   app.route("/v1/arrow", arrowRoutes(shared));
   app.route("/v1/rpc", rpcRoutes(shared));
+  app.route("/v1/watch", watchRoutes(shared, tokens, eventStreams));
   app.get("/v1/ws", async (c, next) => {
     // A password in the upgrade request authenticates the socket at once. A
     // wrong one is refused only while the peer is throttled; otherwise the
@@ -407,6 +415,7 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     async drain() {
       draining = true;
       sockets.closeAll();
+      for (const end of [...eventStreams]) end();
       await executor.idle();
     },
   };
@@ -602,6 +611,123 @@ function arrowRoutes(shared: Shared): Hono {
     }
   });
   return arrow;
+}
+
+/** How often an idle event stream sends a comment line, so that proxies keep it open. */
+const KEEPALIVE_MS = 15_000;
+
+/** Resolves with `true` after `ms`, or with `false` once `p` settles first; the timer never outlives it. */
+function timeoutOr(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p.then(() => false),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `GET /v1/watch` (Server-Sent Events) and `POST /v1/watch/token`.
+ *
+ * ```
+ *   GET /v1/watch?collections=a,b&from=N&durable=1[&token=T]     Authorization: Bearer <password>, or token=T
+ *   200 text/event-stream
+ *     retry: 2000
+ *     id: N            event: ready     data: {"lsn":N}                       the LSN it starts after
+ *     id: <lsn>        data: {"lsn":<lsn>,"changes":[…]}                       one event per commit
+ *     : keepalive                                                            every 15 s while idle
+ *     event: fail      data: {"code":"LAGGED","message":…,"lsn":…}            last, when it ends with an error
+ * ```
+ *
+ * `id:` is the LSN, so an `EventSource` that reconnects sends
+ * `Last-Event-ID` and resumes with no gap and no repeat. Values are JSON
+ * tagged as in every JSON reply. A bad request, or a `from` the server can
+ * no longer serve (`RESET`, 410), is an ordinary JSON error reply, which
+ * makes an `EventSource` give up instead of retrying. The token (for
+ * `EventSource`, which cannot set headers) comes from
+ * `POST /v1/watch/token` with the password, and opens event streams only.
+ */
+function watchRoutes(shared: Shared, tokens: WatchTokens | null, streams: Set<() => void>): Hono {
+  const routes = new Hono();
+  routes.post("/token", requireAuth(shared), async (c) => {
+    const value = tokens === null ? { token: "", expiresAt: null } : await tokens.issue(Date.now());
+    return c.json({ ok: true, value });
+  });
+  routes.get("/", async (c) => {
+    const token = c.req.query("token");
+    if (tokens !== null && token !== undefined && token !== "" && c.req.header("authorization") === undefined) {
+      const denied = await tokens.check(token, Date.now());
+      if (denied !== null) return failure(c, shared, denied);
+    } else {
+      const denied = shared.authorize(c);
+      if (denied !== null) return failure(c, shared, denied);
+    }
+    let cursor: FeedCursor;
+    try {
+      cursor = openWatch(shared.db, sseSpec(new URL(c.req.url), c.req.header("last-event-id") ?? null));
+      // Resuming from the log first: a failure there is an ordinary error reply.
+      while (cursor.resuming) await cursor.wait();
+      if (cursor.error !== null) throw cursor.error;
+    } catch (e) {
+      return failure(c, shared, e);
+    }
+    return c.body(eventStream(cursor, streams), 200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      "x-accel-buffering": "no",
+    });
+  });
+  return routes;
+}
+
+/** The body of an event stream: one event per batch, made as the client reads (see {@linkcode watchRoutes}). */
+function eventStream(cursor: FeedCursor, streams: Set<() => void>): ReadableStream<Uint8Array> {
+  const text = new TextEncoder();
+  let controller: ReadableStreamDefaultController<Uint8Array>;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    streams.delete(end);
+    cursor.close();
+    try {
+      controller.close();
+    } catch { /* already closed */ }
+  };
+  streams.add(end);
+  const start = cursor.position;
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+      c.enqueue(text.encode(`retry: 2000\nid: ${start}\nevent: ready\ndata: {"lsn":${start}}\n\n`));
+    },
+    async pull(c) {
+      while (!ended) {
+        let batch;
+        try {
+          batch = cursor.poll();
+        } catch (e) {
+          if (!cursor.closed) {
+            const error = e as CyberDBError & { lsn?: number };
+            const body = { code: error.code ?? "INTERNAL", message: error.message, lsn: error.lsn };
+            c.enqueue(text.encode(`event: fail\ndata: ${JSON.stringify(body)}\n\n`));
+          }
+          end();
+          return;
+        }
+        if (batch !== null) {
+          c.enqueue(text.encode(`id: ${batch.lsn}\ndata: ${jsonBatch(batch)}\n\n`));
+          return;
+        }
+        if (await timeoutOr(cursor.wait(), KEEPALIVE_MS)) {
+          c.enqueue(text.encode(": keepalive\n\n"));
+          return;
+        }
+      }
+    },
+    cancel() {
+      end();
+    },
+  }, { highWaterMark: 1 });
 }
 
 /** `GET /client.js`: the browser bundle of the client, built once on first request. */

@@ -24,6 +24,8 @@ export interface ServerConfig {
   flushInterval?: number;
   /** Milliseconds between automatic snapshots. */
   snapshotInterval?: number;
+  /** Recent commits the change feed keeps in memory for watchers to resume from (default 10 000). */
+  watchBuffer?: number;
   /** Largest request body or WebSocket frame, in bytes (default 64 MiB). */
   maxRequestBytes: number;
   /** Path of a PEM certificate for TLS (with `key`). */
@@ -63,6 +65,7 @@ const FLAGS: Record<string, string> = {
   sync: "CYBERDB_SYNC",
   "flush-interval": "CYBERDB_FLUSH_INTERVAL",
   "snapshot-interval": "CYBERDB_SNAPSHOT_INTERVAL",
+  "watch-buffer": "CYBERDB_WATCH_BUFFER",
   "max-request-bytes": "CYBERDB_MAX_REQUEST_BYTES",
   cert: "CYBERDB_CERT",
   key: "CYBERDB_KEY",
@@ -85,6 +88,8 @@ export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBER
   --sync always|interval|manual   when writes reach the disk (default interval)
   --flush-interval MS         fsync period in interval mode (default 1000)
   --snapshot-interval MS      snapshot period (default 900000)
+  --watch-buffer N            recent commits kept in memory for watchers (default 10000); a watcher
+                              further behind gets LAGGED, and a resume from further back reads the log
   --max-request-bytes N       largest request body / WebSocket frame (default 67108864)
   --cert FILE --key FILE      serve HTTPS / WSS
   --auth-timeout MS           time a WebSocket has to authenticate (default 10000)
@@ -208,6 +213,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   };
   if (raw["flush-interval"] !== undefined) {
     config.flushInterval = integer("flush-interval", raw["flush-interval"], 0, 86_400_000);
+  }
+  if (raw["watch-buffer"] !== undefined) {
+    config.watchBuffer = integer("watch-buffer", raw["watch-buffer"], 1, 100_000_000);
   }
   if (raw["snapshot-interval"] !== undefined) {
     config.snapshotInterval = integer("snapshot-interval", raw["snapshot-interval"], 0, 2 ** 31 - 1);

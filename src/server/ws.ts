@@ -43,11 +43,14 @@ import {
   CLOSE_PROTOCOL,
   CLOSE_TOO_LARGE,
   MAX_STREAMS,
+  MAX_WATCHES,
   type WireReply,
 } from "../wire/protocol.ts";
 import { quote } from "../core/value.ts";
 import type { AuthGuard } from "./auth.ts";
 import { answerFrames, type Executor, streamRows } from "./rpc.ts";
+import type { FeedCursor } from "../api/feed.ts";
+import { packedBatch, readWatchSpec, startValue, watchFrame, type WatchSpec } from "./watch.ts";
 
 export { AUTH_FRAME_BYTES };
 
@@ -69,6 +72,15 @@ export interface SocketOptions {
   maxUnauthenticated: number;
   /** Most sockets waiting to authenticate at once from one peer address. */
   maxUnauthenticatedPerPeer: number;
+  /** Opens the change-feed cursor of a watch request. */
+  watch(spec: WatchSpec): FeedCursor;
+}
+
+/** One watch running on a socket: its cursor, the batches the client still takes, and whether it must stop. */
+interface Watch {
+  cursor: FeedCursor;
+  credit: number;
+  stop: boolean;
 }
 
 type Id = number | string | null;
@@ -269,6 +281,7 @@ export class ServerSocket {
   #release: () => void = () => {};
   #timer: ReturnType<typeof setTimeout> | undefined;
   #streams = new Map<Id, { stop: boolean }>();
+  #watches = new Map<Id, Watch>();
   #assembly: Assembly | null = null;
 
   /** A socket of `registry`; `authed` when the upgrade carried a valid password. */
@@ -343,6 +356,8 @@ export class ServerSocket {
     this.#assembly = null;
     // Streams in progress stop at their next step and drop what they hold.
     for (const s of this.#streams.values()) s.stop = true;
+    for (const w of this.#watches.values()) this.#endWatch(w);
+    this.#watches.clear();
     this.#registry.remove(this);
   }
 
@@ -540,9 +555,22 @@ export class ServerSocket {
       return;
     }
     if (own(frame, "cancel") === true && own(frame, "op") === undefined) {
-      // { id, cancel: true }: stop streaming the answer to request `id`; no reply.
+      // { id, cancel: true }: stop streaming the answer to request `id` (or its watch); no reply.
       const s = this.#streams.get(id);
       if (s !== undefined) s.stop = true;
+      const w = this.#watches.get(id);
+      if (w !== undefined) this.#endWatch(w);
+      return;
+    }
+    if (own(frame, "watch") !== undefined && own(frame, "op") === undefined) return this.#watch(id, frame);
+    const credit = own(frame, "credit");
+    if (credit !== undefined && own(frame, "op") === undefined) {
+      // { id, credit: n }: the client takes n more batches of watch `id`; no reply.
+      const w = this.#watches.get(id);
+      if (w !== undefined && typeof credit === "number" && Number.isSafeInteger(credit) && credit > 0) {
+        w.credit = Math.min(w.credit + credit, Number.MAX_SAFE_INTEGER);
+        w.cursor.wake();
+      }
       return;
     }
     const atomic = own(frame, "atomic") === true;
@@ -675,6 +703,85 @@ export class ServerSocket {
     } finally {
       frames.return();
       if (this.#streams.get(id) === state) this.#streams.delete(id);
+    }
+  }
+
+  /**
+   * `{ id, watch: { collections?, from?, durable?, resume? }, credit? }`:
+   * streams the change feed as `{ id, ok, more: true, value: { lsn,
+   * changes } }` frames, the first with no changes (the LSN it starts
+   * after), until `{ id, cancel: true }`, the socket closes, or an error
+   * frame ends it (`LAGGED`, `RESET`).
+   */
+  #watch(id: Id, frame: unknown): void {
+    let cursor: FeedCursor;
+    // Without a credit the client takes what the socket carries (TCP's own back-pressure).
+    let credit = Number.MAX_SAFE_INTEGER;
+    try {
+      if (this.#watches.has(id)) {
+        throw new ProtocolError(`Watch ${quote(id)} is already running on this connection: use another id`);
+      }
+      if (this.#watches.size >= MAX_WATCHES) {
+        throw new ProtocolError(
+          `${MAX_WATCHES} watches are already running on this connection: cancel one, or watch several collections in one`,
+        );
+      }
+      const given = own(frame, "credit");
+      if (given !== undefined) {
+        if (typeof given !== "number" || !Number.isSafeInteger(given) || given < 1) {
+          throw new ProtocolError(
+            `Watch credit ${quote(given)} is not a positive integer: pass e.g. 64, or leave it out`,
+          );
+        }
+        credit = given;
+      }
+      cursor = this.#o.watch(readWatchSpec(own(frame, "watch")));
+    } catch (e) {
+      this.#reply(id, { ok: false, error: this.#o.executor.wireError(e) });
+      return;
+    }
+    const w: Watch = { cursor, credit, stop: false };
+    this.#watches.set(id, w);
+    void this.#pumpWatch(id, w);
+  }
+
+  #endWatch(w: Watch): void {
+    w.stop = true;
+    w.cursor.close();
+  }
+
+  /** Sends a watch's batches while the client has credit and reads; waits otherwise. */
+  async #pumpWatch(id: Id, w: Watch): Promise<void> {
+    const { cursor } = w;
+    try {
+      if (!this.#push(watchFrame(id as number | string, encode(startValue(cursor))))) return;
+      for (;;) {
+        if (w.stop || this.#state === "closed") return;
+        if (w.credit <= 0) {
+          await cursor.wait();
+          continue;
+        }
+        if (!(await this.#drained(w))) return;
+        const batch = cursor.poll();
+        if (batch === null) {
+          await cursor.wait();
+          continue;
+        }
+        const frame = watchFrame(id as number | string, packedBatch(batch));
+        if (frame.byteLength > this.#o.maxOutputBytes) {
+          throw new TooLargeError(
+            `The changes of LSN ${batch.lsn} are ${frame.byteLength} bytes, over this connection's output limit of ${this.#o.maxOutputBytes} bytes: ` +
+              `raise --max-output-bytes, then watch again with from: ${batch.lsn - 1}`,
+          );
+        }
+        if (!this.#push(frame)) return;
+        w.credit--;
+      }
+    } catch (e) {
+      if (!w.stop) this.#reply(id, { ok: false, error: this.#o.executor.wireError(e) });
+    } finally {
+      cursor.close();
+      if (this.#watches.get(id) === w) this.#watches.delete(id);
     }
   }
 

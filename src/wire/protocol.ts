@@ -12,10 +12,50 @@
  *                      { id, op: "auth", args: [password] }   first frame, at most 4 KiB
  *                      { id, part: <bytes>, more: true } ... { id, part: <bytes> }
  *                                                  one request too large for one frame, in parts
+ *                      { id, watch: { collections?, from?, durable?, resume? } | true, credit? }
+ *                                                  the change feed, until cancelled (see below)
+ *                      { id, credit: n }           the watch `id` may send n more batches (no reply)
  *   server -> client   { id, ok: true, value }
  *                      { id, ok: true, value: <batch>, more: true }   a batch; more frames follow
+ *                      { id, ok: true, more: true, value: { lsn, changes } }   a watch's batch
  *                      { id, ok: false, error: { code, message } }
  * ```
+ *
+ * Watches (the change feed, DESIGN §9). The first frame of a watch has no
+ * changes: its `lsn` is the LSN the watch starts after; then one frame per
+ * commit, `changes` being that commit's `Change[]` (every change carries the
+ * same `lsn`). A watch runs until `{ id, cancel: true }`, the socket closing,
+ * or an error frame that ends it (`LAGGED`: the client fell behind the
+ * server's memory of recent commits, resume with `from` = the last LSN it
+ * took; `RESET`: `from` is older than the server's memory and log). `credit`
+ * bounds the batches sent ahead of what the client took ({@linkcode
+ * WATCH_CREDIT} by default in the client; without it the server sends what
+ * the socket carries); `resume: true` marks a watch resumed after a
+ * reconnect, whose `from` beyond the server's LSN is `RESET`, not
+ * `VALIDATION`. At most {@linkcode MAX_WATCHES} per socket.
+ *
+ * ```
+ *   -> { id: 9, watch: { collections: ["todos"] }, credit: 256 }
+ *   <- { id: 9, ok: true, more: true, value: { lsn: 41, changes: [] } }
+ *   <- { id: 9, ok: true, more: true, value: { lsn: 42, changes: [{ lsn: 42, collection: "todos", ... }] } }
+ *   -> { id: 9, credit: 128 }
+ *   -> { id: 9, cancel: true }
+ * ```
+ *
+ * Over HTTP the feed is `GET /v1/watch?collections=a,b&from=N&durable=1`,
+ * Server-Sent Events (`text/event-stream`):
+ *
+ * ```
+ *   retry: 2000
+ *   id: 41                 event: ready    data: {"lsn":41}
+ *   id: 42                 data: {"lsn":42,"changes":[...]}     (JSON, values tagged as in JSON replies)
+ *   : keepalive            (every 15 s while idle)
+ *   event: fail            data: {"code":"LAGGED","message":"...","lsn":42}   (last, on an error)
+ * ```
+ *
+ * `id:` is the LSN: an `EventSource` that reconnects sends `Last-Event-ID`
+ * and resumes after it. Authenticated as `/v1/rpc`, or with `token=` from
+ * `POST /v1/watch/token` (an `EventSource` cannot send headers).
  *
  * Authentication: with a password, the first frame must be the `auth`
  * request (at most {@linkcode AUTH_FRAME_BYTES}; anything else closes the
@@ -121,6 +161,16 @@ export const MAX_STREAMS = 64;
 
 /** The close code sent when a frame exceeds the size limit (RFC 6455 "message too big"). */
 export const CLOSE_TOO_LARGE = 1009;
+
+/** The most watches a server runs at once for one WebSocket. */
+export const MAX_WATCHES = 64;
+
+/**
+ * The batches a client lets the server send ahead of what its consumer
+ * took (`credit` of a watch request); it grants more as the consumer reads,
+ * so a slow consumer holds at most this many batches in client memory.
+ */
+export const WATCH_CREDIT = 256;
 /** The close code for authentication failures (RFC 6455 "policy violation"). */
 export const CLOSE_AUTH = 1008;
 /** The close code for frames that are not MessagePack requests. */

@@ -52,8 +52,10 @@ type DatabaseOnly =
   | "options"
   | "unsynced"
   | "storageError"
+  | "watchCursor"
   | typeof Symbol.asyncDispose;
-type SessionOnly = "call";
+/** `watchUrl`: the URL of the server's event stream, for a browser's `EventSource`. */
+type SessionOnly = "call" | "watchUrl";
 
 /** Every check; a failing one is a compile error naming the member. */
 export type Conformance = [
