@@ -8,7 +8,7 @@ import { it } from "node:test";
 import assert from "node:assert/strict";
 import { driveChromium } from "./fixtures/chromium.ts";
 import { connect } from "../client.ts";
-import { root, startServer, tempDir } from "./server_process.ts";
+import { startServer, tempDir } from "./server_process.ts";
 
 const PASSWORD = "browser-watch-pw";
 

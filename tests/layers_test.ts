@@ -42,7 +42,7 @@ const PURE = ["core", "ops", "api", "wire"];
 
 /** What the client's import closure may reach: no engine, no files. */
 const CLIENT_MAY_REACH =
-  /^src\/(client|wire|core\/(value|schema|query|query_builder|live_query)|ops\/signatures|errors)\b/;
+  /^src\/(client|wire|core\/(value|schema|column_type|query|query_builder|live_query)|ops\/signatures|errors)\b/;
 
 const SRC = join(root, "src");
 

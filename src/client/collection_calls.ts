@@ -31,6 +31,8 @@ export type CollectionKind = "dict" | "list" | "table";
  * const caller: Caller = {
  *   call: (op, args) => (sent.push([op, args]), Promise.resolve(null)),
  *   stream: () => [][Symbol.iterator]() as never,
+ *   atomic: () => Promise.resolve([]),
+ *   watch: () => { throw new Error("not watched here"); },
  *   batchSize: 1000,
  *   streamBatchRows: 10_000,
  * };

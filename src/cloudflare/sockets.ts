@@ -119,11 +119,13 @@ function runtimePair(): [unknown, HibernatableWebSocket] {
  * import { Database } from "../api/database.ts";
  * import { Executor } from "../server/rpc.ts";
  * import { SocketRegistry } from "../server/ws.ts";
+ * import { openWatch } from "../server/watch.ts";
  * import { HibernationBridge } from "./sockets.ts";
  * // Inside a Durable Object the state is `ctx`; here a stand-in to show the calls.
- * const resume = new SocketRegistry({ executor: new Executor(await Database.open()), guard: null, limit: 1 << 20,
+ * const db = await Database.open();
+ * const resume = new SocketRegistry({ executor: new Executor(db), guard: null, limit: 1 << 20,
  *   maxFrameBytes: 1 << 20, maxOutputBytes: 1 << 28, authTimeout: 10_000, maxUnauthenticated: 64,
- *   maxUnauthenticatedPerPeer: 8 });
+ *   maxUnauthenticatedPerPeer: 8, watch: (spec) => openWatch(db, spec) });
  * const bridge = new HibernationBridge({
  *   state: { acceptWebSocket: () => {} },
  *   authorized: () => true,

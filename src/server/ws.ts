@@ -181,9 +181,11 @@ interface Assembly {
  * import { connect } from "../client/client.ts";
  * import { Executor } from "./rpc.ts";
  * import { SocketRegistry } from "./ws.ts";
+ * import { openWatch } from "./watch.ts";
  * const db = await Database.open();
  * const sockets = new SocketRegistry({ executor: new Executor(db), guard: null, limit: 1 << 20, maxFrameBytes: 1 << 20,
- *   maxOutputBytes: 1 << 28, authTimeout: 10_000, maxUnauthenticated: 64, maxUnauthenticatedPerPeer: 8 });
+ *   maxOutputBytes: 1 << 28, authTimeout: 10_000, maxUnauthenticated: 64, maxUnauthenticatedPerPeer: 8,
+ *   watch: (spec) => openWatch(db, spec) });
  * const app = new Hono().get("/v1/ws", upgradeWebSocket(() => sockets.events(true, "127.0.0.1")));
  * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
  * const client = await connect(`ws://127.0.0.1:${server.addr.port}`);
@@ -264,9 +266,11 @@ export class SocketRegistry {
  * import { Database } from "../api/database.ts";
  * import { Executor } from "./rpc.ts";
  * import { ServerSocket, SocketRegistry } from "./ws.ts";
- * const registry = new SocketRegistry({ executor: new Executor(await Database.open()), guard: null, limit: 1 << 20,
+ * import { openWatch } from "./watch.ts";
+ * const db = await Database.open();
+ * const registry = new SocketRegistry({ executor: new Executor(db), guard: null, limit: 1 << 20,
  *   maxFrameBytes: 1 << 20, maxOutputBytes: 1 << 28, authTimeout: 10_000, maxUnauthenticated: 64,
- *   maxUnauthenticatedPerPeer: 8 });
+ *   maxUnauthenticatedPerPeer: 8, watch: (spec) => openWatch(db, spec) });
  * // Authenticated by its upgrade request (without, it would wait at most authTimeout for an auth frame).
  * const events = new ServerSocket(registry, true, "127.0.0.1").events(); // what upgradeWebSocket() takes
  * assert.equal(typeof events.onMessage, "function");
