@@ -17,7 +17,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import type { UpgradeWebSocket } from "hono/ws";
-import { decode, encode } from "../wire/codec.ts";
+import { arrayHeader, concatBytes, decode, encode } from "../wire/codec.ts";
 import type { Database } from "../api/database.ts";
 import type { Query } from "../core/query.ts";
 import { ClosedError, ConnectionError, type CyberDBError, ProtocolError, TooLargeError } from "../errors.ts";
@@ -439,23 +439,6 @@ function health(c: Context, db: Database, limit: number): Response {
   return c.json({ ok: true, status: "ok", maxRequestBytes: limit });
 }
 
-/** The MessagePack array header for `n` items. */
-function arrayHeader(n: number): Uint8Array {
-  if (n < 16) return new Uint8Array([0x90 | n]);
-  if (n < 0x10000) return new Uint8Array([0xdc, n >> 8, n & 0xff]);
-  return new Uint8Array([0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
 /**
  * Encodes replies for one HTTP answer, MessagePack or JSON, keeping the
  * whole answer under `limit` bytes (the output limit): a reply that would
@@ -494,9 +477,9 @@ class ReplyEncoder {
 
   /** The body of a pipeline's answer from its encoded replies. */
   join(parts: readonly Uint8Array[]): Uint8Array {
-    if (!this.#json) return concat([arrayHeader(parts.length), ...parts]);
+    if (!this.#json) return concatBytes([arrayHeader(parts.length), ...parts]);
     const comma = new Uint8Array([0x2c]);
-    return concat([
+    return concatBytes([
       new Uint8Array([0x5b]),
       ...parts.flatMap((p, i) => i === 0 ? [p] : [comma, p]),
       new Uint8Array([0x5d]),
