@@ -72,6 +72,8 @@ export interface AppOptions {
   clientBundle?: () => Promise<string>;
   /** Receives unexpected errors (default `console.error`). */
   log?: ErrorLogger;
+  /** Told when a WebSocket (its runtime object) starts a watch (a Durable Object records it; see SocketOptions). */
+  onWatch?: (raw: unknown) => void;
   /** Receives notable events, e.g. a peer throttled for wrong passwords (default `console.error`). */
   notice?: (line: string) => void;
 }
@@ -338,6 +340,7 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     maxUnauthenticated: options.maxUnauthenticated ?? APP_DEFAULTS.maxUnauthenticated,
     maxUnauthenticatedPerPeer: options.maxUnauthenticatedPerPeer ?? APP_DEFAULTS.maxUnauthenticatedPerPeer,
     watch: (spec) => openWatch(db, spec),
+    onWatch: options.onWatch,
   });
   const tokens = options.password === undefined ? null : new WatchTokens(options.password);
   /** The event streams open now: each entry ends its stream (shutdown). */

@@ -74,6 +74,12 @@ export interface SocketOptions {
   maxUnauthenticatedPerPeer: number;
   /** Opens the change-feed cursor of a watch request. */
   watch(spec: WatchSpec): FeedCursor;
+  /**
+   * Told when a socket (its runtime object, `WSContext.raw`) starts a watch:
+   * a Durable Object records it, because a watch's cursor lives in memory
+   * and does not survive hibernation (see src/cloudflare/sockets.ts).
+   */
+  onWatch?(raw: unknown): void;
 }
 
 /** One watch running on a socket: its cursor, the batches the client still takes, and whether it must stop. */
@@ -775,6 +781,7 @@ export class ServerSocket {
     }
     const w: Watch = { cursor, credit, stop: false };
     this.#watches.set(id, w);
+    this.#o.onWatch?.(this.#ctx?.raw);
     void this.#pumpWatch(id, w);
   }
 
