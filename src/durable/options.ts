@@ -111,6 +111,8 @@ export interface LoadProgress {
   totalBytes: number;
   /** Milliseconds since opening started. */
   elapsedMs: number;
+  /** Milliseconds since this phase started (at `"done"`: since opening started). */
+  phaseMs: number;
   /** Items the snapshot held (known once its phase ended; 0 before, and without a snapshot). */
   snapshotItems: number;
   /** Log records replayed (0 until the log phase). */

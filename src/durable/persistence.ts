@@ -129,6 +129,7 @@ class LoadTracker {
   readonly #report: ((p: LoadProgress) => void) | undefined;
   #told = now();
   #yielded = now();
+  #phaseStart = now();
   snapshotItems = 0;
   snapshotBytes = 0;
   logRecords = 0;
@@ -144,8 +145,10 @@ class LoadTracker {
   }
 
   /** A phase starts. */
-  start(phase: "snapshot" | "log", totalBytes: number): void {
+  start(phase: "snapshot" | "log", totalBytes: number): undefined {
+    this.#phaseStart = now();
     this.#tell(phase, 0, 0, totalBytes);
+    return undefined;
   }
 
   /** Work was done; resolves after a turn of the event loop when it is time for one (only with `onProgress`). */
@@ -160,6 +163,7 @@ class LoadTracker {
   /** The open is done. */
   done(): void {
     const bytes = this.snapshotBytes + this.logBytes;
+    this.#phaseStart = this.#t0;
     this.#tell("done", this.snapshotItems + this.logRecords, bytes, bytes);
   }
 
@@ -172,6 +176,7 @@ class LoadTracker {
       bytes,
       totalBytes,
       elapsedMs: Math.round(this.elapsed),
+      phaseMs: Math.round(now() - this.#phaseStart),
       snapshotItems: this.snapshotItems,
       logRecords: phase === "log" ? records : this.logRecords,
     };
@@ -230,6 +235,8 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
   try {
     const t0 = now();
     const tracker = new LoadTracker(options.onProgress);
+    // Told at once, so that a server has progress to show from the start.
+    tracker.start("snapshot", 0);
     const counters = emptyCounters();
     const base = await loadSnapshot(engine, storage, dir, log, undefined, tracker);
     const afterLsn = base.snapshot?.lsn ?? 0;
@@ -240,7 +247,6 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     let replayed = 0;
     // The writer exists before the Durable that handles its failures; none can happen before.
     let durable: Durable | null = null;
-    tracker.start("log", 0);
     const wal = await recoverWal(storage, dir, {
       afterLsn,
       repair: options.repair,
@@ -252,6 +258,8 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
       onProgress: (p) => {
         tracker.logRecords = p.records;
         tracker.logBytes = p.bytes;
+        // The reader's first call, before any record, starts the phase.
+        if (p.records === 0 && p.bytes === 0) return tracker.start("log", p.totalBytes);
         return tracker.step("log", p.records, p.bytes, p.totalBytes);
       },
       onFsync: (seconds) => countFsync(counters, seconds),

@@ -44,8 +44,9 @@ export interface ReadWalOptions {
    */
   onRecord?: (record: WalRecord) => void;
   /**
-   * Told how far reading has come: every {@linkcode PROGRESS_RECORDS}
-   * records or {@linkcode PROGRESS_BYTES} bytes, and after each segment.
+   * Told how far reading has come: once before the first record (with the
+   * total), every {@linkcode PROGRESS_RECORDS} records or
+   * {@linkcode PROGRESS_BYTES} bytes, and after each segment.
    * When it returns a promise, reading waits for it — so a caller can yield
    * to the event loop now and then (a server answering `LOADING` while it
    * recovers) without the reader knowing about time.
@@ -134,6 +135,9 @@ export async function readWal(storage: Storage, dir: string, options: ReadWalOpt
     for (let i = 0; i < segments.length; i++) {
       if (!skipped(segments, i, floor)) totalBytes += (await storage.size(segments[i].path)) ?? 0;
     }
+    // The start, with the total known.
+    const wait = onProgress({ records: 0, bytes: 0, totalBytes });
+    if (wait !== undefined) await wait;
   }
 
   for (let i = 0; i < segments.length; i++) {

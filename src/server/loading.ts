@@ -22,9 +22,9 @@ function count(n: number): string {
   return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 }
 
-/** Read rate in MB/s over the whole open so far. */
+/** Read rate in MB/s over the phase so far (at `"done"`, over the whole open). */
 function rate(p: LoadProgress): string {
-  return p.elapsedMs <= 0 ? "-" : (p.bytes / 1e6 / (p.elapsedMs / 1000)).toFixed(1);
+  return p.phaseMs <= 0 ? "-" : (p.bytes / 1e6 / (p.phaseMs / 1000)).toFixed(1);
 }
 
 /** How far a phase has come, e.g. `log: 120,000 records, 41.2 of 76.0 MB (54%)`. */
@@ -43,7 +43,7 @@ function where(p: LoadProgress): string {
  * import assert from "node:assert/strict";
  * import { progressLine } from "./loading.ts";
  * const p = { phase: "log" as const, records: 120_000, bytes: 41_200_000, totalBytes: 76_000_000, elapsedMs: 5_000,
- *   snapshotItems: 0, logRecords: 120_000 };
+ *   phaseMs: 5_000, snapshotItems: 0, logRecords: 120_000 };
  * assert.equal(progressLine(p), "cyberdb: loading log: 120,000 records, 41.2 of 76.0 MB (54%), 8.2 MB/s, 5.0 s");
  * ```
  */

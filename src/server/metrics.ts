@@ -362,6 +362,8 @@ class Lines {
 /** Longest piece of a value or message in a `--verbose` line. */
 const VERBOSE_VALUE = 120;
 const VERBOSE_MESSAGE = 300;
+/** Arguments of an op shown in a `--verbose` line. */
+const VERBOSE_ARGS = 4;
 
 function clip(s: string, max: number): string {
   return s.length > max ? s.slice(0, max - 3) + "..." : s;
@@ -383,7 +385,7 @@ function clip(s: string, max: number): string {
  *   { transport: "ws", peer: "127.0.0.1" });
  * assert.equal(lines.length, 1);
  * assert.ok(lines[0].length < 600); // the value is cut short
- * assert.match(lines[0], /dict\.get .* NOT_FOUND: No dict/);
+ * assert.match(lines[0], /dict\.get\("users", "xxx.*\) failed with NOT_FOUND: No dict/);
  * ```
  */
 export class Monitor {
@@ -414,7 +416,10 @@ export class Monitor {
 
   #name(slot: number, args: unknown): string {
     const label = this.metrics.label(slot);
-    return args === undefined ? label : `${label} ${quote(args, VERBOSE_VALUE)}`;
+    if (!Array.isArray(args)) return args === undefined ? label : `${label} ${quote(args, VERBOSE_VALUE)}`;
+    // Each argument quoted short, at most a few of them: a line never grows with the request.
+    const shown = args.slice(0, VERBOSE_ARGS).map((a) => quote(a)).join(", ");
+    return `${label}(${shown}${args.length > VERBOSE_ARGS ? `, … ${args.length - VERBOSE_ARGS} more` : ""})`;
   }
 
   /** A connection opened or closed (`--verbose` only; the gauges are read from the transports). */
