@@ -67,9 +67,22 @@ export interface Source {
   readonly peer: string;
 }
 
-/** Milliseconds on a monotonic clock. */
+/** The monotonic clock, looked up on first use (never at import). */
+let clock: { now(): number } | null = null;
+
+/**
+ * Milliseconds on a monotonic clock (`performance.now()`, else `Date.now()`).
+ *
+ * @example
+ * ```ts
+ * import { now } from "./metrics.ts";
+ * const t0 = now();
+ * const seconds = (now() - t0) / 1000;
+ * ```
+ */
 export function now(): number {
-  return globalThis.performance?.now() ?? Date.now();
+  clock ??= globalThis.performance ?? Date;
+  return clock.now();
 }
 
 /** The bucket of `seconds` among `bounds` (the last index: above them all). */
