@@ -47,10 +47,13 @@ export interface ServerProcess {
  * Starts a server; `args` are extra flags. Uses --port 0 and 127.0.0.1 unless given.
  * `prefix` runs the server command through another one that ends by exec'ing it
  * (e.g. `nsenter … --`), so that the child's pid is still the server's.
+ * Resolves once the server printed its listening line (it is ready), or with
+ * `waitFor` (a pattern whose group 1 is the port) once that line appeared,
+ * e.g. the line a server prints when its port opens while it still loads.
  */
 export async function startServer(
   args: string[],
-  options: { port?: number; timeout?: number; prefix?: string[] } = {},
+  options: { port?: number; timeout?: number; prefix?: string[]; waitFor?: RegExp } = {},
 ): Promise<ServerProcess> {
   const [server, base] = command(runtime());
   const full = [server, ...base, "--host", "127.0.0.1", "--port", String(options.port ?? 0), ...args];
@@ -71,15 +74,18 @@ export async function startServer(
       child.kill("SIGKILL");
       reject(new Error(`Server did not print its listening line within ${options.timeout ?? 30_000} ms:\n${out}`));
     }, options.timeout ?? 30_000);
+    const line = options.waitFor ?? /cyberdb listening on http:\/\/127\.0\.0\.1:(\d+)/;
     const check = () => {
-      const m = /cyberdb listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      const m = line.exec(out);
       if (m) {
         clearTimeout(timer);
         child.stdout!.off("data", check);
+        child.stderr!.off("data", check);
         resolve(Number(m[1]));
       }
     };
     child.stdout!.on("data", check);
+    child.stderr!.on("data", check);
     exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`Server exited (${code}) before listening:\n${out}`));

@@ -13,6 +13,7 @@ import { quote } from "../core/value.ts";
 import { toEntries } from "./dict_ops.ts";
 import { checkListValues } from "./list_ops.ts";
 import { NO_ANSWER, op } from "./types.ts";
+import { dbStats } from "./db_stats.ts";
 
 /**
  * Checks a collection name: a non-empty, well-formed string.
@@ -210,4 +211,5 @@ export const DB_OPS = [
   dbCollections,
   dbDrop,
   dbLsn,
+  dbStats,
 ];

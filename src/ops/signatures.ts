@@ -48,6 +48,7 @@ export const SIGNATURES = {
   "db.collections": read("db", 0),
   "db.drop": write("db", 1, 3),
   "db.lsn": read("db", 0),
+  "db.stats": read("db", 0),
 
   "dict.get": read("dict", 2, 3),
   "dict.set": write("dict", 3, 4),

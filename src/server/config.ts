@@ -42,6 +42,8 @@ export interface ServerConfig {
   maxOutputBytes: number;
   /** Without a password: browser origins allowed besides loopback ones (`*` = all). */
   allowOrigin: string[];
+  /** Write one line per connection, refused password and failed op to stderr. */
+  verbose: boolean;
 }
 
 /** The defaults of every optional setting. */
@@ -75,7 +77,11 @@ const FLAGS: Record<string, string> = {
   "max-output-bytes": "CYBERDB_MAX_OUTPUT_BYTES",
   "allow-origin": "CYBERDB_ALLOW_ORIGIN",
   memory: "CYBERDB_MEMORY",
+  verbose: "CYBERDB_VERBOSE",
 };
+
+/** Flags that take no value (`--memory`; `--memory=false` turns one off). */
+const SWITCHES = new Set(["memory", "verbose"]);
 
 /** The usage text printed by `--help` and after a bad flag. */
 export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBERDB_* env variable)
@@ -98,7 +104,8 @@ export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBER
   --max-output-bytes N        unread replies one WebSocket client may have before it is
                               disconnected (default 268435456)
   --allow-origin ORIGINS      without a password, also answer these web origins (comma-separated,
-                              e.g. http://app.local:8080; '*' = any); loopback pages always may`;
+                              e.g. http://app.local:8080; '*' = any); loopback pages always may
+  --verbose                   one line per connection, refused password and failed op on stderr`;
 
 /** Whether `host` only accepts connections from this machine. */
 export function isLoopback(host: string): boolean {
@@ -175,8 +182,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     const eq = a.indexOf("=");
     const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
     if (!(name in FLAGS)) throw new ValidationError(`Unknown flag ${JSON.stringify("--" + name)}\n${USAGE}`);
-    if (name === "memory") {
-      raw.memory = eq < 0 ? "1" : a.slice(eq + 1);
+    if (SWITCHES.has(name)) {
+      raw[name] = eq < 0 ? "1" : a.slice(eq + 1);
       continue;
     }
     const value = eq < 0 ? argv[++i] : a.slice(eq + 1);
@@ -187,7 +194,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   if (!["always", "interval", "manual"].includes(sync)) {
     throw new ValidationError(`--sync ${JSON.stringify(sync)} is unknown: use always, interval or manual`);
   }
-  const memory = raw.memory !== undefined && raw.memory !== "0" && raw.memory !== "false";
+  const on = (v: string | undefined) => v !== undefined && v !== "0" && v !== "false";
+  const memory = on(raw.memory);
   const config: ServerConfig = {
     host: raw.host ?? DEFAULTS.host,
     port: raw.port === undefined ? DEFAULTS.port : integer("port", raw.port, 0, 65535),
@@ -210,6 +218,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
       ? DEFAULTS.maxOutputBytes
       : integer("max-output-bytes", raw["max-output-bytes"], 64 * 1024, 2 ** 40),
     allowOrigin: parseOrigins(raw["allow-origin"]),
+    verbose: on(raw.verbose),
   };
   if (raw["flush-interval"] !== undefined) {
     config.flushInterval = integer("flush-interval", raw["flush-interval"], 0, 86_400_000);

@@ -341,4 +341,84 @@ export function dbContract(c: Contract): void {
       assert.deepEqual(await d.popItem(), [4, 4]);
     });
   });
+
+  c.group("db: stats (Redis's INFO)", () => {
+    c.test("stats() has the same shape on every target, and counts what was written", async (db) => {
+      await db.createDict("d", { a: 1, b: "x".repeat(200), c: [1, 2, 3] });
+      await db.createList("l", [1, 2]);
+      const t = await db.createTable({ ...SCHEMA, name: "t" });
+      await loose(t).insert({ id: 1, v: "one" });
+      const s = await db.stats();
+      assert.deepEqual(shape(s), STATS_SHAPE, "the fields and their types");
+      // A remote target shares its server with the other tests: at least ours.
+      assert.ok(s.kinds.dict.collections >= 1 && s.kinds.dict.items >= 3, "dict counts");
+      assert.ok(s.kinds.list.collections >= 1 && s.kinds.list.items >= 2, "list counts");
+      assert.ok(s.kinds.table.collections >= 1 && s.kinds.table.items >= 1, "table counts");
+      assert.equal(s.collections, s.kinds.dict.collections + s.kinds.list.collections + s.kinds.table.collections);
+      assert.equal(s.items, s.kinds.dict.items + s.kinds.list.items + s.kinds.table.items);
+      assert.ok(s.kinds.dict.approxBytes >= 200, `about the 200-character value at least: ${s.kinds.dict.approxBytes}`);
+      assert.equal(s.approxBytes, s.kinds.dict.approxBytes + s.kinds.list.approxBytes + s.kinds.table.approxBytes);
+      assert.ok(s.lsn >= 4, "four writes took an LSN each");
+      assert.equal(s.durableLsn, s.lsn, "in memory everything counts as durable");
+      // Both the embedded database and the server here are memory-only.
+      assert.equal(s.storage, null);
+      assert.equal(s.sync, "interval");
+      assert.deepEqual([s.wal, s.fsync, s.snapshot, s.snapshots, s.recovery], [null, null, null, null, null]);
+      assert.equal(s.storageError, null);
+      assert.ok(s.openedAt <= Date.now() && s.uptimeMs >= 0);
+      assert.ok(s.watchers >= 0);
+      // The op by name answers the same.
+      const byName = await db.call("db.stats", []) as Record<string, unknown>;
+      assert.deepEqual(shape(byName), STATS_SHAPE);
+      assert.ok((byName.lsn as number) >= s.lsn);
+    });
+
+    c.test("stats() sees writes and drops at once", async (db) => {
+      const before = await db.stats();
+      const d = await db.createDict("d");
+      await d.update({ a: 1, b: 2, c: 3, d: 4, e: 5 });
+      const mid = await db.stats();
+      assert.equal(mid.lsn, before.lsn + 2);
+      assert.equal(mid.kinds.dict.collections, before.kinds.dict.collections + 1);
+      assert.equal(mid.kinds.dict.items, before.kinds.dict.items + 5);
+      await db.drop("d");
+      const after = await db.stats();
+      assert.equal(after.kinds.dict.collections, before.kinds.dict.collections);
+      assert.equal(after.kinds.dict.items, before.kinds.dict.items);
+    });
+
+    c.test("db.stats takes no arguments", async (db) => {
+      const e = await db.rejects(() => db.call("db.stats", [1]), ValidationError);
+      assert.match(e.message, /db\.stats/);
+    });
+  });
 }
+
+/** Every field's type, recursively: what must be alike on every target. */
+function shape(v: unknown): unknown {
+  if (v === null) return "null";
+  if (typeof v !== "object") return typeof v;
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, shape(x)]));
+}
+
+const KIND_SHAPE = { collections: "number", items: "number", approxBytes: "number" };
+/** The shape of a memory-only database's stats (durability facts are null without a directory). */
+const STATS_SHAPE = {
+  lsn: "number",
+  collections: "number",
+  items: "number",
+  approxBytes: "number",
+  kinds: { dict: KIND_SHAPE, list: KIND_SHAPE, table: KIND_SHAPE },
+  durableLsn: "number",
+  sync: "string",
+  storage: "null",
+  wal: "null",
+  fsync: "null",
+  snapshot: "null",
+  snapshots: "null",
+  recovery: "null",
+  openedAt: "number",
+  uptimeMs: "number",
+  watchers: "number",
+  storageError: "null",
+};

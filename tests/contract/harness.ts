@@ -14,7 +14,14 @@
 // are compared across targets with that prefix taken out.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type CollectionInfo, Database, type Key, type TableSchema, type Value } from "../../mod.ts";
+import {
+  type CollectionInfo,
+  Database,
+  type DatabaseStats,
+  type Key,
+  type TableSchema,
+  type Value,
+} from "../../mod.ts";
 import { type Client, connect, type RemoteDict, type RemoteList, type RemoteTable } from "../../client.ts";
 import { type ServerProcess, startServer, webSocket } from "../server_process.ts";
 
@@ -60,6 +67,8 @@ export interface Db {
   atomic(ops: { op: string; args: unknown[] }[]): Promise<unknown[]>;
   /** One op by name (embedded `execute`, remote `call`); names are real names. */
   call(op: string, args: unknown[]): Promise<unknown>;
+  /** The database's stats (embedded `stats()`, remote `client.stats()`): the whole database, not only this test's part. */
+  stats(): Promise<DatabaseStats>;
   /**
    * Expects `fn` to throw or reject with `Class` (and its code); the message
    * must start with a capital letter and be the same on every target.
@@ -192,6 +201,7 @@ function embeddedDb(database: Database, key: () => string): Db & { close(): Prom
     drop: (name) => settle(() => database.drop(name)),
     atomic: (ops) => settle(() => database.executeAtomic(ops)),
     call: (op, args) => settle(() => database.execute(op, args)),
+    stats: () => settle(() => database.stats()),
     rejects: (fn, Class, note = "") => rejects("embedded", `${key()} #${ordinal++}`, "", fn, Class, note),
     close: () => database.close(),
   } as Db & { close(): Promise<void> };
@@ -229,6 +239,7 @@ function remoteDb(target: "ws" | "http", client: Client, key: () => string): Db 
     drop: (name) => client.drop(n(name)),
     atomic: (ops) => client.atomic(ops),
     call: (op, args) => client.call(op, args),
+    stats: () => client.stats(),
     rejects: (fn, Class, note = "") => rejects(target, `${key()} #${ordinal++}`, prefix, fn, Class, note),
     async close() {
       // Frees what the test stored (the server is shared by every test of the file).
