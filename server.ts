@@ -160,10 +160,22 @@ function startFailure(e: unknown, config: ServerConfig | undefined): string {
   return `Could not start the server${where}: ${message}`;
 }
 
-/** Serves per flags and env until SIGINT/SIGTERM, then shuts down cleanly and exits 0. */
-async function main(): Promise<void> {
+/**
+ * Serves per flags and environment until SIGINT/SIGTERM, then shuts down
+ * cleanly and exits 0: what `deno run -A server.ts` runs, and `cyberdb
+ * serve`. `--help` prints the flags. A bad flag or a failed start prints
+ * why and exits the process (2 for a bad flag, 1 otherwise). Resolves once
+ * the server listens.
+ *
+ * @example
+ * ```ts ignore
+ * import { runServer } from "@cyberdb/core/server";
+ * // Serves ./data on 127.0.0.1:9980 until SIGINT or SIGTERM, as `server.ts --dir ./data` would.
+ * await runServer(["--dir", "./data"], { CYBERDB_PASSWORD: "123456" });
+ * ```
+ */
+export async function runServer(argv: readonly string[], env: Record<string, string | undefined>): Promise<void> {
   const glue: RuntimeGlue = await loadGlue();
-  const { argv, env } = runtimeArgs();
   if (argv.includes("--help") || argv.includes("-h")) {
     const { USAGE } = await import("./src/server/config.ts");
     console.log(USAGE);
@@ -201,4 +213,7 @@ function isMain(): boolean {
   return entry === here || entry.replace(/\.ts$/, "") === here.replace(/\.ts$/, "");
 }
 
-if (isMain()) await main();
+if (isMain()) {
+  const { argv, env } = runtimeArgs();
+  await runServer(argv, env);
+}
