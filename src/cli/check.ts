@@ -168,7 +168,12 @@ function snapshotProblem(message: string): string {
   return m ? m[1] : message;
 }
 
-async function checkSegments(storage: Storage, dir: string, floor: number, findings: Finding[]): Promise<SegmentFile[]> {
+async function checkSegments(
+  storage: Storage,
+  dir: string,
+  floor: number,
+  findings: Finding[],
+): Promise<SegmentFile[]> {
   const infos = await listSegments(storage, dir);
   const out: SegmentFile[] = [];
   const walk: Walk = { prev: null, resync: false, floor };
@@ -203,7 +208,11 @@ function scanSegment(bytes: Uint8Array, seg: SegmentInfo, last: boolean, walk: W
     const length = checkFrame(bytes, at, last);
     if (typeof length !== "number") {
       if (length.torn) {
-        add(at, "torn", `${length.reason}: a torn ${length.bytes}-byte tail, what a crash during a write leaves (open cuts it)`);
+        add(
+          at,
+          "torn",
+          `${length.reason}: a torn ${length.bytes}-byte tail, what a crash during a write leaves (open cuts it)`,
+        );
         break;
       }
       const next = stepOver(bytes, at, last);
@@ -433,7 +442,8 @@ export function describePlan(plan: RepairPlan): string[] {
     `Cut ${cut.file} at byte ${cut.offset} (${cut.reason}): remove its last ${cut.bytes} bytes` +
     (cut.dropped.length > 0
       ? ` and ${cut.dropped.length} later segment(s) (${cut.dropped.map((p) => p.split("/").pop()).join(", ")})`
-      : "") + `, ${plan.lostBytes} bytes in all.`,
+      : "") +
+    `, ${plan.lostBytes} bytes in all.`,
     `Keeps every record up to LSN ${plan.keptLsn}; the database opens at LSN ${plan.keptLsn}.`,
   ];
   if (lostRecords.length > 0) {

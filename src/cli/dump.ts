@@ -422,7 +422,9 @@ export async function load(
     throw new AlreadyExistsError(
       `The target already has ${clash.length === 1 ? "a collection" : "collections"} named ${
         clash.slice(0, 5).map((h) => quote(h.name)).join(", ")
-      }${clash.length > 5 ? ", …" : ""}: nothing was loaded; pass --replace to drop and load them, or load into an empty database`,
+      }${
+        clash.length > 5 ? ", …" : ""
+      }: nothing was loaded; pass --replace to drop and load them, or load into an empty database`,
     );
   }
   const writer = new Writer(to, existing);

@@ -256,7 +256,7 @@ const COMMANDS: Record<string, Command> = {
     }
   },
 
-  async check(argv, io, out, err) {
+  async check(argv, _io, out, err) {
     const p = parseOrUsage(argv, { force: "boolean" }, "check", err, 1);
     if (p === null) return 2;
     if (p.flags.help) return out(HELP.check), 0;
@@ -442,7 +442,10 @@ async function ask(io: Io, question: string): Promise<boolean> {
 }
 
 /** Where dump lines go: a file (written, fsynced, closed) or stdout, in chunks. */
-async function lineSink(path: string | null, io: Io): Promise<{ write(l: string): Promise<void>; close(): Promise<void> }> {
+async function lineSink(
+  path: string | null,
+  io: Io,
+): Promise<{ write(l: string): Promise<void>; close(): Promise<void> }> {
   const file = path === null ? null : await openFile(path, "w");
   let buffered: string[] = [];
   let size = 0;

@@ -79,11 +79,13 @@ export function helpText(op?: string): string {
     if (sig === undefined) return `${JSON.stringify(op)} is not an op of this client's table (the server may know it)`;
     const [min, max] = sig.arity;
     const count = min === max ? `${min} argument${min === 1 ? "" : "s"}` : `${min} to ${max} arguments`;
-    return `${op}: ${sig.write ? "writes" : "reads"} ${sig.kind === "db" ? "the database" : `a ${sig.kind}`}; ${count}` +
+    return `${op}: ${sig.write ? "writes" : "reads"} ${
+      sig.kind === "db" ? "the database" : `a ${sig.kind}`
+    }; ${count}` +
       (sig.kind === "db" ? "" : `, the ${sig.kind}'s name first`);
   }
   const lines = [
-    "Type an op and its arguments: dict.get d k · dict.set d k {\"a\": [1, 2n]} · table.query t {\"limit\": 5}",
+    'Type an op and its arguments: dict.get d k · dict.set d k {"a": [1, 2n]} · table.query t {"limit": 5}',
     "Arguments are JSON (with the tags $bigint $bytes $date $num $undefined $obj), 12n, or bare words as strings;",
     "'single quotes' make a string of anything. Tab completes. help OP · exit",
     "",
