@@ -2,9 +2,9 @@
 /**
  * The `cyberdb` command: `serve`, `cli`, `check`, `repair`, `dump`, `load`,
  * `stats` (`cyberdb help` lists them). Runs on Deno (`deno run -A cli.ts`),
- * Bun (`bun run cli.ts`) and Node (`node --import tsx cli.ts`, or the
- * package's `cyberdb` bin). `serve` is `server.ts` itself, with its flags;
- * the others live in `src/cli/`.
+ * Bun (`bun run cli.ts`) and Node (`node --import tsx cli.ts`), or as the
+ * package's `cyberdb` bin (`bin/cyberdb.mjs`: `npx cyberdb …`). `serve` is
+ * `server.ts` itself, with its flags; the others live in `src/cli/`.
  *
  * @module
  */
@@ -21,6 +21,13 @@ if (argv[0] === "serve") {
     await runServer(argv.slice(1), process.env);
   }
 } else {
+  // `cyberdb dump … | head`: a reader that stops early is not an error to report.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(0);
+      throw e;
+    });
+  }
   const code = await runCommand(argv, {
     stdin: process.stdin,
     stdout: process.stdout,

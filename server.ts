@@ -81,6 +81,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...watchBuffer,
       dir: config.dir,
       sync: config.sync,
+      ...(config.repair ? { repair: true } : {}),
       // Recovery progress, snapshots, and the disk refusing or accepting writes again.
       logger: (line: string) => console.error(line),
       ...(config.flushInterval !== undefined ? { flushInterval: config.flushInterval } : {}),
@@ -161,6 +162,26 @@ function startFailure(e: unknown, config: ServerConfig | undefined): string {
 }
 
 /**
+ * For a damaged database: what the server and the `cyberdb` command offer
+ * (the error itself speaks of `Database.open`'s `{ repair: true }`).
+ */
+function repairHint(e: CyberDBError, config: ServerConfig | undefined): string {
+  if (e.code !== "CORRUPTION" || config?.dir == null) return "";
+  const dir = /^[\w@%+=:,./-]+$/.test(config.dir) ? config.dir : JSON.stringify(config.dir);
+  const lines = [`See what is damaged, changing nothing: cyberdb check ${dir}`];
+  if (/cannot be replayed/.test(e.message)) {
+    // A record that checks out but does not apply: --repair cuts bad frames only; cyberdb repair cuts there too.
+    lines.push(`Cut the log before that record (it shows what goes and asks first): cyberdb repair ${dir}`);
+  } else if (e.message.includes("{ repair: true }")) {
+    lines.push(
+      `Cut the log there: start the server with --repair (the cut is printed), or run cyberdb repair ${dir} ` +
+        "(shows what goes, asks first, keeps a copy of the cut bytes)",
+    );
+  }
+  return "\n" + lines.join("\n");
+}
+
+/**
  * Serves per flags and environment until SIGINT/SIGTERM, then shuts down
  * cleanly and exits 0: what `deno run -A server.ts` runs, and `cyberdb
  * serve`. `--help` prints the flags. A bad flag or a failed start prints
@@ -187,7 +208,7 @@ export async function runServer(argv: readonly string[], env: Record<string, str
     config = parseConfig(argv, env);
     server = await startServer(config);
   } catch (e) {
-    console.error(e instanceof CyberDBError ? e.message : startFailure(e, config));
+    console.error(e instanceof CyberDBError ? e.message + repairHint(e, config) : startFailure(e, config));
     glue.exit(e instanceof CyberDBError && e.code === "VALIDATION" ? 2 : 1);
   }
   console.log(`cyberdb listening on ${server.url}`);

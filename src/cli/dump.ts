@@ -385,11 +385,13 @@ export interface LoadOptions {
 }
 
 /**
- * Loads a dump into `to`. Reads `lines()` twice: first to check every line
- * and every name (nothing is written when the dump is malformed, or names a
- * collection the target has and `replace` is not set), then to write, in
- * batches. A failure while writing stops the load (what was written stays:
- * a load is not one transaction) and names the line.
+ * Loads a dump into `to` (or the endpoint `to()` opens, once the dump has
+ * checked out: a directory is then not created for a dump that is refused).
+ * Reads `lines()` twice: first to check every line and every name (nothing
+ * is written when the dump is malformed, or names a collection the target
+ * has and `replace` is not set), then to write, in batches. A failure while
+ * writing stops the load (what was written stays: a load is not one
+ * transaction) and names the line.
  *
  * @example
  * ```ts
@@ -411,11 +413,12 @@ export interface LoadOptions {
  * ```
  */
 export async function load(
-  to: Endpoint,
+  target: Endpoint | (() => Promise<Endpoint>),
   lines: () => AsyncIterable<string>,
   options: LoadOptions = {},
 ): Promise<DumpCounts> {
   const headers = await survey(lines());
+  const to = typeof target === "function" ? await target() : target;
   const existing = new Set((await to.call("db.collections", []) as { name: string }[]).map((c) => c.name));
   const clash = headers.filter((h) => existing.has(h.name));
   if (clash.length > 0 && !options.replace) {

@@ -63,7 +63,8 @@ A <url> is http://, https://, ws:// or wss:// (cli and stats also take host:port
 from --password or CYBERDB_PASSWORD. Exit status: 0 done, 1 failed (check: damage found), 2 not run.`;
 
 const HELP: Record<string, string> = {
-  cli: `Usage: cyberdb cli <url> [--password P] [--json] [op [args…]]
+  cli:
+    `Usage: cyberdb cli <url> [--password P] [--json] [op [args…]]   (the flags may also follow the args; -- ends them)
 
 Without an op: a REPL. Type an op and its arguments (dict.get d k), help, help OP, exit.
 On a terminal: Tab completes op names and collection names; history is kept in
@@ -73,7 +74,8 @@ $CYBERDB_HISTORY, else $XDG_STATE_HOME/cyberdb/history, else ~/.local/state/cybe
 With an op: run it once, print the answer, exit 0 (1 on an error, printed as "(error) CODE: message").
 
 Arguments: JSON with the HTTP API's tags ({"$bigint":"1"} {"$bytes":"AQI="} {"$date":"…"} {"$num":"NaN"}),
-12n for a bigint, anything else a string: dict1 is "dict1", 1 is a number, '"1"' (shell quotes) the string "1".
+12n for a bigint (also inside JSON, as are NaN and Infinity: [1, 2n, NaN]), anything else a string:
+dict1 is "dict1", 1 is a number, '"1"' (shell quotes) the string "1".
 Answers print readably (12n, -0, ISO dates, <bytes 01ff>), or as tagged JSON with --json.`,
   check: `Usage: cyberdb check <dir> [--force]
 
@@ -116,8 +118,10 @@ interface Parsed {
 
 /**
  * Splits `argv` into flags (`--name value`, `--name=value`, booleans) and
- * positionals. After `stopAfter` positionals, or after `--`, everything is
- * positional (so `cli <url> list.get l -1` keeps its `-1`).
+ * positionals. After `stopAfter` positionals only the command's own long
+ * flags (`--password`, `--json`) are still flags and everything else is
+ * positional (so `cli <url> list.get l -1` keeps its `-1`); after `--`
+ * everything is.
  */
 function parseFlags(
   argv: readonly string[],
@@ -129,15 +133,11 @@ function parseFlags(
   const aliases: Record<string, string> = { "-o": "out", "-y": "yes", "-h": "help" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (positionals.length >= stopAfter) {
-      positionals.push(a);
-      continue;
-    }
     if (a === "--") {
       positionals.push(...argv.slice(i + 1));
       break;
     }
-    if (!a.startsWith("-") || a === "-" || /^-\d/.test(a)) {
+    if (!a.startsWith("-") || a === "-" || /^-\d/.test(a) || (positionals.length >= stopAfter && !ownFlag(a, spec))) {
       positionals.push(a);
       continue;
     }
@@ -156,6 +156,12 @@ function parseFlags(
     flags[name] = value;
   }
   return { flags, positionals };
+}
+
+/** Whether `a` is one of the command's long flags (`--name` or `--name=value`). */
+function ownFlag(a: string, spec: Record<string, FlagKind>): boolean {
+  const m = /^--([a-z][a-z-]*)(=|$)/.exec(a);
+  return m !== null && m[1] in spec;
 }
 
 /**
@@ -377,11 +383,13 @@ const COMMANDS: Record<string, Command> = {
         await client.close();
       }
     } else {
-      const db = await Database.open({ dir: target, sync: "manual" });
+      // Opened (and created) only once the dump checked out.
+      let db: Database | null = null;
+      const open = async () => databaseEndpoint(db = await Database.open({ dir: target, sync: "manual" }));
       try {
-        counts = await load(databaseEndpoint(db), lines, options);
+        counts = await load(open, lines, options);
       } finally {
-        await db.close();
+        await (db as Database | null)?.close();
       }
     }
     err(`Loaded ${counts.collections} collections, ${counts.entries} entries into ${target}.`);

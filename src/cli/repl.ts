@@ -86,8 +86,8 @@ export function helpText(op?: string): string {
   }
   const lines = [
     'Type an op and its arguments: dict.get d k · dict.set d k {"a": [1, 2n]} · table.query t {"limit": 5}',
-    "Arguments are JSON (with the tags $bigint $bytes $date $num $undefined $obj), 12n, or bare words as strings;",
-    "'single quotes' make a string of anything. Tab completes. help OP · exit",
+    "Arguments: JSON (where 2n, NaN, Infinity and the tags $bigint $bytes $date $num $undefined $obj work),",
+    "12n, or a bare word as a string; 'single quotes' make a string of anything. Tab completes. help OP · exit",
     "",
   ];
   for (const kind of ["db", "dict", "list", "table"]) {
@@ -97,10 +97,77 @@ export function helpText(op?: string): string {
   return lines.join("\n");
 }
 
-/** How an error is printed: its code and message. */
+/**
+ * How an error is printed: its code and message, and for an `AUTH` error
+ * where the command line takes the password (the client's own message
+ * speaks of `connect()`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AuthError, NotFoundError } from "@cyberdb/core";
+ * import { formatError } from "./repl.ts";
+ * assert.equal(formatError(new NotFoundError("No dict named \"d\"")), '(error) NOT_FOUND: No dict named "d"');
+ * assert.match(formatError(new AuthError("Wrong password")), /CYBERDB_PASSWORD/);
+ * ```
+ */
 export function formatError(e: unknown): string {
-  if (e instanceof CyberDBError) return `(error) ${e.code}: ${e.message}`;
+  if (e instanceof CyberDBError) {
+    const hint = e.code === "AUTH" ? `\n${PASSWORD_HINT}` : "";
+    return `(error) ${e.code}: ${e.message}${hint}`;
+  }
   return `(error) ${e instanceof Error ? e.message : String(e)}`;
+}
+
+/** Where the command line takes the password from. */
+export const PASSWORD_HINT =
+  "cyberdb takes the password from --password or the CYBERDB_PASSWORD environment variable (which keeps it " +
+  "out of the shell history and the process list)";
+
+/**
+ * The ops of this client's table nearest to an unknown `op` (a typo, a
+ * method under the wrong kind): at most three, closest first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nearestOps } from "./repl.ts";
+ * assert.deepEqual(nearestOps("dict.gt").slice(0, 1), ["dict.get"]);
+ * assert.deepEqual(nearestOps("table.length"), ["list.length"]);
+ * ```
+ */
+export function nearestOps(op: string): string[] {
+  const method = op.slice(op.indexOf(".") + 1);
+  const scored: [number, string][] = [];
+  for (const name of Object.keys(SIGNATURES)) {
+    let d = distance(op, name);
+    // The same method under another kind (list.size → list.length is a typo; dict.len → dict.size a guess).
+    if (name.endsWith(`.${method}`)) d = Math.min(d, 1);
+    if (d <= 2) scored.push([d, name]);
+  }
+  return scored.sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1])).map(([, n]) => n)
+    .filter((n, i, all) => all.indexOf(n) === i).slice(0, 3);
+}
+
+/** For the server's "unknown operation": the nearest ops, and where the list is. */
+function unknownOpHint(e: unknown, op: string): string {
+  if (!(e instanceof CyberDBError && e.code === "PROTOCOL" && /unknown op/i.test(e.message))) return "";
+  if (op in SIGNATURES) return "";
+  const near = nearestOps(op);
+  return `\n${near.length > 0 ? `Did you mean ${near.join(", ")}? ` : ""}help (in the REPL) lists every op.`;
+}
+
+/** Levenshtein distance (op names are short). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
 }
 
 /** Where the REPL reads and writes. */
@@ -155,7 +222,7 @@ export async function runOnce(
     out(formatValue(await session.call(op, args), options));
     return 0;
   } catch (e) {
-    err(formatError(e));
+    err(formatError(e) + unknownOpHint(e, op));
     return 1;
   }
 }

@@ -54,24 +54,31 @@ const SIZE_OP: Record<string, string> = { dict: "dict.size", list: "list.length"
  * ```
  */
 export async function readStats(session: Session): Promise<Stats> {
+  let info: unknown;
   try {
-    const info = await session.call("db.stats", []);
-    const listed = (info as { collections?: unknown } | null)?.collections;
-    const collections = Array.isArray(listed) && listed.every((c) => typeof c?.name === "string")
-      ? listed.map((c) => ({ name: c.name, kind: String(c.kind), size: Number(c.size ?? c.count ?? NaN) }))
-      : [];
-    const lsn = (info as { lsn?: unknown } | null)?.lsn;
-    return { source: "db.stats", info, collections, ...(typeof lsn === "number" ? { lsn } : {}) };
+    info = await session.call("db.stats", []);
   } catch (e) {
     if (!(e instanceof CyberDBError && e.code === "PROTOCOL" && /Unknown operation/.test(e.message))) throw e;
+    return { source: "computed", ...await computeStats(session) };
   }
+  const listed = (info as { collections?: unknown } | null)?.collections;
+  const lsn = (info as { lsn?: unknown } | null)?.lsn;
+  if (Array.isArray(listed) && listed.every((c) => typeof c?.name === "string" && typeof c?.kind === "string")) {
+    const collections = listed.map((c) => ({ name: c.name, kind: c.kind, size: Number(c.size ?? c.count ?? NaN) }));
+    return { source: "db.stats", info, collections, ...(typeof lsn === "number" ? { lsn } : {}) };
+  }
+  // A db.stats that does not list the collections by name: the table comes from them.
+  return { source: "db.stats", info, ...await computeStats(session) };
+}
+
+/** The LSN and every collection's size, read in one atomic batch (one instant). */
+async function computeStats(session: Session): Promise<{ lsn: number; collections: CollectionStats[] }> {
   const listed = await session.collections();
   const answers = await session.atomic([
     { op: "db.lsn", args: [] },
     ...listed.map((c) => ({ op: SIZE_OP[c.kind], args: [c.name] })),
   ]);
   return {
-    source: "computed",
     lsn: answers[0] as number,
     collections: listed.map((c, i) => ({ name: c.name, kind: c.kind, size: answers[i + 1] as number })),
   };

@@ -11,6 +11,7 @@
  *   {"a": [1, 2]}  [1, 2]     JSON objects and arrays
  *   {"$bigint":"1"}           the HTTP API's JSON tags: $bigint $bytes $date $num $undefined $obj
  *   12n  -5n                  a bigint
+ *   [1, 2n, NaN, -Infinity]   inside JSON too, bigints and NaN/±Infinity as answers print them
  *   dict1  a-key  NaN         anything else: the bare word as a string
  *   'it''s'                   (REPL) single quotes: always a string, nothing inside is special
  * ```
@@ -109,6 +110,7 @@ export function tokenize(line: string): Token[] {
  * assert.equal(parseArg("dict1"), "dict1");
  * assert.equal(parseArg('"123"'), "123");
  * assert.deepEqual(parseArg('{"$bytes":"AQI="}'), new Uint8Array([1, 2]));
+ * assert.deepEqual(parseArg('{"a": [1, 2n, NaN], "s": "3n"}'), { a: [1, 2n, NaN], s: "3n" }); // as the REPL prints it
  * ```
  */
 export function parseArg(text: string, literal = false): unknown {
@@ -116,7 +118,7 @@ export function parseArg(text: string, literal = false): unknown {
   if (/^[+-]?\d+n$/.test(text) && text.length <= 22) return BigInt(text.replace(/n$/, ""));
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(/^\s*[{[]/.test(text) ? readableTagged(text) : text);
   } catch (e) {
     if (/^[\s]*[{["]/.test(text)) {
       throw new ValidationError(
@@ -127,6 +129,35 @@ export function parseArg(text: string, literal = false): unknown {
     return text;
   }
   return fromJsonValue(json);
+}
+
+/**
+ * JSON text with the readable forms the REPL prints outside strings —
+ * bigints (`12n`, `-5n`) and `NaN`, `Infinity`, `-Infinity` — replaced by
+ * their tags, so that an answer printed as `{"a": [1, 2n, NaN]}` can be
+ * typed back in as it is.
+ */
+function readableTagged(text: string): string {
+  let out = "";
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      out += c;
+      if (c === "\\") out += text[++i] ?? "";
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    const m = /^(-?\d+n|NaN|-?Infinity)/.exec(text.slice(i, i + 24));
+    if (m !== null && !/[\w.]/.test(text[i - 1] ?? "") && !/[\w.]/.test(text[i + m[0].length] ?? "")) {
+      out += m[0].endsWith("n") ? `{"$bigint":"${m[0].slice(0, -1)}"}` : `{"$num":"${m[0]}"}`;
+      i += m[0].length - 1;
+      continue;
+    }
+    out += c;
+  }
+  return out;
 }
 
 /** Options of {@linkcode formatValue}. */

@@ -20,6 +20,12 @@ export interface ServerConfig {
   dir: string | null;
   /** When acknowledged writes reach the disk (default `"interval"`). */
   sync: SyncMode;
+  /**
+   * `--repair`: open a damaged log by cutting it at the first damaged record
+   * (`Database.open({ repair: true })`; the cut is printed), instead of
+   * refusing to start.
+   */
+  repair?: boolean;
   /** Milliseconds between fsyncs in `"interval"` mode. */
   flushInterval?: number;
   /** Milliseconds between automatic snapshots. */
@@ -75,7 +81,11 @@ const FLAGS: Record<string, string> = {
   "max-output-bytes": "CYBERDB_MAX_OUTPUT_BYTES",
   "allow-origin": "CYBERDB_ALLOW_ORIGIN",
   memory: "CYBERDB_MEMORY",
+  repair: "CYBERDB_REPAIR",
 };
+
+/** Flags that take no value (`--memory`; `--memory=0` turns one off that the environment set). */
+const SWITCHES = new Set(["memory", "repair"]);
 
 /** The usage text printed by `--help` and after a bad flag. */
 export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBERDB_* env variable)
@@ -85,6 +95,9 @@ export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBER
                               wrong passwords are throttled per client address
   --dir DIR                   data directory (default ./data)
   --memory                    keep everything in memory only (no --dir)
+  --repair                    if the log is damaged, cut it at the first damaged record and start
+                              (the records from there on are lost; the cut is printed). See first
+                              what would be cut: cyberdb check DIR / cyberdb repair DIR
   --sync always|interval|manual   when writes reach the disk (default interval)
   --flush-interval MS         fsync period in interval mode (default 1000)
   --snapshot-interval MS      snapshot period (default 900000)
@@ -175,8 +188,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     const eq = a.indexOf("=");
     const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
     if (!(name in FLAGS)) throw new ValidationError(`Unknown flag ${JSON.stringify("--" + name)}\n${USAGE}`);
-    if (name === "memory") {
-      raw.memory = eq < 0 ? "1" : a.slice(eq + 1);
+    if (SWITCHES.has(name)) {
+      raw[name] = eq < 0 ? "1" : a.slice(eq + 1);
       continue;
     }
     const value = eq < 0 ? argv[++i] : a.slice(eq + 1);
@@ -187,7 +200,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   if (!["always", "interval", "manual"].includes(sync)) {
     throw new ValidationError(`--sync ${JSON.stringify(sync)} is unknown: use always, interval or manual`);
   }
-  const memory = raw.memory !== undefined && raw.memory !== "0" && raw.memory !== "false";
+  const on = (v: string | undefined) => v !== undefined && v !== "0" && v !== "false";
+  const memory = on(raw.memory);
   const config: ServerConfig = {
     host: raw.host ?? DEFAULTS.host,
     port: raw.port === undefined ? DEFAULTS.port : integer("port", raw.port, 0, 65535),
@@ -211,6 +225,10 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
       : integer("max-output-bytes", raw["max-output-bytes"], 64 * 1024, 2 ** 40),
     allowOrigin: parseOrigins(raw["allow-origin"]),
   };
+  if (on(raw.repair)) {
+    if (memory) throw new ValidationError("--repair repairs a data directory's log: it does nothing with --memory");
+    config.repair = true;
+  }
   if (raw["flush-interval"] !== undefined) {
     config.flushInterval = integer("flush-interval", raw["flush-interval"], 0, 86_400_000);
   }
