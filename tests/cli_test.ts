@@ -224,7 +224,8 @@ describe("cyberdb (real processes)", () => {
 
   it("bad input: typed errors with clear messages and exit codes (1: refused, 2: not run)", async () => {
     const port = await closedPort();
-    const [unknownOp, arity, badJson, wrongPw, noPw, unreachable, badUrl, notADb] = await Promise.all([
+    const lost = join(tmp.dir, "lost.jsonl");
+    const [unknownOp, arity, badJson, wrongPw, noPw, unreachable, badUrl, notADb, noDump] = await Promise.all([
       cyberdb(["cli", server.http, "dict.gett", "one", "k"], { env }),
       cyberdb(["cli", server.http, "dict.get", "one"], { env }),
       cyberdb(["cli", server.http, "dict.set", "one", "k", "{oops"], { env }),
@@ -233,6 +234,7 @@ describe("cyberdb (real processes)", () => {
       cyberdb(["cli", `http://127.0.0.1:${port}`, "db.lsn"]),
       cyberdb(["cli", "ftp://127.0.0.1", "db.lsn"]),
       cyberdb(["check", join(tmp.dir, "nothing-here")]),
+      cyberdb(["dump", `127.0.0.1:${port}`, "-o", lost]),
     ]);
     assert.equal(unknownOp.code, 1, shown(unknownOp));
     assert.match(unknownOp.stderr, /^\(error\) PROTOCOL: Unknown operation "dict\.gett"/);
@@ -252,6 +254,9 @@ describe("cyberdb (real processes)", () => {
     assert.match(badUrl.stderr, /^\(error\) VALIDATION: "ftp:\/\/127\.0\.0\.1" is not a server URL/);
     assert.equal(notADb.code, 2, shown(notADb));
     assert.match(notADb.stderr, /^\(error\) VALIDATION: No database at /);
+    assert.equal(noDump.code, 1, shown(noDump));
+    assert.match(noDump.stderr, /^\(error\) CONNECTION: /);
+    assert.deepEqual(await readdir(tmp.dir).then((names) => names.filter((n) => n.startsWith("lost"))), [], "no file");
     for (const r of [unknownOp, arity, badJson, wrongPw, noPw, unreachable, badUrl]) {
       assert.equal(r.stdout, "", `errors go to stderr:\n${shown(r)}`);
     }
@@ -359,7 +364,7 @@ describe("cyberdb (real processes)", () => {
     try {
       const [intoDir, intoServer] = await Promise.all([
         cyberdb(["load", target, file]),
-        cyberdb(["load", memory.http], { input: text }),
+        cyberdb(["load", `127.0.0.1:${memory.port}`], { input: text }), // host:port is a server
       ]);
       assert.equal(intoDir.code, 0, shown(intoDir));
       assert.match(intoDir.stderr, /^Loaded \d+ collections, \d+ entries into /);
@@ -643,7 +648,7 @@ describe("cyberdb cli: completion, history and values (in process)", () => {
     assert.deepEqual(parseArg(formatValue(value, { json: true })), value, "--json output reads back as it was");
     assert.match(
       formatValue(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`key${i}`, i]))),
-      /^\{\n  "key0": 0,\n/,
+      /^\{\n {2}"key0": 0,\n/,
     );
     assert.match(helpText(), /^Type an op/);
     assert.deepEqual(nearestOps("dict.gett").slice(0, 1), ["dict.get"]);

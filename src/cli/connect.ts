@@ -41,9 +41,24 @@ export function serverUrl(raw: string): string {
   return text;
 }
 
-/** Whether `text` names a server (`scheme://…`) rather than a directory. */
+/**
+ * Whether `text` names a server rather than a directory (for `dump` and
+ * `load`, which take either): `scheme://…`, or a bare `host:port` such as
+ * `127.0.0.1:9980`, `localhost:9980` or `[::1]:9980`. A directory named
+ * like that is reached as `./name`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isUrl } from "./connect.ts";
+ * assert.equal(isUrl("ws://db.local:9980"), true);
+ * assert.equal(isUrl("127.0.0.1:9980"), true);
+ * assert.equal(isUrl("./data"), false);
+ * assert.equal(isUrl("./127.0.0.1:9980"), false);
+ * ```
+ */
 export function isUrl(text: string): boolean {
-  return /^(https?|wss?):\/\//i.test(text);
+  return /^(https?|wss?):\/\//i.test(text) || /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/.test(text);
 }
 
 /**

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { open as openFile } from "node:fs/promises";
+import { open as openFile, rename, rm } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { Database } from "../api/database.ts";
@@ -59,7 +59,7 @@ export const USAGE = `Usage: cyberdb <command> [arguments]
   stats <url>                 collections, kinds and sizes
   help [command]              this, or one command's details
 
-A <url> is http://, https://, ws:// or wss:// (cli and stats also take host:port); the password comes
+A <url> is http://, https://, ws://, wss:// or a bare host:port (http://); the password comes
 from --password or CYBERDB_PASSWORD. Exit status: 0 done, 1 failed (check: damage found), 2 not run.`;
 
 const HELP: Record<string, string> = {
@@ -332,6 +332,7 @@ const COMMANDS: Record<string, Command> = {
     if (p.flags.help) return out(HELP.dump), 0;
     const source = p.positionals[0];
     const sink = await lineSink(typeof p.flags.out === "string" ? p.flags.out : null, io);
+    let written = false;
     try {
       if (isUrl(source)) {
         const client = await connectTo(source, password(p, io));
@@ -356,9 +357,10 @@ const COMMANDS: Record<string, Command> = {
         }
       }
       await sink.close();
-    } catch (e) {
-      await sink.close().catch(() => {});
-      throw e;
+      written = true;
+    } finally {
+      // A dump that failed leaves no file behind: -o FILE appears only whole.
+      if (!written) await sink.abort();
     }
     return 0;
   },
@@ -449,12 +451,17 @@ async function ask(io: Io, question: string): Promise<boolean> {
   }
 }
 
-/** Where dump lines go: a file (written, fsynced, closed) or stdout, in chunks. */
+/**
+ * Where dump lines go, in chunks: stdout, or a file written under a temp
+ * name and renamed into place once whole and fsynced (`close`), so that a
+ * dump that fails (`abort`) never leaves a partial file that looks like one.
+ */
 async function lineSink(
   path: string | null,
   io: Io,
-): Promise<{ write(l: string): Promise<void>; close(): Promise<void> }> {
-  const file = path === null ? null : await openFile(path, "w");
+): Promise<{ write(l: string): Promise<void>; close(): Promise<void>; abort(): Promise<void> }> {
+  const temp = path === null ? null : `${path}.${Math.random().toString(36).slice(2, 10)}.tmp`;
+  const file = temp === null ? null : await openFile(temp, "wx");
   let buffered: string[] = [];
   let size = 0;
   const flush = async () => {
@@ -476,7 +483,13 @@ async function lineSink(
       if (file !== null) {
         await file.sync();
         await file.close();
+        await rename(temp!, path!);
       }
+    },
+    async abort() {
+      if (file === null) return;
+      await file.close().catch(() => {});
+      await rm(temp!, { force: true });
     },
   };
 }
