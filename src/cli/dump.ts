@@ -35,7 +35,16 @@ import { AlreadyExistsError, CyberDBError, errorFromCode, ValidationError } from
 import { answerOf, execute } from "../ops/mod.ts";
 import { fromJsonValue, toJsonValue } from "../wire/json.ts";
 
-/** The format's version, in the first line. */
+/**
+ * The format's version, in the first line (`{"cyberdb":"dump","version":1}`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DUMP_VERSION } from "./dump.ts";
+ * assert.equal(DUMP_VERSION, 1);
+ * ```
+ */
 export const DUMP_VERSION = 1;
 
 /** Entries read or written per round trip. */

@@ -13,7 +13,16 @@
 import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
-/** Lines kept in the history file. */
+/**
+ * Lines kept in the history file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HISTORY_LINES } from "./history.ts";
+ * assert.equal(HISTORY_LINES, 1000);
+ * ```
+ */
 export const HISTORY_LINES = 1000;
 
 /**

@@ -47,7 +47,16 @@ export interface Io {
   env: Record<string, string | undefined>;
 }
 
-/** The overview printed by `cyberdb help`. */
+/**
+ * The overview printed by `cyberdb help`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { USAGE } from "./main.ts";
+ * assert.match(USAGE, /^ {2}check <dir> /m);
+ * ```
+ */
 export const USAGE = `Usage: cyberdb <command> [arguments]
 
   serve [flags]               run the server (the flags of server.ts: --port --dir --password …; serve --help)

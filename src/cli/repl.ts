@@ -120,7 +120,7 @@ export function formatError(e: unknown): string {
 }
 
 /** Where the command line takes the password from. */
-export const PASSWORD_HINT =
+const PASSWORD_HINT =
   "cyberdb takes the password from --password or the CYBERDB_PASSWORD environment variable (which keeps it " +
   "out of the shell history and the process list)";
 
@@ -246,7 +246,7 @@ export async function runOnce(
  * output.on("data", (b) => (text += b));
  * const input = Readable.from(["db.createDict d\n", "dict.set d k 5n\n", "dict.get d k\n"]);
  * assert.equal(await runRepl(client, { input, output, interactive: false, historyFile: null }), 0);
- * assert.equal(text, "null\nnull\n5n\n");
+ * assert.equal(text, "null\nundefined\n5n\n"); // createDict, set, get
  * await client.close();
  * await server.close();
  * ```

@@ -19,7 +19,17 @@ import { joinPath } from "../storage/paths.ts";
 import { decodeRange, encode } from "../wire/codec.ts";
 import { LockedError, ValidationError } from "../errors.ts";
 
-/** The log's codec, as the database writes it. */
+/**
+ * The log's codec, as the database writes it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WAL_CODEC } from "./state.ts";
+ * const bytes = WAL_CODEC.encode({ lsn: 1, op: "db.createDict", args: ["d"] });
+ * assert.deepEqual(WAL_CODEC.decode(bytes, 0, bytes.length), { lsn: 1, op: "db.createDict", args: ["d"] });
+ * ```
+ */
 export const WAL_CODEC: WalCodec = { encode, decode: decodeRange };
 
 /** What reading a directory found. */
@@ -153,9 +163,13 @@ export async function expectDatabase(storage: Storage, dir: string): Promise<voi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStorage } from "@cyberdb/core/storage";
  * import { lockForCommand } from "./state.ts";
- * const lock = await lockForCommand(new MemoryStorage(), "db", "check", false);
+ * const storage = new MemoryStorage();
+ * await storage.mkdir("db");
+ * const lock = await lockForCommand(storage, "db", "check", false);
+ * await assert.rejects(lockForCommand(storage, "db", "check", false), /pass --force/); // held
  * await lock?.release();
  * ```
  */
