@@ -99,6 +99,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       ...watchBuffer,
       dir: config.dir,
       sync: config.sync,
+      ...(config.repair ? { repair: true } : {}),
       // Recovery progress, snapshots, and the disk refusing or accepting writes again.
       logger: (line: string) => console.error(line),
       // A line about once a second while loading takes that long, and one at the end.
@@ -203,10 +204,42 @@ function startFailure(e: unknown, config: ServerConfig | undefined): string {
   return `Could not start the server${where}: ${message}`;
 }
 
-/** Serves per flags and env until SIGINT/SIGTERM, then shuts down cleanly and exits 0. */
-async function main(): Promise<void> {
+/**
+ * For a damaged database: what the server and the `cyberdb` command offer
+ * (the error itself speaks of `Database.open`'s `{ repair: true }`).
+ */
+function repairHint(e: CyberDBError, config: ServerConfig | undefined): string {
+  if (e.code !== "CORRUPTION" || config?.dir == null) return "";
+  const dir = /^[\w@%+=:,./-]+$/.test(config.dir) ? config.dir : JSON.stringify(config.dir);
+  const lines = [`See what is damaged, changing nothing: cyberdb check ${dir}`];
+  if (/cannot be replayed/.test(e.message)) {
+    // A record that checks out but does not apply: --repair cuts bad frames only; cyberdb repair cuts there too.
+    lines.push(`Cut the log before that record (it shows what goes and asks first): cyberdb repair ${dir}`);
+  } else if (e.message.includes("{ repair: true }")) {
+    lines.push(
+      `Cut the log there: start the server with --repair (the cut is printed), or run cyberdb repair ${dir} ` +
+        "(shows what goes, asks first, keeps a copy of the cut bytes)",
+    );
+  }
+  return "\n" + lines.join("\n");
+}
+
+/**
+ * Serves per flags and environment until SIGINT/SIGTERM, then shuts down
+ * cleanly and exits 0: what `deno run -A server.ts` runs, and `cyberdb
+ * serve`. `--help` prints the flags. A bad flag or a failed start prints
+ * why and exits the process (2 for a bad flag, 1 otherwise). Resolves once
+ * the server listens.
+ *
+ * @example
+ * ```ts ignore
+ * import { runServer } from "@cyberdb/core/server";
+ * // Serves ./data on 127.0.0.1:9980 until SIGINT or SIGTERM, as `server.ts --dir ./data` would.
+ * await runServer(["--dir", "./data"], { CYBERDB_PASSWORD: "123456" });
+ * ```
+ */
+export async function runServer(argv: readonly string[], env: Record<string, string | undefined>): Promise<void> {
   const glue: RuntimeGlue = await loadGlue();
-  const { argv, env } = runtimeArgs();
   if (argv.includes("--help") || argv.includes("-h")) {
     const { USAGE } = await import("./src/server/config.ts");
     console.log(USAGE);
@@ -240,7 +273,7 @@ async function main(): Promise<void> {
           console.error(`cyberdb: port open on ${url} while loading ${dir}; requests get LOADING until it is ready`),
     });
   } catch (e) {
-    console.error(e instanceof CyberDBError ? e.message : startFailure(e, config));
+    console.error(e instanceof CyberDBError ? e.message + repairHint(e, config) : startFailure(e, config));
     glue.exit(e instanceof CyberDBError && e.code === "VALIDATION" ? 2 : 1);
   }
   console.log(`cyberdb listening on ${server.url}`);
@@ -256,4 +289,7 @@ function isMain(): boolean {
   return entry === here || entry.replace(/\.ts$/, "") === here.replace(/\.ts$/, "");
 }
 
-if (isMain()) await main();
+if (isMain()) {
+  const { argv, env } = runtimeArgs();
+  await runServer(argv, env);
+}

@@ -327,9 +327,21 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
  * Loads the newest snapshot that checks out into `engine`, reporting damaged
  * ones. With `upTo`, only snapshots at or below that LSN count, and
  * leftover temp files are not touched (a running database rebuilding its
- * durable state, whose own snapshot may be in progress).
+ * durable state, whose own snapshot may be in progress). With `upTo:
+ * Infinity` it writes nothing at all: how `cyberdb check` and `dump` read a
+ * directory exactly as open would, without changing it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../core/engine.ts";
+ * import { MemoryStorage } from "../storage/memory.ts";
+ * import { loadSnapshot } from "./persistence.ts";
+ * const base = await loadSnapshot(new Engine(), new MemoryStorage(), "db", console.log, Infinity);
+ * assert.equal(base.snapshot, null); // no snapshot yet: the log alone rebuilds the state
+ * ```
  */
-async function loadSnapshot(
+export async function loadSnapshot(
   engine: Engine,
   storage: Storage,
   dir: string,
@@ -379,8 +391,24 @@ async function loadSnapshot(
   return { snapshot: null, damaged, names, bytes: 0 };
 }
 
-/** Applies one log record through the operation table, as it was applied before the crash. */
-function replay(engine: Engine, record: WalRecord): void {
+/**
+ * Applies one log record through the operation table, as it was applied
+ * before the crash; a record that cannot be applied is `CorruptionError`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../core/engine.ts";
+ * import { execute } from "../ops/mod.ts";
+ * import { replay } from "./persistence.ts";
+ * const engine = new Engine();
+ * replay(engine, { lsn: 1, op: "db.createDict", args: ["d"] });
+ * replay(engine, { lsn: 2, ops: [{ op: "dict.set", args: ["d", "k", 1] }] });
+ * assert.equal(execute(engine, "dict.get", ["d", "k"]), 1);
+ * assert.equal(engine.lsn, 2);
+ * ```
+ */
+export function replay(engine: Engine, record: WalRecord): void {
   // The record commits with its own LSN, so entries get back the versions they had.
   engine.lsn = record.lsn - 1;
   try {

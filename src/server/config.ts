@@ -20,6 +20,12 @@ export interface ServerConfig {
   dir: string | null;
   /** When acknowledged writes reach the disk (default `"interval"`). */
   sync: SyncMode;
+  /**
+   * `--repair`: open a damaged log by cutting it at the first damaged record
+   * (`Database.open({ repair: true })`; the cut is printed), instead of
+   * refusing to start.
+   */
+  repair?: boolean;
   /** Milliseconds between fsyncs in `"interval"` mode. */
   flushInterval?: number;
   /** Milliseconds between automatic snapshots. */
@@ -78,10 +84,11 @@ const FLAGS: Record<string, string> = {
   "allow-origin": "CYBERDB_ALLOW_ORIGIN",
   memory: "CYBERDB_MEMORY",
   verbose: "CYBERDB_VERBOSE",
+  repair: "CYBERDB_REPAIR",
 };
 
-/** Flags that take no value (`--memory`; `--memory=false` turns one off). */
-const SWITCHES = new Set(["memory", "verbose"]);
+/** Flags that take no value (`--memory`; `--memory=0` turns one off that the environment set). */
+const SWITCHES = new Set(["memory", "verbose", "repair"]);
 
 /** The usage text printed by `--help` and after a bad flag. */
 export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBERDB_* env variable)
@@ -91,6 +98,9 @@ export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBER
                               wrong passwords are throttled per client address
   --dir DIR                   data directory (default ./data)
   --memory                    keep everything in memory only (no --dir)
+  --repair                    if the log is damaged, cut it at the first damaged record and start
+                              (the records from there on are lost; the cut is printed). See first
+                              what would be cut: cyberdb check DIR / cyberdb repair DIR
   --sync always|interval|manual   when writes reach the disk (default interval)
   --flush-interval MS         fsync period in interval mode (default 1000)
   --snapshot-interval MS      snapshot period (default 900000)
@@ -220,6 +230,10 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     allowOrigin: parseOrigins(raw["allow-origin"]),
     verbose: on(raw.verbose),
   };
+  if (on(raw.repair)) {
+    if (memory) throw new ValidationError("--repair repairs a data directory's log: it does nothing with --memory");
+    config.repair = true;
+  }
   if (raw["flush-interval"] !== undefined) {
     config.flushInterval = integer("flush-interval", raw["flush-interval"], 0, 86_400_000);
   }
