@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// Builds dist/, what the npm package ships: every entry point compiled to
+// JavaScript with its .d.ts beside it, one output file per source module
+// (`npm run build`; `npm pack` and `npm publish` run it as prepack).
+//
+// Why tsc, and unbundled: Node 20 cannot run .ts, and a consumer needs .d.ts,
+// which only tsc writes; keeping one .js per module (not a bundle per entry)
+// means that `@cyberdb/core` and `@cyberdb/core/client` share one errors.js,
+// so `instanceof KeyNotFoundError` holds whichever entry point a value came
+// through, and a consumer's bundler still bundles and tree-shakes it like any
+// ES module package. `--rewriteRelativeImportExtensions` turns the sources'
+// `./x.ts` imports into `./x.js`. `--noCheck`: the sources are type-checked by
+// `deno check` against Deno's and Bun's globals, which tsc does not know; the
+// JSR slow-types check (tests/package_test.ts) already keeps every export
+// explicitly typed, so the declarations need no inference from a checker.
+//
+// The entry points are deno.json's `exports` (one list, which JSR publishes
+// too), plus cli.ts — the `cyberdb` command — when it exists.
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const dist = join(root, "dist");
+
+const denoJson = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+
+/** Repo-relative sources of every entry point, in deno.json's order. */
+const entries = Object.values(denoJson.exports).map((p) => p.replace(/^\.\//, ""));
+// ---- the CLI: built when cli.ts exists; package.json "bin" must then name
+// ---- it as { "cyberdb": "./dist/cli.js" } (checked below).
+const CLI = "cli.ts";
+if (existsSync(join(root, CLI))) entries.push(CLI);
+
+rmSync(dist, { recursive: true, force: true });
+const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+const flags = [
+  "--target",
+  "ES2022", // Node 20: `using` declarations are lowered, #private fields kept
+  "--module",
+  "NodeNext",
+  "--moduleResolution",
+  "NodeNext",
+  "--lib",
+  "ES2023,DOM,DOM.Iterable,ESNext.Disposable",
+  "--types",
+  "node",
+  "--declaration",
+  "--noCheck",
+  "--allowImportingTsExtensions",
+  "--rewriteRelativeImportExtensions",
+  "--skipLibCheck",
+  "--newLine",
+  "lf",
+  "--rootDir",
+  root,
+  "--outDir",
+  dist,
+];
+const r = spawnSync(process.execPath, [tsc, ...flags, ...entries.map((e) => join(root, e))], {
+  cwd: root,
+  stdio: "inherit",
+});
+if (r.status !== 0) {
+  console.error(`build: tsc failed (exit ${r.status ?? r.signal})`);
+  process.exit(1);
+}
+
+// Every file package.json points at must now exist, or the package is broken.
+const targets = [];
+const walk = (v) => typeof v === "string" ? targets.push(v) : Object.values(v ?? {}).forEach(walk);
+walk(pkg.exports);
+walk(pkg.bin);
+targets.push(pkg.main, pkg.types);
+const missing = [...new Set(targets)].filter((t) => t.startsWith("./dist/") && !existsSync(join(root, t)));
+if (missing.length) {
+  console.error(`build: package.json names files the build did not write: ${missing.join(", ")}`);
+  process.exit(1);
+}
+if (entries.includes(CLI) && pkg.bin?.cyberdb !== "./dist/cli.js") {
+  console.error(`build: ${CLI} exists, so package.json needs "bin": { "cyberdb": "./dist/cli.js" }`);
+  process.exit(1);
+}
+for (const bin of Object.values(pkg.bin ?? {})) chmodSync(join(root, bin), 0o755);
+console.log(`build: dist/ written from ${entries.join(", ")}`);
