@@ -17,7 +17,7 @@
 // The entry points are deno.json's `exports` (one list, which JSR publishes
 // too), plus cli.ts — the `cyberdb` command — when it exists.
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -65,6 +65,24 @@ const r = spawnSync(process.execPath, [tsc, ...flags, ...entries.map((e) => join
 if (r.status !== 0) {
   console.error(`build: tsc failed (exit ${r.status ?? r.signal})`);
   process.exit(1);
+}
+
+// tsc rewrites `./x.ts` to `./x.js` in the JavaScript but not in the .d.ts
+// (microsoft/TypeScript#61037): left as they are, the declarations import
+// "./x.ts", which tsc resolves to x.d.ts but Deno (an `npm:` consumer) and
+// older TypeScript do not. The specifiers tsc writes are plain string
+// literals after `from ` or inside `import(`, so a pattern finds them all.
+const TS_SPECIFIER = /(\bfrom\s+|\bimport\(\s*)(["'])(\.{1,2}\/[^"'\n]*?)\.ts\2/g;
+function declarations(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? declarations(p) : p.endsWith(".d.ts") ? [p] : [];
+  });
+}
+for (const file of declarations(dist)) {
+  const text = readFileSync(file, "utf8");
+  const fixed = text.replace(TS_SPECIFIER, (_, lead, q, path) => `${lead}${q}${path}.js${q}`);
+  if (fixed !== text) writeFileSync(file, fixed);
 }
 
 // Every file package.json points at must now exist, or the package is broken.
