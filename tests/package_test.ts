@@ -1,12 +1,21 @@
 // Package hygiene, checked on every run: the published surface lints clean,
-// `deno publish --dry-run` passes (no slow types, license present), and the
-// engine stays pure (no runtime globals, no storage or node: imports).
+// `deno publish --dry-run` passes (no slow types, license present, no
+// warnings), the browser-safe entry points reach no node: module, and the
+// server run from a URL (as from jsr:) serves the prebuilt client bundle.
+// The npm package is tests/npm_package_test.ts's.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join, normalize } from "node:path";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { CLIENT_BUNDLE } from "../src/cloudflare/client_bundle.ts";
+import { runtime } from "./server_process.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const deno = join(root, "node_modules", ".bin", "deno");
@@ -21,6 +30,113 @@ function run(args: string[]): { code: number | null; out: string } {
   return { code: r.status, out: `${r.stdout}\n${r.stderr}` };
 }
 
+/** The entry points a browser or a Worker imports. */
+const BROWSER_SAFE = ["mod.ts", "client.ts", "storage.ts", "browser.ts", "cloudflare.ts"];
+
+/**
+ * The `node:` modules the entry's module graph imports as code (statically
+ * or by a literal dynamic import), each as "node:x <- file"; `typeof
+ * import("node:fs")` in a type does not count, it is gone at run time.
+ */
+function nodeImports(entry: string): string[] {
+  const r = run(["info", "--json", entry]);
+  assert.equal(r.code, 0, r.out);
+  const graph = JSON.parse(r.out.slice(0, r.out.lastIndexOf("}") + 1)) as {
+    modules: { specifier: string; dependencies?: { specifier: string; code?: unknown }[] }[];
+  };
+  return graph.modules.flatMap((m) =>
+    (m.dependencies ?? []).filter((d) => d.code !== undefined && d.specifier.startsWith("node:"))
+      .map((d) => `${d.specifier} <- ${m.specifier.replace(`file://${root}`, "")}`)
+  );
+}
+
+/**
+ * Serves the files `deno publish` would publish over HTTP (as JSR serves
+ * them, with TypeScript's media type), runs server.ts from there with Deno
+ * and hands its URL to `use`. The bare specifiers are mapped as JSR does
+ * (to npm: specifiers of package.json's ranges); the packages that only
+ * Node's glue or the Arrow route load are stubbed with modules that throw
+ * when evaluated (nothing big is downloaded), and esbuild with one that
+ * loads but cannot build, so that a server that tried to bundle client.ts
+ * from the URL would answer /client.js with an error.
+ */
+async function servedFromUrl(use: (url: string) => Promise<void>): Promise<void> {
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+  const published = (JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).publish.include as string[])
+    .map((glob) => {
+      const [prefix, suffix] = glob.split("**/*");
+      return (p: string) => (suffix === undefined ? p === glob : p.startsWith(prefix) && p.endsWith(suffix));
+    });
+  const files = createServer(async (req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)).replace(/^\//, "");
+    if (!published.some((ok) => ok(path)) || !existsSync(join(root, path))) return void res.writeHead(404).end();
+    res.writeHead(200, { "content-type": path.endsWith(".ts") ? "application/typescript" : "application/json" });
+    res.end(await readFile(join(root, path)));
+  });
+  await new Promise<void>((resolve) => files.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+  // A Deno cache of this test's own, kept between runs for the npm packages; the files served change per run.
+  const denoDir = join(tmpdir(), "cyberdb-jsr-deno-dir");
+  rmSync(join(denoDir, "remote"), { recursive: true, force: true });
+  const work = join(denoDir, "work");
+  mkdirSync(work, { recursive: true });
+  const stub = (name: string) => `data:text/javascript,throw new Error("${name} is not for a server run from a URL")`;
+  const npm = (name: string) => `npm:${name}@${pkg.dependencies[name]}`;
+  writeFileSync(
+    join(work, "import_map.json"),
+    JSON.stringify({
+      imports: {
+        "hono": npm("hono"),
+        "hono/": `npm:/hono@${pkg.dependencies.hono}/`,
+        "msgpackr": npm("msgpackr"),
+        ...Object.fromEntries(["apache-arrow", "@hono/node-server", "@hono/node-ws", "ws"].map((n) => [n, stub(n)])),
+        // Loads (as it would from npm), but building fails: the server must not try.
+        "esbuild": `data:text/javascript,export function build() { throw new Error("No bundling from a URL"); }`,
+      },
+    }),
+  );
+  const child = spawn(deno, [
+    "run",
+    "-A",
+    `--reload=${origin}`,
+    "--import-map=import_map.json",
+    `${origin}/server.ts`,
+    "--memory",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+  ], { cwd: work, env: { ...process.env, DENO_DIR: denoDir, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`No listening line within 120 s:\n${out}`)), 120_000);
+      const seen = (b: Buffer) => {
+        out += b;
+        const m = /cyberdb listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      };
+      child.stdout!.on("data", seen);
+      child.stderr!.on("data", seen);
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`The server exited (${code}):\n${out}`));
+      });
+    });
+    await use(url);
+  } finally {
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+    await new Promise((resolve) => files.close(resolve));
+  }
+}
+
 describe("package", () => {
   it("deno doc --lint is clean for every entry point", () => {
     const entries = ["mod.ts", "client.ts", "arrow.ts"].filter((f) => existsSync(join(root, f)));
@@ -28,11 +144,34 @@ describe("package", () => {
     assert.equal(r.code, 0, r.out);
   });
 
-  it("deno publish --dry-run passes", () => {
+  it("deno publish --dry-run passes without a warning", () => {
     const r = run(["publish", "--dry-run", "--allow-dirty"]);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /Success Dry run complete/);
+    assert.doesNotMatch(r.out, /warning/i, "publish warns");
   });
+
+  for (const entry of BROWSER_SAFE) {
+    it(`${entry} reaches no node: module at run time (JSR serves it to browsers and Workers)`, () => {
+      assert.deepEqual(nodeImports(entry), []);
+    });
+  }
+
+  it("the check above sees node: imports where they are (server.ts)", () => {
+    const found = nodeImports("server.ts");
+    assert.ok(found.includes("node:url <- src/server/bundle.ts"), found.join("\n"));
+  });
+
+  // Deno is the runtime that runs a server from a jsr: or https URL.
+  if (runtime() === "deno") {
+    it("a server run from an http URL (as from jsr:) serves the prebuilt client bundle", async () => {
+      await servedFromUrl(async (url) => {
+        const res = await fetch(`${url}/client.js`);
+        assert.equal(res.status, 200);
+        assert.equal(await res.text(), CLIENT_BUNDLE);
+      });
+    });
+  }
 
   it("LICENSE is MIT", () => {
     assert.match(readFileSync(join(root, "LICENSE"), "utf8"), /^MIT License/);
