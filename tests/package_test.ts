@@ -144,12 +144,15 @@ describe("package", () => {
     assert.equal(r.code, 0, r.out);
   });
 
-  it("deno publish --dry-run passes without a warning", () => {
-    const r = run(["publish", "--dry-run", "--allow-dirty"]);
-    assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /Success Dry run complete/);
-    assert.doesNotMatch(r.out, /warning/i, "publish warns");
-  });
+  // The same deno program whatever runtime runs this file (and ~15 s): run once, from Deno's run.
+  if (runtime() === "deno") {
+    it("deno publish --dry-run passes without a warning", () => {
+      const r = run(["publish", "--dry-run", "--allow-dirty"]);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /Success Dry run complete/);
+      assert.doesNotMatch(r.out, /warning/i, "publish warns");
+    });
+  }
 
   for (const entry of BROWSER_SAFE) {
     it(`${entry} reaches no node: module at run time (JSR serves it to browsers and Workers)`, () => {
