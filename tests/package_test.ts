@@ -5,8 +5,8 @@
 // The npm package is tests/npm_package_test.ts's.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -48,6 +48,28 @@ function nodeImports(entry: string): string[] {
     (m.dependencies ?? []).filter((d) => d.code !== undefined && d.specifier.startsWith("node:"))
       .map((d) => `${d.specifier} <- ${m.specifier.replace(`file://${root}`, "")}`)
   );
+}
+
+/** The URL a server process prints once it listens (within 120 s, or the test fails with its output). */
+function listeningUrl(child: ChildProcess, what: () => string): Promise<string> {
+  let out = "";
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what()}: no listening line within 120 s:\n${out}`)), 120_000);
+    const seen = (b: Buffer) => {
+      out += b;
+      const m = /cyberdb listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on("data", seen);
+    child.stderr!.on("data", seen);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what()} exited (${code}):\n${out}`));
+    });
+  });
 }
 
 /**
@@ -107,27 +129,9 @@ async function servedFromUrl(use: (url: string) => Promise<void>): Promise<void>
     "--port",
     "0",
   ], { cwd: work, env: { ...process.env, DENO_DIR: denoDir, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`No listening line within 120 s:\n${out}`)), 120_000);
-      const seen = (b: Buffer) => {
-        out += b;
-        const m = /cyberdb listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      };
-      child.stdout!.on("data", seen);
-      child.stderr!.on("data", seen);
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`The server exited (${code}):\n${out}`));
-      });
-    });
-    await use(url);
+    await use(await listeningUrl(child, () => `${origin}/server.ts`));
   } finally {
     child.kill("SIGTERM");
     const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
@@ -173,6 +177,49 @@ describe("package", () => {
         assert.equal(res.status, 200);
         assert.equal(await res.text(), CLIENT_BUNDLE);
       });
+    });
+  }
+
+  it("deno.json's tasks call no node_modules/.bin command by name (deno task would run it as JavaScript)", () => {
+    // denoland/deno#27114: with node_modules present, `deno task` resolves a
+    // bare command through node_modules/.bin and runs what it finds there
+    // with Deno, as JavaScript: the `deno` and `bun` that npm installs are
+    // native binaries, so `deno run …` in a task fails. By path they run.
+    const bin = new Set(readdirSync(join(root, "node_modules", ".bin")));
+    assert.ok(bin.has("deno") && bin.has("bun"), "npm installed deno and bun");
+    const tasks = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).tasks as Record<string, string>;
+    const bare = Object.entries(tasks).flatMap(([name, script]) =>
+      script.split(/&&|\|\||;|\|/).map((part) => part.trim().split(/\s+/).find((w) => !/^\w+=/.test(w)) ?? "")
+        .filter((command) => bin.has(command)).map((command) => `${name}: ${command}`)
+    );
+    assert.deepEqual(bare, []);
+  });
+
+  it("every npm script has a deno task of the same name (deno task would otherwise run package.json's)", () => {
+    const tasks = Object.keys(JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).tasks);
+    const scripts = Object.keys(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts);
+    // prepack is npm's hook, not a command for people.
+    assert.deepEqual(scripts.filter((s) => s !== "prepack" && !tasks.includes(s)), []);
+  });
+
+  if (runtime() === "deno") {
+    it("deno task start serves after npm install", async () => {
+      const child = spawn(deno, ["task", "start", "--memory", "--host", "127.0.0.1", "--port", "0"], {
+        cwd: root,
+        env: { ...process.env, NO_COLOR: "1" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const exited = new Promise<number | string>((resolve) => child.once("exit", (c, sig) => resolve(c ?? sig ?? -1)));
+      try {
+        const url = await listeningUrl(child, () => "deno task start");
+        assert.equal((await (await fetch(`${url}/health`)).json()).status, "ok");
+      } finally {
+        // deno task passes the signal on to the server it started.
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
     });
   }
 
