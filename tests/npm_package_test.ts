@@ -4,8 +4,8 @@
 // under test — plain `node` (no tsx), `bun`, `deno run` (through the
 // project's node_modules and through an `npm:` specifier) — with a server
 // started from the package as a process, the browser bundle it serves,
-// `instanceof` across entry points, and the .d.ts checked by tsc and by
-// `deno check`.
+// `instanceof` across entry points, a page's bundle of the browser-safe
+// entry points, and the .d.ts checked by tsc and by `deno check`.
 //
 // Packing and installing take ~15 s, so they happen once per version of the
 // package's sources: the installed project is kept in the temp directory
@@ -252,6 +252,25 @@ describe(`the npm package, installed from its tarball, on ${runtime()}`, () => {
     } finally {
       await server.stop();
     }
+  });
+
+  it("bundles for the browser from the installed package: @cyberdb/core, /client, /storage, /browser, /cloudflare", async () => {
+    const esbuild = await import("esbuild");
+    const result = await esbuild.build({
+      entryPoints: [join(scratch, "browser_app.mjs")],
+      absWorkingDir: project,
+      bundle: true,
+      format: "esm",
+      platform: "browser",
+      minify: true,
+      write: false,
+      logLevel: "silent",
+    });
+    await esbuild.stop?.();
+    assert.deepEqual(result.errors, []);
+    const code = result.outputFiles[0].text;
+    assert.doesNotMatch(code, /\bfrom\s*["']node:|\bimport\s*\(\s*["']node:|\brequire\s*\(\s*["']node:/);
+    assert.match(code, /CyberDBObject/);
   });
 
   // One type check per runtime's run, each from its own angle.
