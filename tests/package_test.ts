@@ -223,6 +223,32 @@ describe("package", () => {
     });
   }
 
+  it("package-lock.json has every platform's optional packages, in a form npm 10 and 11 both leave as it is", () => {
+    // `npm install` on a fresh clone must not rewrite the lockfile: each
+    // optional dependency (esbuild's, workerd's, deno's, bun's binaries for
+    // every platform) needs its entry whatever platform wrote the file, and
+    // npm 11's "libc" field is one npm 10 drops on install.
+    const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")).packages as Record<
+      string,
+      { optionalDependencies?: Record<string, string>; libc?: unknown }
+    >;
+    /** Where node resolves `name` from the package at `from` (its own node_modules, then its parents'). */
+    const resolve = (from: string, name: string): string | undefined => {
+      for (let base = from;; base = base.slice(0, Math.max(0, base.lastIndexOf("/node_modules/")))) {
+        const p = `${base ? `${base}/` : ""}node_modules/${name}`;
+        if (lock[p]) return p;
+        if (!base) return undefined;
+      }
+    };
+    const missing = Object.entries(lock).flatMap(([path, entry]) =>
+      Object.keys(entry.optionalDependencies ?? {}).filter((dep) => resolve(path, dep) === undefined)
+        .map((dep) => `${path || "(root)"} -> ${dep}`)
+    );
+    assert.deepEqual(missing, []);
+    assert.ok(resolve("", "@esbuild/darwin-arm64") && resolve("", "@deno/win32-x64"), "other platforms' binaries");
+    assert.deepEqual(Object.keys(lock).filter((p) => lock[p].libc !== undefined), []);
+  });
+
   it("LICENSE is MIT", () => {
     assert.match(readFileSync(join(root, "LICENSE"), "utf8"), /^MIT License/);
   });
