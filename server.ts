@@ -70,6 +70,35 @@ function formatHost(host: string): string {
 }
 
 /**
+ * What `GET /client.js` serves. Run from a checkout (client.ts on disk beside
+ * this file, esbuild installed), a bundle built from client.ts now, so the
+ * page follows the source as it changes. Run from the npm package (dist/
+ * holds no .ts, esbuild is not a dependency) or from a `jsr:`/https URL (no
+ * file to build from), the prebuilt bundle that ships with the package
+ * (src/cloudflare/client_bundle.ts, which tests/cloudflare_bundle_test.ts
+ * keeps equal to what client.ts builds to).
+ */
+async function clientBundle(): Promise<string> {
+  const source = new URL("./client.ts", import.meta.url);
+  if (source.protocol === "file:") {
+    const { existsSync } = await import("node:fs");
+    const { fileURLToPath } = await import("node:url");
+    if (existsSync(fileURLToPath(source)) && await esbuildInstalled()) return await buildClientBundle();
+  }
+  return (await import("./src/cloudflare/client_bundle.ts")).CLIENT_BUNDLE;
+}
+
+/** Whether esbuild resolves here: a devDependency, so a checkout has it and a consumer does not. */
+async function esbuildInstalled(): Promise<boolean> {
+  try {
+    await import("esbuild");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Serves the database of `config` with this runtime's server: the port
  * opens first, and while the database loads (a large log takes a while)
  * `/health` answers 503 `loading` with the progress and every request is
@@ -138,7 +167,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         authTimeout: config.authTimeout,
         maxUnauthenticated: config.maxUnauthenticated,
         maxUnauthenticatedPerPeer: config.maxUnauthenticatedPerPeer,
-        clientBundle: buildClientBundle,
+        clientBundle,
         verbose: config.verbose,
         loadProgress: () => progress,
       });
