@@ -92,7 +92,7 @@ describe("layers (DESIGN §1)", () => {
   it("every folder of src/ is a known layer", () => {
     const layers = new Set(FILES.map(layerOf).filter((l) => l !== "src/errors.ts"));
     for (const l of layers) {
-      assert.ok(l in ALLOWED, `src/${l}/ is in no layer: add it to ALLOWED and to the README's layout`);
+      assert.ok(l in ALLOWED, `src/${l}/ is in no layer: add it to ALLOWED and to the layout in docs/internals.md`);
     }
   });
 

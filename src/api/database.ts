@@ -105,7 +105,7 @@ function checkOptions(o: DatabaseOptions): void {
 
 /**
  * An in-memory database of named dicts, lists and tables; with `dir`, every
- * write is logged and survives a crash (see the README's durability part).
+ * write is logged and survives a crash (see docs/durability.md).
  * Reads and writes are synchronous; `flush()`, `snapshot()` and `close()`
  * are the asynchronous ones.
  *

@@ -44,7 +44,7 @@ function add(e: Engine, state: State): void {
   if (e.undo) e.undo.push(() => void (e.collections.delete(state.name), state.dropped = true));
 }
 
-/** `db.createDict(name, init?)`. */
+/** `db.createDict(name, init?)`: a new dict, filled from `init` (an object, a Map or `[key, value]` pairs); a taken name → AlreadyExistsError. */
 export const dbCreateDict = op<Engine>("db.createDict", {
   run(e, _t, args) {
     const name = checkName(args[0]);
@@ -58,7 +58,7 @@ export const dbCreateDict = op<Engine>("db.createDict", {
   answer: NO_ANSWER,
 });
 
-/** `db.createList(name, init?)`. */
+/** `db.createList(name, init?)`: a new list, filled from `init` (an iterable of values); a taken name → AlreadyExistsError. */
 export const dbCreateList = op<Engine>("db.createList", {
   run(e, _t, args) {
     const name = checkName(args[0]);
@@ -72,7 +72,7 @@ export const dbCreateList = op<Engine>("db.createList", {
   answer: NO_ANSWER,
 });
 
-/** `db.createTable(schema)`. */
+/** `db.createTable(schema)`: a new table (named by `schema.name`); a bad schema → SchemaError, a taken name → AlreadyExistsError. */
 export const dbCreateTable = op<Engine>("db.createTable", {
   run(e, _t, args) {
     const schema = compileSchema(args[0]);
@@ -96,11 +96,11 @@ function getter(kind: Kind) {
   return op<Engine>(name, { run: (e, _t, args) => e.resolve(checkName(args[0]), kind), answer: NO_ANSWER });
 }
 
-/** `db.getDict(name)`: the dict's state (NotFoundError / WrongKindError). */
+/** `db.getDict(name)`: the dict named so (none → NotFoundError; another kind → WrongKindError). */
 export const dbGetDict = getter("dict");
-/** `db.getList(name)`. */
+/** `db.getList(name)`: the list named so (none → NotFoundError; another kind → WrongKindError). */
 export const dbGetList = getter("list");
-/** `db.getTable(name)`. */
+/** `db.getTable(name)`: the table named so (none → NotFoundError; another kind → WrongKindError). */
 export const dbGetTable = getter("table");
 
 /**
