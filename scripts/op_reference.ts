@@ -4,7 +4,7 @@
  * (src/ops/): every op's name, kind, whether it writes and its arity come
  * from the table itself (`OPS`), how its answer leaves the engine from its
  * `answer`, and its arguments and description from the JSDoc above its entry
- * in `src/ops/*_ops.ts`, which starts with the op's signature in backticks:
+ * in `src/ops/*_ops.ts` (and db_stats.ts), which starts with the op's signature in backticks:
  *
  *   /** `dict.pop(key, fallback?)`: removes and returns the value; … → KeyNotFoundError. *\/
  *
@@ -37,7 +37,7 @@ export const OUTPUT = "docs/ops.md";
 export const COMMAND = "node --import tsx scripts/op_reference.ts";
 
 /** The source files whose JSDoc documents the ops. */
-const SOURCES = ["db_ops.ts", "dict_ops.ts", "list_ops.ts", "table_ops.ts", "query_ops.ts"];
+const SOURCES = ["db_ops.ts", "db_stats.ts", "dict_ops.ts", "list_ops.ts", "table_ops.ts", "query_ops.ts"];
 
 /** What the JSDoc says about one op. */
 interface OpDoc {

@@ -248,7 +248,7 @@ export function engineStats(e: Engine): DatabaseStats {
   return { lsn: e.lsn, collections: e.collections.size, items, approxBytes, kinds, ...facts };
 }
 
-/** `db.stats()`: see {@linkcode DatabaseStats}. */
+/** `db.stats()`: what Redis INFO tells — LSN, collections and items by kind, approximate bytes, sync mode, storage, WAL and snapshot facts (see {@linkcode DatabaseStats}). */
 export const dbStats = op<Engine>("db.stats", {
   run: (e) => engineStats(e),
 });
