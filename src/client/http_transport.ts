@@ -232,10 +232,12 @@ export class HttpTransport implements Transport {
     if (this.#closed) throw new ClosedError("The client is closed: connect() again");
     const bytes = encode({ op, args });
     checkSize(op, bytes, this.#limit);
-    // Calls made earlier in this tick go out first, and are answered before
-    // this request is sent, so it sees their effects as a pipeline would.
+    // Calls made earlier in this tick are answered before this request is
+    // sent, so it sees their effects as a pipeline would. They go out with
+    // the tick's other calls in one request (not flushed early): two requests
+    // in flight at once may be applied in either order, and the calls made
+    // after this one in the same tick must not overtake those made before it.
     const before = this.#queue.map((q) => q.pending.promise.then(() => {}, () => {}));
-    if (before.length > 0) this.#flush();
     const controller = new AbortController();
     this.#inflight.add(controller);
     const headers = { ...this.#headers(), [STREAM_HEADER]: String(batchRows) };
