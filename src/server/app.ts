@@ -1,13 +1,15 @@
 /**
  * The Hono app: `GET /health`, `POST /v1/rpc`, `GET /v1/ws`,
- * `GET|POST /v1/arrow/<table>`, `GET /client.js` (DESIGN §7). It reads no
+ * `GET|POST /v1/arrow/<table>`, `GET /client.js` (DESIGN §7), and the admin
+ * page at `GET /` and `GET /admin` (`admin.ts`). It reads no
  * runtime global: the runtime's `upgradeWebSocket` and the client bundle are
  * handed in, so the same app runs on Deno, Bun and Node and can be mounted
  * inside another Hono app.
  *
  * Every request passes, in order: the shutdown gate (503 while draining),
  * the browser rules of a server without a password (`origin.ts`), CORS, and
- * — for everything but `/health` and `/client.js` — authentication with a
+ * — for everything but `/health`, `/client.js` and the admin page (which
+ * holds no data and logs in through the API) — authentication with a
  * per-peer throttle on wrong passwords (`auth.ts`), checked before a body
  * is read.
  *
@@ -30,6 +32,7 @@ import {
   type WireError,
   type WireReply,
 } from "../wire/protocol.ts";
+import { adminRoutes } from "./admin.ts";
 import { AuthGuard, passwordChecker, passwordFromHeader } from "./auth.ts";
 import { quote } from "../core/value.ts";
 import { fromJsonValue, toJsonValue } from "../wire/json.ts";
@@ -76,6 +79,8 @@ export interface AppOptions {
   onWatch?: (raw: unknown) => void;
   /** Receives notable events, e.g. a peer throttled for wrong passwords (default `console.error`). */
   notice?: (line: string) => void;
+  /** Serve the admin page at `GET /` and `GET /admin` (default true); it needs `clientBundle`. */
+  admin?: boolean;
 }
 
 /** What {@linkcode createApp} returns: the app and its shutdown control. */
@@ -411,6 +416,7 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     return await options.upgradeWebSocket(() => sockets.events(authed, who))(c, next);
   });
   app.get("/client.js", clientRoute(options.clientBundle, log));
+  if (options.admin !== false) app.route("/", adminRoutes({ password: options.password !== undefined }));
 
   return {
     app,
