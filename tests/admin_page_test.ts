@@ -63,7 +63,7 @@ async function seed(c: Client): Promise<void> {
   await settings.set("when", new Date(Date.UTC(2024, 4, 1)));
   await settings.set("bytes", new Uint8Array([1, 2, 255]));
   await settings.set("nested", { a: [1, { b: null }], "odd key": -0 });
-  await settings.update(Array.from({ length: 54 }, (_, i) => [`k${String(i).padStart(2, "0")}`, i]));
+  await settings.update(Array.from({ length: 54 }, (_, i): [string, number] => [`k${String(i).padStart(2, "0")}`, i]));
   await c.createList("events", Array.from({ length: 30 }, (_, i) => `event ${i}`));
   const users = await c.createTable(USERS);
   await users.insertMany(Array.from({ length: 40 }, (_, i) => user(i)));
@@ -314,7 +314,7 @@ describe(`admin page in Chromium (server on ${runtime()})`, () => {
     await waitText(tab, "#q-info", "5 rows");
     // The same query through the client, printed as the page prints values.
     const users = await client.getTable("users");
-    const want = (await users.query(query as never)) as UserRow[];
+    const want = (await users.query(query as never)) as unknown as UserRow[];
     assert.equal(want.length, 5);
     assert.deepEqual(await tab.eval(headOf("#q-result")), ["id", "name", "age", "joined"]);
     assert.deepEqual(
