@@ -269,26 +269,29 @@ async function loadPage() {
   var client = state.client;
   var n = state.pageSize;
   var first = state.page * n;
-  var total = await client.call(SIZE_OP[sel.kind], [sel.name]);
+  // The size and the page in one round trip (the client sends the calls of a tick together).
+  var read = sel.kind === "list"
+    ? client.call("list.slice", [sel.name, first, first + n])
+    : client.call(sel.kind + ".scan", [sel.name, state.cursors[state.page], n]);
+  var answers = await Promise.all([client.call(SIZE_OP[sel.kind], [sel.name]), read]);
+  var total = answers[0];
   var header;
   var rows;
   var hasNext;
   if (sel.kind === "list") {
-    var items = await client.call("list.slice", [sel.name, first, first + n]);
     header = ["#", "Value"];
-    rows = items.map(function (v, i) { return [h("td", { text: String(first + i), class: "num" }), v]; });
+    rows = answers[1].map(function (v, i) { return [h("td", { text: String(first + i), class: "num" }), v]; });
     hasNext = first + n < total;
   } else {
-    var page = await client.call(sel.kind + ".scan", [sel.name, state.cursors[state.page], n]);
-    var next = page[0];
-    state.cursors[state.page + 1] = next;
+    var next = answers[1][0];
+    if (seq === state.loadSeq) state.cursors[state.page + 1] = next;
     if (sel.kind === "dict") {
       header = ["Key", "Value"];
-      rows = page[1].map(function (e) { return [h("td", { text: formatValue(e[0]), class: "key" }), e[1]]; });
+      rows = answers[1][1].map(function (e) { return [h("td", { text: formatValue(e[0]), class: "key" }), e[1]]; });
     } else {
       var columns = state.schema ? state.schema.columns : [];
       header = columns;
-      rows = page[1].map(function (r) { return columns.map(function (col) { return r[col.name]; }); });
+      rows = answers[1][1].map(function (r) { return columns.map(function (col) { return r[col.name]; }); });
     }
     hasNext = next !== null && first + rows.length < total;
   }
