@@ -54,6 +54,7 @@ var state = {
   last: null,
   samples: [],
   dropping: null,
+  attempt: 0,
 };
 
 function $(id) {
@@ -147,15 +148,40 @@ function showLogin(error) {
   $("password").focus();
 }
 
-// Connects with the password (or none); on success shows the database.
+// What /health says while the server still loads its data (503, status
+// "loading", the progress in its message), or null when it is not loading.
+async function loadingMessage() {
+  try {
+    var res = await fetch(state.base + "/health", { cache: "no-store" });
+    var body = await res.json();
+    return body && body.status === "loading" && body.error ? String(body.error.message) : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+// Connects with the password (or none); on success shows the database. While
+// the server is still loading, says so and tries again every second.
 async function enter(password) {
+  var attempt = ++state.attempt;
   var client;
   try {
     client = await state.mod.connect(location.origin + state.base, password === undefined ? {} : { password: password });
   } catch (e) {
+    var loading = e && e.code === "AUTH" ? null : await loadingMessage();
+    if (attempt !== state.attempt) return;
+    if (loading !== null) {
+      say(loading + " (this page tries again every second)", false);
+      setTimeout(function () { if (attempt === state.attempt) guarded(function () { return enter(password); }); }, 1000);
+      return;
+    }
     if (password !== undefined) sessionStorage.removeItem(PASSWORD_KEY);
     if (state.needsPassword) showLogin(e && e.code === "AUTH" ? e.message : errorText(e));
     else say(errorText(e), true);
+    return;
+  }
+  if (attempt !== state.attempt) {
+    await client.close().catch(function () {});
     return;
   }
   state.client = client;
@@ -172,6 +198,7 @@ async function enter(password) {
 }
 
 async function logout() {
+  state.attempt++;
   sessionStorage.removeItem(PASSWORD_KEY);
   stopMetrics();
   var client = state.client;
