@@ -2,7 +2,7 @@
  * `@cyberdb/core/arrow` — Arrow export of tables and query answers, kept
  * apart from `@cyberdb/core` so that the main entry point does not pull in
  * `apache-arrow`. The type mapping is documented on
- * {@linkcode toArrow}'s module (src/arrow/arrow.ts) and in the README.
+ * {@linkcode toArrow}'s module (src/arrow/arrow.ts) and in docs/queries.md.
  *
  * @example
  * ```ts

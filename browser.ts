@@ -4,8 +4,8 @@
  * System for a database that lives in a dedicated Worker; `serveTabs` and
  * `connectTab`, so that every other tab (and the page itself) reaches that
  * worker's database with the usual `Client`; and `persistStorage`, which
- * asks the browser not to evict the data. The README's "Deploy to the edge"
- * shows the whole setup.
+ * asks the browser not to evict the data. docs/edge.md shows the whole
+ * setup.
  *
  * @example
  * ```ts

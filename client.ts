@@ -40,6 +40,7 @@ export type { ReconnectOptions, WebSocketConstructor, WebSocketLike } from "./sr
 export type { WireCall, WireError, WireReply } from "./src/wire/protocol.ts";
 export type { CollectionInfo } from "./src/api/database.ts";
 export type { SortOptions } from "./src/ops/list_ops.ts";
+export type { DatabaseStats, KindStats, RecoveryStats, SnapshotStats, StatsFacts } from "./src/ops/db_stats.ts";
 export type { Kind } from "./src/core/engine.ts";
 export type {
   Cols,

@@ -30,12 +30,13 @@
  * @module
  */
 
-import { Database } from "./src/api/database.ts";
+import { Database, type LoadProgress } from "./src/api/database.ts";
 import { CyberDBError } from "./src/errors.ts";
 import { createApp, type CyberApp } from "./src/server/app.ts";
 import { buildClientBundle } from "./src/server/bundle.ts";
 import { parseConfig, type ServerConfig } from "./src/server/config.ts";
 import { loadGlue, type RuntimeGlue } from "./src/server/runtime.ts";
+import { progressLine } from "./src/server/loading.ts";
 
 export { APP_DEFAULTS, type AppOptions, createApp, type CyberApp } from "./src/server/app.ts";
 export type { ErrorLogger } from "./src/server/rpc.ts";
@@ -54,18 +55,63 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Options of {@linkcode startServer}. */
+export interface StartOptions {
+  /**
+   * Told the server's URL as soon as the port is open — before the
+   * database has loaded: until then `/health` answers 503 `loading` and
+   * every request `LOADING`. `startServer` itself resolves once it is ready.
+   */
+  onListen?: (url: string) => void;
+}
+
 function formatHost(host: string): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }
 
 /**
- * Opens the database and serves it with this runtime's server.
+ * What `GET /client.js` serves. Run from a checkout (client.ts on disk beside
+ * this file, esbuild installed), a bundle built from client.ts now, so the
+ * page follows the source as it changes. Run from the npm package (dist/
+ * holds no .ts, esbuild is not a dependency) or from a `jsr:`/https URL (no
+ * file to build from), the prebuilt bundle that ships with the package
+ * (src/cloudflare/client_bundle.ts, which tests/cloudflare_bundle_test.ts
+ * keeps equal to what client.ts builds to).
+ */
+async function clientBundle(): Promise<string> {
+  const source = new URL("./client.ts", import.meta.url);
+  if (source.protocol === "file:") {
+    const { existsSync } = await import("node:fs");
+    const { fileURLToPath } = await import("node:url");
+    if (existsSync(fileURLToPath(source)) && await esbuildInstalled()) return await buildClientBundle();
+  }
+  return (await import("./src/cloudflare/client_bundle.ts")).CLIENT_BUNDLE;
+}
+
+/** Whether esbuild resolves here: a devDependency, so a checkout has it and a consumer does not. */
+async function esbuildInstalled(): Promise<boolean> {
+  try {
+    await import("esbuild");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Serves the database of `config` with this runtime's server: the port
+ * opens first, and while the database loads (a large log takes a while)
+ * `/health` answers 503 `loading` with the progress and every request is
+ * answered `LOADING`, while progress lines go to stderr. Resolves once the
+ * database is loaded and served.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseConfig, startServer } from "@cyberdb/core/server";
- * const server = await startServer(parseConfig(["--port", "0", "--memory"], {}));
+ * const server = await startServer(parseConfig(["--port", "0", "--memory"], {}), {
+ *   onListen: (url) => console.error(`port open on ${url}, loading`),
+ * });
  * assert.equal(server.url, `http://127.0.0.1:${server.port}`); // the port picked
  * const res = await fetch(`${server.url}/health`);
  * assert.equal((await res.json()).status, "ok");
@@ -73,30 +119,45 @@ function formatHost(host: string): string {
  * await server.close();
  * ```
  */
-export async function startServer(config: ServerConfig): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const glue = await loadGlue();
   const watchBuffer = config.watchBuffer === undefined ? {} : { watchBuffer: { commits: config.watchBuffer } };
-  const db = await Database.open(
+  let progress: LoadProgress | null = null;
+  const opening = Database.open(
     config.dir === null ? { sync: config.sync, ...watchBuffer } : {
       ...watchBuffer,
       dir: config.dir,
       sync: config.sync,
+      ...(config.repair ? { repair: true } : {}),
       // Recovery progress, snapshots, and the disk refusing or accepting writes again.
       logger: (line: string) => console.error(line),
+      // A line about once a second while loading takes that long, and one at the end.
+      onProgress: (p) => {
+        progress = p;
+        if (p.phase === "done" || p.elapsedMs >= 1000) console.error(progressLine(p));
+      },
       ...(config.flushInterval !== undefined ? { flushInterval: config.flushInterval } : {}),
       ...(config.snapshotInterval !== undefined ? { snapshotInterval: config.snapshotInterval } : {}),
     },
   );
+  // Awaited below; a failure before then must not count as unhandled.
+  opening.catch(() => {});
+  const closeOpening = () => opening.then((db) => db.close(), () => {});
   let tls: { cert: string; key: string } | undefined;
   if (config.cert !== undefined && config.key !== undefined) {
     const { readFile } = await import("node:fs/promises");
-    tls = { cert: await readFile(config.cert, "utf8"), key: await readFile(config.key, "utf8") };
+    try {
+      tls = { cert: await readFile(config.cert, "utf8"), key: await readFile(config.key, "utf8") };
+    } catch (e) {
+      await closeOpening();
+      throw e;
+    }
   }
   let cyber: CyberApp | undefined;
   let served;
   try {
     served = await glue.serve((upgradeWebSocket, limits) => {
-      cyber = createApp(db, {
+      cyber = createApp(opening, {
         upgradeWebSocket,
         password: config.password,
         allowOrigin: config.allowOrigin,
@@ -106,7 +167,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         authTimeout: config.authTimeout,
         maxUnauthenticated: config.maxUnauthenticated,
         maxUnauthenticatedPerPeer: config.maxUnauthenticatedPerPeer,
-        clientBundle: buildClientBundle,
+        clientBundle,
+        verbose: config.verbose,
+        loadProgress: () => progress,
       });
       return cyber.app;
     }, {
@@ -117,14 +180,24 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...tls,
     });
   } catch (e) {
-    await db.close();
+    await closeOpening();
     throw e;
   }
   const { port, shutdown } = served;
+  const url = `${tls ? "https" : "http"}://${formatHost(config.host)}:${port}`;
+  options.onListen?.(url);
+  let db: Database;
+  try {
+    db = await opening;
+  } catch (e) {
+    // Nothing to serve: stop listening, and say why (the caller prints it).
+    await Promise.race([Promise.all([cyber!.drain(), shutdown()]), new Promise((r) => setTimeout(r, 2000))]);
+    throw e;
+  }
   let closing: Promise<void> | null = null;
   return {
     port,
-    url: `${tls ? "https" : "http"}://${formatHost(config.host)}:${port}`,
+    url,
     db,
     close() {
       closing ??= (async () => {
@@ -160,35 +233,79 @@ function startFailure(e: unknown, config: ServerConfig | undefined): string {
   return `Could not start the server${where}: ${message}`;
 }
 
-/** Serves per flags and env until SIGINT/SIGTERM, then shuts down cleanly and exits 0. */
-async function main(): Promise<void> {
+/**
+ * For a damaged database: what the server and the `cyberdb` command offer
+ * (the error itself speaks of `Database.open`'s `{ repair: true }`).
+ */
+function repairHint(e: CyberDBError, config: ServerConfig | undefined): string {
+  if (e.code !== "CORRUPTION" || config?.dir == null) return "";
+  const dir = /^[\w@%+=:,./-]+$/.test(config.dir) ? config.dir : JSON.stringify(config.dir);
+  const lines = [`See what is damaged, changing nothing: cyberdb check ${dir}`];
+  if (/cannot be replayed/.test(e.message)) {
+    // A record that checks out but does not apply: --repair cuts bad frames only; cyberdb repair cuts there too.
+    lines.push(`Cut the log before that record (it shows what goes and asks first): cyberdb repair ${dir}`);
+  } else if (e.message.includes("{ repair: true }")) {
+    lines.push(
+      `Cut the log there: start the server with --repair (the cut is printed), or run cyberdb repair ${dir} ` +
+        "(shows what goes, asks first, keeps a copy of the cut bytes)",
+    );
+  }
+  return "\n" + lines.join("\n");
+}
+
+/**
+ * Serves per flags and environment until SIGINT/SIGTERM, then shuts down
+ * cleanly and exits 0: what `deno run -A server.ts` runs, and `cyberdb
+ * serve`. `--help` prints the flags. A bad flag or a failed start prints
+ * why and exits the process (2 for a bad flag, 1 otherwise). Resolves once
+ * the server listens.
+ *
+ * @example
+ * ```ts ignore
+ * import { runServer } from "@cyberdb/core/server";
+ * // Serves ./data on 127.0.0.1:9980 until SIGINT or SIGTERM, as `server.ts --dir ./data` would.
+ * await runServer(["--dir", "./data"], { CYBERDB_PASSWORD: "123456" });
+ * ```
+ */
+export async function runServer(argv: readonly string[], env: Record<string, string | undefined>): Promise<void> {
   const glue: RuntimeGlue = await loadGlue();
-  const { argv, env } = runtimeArgs();
   if (argv.includes("--help") || argv.includes("-h")) {
     const { USAGE } = await import("./src/server/config.ts");
     console.log(USAGE);
     return;
   }
-  let server: RunningServer;
+  let server: RunningServer | null = null;
   let config: ServerConfig | undefined;
-  try {
-    config = parseConfig(argv, env);
-    server = await startServer(config);
-  } catch (e) {
-    console.error(e instanceof CyberDBError ? e.message : startFailure(e, config));
-    glue.exit(e instanceof CyberDBError && e.code === "VALIDATION" ? 2 : 1);
-  }
-  console.log(`cyberdb listening on ${server.url}`);
   let stopping = false;
   glue.onSignals(() => {
     // A second signal means "now": skip the graceful part.
     if (stopping) glue.exit(1);
     stopping = true;
+    if (server === null) {
+      // Still loading: nothing was written yet, and the next start takes the lock over.
+      console.error("cyberdb: stopped while loading");
+      glue.exit(0);
+    }
     server.close().then(() => glue.exit(0), (e) => {
       console.error("cyberdb: shutdown failed:", e);
       glue.exit(1);
     });
   });
+  try {
+    config = parseConfig(argv, env);
+    const dir = config.dir;
+    server = await startServer(config, {
+      // Only worth a line when there is something to load.
+      onListen: dir === null
+        ? undefined
+        : (url) =>
+          console.error(`cyberdb: port open on ${url} while loading ${dir}; requests get LOADING until it is ready`),
+    });
+  } catch (e) {
+    console.error(e instanceof CyberDBError ? e.message + repairHint(e, config) : startFailure(e, config));
+    glue.exit(e instanceof CyberDBError && e.code === "VALIDATION" ? 2 : 1);
+  }
+  console.log(`cyberdb listening on ${server.url}`);
 }
 
 function isMain(): boolean {
@@ -201,4 +318,7 @@ function isMain(): boolean {
   return entry === here || entry.replace(/\.ts$/, "") === here.replace(/\.ts$/, "");
 }
 
-if (isMain()) await main();
+if (isMain()) {
+  const { argv, env } = runtimeArgs();
+  await runServer(argv, env);
+}

@@ -34,6 +34,8 @@
 export {
   defaultStorage,
   type DefaultStorageOptions,
+  type DenoKvKey,
+  type DenoKvLike,
   DenoKvStorage,
   type DenoKvStorageOptions,
   DenoStorage,

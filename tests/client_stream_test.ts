@@ -1,7 +1,7 @@
 // Remote query answers stream in batches, over WebSocket and HTTP, against a
 // real server: a large answer arrives in several batches and equals the
 // embedded answer exactly (rows and columns, orderBy/limit/groupBy); the raw
-// wire frames are as README's protocol section says; old-style requests
+// wire frames are as docs/wire.md says; old-style requests
 // still get one reply; bad input gets a typed error and the connection stays
 // usable; a client or socket that goes away mid-stream leaves the server fine.
 import { after, before, describe, it } from "node:test";

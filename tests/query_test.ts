@@ -286,7 +286,7 @@ describe("malformed queries inside a transaction", () => {
 });
 
 // Embedded only for now: MessagePack decoders drop an own "__proto__" key, so
-// over the wire the server never sees this aggregate (see the README on
+// over the wire the server never sees this aggregate (see docs/embedded.md on
 // "__proto__"). It joins the contract's malformed queries once the wire
 // carries such keys.
 describe("an aggregate named __proto__", () => {

@@ -19,13 +19,16 @@ export function runtime(): "deno" | "bun" | "node" {
   return "node";
 }
 
-/** The command that runs server.ts on runtime `rt`. */
-export function command(rt: string = runtime()): [string, string[]] {
-  if (rt === "deno") return [join(root, "node_modules/.bin/deno"), ["run", "-A", "server.ts"]];
-  if (rt === "bun") return [join(root, "node_modules/.bin/bun"), ["run", "server.ts"]];
+/**
+ * The command that runs server.ts on runtime `rt`; `entry` names another
+ * script and its first arguments (`["cli.ts", "serve"]`).
+ */
+export function command(rt: string = runtime(), entry: string[] = ["server.ts"]): [string, string[]] {
+  if (rt === "deno") return [join(root, "node_modules/.bin/deno"), ["run", "-A", ...entry]];
+  if (rt === "bun") return [join(root, "node_modules/.bin/bun"), ["run", ...entry]];
   // Under Deno or Bun, process.execPath is not node.
   const node = runtime() === "node" ? process.execPath : "node";
-  return [node, ["--import", "tsx", "server.ts"]];
+  return [node, ["--import", "tsx", ...entry]];
 }
 
 export interface ServerProcess {
@@ -47,12 +50,16 @@ export interface ServerProcess {
  * Starts a server; `args` are extra flags. Uses --port 0 and 127.0.0.1 unless given.
  * `prefix` runs the server command through another one that ends by exec'ing it
  * (e.g. `nsenter … --`), so that the child's pid is still the server's.
+ * Resolves once the server printed its listening line (it is ready), or with
+ * `waitFor` (a pattern whose group 1 is the port) once that line appeared,
+ * e.g. the line a server prints when its port opens while it still loads.
+ * `entry` starts another script than server.ts (`["cli.ts", "serve"]`).
  */
 export async function startServer(
   args: string[],
-  options: { port?: number; timeout?: number; prefix?: string[] } = {},
+  options: { port?: number; timeout?: number; prefix?: string[]; waitFor?: RegExp; entry?: string[] } = {},
 ): Promise<ServerProcess> {
-  const [server, base] = command(runtime());
+  const [server, base] = command(runtime(), options.entry);
   const full = [server, ...base, "--host", "127.0.0.1", "--port", String(options.port ?? 0), ...args];
   const argv = [...(options.prefix ?? []), ...full];
   const child = spawn(argv[0], argv.slice(1), {
@@ -71,15 +78,18 @@ export async function startServer(
       child.kill("SIGKILL");
       reject(new Error(`Server did not print its listening line within ${options.timeout ?? 30_000} ms:\n${out}`));
     }, options.timeout ?? 30_000);
+    const line = options.waitFor ?? /cyberdb listening on http:\/\/127\.0\.0\.1:(\d+)/;
     const check = () => {
-      const m = /cyberdb listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      const m = line.exec(out);
       if (m) {
         clearTimeout(timer);
         child.stdout!.off("data", check);
+        child.stderr!.off("data", check);
         resolve(Number(m[1]));
       }
     };
     child.stdout!.on("data", check);
+    child.stderr!.on("data", check);
     exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`Server exited (${code}) before listening:\n${out}`));

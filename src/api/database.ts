@@ -16,11 +16,13 @@ import {
 } from "./feed.ts";
 import type { Change } from "../core/change.ts";
 import * as dbOps from "../ops/db_ops.ts";
+import { dbStats } from "../ops/db_stats.ts";
 import { answerOf, type Check, execute, executeAtomic, isWrite } from "../ops/mod.ts";
 import { nextExpiry } from "../ops/dict_ops.ts";
 import { Expirer } from "./expirer.ts";
 import type { Op } from "../ops/types.ts";
-import type { DatabaseOptions, Persistence } from "../durable/options.ts";
+import type { DatabaseOptions, DurabilityCounters, Persistence } from "../durable/options.ts";
+import type { DatabaseStats, StatsFacts } from "../ops/db_stats.ts";
 import { CyberDict } from "./dict.ts";
 import { type CollectionInfo, type DictState, Engine, type ListState, type TableState } from "../core/engine.ts";
 import { CyberList } from "./list.ts";
@@ -29,7 +31,20 @@ import { setTableHostOpener, Table } from "./table.ts";
 import { type Key, quote, type Value } from "../core/value.ts";
 
 export type { CollectionInfo } from "../core/engine.ts";
-export type { DatabaseOptions, FeedHooks, Logger, Persistence, SyncMode, WatchBuffer } from "../durable/options.ts";
+export type {
+  DatabaseOptions,
+  DurabilityCounters,
+  FeedHooks,
+  LoadProgress,
+  Logger,
+  Persistence,
+  RecoveryFacts,
+  SnapshotFacts,
+  SyncMode,
+  WatchBuffer,
+} from "../durable/options.ts";
+export { FSYNC_BUCKETS } from "../durable/options.ts";
+export type { DatabaseStats, KindStats, RecoveryStats, SnapshotStats, StatsFacts } from "../ops/db_stats.ts";
 export type { SubscribeOptions, WatchOptions } from "./feed.ts";
 
 const SYNC_MODES = new Set(["always", "interval", "manual"]);
@@ -45,6 +60,11 @@ function checkOptions(o: DatabaseOptions): void {
   }
   if (o.sync !== undefined && !SYNC_MODES.has(o.sync)) {
     throw new ValidationError(`Option sync ${quote(o.sync)} is unknown: use "always", "interval" or "manual"`);
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== "function") {
+    throw new ValidationError(
+      `Option onProgress ${quote(o.onProgress)} is not a function: pass (progress) => void, or leave it out`,
+    );
   }
   if (o.clock !== undefined && typeof o.clock !== "function") {
     throw new ValidationError(
@@ -85,7 +105,7 @@ function checkOptions(o: DatabaseOptions): void {
 
 /**
  * An in-memory database of named dicts, lists and tables; with `dir`, every
- * write is logged and survives a crash (see the README's durability part).
+ * write is logged and survives a crash (see docs/durability.md).
  * Reads and writes are synchronous; `flush()`, `snapshot()` and `close()`
  * are the asynchronous ones.
  *
@@ -116,6 +136,8 @@ export class Database {
   #closing: Promise<void> | null = null;
   #expirer: Expirer;
   #feed!: Feed;
+  /** When open() was called (ms since the epoch), for `stats().openedAt` and uptime. */
+  #openedAt = Date.now();
 
   private constructor(options: DatabaseOptions) {
     this.#options = options;
@@ -139,6 +161,7 @@ export class Database {
     }
     // The feed listens from here on: what recovery replayed is history, read back from the log.
     db.#feed = new Feed(db.#e, db.#p, options.watchBuffer, options.scheduler);
+    db.#e.facts = () => db.#facts() as unknown as Record<string, unknown>;
     // Expiry starts once the state is recovered: keys that expired meanwhile go first.
     db.#e.expiryScheduled = (at) => db.#expirer.arm(at);
     db.#expirer.arm(nextExpiry(db.#e));
@@ -296,6 +319,65 @@ export class Database {
     return this.#feed.open(options);
   }
 
+  /**
+   * What the database can tell about itself, Redis's `INFO`: the LSN (and
+   * how far it is on disk), collections and items by kind with an
+   * approximate size, the sync mode and storage, log bytes and fsyncs, the
+   * last snapshot, what opening took, uptime, watchers, and why writes are
+   * refused if they are. Runs through the operation table (`db.stats`), so
+   * a client's `stats()` answers the same shape. Cheap: sizes are sampled.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * import { MemoryStorage } from "@cyberdb/core/storage";
+   * const db = await Database.open({ dir: "data", storage: new MemoryStorage() });
+   * db.createDict("sessions", { a: "x".repeat(100) });
+   * db.createList("queue", [1, 2, 3]);
+   * const s = db.stats();
+   * assert.equal(s.lsn, 2);
+   * assert.deepEqual([s.collections, s.items], [2, 4]);
+   * assert.equal(s.kinds.list.items, 3);
+   * assert.ok(s.approxBytes > 100); // about the size of the data, encoded
+   * assert.equal(s.storage, "memory");
+   * assert.ok(s.wal !== null && s.wal.bytes > 0); // the log took both writes
+   * await db.close();
+   * ```
+   */
+  stats(): DatabaseStats {
+    return this.#db(dbStats, []) as DatabaseStats;
+  }
+
+  /**
+   * @internal The live counters of durability (log bytes, the fsync
+   * histogram, snapshots, recovery), for the server's `/metrics`; `null`
+   * in memory only.
+   */
+  get durabilityCounters(): DurabilityCounters | null {
+    return this.#p?.counters ?? null;
+  }
+
+  /** The facts of `stats()` only the database knows (see the `db.stats` op). */
+  #facts(): StatsFacts {
+    const c = this.#p?.counters ?? null;
+    const error = this.#e.storageError;
+    return {
+      durableLsn: this.#p === null ? this.#e.lsn : this.#p.durableLsn,
+      sync: this.#options.sync ?? "interval",
+      storage: this.#p === null ? null : this.#p.storageKind,
+      wal: c === null ? null : { bytes: c.walBytes, bytesSinceSnapshot: c.walBytesSinceSnapshot },
+      fsync: c === null ? null : { count: c.fsync.count, seconds: c.fsync.seconds },
+      snapshot: c?.snapshot ? { ...c.snapshot } : null,
+      snapshots: c === null ? null : { ...c.snapshots },
+      recovery: c === null ? null : { ...c.recovery },
+      openedAt: this.#openedAt,
+      uptimeMs: Date.now() - this.#openedAt,
+      watchers: this.#feed.watchers,
+      storageError: error === null ? null : { code: error.code, message: error.message },
+    };
+  }
+
   /** The options this database was opened with. */
   get options(): Readonly<DatabaseOptions> {
     return this.#options;
@@ -343,6 +425,48 @@ export class Database {
   /** A handle to an existing table; pass the schema type for typed rows. */
   getTable<S extends TableSchema = TableSchema>(name: string): Table<S> {
     return new Table<S>(this.#e, this.#db(dbOps.dbGetTable, [name]) as TableState, this);
+  }
+
+  /**
+   * The dict `name`, created empty if there is none (get-or-create): code
+   * that starts with it runs the same on a fresh and on a reopened database.
+   * `WrongKindError` when a list or table has that name.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * await using db = await Database.open();
+   * db.dict("visits").set("home", 1);
+   * assert.equal(db.dict("visits").get("home"), 1); // the same dict, not a new one
+   * ```
+   */
+  dict<V extends Value = Value>(name: string): CyberDict<V> {
+    return new CyberDict<V>(this.#e, this.#db(dbOps.dbDict, [name]) as DictState);
+  }
+
+  /** The list `name`, created empty if there is none (get-or-create; see {@link Database.dict}). */
+  list<V extends Value = Value>(name: string): CyberList<V> {
+    return new CyberList<V>(this.#e, this.#db(dbOps.dbList, [name]) as ListState);
+  }
+
+  /**
+   * The table `schema.name`, created from `schema` if there is none
+   * (get-or-create). An existing table must have the same schema, or
+   * `SchemaError` says how they differ (nothing is changed).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * await using db = await Database.open();
+   * const schema = { name: "users", columns: [{ name: "id", type: "Int32", primaryKey: true }] } as const;
+   * db.table(schema).insert({ id: 1 });
+   * assert.equal(db.table(schema).count(), 1);
+   * ```
+   */
+  table<const S extends TableSchema>(schema: S): Table<S> {
+    return new Table<S>(this.#e, this.#db(dbOps.dbTable, [schema]) as TableState, this);
   }
 
   /** Every collection's name and kind, sorted by name. */

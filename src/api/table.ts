@@ -231,7 +231,7 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
   }
 
   /**
-   * Runs a declarative query (plain data; see the README's query section):
+   * Runs a declarative query (plain data; see docs/queries.md):
    * rows by default, `{ column: values[] }` with `format: "columns"`.
    */
   query(query: Query & { format: "columns" }): Columns;

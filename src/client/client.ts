@@ -5,6 +5,7 @@
  */
 
 import type { CollectionInfo } from "../core/engine.ts";
+import type { DatabaseStats } from "../ops/db_stats.ts";
 import type { TableSchema } from "../core/schema.ts";
 import { type Key, quote, type Value } from "../core/value.ts";
 import { ClosedError, ConnectionError, type CyberDBError, ValidationError } from "../errors.ts";
@@ -128,6 +129,27 @@ export abstract class Session {
     return new RemoteTable<S>(c, name);
   }
 
+  /** The dict `name`, created empty if there is none (get-or-create; `WrongKindError` for another kind). */
+  async dict<V extends Value = Value>(name: string): Promise<RemoteDict<V>> {
+    const c = this.caller();
+    await c.call("db.dict", [name]);
+    return new RemoteDict<V>(c, name);
+  }
+
+  /** The list `name`, created empty if there is none (get-or-create). */
+  async list<V extends Value = Value>(name: string): Promise<RemoteList<V>> {
+    const c = this.caller();
+    await c.call("db.list", [name]);
+    return new RemoteList<V>(c, name);
+  }
+
+  /** The table `schema.name`, created from `schema` if there is none; an existing one must match (`SchemaError`). */
+  async table<const S extends TableSchema>(schema: S): Promise<RemoteTable<S>> {
+    const c = this.caller();
+    await c.call("db.table", [schema]);
+    return new RemoteTable<S>(c, schema.name);
+  }
+
   /** Every collection's name and kind, sorted by name. */
   collections(): Promise<CollectionInfo[]> {
     return this.caller().call("db.collections", []) as Promise<CollectionInfo[]>;
@@ -166,6 +188,22 @@ export abstract class Session {
   /** The LSN of the server's last committed write (`db.lsn` remotely). */
   lsn(): Promise<number> {
     return this.caller().call("db.lsn", []) as Promise<number>;
+  }
+
+  /**
+   * What the server's database tells about itself (`db.stats` remotely,
+   * Redis's `INFO`): the same shape as the embedded `db.stats()` — LSNs,
+   * collections and items by kind with approximate sizes, sync mode,
+   * storage, log bytes, the last snapshot, recovery, uptime, watchers.
+   *
+   * @example
+   * ```ts ignore
+   * const s = await client.stats();
+   * console.log(`${s.collections} collections, ${s.items} items, about ${(s.approxBytes / 1e6).toFixed(1)} MB`);
+   * ```
+   */
+  stats(): Promise<DatabaseStats> {
+    return this.caller().call("db.stats", []) as Promise<DatabaseStats>;
   }
 
   /**

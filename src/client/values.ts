@@ -7,7 +7,7 @@
  * @module
  */
 
-import { MAX_DEPTH, quote } from "../core/value.ts";
+import { MAX_DEPTH, quote, withArticle } from "../core/value.ts";
 import { ValidationError } from "../errors.ts";
 
 // DESIGN §2: bigints are 64-bit (MessagePack cannot carry more).
@@ -16,7 +16,7 @@ const MAX_U64 = 2n ** 64n - 1n;
 
 function kindOf(v: object): string {
   const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === "string" && name !== "" ? `a ${clip(name)}` : "an object with a custom prototype";
+  return typeof name === "string" && name !== "" ? withArticle(clip(name)) : "an object with a custom prototype";
 }
 
 /** Paths and names come from the caller's data: a message shows at most about 120 characters of one. */

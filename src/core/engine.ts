@@ -130,6 +130,12 @@ export class Engine {
    * `null` while writes are accepted.
    */
   storageError: StorageError | null = null;
+  /**
+   * What the layers above know about this database (durability, the change
+   * feed, uptime), read by the `db.stats` op; `null` for a bare engine. Set
+   * by `Database.open`.
+   */
+  facts: (() => Record<string, unknown>) | null = null;
   #journal: Journal | null = null;
   #listeners: CommitListener[] = [];
   #pending: LogEntry[] | null = null;

@@ -22,7 +22,7 @@
 import { ValidationError } from "../errors.ts";
 import { COLUMN_TYPES } from "./column_type.ts";
 import type { CompiledSchema } from "./schema.ts";
-import { compareValues, deepEqual, quote, type Value } from "./value.ts";
+import { compareValues, deepEqual, quote, type Value, withArticle } from "./value.ts";
 
 /** A comparison operator. */
 export type CompareOp = "=" | "!=" | "<" | "<=" | ">" | ">=";
@@ -158,7 +158,7 @@ function operand(s: CompiledSchema, i: number, v: unknown, op: string): Value {
   } catch {
     return bad(
       `Operand ${quote(v)} of ${quote(op)} does not fit column ${quote(s.names[i])} of type ${type}`,
-      `pass a ${type} value`,
+      `pass ${withArticle(type)} value`,
     );
   }
 }

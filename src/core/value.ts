@@ -40,6 +40,24 @@ const arrayProto = Array.prototype;
 export const QUOTE_MAX = 60;
 
 /**
+ * A word with its indefinite article, for messages: "an" before a vowel
+ * sound. Type and class names are read as spoken: "an Int32", "an
+ * object", "an undefined", but "a UInt8" and "a Uint8Array" (a "you").
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withArticle } from "./value.ts";
+ * assert.equal(withArticle("Int32"), "an Int32");
+ * assert.equal(withArticle("UInt8"), "a UInt8");
+ * assert.equal(withArticle("undefined"), "an undefined");
+ * ```
+ */
+export function withArticle(word: string): string {
+  return `${/^([aeio]|un(?!i))/i.test(word) ? "an" : "a"} ${word}`;
+}
+
+/**
  * Quotes a value for an error message: briefly, cheaply and without
  * throwing. The output is at most `max` characters (plus a short
  * description for a huge bigint) and the work is bounded by `max` too: a
@@ -395,8 +413,18 @@ function copyDeep(value: Value): Value {
  * `out[k] = v` as an own data property. For the key `"__proto__"` plain
  * assignment would set `out`'s prototype instead (where the
  * `Object.prototype.__proto__` accessor exists: Bun, Node, browsers).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setOwn } from "./value.ts";
+ * const o: Record<string, number> = {};
+ * setOwn(o, "__proto__", 1);
+ * assert.equal(Object.getPrototypeOf(o), Object.prototype);
+ * assert.deepEqual(Object.keys(o), ["__proto__"]);
+ * ```
  */
-function setOwn(out: Record<string, Value>, k: string, v: Value): void {
+export function setOwn(out: Record<string, Value>, k: string, v: Value): void {
   if (k === "__proto__") {
     Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
   } else out[k] = v;

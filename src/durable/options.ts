@@ -54,6 +54,32 @@ export interface DatabaseOptions {
   /** Receives one line per recovery/snapshot phase; quiet by default. */
   logger?: Logger;
   /**
+   * Told how far opening a durable database has come: once when each phase
+   * starts (`"snapshot"`, then `"log"`), about once a second while it runs,
+   * and once at the end (`"done"`). With it, recovery also yields to the
+   * event loop about every 50 ms (a few percent slower), so that a server
+   * or a progress display in the same process runs meanwhile (a server
+   * answers `LOADING`). Nothing is printed by the database itself: print
+   * from here. A memory-only database does not call it.
+   *
+   * @example
+   * ```ts
+   * import { Database } from "@cyberdb/core";
+   * import { MemoryStorage } from "@cyberdb/core/storage";
+   * const db = await Database.open({
+   *   dir: "data",
+   *   storage: new MemoryStorage(),
+   *   onProgress: (p) => {
+   *     const mb = (p.bytes / 1e6).toFixed(1);
+   *     if (p.phase === "done") console.error(`loaded ${p.records} records (${mb} MB) in ${p.elapsedMs} ms`);
+   *     else console.error(`loading ${p.phase}: ${p.records} records, ${mb} of ${(p.totalBytes / 1e6).toFixed(1)} MB`);
+   *   },
+   * });
+   * await db.close();
+   * ```
+   */
+  onProgress?: (progress: LoadProgress) => void;
+  /**
    * The clock and timers of the background work — the interval fsync, the
    * snapshot interval, the retry backoff after a disk failure (default: the
    * runtime's, never keeping an idle process alive). Pass a virtual one to
@@ -67,6 +93,95 @@ export interface DatabaseOptions {
    * from the log on disk, when there is one.
    */
   watchBuffer?: WatchBuffer;
+}
+
+/** How far opening a durable database has come (see {@linkcode DatabaseOptions.onProgress}). */
+export interface LoadProgress {
+  /** `"snapshot"`: loading the newest snapshot; `"log"`: replaying the log after it; `"done"`: open. */
+  phase: "snapshot" | "log" | "done";
+  /**
+   * Records loaded so far in this phase: items (dict entries, list
+   * elements, table rows) of the snapshot, log records replayed; at `"done"`
+   * both together.
+   */
+  records: number;
+  /** Bytes read so far in this phase (at `"done"`: snapshot and log together). */
+  bytes: number;
+  /** Bytes this phase reads in all (the snapshot's size; the log's segments after it). */
+  totalBytes: number;
+  /** Milliseconds since opening started. */
+  elapsedMs: number;
+  /** Milliseconds since this phase started (at `"done"`: since opening started). */
+  phaseMs: number;
+  /** Items the snapshot held (known once its phase ended; 0 before, and without a snapshot). */
+  snapshotItems: number;
+  /** Log records replayed (0 until the log phase). */
+  logRecords: number;
+}
+
+/**
+ * What a durable database counts about itself, read by `db.stats()` and the
+ * server's `/metrics`: live counters, never reset while the database is open.
+ */
+export interface DurabilityCounters {
+  /** Bytes appended to the log since the database was opened. */
+  walBytes: number;
+  /** Bytes appended to the log since the last snapshot started (what `snapshotWalBytes` compares). */
+  walBytesSinceSnapshot: number;
+  /** fsyncs of the log: how many, their total seconds, and a histogram over {@linkcode FSYNC_BUCKETS}. */
+  fsync: { count: number; seconds: number; buckets: number[] };
+  /** The newest snapshot: written by this process, or loaded when it opened; `null` when there is none. */
+  snapshot: SnapshotFacts | null;
+  /** Snapshots written since open, and how many of them failed. */
+  snapshots: { written: number; failed: number };
+  /** What opening found and took. */
+  recovery: RecoveryFacts;
+}
+
+/** The upper bounds (seconds) of the fsync histogram's buckets; the last bucket is everything above. */
+export const FSYNC_BUCKETS: readonly number[] = [
+  0.0001,
+  0.00025,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+];
+
+/** One snapshot, as the stats tell it. */
+export interface SnapshotFacts {
+  /** The LSN it holds everything up to. */
+  lsn: number;
+  /** When it was completed (ms since the epoch); for one loaded at open, when the open loaded it. */
+  at: number;
+  /** How long writing it took, in ms (`null` for one loaded at open). */
+  durationMs: number | null;
+  /** Its size in bytes. */
+  bytes: number;
+  /** Whether this process wrote it (`false`: found on disk at open). */
+  written: boolean;
+}
+
+/** What opening a durable database found and took. */
+export interface RecoveryFacts {
+  /** Milliseconds from the start of the open to ready. */
+  ms: number;
+  /** Items loaded from the snapshot. */
+  snapshotItems: number;
+  /** Log records replayed after it. */
+  logRecords: number;
+  /** Bytes read: the snapshot and the log together. */
+  bytes: number;
 }
 
 /** The limits of the ring of recent commits the change feed keeps (`watchBuffer`). */
@@ -93,6 +208,10 @@ export interface Persistence {
   readonly unsynced: boolean;
   /** The LSN up to which every write is on disk. */
   readonly durableLsn: number;
+  /** What the database counts about its durability (a live object). */
+  readonly counters: DurabilityCounters;
+  /** The kind of the storage it writes to (`Storage.kind`). */
+  readonly storageKind: string;
   /** Attaches (or, with `null`, detaches) the change feed's hooks. */
   setFeedHooks(hooks: FeedHooks | null): void;
   /**

@@ -53,7 +53,14 @@
 
 import { decodeRange, encode } from "../wire/codec.ts";
 import { CorruptionError, CyberDBError, StorageError } from "../errors.ts";
-import type { DatabaseOptions, FeedHooks, Persistence } from "./options.ts";
+import {
+  type DatabaseOptions,
+  type DurabilityCounters,
+  type FeedHooks,
+  FSYNC_BUCKETS,
+  type LoadProgress,
+  type Persistence,
+} from "./options.ts";
 import { Engine, type LogEntry } from "../core/engine.ts";
 import { execute, executeAtomic } from "../ops/mod.ts";
 import {
@@ -93,6 +100,115 @@ function ms(t0: number): string {
 }
 
 /**
+ * With `onProgress`, recovery yields to the event loop after about this much
+ * work, so a server (or a progress display) in the process runs meanwhile.
+ * A timer costs up to 4 ms (nested timers are clamped): about 8% at most.
+ */
+const YIELD_MS = 50;
+/** Progress is told about this often while a phase runs. */
+const PROGRESS_MS = 1000;
+
+/**
+ * One turn of the event loop with I/O served in between: a timer.
+ * (`setImmediate` and `MessageChannel` are cheaper, but Deno runs them
+ * without polling I/O, so a server would not answer.) Never the database's
+ * Scheduler: a virtual one would never fire.
+ */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * Follows an open through its phases: tells `onProgress` when a phase
+ * starts, about once a second while it runs and at the end, and makes the
+ * readers yield to the event loop every {@linkcode YIELD_MS} — only when
+ * someone follows (`onProgress`), so a plain open runs at full speed.
+ */
+class LoadTracker {
+  readonly #t0 = now();
+  readonly #report: ((p: LoadProgress) => void) | undefined;
+  #told = now();
+  #yielded = now();
+  #phaseStart = now();
+  snapshotItems = 0;
+  snapshotBytes = 0;
+  logRecords = 0;
+  logBytes = 0;
+
+  constructor(report: ((p: LoadProgress) => void) | undefined) {
+    this.#report = report;
+  }
+
+  /** Milliseconds since the open started. */
+  get elapsed(): number {
+    return now() - this.#t0;
+  }
+
+  /** A phase starts. */
+  start(phase: "snapshot" | "log", totalBytes: number): undefined {
+    this.#phaseStart = now();
+    this.#tell(phase, 0, 0, totalBytes);
+    return undefined;
+  }
+
+  /** Work was done; resolves after a turn of the event loop when it is time for one (only with `onProgress`). */
+  step(phase: "snapshot" | "log", records: number, bytes: number, totalBytes: number): Promise<void> | undefined {
+    if (this.#report === undefined) return undefined;
+    const t = now();
+    if (t - this.#told >= PROGRESS_MS) this.#tell(phase, records, bytes, totalBytes);
+    if (t - this.#yielded < YIELD_MS) return undefined;
+    return turn().then(() => void (this.#yielded = now()));
+  }
+
+  /** The open is done. */
+  done(): void {
+    const bytes = this.snapshotBytes + this.logBytes;
+    this.#phaseStart = this.#t0;
+    this.#tell("done", this.snapshotItems + this.logRecords, bytes, bytes);
+  }
+
+  #tell(phase: LoadProgress["phase"], records: number, bytes: number, totalBytes: number): void {
+    this.#told = now();
+    if (this.#report === undefined) return;
+    const progress: LoadProgress = {
+      phase,
+      records,
+      bytes,
+      totalBytes,
+      elapsedMs: Math.round(this.elapsed),
+      phaseMs: Math.round(now() - this.#phaseStart),
+      snapshotItems: this.snapshotItems,
+      logRecords: phase === "log" ? records : this.logRecords,
+    };
+    // A callback that throws must not fail the open.
+    try {
+      this.#report(progress);
+    } catch { /* the caller's own affair */ }
+  }
+}
+
+function emptyCounters(): DurabilityCounters {
+  return {
+    walBytes: 0,
+    walBytesSinceSnapshot: 0,
+    fsync: { count: 0, seconds: 0, buckets: new Array(FSYNC_BUCKETS.length + 1).fill(0) },
+    snapshot: null,
+    snapshots: { written: 0, failed: 0 },
+    recovery: { ms: 0, snapshotItems: 0, logRecords: 0, bytes: 0 },
+  };
+}
+
+/** Counts one fsync of `seconds` into the histogram. */
+function countFsync(c: DurabilityCounters, seconds: number): void {
+  const f = c.fsync;
+  f.count++;
+  f.seconds += seconds;
+  let i = 0;
+  while (i < FSYNC_BUCKETS.length && seconds > FSYNC_BUCKETS[i]) i++;
+  f.buckets[i]++;
+}
+
+/**
  * Opens (or creates) the durable state of a database in `options.dir` and
  * wires `engine` to it. On failure nothing stays locked.
  *
@@ -118,8 +234,15 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
   engine.replaying = true;
   try {
     const t0 = now();
-    const base = await loadSnapshot(engine, storage, dir, log);
+    const tracker = new LoadTracker(options.onProgress);
+    // Told at once, so that a server has progress to show from the start.
+    tracker.start("snapshot", 0);
+    const counters = emptyCounters();
+    const base = await loadSnapshot(engine, storage, dir, log, undefined, tracker);
     const afterLsn = base.snapshot?.lsn ?? 0;
+    if (base.snapshot !== null) {
+      counters.snapshot = { lsn: afterLsn, at: Date.now(), durationMs: null, bytes: base.bytes, written: false };
+    }
     engine.lsn = afterLsn;
     let replayed = 0;
     // The writer exists before the Durable that handles its failures; none can happen before.
@@ -132,6 +255,14 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
         replay(engine, record);
         replayed++;
       },
+      onProgress: (p) => {
+        tracker.logRecords = p.records;
+        tracker.logBytes = p.bytes;
+        // The reader's first call, before any record, starts the phase.
+        if (p.records === 0 && p.bytes === 0) return tracker.start("log", p.totalBytes);
+        return tracker.step("log", p.records, p.bytes, p.totalBytes);
+      },
+      onFsync: (seconds) => countFsync(counters, seconds),
       logger: (line) => log(`cyberdb: ${line}`),
       sync: options.sync ?? "interval",
       flushInterval: options.flushInterval ?? 1000,
@@ -166,7 +297,16 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     }
     engine.lsn = wal.nextLsn - 1;
     engine.replaying = false;
+    counters.recovery = {
+      ms: Math.round(tracker.elapsed),
+      snapshotItems: tracker.snapshotItems,
+      logRecords: replayed,
+      bytes: tracker.snapshotBytes + tracker.logBytes,
+    };
+    tracker.logRecords = replayed;
+    tracker.done();
     durable = new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, afterLsn, options, log, scheduler);
+    durable.counters = counters;
     // Replayed records are durable but only in the log: snapshot them now, in
     // the background, so that the next open (after a crash, too) loads them
     // instead of replaying the same log again (PostgreSQL's end-of-recovery
@@ -187,15 +327,28 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
  * Loads the newest snapshot that checks out into `engine`, reporting damaged
  * ones. With `upTo`, only snapshots at or below that LSN count, and
  * leftover temp files are not touched (a running database rebuilding its
- * durable state, whose own snapshot may be in progress).
+ * durable state, whose own snapshot may be in progress). With `upTo:
+ * Infinity` it writes nothing at all: how `cyberdb check` and `dump` read a
+ * directory exactly as open would, without changing it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../core/engine.ts";
+ * import { MemoryStorage } from "../storage/memory.ts";
+ * import { loadSnapshot } from "./persistence.ts";
+ * const base = await loadSnapshot(new Engine(), new MemoryStorage(), "db", console.log, Infinity);
+ * assert.equal(base.snapshot, null); // no snapshot yet: the log alone rebuilds the state
+ * ```
  */
-async function loadSnapshot(
+export async function loadSnapshot(
   engine: Engine,
   storage: Storage,
   dir: string,
   log: (line: string) => void,
   upTo?: number,
-): Promise<{ snapshot: LoadedSnapshot | null; damaged: CorruptionError | null; names: string[] }> {
+  tracker?: LoadTracker,
+): Promise<{ snapshot: LoadedSnapshot | null; damaged: CorruptionError | null; names: string[]; bytes: number }> {
   const t0 = now();
   const snapDir = joinPath(dir, "snapshots");
   const listed = await storage.list(snapDir);
@@ -211,14 +364,23 @@ async function loadSnapshot(
   const names: string[] = [];
   for (const name of snaps) {
     try {
-      const snapshot = await readSnapshot(storage, joinPath(snapDir, name), `snapshots/${name}`);
+      const path = joinPath(snapDir, name);
+      const bytes = tracker === undefined ? 0 : (await storage.size(path)) ?? 0;
+      tracker?.start("snapshot", bytes);
+      const snapshot = await readSnapshot(storage, path, `snapshots/${name}`, {
+        onProgress: tracker && ((p) => tracker.step("snapshot", p.items, p.bytes, p.totalBytes)),
+      });
       install(engine, snapshot);
+      if (tracker !== undefined) {
+        tracker.snapshotItems = snapshot.items;
+        tracker.snapshotBytes = bytes;
+      }
       log(
         `cyberdb: loaded snapshot ${name}: ${snapshot.collections.length} collections, ${snapshot.items} items, ${
           ms(t0)
         }`,
       );
-      return { snapshot, damaged, names };
+      return { snapshot, damaged, names, bytes };
     } catch (e) {
       if (!(e instanceof CorruptionError)) throw e;
       damaged ??= e;
@@ -226,11 +388,27 @@ async function loadSnapshot(
       log(`cyberdb: ${e.message} — trying an older snapshot`);
     }
   }
-  return { snapshot: null, damaged, names };
+  return { snapshot: null, damaged, names, bytes: 0 };
 }
 
-/** Applies one log record through the operation table, as it was applied before the crash. */
-function replay(engine: Engine, record: WalRecord): void {
+/**
+ * Applies one log record through the operation table, as it was applied
+ * before the crash; a record that cannot be applied is `CorruptionError`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "../core/engine.ts";
+ * import { execute } from "../ops/mod.ts";
+ * import { replay } from "./persistence.ts";
+ * const engine = new Engine();
+ * replay(engine, { lsn: 1, op: "db.createDict", args: ["d"] });
+ * replay(engine, { lsn: 2, ops: [{ op: "dict.set", args: ["d", "k", 1] }] });
+ * assert.equal(execute(engine, "dict.get", ["d", "k"]), 1);
+ * assert.equal(engine.lsn, 2);
+ * ```
+ */
+export function replay(engine: Engine, record: WalRecord): void {
   // The record commits with its own LSN, so entries get back the versions they had.
   engine.lsn = record.lsn - 1;
   try {
@@ -273,6 +451,8 @@ class Durable implements Persistence {
   #wake: (() => void) | null = null;
   #rollbackDue = false;
   #feed: FeedHooks | null = null;
+  /** What `db.stats()` and the server's metrics read (set by openPersistence). */
+  counters: DurabilityCounters = emptyCounters();
 
   constructor(
     engine: Engine,
@@ -321,7 +501,10 @@ class Durable implements Persistence {
     const record: WalRecord = entries.length === 1
       ? { lsn, op: entries[0].op, args: entries[0].args }
       : { lsn, ops: entries };
-    this.#walBytes += this.#writer.append(record);
+    const bytes = this.#writer.append(record);
+    this.#walBytes += bytes;
+    this.counters.walBytes += bytes;
+    this.counters.walBytesSinceSnapshot = this.#walBytes;
     this.#lsn = lsn;
     if (this.#walLimit > 0 && this.#walBytes >= this.#walLimit && !this.#snapshotting) this.#trigger();
   }
@@ -370,6 +553,10 @@ class Durable implements Persistence {
     return this.#writer.syncedLsn;
   }
 
+  get storageKind(): string {
+    return this.#storage.kind;
+  }
+
   setFeedHooks(hooks: FeedHooks | null): void {
     this.#feed = hooks;
   }
@@ -409,7 +596,7 @@ class Durable implements Persistence {
     if (!this.#due) return this.#writer.flush();
     // Captured before the flush starts: the state the flush makes durable.
     const cap = this.#capture();
-    this.#walBytes = 0;
+    this.#walBytes = this.counters.walBytesSinceSnapshot = 0;
     this.#due = false;
     return this.#writer.flush().then(() => this.#background(cap));
   }
@@ -431,12 +618,27 @@ class Durable implements Persistence {
       const t0 = now();
       // Synchronous: the captured state is exactly the state at this LSN.
       const cap = pre ?? this.#capture();
-      if (pre === null) this.#walBytes = 0;
+      if (pre === null) this.#walBytes = this.counters.walBytesSinceSnapshot = 0;
       // In "always" a snapshot must not make durable a write whose fsync then
       // fails: its writer is told so and it is rolled back. So wait for the
       // fsync that covers the capture (a removed log, rebased, has none).
       if (this.#always && !rebase) await this.#writer.flush();
-      const { path, bytes } = await writeSnapshot(this.#storage, this.#dir, cap);
+      let written;
+      try {
+        written = await writeSnapshot(this.#storage, this.#dir, cap);
+      } catch (e) {
+        this.counters.snapshots.failed++;
+        throw e;
+      }
+      const { path, bytes } = written;
+      this.counters.snapshots.written++;
+      this.counters.snapshot = {
+        lsn: cap.lsn,
+        at: Date.now(),
+        durationMs: Math.round(now() - t0),
+        bytes,
+        written: true,
+      };
       this.#snapshotLsn = Math.max(this.#snapshotLsn, cap.lsn);
       const snapDir = joinPath(this.#dir, "snapshots");
       const older = (await this.#storage.list(snapDir))

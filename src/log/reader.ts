@@ -43,7 +43,31 @@ export interface ReadWalOptions {
    * `records`, so that replay can run while reading.
    */
   onRecord?: (record: WalRecord) => void;
+  /**
+   * Told how far reading has come: once before the first record (with the
+   * total), every {@linkcode PROGRESS_RECORDS} records or
+   * {@linkcode PROGRESS_BYTES} bytes, and after each segment.
+   * When it returns a promise, reading waits for it — so a caller can yield
+   * to the event loop now and then (a server answering `LOADING` while it
+   * recovers) without the reader knowing about time.
+   */
+  onProgress?: (progress: WalProgress) => void | Promise<void>;
 }
+
+/** How far {@linkcode readWal} has come (see `onProgress`). */
+export interface WalProgress {
+  /** Records returned (or passed to `onRecord`) so far. */
+  records: number;
+  /** Bytes of the segments read so far. */
+  bytes: number;
+  /** Bytes of every segment to read (those a snapshot covers entirely are skipped, and not counted). */
+  totalBytes: number;
+}
+
+/** `onProgress` is told at least every this many records... */
+export const PROGRESS_RECORDS = 1024;
+/** ...or every this many bytes, whichever comes first. */
+export const PROGRESS_BYTES = 4 * 1024 * 1024;
 
 /** Where the log must be cut, and what is lost by it. */
 export interface WalCut {
@@ -101,18 +125,32 @@ export async function readWal(storage: Storage, dir: string, options: ReadWalOpt
   const until = options.untilLsn;
   const records: WalRecord[] = [];
   const segments = await listSegments(storage, dir);
+  const onProgress = options.onProgress;
   let prev: number | null = null;
   let count = 0;
+  /** Bytes of the segments before the current one. */
+  let before = 0;
+  let totalBytes = 0;
+  if (onProgress !== undefined) {
+    for (let i = 0; i < segments.length; i++) {
+      if (!skipped(segments, i, floor)) totalBytes += (await storage.size(segments[i].path)) ?? 0;
+    }
+    // The start, with the total known.
+    const wait = onProgress({ records: 0, bytes: 0, totalBytes });
+    if (wait !== undefined) await wait;
+  }
 
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i];
     const last = i === segments.length - 1;
-    // A segment whose successor starts at or below floor + 1 holds nothing new.
-    if (!last && segments[i + 1].firstLsn <= floor + 1) {
+    if (skipped(segments, i, floor)) {
       prev = segments[i + 1].firstLsn - 1;
       continue;
     }
     const bytes = (await storage.read(seg.path)) ?? new Uint8Array(0);
+    // Where progress was told last (records and offset in this segment).
+    let toldCount = count;
+    let toldAt = 0;
     const cutHere = (offset: number, reason: string, torn: boolean): WalReadResult => ({
       records,
       lastLsn: prev,
@@ -161,9 +199,25 @@ export async function readWal(storage: Storage, dir: string, options: ReadWalOpt
         else records.push(record!);
       }
       at = end;
+      if (onProgress !== undefined && (count - toldCount >= PROGRESS_RECORDS || at - toldAt >= PROGRESS_BYTES)) {
+        toldCount = count;
+        toldAt = at;
+        const wait = onProgress({ records: count, bytes: before + at, totalBytes });
+        if (wait !== undefined) await wait;
+      }
+    }
+    before += bytes.length;
+    if (onProgress !== undefined) {
+      const wait = onProgress({ records: count, bytes: before, totalBytes });
+      if (wait !== undefined) await wait;
     }
   }
   return { records, lastLsn: prev, count, segments, cut: null };
+}
+
+/** A segment whose successor starts at or below `floor + 1` holds nothing new: it is not read. */
+function skipped(segments: readonly SegmentInfo[], i: number, floor: number): boolean {
+  return i < segments.length - 1 && segments[i + 1].firstLsn <= floor + 1;
 }
 
 // Why `lsn` cannot follow `prev`, or null when it can. `first` is set for the

@@ -112,6 +112,8 @@ export interface WalWriterOptions {
    * writes waits for it.
    */
   onSynced?: (lsn: number) => void;
+  /** Told how long each fsync of the log took, in seconds (for latency metrics). */
+  onFsync?: (seconds: number) => void;
 }
 
 interface OpenSegment {
@@ -165,6 +167,7 @@ export class WalWriter {
   #holdWaiters: boolean;
   #scheduler: Scheduler;
   #onSynced?: (lsn: number) => void;
+  #onFsync?: (seconds: number) => void;
 
   // Every record after #syncedLsn, framed, oldest first: [0, #written) is in
   // the current segment (not yet fsynced), [#written, #len) not handed out.
@@ -224,6 +227,7 @@ export class WalWriter {
     this.#holdWaiters = options.holdWaiters ?? false;
     this.#scheduler = options.scheduler ?? systemScheduler((timer) => storage.unrefTimer?.(timer));
     this.#onSynced = options.onSynced;
+    this.#onFsync = options.onFsync;
     this.#lastLsn = this.#openLastLsn = options.lastLsn ?? null;
     this.#writtenLsn = this.#syncedLsn = this.#lastLsn ?? 0;
     this.#openNewest = existing.length > 0 ? existing[existing.length - 1].firstLsn : -1;
@@ -694,7 +698,9 @@ export class WalWriter {
     const checked = this.#check(seg);
     checked.catch(() => {}); // (awaited below, unless the fsync fails first)
     this.#syncFailed = true;
+    const t0 = this.#onFsync === undefined ? 0 : clock();
     await seg.file!.sync();
+    if (this.#onFsync !== undefined) this.#onFsync((clock() - t0) / 1000);
     this.#syncFailed = false;
     const problem = await checked;
     if (problem !== null) {
@@ -825,6 +831,11 @@ export class WalWriter {
 }
 
 /** The error for a segment that is no longer the file at its path. */
+/** Milliseconds on a monotonic clock where there is one (fsync timings). */
+function clock(): number {
+  return globalThis.performance?.now() ?? Date.now();
+}
+
 function removedError(file: string): StorageError {
   return new StorageError(
     `The write-ahead log segment ${JSON.stringify(file)} was removed or replaced while the database was writing it; ` +

@@ -63,17 +63,17 @@ function values(input: unknown): Value[] {
   return out;
 }
 
-/** `list.length`. */
+/** `list.length`: the number of elements. */
 export const listLength = op<ListState>("list.length", {
   run: (_e, l) => l.items.length,
 });
 
-/** `list.get(i)`. */
+/** `list.get(i)`: a copy of the element at `i` (negative counts from the end); out of range → IndexOutOfRangeError. */
 export const listGet = op<ListState>("list.get", {
   run: (_e, l, args) => cloneOut(l.items[position(l, args[1], "get")]),
 });
 
-/** `list.set(i, value)`. */
+/** `list.set(i, value)`: replaces the element at `i` (negative counts from the end); out of range → IndexOutOfRangeError. */
 export const listSet = op<ListState>("list.set", {
   run(e, l, args) {
     const at = position(l, args[1], "set");
@@ -87,7 +87,7 @@ export const listSet = op<ListState>("list.set", {
   },
 });
 
-/** `list.append(value)`. */
+/** `list.append(value)`: adds the value at the end. */
 export const listAppend = op<ListState>("list.append", {
   run(e, l, args) {
     const v = cloneIn(args[1]);
@@ -97,7 +97,7 @@ export const listAppend = op<ListState>("list.append", {
   },
 });
 
-/** `list.extend(iterable)`: all elements or none. */
+/** `list.extend(iterable)`: appends every element of an array or another iterable, all or none. */
 export const listExtend = op<ListState>("list.extend", {
   run(e, l, args) {
     const vs = values(args[1]);
@@ -108,7 +108,7 @@ export const listExtend = op<ListState>("list.extend", {
   },
 });
 
-/** `list.insert(i, value)`: Python semantics, the index is clamped to the list. */
+/** `list.insert(i, value)`: inserts the value before position `i`, as Python does: the index is clamped to the list. */
 export const listInsert = op<ListState>("list.insert", {
   run(e, l, args) {
     const n = l.items.length;
@@ -134,12 +134,12 @@ function removeAt(e: Engine, l: ListState, at: number): Value {
   return v;
 }
 
-/** `list.pop(i = -1)`: removes and returns the element. */
+/** `list.pop(i = -1)`: removes and returns the element; an empty list or an index out of range → IndexOutOfRangeError. */
 export const listPop = op<ListState>("list.pop", {
   run: (e, l, args) => cloneOut(removeAt(e, l, position(l, args.length > 1 ? args[1] : -1, "pop"))),
 });
 
-/** `list.remove(value)`: removes the first deep-equal element. */
+/** `list.remove(value)`: removes the first deep-equal element; none → ValueNotFoundError. */
 export const listRemove = op<ListState>("list.remove", {
   run(e, l, args) {
     const v = cloneIn(args[1]);
@@ -189,7 +189,7 @@ export const listSlice = op<ListState>("list.slice", {
   },
 });
 
-/** `list.reverse()`, in place. */
+/** `list.reverse()`: reverses the list in place. */
 export const listReverse = op<ListState>("list.reverse", {
   run(e, l) {
     saveForUndo(e, l);
@@ -226,7 +226,7 @@ function checkSortOptions(o: unknown): SortOptions {
   return { key, reverse };
 }
 
-/** `list.sort({ key?, reverse? })`: stable, by the total order of values. */
+/** `list.sort({ key?, reverse? })`: sorts in place, stably, by the total order of values (`key`: by that field of object elements). */
 export const listSort = op<ListState>("list.sort", {
   run(e, l, args) {
     const { key, reverse } = checkSortOptions(args[1]);
@@ -254,7 +254,7 @@ export const listSort = op<ListState>("list.sort", {
   },
 });
 
-/** `list.clear()`. */
+/** `list.clear()`: removes every element. */
 export const listClear = op<ListState>("list.clear", {
   run(e, l) {
     const items = l.items;
@@ -270,7 +270,7 @@ export const listToArray = op<ListState>("list.toArray", {
   stream: (_e, l) => capturedBatches(l.items, cloneOut),
 });
 
-/** `list[Symbol.iterator]()`: copies, in order, seeing appends made while iterating. */
+/** `list.iter()`: the elements' copies in order — `list[Symbol.iterator]()`, which sees appends made while iterating. */
 export const listIter = op<ListState>("list.iter", {
   *run(_e, l) {
     for (let i = 0; i < l.items.length; i++) yield cloneOut(l.items[i]);

@@ -64,7 +64,7 @@ function pickKeys(t: TableState, terms: IndexTerm[]): Pk[] | null {
   return best;
 }
 
-/** `table.query(query)`: rows (or columns) matching a declarative query. */
+/** `table.query(query?)`: rows (or columns) matching a declarative query (none: every row). */
 export const tableQuery = op<TableState>("table.query", {
   run(_e, t, args) {
     const plan = compileQuery(t.schema, args[1]);
@@ -140,7 +140,7 @@ export const tableCreateIndex = op<TableState>("table.createIndex", {
   },
 });
 
-/** `table.dropIndex(column)`: whether there was one. */
+/** `table.dropIndex(column)`: drops the index on `column`; whether there was one. */
 export const tableDropIndex = op<TableState>("table.dropIndex", {
   run(e, t, args) {
     const column = args[1] as string;

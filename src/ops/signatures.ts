@@ -42,9 +42,13 @@ export const SIGNATURES = {
   "db.getDict": read("db", 1),
   "db.getList": read("db", 1),
   "db.getTable": read("db", 1),
+  "db.dict": write("db", 1),
+  "db.list": write("db", 1),
+  "db.table": write("db", 1),
   "db.collections": read("db", 0),
   "db.drop": write("db", 1, 3),
   "db.lsn": read("db", 0),
+  "db.stats": read("db", 0),
 
   "dict.get": read("dict", 2, 3),
   "dict.set": write("dict", 3, 4),

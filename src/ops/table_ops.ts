@@ -85,7 +85,7 @@ function rowList(input: unknown): unknown[] {
   );
 }
 
-/** `table.insertMany(rows)`: all rows or none. */
+/** `table.insertMany(rows)`: all rows or none; a key that exists, or comes twice → DuplicateKeyError. */
 export const tableInsertMany = op<TableState>("table.insertMany", {
   run(e, t, args) {
     const input = rowList(args[1]);
@@ -146,7 +146,7 @@ export const tableUpdate = op<TableState>("table.update", {
   },
 });
 
-/** `table.patch(pk, partial)`: changes the given columns only; logged as the `table.update` of the whole row. */
+/** `table.patch(pk, partial)`: changes the given columns only (a missing key → KeyNotFoundError); logged as the `table.update` of the whole row. */
 export const tablePatch = op<TableState>("table.patch", {
   run(e, t, args) {
     const key = checkPk(t.schema, args[1]);
@@ -200,7 +200,7 @@ export const tableGetEntry = op<TableState>("table.getEntry", {
   },
 });
 
-/** `table.has(pk)`. */
+/** `table.has(pk)`: whether a row has that key. */
 export const tableHas = op<TableState>("table.has", {
   run: (_e, t, args) => t.store.has(checkPk(t.schema, args[1])),
 });

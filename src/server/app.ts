@@ -1,7 +1,8 @@
 /**
  * The Hono app: `GET /health`, `POST /v1/rpc`, `GET /v1/ws`,
- * `GET|POST /v1/arrow/<table>`, `GET /client.js` (DESIGN §7), and the admin
- * page at `GET /` and `GET /admin` (`admin.ts`). It reads no
+ * `GET|POST /v1/arrow/<table>`, `GET /v1/watch`, `GET /metrics`,
+ * `GET /client.js` (DESIGN §7), and the admin page at `GET /` and
+ * `GET /admin` (`admin.ts`). It reads no
  * runtime global: the runtime's `upgradeWebSocket` and the client bundle are
  * handed in, so the same app runs on Deno, Bun and Node and can be mounted
  * inside another Hono app.
@@ -13,6 +14,11 @@
  * per-peer throttle on wrong passwords (`auth.ts`), checked before a body
  * is read.
  *
+ * Handed a promise of the database instead of the database, the app serves
+ * while it loads: `/health` answers 503 `loading` with the progress, and
+ * every request that passes authentication is answered `LOADING` until the
+ * database is there (Redis answers `-LOADING` the same way).
+ *
  * @module
  */
 
@@ -20,7 +26,7 @@ import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import type { UpgradeWebSocket } from "hono/ws";
 import { arrayHeader, concatBytes, decode, encode } from "../wire/codec.ts";
-import type { Database } from "../api/database.ts";
+import type { Database, LoadProgress } from "../api/database.ts";
 import type { Query } from "../core/query.ts";
 import { ClosedError, ConnectionError, type CyberDBError, ProtocolError, TooLargeError } from "../errors.ts";
 import {
@@ -39,6 +45,8 @@ import { fromJsonValue, toJsonValue } from "../wire/json.ts";
 import { OriginPolicy } from "./origin.ts";
 import { answerFrames, type ErrorLogger, Executor, streamRows } from "./rpc.ts";
 import { SocketRegistry } from "./ws.ts";
+import { Monitor, now, type Source } from "./metrics.ts";
+import { loadingError } from "./loading.ts";
 import { jsonBatch, openWatch, sseSpec, WatchTokens } from "./watch.ts";
 import type { FeedCursor } from "../api/feed.ts";
 
@@ -79,6 +87,14 @@ export interface AppOptions {
   onWatch?: (raw: unknown) => void;
   /** Receives notable events, e.g. a peer throttled for wrong passwords (default `console.error`). */
   notice?: (line: string) => void;
+  /** Also write one line per connection, refused password and failed op to `notice` (`--verbose`). */
+  verbose?: boolean;
+  /**
+   * While the database given as a promise loads: how far it has come (for
+   * `/health` and the `LOADING` messages), e.g. from `Database.open`'s
+   * `onProgress`.
+   */
+  loadProgress?: () => LoadProgress | null;
   /** Serve the admin page at `GET /` and `GET /admin` (default true); it needs `clientBundle`. */
   admin?: boolean;
 }
@@ -228,7 +244,10 @@ function turn(): Promise<void> {
  * reads (the stream pulls the next batch only once the previous one was
  * taken), with a turn of the event loop between batches.
  */
-function streamBody(frames: Generator<Uint8Array, void, void>): ReadableStream<Uint8Array> {
+function streamBody(
+  frames: Generator<Uint8Array, void, void>,
+  sent: (bytes: number) => void,
+): ReadableStream<Uint8Array> {
   let first = true;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -236,7 +255,10 @@ function streamBody(frames: Generator<Uint8Array, void, void>): ReadableStream<U
       first = false;
       const next = frames.next();
       if (next.done) controller.close();
-      else controller.enqueue(next.value);
+      else {
+        sent(next.value.byteLength);
+        controller.enqueue(next.value);
+      }
     },
     cancel() {
       frames.return();
@@ -253,11 +275,15 @@ function own(body: unknown, key: string): unknown {
 
 /** Everything the routes share. */
 interface Shared {
-  db: Database;
+  /** The database; throws `LoadingError` while it is still loading. */
+  database(): Database;
   executor: Executor;
+  monitor: Monitor;
   limit: number;
   /** Most bytes of one HTTP answer (not streamed), as `--max-output-bytes`. */
   maxOutputBytes: number;
+  /** Whether the server has a password (and so authenticates every request but `/health`). */
+  needsPassword: boolean;
   /** `null` when the request may pass, else the error to answer (with `retryAfter` when throttled). */
   authorize(c: Context): (CyberDBError & { retryAfter?: number }) | null;
   peer(c: Context): string;
@@ -281,6 +307,30 @@ function errorResponse(c: Context, error: WireError, retryAfter?: number, status
 function failure(c: Context, shared: Shared, e: unknown): Response {
   const retry = (e as { retryAfter?: unknown } | null)?.retryAfter;
   return errorResponse(c, shared.executor.wireError(e), typeof retry === "number" ? retry : undefined);
+}
+
+/** The context of a route behind {@linkcode bodyLimit}: its body, read and bounded. */
+type BodyEnv = { Variables: { body: Uint8Array } };
+
+/**
+ * Reads the request's body — at most `limit` bytes, refused (`TOO_LARGE`)
+ * before anything is decoded — into `c.var.body`, so no route handles an
+ * unbounded body. Behind {@linkcode requireAuth}: a body is read only once
+ * the request has proved it may send one.
+ */
+function bodyLimit(shared: Shared, op: string): MiddlewareHandler<BodyEnv> {
+  return async (c, next) => {
+    const t0 = now();
+    try {
+      const bytes = await readBody(c.req.raw, shared.limit);
+      shared.monitor.metrics.received.http += bytes.byteLength;
+      c.set("body", bytes);
+    } catch (e) {
+      // Refused before it ran: counted under `op` (the request's own op is not known yet).
+      return errorResponse(c, shared.executor.observe(op, t0, e, { transport: "http", peer: shared.peer(c) })!);
+    }
+    await next();
+  };
 }
 
 /** Refuses the request unless it carries the password (before any body is read). */
@@ -315,24 +365,39 @@ function requireAuth(shared: Shared): MiddlewareHandler {
  * await db.close();
  * ```
  */
-export function createApp(db: Database, options: AppOptions): CyberApp {
+export function createApp(db: Database | Promise<Database>, options: AppOptions): CyberApp {
   const limit = options.maxRequestBytes ?? APP_DEFAULTS.maxRequestBytes;
   const log: ErrorLogger = options.log ?? ((m, e) => console.error(m, e));
   const notice = options.notice ?? ((line: string) => console.error(line));
-  const executor = new Executor(db, { log });
-  const guard = options.password === undefined
-    ? null
-    : new AuthGuard(passwordChecker(options.password), { log: notice });
+  const monitor = new Monitor(options.verbose ? { verbose: notice } : {});
+  const progress = options.loadProgress ?? (() => null);
+  let opened: Database | null = db instanceof Promise ? null : db;
+  let failed = false;
+  if (db instanceof Promise) db.then((d) => (opened = d), () => (failed = true));
+  const stillLoading = () =>
+    failed
+      ? new ClosedError("The database could not be opened: the server is stopping; see its log")
+      : loadingError(progress());
+  const executor = new Executor(db, { log, monitor, loading: stillLoading });
+  const guard = options.password === undefined ? null : new AuthGuard(passwordChecker(options.password), {
+    log: notice,
+    onRefused: (peer, e) => monitor.authFailed(peer, e.message),
+  });
   const policy = new OriginPolicy({ open: options.password !== undefined, allow: options.allowOrigin });
   const own = options.peerAddress;
   const peer = own === undefined ? peerOf : (c: Context) => own(c.req.raw, c.env);
   const maxOutputBytes = options.maxOutputBytes ?? APP_DEFAULTS.maxOutputBytes;
   const shared: Shared = {
-    db,
+    database() {
+      if (opened === null) throw stillLoading();
+      return opened;
+    },
     executor,
+    monitor,
     limit,
     maxOutputBytes,
     peer,
+    needsPassword: guard !== null,
     authorize: (c) => guard === null ? null : guard.verify(peer(c), passwordFromHeader(c.req.header("authorization"))),
   };
   const sockets = new SocketRegistry({
@@ -344,8 +409,9 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     authTimeout: options.authTimeout ?? APP_DEFAULTS.authTimeout,
     maxUnauthenticated: options.maxUnauthenticated ?? APP_DEFAULTS.maxUnauthenticated,
     maxUnauthenticatedPerPeer: options.maxUnauthenticatedPerPeer ?? APP_DEFAULTS.maxUnauthenticatedPerPeer,
-    watch: (spec) => openWatch(db, spec),
+    watch: (spec) => openWatch(shared.database(), spec),
     onWatch: options.onWatch,
+    monitor,
   });
   const tokens = options.password === undefined ? null : new WatchTokens(options.password);
   /** The event streams open now: each entry ends its stream (shutdown). */
@@ -382,40 +448,22 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     }),
   );
 
-  app.get("/health", (c) => health(c, db, limit));
+  app.get("/health", (c) => health(c, opened, limit, stillLoading, progress));
+  app.get("/metrics", requireAuth(shared), (c) =>
+    c.body(
+      monitor.metrics.render({
+        connections: { http: httpInflight, ws: sockets.size, sse: eventStreams.size },
+        loading: opened === null,
+        db: opened,
+      }),
+      200,
+      { "content-type": "text/plain; version=0.0.4; charset=utf-8", "cache-control": "no-store" },
+    ));
   app.route("/v1/arrow", arrowRoutes(shared));
   app.route("/v1/rpc", rpcRoutes(shared));
   app.route("/v1/watch", watchRoutes(shared, tokens, eventStreams));
-  app.get("/v1/ws", async (c, next) => {
-    // A password in the upgrade request authenticates the socket at once. A
-    // wrong one is refused only while the peer is throttled; otherwise the
-    // socket opens unauthenticated, so that the client's auth frame gets the
-    // precise error (a failed upgrade tells a WebSocket client nothing).
-    let authed = guard === null;
-    if (guard !== null && c.req.header("authorization") !== undefined) {
-      const denied = shared.authorize(c);
-      if (denied?.retryAfter !== undefined) return failure(c, shared, denied);
-      authed = denied === null;
-    }
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      return c.json({
-        ok: false,
-        error: { code: "PROTOCOL", message: "GET /v1/ws expects a WebSocket upgrade: connect with a WebSocket client" },
-      }, 426);
-    }
-    const who = peer(c);
-    if (!authed && !sockets.canAcceptUnauthenticated(who)) {
-      return failure(
-        c,
-        shared,
-        new ConnectionError(
-          "Too many connections are waiting to authenticate: authenticate the open ones, or retry in a moment",
-        ),
-      );
-    }
-    return await options.upgradeWebSocket(() => sockets.events(authed, who))(c, next);
-  });
-  app.get("/client.js", clientRoute(options.clientBundle, log));
+  app.route("/v1/ws", wsRoutes(shared, sockets, options.upgradeWebSocket));
+  app.route("/client.js", clientRoutes(options.clientBundle, log));
   if (options.admin !== false) app.route("/", adminRoutes({ password: options.password !== undefined }));
 
   return {
@@ -432,10 +480,28 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
 
 /**
  * `GET /health`, without auth: 200 `{ ok: true, status: "ok", … }` while
- * the server reads and writes; 503 `{ ok: false, status: "read-only", error }`
- * while the disk refuses writes (reads are still served).
+ * the server reads and writes; 503 `{ ok: false, status: "loading",
+ * progress, error }` while the database is still loading; 503 `{ ok:
+ * false, status: "read-only", error }` while the disk refuses writes (reads
+ * are still served).
  */
-function health(c: Context, db: Database, limit: number): Response {
+function health(
+  c: Context,
+  db: Database | null,
+  limit: number,
+  loading: () => CyberDBError,
+  progress: () => LoadProgress | null,
+): Response {
+  if (db === null) {
+    const e = loading();
+    return c.json({
+      ok: false,
+      status: "loading",
+      maxRequestBytes: limit,
+      progress: progress(),
+      error: { code: e.code, message: e.message },
+    }, 503);
+  }
   const storage = (db as { storageError?: CyberDBError | null }).storageError ?? null;
   if (storage !== null) {
     return c.json({
@@ -507,18 +573,27 @@ class ReplyEncoder {
 }
 
 /** `POST /v1/rpc`: one request, a pipeline, an atomic batch, or a streamed answer. */
-function rpcRoutes(shared: Shared): Hono {
-  const { executor, limit } = shared;
-  const rpc = new Hono();
+function rpcRoutes(shared: Shared): Hono<BodyEnv> {
+  const { executor, monitor } = shared;
+  const counted = monitor.metrics;
+  const rpc = new Hono<BodyEnv>();
   rpc.use("*", requireAuth(shared));
-  rpc.post("/", async (c) => {
+  rpc.post("/", bodyLimit(shared, "unknown"), async (c) => {
     const type = c.req.header("content-type");
     const json = !isMsgpack(type);
     const headers = { "content-type": json ? "application/json" : MSGPACK };
+    const source: Source = { transport: "http", peer: shared.peer(c) };
     const out = new ReplyEncoder(json, shared.maxOutputBytes, (e) => executor.wireError(e));
-    const send = (reply: WireReply) =>
-      c.body(out.encode(reply) as Uint8Array<ArrayBuffer>, statusOf(reply) as 200, headers);
-    const fail = (e: unknown) => send({ ok: false, error: executor.wireError(e) });
+    const body = (bytes: Uint8Array, status: number) => {
+      counted.sent.http += bytes.byteLength;
+      return c.body(bytes as Uint8Array<ArrayBuffer>, status as 200, headers);
+    };
+    const send = (reply: WireReply) => body(out.encode(reply), statusOf(reply));
+    const fail = (e: unknown) => {
+      // Refused before it ran (a bad body, a wrong header): counted, with the op unknown.
+      const error = executor.observe("unknown", now(), e, source)!;
+      return send({ ok: false, error });
+    };
     if (json && mediaType(type) !== "application/json") {
       return fail(
         new ProtocolError(
@@ -529,40 +604,36 @@ function rpcRoutes(shared: Shared): Hono {
     // X-CyberDB-Stream: <batchRows> asks for the answer as a stream of batches (see wire.ts).
     const streamHeader = c.req.header(STREAM_HEADER);
     let rows: number | undefined;
-    let body: unknown;
+    let request: unknown;
     try {
       if (streamHeader !== undefined) rows = streamRows(streamHeader);
-      body = decodeBody(
-        await readBody(c.req.raw, limit),
-        json,
-        "one { op, args }, an array of them or { atomic: true, ops }",
-      );
+      request = decodeBody(c.var.body, json, "one { op, args }, an array of them or { atomic: true, ops }");
     } catch (e) {
       return fail(e);
     }
-    const atomic = !Array.isArray(body) && own(body, "atomic") === true;
+    const atomic = !Array.isArray(request) && own(request, "atomic") === true;
     if (rows !== undefined) {
-      if (Array.isArray(body) || atomic) {
+      if (Array.isArray(request) || atomic) {
         return fail(
           new ProtocolError(
             `${STREAM_HEADER} applies to one { op, args } request, not to a pipeline or an atomic batch: leave the header out`,
           ),
         );
       }
-      const reply = await executor.run(body, true);
+      const reply = await executor.run(request, true, source);
       if (!reply.ok) return send(reply);
       const frames = answerFrames(reply.value, rows, json ? jsonLine : lengthPrefixed, (e) => executor.wireError(e));
-      return c.body(streamBody(frames), 200, {
+      return c.body(streamBody(frames, (n) => (counted.sent.http += n)), 200, {
         "content-type": json ? NDJSON : MSGPACK_STREAM,
         "cache-control": "no-store",
       });
     }
-    if (Array.isArray(body)) {
-      const parts = await executor.runPipeline(body, (r) => out.encode(r));
-      return c.body(out.join(parts) as Uint8Array<ArrayBuffer>, 200, headers);
+    if (Array.isArray(request)) {
+      const parts = await executor.runPipeline(request, (r) => out.encode(r), source);
+      return body(out.join(parts), 200);
     }
-    if (atomic) return send(await executor.runAtomic(own(body, "ops"), own(body, "checks")));
-    return send(await executor.run(body));
+    if (atomic) return send(await executor.runAtomic(own(request, "ops"), own(request, "checks"), source));
+    return send(await executor.run(request, false, source));
   });
   return rpc;
 }
@@ -572,36 +643,39 @@ function rpcRoutes(shared: Shared): Hono {
  * of a query's answer (POST, the query as JSON or msgpack) — what DuckDB,
  * Polars and pandas read directly. apache-arrow is loaded on first use only.
  */
-function arrowRoutes(shared: Shared): Hono {
-  const { db, executor, limit } = shared;
-  const arrow = new Hono();
+function arrowRoutes(shared: Shared): Hono<BodyEnv> {
+  const { executor, monitor } = shared;
+  const arrow = new Hono<BodyEnv>();
   arrow.use("*", requireAuth(shared));
   const answer = async (c: Context, query: unknown) => {
+    const db = shared.database();
     const { toArrowIPC } = await import("../arrow/arrow.ts");
     const table = db.getTable(c.req.param("table") ?? "");
     const bytes = toArrowIPC(table, (query ?? {}) as Query);
     // In sync "always", what was read is sent only once it is durable.
     await executor.visible();
+    monitor.metrics.sent.http += bytes.byteLength;
     return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/vnd.apache.arrow.stream" });
   };
-  arrow.get("/:table", async (c) => {
+  /** Answers, counting the export (op "arrow") and what it failed with. */
+  const counted = async (c: Context, query: () => Promise<unknown>) => {
+    const t0 = now();
     try {
-      return await answer(c, {});
+      const res = await answer(c, await query());
+      executor.observe("arrow", t0, null);
+      return res;
     } catch (e) {
-      return failure(c, shared, e);
+      const retry = (e as { retryAfter?: unknown } | null)?.retryAfter;
+      const error = executor.observe("arrow", t0, e, { transport: "http", peer: shared.peer(c) })!;
+      return errorResponse(c, error, typeof retry === "number" ? retry : undefined);
     }
-  });
-  arrow.post("/:table", async (c) => {
-    try {
+  };
+  arrow.get("/:table", (c) => counted(c, () => Promise.resolve({})));
+  arrow.post("/:table", bodyLimit(shared, "arrow"), (c) =>
+    counted(c, () => {
       const json = !isMsgpack(c.req.header("content-type"));
-      return await answer(
-        c,
-        decodeBody(await readBody(c.req.raw, limit), json, 'a query object such as {"where": ...}'),
-      );
-    } catch (e) {
-      return failure(c, shared, e);
-    }
-  });
+      return Promise.resolve(decodeBody(c.var.body, json, 'a query object such as {"where": ...}'));
+    }));
   return arrow;
 }
 
@@ -654,15 +728,18 @@ function watchRoutes(shared: Shared, tokens: WatchTokens | null, streams: Set<()
       if (denied !== null) return failure(c, shared, denied);
     }
     let cursor: FeedCursor;
+    const t0 = now();
+    const peer = shared.peer(c);
     try {
-      cursor = openWatch(shared.db, sseSpec(new URL(c.req.url), c.req.header("last-event-id") ?? null));
+      cursor = openWatch(shared.database(), sseSpec(new URL(c.req.url), c.req.header("last-event-id") ?? null));
       // Resuming from the log first: a failure there is an ordinary error reply.
       while (cursor.resuming) await cursor.wait();
       if (cursor.error !== null) throw cursor.error;
     } catch (e) {
-      return failure(c, shared, e);
+      return errorResponse(c, shared.executor.observe("watch", t0, e, { transport: "sse", peer })!);
     }
-    return c.body(eventStream(cursor, streams), 200, {
+    shared.executor.observe("watch", t0, null);
+    return c.body(eventStream(cursor, streams, shared.monitor, peer), 200, {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-store",
       "x-accel-buffering": "no",
@@ -672,13 +749,28 @@ function watchRoutes(shared: Shared, tokens: WatchTokens | null, streams: Set<()
 }
 
 /** The body of an event stream: one event per batch, made as the client reads (see {@linkcode watchRoutes}). */
-function eventStream(cursor: FeedCursor, streams: Set<() => void>): ReadableStream<Uint8Array> {
-  const text = new TextEncoder();
+function eventStream(
+  cursor: FeedCursor,
+  streams: Set<() => void>,
+  monitor: Monitor,
+  peer: string,
+): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  const text = {
+    encode(s: string): Uint8Array {
+      const bytes = encoder.encode(s);
+      monitor.metrics.sent.sse += bytes.byteLength;
+      return bytes;
+    },
+  };
   let controller: ReadableStreamDefaultController<Uint8Array>;
   let ended = false;
+  const since = now();
+  monitor.connection("sse", peer, "opened");
   const end = () => {
     if (ended) return;
     ended = true;
+    monitor.connection("sse", peer, `closed after ${((now() - since) / 1000).toFixed(1)} s`);
     streams.delete(end);
     cursor.close();
     try {
@@ -723,9 +815,9 @@ function eventStream(cursor: FeedCursor, streams: Set<() => void>): ReadableStre
 }
 
 /** `GET /client.js`: the browser bundle of the client, built once on first request. */
-function clientRoute(make: (() => Promise<string>) | undefined, log: ErrorLogger) {
+function clientRoutes(make: (() => Promise<string>) | undefined, log: ErrorLogger): Hono {
   let bundle: Promise<string> | null = null;
-  return async (c: Context) => {
+  return new Hono().get("/", async (c) => {
     if (!make) return c.notFound();
     try {
       bundle ??= make();
@@ -736,5 +828,45 @@ function clientRoute(make: (() => Promise<string>) | undefined, log: ErrorLogger
       log("cyberdb: building /client.js failed:", e);
       return c.text("Building the client bundle failed: see the server log", 500);
     }
-  };
+  });
+}
+
+/**
+ * `GET /v1/ws`: the WebSocket upgrade. Before it, only the throttle and the
+ * cap on sockets still waiting to authenticate apply; the socket's frames
+ * are then the registry's (ws.ts), which takes nothing but a small auth
+ * frame until the socket is authenticated.
+ */
+function wsRoutes(shared: Shared, sockets: SocketRegistry, upgradeWebSocket: UpgradeWebSocket): Hono {
+  const routes = new Hono();
+  routes.get("/", async (c, next) => {
+    // A password in the upgrade request authenticates the socket at once. A
+    // wrong one is refused only while the peer is throttled; otherwise the
+    // socket opens unauthenticated, so that the client's auth frame gets the
+    // precise error (a failed upgrade tells a WebSocket client nothing).
+    let authed = !shared.needsPassword;
+    if (shared.needsPassword && c.req.header("authorization") !== undefined) {
+      const denied = shared.authorize(c);
+      if (denied?.retryAfter !== undefined) return failure(c, shared, denied);
+      authed = denied === null;
+    }
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      return c.json({
+        ok: false,
+        error: { code: "PROTOCOL", message: "GET /v1/ws expects a WebSocket upgrade: connect with a WebSocket client" },
+      }, 426);
+    }
+    const who = shared.peer(c);
+    if (!authed && !sockets.canAcceptUnauthenticated(who)) {
+      return failure(
+        c,
+        shared,
+        new ConnectionError(
+          "Too many connections are waiting to authenticate: authenticate the open ones, or retry in a moment",
+        ),
+      );
+    }
+    return await upgradeWebSocket(() => sockets.events(authed, who))(c, next);
+  });
+  return routes;
 }

@@ -108,6 +108,8 @@ export interface AuthGuardOptions {
   now?: () => number;
   /** Receives one line per refusal period that starts. */
   log?: (line: string) => void;
+  /** Told of every refusal (wrong or missing password, throttled peer): metrics and `--verbose`. */
+  onRefused?: (peer: string, error: AuthError) => void;
 }
 
 interface PeerRecord {
@@ -148,6 +150,7 @@ export class AuthGuard {
   #maxPeers: number;
   #now: () => number;
   #log: (line: string) => void;
+  #onRefused: ((peer: string, error: AuthError) => void) | null;
   #refused = 0;
 
   /** A guard over `check`. */
@@ -159,6 +162,7 @@ export class AuthGuard {
     this.#maxPeers = options.maxPeers ?? 10_000;
     this.#now = options.now ?? Date.now;
     this.#log = options.log ?? (() => {});
+    this.#onRefused = options.onRefused ?? null;
   }
 
   /** Wrong passwords and refusals counted since the start. */
@@ -171,6 +175,12 @@ export class AuthGuard {
    * otherwise the AuthError to answer (`retryAfter` set when refused for a while).
    */
   verify(peer: string, given: unknown): (AuthError & { retryAfter?: number }) | null {
+    const refused = this.#verify(peer, given);
+    if (refused !== null) this.#onRefused?.(peer, refused);
+    return refused;
+  }
+
+  #verify(peer: string, given: unknown): (AuthError & { retryAfter?: number }) | null {
     const now = this.#now();
     const rec = this.#peers.get(peer);
     if (rec !== undefined && rec.until > now) {

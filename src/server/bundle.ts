@@ -6,7 +6,10 @@
  */
 
 /**
- * Bundles `client.ts` (and msgpackr) into one minified ES module.
+ * Bundles `client.ts` (and msgpackr) into one minified ES module. Needs
+ * esbuild (a devDependency) and client.ts on disk, so it runs in a checkout
+ * of @cyberdb/core; a server run from the npm or JSR package serves the
+ * prebuilt bundle instead (`npm run build:client` regenerates it).
  *
  * @example
  * ```ts

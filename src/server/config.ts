@@ -20,6 +20,12 @@ export interface ServerConfig {
   dir: string | null;
   /** When acknowledged writes reach the disk (default `"interval"`). */
   sync: SyncMode;
+  /**
+   * `--repair`: open a damaged log by cutting it at the first damaged record
+   * (`Database.open({ repair: true })`; the cut is printed), instead of
+   * refusing to start.
+   */
+  repair?: boolean;
   /** Milliseconds between fsyncs in `"interval"` mode. */
   flushInterval?: number;
   /** Milliseconds between automatic snapshots. */
@@ -42,6 +48,8 @@ export interface ServerConfig {
   maxOutputBytes: number;
   /** Without a password: browser origins allowed besides loopback ones (`*` = all). */
   allowOrigin: string[];
+  /** Write one line per connection, refused password and failed op to stderr. */
+  verbose: boolean;
 }
 
 /** The defaults of every optional setting. */
@@ -75,7 +83,12 @@ const FLAGS: Record<string, string> = {
   "max-output-bytes": "CYBERDB_MAX_OUTPUT_BYTES",
   "allow-origin": "CYBERDB_ALLOW_ORIGIN",
   memory: "CYBERDB_MEMORY",
+  verbose: "CYBERDB_VERBOSE",
+  repair: "CYBERDB_REPAIR",
 };
+
+/** Flags that take no value (`--memory`; `--memory=0` turns one off that the environment set). */
+const SWITCHES = new Set(["memory", "verbose", "repair"]);
 
 /** The usage text printed by `--help` and after a bad flag. */
 export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBERDB_* env variable)
@@ -85,6 +98,9 @@ export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBER
                               wrong passwords are throttled per client address
   --dir DIR                   data directory (default ./data)
   --memory                    keep everything in memory only (no --dir)
+  --repair                    if the log is damaged, cut it at the first damaged record and start
+                              (the records from there on are lost; the cut is printed). See first
+                              what would be cut: cyberdb check DIR / cyberdb repair DIR
   --sync always|interval|manual   when writes reach the disk (default interval)
   --flush-interval MS         fsync period in interval mode (default 1000)
   --snapshot-interval MS      snapshot period (default 900000)
@@ -98,7 +114,8 @@ export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBER
   --max-output-bytes N        unread replies one WebSocket client may have before it is
                               disconnected (default 268435456)
   --allow-origin ORIGINS      without a password, also answer these web origins (comma-separated,
-                              e.g. http://app.local:8080; '*' = any); loopback pages always may`;
+                              e.g. http://app.local:8080; '*' = any); loopback pages always may
+  --verbose                   one line per connection, refused password and failed op on stderr`;
 
 /** Whether `host` only accepts connections from this machine. */
 export function isLoopback(host: string): boolean {
@@ -175,8 +192,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     const eq = a.indexOf("=");
     const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
     if (!(name in FLAGS)) throw new ValidationError(`Unknown flag ${JSON.stringify("--" + name)}\n${USAGE}`);
-    if (name === "memory") {
-      raw.memory = eq < 0 ? "1" : a.slice(eq + 1);
+    if (SWITCHES.has(name)) {
+      raw[name] = eq < 0 ? "1" : a.slice(eq + 1);
       continue;
     }
     const value = eq < 0 ? argv[++i] : a.slice(eq + 1);
@@ -187,7 +204,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   if (!["always", "interval", "manual"].includes(sync)) {
     throw new ValidationError(`--sync ${JSON.stringify(sync)} is unknown: use always, interval or manual`);
   }
-  const memory = raw.memory !== undefined && raw.memory !== "0" && raw.memory !== "false";
+  const on = (v: string | undefined) => v !== undefined && v !== "0" && v !== "false";
+  const memory = on(raw.memory);
   const config: ServerConfig = {
     host: raw.host ?? DEFAULTS.host,
     port: raw.port === undefined ? DEFAULTS.port : integer("port", raw.port, 0, 65535),
@@ -210,7 +228,12 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
       ? DEFAULTS.maxOutputBytes
       : integer("max-output-bytes", raw["max-output-bytes"], 64 * 1024, 2 ** 40),
     allowOrigin: parseOrigins(raw["allow-origin"]),
+    verbose: on(raw.verbose),
   };
+  if (on(raw.repair)) {
+    if (memory) throw new ValidationError("--repair repairs a data directory's log: it does nothing with --memory");
+    config.repair = true;
+  }
   if (raw["flush-interval"] !== undefined) {
     config.flushInterval = integer("flush-interval", raw["flush-interval"], 0, 86_400_000);
   }

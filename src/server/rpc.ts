@@ -10,12 +10,23 @@ import { Batches } from "../core/batches.ts";
 import type { Database } from "../api/database.ts";
 import type { Check } from "../core/entry.ts";
 import { isWrite } from "../ops/mod.ts";
-import { CyberDBError, ProtocolError } from "../errors.ts";
+import { CyberDBError, LoadingError, ProtocolError } from "../errors.ts";
+import { type Monitor, now, type Source } from "./metrics.ts";
 import { quote } from "../core/value.ts";
 import { MAX_STREAM_ROWS, type StreamFrame, type WireError, type WireReply } from "../wire/protocol.ts";
 
 /** Where unexpected (non-CyberDB) errors are reported; clients never see them. */
 export type ErrorLogger = (message: string, error: unknown) => void;
+
+/** Options of {@linkcode Executor}. */
+export interface ExecutorOptions {
+  /** Receives unexpected errors (default: `console.error`). */
+  log?: ErrorLogger;
+  /** Counts every answered request (metrics, `--verbose`). */
+  monitor?: Monitor;
+  /** While the database is still loading: the error every request is answered with (default: a plain `LoadingError`). */
+  loading?: () => CyberDBError;
+}
 
 /** A request value quoted for a message: brief and cheap, however large the value. */
 const describe = quote;
@@ -28,7 +39,9 @@ function own(req: unknown, key: string): unknown {
 }
 
 /**
- * Runs requests and answers them. In `sync: "always"` a write is answered
+ * Runs requests and answers them. Given a promise of the database (a
+ * server that listens while it loads), it answers every request with
+ * `LOADING` until the database is there. In `sync: "always"` a write is answered
  * only once `db.flush()` says it is on disk, and so is every other request
  * while writes wait for their fsync: a reply never shows a write before it
  * is durable (Redis's `appendfsync always` holds replies the same way), and
@@ -44,17 +57,32 @@ function own(req: unknown, key: string): unknown {
  * ```
  */
 export class Executor {
-  #db: Database;
-  #always: boolean;
+  #db: Database | null = null;
+  #always = false;
   #log: ErrorLogger;
+  #monitor: Monitor | null;
+  #loading: () => CyberDBError;
   #inflight = 0;
   #idle: (() => void)[] = [];
 
-  /** Wraps `db`; `log` receives unexpected errors (default: `console.error`). */
-  constructor(db: Database, options: { log?: ErrorLogger } = {}) {
+  /** Wraps `db` (or the database a promise will give: until then, requests are answered `LOADING`). */
+  constructor(db: Database | Promise<Database>, options: ExecutorOptions = {}) {
+    this.#log = options.log ?? ((m, e) => console.error(m, e));
+    this.#monitor = options.monitor ?? null;
+    this.#loading = options.loading ??
+      (() => new LoadingError("The database is still loading: retry in a moment"));
+    if (db instanceof Promise) db.then((d) => this.#ready(d), () => {});
+    else this.#ready(db);
+  }
+
+  #ready(db: Database): void {
     this.#db = db;
     this.#always = db.options.sync === "always";
-    this.#log = options.log ?? ((m, e) => console.error(m, e));
+  }
+
+  /** The database, or `null` while it is still loading. */
+  get database(): Database | null {
+    return this.#db;
   }
 
   /** Requests started and not yet answered. */
@@ -94,8 +122,10 @@ export class Executor {
     if (typeof op !== "string") {
       throw new ProtocolError(`A request needs an "op" string such as "dict.set", got ${describe(op)}`);
     }
+    const db = this.#db;
+    if (db === null) throw this.#loading();
     // The op table checks the op's name, its arguments and their count (once, for every caller).
-    const value = this.#db.execute(op, args as unknown[], { stream: streamed });
+    const value = db.execute(op, args as unknown[], { stream: streamed });
     return { value, wrote: isWrite(op) };
   }
 
@@ -104,11 +134,11 @@ export class Executor {
    * request wrote, or when it may have seen writes not yet durable.
    */
   #mustWait(wrote: boolean): boolean {
-    return this.#always && (wrote || this.#db.unsynced);
+    return this.#always && (wrote || this.#db!.unsynced);
   }
 
   async #durable(wrote: boolean): Promise<void> {
-    if (this.#mustWait(wrote)) await this.#db.flush();
+    if (this.#mustWait(wrote)) await this.#db!.flush();
   }
 
   /**
@@ -118,7 +148,7 @@ export class Executor {
    */
   visible(): Promise<void> | null {
     return this.#mustWait(false)
-      ? this.#guard(() => this.#db.flush(), (e) => {
+      ? this.#guard(() => this.#db!.flush(), (e) => {
         throw e;
       })
       : null;
@@ -129,19 +159,52 @@ export class Executor {
    * must wait for the disk (a write in `sync: "always"`), so the common
    * case costs no promise. `streamed`: the answer is sent in batches (see
    * {@linkcode answerFrames}), and may be a `Batches` made as it is sent.
+   * `source` names the peer in `--verbose` lines.
    */
-  run(req: unknown, streamed = false): WireReply | Promise<WireReply> {
+  run(req: unknown, streamed = false, source?: Source): WireReply | Promise<WireReply> {
+    const m = this.#monitor;
+    const t0 = m === null ? 0 : now();
     let r: { value: unknown; wrote: boolean };
     try {
       r = this.#call(req, streamed);
     } catch (e) {
-      return { ok: false, error: this.wireError(e) };
+      return this.#failed(req, t0, e, source);
     }
-    if (!this.#mustWait(r.wrote)) return { ok: true, value: r.value };
+    if (!this.#mustWait(r.wrote)) {
+      if (m !== null) m.op(m.metrics.slot(own(req, "op")), undefined, t0, null);
+      return { ok: true, value: r.value };
+    }
     return this.#guard(async () => {
       await this.#durable(true);
+      if (m !== null) m.op(m.metrics.slot(own(req, "op")), undefined, t0, null);
       return { ok: true, value: r.value } as WireReply;
-    }, (e) => ({ ok: false, error: this.wireError(e) }));
+    }, (e) => this.#failed(req, t0, e, source));
+  }
+
+  /** The reply to a request that failed, counted (and told with `--verbose`). */
+  #failed(req: unknown, t0: number, e: unknown, source?: Source, label?: string): WireReply {
+    const error = this.wireError(e);
+    const m = this.#monitor;
+    if (m !== null) {
+      const slot = m.metrics.slot(label ?? own(req, "op"));
+      m.op(slot, label === undefined ? own(req, "args") : undefined, t0, error, source);
+    }
+    return { ok: false, error };
+  }
+
+  /**
+   * Counts a request answered outside `run` (an Arrow export, a watch),
+   * started at `t0`: `error` (`null`: it succeeded) is what it failed with.
+   * Returns the error as it goes on the wire.
+   */
+  observe(label: string, t0: number, error: unknown, source?: Source): WireError | null {
+    const m = this.#monitor;
+    if (error === null) {
+      if (m !== null) m.op(m.metrics.slot(label), undefined, t0, null);
+      return null;
+    }
+    const reply = this.#failed(undefined, t0, error, source, label);
+    return reply.ok ? null : reply.error;
   }
 
   /**
@@ -151,17 +214,24 @@ export class Executor {
    * at once; it also shapes the error that replaces them all when the
    * covering fsync fails.
    */
-  runPipeline<T = WireReply>(reqs: unknown[], shape: (reply: WireReply) => T = (r) => r as T): Promise<T[]> {
+  runPipeline<T = WireReply>(
+    reqs: unknown[],
+    shape: (reply: WireReply) => T = (r) => r as T,
+    source?: Source,
+  ): Promise<T[]> {
+    const m = this.#monitor;
     return this.#guard(async () => {
       let wrote = false;
       const replies: T[] = reqs.map((req) => {
+        const t0 = m === null ? 0 : now();
         let reply: WireReply;
         try {
           const r = this.#call(req);
           wrote ||= r.wrote;
           reply = { ok: true, value: r.value };
+          if (m !== null) m.op(m.metrics.slot(own(req, "op")), undefined, t0, null);
         } catch (e) {
-          reply = { ok: false, error: this.wireError(e) };
+          reply = this.#failed(req, t0, e, source);
         }
         return shape(reply);
       });
@@ -177,26 +247,33 @@ export class Executor {
   }
 
   /** Runs `{ atomic: true, checks?, ops }`: the checks, then all ops or none; answered with every result. */
-  runAtomic(ops: unknown, checks?: unknown): WireReply | Promise<WireReply> {
+  runAtomic(ops: unknown, checks?: unknown, source?: Source): WireReply | Promise<WireReply> {
+    const t0 = this.#monitor === null ? 0 : now();
     let value: unknown;
     let wrote: boolean;
     try {
       if (!Array.isArray(ops)) {
         throw new ProtocolError(`An atomic request needs "ops": an array of { op, args }, got ${describe(ops)}`);
       }
+      const db = this.#db;
+      if (db === null) throw this.#loading();
       // The op table checks each entry (own properties only, so never a prototype's "op").
-      value = this.#db.atomic({ ops, checks: checks as Check[] | undefined });
+      value = db.atomic({ ops, checks: checks as Check[] | undefined });
       wrote = ops.some((o) => isWrite(own(o, "op") as string));
     } catch (e) {
-      return { ok: false, error: this.wireError(e) };
+      return this.#failed(undefined, t0, e, source, "atomic");
     }
     // As run(): answered at once unless the reply must wait for the disk, so
     // a pipeline's replies keep their order.
-    if (!this.#mustWait(wrote)) return { ok: true, value };
+    if (!this.#mustWait(wrote)) {
+      this.observe("atomic", t0, null);
+      return { ok: true, value };
+    }
     return this.#guard(async () => {
       await this.#durable(true);
+      this.observe("atomic", t0, null);
       return { ok: true, value } as WireReply;
-    }, (e) => ({ ok: false, error: this.wireError(e) }));
+    }, (e) => this.#failed(undefined, t0, e, source, "atomic"));
   }
 }
 

@@ -48,6 +48,7 @@ import {
 } from "../wire/protocol.ts";
 import { quote } from "../core/value.ts";
 import type { AuthGuard } from "./auth.ts";
+import { type Monitor, now, type Source } from "./metrics.ts";
 import { answerFrames, type Executor, streamRows } from "./rpc.ts";
 import type { FeedCursor } from "../api/feed.ts";
 import { packedBatch, readWatchSpec, startValue, watchFrame, type WatchSpec } from "./watch.ts";
@@ -80,6 +81,8 @@ export interface SocketOptions {
    * and does not survive hibernation (see src/cloudflare/sockets.ts).
    */
   onWatch?(raw: unknown): void;
+  /** Counts bytes, connections and watches (metrics), and writes `--verbose` lines. */
+  monitor?: Monitor;
 }
 
 /** One watch running on a socket: its cursor, the batches the client still takes, and whether it must stop. */
@@ -293,12 +296,19 @@ export class ServerSocket {
   #streams = new Map<Id, { stop: boolean }>();
   #watches = new Map<Id, Watch>();
   #assembly: Assembly | null = null;
+  #source: Source;
+  #monitor: Monitor | null;
+  /** When it opened (ms, monotonic) and how many requests it carried: for the `--verbose` line at close. */
+  #since = 0;
+  #requests = 0;
 
   /** A socket of `registry`; `authed` when the upgrade carried a valid password. */
   constructor(registry: SocketRegistry, authed: boolean, peer: string) {
     this.#registry = registry;
     this.#o = registry.options;
     this.#peer = peer;
+    this.#source = { transport: "ws", peer };
+    this.#monitor = this.#o.monitor ?? null;
     this.#state = authed ? "open" : "auth";
     if (!authed) {
       this.#release = registry.holdUnauthenticated(peer);
@@ -352,6 +362,8 @@ export class ServerSocket {
       return;
     }
     this.#registry.add(this);
+    this.#since = now();
+    this.#monitor?.connection("ws", this.#peer, this.#state === "auth" ? "opened, waiting for auth" : "opened");
     // Deno's server sockets start with binaryType "blob"; frames must arrive in order, as bytes.
     const raw = ctx.raw as { binaryType?: string } | undefined;
     if (raw && raw.binaryType === "blob") raw.binaryType = "arraybuffer";
@@ -360,6 +372,10 @@ export class ServerSocket {
 
   #closed(): void {
     if (this.#state === "closed") return;
+    if (this.#since > 0) {
+      const secs = ((now() - this.#since) / 1000).toFixed(1);
+      this.#monitor?.connection("ws", this.#peer, `closed after ${secs} s, ${this.#requests} requests`);
+    }
     this.#state = "closed";
     clearTimeout(this.#timer);
     this.#release();
@@ -374,6 +390,7 @@ export class ServerSocket {
   #message(data: unknown): void {
     if (this.#state === "closed") return;
     const bytes = toBytes(data);
+    if (bytes !== null && this.#monitor !== null) this.#monitor.metrics.received.ws += bytes.byteLength;
     if (bytes === null) {
       this.#fail(
         null,
@@ -637,9 +654,10 @@ export class ServerSocket {
       if (rows !== undefined && reply.ok) void this.#stream(id, reply.value, rows);
       else this.#reply(id, reply);
     };
+    this.#requests++;
     const done = atomic
-      ? this.#o.executor.runAtomic(own(frame, "ops"), own(frame, "checks"))
-      : this.#o.executor.run(frame, rows !== undefined);
+      ? this.#o.executor.runAtomic(own(frame, "ops"), own(frame, "checks"), this.#source)
+      : this.#o.executor.run(frame, rows !== undefined, this.#source);
     if (done instanceof Promise) done.then(answer);
     else answer(done);
   }
@@ -670,6 +688,7 @@ export class ServerSocket {
     let sent: boolean;
     try {
       sent = sendFrame(ctx, bytes);
+      if (sent && this.#monitor !== null) this.#monitor.metrics.sent.ws += bytes.byteLength;
     } catch {
       this.#closed(); // the peer went away; nothing to answer
       return false;
@@ -753,6 +772,8 @@ export class ServerSocket {
    * frame ends it (`LAGGED`, `RESET`).
    */
   #watch(id: Id, frame: unknown): void {
+    const t0 = now();
+    this.#requests++;
     let cursor: FeedCursor;
     // Without a credit the client takes what the socket carries (TCP's own back-pressure).
     let credit = Number.MAX_SAFE_INTEGER;
@@ -776,9 +797,10 @@ export class ServerSocket {
       }
       cursor = this.#o.watch(readWatchSpec(own(frame, "watch")));
     } catch (e) {
-      this.#reply(id, { ok: false, error: this.#o.executor.wireError(e) });
+      this.#reply(id, { ok: false, error: this.#o.executor.observe("watch", t0, e, this.#source)! });
       return;
     }
+    this.#o.executor.observe("watch", t0, null);
     const w: Watch = { cursor, credit, stop: false };
     this.#watches.set(id, w);
     this.#o.onWatch?.(this.#ctx?.raw);

@@ -294,6 +294,25 @@ function bad(file: string, offset: number, what: string): never {
   );
 }
 
+/** How far {@linkcode readSnapshot} has come. */
+export interface SnapshotProgress {
+  /** Items (dict entries, list elements, table rows) loaded so far. */
+  items: number;
+  /** Bytes of the file loaded so far. */
+  bytes: number;
+  /** The file's size. */
+  totalBytes: number;
+}
+
+/** Options of {@linkcode readSnapshot}. */
+export interface ReadSnapshotOptions {
+  /**
+   * Told after each chunk of items is loaded. When it returns a promise,
+   * loading waits for it (a caller yields to the event loop this way).
+   */
+  onProgress?: (progress: SnapshotProgress) => void | Promise<void>;
+}
+
 /**
  * Reads and checks a whole snapshot file (header, every frame's CRC, the
  * catalog, counts and the end frame). Any damage → `CorruptionError`.
@@ -305,7 +324,12 @@ function bad(file: string, offset: number, what: string): never {
  * // await readSnapshot(new MemoryStorage(), "snapshots/00000000000000000000.snap", "00000000000000000000.snap");
  * ```
  */
-export async function readSnapshot(storage: Storage, path: string, file: string): Promise<LoadedSnapshot> {
+export async function readSnapshot(
+  storage: Storage,
+  path: string,
+  file: string,
+  options: ReadSnapshotOptions = {},
+): Promise<LoadedSnapshot> {
   const bytes = await storage.read(path);
   if (bytes === null) bad(file, 0, "the file is missing");
   if (bytes.length < HEADER) bad(file, 0, "it is shorter than its header");
@@ -368,6 +392,10 @@ export async function readSnapshot(storage: Storage, path: string, file: string)
     const n = fill(s, chunk.items as unknown[], version);
     counts[chunk.c as number] += n;
     items += n;
+    if (options.onProgress !== undefined) {
+      const wait = options.onProgress({ items, bytes: offsets[f + 1], totalBytes: bytes.length });
+      if (wait !== undefined) await wait;
+    }
   }
   (catalog.collections as { count: number; indexes?: { column: string; unique: boolean }[] }[]).forEach((entry, i) => {
     if (entry.count !== counts[i]) {

@@ -539,13 +539,49 @@ class KvFile implements StorageFile {
   }
 }
 
+/**
+ * A Deno KV key (`Deno.KvKey`), spelled out here so that the package's type
+ * declarations name no `Deno` type: a Node or Bun project type-checks them
+ * without Deno's types (`Deno.KvKey` is assignable both ways).
+ *
+ * @example
+ * ```ts
+ * import type { DenoKvKey } from "@cyberdb/core/storage";
+ * const prefix: DenoKvKey = ["myapp", "cyberdb"];
+ * ```
+ */
+export type DenoKvKey = readonly (Uint8Array | string | number | bigint | boolean | symbol)[];
+
+/**
+ * An open Deno KV store, as {@linkcode DenoKvStorageOptions.kv} takes it: a
+ * `Deno.Kv` (`await Deno.openKv()`), described by the methods the storage
+ * calls, for the same reason as {@linkcode DenoKvKey}.
+ *
+ * @example
+ * ```ts
+ * import type { DenoKvLike } from "@cyberdb/core/storage";
+ * const kv: DenoKvLike = await Deno.openKv(":memory:");
+ * kv.close();
+ * ```
+ */
+export interface DenoKvLike {
+  /** `Deno.Kv.get`. */
+  get(key: DenoKvKey, options?: never): Promise<unknown>;
+  /** `Deno.Kv.list`. */
+  list(selector: { prefix: DenoKvKey }, options?: never): AsyncIterable<unknown>;
+  /** `Deno.Kv.atomic`. */
+  atomic(): unknown;
+  /** `Deno.Kv.close`. */
+  close(): void;
+}
+
 /** Options of {@linkcode DenoKvStorage}. */
 export interface DenoKvStorageOptions {
   /**
    * An open KV store (`await Deno.openKv(...)`). The caller owns it: the
    * storage never closes it. Leave it out to let the storage open `path`.
    */
-  kv?: Deno.Kv;
+  kv?: DenoKvLike;
   /**
    * What `Deno.openKv(path)` opens on first use: a file path, `":memory:"`,
    * or a KV Connect URL; left out, Deno's default store (on Deno Deploy the
@@ -554,7 +590,7 @@ export interface DenoKvStorageOptions {
    */
   path?: string;
   /** The key prefix of everything this storage keeps, so one KV store can hold other data too (default `["cyberdb"]`). */
-  prefix?: Deno.KvKey;
+  prefix?: DenoKvKey;
   /**
    * How long a lock's lease lasts unless renewed, in milliseconds (default
    * 10,000; renewed every third of it). After the holder dies, the next
@@ -652,7 +688,7 @@ export class DenoKvStorage implements Storage {
     const path = options.path;
     this.#owned = kv === undefined;
     this.#core = new KvCore(
-      () => (kv !== undefined ? Promise.resolve(kv) : Deno.openKv(path)),
+      () => (kv !== undefined ? Promise.resolve(kv as unknown as Deno.Kv) : Deno.openKv(path)),
       [...(options.prefix ?? ["cyberdb"])],
       leaseMs,
     );

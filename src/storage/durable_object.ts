@@ -137,7 +137,9 @@ function bytes(v: SqlValue): Uint8Array {
   if (v instanceof Uint8Array) return v;
   if (v instanceof ArrayBuffer) return new Uint8Array(v);
   if (v === null) return new Uint8Array(0);
-  throw new Error(`A chunk row holds a ${typeof v}, not bytes: the cyberdb_chunks table was changed by other code`);
+  throw new Error(
+    `A chunk row holds a value of type ${typeof v}, not bytes: the cyberdb_chunks table was changed by other code`,
+  );
 }
 
 /** `data` as a binding of exactly its bytes (a view into a larger buffer is copied). */

@@ -10,7 +10,7 @@
 import { ValidationError } from "../errors.ts";
 import type { Storage } from "./types.ts";
 import { DenoStorage } from "./deno.ts";
-import { DenoKvStorage, type DenoKvStorageOptions } from "./deno_kv.ts";
+import { type DenoKvKey, type DenoKvLike, DenoKvStorage, type DenoKvStorageOptions } from "./deno_kv.ts";
 import { MemoryStorage } from "./memory.ts";
 import { NodeStorage } from "./node.ts";
 import { OpfsStorage } from "./opfs.ts";
@@ -19,6 +19,8 @@ import { DurableObjectStorage } from "./durable_object.ts";
 export type { Storage, StorageFile, StorageLock } from "./types.ts";
 export { type Scheduler, systemScheduler } from "./scheduler.ts";
 export {
+  type DenoKvKey,
+  type DenoKvLike,
   DenoKvStorage,
   type DenoKvStorageOptions,
   DenoStorage,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ClosedError } from "../errors.ts";
+import { ClosedError, ValidationError } from "../errors.ts";
 import type { Storage, StorageFile, StorageLock } from "./types.ts";
 import {
   encodeLockFile,
@@ -37,14 +37,19 @@ let api: Promise<NodeApi> | undefined;
  * isomorphic code reaches builtins, so a bundle for a browser or a Worker
  * (esbuild `--platform=browser`, wrangler without `nodejs_compat`) builds
  * without marking anything external — and this code, which only Node, Bun
- * and Deno ever run, reaches no `node:` module there. Older Node: a computed
- * specifier, which bundlers leave alone as well.
+ * and Deno ever run, reaches no `node:` module there. No fallback to a
+ * computed `import()` for older Node: JSR cannot vouch for an import it cannot
+ * read (`deno publish` warns), and package.json's engines ask for 20.16.
  */
 function builtin<T>(name: string): Promise<T> {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   if (typeof proc?.getBuiltinModule === "function") return Promise.resolve(proc.getBuiltinModule(name) as T);
-  const specifier = `node:${name.replace(/^node:/, "")}`;
-  return import(specifier) as Promise<T>;
+  return Promise.reject(
+    new ValidationError(
+      `NodeStorage needs process.getBuiltinModule to load "${name}", which this runtime lacks: ` +
+        "use Node 20.16 or later (or Bun, or Deno)",
+    ),
+  );
 }
 
 // Loaded once per process; later calls await an already-settled promise.

@@ -538,7 +538,7 @@ export class OpfsStorage implements Storage {
     if (missing !== null) {
       throw new ValidationError(
         `OpfsStorage cannot run here: ${missing}. Open the database inside a dedicated Worker ` +
-          `(new Worker(url, { type: "module" })) and talk to it from the page; see the README, "Deploy to the edge".`,
+          `(new Worker(url, { type: "module" })) and talk to it from the page; see docs/edge.md, "In the browser".`,
       );
     }
     const t = options.lockTimeout ?? 5000;
@@ -784,7 +784,7 @@ export class OpfsStorage implements Storage {
           `Lock ${quote(path)} is held by another tab or worker of this origin (Web Lock ${
             quote(`cyberdb:${k}`)
           }); close the database there first, or send your calls to the worker that has it open ` +
-            `(see the README, "Other tabs").`,
+            `(see docs/edge.md, "Other tabs").`,
         );
       }
       const file = await serial(() => this.#open(path, true));

@@ -117,7 +117,7 @@ function fromJson(v: unknown, depth: number): unknown {
 
 function fromTag(tag: string, x: unknown, depth: number): unknown {
   const bad = (why = "") =>
-    new ProtocolError(`JSON tag ${tag} with ${quote(x)} is malformed${why}: see the README's JSON section`);
+    new ProtocolError(`JSON tag ${tag} with ${quote(x)} is malformed${why}: see docs/wire.md, "HTTP API"`);
   switch (tag) {
     case "$bigint":
       // Refused by length before BigInt() reads it: parsing (and later

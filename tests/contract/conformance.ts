@@ -53,6 +53,7 @@ type DatabaseOnly =
   | "unsynced"
   | "storageError"
   | "watchCursor"
+  | "durabilityCounters"
   | typeof Symbol.asyncDispose;
 /** `watchUrl`: the URL of the server's event stream, for a browser's `EventSource`. */
 type SessionOnly = "call" | "watchUrl";

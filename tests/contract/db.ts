@@ -45,6 +45,54 @@ export function dbContract(c: Contract): void {
   const invalid = (db: Db, fn: () => unknown, note = "") => db.rejects(fn, ValidationError, note);
   const missing = (db: Db, fn: () => unknown, note = "") => db.rejects(fn, NotFoundError, note);
 
+  c.group("db: get-or-create (dict, list, table)", () => {
+    for (const kind of KINDS) {
+      const ensure = (db: Db, name: string) =>
+        kind === "dict" ? db.dict(name) : kind === "list" ? db.list(name) : db.table({ ...SCHEMA, name });
+      c.test(`${kind}(): creates a missing ${kind}, then returns the same one with its data`, async (db) => {
+        await ensure(db, "x");
+        assert.deepEqual(await db.collections(), [{ name: "x", kind }]);
+        if (kind === "dict") await (await db.getDict("x")).set("k", 1);
+        if (kind === "list") await (await db.getList("x")).append(1);
+        if (kind === "table") await loose(await db.getTable("x")).insert({ id: 1 });
+        if (kind === "dict") assert.equal(await (await db.dict("x")).get("k"), 1);
+        if (kind === "list") assert.deepEqual(await (await db.list("x")).toArray(), [1]);
+        if (kind === "table") assert.equal(await (await db.table({ ...SCHEMA, name: "x" })).count(), 1);
+        assert.deepEqual(await db.collections(), [{ name: "x", kind }]);
+      });
+      for (const other of KINDS.filter((k) => k !== kind)) {
+        c.test(`${kind}() over an existing ${other} → WrongKindError, nothing created`, async (db) => {
+          await create(db, other, "x");
+          await db.rejects(() => ensure(db, "x"), WrongKindError);
+          assert.deepEqual(await db.collections(), [{ name: "x", kind: other }]);
+        });
+      }
+      c.test(`${kind}() checks the name: a bad one → ValidationError`, async (db) => {
+        for (const bad of ["", 7, null]) {
+          await db.rejects(
+            () => kind === "table" ? db.table({ ...SCHEMA, name: bad as never }) : ensure(db, bad as never),
+            kind === "table" ? SchemaError : ValidationError,
+          );
+        }
+        assert.deepEqual(await db.collections(), []);
+      });
+    }
+    c.test("table() with another schema than the existing table's → SchemaError naming both, table unchanged", async (db) => {
+      await (await db.table(SCHEMA)).count();
+      await loose(await db.getTable("t")).insert({ id: 1, v: "a" });
+      const other = { name: "t", columns: [{ name: "id", type: "Utf8", primaryKey: true }] } as const;
+      const e = await db.rejects(() => db.table(other), SchemaError);
+      assert.match(e.message, /exists with schema/);
+      assert.equal(await (await db.getTable("t")).count(), 1);
+      // String and Utf8 are one type: the same schema spelled differently is the same table.
+      const spelled = {
+        ...SCHEMA,
+        columns: [SCHEMA.columns[0], { name: "v", type: "String", nullable: true }],
+      } as const;
+      assert.equal(await (await db.table(spelled)).count(), 1);
+    });
+  });
+
   c.group("db: create, get, kinds", () => {
     for (const existing of KINDS) {
       for (const kind of KINDS) {
@@ -293,4 +341,84 @@ export function dbContract(c: Contract): void {
       assert.deepEqual(await d.popItem(), [4, 4]);
     });
   });
+
+  c.group("db: stats (Redis's INFO)", () => {
+    c.test("stats() has the same shape on every target, and counts what was written", async (db) => {
+      await db.createDict("d", { a: 1, b: "x".repeat(200), c: [1, 2, 3] });
+      await db.createList("l", [1, 2]);
+      const t = await db.createTable({ ...SCHEMA, name: "t" });
+      await loose(t).insert({ id: 1, v: "one" });
+      const s = await db.stats();
+      assert.deepEqual(shape(s), STATS_SHAPE, "the fields and their types");
+      // A remote target shares its server with the other tests: at least ours.
+      assert.ok(s.kinds.dict.collections >= 1 && s.kinds.dict.items >= 3, "dict counts");
+      assert.ok(s.kinds.list.collections >= 1 && s.kinds.list.items >= 2, "list counts");
+      assert.ok(s.kinds.table.collections >= 1 && s.kinds.table.items >= 1, "table counts");
+      assert.equal(s.collections, s.kinds.dict.collections + s.kinds.list.collections + s.kinds.table.collections);
+      assert.equal(s.items, s.kinds.dict.items + s.kinds.list.items + s.kinds.table.items);
+      assert.ok(s.kinds.dict.approxBytes >= 200, `about the 200-character value at least: ${s.kinds.dict.approxBytes}`);
+      assert.equal(s.approxBytes, s.kinds.dict.approxBytes + s.kinds.list.approxBytes + s.kinds.table.approxBytes);
+      assert.ok(s.lsn >= 4, "four writes took an LSN each");
+      assert.equal(s.durableLsn, s.lsn, "in memory everything counts as durable");
+      // Both the embedded database and the server here are memory-only.
+      assert.equal(s.storage, null);
+      assert.equal(s.sync, "interval");
+      assert.deepEqual([s.wal, s.fsync, s.snapshot, s.snapshots, s.recovery], [null, null, null, null, null]);
+      assert.equal(s.storageError, null);
+      assert.ok(s.openedAt <= Date.now() && s.uptimeMs >= 0);
+      assert.ok(s.watchers >= 0);
+      // The op by name answers the same.
+      const byName = await db.call("db.stats", []) as Record<string, unknown>;
+      assert.deepEqual(shape(byName), STATS_SHAPE);
+      assert.ok((byName.lsn as number) >= s.lsn);
+    });
+
+    c.test("stats() sees writes and drops at once", async (db) => {
+      const before = await db.stats();
+      const d = await db.createDict("d");
+      await d.update({ a: 1, b: 2, c: 3, d: 4, e: 5 });
+      const mid = await db.stats();
+      assert.equal(mid.lsn, before.lsn + 2);
+      assert.equal(mid.kinds.dict.collections, before.kinds.dict.collections + 1);
+      assert.equal(mid.kinds.dict.items, before.kinds.dict.items + 5);
+      await db.drop("d");
+      const after = await db.stats();
+      assert.equal(after.kinds.dict.collections, before.kinds.dict.collections);
+      assert.equal(after.kinds.dict.items, before.kinds.dict.items);
+    });
+
+    c.test("db.stats takes no arguments", async (db) => {
+      const e = await db.rejects(() => db.call("db.stats", [1]), ValidationError);
+      assert.match(e.message, /db\.stats/);
+    });
+  });
 }
+
+/** Every field's type, recursively: what must be alike on every target. */
+function shape(v: unknown): unknown {
+  if (v === null) return "null";
+  if (typeof v !== "object") return typeof v;
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, shape(x)]));
+}
+
+const KIND_SHAPE = { collections: "number", items: "number", approxBytes: "number" };
+/** The shape of a memory-only database's stats (durability facts are null without a directory). */
+const STATS_SHAPE = {
+  lsn: "number",
+  collections: "number",
+  items: "number",
+  approxBytes: "number",
+  kinds: { dict: KIND_SHAPE, list: KIND_SHAPE, table: KIND_SHAPE },
+  durableLsn: "number",
+  sync: "string",
+  storage: "null",
+  wal: "null",
+  fsync: "null",
+  snapshot: "null",
+  snapshots: "null",
+  recovery: "null",
+  openedAt: "number",
+  uptimeMs: "number",
+  watchers: "number",
+  storageError: "null",
+};

@@ -14,7 +14,14 @@
 // are compared across targets with that prefix taken out.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type CollectionInfo, Database, type Key, type TableSchema, type Value } from "../../mod.ts";
+import {
+  type CollectionInfo,
+  Database,
+  type DatabaseStats,
+  type Key,
+  type TableSchema,
+  type Value,
+} from "../../mod.ts";
 import { type Client, connect, type RemoteDict, type RemoteList, type RemoteTable } from "../../client.ts";
 import { type ServerProcess, startServer, webSocket } from "../server_process.ts";
 
@@ -49,6 +56,10 @@ export interface Db {
   getList<V extends Value = Value>(name: string): Promise<List<V>>;
   createTable<const S extends TableSchema>(schema: S): Promise<Table<S>>;
   getTable<S extends TableSchema = TableSchema>(name: string): Promise<Table<S>>;
+  /** Get-or-create. */
+  dict<V extends Value = Value>(name: string): Promise<Dict<V>>;
+  list<V extends Value = Value>(name: string): Promise<List<V>>;
+  table<const S extends TableSchema>(schema: S): Promise<Table<S>>;
   /** This test's collections, with their names as the test gave them, sorted by name. */
   collections(): Promise<CollectionInfo[]>;
   drop(name: string): Promise<boolean>;
@@ -56,6 +67,8 @@ export interface Db {
   atomic(ops: { op: string; args: unknown[] }[]): Promise<unknown[]>;
   /** One op by name (embedded `execute`, remote `call`); names are real names. */
   call(op: string, args: unknown[]): Promise<unknown>;
+  /** The database's stats (embedded `stats()`, remote `client.stats()`): the whole database, not only this test's part. */
+  stats(): Promise<DatabaseStats>;
   /**
    * Expects `fn` to throw or reject with `Class` (and its code); the message
    * must start with a capital letter and be the same on every target.
@@ -181,10 +194,14 @@ function embeddedDb(database: Database, key: () => string): Db & { close(): Prom
     getList: (name) => settle(() => database.getList(name)) as never,
     createTable: (s) => settle(() => database.createTable(s)) as never,
     getTable: (name) => settle(() => database.getTable(name)) as never,
+    dict: (name) => settle(() => database.dict(name)) as never,
+    list: (name) => settle(() => database.list(name)) as never,
+    table: (s) => settle(() => database.table(s)) as never,
     collections: () => settle(() => database.collections()),
     drop: (name) => settle(() => database.drop(name)),
     atomic: (ops) => settle(() => database.executeAtomic(ops)),
     call: (op, args) => settle(() => database.execute(op, args)),
+    stats: () => settle(() => database.stats()),
     rejects: (fn, Class, note = "") => rejects("embedded", `${key()} #${ordinal++}`, "", fn, Class, note),
     close: () => database.close(),
   } as Db & { close(): Promise<void> };
@@ -210,6 +227,10 @@ function remoteDb(target: "ws" | "http", client: Client, key: () => string): Db 
     createTable: (s) =>
       client.createTable(typeof s === "object" && s !== null && !Array.isArray(s) ? { ...s, name: n(s.name) } : s),
     getTable: (name) => client.getTable(n(name)),
+    dict: (name) => client.dict(n(name)),
+    list: (name) => client.list(n(name)),
+    table: (s) =>
+      client.table(typeof s === "object" && s !== null && !Array.isArray(s) ? { ...s, name: n(s.name) } : s),
     collections: async () =>
       (await client.collections()).filter((c) => own(c.name)).map((c) => ({
         name: c.name.slice(prefix.length),
@@ -218,6 +239,7 @@ function remoteDb(target: "ws" | "http", client: Client, key: () => string): Db 
     drop: (name) => client.drop(n(name)),
     atomic: (ops) => client.atomic(ops),
     call: (op, args) => client.call(op, args),
+    stats: () => client.stats(),
     rejects: (fn, Class, note = "") => rejects(target, `${key()} #${ordinal++}`, prefix, fn, Class, note),
     async close() {
       // Frees what the test stored (the server is shared by every test of the file).
