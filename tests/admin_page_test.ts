@@ -18,6 +18,9 @@ import { connect } from "../client.ts";
 import type { Client } from "../client.ts";
 import { Database } from "../mod.ts";
 import { createApp } from "../src/server/app.ts";
+import { buildClientBundle } from "../src/server/bundle.ts";
+import { loadGlue } from "../src/server/runtime.ts";
+import type { LoadProgress } from "../src/durable/options.ts";
 import { ADMIN_HTML, ADMIN_SCRIPT, ADMIN_STYLE } from "../src/server/admin_page.ts";
 import { root, runtime, type ServerProcess, startServer, tempDir } from "./server_process.ts";
 import { type ChromiumTab, openChromium } from "./fixtures/chromium.ts";
@@ -79,7 +82,7 @@ const rowsOf = (table: string) =>
   })].map((tr) => [...tr.cells].map((td) => td.textContent))`;
 const headOf = (table: string) =>
   `[...document.querySelectorAll(${JSON.stringify(`${table} thead th`)})].map((th) => th.textContent)`;
-const text = (selector: string) => `document.querySelector(${JSON.stringify(selector)})?.textContent ?? null`;
+const text = (selector: string) => `(document.querySelector(${JSON.stringify(selector)})?.textContent ?? null)`;
 const hidden = (selector: string) => `document.querySelector(${JSON.stringify(selector)}).hidden`;
 
 /** Waits until the element's text is `want`, then returns it (a clear message when it never is). */
@@ -462,6 +465,62 @@ describe(`admin page in Chromium (server on ${runtime()})`, () => {
     await tab.do("reload");
     await tab.wait(`!${hidden("#login")}`);
     assert.equal(await tab.eval(hidden("#main")), true);
+  });
+
+  it("says the server is still loading its data, and shows the database once it has loaded", async () => {
+    // A server held in loading on cue: this runtime's own HTTP server in
+    // process, serving a database promise the test resolves (a real process
+    // loads for as long as its files take, not for as long as a test needs).
+    let open!: (db: Database) => void;
+    const pending = new Promise<Database>((r) => (open = r));
+    const progress: LoadProgress = {
+      phase: "log",
+      records: 12_000,
+      bytes: 3_000_000,
+      totalBytes: 12_000_000,
+      elapsedMs: 1500,
+      phaseMs: 1500,
+      snapshotItems: 0,
+      logRecords: 12_000,
+    };
+    const glue = await loadGlue();
+    const served = await glue.serve(
+      (upgradeWebSocket, limits) =>
+        createApp(pending, {
+          upgradeWebSocket,
+          ...limits,
+          password: PASSWORD,
+          loadProgress: () => progress,
+          clientBundle: buildClientBundle,
+          notice: () => {},
+        }).app,
+      { hostname: "127.0.0.1", port: 0, maxPayload: 1 << 20, maxOutputBytes: 1 << 24 },
+    );
+    const db = await Database.open();
+    try {
+      await tab.do("goto", { url: `http://127.0.0.1:${served.port}/admin` });
+      await tab.wait(`!${hidden("#login")}`);
+      await tab.do("fill", { selector: "#password", value: PASSWORD });
+      await tab.do("click", { selector: "#login-button" });
+      await tab.wait(`/still loading/.test(${text("#status")})`);
+      assert.match(
+        String(await tab.eval(text("#status"))),
+        /^The server is still loading its data \(log: 12,000 records.*\(this page tries again every second\)$/,
+      );
+      assert.equal(await tab.eval(hidden("#main")), true);
+      db.createDict("loaded", { k: 1 });
+      open(db);
+      await tab.wait(`document.querySelectorAll('#collections tbody tr').length === 1`);
+      assert.deepEqual(await tab.eval(rowsOf("#collections")), [["loaded", "dict", "1", "Drop"]]);
+      assert.equal(await tab.eval(hidden("#status")), true);
+    } finally {
+      // The page polls /metrics: away from it first, so that no request keeps the server open.
+      await tab.do("goto", { url: "about:blank" });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([served.shutdown(), new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+      clearTimeout(timer);
+      await db.close();
+    }
   });
 
   it("asks for no password where the server has none", async () => {

@@ -47,12 +47,12 @@ header #auth-state { color: #9fe0b8; margin-left: auto; }
 header button { background: transparent; color: #fff; border-color: #56607a; }
 h2 { font-size: 1rem; margin: 0 0 .6rem; display: flex; gap: .6rem; align-items: center; }
 button, select, input, textarea { font: inherit; color: inherit; }
-button { border: 1px solid var(--line); background: #fff; border-radius: 4px; padding: .2rem .7rem; cursor: pointer; }
+button { border: 1px solid var(--line); background: #fff; border-radius: 4px; padding: .2rem .7rem; cursor: pointer; white-space: nowrap; }
 button:disabled { opacity: .45; cursor: default; }
 button.danger { color: var(--danger); border-color: #e8b4b0; }
 button.danger:not(:disabled):hover { background: var(--danger); color: #fff; }
 button.small { padding: 0 .5rem; font-size: .85em; }
-button.link { border: 0; background: none; padding: 0; color: var(--accent); text-align: left; word-break: break-all; }
+button.link { border: 0; background: none; padding: 0; color: var(--accent); text-align: left; white-space: normal; word-break: break-all; }
 button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
 input, select, textarea { border: 1px solid var(--line); border-radius: 4px; padding: .2rem .4rem; background: #fff; }
 #status { margin: .6rem 1.2rem 0; padding: .4rem .7rem; border-radius: 4px; }
@@ -63,7 +63,7 @@ input, select, textarea { border: 1px solid var(--line); border-radius: 4px; pad
 #login { max-width: 22rem; margin: 4rem auto; background: var(--panel); padding: 1.2rem; border: 1px solid var(--line); border-radius: 6px; }
 #login label { display: grid; gap: .3rem; margin-bottom: .8rem; }
 main { display: grid; grid-template-columns: minmax(16rem, 24rem) 1fr; gap: 1rem; padding: 1rem 1.2rem; align-items: start; }
-main > section { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: .8rem 1rem; min-width: 0; }
+main > section { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: .8rem 1rem; min-width: 0; overflow-x: auto; }
 #metrics-panel { grid-column: 1 / -1; }
 #browse-panel, #query-panel { grid-column: 2; }
 #collections-panel { grid-column: 1; grid-row: 2 / span 2; }
