@@ -1,14 +1,16 @@
 /**
  * The Hono app: `GET /health`, `POST /v1/rpc`, `GET /v1/ws`,
  * `GET|POST /v1/arrow/<table>`, `GET /v1/watch`, `GET /metrics`,
- * `GET /client.js` (DESIGN §7). It reads no
+ * `GET /client.js` (DESIGN §7), and the admin page at `GET /` and
+ * `GET /admin` (`admin.ts`). It reads no
  * runtime global: the runtime's `upgradeWebSocket` and the client bundle are
  * handed in, so the same app runs on Deno, Bun and Node and can be mounted
  * inside another Hono app.
  *
  * Every request passes, in order: the shutdown gate (503 while draining),
  * the browser rules of a server without a password (`origin.ts`), CORS, and
- * — for everything but `/health` and `/client.js` — authentication with a
+ * — for everything but `/health`, `/client.js` and the admin page (which
+ * holds no data and logs in through the API) — authentication with a
  * per-peer throttle on wrong passwords (`auth.ts`), checked before a body
  * is read.
  *
@@ -36,6 +38,7 @@ import {
   type WireError,
   type WireReply,
 } from "../wire/protocol.ts";
+import { adminRoutes } from "./admin.ts";
 import { AuthGuard, passwordChecker, passwordFromHeader } from "./auth.ts";
 import { quote } from "../core/value.ts";
 import { fromJsonValue, toJsonValue } from "../wire/json.ts";
@@ -92,6 +95,8 @@ export interface AppOptions {
    * `onProgress`.
    */
   loadProgress?: () => LoadProgress | null;
+  /** Serve the admin page at `GET /` and `GET /admin` (default true); it needs `clientBundle`. */
+  admin?: boolean;
 }
 
 /** What {@linkcode createApp} returns: the app and its shutdown control. */
@@ -459,6 +464,7 @@ export function createApp(db: Database | Promise<Database>, options: AppOptions)
   app.route("/v1/watch", watchRoutes(shared, tokens, eventStreams));
   app.route("/v1/ws", wsRoutes(shared, sockets, options.upgradeWebSocket));
   app.route("/client.js", clientRoutes(options.clientBundle, log));
+  if (options.admin !== false) app.route("/", adminRoutes({ password: options.password !== undefined }));
 
   return {
     app,
