@@ -205,6 +205,35 @@ describe("a server loading a large database", () => {
     }
     assert.equal(exit, 0, `the server exits 0 on SIGTERM:\n${server.output()}`);
   });
+
+  it("a call made while the server was down waits through its loading, within its timeout", async () => {
+    let server = await startServer(["--dir", data.dir, "--password", PASSWORD], { timeout: 120_000 });
+    const port = server.port;
+    const client = await connect(server.ws, {
+      password: PASSWORD,
+      WebSocket: await webSocket(),
+      reconnect: { minDelay: 10, maxDelay: 50 },
+      timeout: 120_000,
+    });
+    try {
+      const big = await client.getDict("big");
+      assert.equal(await server.stop(), 0);
+      const pending = big.get(7);
+      server = await startServer(["--dir", data.dir, "--password", PASSWORD], {
+        port,
+        waitFor: PORT_OPEN,
+        timeout: 120_000,
+      });
+      assert.equal(await pending, "value 7");
+      // It met the loading server (the client reconnects every 50 ms at most) and sent the call again.
+      const s = await metrics(server.http);
+      assert.ok(s.get('cyberdb_ops_total{op="dict.get",outcome="LOADING"}')! >= 1, "answered LOADING first");
+      assert.equal(s.get('cyberdb_ops_total{op="dict.get",outcome="ok"}'), 1);
+    } finally {
+      await client.close();
+      await server.stop();
+    }
+  });
 });
 
 describe("GET /metrics, client.stats() and --verbose", () => {
