@@ -63,6 +63,12 @@ export interface StartOptions {
    * every request `LOADING`. `startServer` itself resolves once it is ready.
    */
   onListen?: (url: string) => void;
+  /**
+   * Told how far loading has come, as `Database.open`'s `onProgress` (the
+   * server prints its own lines besides). The first call comes once the
+   * directory's lock is taken and names this process.
+   */
+  onProgress?: (progress: LoadProgress) => void;
 }
 
 function formatHost(host: string): string {
@@ -135,6 +141,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       onProgress: (p) => {
         progress = p;
         if (p.phase === "done" || p.elapsedMs >= 1000) console.error(progressLine(p));
+        options.onProgress?.(p);
       },
       ...(config.flushInterval !== undefined ? { flushInterval: config.flushInterval } : {}),
       ...(config.snapshotInterval !== undefined ? { snapshotInterval: config.snapshotInterval } : {}),
@@ -277,14 +284,21 @@ export async function runServer(argv: readonly string[], env: Record<string, str
   let server: RunningServer | null = null;
   let config: ServerConfig | undefined;
   let stopping = false;
+  // While loading, stopping at once is safe (loading writes nothing) — but
+  // only once the lock file names this process: exiting between its
+  // creation and that would leave a lock the next start cannot judge.
+  let lockNamesUs = false;
+  const stopWhileLoading = () => {
+    console.error("cyberdb: stopped while loading");
+    glue.exit(0);
+  };
   glue.onSignals(() => {
     // A second signal means "now": skip the graceful part.
     if (stopping) glue.exit(1);
     stopping = true;
     if (server === null) {
-      // Still loading: nothing was written yet, and the next start takes the lock over.
-      console.error("cyberdb: stopped while loading");
-      glue.exit(0);
+      if (lockNamesUs || config?.dir === null) stopWhileLoading();
+      return; // at the first progress report (or when started, or failed)
     }
     server.close().then(() => glue.exit(0), (e) => {
       console.error("cyberdb: shutdown failed:", e);
@@ -300,10 +314,19 @@ export async function runServer(argv: readonly string[], env: Record<string, str
         ? undefined
         : (url) =>
           console.error(`cyberdb: port open on ${url} while loading ${dir}; requests get LOADING until it is ready`),
+      onProgress: () => {
+        lockNamesUs = true;
+        if (stopping) stopWhileLoading();
+      },
     });
   } catch (e) {
     console.error(e instanceof CyberDBError ? e.message + repairHint(e, config) : startFailure(e, config));
     glue.exit(e instanceof CyberDBError && e.code === "VALIDATION" ? 2 : 1);
+  }
+  if (stopping) {
+    // Stopped before loading could report (a small database): close it cleanly.
+    await server.close().catch((e) => console.error("cyberdb: shutdown failed:", e));
+    glue.exit(0);
   }
   console.log(`cyberdb listening on ${server.url}`);
 }

@@ -11,7 +11,7 @@ import { Buffer } from "node:buffer";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Database } from "../mod.ts";
-import { AuthError, type Client, connect, LoadingError, NotFoundError } from "../client.ts";
+import { AuthError, type Change, type Client, connect, LoadingError, NotFoundError } from "../client.ts";
 import { encode } from "../src/wire/codec.ts";
 import { rawSocket, runtime, type ServerProcess, startServer, tempDir, webSocket } from "./server_process.ts";
 import { checkHistograms, parseExposition } from "./fixtures/prometheus.ts";
@@ -204,6 +204,99 @@ describe("a server loading a large database", () => {
       exit = await server.stop();
     }
     assert.equal(exit, 0, `the server exits 0 on SIGTERM:\n${server.output()}`);
+  });
+
+  it("a call made while the server was down waits through its loading, within its timeout", async () => {
+    let server = await startServer(["--dir", data.dir, "--password", PASSWORD], { timeout: 120_000 });
+    const port = server.port;
+    const client = await connect(server.ws, {
+      password: PASSWORD,
+      WebSocket: await webSocket(),
+      reconnect: { minDelay: 10, maxDelay: 50 },
+      timeout: 120_000,
+    });
+    try {
+      const big = await client.getDict("big");
+      assert.equal(await server.stop(), 0);
+      const pending = big.get(7);
+      server = await startServer(["--dir", data.dir, "--password", PASSWORD], {
+        port,
+        waitFor: PORT_OPEN,
+        timeout: 120_000,
+      });
+      assert.equal(await pending, "value 7");
+      // It met the loading server (the client reconnects every 50 ms at most) and sent the call again.
+      const s = await metrics(server.http);
+      assert.ok(s.get('cyberdb_ops_total{op="dict.get",outcome="LOADING"}')! >= 1, "answered LOADING first");
+      assert.equal(s.get('cyberdb_ops_total{op="dict.get",outcome="ok"}'), 1);
+    } finally {
+      await client.close();
+      await server.stop();
+    }
+  });
+
+  it("a watch resumes through a restart while the server loads; a new HTTP client connects meanwhile", async () => {
+    let server = await startServer(["--dir", data.dir, "--password", PASSWORD], { timeout: 120_000 });
+    const port = server.port;
+    const Ws = await webSocket();
+    const client = await connect(server.ws, {
+      password: PASSWORD,
+      WebSocket: Ws,
+      reconnect: { minDelay: 10, maxDelay: 50 },
+      timeout: 120_000,
+    });
+    let http: Client | undefined;
+    try {
+      const changes = client.watch({ collections: ["big"] });
+      const start = await changes.ready();
+      const big = await client.getDict("big");
+      await big.set("w1", 1);
+      const keys = (r: IteratorResult<Change[]>) =>
+        (r.value as Change[]).map((c) => [c.lsn, (c as { key?: unknown }).key]);
+      assert.deepEqual(keys(await changes.next()), [[start + 1, "w1"]]);
+      assert.equal(await server.stop(), 0);
+      server = await startServer(["--dir", data.dir, "--password", PASSWORD], {
+        port,
+        waitFor: PORT_OPEN,
+        timeout: 120_000,
+      });
+      // Waiting for the next change now: the watch reconnects while the server loads.
+      const second = changes.next();
+      // While it loads: a new HTTP client connects (its calls get LOADING), a new watch says LOADING.
+      const [call, fresh] = await Promise.all([
+        connect(server.http, { password: PASSWORD }).then((c) => {
+          http = c;
+          return c.lsn().then(() => null, (e) => e);
+        }),
+        connect(server.ws, { password: PASSWORD, WebSocket: Ws, reconnect: false }).then(async (c) => {
+          try {
+            return await c.watch().ready().then(() => null, (e) => e);
+          } finally {
+            await c.close();
+          }
+        }),
+      ]);
+      const still = await fetch(`${server.http}/health`);
+      assert.equal(still.status, 503, "the database loaded before the probes were answered: make bigDatabase() larger");
+      await still.body?.cancel();
+      assert.ok(call instanceof LoadingError, `an HTTP call while loading: ${call}`);
+      assert.ok(fresh instanceof LoadingError, `a new watch while loading: ${fresh}`);
+
+      await until(() => /cyberdb listening on/.test(server.output()), "the listening line", 120_000);
+      await big.set("w2", 2);
+      // The watch resumed after w1: w2 next, nothing lost, nothing twice.
+      assert.deepEqual(keys(await second), [[start + 2, "w2"]]);
+      const s = await metrics(server.http);
+      assert.ok(
+        s.get('cyberdb_ops_total{op="watch",outcome="LOADING"}')! >= 2,
+        "the new watch and the resuming one were answered LOADING",
+      );
+      await changes.return();
+    } finally {
+      await http?.close();
+      await client.close();
+      await server.stop();
+    }
   });
 });
 

@@ -83,8 +83,13 @@ export class HttpTransport implements Transport {
         `Could not reach ${this.#base}: ${e instanceof Error ? e.message : String(e)}; is the server running?`,
       );
     }
-    const health = await res.json().catch(() => null) as { ok?: unknown; maxRequestBytes?: unknown } | null;
-    if (!res.ok || health?.ok !== true) {
+    const health = await res.json().catch(() => null) as
+      | { ok?: unknown; status?: unknown; maxRequestBytes?: unknown }
+      | null;
+    // A server still loading its data, or refusing writes for now, is a CyberDB server all the
+    // same: connect, and let each call say LOADING or STORAGE.
+    const known = health?.ok === true || health?.status === "loading" || health?.status === "read-only";
+    if (health === null || !known) {
       throw new ConnectionError(
         `${this.#base}/health answered ${res.status}: check that the URL points at a CyberDB server`,
       );

@@ -208,6 +208,10 @@ export class WatchQueue implements WatchChannel {
   }
 }
 
+/** A watch resuming on a server that still loads asks again after this long, doubling up to the next. */
+const LOADING_RETRY_FIRST_MS = 50;
+const LOADING_RETRY_MAX_MS = 1000;
+
 /** What a {@linkcode RemoteChangeStream} needs: a way to open a channel on the current connection. */
 export type OpenWatch = (request: WatchRequest) => WatchChannel;
 
@@ -234,6 +238,8 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
   #channel: WatchChannel | null = null;
   /** Whether the current channel delivered anything (a channel that fails before is not retried). */
   #answered = false;
+  /** How long to wait before asking a loading server again (doubles while it loads). */
+  #loadingDelay = LOADING_RETRY_FIRST_MS;
   #position: number | undefined;
   #resumed = false;
   #closed = false;
@@ -321,6 +327,17 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
         this.#closed = true;
         return null;
       }
+      // The server is back but still loading its data: resuming, wait a
+      // moment and ask again, for as long as it loads (it answers, so it
+      // lives). A new watch says so at once: LoadingError.
+      const cause = (e as { cause?: unknown }).cause as CyberDBError | undefined;
+      if (e instanceof ConnectionError && cause?.code === "LOADING") {
+        if (this.#position === undefined) throw cause;
+        await new Promise((r) => setTimeout(r, this.#loadingDelay));
+        this.#loadingDelay = Math.min(this.#loadingDelay * 2, LOADING_RETRY_MAX_MS);
+        this.#resumed = true;
+        return null;
+      }
       // A dropped connection: the next attempt reconnects (the transport
       // retries for its timeout) and resumes after what was delivered. An
       // attempt that failed without an answer has used that time: give up.
@@ -334,6 +351,7 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
       throw e as CyberDBError;
     }
     this.#answered = true;
+    this.#loadingDelay = LOADING_RETRY_FIRST_MS;
     if (value.changes.length === 0) {
       this.#position = value.lsn;
       return null;

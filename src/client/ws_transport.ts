@@ -73,6 +73,10 @@ const OPEN = 1;
 /** Bytes a part frame adds around its part: the map, the id, the keys, the binary header. */
 const PART_OVERHEAD = 64;
 
+/** A call that waited for a reconnection retries LOADING answers after this long, doubling up to the next. */
+const LOADING_RETRY_FIRST_MS = 50;
+const LOADING_RETRY_MAX_MS = 1000;
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -483,10 +487,21 @@ export class WsTransport implements Transport {
     // The common case stays synchronous: no await between the call and the send.
     if (s !== null && s.readyState === OPEN && !this.#closed) return this.#dispatch(s, id, op, bytes, timeout);
     const deadline = Date.now() + timeout;
-    return this.#ensure(deadline).then((sock) => {
-      checkSize(op, bytes, this.#limit);
-      return this.#dispatch(sock, id, op, bytes, Math.max(1, deadline - Date.now()));
-    });
+    // A call made while the connection is down waits, within its timeout, for
+    // the server to come back — and, should it still be loading its data
+    // then, for that too: a LOADING answer means the server ran nothing, so
+    // sending the call again is safe. (A call made on an open connection to
+    // a loading server gets LoadingError at once.)
+    const attempt = (delay: number): Promise<unknown> =>
+      this.#ensure(deadline).then((sock) => {
+        checkSize(op, bytes, this.#limit);
+        return this.#dispatch(sock, id, op, bytes, Math.max(1, deadline - Date.now()));
+      }).catch(async (e) => {
+        if ((e as CyberDBError)?.code !== "LOADING" || this.#closed || Date.now() + delay >= deadline) throw e;
+        await sleep(delay);
+        return attempt(Math.min(delay * 2, LOADING_RETRY_MAX_MS));
+      });
+    return attempt(LOADING_RETRY_FIRST_MS);
   }
 
   #dispatch(s: WebSocketLike, id: number, op: string, bytes: Uint8Array, timeout: number): Promise<unknown> {

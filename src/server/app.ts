@@ -343,7 +343,11 @@ function requireAuth(shared: Shared): MiddlewareHandler {
 }
 
 /**
- * Builds the database's Hono app over an open `Database`.
+ * Builds the database's Hono app over an open `Database` — or over the
+ * promise of one that is still opening (`Database.open(...)` not awaited):
+ * the app then serves at once, answering `/health` with 503 `loading` and
+ * every request with `LOADING` until the database is there (pass
+ * `loadProgress` to say how far it is).
  *
  * @example
  * ```ts
