@@ -160,6 +160,12 @@ async function loadingMessage() {
   }
 }
 
+// Says how far the server's loading is, and calls enter() again in a second.
+function retryWhileLoading(message, attempt, password) {
+  say(message + " (this page tries again every second)", false);
+  setTimeout(function () { if (attempt === state.attempt) guarded(function () { return enter(password); }); }, 1000);
+}
+
 // Connects with the password (or none); on success shows the database. While
 // the server is still loading, says so and tries again every second.
 async function enter(password) {
@@ -171,8 +177,7 @@ async function enter(password) {
     var loading = e && e.code === "AUTH" ? null : await loadingMessage();
     if (attempt !== state.attempt) return;
     if (loading !== null) {
-      say(loading + " (this page tries again every second)", false);
-      setTimeout(function () { if (attempt === state.attempt) guarded(function () { return enter(password); }); }, 1000);
+      retryWhileLoading(loading, attempt, password);
       return;
     }
     if (password !== undefined) sessionStorage.removeItem(PASSWORD_KEY);
@@ -180,8 +185,12 @@ async function enter(password) {
     else say(errorText(e), true);
     return;
   }
-  if (attempt !== state.attempt) {
+  // A client connects to a loading server too (the password checked, nothing
+  // run): wait here until it is ready rather than fail every request.
+  var stillLoading = attempt === state.attempt ? await loadingMessage() : null;
+  if (attempt !== state.attempt || stillLoading !== null) {
     await client.close().catch(function () {});
+    if (stillLoading !== null && attempt === state.attempt) retryWhileLoading(stillLoading, attempt, password);
     return;
   }
   state.client = client;
