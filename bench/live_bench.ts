@@ -66,7 +66,8 @@ import {
 const root = new URL("..", import.meta.url).pathname;
 const SCALE = Number(process.env.BENCH_SCALE ?? 1) || 1;
 const PASSWORD = "bench";
-const REDIS_MISSING = "redis-server is not installed: `apt-get install -y redis-server` (Debian) to get the Redis columns";
+const REDIS_MISSING =
+  "redis-server is not installed: `apt-get install -y redis-server` (Debian) to get the Redis columns";
 
 // ---------------------------------------------------------------------------
 // Processes
@@ -153,9 +154,13 @@ async function startOurs(runtime: "deno" | "bun"): Promise<{ port: number; proc:
   const [cmd, pre] = runtime === "deno"
     ? [`${root}node_modules/.bin/deno`, ["run", "-A", "--no-lock", "server.ts"]]
     : [`${root}node_modules/.bin/bun`, ["run", "server.ts"]];
+  // LIVE_PROFILE=<dir>: Bun servers write a CPU profile (and its markdown summary) there when they stop.
+  const prof = process.env.LIVE_PROFILE && runtime === "bun"
+    ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.LIVE_PROFILE}`]
+    : [];
   const proc = await startProcess(
     cmd,
-    [...pre, "--port", String(port), "--memory", "--password", PASSWORD],
+    [...prof, ...pre, "--port", String(port), "--memory", "--password", PASSWORD],
     /cyberdb listening/,
   );
   return { port, proc };
@@ -225,6 +230,7 @@ interface WatcherReport {
 class WatcherProc {
   #child: ReturnType<typeof spawn>;
   #waiting: ((line: string) => void)[] = [];
+  #lines: string[] = [];
   #exited: Promise<void>;
   #log = "";
 
@@ -236,7 +242,11 @@ class WatcherProc {
       env: { ...process.env, NO_COLOR: "1", ...env },
     });
     this.#exited = new Promise((r) => this.#child.once("exit", () => r()));
-    createInterface({ input: this.#child.stdout! }).on("line", (line) => this.#waiting.shift()?.(line));
+    createInterface({ input: this.#child.stdout! }).on("line", (line) => {
+      const w = this.#waiting.shift();
+      if (w) w(line);
+      else this.#lines.push(line);
+    });
     this.#child.stderr!.on("data", (b) => {
       if (this.#log.length < 20_000) this.#log += b;
     });
@@ -247,8 +257,13 @@ class WatcherProc {
   }
 
   #next(timeoutMs = 120_000): Promise<string> {
+    // A line that came before anyone asked (a child ready before its turn) is kept for the next ask.
+    if (this.#lines.length > 0) return Promise.resolve(this.#lines.shift()!);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`A watcher process did not answer:\n${this.#log.slice(-2000)}`)), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error(`A watcher process did not answer:\n${this.#log.slice(-2000)}`)),
+        timeoutMs,
+      );
       this.#waiting.push((line) => {
         clearTimeout(t);
         resolve(line);
@@ -443,6 +458,12 @@ async function fanRound(t: FanTarget, rate: number): Promise<FanSample> {
   };
 }
 
+/** LIVE_ONLY=deno,bun,redis,keyevent: run some of the fan-out's servers (profiling, debugging). */
+function wanted(name: string): boolean {
+  const only = (process.env.LIVE_ONLY ?? "").split(",").filter(Boolean);
+  return only.length === 0 || only.includes(name);
+}
+
 async function sectionFanout(): Promise<void> {
   const info = runtimeInfo();
   const redisOk = haveRedis();
@@ -455,6 +476,7 @@ async function sectionFanout(): Promise<void> {
   const targets: FanTarget[] = [];
   try {
     for (const rt of ["deno", "bun"] as const) {
+      if (!wanted(rt)) continue;
       for (const watched of [false, true]) {
         const s = await startOurs(rt);
         stops.push(s.proc.stop);
@@ -487,6 +509,7 @@ async function sectionFanout(): Promise<void> {
     }
     if (redisOk) {
       for (const mode of ["publish", "keyevent"] as const) {
+        if (!wanted(mode === "publish" ? "redis" : "keyevent")) continue;
         for (const watched of [false, true]) {
           const r = await startRedis();
           stops.push(r.proc.stop);
@@ -559,7 +582,11 @@ function fanTable(rate: number, targets: FanTarget[], samples: Map<FanTarget, Fa
       fmtMs(pct(wl, 0.5)) + " / " + fmtMs(pct(wl, 0.99)),
       t.watched ? formatRatio(writesVs) + (isOurs ? ` (${verdict(writesVs, 0.7)})` : "") : "anchor",
       t.watched ? formatRate(median(ss.map(deliveredRate))) : "",
-      t.watched ? (t === publish ? "anchor" : formatRatio(deliveredVsRedis) + (isOurs ? ` (${verdict(deliveredVsRedis, 0.5)})` : "")) : "",
+      t.watched
+        ? (t === publish
+          ? "anchor"
+          : formatRatio(deliveredVsRedis) + (isOurs ? ` (${verdict(deliveredVsRedis, 0.5)})` : ""))
+        : "",
       t.watched ? fmtMs(histQuantile(hist, 0.5)) : "",
       t.watched ? fmtMs(p99) + (isOurs ? (p99 < 50 ? " (met)" : " (MISSED)") : "") : "",
       t.watched ? `${(totalDelivered / Math.max(1, totalWrites * WATCHERS) * 100).toFixed(1)}%` : "",
@@ -589,7 +616,22 @@ function fanTable(rate: number, targets: FanTarget[], samples: Map<FanTarget, Fa
       "watch errors",
     ],
     rows,
-    ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right", "left"],
+    [
+      "left",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "left",
+    ],
   );
 }
 
@@ -759,7 +801,10 @@ async function sectionVersions(): Promise<void> {
   const vals = Array.from({ length: VER_DICT_N }, (_, i) => (i % 3 === 0 ? "v" + i.toString(36) : i * 7));
   const order = shuffled(VER_DICT_N, 99);
   const rowOrder = shuffled(VER_ROWS, 7);
-  const names = Array.from({ length: VER_ROWS }, (_, i) => "n" + ((i * 2654435761) >>> 0).toString(36).slice(0, 1 + (i % 7)));
+  const names = Array.from(
+    { length: VER_ROWS },
+    (_, i) => "n" + ((i * 2654435761) >>> 0).toString(36).slice(0, 1 + (i % 7)),
+  );
   let seq = 0;
   const schema = (name: string) => ({
     name,
@@ -883,12 +928,28 @@ async function sectionVersions(): Promise<void> {
   const memRow = (what: string, f: (m: { dict: number[]; table: number[] }) => number[]) => {
     const a = Math.min(...f(mem.get(nowName)!));
     const b = Math.min(...f(mem.get(beforeName)!));
-    rows.push([what, `${formatBytes(a)}`, `${formatBytes(b)}`, formatRatio(a / b), `+${formatBytes(a - b)}`, "info", ""]);
+    rows.push([
+      what,
+      `${formatBytes(a)}`,
+      `${formatBytes(b)}`,
+      formatRatio(a / b),
+      `+${formatBytes(a - b)}`,
+      "info",
+      "",
+    ]);
   };
   memRow(`memory per dict entry (${VER_DICT_N} entries)`, (m) => m.dict);
   memRow(`memory per table row (${VER_ROWS} rows)`, (m) => m.table);
   printTable(
-    ["benchmark", "now", `before (${BEFORE_COMMIT})`, "now / before", "slower by", "target ≤ 10% slower", "spread (now / before)"],
+    [
+      "benchmark",
+      "now",
+      `before (${BEFORE_COMMIT})`,
+      "now / before",
+      "slower by",
+      "target ≤ 10% slower",
+      "spread (now / before)",
+    ],
     rows,
     ["left", "right", "right", "right", "right", "left", "right"],
   );

@@ -92,7 +92,8 @@ async function openRedis(): Promise<void> {
   const opened = Array.from({ length: count }, async () => {
     const r = new Redis({ port, host: "127.0.0.1", lazyConnect: true });
     await r.connect();
-    r.on("message", (_channel: string, message: string) => record(Number(message)));
+    // PUBLISH: the message is the timestamp; keyevent: the message is the key, which ends with it.
+    r.on("message", (_channel: string, message: string) => record(Number(message.slice(message.lastIndexOf(":") + 1))));
     r.on("error", (e: Error) => {
       if (errors.length < 20) errors.push(`${e.name}: ${e.message.slice(0, 200)}`);
     });
