@@ -201,9 +201,17 @@ describe(`Cloudflare: CyberDB inside workerd (client on ${runtime()})`, () => {
       const client = await connect(`${w.ws}/db/sleepy`, { password: PASSWORD, WebSocket });
       // A browser's way: no header, the password in the first frame only.
       const browser = await rawSocket(`${w.ws}/db/sleepy/v1/ws`);
+      const watcher = await connect(`${w.ws}/db/sleepy`, { password: PASSWORD, WebSocket });
       try {
         const d = await client.createDict("d");
         await d.set("before", 1);
+        // A watch's cursor is lost with the hibernated instance: the object closes
+        // the watching socket when it wakes, and the client resumes from its last change.
+        const seen: string[] = [];
+        const watch = watcher.watch({ collections: ["d"], from: await client.lsn() });
+        void (async () => {
+          for await (const batch of watch) for (const c of batch) seen.push(String((c as { key?: unknown }).key));
+        })().catch(() => {});
         browser.ws.send(encode({ id: 0, op: "auth", args: [PASSWORD] }));
         assert.equal(((await browser.next()) as { ok: boolean }).ok, true);
         const first = await instance(w, "sleepy");
@@ -222,8 +230,13 @@ describe(`Cloudflare: CyberDB inside workerd (client on ${runtime()})`, () => {
         // The frame-authenticated socket too: its state came back from its attachment.
         browser.ws.send(encode({ id: 7, op: "dict.get", args: ["d", "before"] }));
         assert.deepEqual(await browser.next(), { id: 7, ok: true, value: 1 });
+        await d.set("seen-after-wake", 1);
+        for (let i = 0; i < 100 && !seen.includes("seen-after-wake"); i++) await sleep(100);
+        assert.ok(seen.includes("seen-after-wake"), `the watch did not resume after the wake: saw ${seen.join(", ")}`);
+        assert.equal(seen.filter((k) => k === "seen-after-wake").length, 1, "no change twice");
       } finally {
         browser.ws.close();
+        await watcher.close();
         await client.close();
       }
     });

@@ -345,6 +345,48 @@ export class Database {
     return new Table<S>(this.#e, this.#db(dbOps.dbGetTable, [name]) as TableState, this);
   }
 
+  /**
+   * The dict `name`, created empty if there is none (get-or-create): code
+   * that starts with it runs the same on a fresh and on a reopened database.
+   * `WrongKindError` when a list or table has that name.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * await using db = await Database.open();
+   * db.dict("visits").set("home", 1);
+   * assert.equal(db.dict("visits").get("home"), 1); // the same dict, not a new one
+   * ```
+   */
+  dict<V extends Value = Value>(name: string): CyberDict<V> {
+    return new CyberDict<V>(this.#e, this.#db(dbOps.dbDict, [name]) as DictState);
+  }
+
+  /** The list `name`, created empty if there is none (get-or-create; see {@link Database.dict}). */
+  list<V extends Value = Value>(name: string): CyberList<V> {
+    return new CyberList<V>(this.#e, this.#db(dbOps.dbList, [name]) as ListState);
+  }
+
+  /**
+   * The table `schema.name`, created from `schema` if there is none
+   * (get-or-create). An existing table must have the same schema, or
+   * `SchemaError` says how they differ (nothing is changed).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@cyberdb/core";
+   * await using db = await Database.open();
+   * const schema = { name: "users", columns: [{ name: "id", type: "Int32", primaryKey: true }] } as const;
+   * db.table(schema).insert({ id: 1 });
+   * assert.equal(db.table(schema).count(), 1);
+   * ```
+   */
+  table<const S extends TableSchema>(schema: S): Table<S> {
+    return new Table<S>(this.#e, this.#db(dbOps.dbTable, [schema]) as TableState, this);
+  }
+
   /** Every collection's name and kind, sorted by name. */
   collections(): CollectionInfo[] {
     return this.#db(dbOps.dbCollections, []) as CollectionInfo[];

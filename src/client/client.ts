@@ -128,6 +128,27 @@ export abstract class Session {
     return new RemoteTable<S>(c, name);
   }
 
+  /** The dict `name`, created empty if there is none (get-or-create; `WrongKindError` for another kind). */
+  async dict<V extends Value = Value>(name: string): Promise<RemoteDict<V>> {
+    const c = this.caller();
+    await c.call("db.dict", [name]);
+    return new RemoteDict<V>(c, name);
+  }
+
+  /** The list `name`, created empty if there is none (get-or-create). */
+  async list<V extends Value = Value>(name: string): Promise<RemoteList<V>> {
+    const c = this.caller();
+    await c.call("db.list", [name]);
+    return new RemoteList<V>(c, name);
+  }
+
+  /** The table `schema.name`, created from `schema` if there is none; an existing one must match (`SchemaError`). */
+  async table<const S extends TableSchema>(schema: S): Promise<RemoteTable<S>> {
+    const c = this.caller();
+    await c.call("db.table", [schema]);
+    return new RemoteTable<S>(c, schema.name);
+  }
+
   /** Every collection's name and kind, sorted by name. */
   collections(): Promise<CollectionInfo[]> {
     return this.caller().call("db.collections", []) as Promise<CollectionInfo[]>;

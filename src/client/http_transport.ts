@@ -9,7 +9,7 @@
  * @module
  */
 
-import { decode, encode } from "../wire/codec.ts";
+import { arrayHeader, decode, encode } from "../wire/codec.ts";
 import { ClosedError, ConnectionError, CyberDBError } from "../errors.ts";
 import { FrameSplitter } from "./stream.ts";
 import { checkSize, Pending, type Transport, type TransportOptions, unwrap } from "./transport.ts";
@@ -28,13 +28,6 @@ interface Queued {
   op: string;
   bytes: Uint8Array;
   pending: Pending;
-}
-
-/** The MessagePack array header for `n` items. */
-function arrayHeader(n: number): Uint8Array {
-  if (n < 16) return new Uint8Array([0x90 | n]);
-  if (n < 0x10000) return new Uint8Array([0xdc, n >> 8, n & 0xff]);
-  return new Uint8Array([0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
 }
 
 function decodeReply(bytes: Uint8Array, status: number): unknown {

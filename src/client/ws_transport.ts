@@ -7,7 +7,7 @@
  * @module
  */
 
-import { decode, encode } from "../wire/codec.ts";
+import { arrayHeader, concatBytes, decode, encode } from "../wire/codec.ts";
 import { AuthError, ClosedError, ConnectionError, type CyberDBError } from "../errors.ts";
 import { BatchQueue, checkSize, Pending, replyError, type Transport, type TransportOptions } from "./transport.ts";
 import { authorizationHeader, MAX_STREAMS, WATCH_CREDIT, type WireCall } from "../wire/protocol.ts";
@@ -114,6 +114,11 @@ export class WsTransport implements Transport {
   #everOpened = false;
   #closed = false;
   #limit: number;
+  /** Whether the server takes arrays of requests in one frame (its hello says so). */
+  #pipeline = false;
+  /** Frames queued in this tick, and the socket they go to. */
+  #outbox: Uint8Array[] = [];
+  #outboxSocket: WebSocketLike | null = null;
   /** The largest frame the server takes; larger requests go in parts (see wire.ts). */
   #frameLimit = Infinity;
   /**
@@ -206,7 +211,13 @@ export class WsTransport implements Transport {
         if (!authed) {
           if (frame.id === 0 && frame.ok === true) {
             authed = true;
-            const hello = (frame.value ?? {}) as { maxRequestBytes?: unknown; maxFrameBytes?: unknown };
+            const hello = (frame.value ?? {}) as {
+              maxRequestBytes?: unknown;
+              maxFrameBytes?: unknown;
+              pipeline?: unknown;
+            };
+            // A server that takes arrays of requests gets the calls of one tick in one frame.
+            this.#pipeline = hello.pipeline === true;
             if (typeof hello.maxRequestBytes === "number") {
               this.#limit = Math.min(this.#o.maxRequestBytes, hello.maxRequestBytes);
             }
@@ -347,7 +358,7 @@ export class WsTransport implements Transport {
       stop();
       if (sentOn !== null && sentOn === this.#socket && sentOn.readyState === OPEN) {
         try {
-          sentOn.send(encode({ id, cancel: true }));
+          this.#enqueue(sentOn, encode({ id, cancel: true }));
         } catch { /* the socket is going away anyway */ }
       }
     };
@@ -364,7 +375,7 @@ export class WsTransport implements Transport {
       this.#pending.set(id, q);
       sentOn = s;
       try {
-        s.send(bytes);
+        this.#write(s, id, bytes);
       } catch (e) {
         stop();
         q.reject(new ConnectionError(`Sending ${op} failed: ${e instanceof Error ? e.message : String(e)}; retry`));
@@ -420,7 +431,7 @@ export class WsTransport implements Transport {
     const send = (frame: unknown) => {
       if (sentOn !== null && sentOn === this.#socket && sentOn.readyState === OPEN) {
         try {
-          sentOn.send(encode(frame));
+          this.#enqueue(sentOn, encode(frame));
         } catch { /* the socket is going away; the watch fails with it */ }
       }
     };
@@ -441,7 +452,7 @@ export class WsTransport implements Transport {
       this.#pending.set(id, q);
       sentOn = s;
       try {
-        s.send(bytes);
+        this.#enqueue(s, bytes);
       } catch (e) {
         this.#pending.delete(id);
         q.reject(new ConnectionError(`Sending a watch failed: ${e instanceof Error ? e.message : String(e)}; retry`));
@@ -497,15 +508,63 @@ export class WsTransport implements Transport {
    */
   #write(s: WebSocketLike, id: number, bytes: Uint8Array): void {
     if (bytes.byteLength <= this.#frameLimit) {
-      s.send(bytes);
+      this.#enqueue(s, bytes);
       return;
     }
+    // Parts go out one after another with nothing between: what is queued goes first.
+    this.#flushOutbox();
     const size = this.#frameLimit - PART_OVERHEAD;
     for (let at = 0; at < bytes.byteLength; at += size) {
       const end = Math.min(bytes.byteLength, at + size);
       const part = bytes.subarray(at, end);
       s.send(encode(end < bytes.byteLength ? { id, part, more: true } : { id, part }));
     }
+  }
+
+  /**
+   * Queues one encoded frame for `s`. The frames queued in one tick leave
+   * together at its end: one frame when there is one, else (to a server that
+   * takes them) arrays of requests no larger than its frame limit — one
+   * message, one server event, one storage commit in a Durable Object.
+   */
+  #enqueue(s: WebSocketLike, bytes: Uint8Array): void {
+    if (!this.#pipeline) {
+      s.send(bytes);
+      return;
+    }
+    if (this.#outboxSocket !== null && this.#outboxSocket !== s) this.#flushOutbox();
+    this.#outboxSocket = s;
+    this.#outbox.push(bytes);
+    if (this.#outbox.length === 1) queueMicrotask(() => this.#flushOutbox());
+  }
+
+  /** Sends what is queued, as single frames or arrays of them (see {@linkcode #enqueue}). */
+  #flushOutbox(): void {
+    const frames = this.#outbox;
+    const s = this.#outboxSocket;
+    if (frames.length === 0 || s === null) return;
+    this.#outbox = [];
+    this.#outboxSocket = null;
+    try {
+      if (frames.length === 1) {
+        s.send(frames[0]);
+        return;
+      }
+      let batch: Uint8Array[] = [];
+      let size = 5; // the largest array header
+      const send = () => {
+        if (batch.length === 1) s.send(batch[0]);
+        else if (batch.length > 1) s.send(concatBytes([arrayHeader(batch.length), ...batch]));
+        batch = [];
+        size = 5;
+      };
+      for (const f of frames) {
+        if (batch.length > 0 && size + f.byteLength > this.#frameLimit) send();
+        batch.push(f);
+        size += f.byteLength;
+      }
+      send();
+    } catch { /* the socket is going away: its calls fail when it closes */ }
   }
 
   async close(): Promise<void> {

@@ -221,6 +221,8 @@ export class CyberDBObject {
         guard: null,
         ...limits,
         watch: (spec) => openWatch(db, spec),
+        // Called only once the bridge exists (when a woken socket starts a watch).
+        onWatch: (raw) => bridge.watching(raw),
       }),
     });
     const cyber = createApp(db, {
@@ -234,6 +236,7 @@ export class CyberDBObject {
       maxUnauthenticated: limits.maxUnauthenticated,
       maxUnauthenticatedPerPeer: limits.maxUnauthenticatedPerPeer,
       peerAddress: peerOf,
+      onWatch: (raw) => bridge.watching(raw),
       // Prebuilt (src/cloudflare/client_bundle.ts): no bundler runs in a Worker.
       clientBundle: () => Promise.resolve(CLIENT_BUNDLE),
     });

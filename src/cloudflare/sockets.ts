@@ -52,6 +52,8 @@ export interface HibernatableWebSocket {
 export interface SocketState {
   /** Hands the socket to the runtime for hibernation. */
   acceptWebSocket(ws: HibernatableWebSocket, tags?: string[]): void;
+  /** The sockets the runtime kept for this object across hibernation (workerd's `ctx.getWebSockets()`). */
+  getWebSockets?(): HibernatableWebSocket[];
 }
 
 /** What a socket keeps across hibernation. */
@@ -62,6 +64,15 @@ interface Attachment {
   authed: boolean;
   /** Its peer address, for the wrong-password throttle. */
   peer: string;
+  /** It watches changes: a watch's cursor does not survive hibernation. */
+  watching?: boolean;
+}
+
+/** Closes a socket whose watches were lost with a hibernated instance (1012: service restart). */
+function closeWatcher(ws: HibernatableWebSocket): void {
+  try {
+    ws.close(1012, "The database restarted (the object hibernated): reconnect; watches resume from their last change");
+  } catch { /* already closed */ }
 }
 
 function attachmentOf(ws: HibernatableWebSocket): Attachment | null {
@@ -143,6 +154,12 @@ export class HibernationBridge {
   /** A bridge for one object. */
   constructor(options: HibernationOptions) {
     this.#o = options;
+    // A new instance: the object woke. A socket that was watching lost its
+    // cursor with the old instance and would wait in silence: close it now,
+    // so its client reconnects and resumes from the last change it had.
+    for (const ws of options.state.getWebSockets?.() ?? []) {
+      if (attachmentOf(ws)?.watching) closeWatcher(ws);
+    }
   }
 
   /** Sockets this instance knows (accepted, or met again after a wake). */
@@ -225,9 +242,26 @@ export class HibernationBridge {
     }
   }
 
+  /**
+   * Records that `ws` (a socket of this object) started a watch. A watch's
+   * cursor is memory the object loses when it hibernates; a watching socket
+   * met after a wake is closed (1012, "service restart"), so its client
+   * reconnects and resumes each watch from the last change it delivered.
+   */
+  watching(ws: unknown): void {
+    const live = this.#live.get(ws as HibernatableWebSocket);
+    if (live === undefined || live.attachment.watching) return;
+    live.attachment.watching = true;
+    (ws as HibernatableWebSocket).serializeAttachment(live.attachment);
+  }
+
   /** A socket met after a wake: its state rebuilt from its attachment. */
   #wake(ws: HibernatableWebSocket): Live | null {
     const attachment = attachmentOf(ws);
+    if (attachment?.watching) {
+      closeWatcher(ws);
+      return null;
+    }
     if (attachment === null || !attachment.authed) {
       try {
         ws.close(CLOSE_AUTH, "Not authenticated after a restart of the database: reconnect and authenticate");

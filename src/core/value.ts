@@ -395,8 +395,18 @@ function copyDeep(value: Value): Value {
  * `out[k] = v` as an own data property. For the key `"__proto__"` plain
  * assignment would set `out`'s prototype instead (where the
  * `Object.prototype.__proto__` accessor exists: Bun, Node, browsers).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setOwn } from "./value.ts";
+ * const o: Record<string, number> = {};
+ * setOwn(o, "__proto__", 1);
+ * assert.equal(Object.getPrototypeOf(o), Object.prototype);
+ * assert.deepEqual(Object.keys(o), ["__proto__"]);
+ * ```
  */
-function setOwn(out: Record<string, Value>, k: string, v: Value): void {
+export function setOwn(out: Record<string, Value>, k: string, v: Value): void {
   if (k === "__proto__") {
     Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
   } else out[k] = v;

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { AlreadyExistsError, ValidationError, WrongKindError } from "../errors.ts";
+import { AlreadyExistsError, SchemaError, ValidationError, WrongKindError } from "../errors.ts";
 import type { DictState, Engine, Kind, ListState, State, TableState } from "../core/engine.ts";
-import { compileSchema } from "../core/schema.ts";
+import { compileSchema, sameSchema } from "../core/schema.ts";
 import { SlotMap } from "../core/slot_map.ts";
 import { ColumnStore } from "../core/column_store.ts";
 import { quote } from "../core/value.ts";
@@ -102,6 +102,49 @@ export const dbGetList = getter("list");
 /** `db.getTable(name)`. */
 export const dbGetTable = getter("table");
 
+/**
+ * `db.dict(name)`: the dict named `name`, created empty when there is none —
+ * get-or-create, so a program that starts with it runs the second time as
+ * the first. Nothing is written (or logged) when the dict exists; another
+ * kind under that name is a `WrongKindError`.
+ */
+export const dbDict = op<Engine>("db.dict", {
+  run: (e, t, args) =>
+    e.collections.has(checkName(args[0])) ? e.resolve(args[0], "dict") : dbCreateDict.run(e, t, [args[0]]),
+  answer: NO_ANSWER,
+});
+
+/** `db.list(name)`: the list named `name`, created empty when there is none (see `db.dict`). */
+export const dbList = op<Engine>("db.list", {
+  run: (e, t, args) =>
+    e.collections.has(checkName(args[0])) ? e.resolve(args[0], "list") : dbCreateList.run(e, t, [args[0]]),
+  answer: NO_ANSWER,
+});
+
+/**
+ * `db.table(schema)`: the table `schema.name`, created from `schema` when
+ * there is none. An existing table must have the same schema (`String` and
+ * `Utf8` alike, omitted flags false): a different one is a `SchemaError`
+ * naming both, never a silent mismatch between the rows and the code.
+ */
+export const dbTable = op<Engine>("db.table", {
+  run(e, t, args) {
+    const schema = compileSchema(args[0]);
+    const name = schema.def.name;
+    if (!e.collections.has(name)) return dbCreateTable.run(e, t, [args[0]]);
+    const state = e.resolve(name, "table");
+    if (!sameSchema(state.schema.def, schema.def)) {
+      throw new SchemaError(
+        `Table ${quote(name)} exists with schema ${quote(state.schema.def.columns, 200)}, not ${
+          quote(schema.def.columns, 200)
+        }: use getTable(${quote(name)}) to open it as it is, or drop() it and create it anew`,
+      );
+    }
+    return state;
+  },
+  answer: NO_ANSWER,
+});
+
 /** `db.lsn()`: the LSN of the last committed write (a remote client's `lsn()`). */
 export const dbLsn = op<Engine>("db.lsn", {
   run: (e) => e.lsn,
@@ -161,6 +204,9 @@ export const DB_OPS = [
   dbGetDict,
   dbGetList,
   dbGetTable,
+  dbDict,
+  dbList,
+  dbTable,
   dbCollections,
   dbDrop,
   dbLsn,

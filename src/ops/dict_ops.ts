@@ -6,7 +6,7 @@
 
 import { KeyNotFoundError, ValidationError } from "../errors.ts";
 import type { DictState, Engine } from "../core/engine.ts";
-import { checkKey, cloneIn, cloneOut, type Key, quote, type Value } from "../core/value.ts";
+import { checkKey, cloneIn, cloneOut, type Key, quote, setOwn, type Value } from "../core/value.ts";
 import { capturedBatches } from "../core/batches.ts";
 import { ALL_ITEMS, op } from "./types.ts";
 
@@ -469,13 +469,15 @@ export const dictScan = op<DictState>("dict.scan", {
   },
 });
 
-/** `dict.toObject()`: a plain object (number keys become strings). */
+/**
+ * `dict.toObject()`: a plain object (number keys become strings). Built by
+ * assignment — `defineProperty` per key is several times slower on V8 — with
+ * the one key assignment gets wrong, `"__proto__"`, made an own property.
+ */
 export const dictToObject = op<DictState>("dict.toObject", {
   run(e, d) {
     const out: Record<string, Value> = {};
-    d.store.forEach((v, k) => {
-      Object.defineProperty(out, k, { value: cloneOut(v), enumerable: true, writable: true, configurable: true });
-    }, seenAt(e, d));
+    d.store.forEach((v, k) => setOwn(out, k as string, cloneOut(v)), seenAt(e, d));
     return out;
   },
 });

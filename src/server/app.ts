@@ -17,7 +17,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import type { UpgradeWebSocket } from "hono/ws";
-import { decode, encode } from "../wire/codec.ts";
+import { arrayHeader, concatBytes, decode, encode } from "../wire/codec.ts";
 import type { Database } from "../api/database.ts";
 import type { Query } from "../core/query.ts";
 import { ClosedError, ConnectionError, type CyberDBError, ProtocolError, TooLargeError } from "../errors.ts";
@@ -72,6 +72,8 @@ export interface AppOptions {
   clientBundle?: () => Promise<string>;
   /** Receives unexpected errors (default `console.error`). */
   log?: ErrorLogger;
+  /** Told when a WebSocket (its runtime object) starts a watch (a Durable Object records it; see SocketOptions). */
+  onWatch?: (raw: unknown) => void;
   /** Receives notable events, e.g. a peer throttled for wrong passwords (default `console.error`). */
   notice?: (line: string) => void;
 }
@@ -251,6 +253,8 @@ interface Shared {
   limit: number;
   /** Most bytes of one HTTP answer (not streamed), as `--max-output-bytes`. */
   maxOutputBytes: number;
+  /** Whether the server has a password (and so authenticates every request but `/health`). */
+  needsPassword: boolean;
   /** `null` when the request may pass, else the error to answer (with `retryAfter` when throttled). */
   authorize(c: Context): (CyberDBError & { retryAfter?: number }) | null;
   peer(c: Context): string;
@@ -274,6 +278,26 @@ function errorResponse(c: Context, error: WireError, retryAfter?: number, status
 function failure(c: Context, shared: Shared, e: unknown): Response {
   const retry = (e as { retryAfter?: unknown } | null)?.retryAfter;
   return errorResponse(c, shared.executor.wireError(e), typeof retry === "number" ? retry : undefined);
+}
+
+/** The context of a route behind {@linkcode bodyLimit}: its body, read and bounded. */
+type BodyEnv = { Variables: { body: Uint8Array } };
+
+/**
+ * Reads the request's body — at most `limit` bytes, refused (`TOO_LARGE`)
+ * before anything is decoded — into `c.var.body`, so no route handles an
+ * unbounded body. Behind {@linkcode requireAuth}: a body is read only once
+ * the request has proved it may send one.
+ */
+function bodyLimit(shared: Shared): MiddlewareHandler<BodyEnv> {
+  return async (c, next) => {
+    try {
+      c.set("body", await readBody(c.req.raw, shared.limit));
+    } catch (e) {
+      return failure(c, shared, e);
+    }
+    await next();
+  };
 }
 
 /** Refuses the request unless it carries the password (before any body is read). */
@@ -326,6 +350,7 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     limit,
     maxOutputBytes,
     peer,
+    needsPassword: guard !== null,
     authorize: (c) => guard === null ? null : guard.verify(peer(c), passwordFromHeader(c.req.header("authorization"))),
   };
   const sockets = new SocketRegistry({
@@ -338,6 +363,7 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
     maxUnauthenticated: options.maxUnauthenticated ?? APP_DEFAULTS.maxUnauthenticated,
     maxUnauthenticatedPerPeer: options.maxUnauthenticatedPerPeer ?? APP_DEFAULTS.maxUnauthenticatedPerPeer,
     watch: (spec) => openWatch(db, spec),
+    onWatch: options.onWatch,
   });
   const tokens = options.password === undefined ? null : new WatchTokens(options.password);
   /** The event streams open now: each entry ends its stream (shutdown). */
@@ -378,36 +404,8 @@ export function createApp(db: Database, options: AppOptions): CyberApp {
   app.route("/v1/arrow", arrowRoutes(shared));
   app.route("/v1/rpc", rpcRoutes(shared));
   app.route("/v1/watch", watchRoutes(shared, tokens, eventStreams));
-  app.get("/v1/ws", async (c, next) => {
-    // A password in the upgrade request authenticates the socket at once. A
-    // wrong one is refused only while the peer is throttled; otherwise the
-    // socket opens unauthenticated, so that the client's auth frame gets the
-    // precise error (a failed upgrade tells a WebSocket client nothing).
-    let authed = guard === null;
-    if (guard !== null && c.req.header("authorization") !== undefined) {
-      const denied = shared.authorize(c);
-      if (denied?.retryAfter !== undefined) return failure(c, shared, denied);
-      authed = denied === null;
-    }
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      return c.json({
-        ok: false,
-        error: { code: "PROTOCOL", message: "GET /v1/ws expects a WebSocket upgrade: connect with a WebSocket client" },
-      }, 426);
-    }
-    const who = peer(c);
-    if (!authed && !sockets.canAcceptUnauthenticated(who)) {
-      return failure(
-        c,
-        shared,
-        new ConnectionError(
-          "Too many connections are waiting to authenticate: authenticate the open ones, or retry in a moment",
-        ),
-      );
-    }
-    return await options.upgradeWebSocket(() => sockets.events(authed, who))(c, next);
-  });
-  app.get("/client.js", clientRoute(options.clientBundle, log));
+  app.route("/v1/ws", wsRoutes(shared, sockets, options.upgradeWebSocket));
+  app.route("/client.js", clientRoutes(options.clientBundle, log));
 
   return {
     app,
@@ -437,23 +435,6 @@ function health(c: Context, db: Database, limit: number): Response {
     }, 503);
   }
   return c.json({ ok: true, status: "ok", maxRequestBytes: limit });
-}
-
-/** The MessagePack array header for `n` items. */
-function arrayHeader(n: number): Uint8Array {
-  if (n < 16) return new Uint8Array([0x90 | n]);
-  if (n < 0x10000) return new Uint8Array([0xdc, n >> 8, n & 0xff]);
-  return new Uint8Array([0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
 
 /**
@@ -494,9 +475,9 @@ class ReplyEncoder {
 
   /** The body of a pipeline's answer from its encoded replies. */
   join(parts: readonly Uint8Array[]): Uint8Array {
-    if (!this.#json) return concat([arrayHeader(parts.length), ...parts]);
+    if (!this.#json) return concatBytes([arrayHeader(parts.length), ...parts]);
     const comma = new Uint8Array([0x2c]);
-    return concat([
+    return concatBytes([
       new Uint8Array([0x5b]),
       ...parts.flatMap((p, i) => i === 0 ? [p] : [comma, p]),
       new Uint8Array([0x5d]),
@@ -515,11 +496,11 @@ class ReplyEncoder {
 }
 
 /** `POST /v1/rpc`: one request, a pipeline, an atomic batch, or a streamed answer. */
-function rpcRoutes(shared: Shared): Hono {
-  const { executor, limit } = shared;
-  const rpc = new Hono();
+function rpcRoutes(shared: Shared): Hono<BodyEnv> {
+  const { executor } = shared;
+  const rpc = new Hono<BodyEnv>();
   rpc.use("*", requireAuth(shared));
-  rpc.post("/", async (c) => {
+  rpc.post("/", bodyLimit(shared), async (c) => {
     const type = c.req.header("content-type");
     const json = !isMsgpack(type);
     const headers = { "content-type": json ? "application/json" : MSGPACK };
@@ -541,7 +522,7 @@ function rpcRoutes(shared: Shared): Hono {
     try {
       if (streamHeader !== undefined) rows = streamRows(streamHeader);
       body = decodeBody(
-        await readBody(c.req.raw, limit),
+        c.var.body,
         json,
         "one { op, args }, an array of them or { atomic: true, ops }",
       );
@@ -580,9 +561,9 @@ function rpcRoutes(shared: Shared): Hono {
  * of a query's answer (POST, the query as JSON or msgpack) — what DuckDB,
  * Polars and pandas read directly. apache-arrow is loaded on first use only.
  */
-function arrowRoutes(shared: Shared): Hono {
-  const { db, executor, limit } = shared;
-  const arrow = new Hono();
+function arrowRoutes(shared: Shared): Hono<BodyEnv> {
+  const { db, executor } = shared;
+  const arrow = new Hono<BodyEnv>();
   arrow.use("*", requireAuth(shared));
   const answer = async (c: Context, query: unknown) => {
     const { toArrowIPC } = await import("../arrow/arrow.ts");
@@ -599,13 +580,10 @@ function arrowRoutes(shared: Shared): Hono {
       return failure(c, shared, e);
     }
   });
-  arrow.post("/:table", async (c) => {
+  arrow.post("/:table", bodyLimit(shared), async (c) => {
     try {
       const json = !isMsgpack(c.req.header("content-type"));
-      return await answer(
-        c,
-        decodeBody(await readBody(c.req.raw, limit), json, 'a query object such as {"where": ...}'),
-      );
+      return await answer(c, decodeBody(c.var.body, json, 'a query object such as {"where": ...}'));
     } catch (e) {
       return failure(c, shared, e);
     }
@@ -731,9 +709,9 @@ function eventStream(cursor: FeedCursor, streams: Set<() => void>): ReadableStre
 }
 
 /** `GET /client.js`: the browser bundle of the client, built once on first request. */
-function clientRoute(make: (() => Promise<string>) | undefined, log: ErrorLogger) {
+function clientRoutes(make: (() => Promise<string>) | undefined, log: ErrorLogger): Hono {
   let bundle: Promise<string> | null = null;
-  return async (c: Context) => {
+  return new Hono().get("/", async (c) => {
     if (!make) return c.notFound();
     try {
       bundle ??= make();
@@ -744,5 +722,45 @@ function clientRoute(make: (() => Promise<string>) | undefined, log: ErrorLogger
       log("cyberdb: building /client.js failed:", e);
       return c.text("Building the client bundle failed: see the server log", 500);
     }
-  };
+  });
+}
+
+/**
+ * `GET /v1/ws`: the WebSocket upgrade. Before it, only the throttle and the
+ * cap on sockets still waiting to authenticate apply; the socket's frames
+ * are then the registry's (ws.ts), which takes nothing but a small auth
+ * frame until the socket is authenticated.
+ */
+function wsRoutes(shared: Shared, sockets: SocketRegistry, upgradeWebSocket: UpgradeWebSocket): Hono {
+  const routes = new Hono();
+  routes.get("/", async (c, next) => {
+    // A password in the upgrade request authenticates the socket at once. A
+    // wrong one is refused only while the peer is throttled; otherwise the
+    // socket opens unauthenticated, so that the client's auth frame gets the
+    // precise error (a failed upgrade tells a WebSocket client nothing).
+    let authed = !shared.needsPassword;
+    if (shared.needsPassword && c.req.header("authorization") !== undefined) {
+      const denied = shared.authorize(c);
+      if (denied?.retryAfter !== undefined) return failure(c, shared, denied);
+      authed = denied === null;
+    }
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      return c.json({
+        ok: false,
+        error: { code: "PROTOCOL", message: "GET /v1/ws expects a WebSocket upgrade: connect with a WebSocket client" },
+      }, 426);
+    }
+    const who = shared.peer(c);
+    if (!authed && !sockets.canAcceptUnauthenticated(who)) {
+      return failure(
+        c,
+        shared,
+        new ConnectionError(
+          "Too many connections are waiting to authenticate: authenticate the open ones, or retry in a moment",
+        ),
+      );
+    }
+    return await upgradeWebSocket(() => sockets.events(authed, who))(c, next);
+  });
+  return routes;
 }

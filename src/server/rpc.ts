@@ -177,14 +177,24 @@ export class Executor {
   }
 
   /** Runs `{ atomic: true, checks?, ops }`: the checks, then all ops or none; answered with every result. */
-  runAtomic(ops: unknown, checks?: unknown): Promise<WireReply> {
-    return this.#guard(async () => {
+  runAtomic(ops: unknown, checks?: unknown): WireReply | Promise<WireReply> {
+    let value: unknown;
+    let wrote: boolean;
+    try {
       if (!Array.isArray(ops)) {
         throw new ProtocolError(`An atomic request needs "ops": an array of { op, args }, got ${describe(ops)}`);
       }
       // The op table checks each entry (own properties only, so never a prototype's "op").
-      const value = this.#db.atomic({ ops, checks: checks as Check[] | undefined });
-      await this.#durable(ops.some((o) => isWrite(own(o, "op") as string)));
+      value = this.#db.atomic({ ops, checks: checks as Check[] | undefined });
+      wrote = ops.some((o) => isWrite(own(o, "op") as string));
+    } catch (e) {
+      return { ok: false, error: this.wireError(e) };
+    }
+    // As run(): answered at once unless the reply must wait for the disk, so
+    // a pipeline's replies keep their order.
+    if (!this.#mustWait(wrote)) return { ok: true, value };
+    return this.#guard(async () => {
+      await this.#durable(true);
       return { ok: true, value } as WireReply;
     }, (e) => ({ ok: false, error: this.wireError(e) }));
   }

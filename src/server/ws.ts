@@ -74,6 +74,12 @@ export interface SocketOptions {
   maxUnauthenticatedPerPeer: number;
   /** Opens the change-feed cursor of a watch request. */
   watch(spec: WatchSpec): FeedCursor;
+  /**
+   * Told when a socket (its runtime object, `WSContext.raw`) starts a watch:
+   * a Durable Object records it, because a watch's cursor lives in memory
+   * and does not survive hibernation (see src/cloudflare/sockets.ts).
+   */
+  onWatch?(raw: unknown): void;
 }
 
 /** One watch running on a socket: its cursor, the batches the client still takes, and whether it must stop. */
@@ -400,7 +406,34 @@ export class ServerSocket {
       );
       return;
     }
+    // A pipeline: an array of requests in one frame, each answered on its own,
+    // in order (a Durable Object commits once per message, so one frame of
+    // many calls is one storage commit).
+    if (Array.isArray(frame)) {
+      for (const f of frame) {
+        // A request of the pipeline may have closed the socket (output limit).
+        if (this.#isClosed()) return;
+        if (Array.isArray(f) || own(f, "part") !== undefined) {
+          this.#fail(
+            idOf(f),
+            new ProtocolError("A pipeline frame holds requests { id, op, args }, not parts or arrays"),
+          );
+          continue;
+        }
+        this.#one(f);
+      }
+      return;
+    }
     if (own(frame, "part") !== undefined) return this.#part(frame);
+    this.#one(frame);
+  }
+
+  #isClosed(): boolean {
+    return this.#state === "closed";
+  }
+
+  /** One decoded request frame (alone, or an element of a pipeline frame). */
+  #one(frame: unknown): void {
     if (this.#assembly !== null) {
       this.#fail(
         idOf(frame),
@@ -456,11 +489,13 @@ export class ServerSocket {
   }
 
   /** What an authenticated client learns about the server's limits. */
-  #hello(): Record<string, number> {
+  #hello(): Record<string, number | boolean> {
     return {
       maxRequestBytes: this.#o.limit,
       maxFrameBytes: this.#o.maxFrameBytes,
       maxOutputBytes: this.#o.maxOutputBytes,
+      // Frames may be arrays of requests (what the client sends for the calls of one tick).
+      pipeline: true,
     };
   }
 
@@ -746,6 +781,7 @@ export class ServerSocket {
     }
     const w: Watch = { cursor, credit, stop: false };
     this.#watches.set(id, w);
+    this.#o.onWatch?.(this.#ctx?.raw);
     void this.#pumpWatch(id, w);
   }
 

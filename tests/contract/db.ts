@@ -45,6 +45,54 @@ export function dbContract(c: Contract): void {
   const invalid = (db: Db, fn: () => unknown, note = "") => db.rejects(fn, ValidationError, note);
   const missing = (db: Db, fn: () => unknown, note = "") => db.rejects(fn, NotFoundError, note);
 
+  c.group("db: get-or-create (dict, list, table)", () => {
+    for (const kind of KINDS) {
+      const ensure = (db: Db, name: string) =>
+        kind === "dict" ? db.dict(name) : kind === "list" ? db.list(name) : db.table({ ...SCHEMA, name });
+      c.test(`${kind}(): creates a missing ${kind}, then returns the same one with its data`, async (db) => {
+        await ensure(db, "x");
+        assert.deepEqual(await db.collections(), [{ name: "x", kind }]);
+        if (kind === "dict") await (await db.getDict("x")).set("k", 1);
+        if (kind === "list") await (await db.getList("x")).append(1);
+        if (kind === "table") await loose(await db.getTable("x")).insert({ id: 1 });
+        if (kind === "dict") assert.equal(await (await db.dict("x")).get("k"), 1);
+        if (kind === "list") assert.deepEqual(await (await db.list("x")).toArray(), [1]);
+        if (kind === "table") assert.equal(await (await db.table({ ...SCHEMA, name: "x" })).count(), 1);
+        assert.deepEqual(await db.collections(), [{ name: "x", kind }]);
+      });
+      for (const other of KINDS.filter((k) => k !== kind)) {
+        c.test(`${kind}() over an existing ${other} → WrongKindError, nothing created`, async (db) => {
+          await create(db, other, "x");
+          await db.rejects(() => ensure(db, "x"), WrongKindError);
+          assert.deepEqual(await db.collections(), [{ name: "x", kind: other }]);
+        });
+      }
+      c.test(`${kind}() checks the name: a bad one → ValidationError`, async (db) => {
+        for (const bad of ["", 7, null]) {
+          await db.rejects(
+            () => kind === "table" ? db.table({ ...SCHEMA, name: bad as never }) : ensure(db, bad as never),
+            kind === "table" ? SchemaError : ValidationError,
+          );
+        }
+        assert.deepEqual(await db.collections(), []);
+      });
+    }
+    c.test("table() with another schema than the existing table's → SchemaError naming both, table unchanged", async (db) => {
+      await (await db.table(SCHEMA)).count();
+      await loose(await db.getTable("t")).insert({ id: 1, v: "a" });
+      const other = { name: "t", columns: [{ name: "id", type: "Utf8", primaryKey: true }] } as const;
+      const e = await db.rejects(() => db.table(other), SchemaError);
+      assert.match(e.message, /exists with schema/);
+      assert.equal(await (await db.getTable("t")).count(), 1);
+      // String and Utf8 are one type: the same schema spelled differently is the same table.
+      const spelled = {
+        ...SCHEMA,
+        columns: [SCHEMA.columns[0], { name: "v", type: "String", nullable: true }],
+      } as const;
+      assert.equal(await (await db.table(spelled)).count(), 1);
+    });
+  });
+
   c.group("db: create, get, kinds", () => {
     for (const existing of KINDS) {
       for (const kind of KINDS) {

@@ -49,6 +49,10 @@ export interface Db {
   getList<V extends Value = Value>(name: string): Promise<List<V>>;
   createTable<const S extends TableSchema>(schema: S): Promise<Table<S>>;
   getTable<S extends TableSchema = TableSchema>(name: string): Promise<Table<S>>;
+  /** Get-or-create. */
+  dict<V extends Value = Value>(name: string): Promise<Dict<V>>;
+  list<V extends Value = Value>(name: string): Promise<List<V>>;
+  table<const S extends TableSchema>(schema: S): Promise<Table<S>>;
   /** This test's collections, with their names as the test gave them, sorted by name. */
   collections(): Promise<CollectionInfo[]>;
   drop(name: string): Promise<boolean>;
@@ -181,6 +185,9 @@ function embeddedDb(database: Database, key: () => string): Db & { close(): Prom
     getList: (name) => settle(() => database.getList(name)) as never,
     createTable: (s) => settle(() => database.createTable(s)) as never,
     getTable: (name) => settle(() => database.getTable(name)) as never,
+    dict: (name) => settle(() => database.dict(name)) as never,
+    list: (name) => settle(() => database.list(name)) as never,
+    table: (s) => settle(() => database.table(s)) as never,
     collections: () => settle(() => database.collections()),
     drop: (name) => settle(() => database.drop(name)),
     atomic: (ops) => settle(() => database.executeAtomic(ops)),
@@ -210,6 +217,10 @@ function remoteDb(target: "ws" | "http", client: Client, key: () => string): Db 
     createTable: (s) =>
       client.createTable(typeof s === "object" && s !== null && !Array.isArray(s) ? { ...s, name: n(s.name) } : s),
     getTable: (name) => client.getTable(n(name)),
+    dict: (name) => client.dict(n(name)),
+    list: (name) => client.list(n(name)),
+    table: (s) =>
+      client.table(typeof s === "object" && s !== null && !Array.isArray(s) ? { ...s, name: n(s.name) } : s),
     collections: async () =>
       (await client.collections()).filter((c) => own(c.name)).map((c) => ({
         name: c.name.slice(prefix.length),
