@@ -164,6 +164,11 @@ export class Engine {
       this.#pending.push({ op, args });
       return;
     }
+    if (this.#journal === null && this.#listeners.length === 0) {
+      // Nobody reads the entries (a memory-only database nobody watches): the write only takes its LSN.
+      this.lsn++;
+      return;
+    }
     try {
       this.#commit([{ op, args }]);
     } catch (e) {
