@@ -22,6 +22,7 @@
  * ```sh
  * node scripts/bench.mjs --file bench/coalesce_bench.ts          # Deno and Bun as the client runtime
  * BENCH_SCALE=0.3 deno run -A bench/coalesce_bench.ts             # shorter rounds
+ * BENCH_ONLY=unpipelined COALESCE_ROUNDS=11 deno run -A bench/coalesce_bench.ts
  * ```
  *
  * @module
@@ -37,7 +38,9 @@ const CLIENTS = 50;
 const BURST = 16;
 const SCALE = Number(process.env.BENCH_SCALE ?? 1) || 1;
 const ROUND_MS = Math.max(300, Math.round(1500 * SCALE));
-const ROUNDS = 5;
+const ROUNDS = Number(process.env.COALESCE_ROUNDS ?? 9) || 9;
+/** BENCH_ONLY=unpipelined or burst: one of the two cases. */
+const ONLY = (process.env.BENCH_ONLY ?? "").split(",").map((x) => x.trim()).filter(Boolean);
 const KEYS = 1000;
 const VALUE = "v".repeat(16);
 const PASSWORD = "bench";
@@ -194,7 +197,10 @@ async function main(): Promise<void> {
       }
     }
     const rows: string[][] = [];
-    for (const [mode, burst] of [["unpipelined", 1], [`burst ×${BURST}`, BURST]] as const) {
+    const modes = ([["unpipelined", 1], [`burst ×${BURST}`, BURST]] as const).filter(([m]) =>
+      ONLY.length === 0 || ONLY.includes(m.split(" ")[0])
+    );
+    for (const [mode, burst] of modes) {
       for (const op of ["set", "get"] as const) {
         for (const server of servers) {
           const off = targets.find((t) => t.server === server.name && !t.coalesce)!;
