@@ -156,7 +156,7 @@ async function startOurs(runtime: "deno" | "bun"): Promise<{ port: number; proc:
   const [cmd, pre] = runtime === "deno"
     ? [`${root}node_modules/.bin/deno`, ["run", "-A", "--no-lock", "server.ts"]]
     : [`${root}node_modules/.bin/bun`, ["run", "server.ts"]];
-  // LIVE_PROFILE=<dir>: Bun servers write a CPU profile (and its markdown summary) there when they stop.
+  // LIVE_PROFILE=<dir>: Bun servers (and, under Bun, the watchers) write a CPU profile (and its markdown summary) there.
   const prof = process.env.LIVE_PROFILE && runtime === "bun"
     ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.LIVE_PROFILE}`]
     : [];
@@ -183,7 +183,11 @@ function procCpuMs(pid: number): number {
 function selfRuntimeCommand(file: string): [string, string[]] {
   const rt = runtimeInfo().name;
   if (rt === "deno") return [process.execPath, ["run", "-A", "--no-lock", file]];
-  if (rt === "bun") return [process.execPath, ["run", file]];
+  // LIVE_PROFILE=<dir>: Bun children (the watchers) write CPU profiles there too.
+  const prof = process.env.LIVE_PROFILE
+    ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.LIVE_PROFILE}`]
+    : [];
+  if (rt === "bun") return [process.execPath, [...prof, "run", file]];
   return [process.execPath, [...process.execArgv, file]];
 }
 
