@@ -945,14 +945,21 @@ async function sectionVersions(): Promise<void> {
   progress("versions: memory");
   const [nowName, beforeName] = dbs.map(([n]) => n);
   const memRow = (what: string, f: (m: { dict: number[]; table: number[] }) => number[]) => {
-    const a = Math.min(...f(mem.get(nowName)!));
-    const b = Math.min(...f(mem.get(beforeName)!));
+    // The smallest positive reading: a collection that ran during the build can leave one at 0 or below.
+    const least = (xs: number[]) => Math.min(...xs.filter((x) => x > 0));
+    const a = least(f(mem.get(nowName)!));
+    const b = least(f(mem.get(beforeName)!));
+    if (!Number.isFinite(a) || !Number.isFinite(b)) {
+      rows.push([what, "—", "—", "—", "", "n/a (the heap could not be measured here)", ""]);
+      return;
+    }
+    const diff = a - b;
     rows.push([
       what,
-      `${formatBytes(a)}`,
-      `${formatBytes(b)}`,
+      formatBytes(a),
+      formatBytes(b),
       formatRatio(a / b),
-      `+${formatBytes(a - b)}`,
+      `${diff < 0 ? "−" : "+"}${formatBytes(Math.abs(diff))}`,
       "info",
       "",
     ]);

@@ -132,12 +132,14 @@ function putKey(e: Engine, d: DictState, k: Key, v: Value, at: number): void {
   d.store.set(k, v, e.undo, e.nextLsn, at);
   if (at !== NEVER) e.expiryScheduled?.(at);
   if (e.logging) e.log("dict.set", setArgs(d, k, v, at));
+  else e.tick();
 }
 
 /** Removes a stored key (expired or not) as a logged delete. */
 function removeKey(e: Engine, d: DictState, k: Key): void {
   d.store.delete(k, e.undo);
   if (e.logging) e.log("dict.delete", [d.name, k]);
+  else e.tick();
 }
 
 /** `dict.get(key, fallback?)`: the value, else the fallback, else `undefined`. */
@@ -230,6 +232,7 @@ export const dictClear = op<DictState>("dict.clear", {
   run(e, d) {
     d.store.clear(e.undo);
     if (e.logging) e.log("dict.clear", [d.name]);
+    else e.tick();
   },
 });
 
@@ -242,6 +245,7 @@ export const dictUpdate = op<DictState>("dict.update", {
       const version = e.nextLsn;
       for (const [k, v] of entries) d.store.set(k, v, e.undo, version);
       if (e.logging) e.log("dict.update", [d.name, entries]);
+      else e.tick();
     });
   },
 });
@@ -281,6 +285,7 @@ export const dictSetDefault = op<DictState>("dict.setDefault", {
     freshly(e, d, [k], () => {
       d.store.set(k, v, e.undo, e.nextLsn);
       if (e.logging) e.log("dict.set", [d.name, k, v]);
+      else e.tick();
     });
     return cloneOut(v);
   },
@@ -347,6 +352,7 @@ export const dictIncrement = op<DictState>("dict.increment", {
     freshly(e, d, [k], () => {
       d.store.set(k, next, e.undo, e.nextLsn, at);
       if (e.logging) e.log("dict.set", setArgs(d, k, next, at));
+      else e.tick();
     });
     return next;
   },
@@ -358,6 +364,7 @@ function setExpiry(e: Engine, d: DictState, k: Key, at: number): boolean {
   d.store.setExpiry(k, at, e.undo, e.nextLsn);
   if (at !== NEVER) e.expiryScheduled?.(at);
   if (e.logging) e.log("dict.expireAt", [d.name, k, at === NEVER ? null : at]);
+  else e.tick();
   return true;
 }
 
