@@ -90,7 +90,20 @@ interface Target {
   name: string;
   /** One round: `IN_FLIGHT` calls kept in flight for `ROUND_MS`; resolves to the writes per second. */
   round(r: number): Promise<number>;
+  /** WebSocket frames the client sent per write in the rounds so far (frame coalescing joins a tick's calls). */
+  framesPerWrite(): number;
   close(): Promise<void>;
+}
+
+/** The runtime's WebSocket, counting the frames sent through it into `count.frames`. */
+async function countingWebSocket(count: { frames: number }): Promise<WebSocketConstructor> {
+  const Base = await webSocket();
+  return class extends (Base as unknown as new (...a: unknown[]) => { send(d: unknown): void }) {
+    override send(data: unknown): void {
+      count.frames++;
+      super.send(data);
+    }
+  } as unknown as WebSocketConstructor;
 }
 
 /**
@@ -99,13 +112,18 @@ interface Target {
  * one message of `IN_FLIGHT` sets at a time.
  */
 async function target(name: string, url: string, atomic = false): Promise<Target> {
-  const client = await connect(url, { password: PASSWORD, WebSocket: await webSocket() });
+  const count = { frames: 0 };
+  const client = await connect(url, { password: PASSWORD, WebSocket: await countingWebSocket(count) });
+  let frames = 0;
+  let total = 0;
   return {
     name,
+    framesPerWrite: () => frames / total,
     async round(r) {
       // Untimed. The object with no storage starts empty whenever it starts again, which an
       // idle one does after its eviction (about 10 s; every target idles while the others run).
       const dict = await client.createDict("bench").catch(() => client.getDict("bench"));
+      const frames0 = count.frames;
       const t0 = performance.now();
       const end = t0 + ROUND_MS;
       let writes = 0;
@@ -122,7 +140,12 @@ async function target(name: string, url: string, atomic = false): Promise<Target
           }
         }));
       }
-      return writes / ((performance.now() - t0) / 1000);
+      const rate = writes / ((performance.now() - t0) / 1000);
+      if (r >= 0) {
+        frames += count.frames - frames0;
+        total += writes;
+      }
+      return rate;
     },
     close: () => client.close(),
   };
@@ -181,12 +204,13 @@ async function cloudflare(): Promise<void> {
       `\n### edge_bench cloudflare — ${workerdVersion}, client ${info.label}; ${IN_FLIGHT} calls in flight, ` +
         `median of ${ROUNDS} rounds of ${ROUND_MS} ms; load average (1/5/15 min) ${load}\n`,
     );
-    printTable(["target", "writes/s", "vs the object", "target", "result"], [
-      [targets[0].name, formatRate(dObj), "1x", "", ""],
-      [targets[1].name, formatRate(dDeno), formatRatio(dObj / dDeno), "≥ 0.5x", verdict(dObj / dDeno, 0.5)],
-      [targets[2].name, formatRate(dNode), formatRatio(dObj / dNode), "≥ 0.5x", verdict(dObj / dNode, 0.5)],
-      [targets[3].name, formatRate(dMem), formatRatio(dObj / dMem), "—", "the limit"],
-      [targets[4].name, formatRate(dOne), formatRatio(dObj / dOne), "—", "info"],
+    const fpw = (i: number) => targets[i].framesPerWrite().toFixed(3);
+    printTable(["target", "writes/s", "vs the object", "target", "result", "frames sent per write"], [
+      [targets[0].name, formatRate(dObj), "1x", "", "", fpw(0)],
+      [targets[1].name, formatRate(dDeno), formatRatio(dObj / dDeno), "≥ 0.5x", verdict(dObj / dDeno, 0.5), fpw(1)],
+      [targets[2].name, formatRate(dNode), formatRatio(dObj / dNode), "≥ 0.5x", verdict(dObj / dNode, 0.5), fpw(2)],
+      [targets[3].name, formatRate(dMem), formatRatio(dObj / dMem), "—", "the limit", fpw(3)],
+      [targets[4].name, formatRate(dOne), formatRatio(dObj / dOne), "—", "info", fpw(4)],
     ]);
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});

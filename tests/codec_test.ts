@@ -6,6 +6,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { decode, decodeMultiple, decodeRange, encode } from "../src/wire/codec.ts";
+import { fastEncode } from "../src/wire/fast_encode.ts";
+import { Packr } from "msgpackr";
 import { ProtocolError } from "../src/errors.ts";
 import { MAX_DEPTH } from "../src/core/value.ts";
 import { fromJsonValue, toJsonValue } from "../src/wire/json.ts";
@@ -406,3 +408,150 @@ describe("codec: what encode writes, decode reads back exactly", () => {
     refused(() => decodeRange(both, 0, a.length + 1), /MessagePack/, "a range that ends inside a value");
   });
 });
+
+describe("codec: the fast path of encode writes msgpackr's bytes", () => {
+  // The same options as codec.ts's Packr: the fast path must match it byte for byte.
+  const reference = new Packr({
+    useRecords: false,
+    moreTypes: false,
+    encodeUndefinedAsNil: false,
+    variableMapSize: true,
+  });
+  const ints = [
+    0,
+    1,
+    0x1f,
+    0x20,
+    0x7f,
+    0x80,
+    0xff,
+    0x100,
+    0xffff,
+    0x10000,
+    2 ** 32 - 1,
+    2 ** 32,
+    2 ** 53 - 1,
+    -1,
+    -0x20,
+    -0x21,
+    -0x80,
+    -0x81,
+    -0x8000,
+    -0x8001,
+    -(2 ** 31),
+    -(2 ** 31) - 1,
+    -(2 ** 53) + 1,
+  ];
+  const floats = [0.5, -1.25, 1e300, 1e-300, NaN, Infinity, -Infinity, Math.PI];
+  const pieces = ["a", "é", "€", "😀", "\ud800", "\udc00", "\u0000", "z\ud83d"];
+  const lengths = [0, 1, 0x1f, 0x20, 0x3f, 0x40, 0x55, 0xff, 0x100, 0x3000, 0xffff, 0x10000];
+
+  function rng(seed: number): () => number {
+    let s = seed >>> 0;
+    return () => {
+      s = (s + 0x6d2b79f5) >>> 0;
+      let t = s;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  function str(r: () => number, depth = 0): string {
+    // Long strings only at the top, so a value stays small (nested ones are at most 0x100 long).
+    const choices = depth === 0 ? lengths : lengths.slice(0, 9);
+    const n = choices[Math.floor(r() * choices.length)] + (r() < 0.3 ? Math.floor(r() * 3) - 1 : 0);
+    const kinds = pieces.slice(0, 1 + Math.floor(r() * pieces.length));
+    let s = "";
+    while (s.length < n) s += kinds[Math.floor(r() * kinds.length)];
+    return s.slice(0, Math.max(0, n));
+  }
+  function value(r: () => number, depth: number): unknown {
+    const k = Math.floor(r() * (depth > 1 ? 5 : 7));
+    switch (k) {
+      case 0:
+        return ints[Math.floor(r() * ints.length)];
+      case 1:
+        return floats[Math.floor(r() * floats.length)];
+      case 2:
+        return str(r, depth);
+      case 3:
+        return [null, true, false][Math.floor(r() * 3)];
+      case 4:
+        return Math.floor(r() * 2 ** 40) - 2 ** 39;
+      case 5:
+        return Array.from({ length: [0, 1, 15, 16, 17][Math.floor(r() * 5)] }, () => value(r, depth + 1));
+      default: {
+        const o: Record<string, unknown> = {};
+        const n = [0, 1, 15, 16, 17][Math.floor(r() * 5)];
+        for (let i = 0; i < n; i++) o[i % 5 === 4 ? str(r, depth + 1) : `k${i}`] = value(r, depth + 1);
+        if (r() < 0.1) Object.defineProperty(o, "__proto__", { value: 1, enumerable: true, writable: true });
+        return o;
+      }
+    }
+  }
+
+  it("on random plain values (numbers at every boundary, strings of every header size, lone surrogates)", () => {
+    const r = rng(12345);
+    for (let i = 0; i < 3000; i++) {
+      const v = value(r, 0);
+      const mine = fastEncode(v);
+      assert.ok(mine !== null, `the fast path took value ${i}`);
+      assert.deepEqual([...mine], [...reference.pack(v)], `value ${i}`);
+    }
+    // Array and map headers beyond 16 bits of length.
+    const big = Array.from({ length: 0x10000 }, (_, i) => i & 0xff);
+    assert.deepEqual(fastEncode(big), new Uint8Array(reference.pack(big)));
+    const wide = Object.fromEntries(big.map((_, i) => [`k${i}`, i]));
+    assert.deepEqual(fastEncode(wide), new Uint8Array(reference.pack(wide)));
+  });
+
+  it("leaves to msgpackr what it does not write: -0, undefined, bigints, binaries, dates, other classes, holes, deep nesting", () => {
+    class Point {
+      x = 1;
+    }
+    let deep: unknown = 1;
+    for (let i = 0; i < 40; i++) deep = [deep];
+    for (
+      const v of [
+        -0,
+        [1, -0],
+        { a: undefined },
+        undefined,
+        1n,
+        [2n],
+        new Uint8Array(2),
+        new Date(0),
+        new Map(),
+        Object.create(null),
+        new Point(),
+        [1, , 3],
+        deep,
+        { constructor: 1 },
+      ]
+    ) {
+      assert.equal(fastEncode(v), null, quoteForTest(v));
+      // encode itself still writes them, as before.
+      if (v !== undefined) assert.ok(encode(v).byteLength > 0);
+    }
+    assert.equal(decode(encode([1, -0]))![1 as never], -0);
+  });
+
+  it("a view it handed out is never written again", () => {
+    const kept: [unknown, Uint8Array][] = [];
+    // ~60 records per 64 KiB chunk: 5,000 records fill many chunks.
+    for (let i = 0; i < 5_000; i++) {
+      const v = { lsn: i, op: "dict.set", args: ["d", `key ${i} `.repeat(1 + (i % 200)).slice(0, 1000), i] };
+      const bytes = encode(v);
+      if (i % 97 === 0) kept.push([v, bytes]);
+    }
+    for (const [v, bytes] of kept) assert.deepEqual(decode(bytes), v);
+  });
+});
+
+function quoteForTest(v: unknown): string {
+  try {
+    return typeof v === "bigint" ? `${v}n` : JSON.stringify(v)?.slice(0, 40) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}

@@ -447,6 +447,34 @@ describe("change feed, embedded: delivery", () => {
   });
 });
 
+describe("change feed: many watchers of one collection share one batch", () => {
+  it("cursors filtered to the commit's collections get the same array, so the server encodes it once; others a filtered copy", async () => {
+    const { packedBatch } = await import("../src/server/watch.ts");
+    const db = await Database.open();
+    const d = db.createDict<number>("d");
+    const e = db.createDict<number>("e");
+    const onD = [0, 1, 2].map(() => db.watchCursor({ collections: ["d"] }));
+    const onBoth = db.watchCursor({ collections: ["d", "e"] });
+    const all = db.watchCursor();
+    d.set("a", 1);
+    const batches = [...onD, onBoth, all].map((c) => c.poll()!);
+    for (const b of batches) assert.equal(b.changes, batches[0].changes, "one array for every watcher");
+    const bytes = batches.map((b) => packedBatch(b));
+    for (const x of bytes) assert.equal(x, bytes[0], "encoded once");
+    // A commit that also touches another collection: the "d" watchers get only their part.
+    db.transaction(() => {
+      d.set("b", 2);
+      e.set("c", 3);
+    });
+    const [mine, both, every] = [onD[0].poll()!, onBoth.poll()!, all.poll()!];
+    assert.deepStrictEqual(mine.changes.map((c) => c.collection), ["d"]);
+    assert.equal(both.changes, every.changes);
+    assert.equal(every.changes.length, 2);
+    for (const c of [...onD, onBoth, all]) c.close();
+    await db.close();
+  });
+});
+
 describe("change feed, embedded: bad input", () => {
   it("options are checked at once, and nothing is watched", async () => {
     const db = await Database.open();

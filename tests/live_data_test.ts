@@ -130,6 +130,67 @@ describe("LSNs and versions", () => {
   });
 });
 
+describe("LSNs when nobody reads the log entries", () => {
+  // A memory database nobody watches builds no log entries (nothing reads
+  // them): every write still takes its LSN. The same writes on a database
+  // with a watcher open (which reads them) must give the same LSNs.
+  it("every kind of write takes one LSN, as when a watcher reads the entries", async () => {
+    const clock = manualClock();
+    const plain = await Database.open({ clock: clock.now });
+    const watched = await Database.open({ clock: clock.now });
+    const seen: number[] = [];
+    watched.createDict("_");
+    const stop = watched.subscribe((changes) => seen.push(...changes.map((c) => c.lsn)));
+    const steps: [string, (db: Database) => unknown][] = [
+      ["createDict", (db) => db.createDict("d", { a: 1 })],
+      ["set", (db) => db.getDict("d").set("b", 2)],
+      ["set expireIn", (db) => db.getDict("d").set("c", 3, { expireIn: 10 })],
+      ["expire", (db) => db.getDict("d").expire("b", 50)],
+      ["increment", (db) => db.getDict("d").increment("n")],
+      ["setDefault", (db) => db.getDict("d").setDefault("e", 5)],
+      ["update", (db) => db.getDict("d").update({ f: 6 })],
+      ["delete", (db) => db.getDict("d").delete("a")],
+      ["expired set", (db) => (clock.advance(20), db.getDict("d").set("c", 4))],
+      ["clear", (db) => db.getDict("d").clear()],
+      ["createList", (db) => db.createList("l", [3, 1])],
+      ["append", (db) => db.getList("l").append(2)],
+      ["extend []", (db) => db.getList("l").extend([])],
+      ["extend", (db) => db.getList("l").extend([5, 4])],
+      ["insert", (db) => db.getList("l").insert(0, 9)],
+      ["set index", (db) => db.getList("l").set(0, 8)],
+      ["pop", (db) => db.getList("l").pop()],
+      ["remove", (db) => db.getList("l").remove(8)],
+      ["reverse", (db) => db.getList("l").reverse()],
+      ["sort", (db) => db.getList("l").sort()],
+      ["clear list", (db) => db.getList("l").clear()],
+      ["createTable", (db) => db.createTable(USERS)],
+      ["insert row", (db) => db.getTable("users").insert({ id: 1, name: "a", age: 1 })],
+      ["insertMany []", (db) => db.getTable("users").insertMany([])],
+      ["insertMany", (db) => db.getTable("users").insertMany([{ id: 2, name: "b" }, { id: 3, name: "c" }])],
+      ["update row", (db) => db.getTable("users").update(1, { id: 1, name: "z", age: 2 })],
+      ["patch", (db) => db.getTable("users").patch(2, { age: 7 })],
+      ["upsert", (db) => db.getTable("users").upsert({ id: 4, name: "d" })],
+      ["delete row", (db) => db.getTable("users").delete(3)],
+      ["createIndex", (db) => db.getTable("users").createIndex("name")],
+      ["dropIndex", (db) => db.getTable("users").dropIndex("name")],
+      ["transaction", (db) => db.transaction(() => db.getDict("d").set("t", 1))],
+      ["drop", (db) => db.drop("l")],
+    ];
+    const start = { plain: plain.lsn, watched: watched.lsn };
+    for (const [what, step] of steps) {
+      step(plain);
+      step(watched);
+      assert.equal(plain.lsn - start.plain, watched.lsn - start.watched, `after ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 0));
+    assert.ok(seen.length > 20, "the watcher saw the writes");
+    assert.deepEqual(plain.getDict("d").getEntry("t"), { key: "t", value: 1, version: plain.lsn - 1 });
+    stop();
+    await plain.close();
+    await watched.close();
+  });
+});
+
 describe("versions and expiry survive snapshots and recovery (real files)", () => {
   it("reopen after a snapshot, after a crash-style reopen of the log, and after both gives the same versions and expiries", async () => {
     const tmp = await tempDir("cyberdb-live-");

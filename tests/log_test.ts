@@ -427,6 +427,47 @@ describe("WalWriter on MemoryStorage", () => {
     assert.deepEqual(lsns((await readWal(storage, "db")).records), range(1, 1010));
   });
 
+  it("flush() calls made before a write starts share one promise; one made during a write waits for the next fsync", async () => {
+    const inner = new MemoryStorage();
+    const { storage, stats } = instrumented(inner);
+    const w = await WalWriter.open(storage, "db", { sync: "always", lastLsn: 0 });
+    // 64 writers in one task: one promise, one write, one sync.
+    const flushes: Promise<void>[] = [];
+    for (let lsn = 1; lsn <= 64; lsn++) {
+      w.append(rec(lsn));
+      flushes.push(w.flush());
+    }
+    assert.equal(new Set(flushes).size, 1, "one shared promise");
+    await flushes[0];
+    assert.equal(stats.syncs, 1);
+    inner.crash();
+    assert.deepEqual(lsns((await readWal(storage, "db")).records), range(1, 64), "durable once resolved");
+
+    // A flush() made after the write began does not join: 65's flush is answered by 65's fsync
+    // while 66's is still held.
+    const w2 = await WalWriter.open(storage, "db", { sync: "always", lastLsn: 64 });
+    let open65!: () => void;
+    let open66!: () => void;
+    stats.syncGate = new Promise<void>((r) => (open65 = r));
+    w2.append(rec(65));
+    let firstDone = false;
+    const first = w2.flush().then(() => (firstDone = true));
+    await tick(); // 65 is written, its fsync held
+    w2.append(rec(66));
+    let secondDone = false;
+    const second = w2.flush().then(() => (secondDone = true));
+    stats.syncGate = new Promise<void>((r) => (open66 = r));
+    open65();
+    for (let i = 0; i < 20 && !firstDone; i++) await tick();
+    assert.equal(firstDone, true, "65's flush is answered by 65's fsync");
+    assert.equal(secondDone, false, "66 waits for its own fsync");
+    open66();
+    stats.syncGate = null;
+    await Promise.all([first, second]);
+    await w2.close();
+    assert.deepEqual(lsns((await readWal(storage, "db")).records), range(1, 66));
+  });
+
   it('"always": durable() resolves after the fsync that covers the records', async () => {
     const s = new MemoryStorage();
     const w = await WalWriter.open(s, "db", { sync: "always", lastLsn: 0 });

@@ -66,4 +66,23 @@ describe("pipeline frames", () => {
     assert.deepEqual(values, Array.from({ length: 200 }, (_, i) => i), "each call got its own answer");
     await client.close();
   });
+
+  it("with coalesce: false the client sends every call as a frame of its own, with the same answers in order", async () => {
+    const Base = await webSocket();
+    let sent = 0;
+    const Counting = class extends (Base as unknown as new (...a: unknown[]) => { send(d: unknown): void }) {
+      override send(data: unknown): void {
+        sent++;
+        super.send(data);
+      }
+    } as unknown as WebSocketConstructor;
+    const client = await connect(server.ws, { WebSocket: Counting, coalesce: false });
+    const d = await client.createDict("one_each");
+    const before = sent;
+    await Promise.all(Array.from({ length: 200 }, (_, i) => d.set(i, i * 2)));
+    assert.equal(sent - before, 200, "one frame per call");
+    const values = await Promise.all(Array.from({ length: 200 }, (_, i) => d.get(i)));
+    assert.deepEqual(values, Array.from({ length: 200 }, (_, i) => i * 2));
+    await client.close();
+  });
 });

@@ -557,7 +557,9 @@ export class Feed {
         throw c.error;
       }
       c.at = lsn;
-      const mine = filter === null ? changes : changes.filter((x) => filter.has(x.collection));
+      const mine = filter === null || allIn(changes, filter)
+        ? changes
+        : changes.filter((x) => filter.has(x.collection));
       if (mine.length > 0) {
         c.position = lsn;
         return { lsn, changes: mine };
@@ -779,6 +781,17 @@ export class Feed {
   get closed(): boolean {
     return this.#closed;
   }
+}
+
+/**
+ * Whether every change is in `filter`. Then a filtered cursor hands out the
+ * commit's shared array rather than a copy, so the server encodes a batch
+ * once for all its watchers of a collection (its cache is keyed by the
+ * array), not once per watcher.
+ */
+function allIn(changes: readonly Change[], filter: Set<string>): boolean {
+  for (let i = 0; i < changes.length; i++) if (!filter.has(changes[i].collection)) return false;
+  return true;
 }
 
 /** A ResetError for a record the feed cannot tell the changes of (or a failure reading the log). */

@@ -192,7 +192,7 @@ export async function serveTabs(db: Database, name: string, options: ServeTabsOp
     const ctx = {
       raw: undefined,
       readyState: 1,
-      send: (data: Uint8Array) => channel.postMessage({ t: "frame", conn, owner, data }),
+      send: (data: Uint8Array) => channel.postMessage({ t: "frame", conn, owner, data: own(data) }),
       close: (code?: number, reason?: string) => {
         if (!conns.delete(conn)) return;
         channel.postMessage({ t: "closed", conn, code: code ?? 1000, reason: reason ?? "" });
@@ -304,7 +304,7 @@ class TabSocket implements WebSocketLike {
 
   send(data: Uint8Array): void {
     if (this.readyState !== OPEN) throw new Error("The tab connection is not open");
-    this.#channel.postMessage({ t: "frame", conn: this.#conn, data });
+    this.#channel.postMessage({ t: "frame", conn: this.#conn, data: own(data) });
   }
 
   close(code = 1000, reason = ""): void {
@@ -355,4 +355,13 @@ export function connectTab(name: string, options: ConnectTabOptions = {}): Promi
     }
   } as unknown as WebSocketConstructor;
   return connect(`ws://cyberdb-tabs/${encodeURIComponent(name)}`, { ...options, WebSocket: Ctor });
+}
+
+/**
+ * The bytes of a frame in a buffer of their own: a posted view carries its
+ * whole buffer (structured clone copies all of it), and encoded frames are
+ * views of the encoder's shared chunk.
+ */
+function own(data: Uint8Array): Uint8Array {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
 }

@@ -51,6 +51,32 @@ export interface ConnectOptions {
   WebSocket?: WebSocketConstructor;
   /** Reconnection backoff after a dropped socket, or `false` to stay disconnected. */
   reconnect?: ReconnectOptions | false;
+  /**
+   * WebSocket only: send the calls made in one tick together, as one array
+   * frame, to a server whose hello says it takes them (default `true`).
+   * One frame means one message event on the server and, in a Durable
+   * Object, one storage commit for all of them. `false` sends every call
+   * as a frame of its own — for comparing the two (bench/coalesce_bench.ts)
+   * or for a proxy in between that cannot pass array frames. Replies and
+   * their order are the same either way. Over HTTP a tick's calls always go
+   * as one pipelined request: separate requests would lose their order.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { connect } from "@cyberdb/core/client";
+   * import { parseConfig, startServer } from "@cyberdb/core/server";
+   * const server = await startServer(parseConfig(["--memory", "--port=0"], {}));
+   *
+   * const client = await connect(server.url.replace(/^http/, "ws"), { coalesce: false });
+   * const d = await client.createDict("d");
+   * await Promise.all([d.set("a", 1), d.set("b", 2)]); // two frames rather than one
+   * assert.equal(await d.size(), 2);
+   * await client.close();
+   * await server.close();
+   * ```
+   */
+  coalesce?: boolean;
 }
 
 /**
@@ -553,6 +579,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     password: options.password,
     timeout: options.timeout ?? 30_000,
     maxRequestBytes: options.maxRequestBytes ?? 64 * 1024 * 1024,
+    coalesce: options.coalesce ?? true,
   };
   const batchSize = options.batchSize ?? 1000;
   const streamBatchRows = checkBatchRows(options.streamBatchRows ?? STREAM_BATCH_ROWS, "streamBatchRows");

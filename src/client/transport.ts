@@ -19,6 +19,8 @@ export interface TransportOptions {
   timeout: number;
   /** Largest request the client will send, in bytes (default 64 MiB; the server may say less). */
   maxRequestBytes: number;
+  /** WebSocket: whether a tick's calls go as one array frame to a server that takes them (default true). */
+  coalesce?: boolean;
 }
 
 /** Sends calls to a server. */

@@ -220,8 +220,8 @@ export class WsTransport implements Transport {
               maxFrameBytes?: unknown;
               pipeline?: unknown;
             };
-            // A server that takes arrays of requests gets the calls of one tick in one frame.
-            this.#pipeline = hello.pipeline === true;
+            // A server that takes arrays of requests gets the calls of one tick in one frame (unless told not to).
+            this.#pipeline = hello.pipeline === true && this.#o.coalesce !== false;
             if (typeof hello.maxRequestBytes === "number") {
               this.#limit = Math.min(this.#o.maxRequestBytes, hello.maxRequestBytes);
             }

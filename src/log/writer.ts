@@ -127,10 +127,21 @@ interface OpenSegment {
   id: string | null;
 }
 
+/**
+ * Callers waiting for their records to be durable. The forced `flush()`
+ * calls made before the next write starts share one waiter and one promise
+ * (`shared`), its `lsn` raised to the newest caller's: they are all
+ * answered by the same fsync anyway, and 64 writers flushing in one task
+ * then cost one promise, not 64.
+ */
 interface Waiter {
   lsn: number;
   resolve: () => void;
   reject: (e: unknown) => void;
+  promise: Promise<void>;
+  /** Joinable by the next forced flush() while `#writes` has not moved. */
+  shared: boolean;
+  writes: number;
 }
 
 const INITIAL_BATCH = 64 * 1024;
@@ -193,6 +204,7 @@ export class WalWriter {
   #wantEnd = 0;
   #wantLsn = 0;
   #waiters: Waiter[] = [];
+  #writes = 0; // write steps begun: a shared waiter formed before one began is joined no more
   #scheduled = false;
   #running = false;
   #timer: unknown = null; // the interval fsync's, from #scheduler
@@ -563,7 +575,7 @@ export class WalWriter {
     if (this.#failure) return Promise.reject(this.#failure.error);
     const lsn = this.#lastLsn ?? 0;
     if (this.#syncedLsn >= lsn) return Promise.resolve();
-    const done = new Promise<void>((resolve, reject) => this.#waiters.push({ lsn, resolve, reject }));
+    const done = this.#waiter(lsn, force);
     // Someone awaits the interval fsync now: its timer must keep the process
     // alive. Set again for the time it had left, not ref'd, which works the
     // same for every runtime's timers (Deno's numbers have no ref()).
@@ -590,6 +602,29 @@ export class WalWriter {
       }
     }
     return done;
+  }
+
+  /**
+   * The promise for `lsn`. A forced flush joins the newest shared waiter
+   * when no write has begun since it formed: the next write then covers
+   * every member's record (each forced call marked its record wanted), so
+   * raising the waiter's LSN delays nobody past that write's fsync, and
+   * nobody is answered before their own record is durable.
+   */
+  #waiter(lsn: number, force: boolean): Promise<void> {
+    const last = this.#waiters.length > 0 ? this.#waiters[this.#waiters.length - 1] : undefined;
+    if (force && last !== undefined && last.shared && last.writes === this.#writes) {
+      last.lsn = lsn;
+      return last.promise;
+    }
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<void>((y, n) => {
+      resolve = y;
+      reject = n;
+    });
+    this.#waiters.push({ lsn, resolve, reject, promise, shared: force, writes: this.#writes });
+    return promise;
   }
 
   #endOfTask(): void {
@@ -683,6 +718,7 @@ export class WalWriter {
       end = this.#wantEnd;
       endLsn = this.#wantLsn;
     }
+    this.#writes++;
     await this.#segment!.writer!.write(this.#buf.subarray(this.#written, end));
     this.#written = end;
     this.#writtenLsn = endLsn;
@@ -710,7 +746,10 @@ export class WalWriter {
     seg.durable += bytes;
     this.#drop(bytes);
     this.#syncedLsn = upTo;
-    while (this.#waiters.length > 0 && this.#waiters[0].lsn <= upTo) this.#waiters.shift()!.resolve();
+    const waiters = this.#waiters;
+    let n = 0;
+    while (n < waiters.length && waiters[n].lsn <= upTo) waiters[n++].resolve();
+    if (n > 0) waiters.splice(0, n);
     this.#onSynced?.(upTo);
   }
 

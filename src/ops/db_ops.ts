@@ -53,6 +53,7 @@ export const dbCreateDict = op<Engine>("db.createDict", {
     for (const [k, v] of entries) state.store.set(k, v, null, e.nextLsn);
     add(e, state);
     if (e.logging) e.log("db.createDict", entries.length ? [name, entries] : [name]);
+    else e.tick();
     return state;
   },
   answer: NO_ANSWER,
@@ -67,6 +68,7 @@ export const dbCreateList = op<Engine>("db.createList", {
     add(e, state);
     // A copy: the list's own array changes in place later, and the change feed keeps what was logged.
     if (e.logging) e.log("db.createList", items.length ? [name, items.slice()] : [name]);
+    else e.tick();
     return state;
   },
   answer: NO_ANSWER,
@@ -86,6 +88,7 @@ export const dbCreateTable = op<Engine>("db.createTable", {
     };
     add(e, state);
     if (e.logging) e.log("db.createTable", [schema.def]);
+    else e.tick();
     return state;
   },
   answer: NO_ANSWER,
@@ -193,6 +196,7 @@ export const dbDrop = op<Engine>("db.drop", {
     state.dropped = true;
     if (e.undo) e.undo.push(() => void (e.collections.set(name, state), state.dropped = false));
     if (e.logging) e.log("db.drop", key === undefined ? [name, state.kind] : [name, state.kind, key]);
+    else e.tick();
     return true;
   },
 });

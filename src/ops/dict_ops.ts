@@ -127,10 +127,19 @@ function freshly<T>(e: Engine, d: DictState, keys: readonly Key[], write: () => 
   });
 }
 
+/** Stores `v` under `k` with the expiry `at` (`Infinity`: none), logged as the `dict.set` replay needs. */
+function putKey(e: Engine, d: DictState, k: Key, v: Value, at: number): void {
+  d.store.set(k, v, e.undo, e.nextLsn, at);
+  if (at !== NEVER) e.expiryScheduled?.(at);
+  if (e.logging) e.log("dict.set", setArgs(d, k, v, at));
+  else e.tick();
+}
+
 /** Removes a stored key (expired or not) as a logged delete. */
 function removeKey(e: Engine, d: DictState, k: Key): void {
   d.store.delete(k, e.undo);
   if (e.logging) e.log("dict.delete", [d.name, k]);
+  else e.tick();
 }
 
 /** `dict.get(key, fallback?)`: the value, else the fallback, else `undefined`. */
@@ -157,12 +166,14 @@ export const dictSet = op<DictState>("dict.set", {
   run(e, d, args) {
     const k = checkKey(args[1]);
     const v = cloneIn(args[2]);
-    const at = expiryOption(e, args[3]);
-    freshly(e, d, [k], () => {
-      d.store.set(k, v, e.undo, e.nextLsn, at);
-      if (at !== NEVER) e.expiryScheduled?.(at);
-      if (e.logging) e.log("dict.set", setArgs(d, k, v, at));
-    });
+    const at = args.length > 3 ? expiryOption(e, args[3]) : NEVER;
+    // The common case (no expiry in this dict) makes no closure: this is the hottest write.
+    if (d.store.expiring && d.store.isExpired(k, e.now())) {
+      e.transaction(() => {
+        removeKey(e, d, k);
+        putKey(e, d, k, v, at);
+      });
+    } else putKey(e, d, k, v, at);
   },
 });
 
@@ -221,6 +232,7 @@ export const dictClear = op<DictState>("dict.clear", {
   run(e, d) {
     d.store.clear(e.undo);
     if (e.logging) e.log("dict.clear", [d.name]);
+    else e.tick();
   },
 });
 
@@ -233,6 +245,7 @@ export const dictUpdate = op<DictState>("dict.update", {
       const version = e.nextLsn;
       for (const [k, v] of entries) d.store.set(k, v, e.undo, version);
       if (e.logging) e.log("dict.update", [d.name, entries]);
+      else e.tick();
     });
   },
 });
@@ -272,6 +285,7 @@ export const dictSetDefault = op<DictState>("dict.setDefault", {
     freshly(e, d, [k], () => {
       d.store.set(k, v, e.undo, e.nextLsn);
       if (e.logging) e.log("dict.set", [d.name, k, v]);
+      else e.tick();
     });
     return cloneOut(v);
   },
@@ -338,6 +352,7 @@ export const dictIncrement = op<DictState>("dict.increment", {
     freshly(e, d, [k], () => {
       d.store.set(k, next, e.undo, e.nextLsn, at);
       if (e.logging) e.log("dict.set", setArgs(d, k, next, at));
+      else e.tick();
     });
     return next;
   },
@@ -349,6 +364,7 @@ function setExpiry(e: Engine, d: DictState, k: Key, at: number): boolean {
   d.store.setExpiry(k, at, e.undo, e.nextLsn);
   if (at !== NEVER) e.expiryScheduled?.(at);
   if (e.logging) e.log("dict.expireAt", [d.name, k, at === NEVER ? null : at]);
+  else e.tick();
   return true;
 }
 

@@ -84,6 +84,7 @@ export const listSet = op<ListState>("list.set", {
     // array): a later saveForUndo restore may have swapped the array.
     if (e.undo) e.undo.push(() => void (l.items[at] = old));
     if (e.logging) e.log("list.set", [l.name, at, v]);
+    else e.tick();
   },
 });
 
@@ -94,6 +95,7 @@ export const listAppend = op<ListState>("list.append", {
     l.items.push(v);
     if (e.undo) e.undo.push(() => void l.items.pop());
     if (e.logging) e.log("list.append", [l.name, v]);
+    else e.tick();
   },
 });
 
@@ -104,7 +106,10 @@ export const listExtend = op<ListState>("list.extend", {
     const n = l.items.length;
     for (const v of vs) l.items.push(v);
     if (e.undo) e.undo.push(() => void (l.items.length = n));
-    if (e.logging && vs.length > 0) e.log("list.extend", [l.name, vs]);
+    if (vs.length > 0) {
+      if (e.logging) e.log("list.extend", [l.name, vs]);
+      else e.tick();
+    }
   },
 });
 
@@ -118,6 +123,7 @@ export const listInsert = op<ListState>("list.insert", {
     saveForUndo(e, l);
     l.items.splice(at, 0, v);
     if (e.logging) e.log("list.insert", [l.name, at, v]);
+    else e.tick();
   },
 });
 
@@ -131,6 +137,7 @@ function removeAt(e: Engine, l: ListState, at: number): Value {
     v = l.items.splice(at, 1)[0];
   }
   if (e.logging) e.log("list.pop", [l.name, at]);
+  else e.tick();
   return v;
 }
 
@@ -195,6 +202,7 @@ export const listReverse = op<ListState>("list.reverse", {
     saveForUndo(e, l);
     l.items.reverse();
     if (e.logging) e.log("list.reverse", [l.name]);
+    else e.tick();
   },
 });
 
@@ -251,6 +259,7 @@ export const listSort = op<ListState>("list.sort", {
     saveForUndo(e, l);
     l.items.sort(cmp);
     if (e.logging) e.log("list.sort", [l.name, { key, reverse }]);
+    else e.tick();
   },
 });
 
@@ -261,6 +270,7 @@ export const listClear = op<ListState>("list.clear", {
     l.items = [];
     if (e.undo) e.undo.push(() => void (l.items = items));
     if (e.logging) e.log("list.clear", [l.name]);
+    else e.tick();
   },
 });
 

@@ -137,6 +137,7 @@ export const tableCreateIndex = op<TableState>("table.createIndex", {
     t.indexes.set(column, ix);
     if (e.undo) e.undo.push(() => void t.indexes.delete(column));
     if (e.logging) e.log("table.createIndex", [t.name, column, { unique }]);
+    else e.tick();
   },
 });
 
@@ -149,6 +150,7 @@ export const tableDropIndex = op<TableState>("table.dropIndex", {
     t.indexes.delete(column);
     if (e.undo) e.undo.push(() => void t.indexes.set(column, ix));
     if (e.logging) e.log("table.dropIndex", [t.name, column]);
+    else e.tick();
     return true;
   },
 });

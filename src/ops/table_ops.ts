@@ -69,6 +69,7 @@ export const tableInsert = op<TableState>("table.insert", {
     if (!t.store.add(key, row, e.undo, e.nextLsn)) duplicate(t, key);
     reindex(e, t, null, row, key);
     if (e.logging) e.log("table.insert", [t.name, row]);
+    else e.tick();
   },
 });
 
@@ -111,7 +112,10 @@ export const tableInsertMany = op<TableState>("table.insertMany", {
       t.store.set(key, row, e.undo, e.nextLsn);
       reindex(e, t, null, row, key);
     }
-    if (e.logging && rows.length > 0) e.log("table.insertMany", [t.name, rows]);
+    if (rows.length > 0) {
+      if (e.logging) e.log("table.insertMany", [t.name, rows]);
+      else e.tick();
+    }
   },
 });
 
@@ -143,6 +147,7 @@ export const tableUpdate = op<TableState>("table.update", {
     if (old === undefined) missing(t, key);
     replaceRow(e, t, key, old, row);
     if (e.logging) e.log("table.update", [t.name, key, row]);
+    else e.tick();
   },
 });
 
@@ -159,6 +164,7 @@ export const tablePatch = op<TableState>("table.patch", {
     // Logged as its effect, the whole row: replay needs no prior state, and
     // the change feed tells the row after the write (DESIGN §5, §9).
     if (e.logging) e.log("table.update", [t.name, key, row]);
+    else e.tick();
   },
 });
 
@@ -169,6 +175,7 @@ export const tableUpsert = op<TableState>("table.upsert", {
     const key = row[pkName(t)] as string | number;
     replaceRow(e, t, key, t.store.get(key) ?? null, row);
     if (e.logging) e.log("table.upsert", [t.name, row]);
+    else e.tick();
   },
 });
 
@@ -180,6 +187,7 @@ export const tableDelete = op<TableState>("table.delete", {
     if (old === undefined) return false;
     reindex(e, t, old, null, key);
     if (e.logging) e.log("table.delete", [t.name, key]);
+    else e.tick();
     return true;
   },
 });

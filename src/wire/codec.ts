@@ -2,7 +2,8 @@
  * The one MessagePack codec of the project (log, snapshots and wire), with
  * the few fixes that make every stored value round-trip exactly.
  *
- * Encoding is msgpackr's. Decoding is the project's own (see
+ * Encoding is msgpackr's (plain values take a fast path that writes the
+ * same bytes, `fast_encode.ts`). Decoding is the project's own (see
  * `msgpack_decoder.ts`): it accepts exactly the types values
  * use and refuses msgpackr's structured-clone, record and class extensions,
  * bigints outside 64 bits (by their length, before building them) and
@@ -27,6 +28,7 @@ import { addExtension, Packr } from "msgpackr";
 import { ValidationError } from "../errors.ts";
 import { quote } from "../core/value.ts";
 import { decodeAll, decodeOne, MAX_DECODE_DEPTH } from "./msgpack_decoder.ts";
+import { fastEncode } from "./fast_encode.ts";
 
 class NegativeZero {}
 const NEG_ZERO = new NegativeZero();
@@ -116,7 +118,8 @@ function markNegZero(v: unknown, depth: number): unknown {
  * ```
  */
 export function encode(value: unknown): Uint8Array {
-  return packr.pack(hasNegZero(value, 0) ? markNegZero(value, 0) : value);
+  // The common plain values: the same bytes without msgpackr's per-call setup.
+  return fastEncode(value) ?? packr.pack(hasNegZero(value, 0) ? markNegZero(value, 0) : value);
 }
 
 /**

@@ -1,0 +1,237 @@
+/**
+ * A fast path of {@linkcode encode} (codec.ts) for the values most records,
+ * requests and replies are made of: `null`, booleans, numbers (not `-0`),
+ * strings, plain arrays and plain objects of those. It writes exactly the
+ * bytes msgpackr writes for them with the codec's options (`useRecords:
+ * false`, `variableMapSize: true`) — tests/codec_test.ts compares the two
+ * on random values — so nothing on disk or on the wire changes; it only
+ * skips msgpackr's per-call setup, which is most of the cost of encoding a
+ * small log record. Anything else (bigints, binaries, dates, `undefined`,
+ * `-0`, other classes, deep nesting) answers `null`, and the caller encodes
+ * the value with msgpackr.
+ *
+ * Output goes into a shared chunk and is handed out as a view of it, as
+ * msgpackr does: a new chunk is taken when one fills up, so a view handed
+ * out is never written again.
+ *
+ * @module
+ */
+
+const CHUNK = 64 * 1024;
+/** Nesting deeper than this goes to msgpackr (which checks it). */
+const MAX_DEPTH = 32;
+
+let chunk = new Uint8Array(CHUNK);
+let view = new DataView(chunk.buffer);
+let start = 0;
+let pos = 0;
+let encoder: TextEncoder | null = null;
+
+/** Makes room for `n` more bytes, keeping what this call wrote so far. */
+function room(n: number): void {
+  if (pos + n <= chunk.length) return;
+  const used = pos - start;
+  const next = new Uint8Array(Math.max(CHUNK, (used + n) * 2));
+  next.set(chunk.subarray(start, pos));
+  chunk = next;
+  view = new DataView(next.buffer);
+  start = 0;
+  pos = used;
+}
+
+/**
+ * The MessagePack of `value` as msgpackr writes it, or `null` when the
+ * value holds anything but the plain types above.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fastEncode } from "./fast_encode.ts";
+ * assert.deepEqual([...fastEncode({ a: [1, "x"] })!], [0x81, 0xa1, 0x61, 0x92, 0x01, 0xa1, 0x78]);
+ * assert.equal(fastEncode(1n), null); // msgpackr's job
+ * ```
+ */
+export function fastEncode(value: unknown): Uint8Array | null {
+  // What was left of the chunk is reused for this call.
+  pos = start;
+  if (!put(value, 0)) {
+    pos = start;
+    return null;
+  }
+  const out = chunk.subarray(start, pos);
+  start = pos;
+  // A nearly full chunk is replaced now rather than copied into later.
+  if (chunk.length - start < 256) {
+    chunk = new Uint8Array(CHUNK);
+    view = new DataView(chunk.buffer);
+    start = pos = 0;
+  }
+  return out;
+}
+
+function put(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case "string":
+      putString(v);
+      return true;
+    case "number":
+      return putNumber(v);
+    case "boolean":
+      room(1);
+      chunk[pos++] = v ? 0xc3 : 0xc2;
+      return true;
+    case "object":
+      if (v === null) {
+        room(1);
+        chunk[pos++] = 0xc0;
+        return true;
+      }
+      if (depth >= MAX_DEPTH) return false;
+      if (Array.isArray(v)) return v.constructor === Array && putArray(v, depth);
+      return (v as object).constructor === Object && putObject(v as Record<string, unknown>, depth);
+    default:
+      return false;
+  }
+}
+
+function putNumber(n: number): boolean {
+  room(9);
+  if (n >>> 0 === n) {
+    if (n < 0x80) chunk[pos++] = n;
+    else if (n < 0x100) {
+      chunk[pos++] = 0xcc;
+      chunk[pos++] = n;
+    } else if (n < 0x10000) {
+      chunk[pos++] = 0xcd;
+      chunk[pos++] = n >> 8;
+      chunk[pos++] = n & 0xff;
+    } else {
+      chunk[pos++] = 0xce;
+      view.setUint32(pos, n);
+      pos += 4;
+    }
+    // -0 passes `n >>> 0 === n` (msgpackr writes it as 0): the caller marks it instead.
+    return n !== 0 || 1 / n > 0;
+  }
+  if (n >> 0 === n) {
+    if (n >= -0x20) chunk[pos++] = 0x100 + n;
+    else if (n >= -0x80) {
+      chunk[pos++] = 0xd0;
+      chunk[pos++] = n + 0x100;
+    } else if (n >= -0x8000) {
+      chunk[pos++] = 0xd1;
+      view.setInt16(pos, n);
+      pos += 2;
+    } else {
+      chunk[pos++] = 0xd2;
+      view.setInt32(pos, n);
+      pos += 4;
+    }
+    return true;
+  }
+  chunk[pos++] = 0xcb;
+  view.setFloat64(pos, n);
+  pos += 8;
+  return true;
+}
+
+/**
+ * A string with the smallest header for its UTF-8 length. Short strings
+ * are encoded by hand as msgpackr does (a lone surrogate as its own three
+ * bytes), longer ones by `TextEncoder` (a lone surrogate as U+FFFD, as
+ * msgpackr's `Buffer.utf8Write`/`encodeInto` path does).
+ */
+function putString(s: string): void {
+  const n = s.length;
+  const headerSize = n < 0x20 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+  room(headerSize + n * 3);
+  const at = pos;
+  let p = at + headerSize;
+  if (n < 0x40) {
+    for (let i = 0; i < n; i++) {
+      let c1 = s.charCodeAt(i);
+      let c2: number;
+      if (c1 < 0x80) chunk[p++] = c1;
+      else if (c1 < 0x800) {
+        chunk[p++] = (c1 >> 6) | 0xc0;
+        chunk[p++] = (c1 & 0x3f) | 0x80;
+      } else if ((c1 & 0xfc00) === 0xd800 && ((c2 = s.charCodeAt(i + 1)) & 0xfc00) === 0xdc00) {
+        c1 = 0x10000 + ((c1 & 0x03ff) << 10) + (c2 & 0x03ff);
+        i++;
+        chunk[p++] = (c1 >> 18) | 0xf0;
+        chunk[p++] = ((c1 >> 12) & 0x3f) | 0x80;
+        chunk[p++] = ((c1 >> 6) & 0x3f) | 0x80;
+        chunk[p++] = (c1 & 0x3f) | 0x80;
+      } else {
+        chunk[p++] = (c1 >> 12) | 0xe0;
+        chunk[p++] = ((c1 >> 6) & 0x3f) | 0x80;
+        chunk[p++] = (c1 & 0x3f) | 0x80;
+      }
+    }
+  } else {
+    encoder ??= new TextEncoder();
+    p += encoder.encodeInto(s, chunk.subarray(p)).written;
+  }
+  const len = p - at - headerSize;
+  // The header the byte length needs; the bytes move when it is not the one guessed.
+  if (len < 0x20) {
+    if (headerSize > 1) chunk.copyWithin(at + 1, at + headerSize, p);
+    chunk[at] = 0xa0 | len;
+    pos = at + 1 + len;
+  } else if (len < 0x100) {
+    if (headerSize !== 2) chunk.copyWithin(at + 2, at + headerSize, p);
+    chunk[at] = 0xd9;
+    chunk[at + 1] = len;
+    pos = at + 2 + len;
+  } else if (len < 0x10000) {
+    if (headerSize !== 3) chunk.copyWithin(at + 3, at + headerSize, p);
+    chunk[at] = 0xda;
+    chunk[at + 1] = len >> 8;
+    chunk[at + 2] = len & 0xff;
+    pos = at + 3 + len;
+  } else {
+    if (headerSize !== 5) chunk.copyWithin(at + 5, at + headerSize, p);
+    chunk[at] = 0xdb;
+    view.setUint32(at + 1, len);
+    pos = at + 5 + len;
+  }
+}
+
+function putArray(a: unknown[], depth: number): boolean {
+  const n = a.length;
+  room(5);
+  if (n < 0x10) chunk[pos++] = 0x90 | n;
+  else if (n < 0x10000) {
+    chunk[pos++] = 0xdc;
+    chunk[pos++] = n >> 8;
+    chunk[pos++] = n & 0xff;
+  } else {
+    chunk[pos++] = 0xdd;
+    view.setUint32(pos, n);
+    pos += 4;
+  }
+  for (let i = 0; i < n; i++) if (!put(a[i], depth + 1)) return false;
+  return true;
+}
+
+function putObject(o: Record<string, unknown>, depth: number): boolean {
+  const keys = Object.keys(o);
+  const n = keys.length;
+  room(5);
+  if (n < 0x10) chunk[pos++] = 0x80 | n;
+  else if (n < 0x10000) {
+    chunk[pos++] = 0xde;
+    chunk[pos++] = n >> 8;
+    chunk[pos++] = n & 0xff;
+  } else {
+    chunk[pos++] = 0xdf;
+    view.setUint32(pos, n);
+    pos += 4;
+  }
+  for (let i = 0; i < n; i++) {
+    const k = keys[i];
+    putString(k);
+    if (!put(o[k], depth + 1)) return false;
+  }
+  return true;
+}
