@@ -133,13 +133,34 @@ function removeKey(e: Engine, d: DictState, k: Key): void {
   if (e.logging) e.log("dict.delete", [d.name, k]);
 }
 
+/**
+ * The body of `dict.get`, callable without an args array (the handle's hot
+ * path). The key is checked only on a miss: every stored key was checked
+ * when it was written, and a `Map` lookup finds nothing for a key that is
+ * not a string or a number (and finds `0` for `-0`, as `checkKey`
+ * normalises it), so a hit proves the key valid and a miss still refuses a
+ * bad key with `ValidationError`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "@cyberdb/core";
+ * const db = await Database.open();
+ * db.createDict("d").set("k", { n: 1 });
+ * assert.deepEqual(db.getDict("d").get("k"), { n: 1 }); // the handle calls getValue
+ * ```
+ */
+export function getValue(e: Engine, d: DictState, key: unknown, hasFallback: boolean, fallback: unknown): unknown {
+  const store = d.store;
+  const v = store.expiring ? store.get(key as Key, e.now()) : store.get(key as Key);
+  if (v !== undefined) return cloneOut(v);
+  checkKey(key);
+  return hasFallback ? fallback : undefined;
+}
+
 /** `dict.get(key, fallback?)`: the value, else the fallback, else `undefined`. */
 export const dictGet = op<DictState>("dict.get", {
-  run(e, d, args) {
-    const v = d.store.get(checkKey(args[1]), d.store.expiring ? e.now() : -Infinity);
-    if (v === undefined) return args.length > 2 ? args[2] : undefined;
-    return cloneOut(v);
-  },
+  run: (e, d, args) => getValue(e, d, args[1], args.length > 2, args[2]),
 });
 
 /** `dict.getEntry(key)`: `{ key, value, version }` (a copy, and the LSN of the key's last write), or `undefined`. */
@@ -152,18 +173,41 @@ export const dictGetEntry = op<DictState>("dict.getEntry", {
   },
 });
 
+/**
+ * The body of `dict.set`, callable without an args array (the handle's hot
+ * path). It checks that writes are accepted itself, as `op()` does for
+ * every write op, since the handle calls it directly.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "@cyberdb/core";
+ * const db = await Database.open();
+ * const d = db.createDict("d");
+ * d.set("k", { n: 1 }); // the handle calls setValue
+ * assert.deepEqual(d.get("k"), { n: 1 });
+ * ```
+ */
+export function setValue(e: Engine, d: DictState, key: unknown, value: unknown, options: unknown): void {
+  if (e.storageError !== null) e.checkWritable();
+  const k = checkKey(key);
+  const v = cloneIn(value);
+  const at = options === undefined ? NEVER : expiryOption(e, options);
+  // freshly() allocates a key array and a closure: only worth it when this key may have expired.
+  if (d.store.expiring && d.store.isExpired(k, e.now())) {
+    freshly(e, d, [k], () => storeSet(e, d, k, v, at));
+  } else storeSet(e, d, k, v, at);
+}
+
+function storeSet(e: Engine, d: DictState, k: Key, v: Value, at: number): void {
+  d.store.set(k, v, e.undo, e.nextLsn, at);
+  if (at !== NEVER) e.expiryScheduled?.(at);
+  if (e.logging) e.log("dict.set", setArgs(d, k, v, at));
+}
+
 /** `dict.set(key, value, options?)`: options `{ expireIn }` (ms); a set without it clears any expiry. */
 export const dictSet = op<DictState>("dict.set", {
-  run(e, d, args) {
-    const k = checkKey(args[1]);
-    const v = cloneIn(args[2]);
-    const at = expiryOption(e, args[3]);
-    freshly(e, d, [k], () => {
-      d.store.set(k, v, e.undo, e.nextLsn, at);
-      if (at !== NEVER) e.expiryScheduled?.(at);
-      if (e.logging) e.log("dict.set", setArgs(d, k, v, at));
-    });
-  },
+  run: (e, d, args) => setValue(e, d, args[1], args[2], args[3]),
 });
 
 /** `dict.has(key)`. */
