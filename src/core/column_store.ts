@@ -3,7 +3,7 @@
  * column, a liveness byte per slot, and the primary key → slot map.
  *
  * ```
- *   index: Map<pk, slot>     slot:   0   1   2   3
+ *   index: pk → slot         slot:   0   1   2   3
  *                            live:   1   0   1   1      0 = tombstone
  *                            id:    [1 | 2 | 3 | 4 ]    Float64Array
  *                            name:  [0 | 1 | 0 | 2 ]    Int32Array codes → dict ["ann","bo","cy"]
@@ -26,8 +26,7 @@ import type { CompiledSchema, StoredRow } from "./schema.ts";
 import { cursorNext, cursorStart, type Undo } from "./slot_map.ts";
 import { type RowAt, rowAt } from "./row_shape.ts";
 import type { Value } from "./value.ts";
-
-type Pk = string | number;
+import { type Pk, PkIndex } from "./pk_index.ts";
 
 const COMPACT_MIN = 64;
 const MIN_CAPACITY = 16;
@@ -67,7 +66,8 @@ export class ColumnStore {
   readonly #schema: CompiledSchema;
   readonly #rowAt: RowAt;
   readonly #rowOut: RowAt;
-  #index = new Map<Pk, number>();
+  /** Primary key → slot: dense for small non-negative integer keys (see pk_index.ts). */
+  #index = new PkIndex();
   #cols: Column[];
   #live: Uint8Array;
   #vers: Float64Array;
@@ -295,7 +295,7 @@ export class ColumnStore {
     this.#capacity = capacity;
     this.#length = kept.length;
     const pk = this.#cols[this.#schema.pk];
-    const index = new Map<Pk, number>();
+    const index = new PkIndex();
     for (let j = 0; j < kept.length; j++) index.set(pk.get(j) as Pk, j);
     this.#index = index;
     this.#kept = kept;
