@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Database, defineSchema, DuplicateKeyError } from "../mod.ts";
 import { prng, randInt } from "./fixtures/prng.ts";
+import { DICT_MAX } from "../src/core/column.ts";
 
 let db: Database;
 
@@ -148,5 +149,37 @@ describe("Table: primary keys of every shape (issue 14: dense index for small in
     assert.deepEqual(t.getMany([1, 0, 2, 5]), [{ id: 1 }, { id: 0 }]);
     assert.equal(t.count({ column: "id", op: "in", value: [0, 1, 7] }), 2);
     assert.equal(t.get(1n as never)?.id, 1, "a bigint key is read as its number");
+  });
+
+  it("rows read the same before and after a Utf8 column stops being dictionary-coded", () => {
+    // A Utf8 column turns from codes + dictionary into plain strings past
+    // DICT_MAX distinct values (column.ts); generated row readers check
+    // which it is at every read.
+    const t = db.createTable(
+      {
+        name: "words",
+        columns: [
+          { name: "id", type: "Int32", primaryKey: true },
+          { name: "w", type: "Utf8", nullable: true },
+          { name: "flag", type: "Boolean", nullable: true },
+          { name: "at", type: "Date", nullable: true },
+        ],
+      } as const,
+    );
+    const row = (i: number) => ({
+      id: i,
+      w: i % 7 === 0 ? null : `w${i}`,
+      flag: i % 5 === 0 ? null : i % 2 === 0,
+      at: i % 3 === 0 ? null : new Date(i * 1000),
+    });
+    const n = DICT_MAX + 25_000; // 6 in 7 values distinct: past DICT_MAX entries by about row 76 500
+    for (let i = 0; i < n; i++) {
+      t.insert(row(i));
+      if (i === 1000 || i === n - 1) {
+        for (const k of [0, 1, 2, 3, 7, 10, 21, i]) assert.deepEqual(t.get(k), row(k), `key ${k} after ${i + 1} rows`);
+      }
+    }
+    assert.deepEqual(t.getMany([5, 6, 80_000]), [row(5), row(6), row(80_000)]);
+    assert.deepEqual(t.toArray().slice(-3), [row(n - 3), row(n - 2), row(n - 1)]);
   });
 });

@@ -9,6 +9,7 @@
 import { SchemaError, ValidationError } from "../errors.ts";
 import { COLUMN_TYPES, isColumnType } from "./column_type.ts";
 import { cloneIn, quote, type Value } from "./value.ts";
+import { type RowCheck, rowChecker, type RowCheckParts } from "./row_shape.ts";
 
 /** The integer column types. Int64/UInt64 hold JS numbers within ±(2^53−1). */
 export type IntType = "Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" | "UInt64";
@@ -198,6 +199,11 @@ export interface CompiledSchema {
   readonly pk: number;
   /** Positions of columns whose values are objects that must be copied out. */
   readonly copyOut: readonly number[];
+  /**
+   * The generated row check (see `rowChecker` in row_shape.ts), made by the
+   * first `checkRow`; `null` where code generation is refused.
+   */
+  rowCheck?: RowCheck | null;
 }
 
 function intCheck(type: IntType, column: string, table: string): Check {
@@ -406,6 +412,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  */
 export function checkRow(s: CompiledSchema, row: unknown, where: string): StoredRow {
   if (!isPlainObject(row)) notAnObject(s.def.name, row);
+  // Made on first use, not in compileSchema: where code generation is refused
+  // once requests are served (workerd), only a check made then tells.
+  if (s.rowCheck === undefined) s.rowCheck = rowChecker(checkParts(s));
+  if (s.rowCheck !== null) return s.rowCheck(row, where);
   const { names, checks, nullable } = s;
   const out: StoredRow = {};
   let seen = 0;
@@ -416,13 +426,7 @@ export function checkRow(s: CompiledSchema, row: unknown, where: string): Stored
     const v = own ? row[name] : undefined;
     if (v === undefined) {
       if (own) seen++;
-      if (!nullable[i]) {
-        throw new ValidationError(
-          `Column ${quote(name)} of table ${
-            quote(s.def.name)
-          } is missing${where}: it is not nullable, so every row needs a value`,
-        );
-      }
+      if (!nullable[i]) missingError(s, name, where);
       out[name] = null;
       continue;
     }
@@ -431,6 +435,27 @@ export function checkRow(s: CompiledSchema, row: unknown, where: string): Stored
   }
   if (ownKeys(row) !== seen) unknownColumn(s, row);
   return out;
+}
+
+function missingError(s: CompiledSchema, name: string, where: string): never {
+  throw new ValidationError(
+    `Column ${quote(name)} of table ${
+      quote(s.def.name)
+    } is missing${where}: it is not nullable, so every row needs a value`,
+  );
+}
+
+/** The parts of `checkRow` that the generated check calls. */
+function checkParts(s: CompiledSchema): RowCheckParts {
+  return {
+    names: s.names,
+    nullable: s.nullable,
+    checks: s.checks,
+    missing: (i, where) => missingError(s, s.names[i], where),
+    nullError: (i, where) => nullError(s, s.names[i], where),
+    ownKeys,
+    unknownColumn: (row) => unknownColumn(s, row),
+  };
 }
 
 /** Counts own enumerable keys without allocating an array (for-in uses V8's enum cache). */
