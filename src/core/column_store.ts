@@ -69,7 +69,7 @@ export interface ColumnsCapture {
 export class ColumnStore {
   readonly #schema: CompiledSchema;
   readonly #rowAt: ColumnRowAt;
-  /** Writes a row's cells with named loads (see `rowWriter`). */
+  /** Writes a row's cells with named loads, into the arrays directly where it can (see `rowWriter`). */
   readonly #writeRow: RowWriter;
   readonly #rowOut: ColumnRowAt;
   /** `#rowOut` that takes the primary-key cell from the key looked up. */
@@ -98,7 +98,7 @@ export class ColumnStore {
     this.#rowAt = slotReader(names, kinds, nullable, false) ?? rowAt(names);
     this.#rowOut = slotReader(names, kinds, nullable, true) ?? rowAt(names, "out");
     this.#rowOutByKey = slotReader(names, kinds, nullable, true, schema.pk) ?? rowAt(names, "out", schema.pk);
-    this.#writeRow = rowWriter(names);
+    this.#writeRow = rowWriter(names, kinds, nullable);
     this.#capacity = MIN_CAPACITY;
     this.#cols = schema.def.columns.map((c, i) => Column.create(c.type, schema.nullable[i], MIN_CAPACITY));
     this.#live = new Uint8Array(MIN_CAPACITY);

@@ -193,9 +193,15 @@ export function rowAt(names: readonly string[], read: "get" | "out" = "get", key
 
 /**
  * The writer of a row's cells into the columns (schema names only, as for
- * {@linkcode rowsMaker}): `cols[c].put(i, row.name)` per column with the
- * names as literals, so each load is a named property load on one row
- * shape instead of a keyed load with a different key each time.
+ * {@linkcode rowsMaker}), with the names as literals, so each load is a
+ * named property load on one row shape instead of a keyed load with a
+ * different key each time. Given the columns' storage `kinds` and
+ * `nullable`, a generated writer also stores each cell into the column's
+ * array itself, as `Column.put` does (validity bit, then the cell: numbers
+ * as they are, booleans as 0/1, Dates as epoch ms, strings and objects in a
+ * plain array, `undefined` for a null there); only dictionary-coded columns
+ * still call `put`, which keeps their dictionary. On JSC the per-cell `put`
+ * call with its switch on the kind is not inlined.
  *
  * @example
  * ```ts
@@ -206,12 +212,26 @@ export function rowAt(names: readonly string[], read: "get" | "out" = "get", key
  * assert.equal(cells[2], 5);
  * ```
  */
-export function rowWriter(names: readonly string[]): RowWriter {
-  const key = JSON.stringify(names);
+export function rowWriter(
+  names: readonly string[],
+  kinds?: readonly CellKind[],
+  nullable?: readonly boolean[],
+): RowWriter {
+  const key = JSON.stringify([names, kinds ?? null, nullable ?? null]);
   let writer = writerCache.get(key);
   if (writer === undefined) {
+    const store = (c: number): string => {
+      const v = `row[${JSON.stringify(names[c])}]`;
+      const kind = kinds?.[c];
+      if (kind === undefined || kind === "dict") return `cols[${c}].put(i, ${v});`;
+      const cell = kind === "bool" ? "v ? 1 : 0" : kind === "date" ? "v.getTime()" : "v";
+      if (!nullable?.[c]) return `{ const v = ${v}; cols[${c}].data[i] = ${cell}; }`;
+      const clear = kind === "str" || kind === "obj" ? " k.data[i] = undefined;" : "";
+      return `{ const k = cols[${c}]; const v = ${v}; if (v === null) { k.valid[i >> 3] &= ~(1 << (i & 7));${clear} } ` +
+        `else { k.valid[i >> 3] |= 1 << (i & 7); k.data[i] = ${cell}; } }`;
+    };
     writer = generating(() => {
-      const puts = names.map((name, c) => `cols[${c}].put(i, row[${JSON.stringify(name)}]);`).join(" ");
+      const puts = names.map((_, c) => store(c)).join(" ");
       return new Function("cols", "i", "row", puts) as RowWriter;
     }, () => (cols: readonly CellSink[], i: number, row: StoredRow) => {
       for (let c = 0; c < names.length; c++) cols[c].put(i, row[names[c]]);
