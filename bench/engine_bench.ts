@@ -66,7 +66,10 @@ const LOOKUPS = Math.min(ROWS, scaled(200_000));
 const DICT_N = scaled(250_000);
 const BATCH = 1000;
 const TARGET_DICT = 0.33;
+/** table.insert / get vs TinyBase. */
 const TARGET_TABLE = 2;
+/** table.insert / get vs LokiJS: issue 14 restated the earlier "2x" as "at least as fast" (1.0x). */
+const TARGET_TABLE_LOKI = 1;
 /** Issue 14: dict get / set of small object values ≥ 0.5x a Map's. */
 const TARGET_DICT_OBJECT = 0.5;
 /** Keys of the dict read whole by `toObject()` (issue 14's whole-dict read). */
@@ -268,7 +271,7 @@ function sectionTable(): void {
     },
   ];
   const [ci, li, ti] = compare(insertCases, { warmup: 1, rounds: 3 });
-  speedLine(`table.insert (${ROWS} rows)`, ci, li, TARGET_TABLE);
+  speedLine(`table.insert (${ROWS} rows)`, ci, li, TARGET_TABLE_LOKI);
   speedLine(`table.insert (${ROWS} rows)`, ci, ti, TARGET_TABLE);
   done("table insert");
 
@@ -309,7 +312,7 @@ function sectionTable(): void {
   // No forced GC between get calls: they make little garbage, and a full GC
   // of three 1M-row stores costs ~0.5 s each time.
   const [cg, lg, tg] = compare(getCases, { warmup: 1, rounds: 5, gcBetween: false });
-  speedLine(`table.get by key (${LOOKUPS} random hits in ${ROWS} rows)`, cg, lg, TARGET_TABLE);
+  speedLine(`table.get by key (${LOOKUPS} random hits in ${ROWS} rows)`, cg, lg, TARGET_TABLE_LOKI);
   speedLine(`table.get by key (${LOOKUPS} random hits in ${ROWS} rows)`, cg, tg, TARGET_TABLE);
   done("table get");
 }

@@ -477,6 +477,58 @@ function copyDeep(value: Value): Value {
 }
 
 /**
+ * Whether a stored value is a plain object or an array whose cells are all
+ * primitives: then {@linkcode copyFlat} copies it exactly, with no pass
+ * over its cells. Dicts note the answer per entry (`SlotMap.setMemo`), so a
+ * value read many times is inspected once.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isFlat } from "./value.ts";
+ * assert.equal(isFlat({ a: 1, b: "x", c: null }), true);
+ * assert.equal(isFlat([1, 2n, true]), true);
+ * assert.equal(isFlat({ a: [1] }), false);
+ * assert.equal(isFlat(new Date(0)), false);
+ * ```
+ */
+export function isFlat(value: Value): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i];
+      if (typeof v === "object" && v !== null) return false;
+    }
+    return true;
+  }
+  if (value instanceof Uint8Array || value instanceof Date) return false;
+  for (const k in value) {
+    // An object cell, own or (on a polluted Object.prototype) inherited: not flat.
+    const v = value[k];
+    if (typeof v === "object" && v !== null) return false;
+  }
+  return true;
+}
+
+/**
+ * A copy of a stored value for which {@linkcode isFlat} holds: one engine
+ * clone (`slice()`, `{ ...o }`), exact because such a value holds only
+ * primitives under string keys (see `copyDeep` on spread and `"__proto__"`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyFlat } from "./value.ts";
+ * const stored = { a: 1 };
+ * assert.deepEqual(copyFlat(stored), stored);
+ * assert.notEqual(copyFlat(stored), stored);
+ * ```
+ */
+export function copyFlat<T extends Value>(value: T): T {
+  return (Array.isArray(value) ? value.slice() : { ...(value as Record<string, Value>) }) as T;
+}
+
+/**
  * `out[k] = v` as an own data property. For the key `"__proto__"` plain
  * assignment would set `out`'s prototype instead (where the
  * `Object.prototype.__proto__` accessor exists: Bun, Node, browsers).
