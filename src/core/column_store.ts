@@ -22,9 +22,9 @@
  */
 
 import { Column } from "./column.ts";
-import type { CompiledSchema, StoredRow } from "./schema.ts";
+import { type CompiledSchema, rowCheckParts, type StoredRow } from "./schema.ts";
 import { cursorNext, cursorStart, type Undo } from "./slot_map.ts";
-import { rowAt, type RowWriter, rowWriter, slotReader } from "./row_shape.ts";
+import { rowAt, rowChecker, type RowWriter, rowWriter, slotReader } from "./row_shape.ts";
 import { COLUMN_TYPES } from "./column_type.ts";
 import type { Value } from "./value.ts";
 import { type Pk, PkIndex } from "./pk_index.ts";
@@ -99,6 +99,10 @@ export class ColumnStore {
     this.#rowOut = slotReader(names, kinds, nullable, true) ?? rowAt(names, "out");
     this.#rowOutByKey = slotReader(names, kinds, nullable, true, schema.pk) ?? rowAt(names, "out", schema.pk);
     this.#writeRow = rowWriter(names, kinds, nullable);
+    // Made here rather than in schema.ts, which the client reaches; at table
+    // creation, not module load, because workerd refuses code generation
+    // only once requests are served.
+    if (schema.rowCheck === undefined) schema.rowCheck = rowChecker(rowCheckParts(schema));
     this.#capacity = MIN_CAPACITY;
     this.#cols = schema.def.columns.map((c, i) => Column.create(c.type, schema.nullable[i], MIN_CAPACITY));
     this.#live = new Uint8Array(MIN_CAPACITY);

@@ -9,7 +9,8 @@
 import { SchemaError, ValidationError } from "../errors.ts";
 import { COLUMN_TYPES, isColumnType } from "./column_type.ts";
 import { cloneIn, quote, type Value } from "./value.ts";
-import { type RowCheck, rowChecker, type RowCheckParts } from "./row_shape.ts";
+// Types only: the client reaches this module, and must not carry row_shape.ts's code generation.
+import type { RowCheck, RowCheckParts } from "./row_shape.ts";
 
 /** The integer column types. Int64/UInt64 hold JS numbers within ±(2^53−1). */
 export type IntType = "Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" | "UInt64";
@@ -200,8 +201,10 @@ export interface CompiledSchema {
   /** Positions of columns whose values are objects that must be copied out. */
   readonly copyOut: readonly number[];
   /**
-   * The generated row check (see `rowChecker` in row_shape.ts), made by the
-   * first `checkRow`; `null` where code generation is refused.
+   * The row check generated for this schema (`rowChecker` in row_shape.ts),
+   * which `checkRow` runs when present. The table's `ColumnStore` sets it
+   * (`null` where code generation is refused): code generation stays on the
+   * engine's side of the imports, out of the client's reach.
    */
   rowCheck?: RowCheck | null;
 }
@@ -412,10 +415,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  */
 export function checkRow(s: CompiledSchema, row: unknown, where: string): StoredRow {
   if (!isPlainObject(row)) notAnObject(s.def.name, row);
-  // Made on first use, not in compileSchema: where code generation is refused
-  // once requests are served (workerd), only a check made then tells.
-  if (s.rowCheck === undefined) s.rowCheck = rowChecker(checkParts(s));
-  if (s.rowCheck !== null) return s.rowCheck(row, where);
+  // The same checks as the loop below, generated per schema (see rowChecker).
+  const fast = s.rowCheck;
+  if (fast) return fast(row, where);
   const { names, checks, nullable } = s;
   const out: StoredRow = {};
   let seen = 0;
@@ -445,8 +447,19 @@ function missingError(s: CompiledSchema, name: string, where: string): never {
   );
 }
 
-/** The parts of `checkRow` that the generated check calls. */
-function checkParts(s: CompiledSchema): RowCheckParts {
+/**
+ * The parts of `checkRow` that a generated row check (`rowChecker` in
+ * row_shape.ts) calls: the schema's column checks and its error reports.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compileSchema, rowCheckParts } from "./schema.ts";
+ * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
+ * assert.deepEqual(rowCheckParts(s).names, ["id"]);
+ * ```
+ */
+export function rowCheckParts(s: CompiledSchema): RowCheckParts {
   return {
     names: s.names,
     nullable: s.nullable,
