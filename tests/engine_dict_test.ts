@@ -59,3 +59,77 @@ describe("CyberDict, embedded only", () => {
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
 });
+
+describe("CyberDict: reads of flat values (issue 14: a memo per entry says how to copy)", () => {
+  // get() notes on each entry whether its value is flat (copied with one
+  // clone) or not (copied deeply). A stale note on a value that is no longer
+  // flat would hand out its nested objects shared: every change of the value
+  // — a set, a rollback, a delete and its undo, a clear, a compaction — must
+  // drop it.
+  const deep = () => ({ a: { b: 1 }, list: [{ c: 2 }] });
+  const flat = () => ({ a: 1, b: "x" });
+  /** Reads `k` and changes what came out; a later read must not see the change. */
+  const readAndScribble = (k: string) => {
+    const v = d.get(k) as Record<string, unknown>;
+    if (typeof v.a === "object") (v.a as { b: number }).b = 99;
+    if (Array.isArray(v.list)) (v.list[0] as { c: number }).c = 99;
+    v.a = "scribbled";
+    return v;
+  };
+
+  it("a key that goes from a flat value to a nested one (and back) never shares what it stores", () => {
+    d.set("k", flat());
+    readAndScribble("k");
+    d.set("k", deep());
+    readAndScribble("k");
+    assert.deepEqual(d.get("k"), deep(), "set: the note of the flat value is gone");
+    d.set("k", flat());
+    readAndScribble("k");
+    assert.deepEqual(d.get("k"), flat());
+  });
+
+  it("a rolled-back write, a delete's undo and a cleared dict's undo leave no stale note", () => {
+    d.set("k", deep());
+    readAndScribble("k");
+    assert.throws(() =>
+      db.transaction(() => {
+        d.set("k", flat());
+        readAndScribble("k"); // noted flat inside the transaction
+        throw new Error("roll back");
+      }), /roll back/);
+    readAndScribble("k");
+    assert.deepEqual(d.get("k"), deep(), "rollback of a set");
+    assert.throws(() =>
+      db.transaction(() => {
+        d.delete("k");
+        d.set("k", flat()); // a new slot at the end
+        readAndScribble("k");
+        throw new Error("roll back");
+      }), /roll back/);
+    readAndScribble("k");
+    assert.deepEqual(d.get("k"), deep(), "rollback of a delete");
+    assert.throws(() =>
+      db.transaction(() => {
+        d.clear();
+        d.set("k", flat());
+        readAndScribble("k");
+        throw new Error("roll back");
+      }), /roll back/);
+    readAndScribble("k");
+    assert.deepEqual(d.get("k"), deep(), "rollback of a clear");
+  });
+
+  it("notes survive compaction with their values, and popItem/expiry paths read right", () => {
+    for (let i = 0; i < 300; i++) d.set(`k${i}`, i % 2 === 0 ? flat() : deep());
+    for (let i = 0; i < 300; i++) readAndScribble(`k${i}`);
+    for (let i = 0; i < 250; i++) d.delete(`k${i}`); // compacts: tombstones outnumber live entries
+    for (let i = 250; i < 300; i++) {
+      readAndScribble(`k${i}`);
+      assert.deepEqual(d.get(`k${i}`), i % 2 === 0 ? flat() : deep(), `k${i}`);
+    }
+    d.set("t", flat(), { expireIn: 60_000 });
+    readAndScribble("t");
+    assert.deepEqual(d.get("t"), flat());
+    assert.deepEqual(d.popItem(), ["t", flat()]);
+  });
+});

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { throwsErr } from "./fixtures/assert_errors.ts";
 import { type CyberDict, type CyberList, Database, ValidationError } from "../mod.ts";
-import { quote } from "../src/core/value.ts";
+import { MAX_DEPTH, quote } from "../src/core/value.ts";
 
 const invalid = (fn: () => unknown, note = "") => throwsErr(fn, ValidationError, "VALIDATION", note);
 
@@ -195,6 +195,95 @@ describe('Values: an own "__proto__" property, embedded only', () => {
     assert.equal(({} as Any).polluted, undefined);
     d.set("__proto__", 1);
     assert.equal(d.get("__proto__"), 1, '"__proto__" is still a fine dict key');
+  });
+});
+
+describe("Values: flat objects and arrays take the fast copy, with the same results (issue 14)", () => {
+  it("a value read out can be changed and written back; the change is the caller's until then", () => {
+    d.set("u", { n: 1, tags: ["a"], flat: [1, 2] });
+    const v = d.get("u") as Any;
+    v.n++;
+    v.flat.push(3);
+    v.extra = true;
+    assert.deepEqual(d.get("u"), { n: 1, tags: ["a"], flat: [1, 2] }, "not written yet");
+    d.set("u", v);
+    v.n = 100;
+    v.flat.length = 0;
+    assert.deepEqual(d.get("u"), { n: 2, tags: ["a"], flat: [1, 2, 3], extra: true }, "the write, then a copy");
+    const f = { a: 1, b: "x" };
+    d.set("f", f);
+    f.a = 2;
+    const out = d.get("f") as Any;
+    out.b = "y";
+    assert.deepEqual(d.get("f"), { a: 1, b: "x" }, "neither the input nor the output is shared");
+    const arr = [1, "two", null, true, 3n];
+    l.append(arr as never);
+    arr[0] = 9;
+    (l.get(0) as Any)[1] = "changed";
+    assert.deepEqual(l.get(0), [1, "two", null, true, 3n]);
+  });
+
+  it('a flat object keeps an own "__proto__" key as an own property, in and out', () => {
+    const text = '{"a":1,"__proto__":"p","b":[1,2]}';
+    for (const [path, roundTrip] of Object.entries(ROUND_TRIPS)) {
+      for (const json of [text, '{"__proto__":1}', '{"x":{"__proto__":2}}']) {
+        const out = roundTrip(JSON.parse(json)) as Any;
+        assert.equal(JSON.stringify(out), json, path);
+        assert.equal(Object.getPrototypeOf(out), Object.prototype, path);
+      }
+    }
+  });
+
+  it("symbol-keyed properties are left out, at the top and inside, as the log leaves them out", () => {
+    const s = Symbol("s");
+    const values = [{ a: 1, [s]: 2 }, { o: { b: 2, [s]: 3 } }, [{ [s]: 1 }], { [s]: { x: 1 } }];
+    for (const [path, roundTrip] of Object.entries(ROUND_TRIPS)) {
+      for (const v of values) {
+        const out = roundTrip(v) as Any;
+        const inner = Array.isArray(out) ? out[0] : out.o ?? out;
+        assert.deepEqual(Object.getOwnPropertySymbols(out), [], `${path}: ${quote(v)}`);
+        assert.deepEqual(Object.getOwnPropertySymbols(inner), [], `${path}: ${quote(v)} inside`);
+      }
+    }
+    d.set("s", { a: 1, [s]: 2 } as never);
+    assert.deepEqual(Object.getOwnPropertySymbols(d.toObject().s), []);
+  });
+
+  it("keys someone made enumerable on Object.prototype are neither stored nor copied out as own", () => {
+    const proto = Object.prototype as Any;
+    try {
+      proto.polluted = { x: 1 };
+      d.set("p", { a: 1 });
+      d.set("q", { a: { b: 1 } });
+      for (const k of ["p", "q"]) {
+        const out = d.get(k) as Any;
+        assert.equal(Object.hasOwn(out, "polluted"), false, k);
+        assert.equal(Object.hasOwn(d.toObject()[k] as Any, "polluted"), false, `${k} toObject`);
+      }
+      assert.deepEqual(Object.keys(d.get("q") as Any), ["a"]);
+    } finally {
+      delete proto.polluted;
+    }
+  });
+
+  it("a huge sparse array is refused at its first hole, without walking its length", () => {
+    const a: unknown[] = [1, 2];
+    a[2 ** 31] = 3;
+    assert.match(invalid(() => d.set("k", a as never)).message, /hole at \[2\]/);
+    const b: unknown[] = [];
+    b[2 ** 32 - 2] = 1;
+    assert.match(invalid(() => l.append(b as never)).message, /hole at \[0\]/);
+    assert.equal(d.has("k"), false);
+  });
+
+  it("a flat object or array at the depth limit is kept; one level deeper is refused", () => {
+    for (const leaf of [{ a: 1 }, [1]]) {
+      let ok: unknown = leaf;
+      for (let i = 1; i < MAX_DEPTH; i++) ok = [ok];
+      d.set("deep", ok as never);
+      assert.deepEqual(d.get("deep"), ok);
+      assert.match(invalid(() => d.set("deeper", [ok] as never)).message, /nested more than 1000 levels/);
+    }
   });
 });
 

@@ -55,8 +55,11 @@ export class CyberDict<V extends Value = Value> implements Iterable<[Key, V]> {
   /** The value under `key`, or `fallback` when it is missing. */
   get<F>(key: Key, fallback: F): V | F;
   get(key: Key, fallback?: unknown): unknown {
-    // arguments.length, not a rest parameter: this is the hottest read path.
-    return this.#run(ops.dictGet, arguments.length > 1 ? [this.#s.name, key, fallback] : [this.#s.name, key]);
+    // The hottest read path: the op's body is called directly, without the
+    // args array `#run` needs (arguments.length, not a rest parameter, tells
+    // whether a fallback was given).
+    this.#e.checkState(this.#s);
+    return ops.getValue(this.#e, this.#s, key, arguments.length > 1, fallback);
   }
 
   /**
@@ -76,7 +79,9 @@ export class CyberDict<V extends Value = Value> implements Iterable<[Key, V]> {
    * ```
    */
   set(key: Key, value: V, options?: SetOptions): this {
-    this.#run(ops.dictSet, options === undefined ? [this.#s.name, key, value] : [this.#s.name, key, value, options]);
+    // The hottest write path: the op's body directly, without an args array.
+    this.#e.checkState(this.#s);
+    ops.setValue(this.#e, this.#s, key, value, options);
     return this;
   }
 

@@ -169,7 +169,9 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
 
   /** Inserts a new row; an existing key → `DuplicateKeyError`. */
   insert(row: InsertRow<S>): void {
-    this.#run(ops.tableInsert, [this.#s.name, row]);
+    // A hot path: the op's body directly, without the args array #run takes.
+    this.#e.checkState(this.#s);
+    ops.insertRow(this.#e, this.#s, row);
   }
 
   /** Inserts every row of an array (or another iterable), or none when any is bad or duplicate. */
@@ -199,7 +201,9 @@ export class Table<S extends TableSchema = TableSchema> implements Iterable<Row<
 
   /** A copy of the row with key `key`, or `undefined`. */
   get(key: PrimaryKey<S>): Row<S> | undefined {
-    return this.#run(ops.tableGet, [this.#s.name, key]) as Row<S> | undefined;
+    // The hottest read path: the op's body directly, without the args array #run takes.
+    this.#e.checkState(this.#s);
+    return ops.getRow(this.#s, key) as Row<S> | undefined;
   }
 
   /**

@@ -3,7 +3,7 @@
  * column, a liveness byte per slot, and the primary key → slot map.
  *
  * ```
- *   index: Map<pk, slot>     slot:   0   1   2   3
+ *   index: pk → slot         slot:   0   1   2   3
  *                            live:   1   0   1   1      0 = tombstone
  *                            id:    [1 | 2 | 3 | 4 ]    Float64Array
  *                            name:  [0 | 1 | 0 | 2 ]    Int32Array codes → dict ["ann","bo","cy"]
@@ -22,15 +22,18 @@
  */
 
 import { Column } from "./column.ts";
-import type { CompiledSchema, StoredRow } from "./schema.ts";
+import { type CompiledSchema, rowCheckParts, type StoredRow } from "./schema.ts";
 import { cursorNext, cursorStart, type Undo } from "./slot_map.ts";
-import { type RowAt, rowAt } from "./row_shape.ts";
+import { rowAt, rowChecker, type RowWriter, rowWriter, slotReader } from "./row_shape.ts";
+import { COLUMN_TYPES } from "./column_type.ts";
 import type { Value } from "./value.ts";
-
-type Pk = string | number;
+import { type Pk, PkIndex } from "./pk_index.ts";
 
 const COMPACT_MIN = 64;
 const MIN_CAPACITY = 16;
+
+/** Builds the row of a slot from this store's columns (`key`: the key cell, where the builder takes it). */
+type ColumnRowAt = (cols: readonly Column[], i: number, key?: Value) => StoredRow;
 
 /**
  * The columns of a table at one instant, as a snapshot captures them: copies
@@ -65,9 +68,16 @@ export interface ColumnsCapture {
  */
 export class ColumnStore {
   readonly #schema: CompiledSchema;
-  readonly #rowAt: RowAt;
-  readonly #rowOut: RowAt;
-  #index = new Map<Pk, number>();
+  readonly #rowAt: ColumnRowAt;
+  /** Writes a row's cells with named loads, into the arrays directly where it can (see `rowWriter`). */
+  readonly #writeRow: RowWriter;
+  readonly #rowOut: ColumnRowAt;
+  /** `#rowOut` that takes the primary-key cell from the key looked up. */
+  readonly #rowOutByKey: ColumnRowAt;
+  /** Primary key → slot: dense for small non-negative integer keys (see pk_index.ts). */
+  #index = new PkIndex();
+  /** Whether the key column holds numbers in a typed array (integer keys), for `#slotOf`. */
+  readonly #pkNumeric: boolean;
   #cols: Column[];
   #live: Uint8Array;
   #vers: Float64Array;
@@ -80,8 +90,19 @@ export class ColumnStore {
   /** An empty store for a table of `schema`. */
   constructor(schema: CompiledSchema) {
     this.#schema = schema;
-    this.#rowAt = rowAt(schema.names);
-    this.#rowOut = rowAt(schema.names, "out");
+    const { names, nullable } = schema;
+    const kinds = schema.def.columns.map((c) => COLUMN_TYPES[c.type].storage);
+    this.#pkNumeric = kinds[schema.pk] === "num";
+    // Generated readers of the column arrays where the runtime allows code
+    // generation; otherwise builders that ask each Column for its cells.
+    this.#rowAt = slotReader(names, kinds, nullable, false) ?? rowAt(names);
+    this.#rowOut = slotReader(names, kinds, nullable, true) ?? rowAt(names, "out");
+    this.#rowOutByKey = slotReader(names, kinds, nullable, true, schema.pk) ?? rowAt(names, "out", schema.pk);
+    this.#writeRow = rowWriter(names, kinds, nullable);
+    // Made here rather than in schema.ts, which the client reaches; at table
+    // creation, not module load, because workerd refuses code generation
+    // only once requests are served.
+    if (schema.rowCheck === undefined) schema.rowCheck = rowChecker(rowCheckParts(schema));
     this.#capacity = MIN_CAPACITY;
     this.#cols = schema.def.columns.map((c, i) => Column.create(c.type, schema.nullable[i], MIN_CAPACITY));
     this.#live = new Uint8Array(MIN_CAPACITY);
@@ -130,10 +151,31 @@ export class ColumnStore {
     return slot === undefined ? undefined : this.row(slot);
   }
 
-  /** The row under `key` for a caller: a new object with nothing shared, or `undefined`. */
+  /**
+   * The row under `key` for a caller: a new object with nothing shared, or
+   * `undefined`. `key` must be a checked key (`checkPk`): it is the stored
+   * key cell, so the row takes it instead of reading the key column.
+   */
   getOut(key: Pk): StoredRow | undefined {
-    const slot = this.#index.get(key);
-    return slot === undefined ? undefined : this.#rowOut(this.#cols, slot);
+    const slot = this.#slotOf(key);
+    return slot === -1 ? undefined : this.#rowOutByKey(this.#cols, slot, key);
+  }
+
+  /**
+   * The slot of `key`, or -1. Rows keyed 0, 1, 2, … inserted in that order
+   * sit in the slot equal to their key, and a live slot whose key cell holds
+   * `key` is that key's row (keys are unique): checking that first needs
+   * only loads that depend on `key` alone, which the CPU issues together
+   * with the row's own loads, where the index must be read before anything
+   * else can start (random reads of a million rows on JSC: 57 ns per row
+   * instead of 92). Any other key, or a slot that does not match, asks the
+   * index.
+   */
+  #slotOf(key: Pk): number {
+    if (this.#pkNumeric && typeof key === "number" && key < this.#length && (key | 0) === key && key >= 0) {
+      if (this.#live[key] === 1 && (this.#cols[this.#schema.pk].data as Float64Array)[key] === key) return key;
+    }
+    return this.#index.get(key) ?? -1;
   }
 
   /** The row in `slot` for a caller: nothing in it is shared with the store. */
@@ -147,9 +189,7 @@ export class ColumnStore {
   }
 
   #write(slot: number, row: StoredRow): void {
-    const names = this.#schema.names;
-    const cols = this.#cols;
-    for (let c = 0; c < cols.length; c++) cols[c].put(slot, row[names[c]]);
+    this.#writeRow(this.#cols, slot, row);
   }
 
   /**
@@ -295,7 +335,7 @@ export class ColumnStore {
     this.#capacity = capacity;
     this.#length = kept.length;
     const pk = this.#cols[this.#schema.pk];
-    const index = new Map<Pk, number>();
+    const index = new PkIndex();
     for (let j = 0; j < kept.length; j++) index.set(pk.get(j) as Pk, j);
     this.#index = index;
     this.#kept = kept;

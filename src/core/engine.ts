@@ -181,6 +181,12 @@ export class Engine {
       this.#pending.push({ op, args });
       return;
     }
+    if (this.#journal === null && this.#listeners.length === 0) {
+      // Nobody receives entries (memory-only, nothing watching): the write
+      // still takes its LSN, without the two objects #commit would build.
+      this.lsn++;
+      return;
+    }
     try {
       this.#commit([{ op, args }]);
     } catch (e) {

@@ -9,6 +9,8 @@
 import { SchemaError, ValidationError } from "../errors.ts";
 import { COLUMN_TYPES, isColumnType } from "./column_type.ts";
 import { cloneIn, quote, type Value } from "./value.ts";
+// Types only: the client reaches this module, and must not carry row_shape.ts's code generation.
+import type { RowCheck, RowCheckParts } from "./row_shape.ts";
 
 /** The integer column types. Int64/UInt64 hold JS numbers within ±(2^53−1). */
 export type IntType = "Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" | "UInt64";
@@ -198,6 +200,13 @@ export interface CompiledSchema {
   readonly pk: number;
   /** Positions of columns whose values are objects that must be copied out. */
   readonly copyOut: readonly number[];
+  /**
+   * The row check generated for this schema (`rowChecker` in row_shape.ts),
+   * which `checkRow` runs when present. The table's `ColumnStore` sets it
+   * (`null` where code generation is refused): code generation stays on the
+   * engine's side of the imports, out of the client's reach.
+   */
+  rowCheck?: RowCheck | null;
 }
 
 function intCheck(type: IntType, column: string, table: string): Check {
@@ -406,6 +415,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  */
 export function checkRow(s: CompiledSchema, row: unknown, where: string): StoredRow {
   if (!isPlainObject(row)) notAnObject(s.def.name, row);
+  // The same checks as the loop below, generated per schema (see rowChecker).
+  const fast = s.rowCheck;
+  if (fast) return fast(row, where);
   const { names, checks, nullable } = s;
   const out: StoredRow = {};
   let seen = 0;
@@ -416,13 +428,7 @@ export function checkRow(s: CompiledSchema, row: unknown, where: string): Stored
     const v = own ? row[name] : undefined;
     if (v === undefined) {
       if (own) seen++;
-      if (!nullable[i]) {
-        throw new ValidationError(
-          `Column ${quote(name)} of table ${
-            quote(s.def.name)
-          } is missing${where}: it is not nullable, so every row needs a value`,
-        );
-      }
+      if (!nullable[i]) missingError(s, name, where);
       out[name] = null;
       continue;
     }
@@ -431,6 +437,38 @@ export function checkRow(s: CompiledSchema, row: unknown, where: string): Stored
   }
   if (ownKeys(row) !== seen) unknownColumn(s, row);
   return out;
+}
+
+function missingError(s: CompiledSchema, name: string, where: string): never {
+  throw new ValidationError(
+    `Column ${quote(name)} of table ${
+      quote(s.def.name)
+    } is missing${where}: it is not nullable, so every row needs a value`,
+  );
+}
+
+/**
+ * The parts of `checkRow` that a generated row check (`rowChecker` in
+ * row_shape.ts) calls: the schema's column checks and its error reports.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compileSchema, rowCheckParts } from "./schema.ts";
+ * const s = compileSchema({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
+ * assert.deepEqual(rowCheckParts(s).names, ["id"]);
+ * ```
+ */
+export function rowCheckParts(s: CompiledSchema): RowCheckParts {
+  return {
+    names: s.names,
+    nullable: s.nullable,
+    checks: s.checks,
+    missing: (i, where) => missingError(s, s.names[i], where),
+    nullError: (i, where) => nullError(s, s.names[i], where),
+    ownKeys,
+    unknownColumn: (row) => unknownColumn(s, row),
+  };
 }
 
 /** Counts own enumerable keys without allocating an array (for-in uses V8's enum cache). */

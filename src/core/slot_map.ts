@@ -14,6 +14,7 @@
  *                                vals:  [  1  | ∅ |  3  |  4  ]
  *                                vers:  [  7  | ∅ |  9  | 12  ]   LSN of each entry's last write
  *                                exps:  [  0  | ∅ | t1  |  0  ]   absolute expiry (ms), 0 = none
+ *                                memos: [  1  | 0 |  0  |  2  ]   the owner's note on each value, 0 = none
  *                                            ^ tombstone (deleted "b")
  *   due: min-heap of (expiry, key)           which entries expire next
  * ```
@@ -57,6 +58,12 @@ export class SlotMap<K, V> {
   #index = new Map<K, number>();
   #keys: (K | undefined)[] = [];
   #vals: (V | undefined)[] = [];
+  /**
+   * A small number the owner may attach to each entry's value (`setMemo`),
+   * such as how to copy it: 0 until set, and back to 0 whenever the value
+   * in that slot changes, so a memo always describes the value it sits by.
+   */
+  #memos: number[] = [];
   #vers: number[] = [];
   /** Absolute expiry per slot (`Infinity` = none); `null` until the first expiring entry. */
   #exps: number[] | null = null;
@@ -91,6 +98,27 @@ export class SlotMap<K, V> {
 
   #expiredAt(slot: number, now: number): boolean {
     return this.#exps !== null && this.#exps[slot] <= now;
+  }
+
+  /** The slot of `key` if it is visible at `now`, else -1 (see {@linkcode valueAt}, {@linkcode memoAt}). */
+  find(key: K, now = -Infinity): number {
+    const slot = this.#index.get(key);
+    return slot === undefined || this.#expiredAt(slot, now) ? -1 : slot;
+  }
+
+  /** The value in a slot that {@linkcode find} returned. */
+  valueAt(slot: number): V {
+    return this.#vals[slot] as V;
+  }
+
+  /** The memo of the value in a slot that {@linkcode find} returned: 0 until {@linkcode setMemo}. */
+  memoAt(slot: number): number {
+    return this.#memos[slot];
+  }
+
+  /** Notes `memo` (a small integer) on the value now in `slot`; any change of that value clears it. */
+  setMemo(slot: number, memo: number): void {
+    this.#memos[slot] = memo;
   }
 
   /** The value stored under `key` and visible at `now`, or `undefined`. */
@@ -142,10 +170,12 @@ export class SlotMap<K, V> {
     if (slot !== undefined) {
       const vals = this.#vals;
       const vers = this.#vers;
+      const memos = this.#memos;
       const old = vals[slot];
       const oldVer = vers[slot];
       vals[slot] = value;
       vers[slot] = version;
+      memos[slot] = 0;
       const exps = this.#expiry(expireAt);
       const oldExp = exps === null ? NEVER : exps[slot];
       if (exps !== null) exps[slot] = expireAt;
@@ -154,6 +184,7 @@ export class SlotMap<K, V> {
         undo.push(() => {
           vals[slot] = old;
           vers[slot] = oldVer;
+          memos[slot] = 0;
           if (exps !== null) exps[slot] = oldExp;
           // The old expiry is back: the heap must know it again.
           if (oldExp !== NEVER) this.#due.push(oldExp, key);
@@ -184,6 +215,7 @@ export class SlotMap<K, V> {
     const exps = this.#expiry(expireAt);
     this.#keys.push(key);
     this.#vals.push(value);
+    this.#memos.push(0);
     this.#vers.push(version);
     if (exps !== null) exps.push(expireAt);
     this.#index.set(key, at);
@@ -199,6 +231,7 @@ export class SlotMap<K, V> {
   #truncate(n: number): void {
     this.#keys.length = n;
     this.#vals.length = n;
+    this.#memos.length = n;
     this.#vers.length = n;
     if (this.#exps !== null) this.#exps.length = n;
   }
@@ -246,11 +279,13 @@ export class SlotMap<K, V> {
     const vals = this.#vals;
     const vers = this.#vers;
     const exps = this.#exps;
+    const memos = this.#memos;
     const old = vals[slot];
     const oldVer = vers[slot];
     const oldExp = exps === null ? NEVER : exps[slot];
     keys[slot] = undefined;
     vals[slot] = undefined;
+    memos[slot] = 0;
     if (exps !== null) exps[slot] = NEVER;
     this.#index.delete(key);
     this.#dead++;
@@ -258,6 +293,7 @@ export class SlotMap<K, V> {
       undo.push(() => {
         keys[slot] = key;
         vals[slot] = old;
+        memos[slot] = 0;
         vers[slot] = oldVer;
         if (exps !== null) exps[slot] = oldExp;
         if (oldExp !== NEVER) this.#due.push(oldExp, key);
@@ -289,12 +325,14 @@ export class SlotMap<K, V> {
     const keys = this.#keys;
     const vals = this.#vals;
     const vers = this.#vers;
+    const memos = this.#memos;
     const exps = this.#exps;
     const due = this.#due;
     const dead = this.#dead;
     this.#index = new Map();
     this.#keys = [];
     this.#vals = [];
+    this.#memos = [];
     this.#vers = [];
     this.#exps = null;
     this.#due = new ExpiryHeap();
@@ -305,6 +343,7 @@ export class SlotMap<K, V> {
         this.#keys = keys;
         this.#vals = vals;
         this.#vers = vers;
+        this.#memos = memos;
         this.#exps = exps;
         this.#due = due;
         this.#dead = dead;
@@ -390,6 +429,7 @@ export class SlotMap<K, V> {
     const keys: K[] = [];
     const vals: V[] = [];
     const vers: number[] = [];
+    const memos: number[] = [];
     const exps: number[] | null = this.#exps === null ? null : [];
     const index = new Map<K, number>();
     const oldKeys = this.#keys;
@@ -401,6 +441,7 @@ export class SlotMap<K, V> {
       keys.push(oldKeys[i] as K);
       vals.push(v);
       vers.push(this.#vers[i]);
+      memos.push(this.#memos[i]);
       if (exps !== null) exps.push(this.#exps![i]);
     }
     const kept = new Int32Array(keys.length);
@@ -410,6 +451,7 @@ export class SlotMap<K, V> {
     this.#keys = keys;
     this.#vals = vals;
     this.#vers = vers;
+    this.#memos = memos;
     this.#exps = exps;
     this.#index = index;
     this.#dead = 0;

@@ -262,7 +262,68 @@ export function cloneIn(value: unknown, what = "Value"): Value {
       return value;
     default:
       if (value === null) return null;
-      return cloneDeep(value, what, "", null);
+      // (default also meets undefined, functions and symbols: cloneDeep refuses them)
+      return (typeof value === "object" ? cloneFlat(value) : null) ?? cloneDeep(value, what, "", null);
+  }
+}
+
+/**
+ * The fast path of {@linkcode cloneIn} for the common value: a plain object
+ * or an array whose cells are all primitives (a session, a cached record, a
+ * list of tags). Such a value holds no cycle, no Date and no binary, so a
+ * plain object is copied by one spread (`{ ...o }`, the engines' fast clone:
+ * 3-5x cheaper than a copy key by key) followed by one check of the copy's
+ * cells and keys, and an array element by element. Anything else, and any
+ * cell that would be refused or dropped (`undefined`, a lone surrogate, a
+ * huge bigint, a hole), returns `null`: `cloneDeep` then copies the input
+ * again and gives the exact result or error. (A getter of the input may so
+ * run twice, only for a value that is not flat or is refused.)
+ *
+ * Spread also copies enumerable symbol-keyed properties, which `cloneDeep`
+ * (through `Object.keys`) leaves out and the log cannot carry: a copy with
+ * any is left to `cloneDeep` too. Spread defines data properties, so an own
+ * `"__proto__"` key stays an own property, as `setOwn` keeps it.
+ */
+function cloneFlat(obj: object): Value | null {
+  const proto = Object.getPrototypeOf(obj);
+  if (proto === arrayProto) {
+    // Element by element, not slice(): slice() of a huge sparse array walks
+    // its whole length, while this loop stops at the first hole.
+    const arr = obj as unknown[];
+    const n = arr.length;
+    const out: Value[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = arr[i];
+      if (!flatCell(v)) return null; // a hole reads as undefined: cloneDeep reports it
+      out[i] = v as Value;
+    }
+    return out;
+  }
+  if (proto !== objectProto && proto !== null) return null;
+  const out: Record<string, unknown> = { ...obj };
+  for (const k in out) {
+    // for-in also lists enumerable keys of Object.prototype (if someone added
+    // any): those are not own, so they fail the check or are harmlessly read.
+    if (!flatCell(out[k]) || !k.isWellFormed()) return null;
+  }
+  if (Object.getOwnPropertySymbols(out).length !== 0) return null;
+  return out as Record<string, Value>;
+}
+
+/** Whether a cell can be stored as it is: a primitive `cloneIn` keeps unchanged. */
+function flatCell(v: unknown): boolean {
+  switch (typeof v) {
+    case "number":
+    case "boolean":
+      return true;
+    case "string":
+      return v.isWellFormed();
+    case "bigint":
+      return v >= MIN_I64 && v <= MAX_U64;
+    case "object":
+      return v === null;
+    default:
+      return false; // undefined (dropped or refused), function, symbol
   }
 }
 
@@ -313,6 +374,12 @@ function cloneDeep(value: unknown, what: string, path: string, seen: Set<object>
   }
   if (value === null) return null;
   const obj = value as object;
+  // A flat leaf needs no cycle bookkeeping; past the depth limit it must
+  // still go through enter() below, which refuses it.
+  if (seen === null || seen.size < MAX_DEPTH) {
+    const flat = cloneFlat(obj);
+    if (flat !== null) return flat;
+  }
   const proto = Object.getPrototypeOf(obj);
   if (proto === arrayProto) {
     const arr = obj as unknown[];
@@ -394,19 +461,88 @@ export function cloneOut<T extends Value>(value: T): T {
   return copyDeep(value) as T;
 }
 
+/**
+ * Copies a stored value. Containers are copied whole by the engine first
+ * (`{ ...o }` and `a.slice()`, its fast clones: for a small flat object
+ * about 5x cheaper than a copy key by key), then only the cells that are
+ * objects are replaced by their copies, so a flat value costs one clone and
+ * one pass of `typeof` checks. This is exact for stored values: `cloneIn`
+ * makes them plain objects and dense arrays with string keys only (no
+ * symbols, no accessors, no holes); spread defines data properties, so an
+ * own `"__proto__"` key stays an own property, and writing a copied cell
+ * back hits that own property, not the prototype setter.
+ */
 function copyDeep(value: Value): Value {
   if (typeof value !== "object" || value === null) return value;
   if (Array.isArray(value)) {
-    const n = value.length;
-    const out: Value[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = copyDeep(value[i]);
+    const out = value.slice();
+    for (let i = 0; i < out.length; i++) {
+      const v = out[i];
+      if (typeof v === "object" && v !== null) out[i] = copyDeep(v);
+    }
     return out;
   }
   if (value instanceof Uint8Array) return value.slice();
   if (value instanceof Date) return new Date(value.getTime());
-  const out: Record<string, Value> = {};
-  for (const k of Object.keys(value)) setOwn(out, k, copyDeep(value[k]));
+  const out: Record<string, Value> = { ...value };
+  for (const k in out) {
+    const v = out[k];
+    // Own only: for-in also lists enumerable keys someone added to Object.prototype.
+    if (typeof v === "object" && v !== null && Object.hasOwn(out, k)) out[k] = copyDeep(v);
+  }
   return out;
+}
+
+/**
+ * Whether a stored value is a plain object or an array whose cells are all
+ * primitives: then {@linkcode copyFlat} copies it exactly, with no pass
+ * over its cells. Dicts note the answer per entry (`SlotMap.setMemo`), so a
+ * value read many times is inspected once.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isFlat } from "./value.ts";
+ * assert.equal(isFlat({ a: 1, b: "x", c: null }), true);
+ * assert.equal(isFlat([1, 2n, true]), true);
+ * assert.equal(isFlat({ a: [1] }), false);
+ * assert.equal(isFlat(new Date(0)), false);
+ * ```
+ */
+export function isFlat(value: Value): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i];
+      if (typeof v === "object" && v !== null) return false;
+    }
+    return true;
+  }
+  if (value instanceof Uint8Array || value instanceof Date) return false;
+  for (const k in value) {
+    // An object cell, own or (on a polluted Object.prototype) inherited: not flat.
+    const v = value[k];
+    if (typeof v === "object" && v !== null) return false;
+  }
+  return true;
+}
+
+/**
+ * A copy of a stored value for which {@linkcode isFlat} holds: one engine
+ * clone (`slice()`, `{ ...o }`), exact because such a value holds only
+ * primitives under string keys (see `copyDeep` on spread and `"__proto__"`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyFlat } from "./value.ts";
+ * const stored = { a: 1 };
+ * assert.deepEqual(copyFlat(stored), stored);
+ * assert.notEqual(copyFlat(stored), stored);
+ * ```
+ */
+export function copyFlat<T extends Value>(value: T): T {
+  return (Array.isArray(value) ? value.slice() : { ...(value as Record<string, Value>) }) as T;
 }
 
 /**

@@ -6,7 +6,7 @@
 
 import { KeyNotFoundError, ValidationError } from "../errors.ts";
 import type { DictState, Engine } from "../core/engine.ts";
-import { checkKey, cloneIn, cloneOut, type Key, quote, setOwn, type Value } from "../core/value.ts";
+import { checkKey, cloneIn, cloneOut, copyFlat, isFlat, type Key, quote, setOwn, type Value } from "../core/value.ts";
 import { capturedBatches } from "../core/batches.ts";
 import { ALL_ITEMS, op } from "./types.ts";
 
@@ -142,13 +142,55 @@ function removeKey(e: Engine, d: DictState, k: Key): void {
   else e.tick();
 }
 
+/**
+ * The body of `dict.get`, callable without an args array (the handle's hot
+ * path). The key is checked only on a miss: every stored key was checked
+ * when it was written, and a `Map` lookup finds nothing for a key that is
+ * not a string or a number (and finds `0` for `-0`, as `checkKey`
+ * normalises it), so a hit proves the key valid and a miss still refuses a
+ * bad key with `ValidationError`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "@cyberdb/core";
+ * const db = await Database.open();
+ * db.createDict("d").set("k", { n: 1 });
+ * assert.deepEqual(db.getDict("d").get("k"), { n: 1 }); // the handle calls getValue
+ * ```
+ */
+export function getValue(e: Engine, d: DictState, key: unknown, hasFallback: boolean, fallback: unknown): unknown {
+  const store = d.store;
+  const slot = store.expiring ? store.find(key as Key, e.now()) : store.find(key as Key);
+  if (slot === -1) {
+    checkKey(key);
+    return hasFallback ? fallback : undefined;
+  }
+  return copyOf(store, slot);
+}
+
+/** Memo of a dict entry whose value is a flat object or array (see `SlotMap.setMemo`). */
+const FLAT = 1;
+/** Memo of a dict entry whose value needs a deep copy. */
+const DEEP = 2;
+
+/**
+ * A caller's copy of the value in `slot`. Whether it is flat is found out at
+ * its first read and noted on the entry, so later reads of a flat value are
+ * one engine clone with no pass over its cells (on V8 that pass cost about
+ * as much as the clone itself).
+ */
+function copyOf(store: DictState["store"], slot: number): Value {
+  const v = store.valueAt(slot);
+  if (typeof v !== "object" || v === null) return v;
+  let memo = store.memoAt(slot);
+  if (memo === 0) store.setMemo(slot, memo = isFlat(v) ? FLAT : DEEP);
+  return memo === FLAT ? copyFlat(v) : cloneOut(v);
+}
+
 /** `dict.get(key, fallback?)`: the value, else the fallback, else `undefined`. */
 export const dictGet = op<DictState>("dict.get", {
-  run(e, d, args) {
-    const v = d.store.get(checkKey(args[1]), d.store.expiring ? e.now() : -Infinity);
-    if (v === undefined) return args.length > 2 ? args[2] : undefined;
-    return cloneOut(v);
-  },
+  run: (e, d, args) => getValue(e, d, args[1], args.length > 2, args[2]),
 });
 
 /** `dict.getEntry(key)`: `{ key, value, version }` (a copy, and the LSN of the key's last write), or `undefined`. */
@@ -161,20 +203,42 @@ export const dictGetEntry = op<DictState>("dict.getEntry", {
   },
 });
 
-/** `dict.set(key, value, options?)`: stores the value; options `{ expireIn }` (ms); a set without it clears any expiry. */
+/**
+ * The body of `dict.set`, callable without an args array (the handle's hot
+ * path). It checks that writes are accepted itself, as `op()` does for
+ * every write op, since the handle calls it directly.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "@cyberdb/core";
+ * const db = await Database.open();
+ * const d = db.createDict("d");
+ * d.set("k", { n: 1 }); // the handle calls setValue
+ * assert.deepEqual(d.get("k"), { n: 1 });
+ * ```
+ */
+export function setValue(e: Engine, d: DictState, key: unknown, value: unknown, options: unknown): void {
+  if (e.storageError !== null) e.checkWritable();
+  const k = checkKey(key);
+  const v = cloneIn(value);
+  const at = options === undefined ? NEVER : expiryOption(e, options);
+  // freshly() allocates a key array and a closure: only worth it when this key may have expired.
+  if (d.store.expiring && d.store.isExpired(k, e.now())) {
+    freshly(e, d, [k], () => storeSet(e, d, k, v, at));
+  } else storeSet(e, d, k, v, at);
+}
+
+function storeSet(e: Engine, d: DictState, k: Key, v: Value, at: number): void {
+  d.store.set(k, v, e.undo, e.nextLsn, at);
+  if (at !== NEVER) e.expiryScheduled?.(at);
+  if (e.logging) e.log("dict.set", setArgs(d, k, v, at));
+  else e.tick();
+}
+
+/** `dict.set(key, value, options?)`: options `{ expireIn }` (ms); a set without it clears any expiry. */
 export const dictSet = op<DictState>("dict.set", {
-  run(e, d, args) {
-    const k = checkKey(args[1]);
-    const v = cloneIn(args[2]);
-    const at = args.length > 3 ? expiryOption(e, args[3]) : NEVER;
-    // The common case (no expiry in this dict) makes no closure: this is the hottest write.
-    if (d.store.expiring && d.store.isExpired(k, e.now())) {
-      e.transaction(() => {
-        removeKey(e, d, k);
-        putKey(e, d, k, v, at);
-      });
-    } else putKey(e, d, k, v, at);
-  },
+  run: (e, d, args) => setValue(e, d, args[1], args[2], args[3]),
 });
 
 /** `dict.has(key)`: whether the key is there (an expired key is not). */

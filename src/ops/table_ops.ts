@@ -57,20 +57,38 @@ function replaceRow(e: Engine, t: TableState, key: string | number, old: StoredR
   reindex(e, t, old, row, key);
 }
 
+/**
+ * The body of `table.insert`, callable without an args array (the handle's
+ * hot path). It checks that writes are accepted itself, as `op()` does for
+ * every write op, since the handle calls it directly.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "@cyberdb/core";
+ * const db = await Database.open();
+ * const t = db.createTable({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
+ * t.insert({ id: 1 }); // the handle calls insertRow
+ * assert.equal(t.count(), 1);
+ * ```
+ */
+export function insertRow(e: Engine, t: TableState, input: unknown): void {
+  if (e.storageError !== null) e.checkWritable();
+  const row = checkRow(t.schema, input, "");
+  const key = row[pkName(t)] as string | number;
+  if (t.indexes.size > 0) {
+    if (t.store.has(key)) duplicate(t, key);
+    checkUnique(t, row, key);
+  }
+  if (!t.store.add(key, row, e.undo, e.nextLsn)) duplicate(t, key);
+  reindex(e, t, null, row, key);
+  if (e.logging) e.log("table.insert", [t.name, row]);
+  else e.tick();
+}
+
 /** `table.insert(row)`: a new row; an existing key is a DuplicateKeyError. */
 export const tableInsert = op<TableState>("table.insert", {
-  run(e, t, args) {
-    const row = checkRow(t.schema, args[1], "");
-    const key = row[pkName(t)] as string | number;
-    if (t.indexes.size > 0) {
-      if (t.store.has(key)) duplicate(t, key);
-      checkUnique(t, row, key);
-    }
-    if (!t.store.add(key, row, e.undo, e.nextLsn)) duplicate(t, key);
-    reindex(e, t, null, row, key);
-    if (e.logging) e.log("table.insert", [t.name, row]);
-    else e.tick();
-  },
+  run: (e, t, args) => insertRow(e, t, args[1]),
 });
 
 /** The rows of `insertMany`: an array, or any other iterable of rows (read whole before anything is stored). */
@@ -192,11 +210,27 @@ export const tableDelete = op<TableState>("table.delete", {
   },
 });
 
+/**
+ * The body of `table.get`, callable without an args array (the handle's
+ * hot path): a copy of the row, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "@cyberdb/core";
+ * const db = await Database.open();
+ * const t = db.createTable({ name: "t", columns: [{ name: "id", type: "Int32", primaryKey: true }] });
+ * t.insert({ id: 1 });
+ * assert.deepEqual(t.get(1), { id: 1 }); // the handle calls getRow
+ * ```
+ */
+export function getRow(t: TableState, key: unknown): StoredRow | undefined {
+  return t.store.getOut(checkPk(t.schema, key));
+}
+
 /** `table.get(pk)`: a copy of the row, or `undefined`. */
 export const tableGet = op<TableState>("table.get", {
-  run(_e, t, args) {
-    return t.store.getOut(checkPk(t.schema, args[1]));
-  },
+  run: (_e, t, args) => getRow(t, args[1]),
 });
 
 /** `table.getEntry(pk)`: `{ row, version }` (a copy of the row and the LSN of its last write), or `undefined`. */
