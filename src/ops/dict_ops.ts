@@ -225,15 +225,8 @@ export function setValue(e: Engine, d: DictState, key: unknown, value: unknown, 
   const at = options === undefined ? NEVER : expiryOption(e, options);
   // freshly() allocates a key array and a closure: only worth it when this key may have expired.
   if (d.store.expiring && d.store.isExpired(k, e.now())) {
-    freshly(e, d, [k], () => storeSet(e, d, k, v, at));
-  } else storeSet(e, d, k, v, at);
-}
-
-function storeSet(e: Engine, d: DictState, k: Key, v: Value, at: number): void {
-  d.store.set(k, v, e.undo, e.nextLsn, at);
-  if (at !== NEVER) e.expiryScheduled?.(at);
-  if (e.logging) e.log("dict.set", setArgs(d, k, v, at));
-  else e.tick();
+    freshly(e, d, [k], () => putKey(e, d, k, v, at));
+  } else putKey(e, d, k, v, at);
 }
 
 /** `dict.set(key, value, options?)`: options `{ expireIn }` (ms); a set without it clears any expiry. */
