@@ -229,7 +229,7 @@ export function setValue(e: Engine, d: DictState, key: unknown, value: unknown, 
   } else putKey(e, d, k, v, at);
 }
 
-/** `dict.set(key, value, options?)`: options `{ expireIn }` (ms); a set without it clears any expiry. */
+/** `dict.set(key, value, options?)`: stores the value; options `{ expireIn }` (ms); a set without it clears any expiry. */
 export const dictSet = op<DictState>("dict.set", {
   run: (e, d, args) => setValue(e, d, args[1], args[2], args[3]),
 });
