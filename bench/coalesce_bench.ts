@@ -28,11 +28,10 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import process from "node:process";
 import { connect, type WebSocketConstructor } from "../client.ts";
-import { formatRate, formatRatio, median, printTable, progress, runtimeInfo } from "./harness.ts";
+import { formatRate, formatRatio, freePort, median, printTable, progress, runtimeInfo } from "./harness.ts";
 
 const CLIENTS = 50;
 const BURST = 16;
@@ -45,17 +44,6 @@ const KEYS = 1000;
 const VALUE = "v".repeat(16);
 const PASSWORD = "bench";
 const root = new URL("..", import.meta.url).pathname;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Our server (`--memory`) as a process on a free port, stopped by its pid. */
 async function ourServer(runtime: "deno" | "bun"): Promise<{ port: number; stop(): Promise<void> }> {

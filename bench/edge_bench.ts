@@ -23,13 +23,12 @@
  * @module
  */
 import { spawn, spawnSync } from "node:child_process";
-import { createServer } from "node:net";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { connect, type WebSocketConstructor } from "../client.ts";
 import { bundleWorker, startWorkerd, tempDir, type Workerd, workerdBinary } from "../tests/fixtures/workerd.ts";
-import { formatRate, formatRatio, median, printTable, progress, runtimeInfo, verdict } from "./harness.ts";
+import { formatRate, formatRatio, freePort, median, printTable, progress, runtimeInfo, verdict } from "./harness.ts";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1) || 1;
 const ROUNDS = 5;
@@ -41,17 +40,6 @@ const root = new URL("..", import.meta.url).pathname;
 async function webSocket(): Promise<WebSocketConstructor> {
   const g = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   return g ?? (await import("ws")).WebSocket as unknown as WebSocketConstructor;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** The project's own server as a process, `--sync always` on a temp directory. */

@@ -28,6 +28,7 @@ import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { prng } from "../tests/fixtures/prng.ts";
+import { createServer } from "node:net";
 
 // ---------------------------------------------------------------------------
 // Runtime
@@ -786,4 +787,16 @@ export function reportTable(lines: readonly ReportLine[]): string {
     ]),
     ["left", "right", "left", "right", "right", "left", "left", "right"],
   );
+}
+
+/** A free TCP port on 127.0.0.1 (bound, read and released), for a server the bench starts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }

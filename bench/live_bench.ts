@@ -39,7 +39,6 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
-import { createServer } from "node:net";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { connect } from "../client.ts";
@@ -52,6 +51,7 @@ import {
   formatBytes,
   formatRate,
   formatRatio,
+  freePort,
   measureMemory,
   median,
   pairedRatio,
@@ -74,17 +74,6 @@ const REDIS_MISSING =
 // ---------------------------------------------------------------------------
 // Processes
 // ---------------------------------------------------------------------------
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Proc {
   pid: number;

@@ -16,10 +16,9 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import process from "node:process";
 import { connect } from "../client.ts";
-import { formatRate, formatRatio, printTable, progress, runtimeInfo, verdict } from "./harness.ts";
+import { formatRate, formatRatio, freePort, printTable, progress, runtimeInfo, verdict } from "./harness.ts";
 
 const CLIENTS = 50;
 const PIPELINE = 16;
@@ -40,17 +39,6 @@ interface Sample {
   ops: number;
   ms: number;
   lat: number[];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function startProcess(

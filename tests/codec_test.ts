@@ -14,6 +14,7 @@ import { fromJsonValue, toJsonValue } from "../src/wire/json.ts";
 import { Database } from "../mod.ts";
 import { tempDir } from "./server_process.ts";
 import { abandon, Machine } from "./fixtures/durability_common.ts";
+import { prng } from "./fixtures/prng.ts";
 
 const MiB = 1024 * 1024;
 
@@ -446,16 +447,7 @@ describe("codec: the fast path of encode writes msgpackr's bytes", () => {
   const pieces = ["a", "é", "€", "😀", "\ud800", "\udc00", "\u0000", "z\ud83d"];
   const lengths = [0, 1, 0x1f, 0x20, 0x3f, 0x40, 0x55, 0xff, 0x100, 0x3000, 0xffff, 0x10000];
 
-  function rng(seed: number): () => number {
-    let s = seed >>> 0;
-    return () => {
-      s = (s + 0x6d2b79f5) >>> 0;
-      let t = s;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
+  const rng = prng;
   function str(r: () => number, depth = 0): string {
     // Long strings only at the top, so a value stays small (nested ones are at most 0x100 long).
     const choices = depth === 0 ? lengths : lengths.slice(0, 9);
