@@ -43,7 +43,7 @@ export type {
   SyncMode,
   WatchBuffer,
 } from "../durable/options.ts";
-export { FSYNC_BUCKETS } from "../durable/options.ts";
+export { FSYNC_BUCKETS, latencyBuckets } from "../durable/options.ts";
 export type { DatabaseStats, KindStats, RecoveryStats, SnapshotStats, StatsFacts } from "../ops/db_stats.ts";
 export type { SubscribeOptions, WatchOptions } from "./feed.ts";
 

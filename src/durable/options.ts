@@ -138,25 +138,31 @@ export interface DurabilityCounters {
   recovery: RecoveryFacts;
 }
 
+/**
+ * The upper bounds (seconds) of a latency histogram's buckets: the 1, 2.5, 5 series from `lo` up to `hi`, so every
+ * latency histogram (fsyncs here, ops in the server's metrics) has one shape and Prometheus can line them up.
+ *
+ * @example The buckets from 1 ms to 10 ms
+ * ```ts
+ * import { latencyBuckets } from "./options.ts";
+ * console.assert(latencyBuckets(0.001, 0.01).join() === "0.001,0.0025,0.005,0.01");
+ * ```
+ */
+export function latencyBuckets(lo: number, hi: number): readonly number[] {
+  const out: number[] = [];
+  for (let exp = Math.round(Math.log10(lo)); out.length < 64; exp++) {
+    for (const mantissa of [1, 2.5, 5]) {
+      // toPrecision drops the binary noise of 2.5 * 10^-4 and friends, so the labels read 0.00025.
+      const bound = Number((mantissa * 10 ** exp).toPrecision(3));
+      if (bound > hi) return out;
+      if (bound >= lo) out.push(bound);
+    }
+  }
+  return out;
+}
+
 /** The upper bounds (seconds) of the fsync histogram's buckets; the last bucket is everything above. */
-export const FSYNC_BUCKETS: readonly number[] = [
-  0.0001,
-  0.00025,
-  0.0005,
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-];
+export const FSYNC_BUCKETS: readonly number[] = latencyBuckets(0.0001, 10);
 
 /** One snapshot, as the stats tell it. */
 export interface SnapshotFacts {

@@ -21,33 +21,13 @@
  * @module
  */
 
-import { type Database, FSYNC_BUCKETS } from "../api/database.ts";
+import { type Database, FSYNC_BUCKETS, latencyBuckets } from "../api/database.ts";
 import { OPS } from "../ops/mod.ts";
 import { quote } from "../core/value.ts";
 import type { WireError } from "../wire/protocol.ts";
 
 /** The upper bounds (seconds) of the op latency histogram's buckets (`+Inf` is added). */
-export const OP_BUCKETS: readonly number[] = [
-  0.00001,
-  0.000025,
-  0.00005,
-  0.0001,
-  0.00025,
-  0.0005,
-  0.001,
-  0.0025,
-  0.005,
-  0.01,
-  0.025,
-  0.05,
-  0.1,
-  0.25,
-  0.5,
-  1,
-  2.5,
-  5,
-  10,
-];
+export const OP_BUCKETS: readonly number[] = latencyBuckets(0.00001, 10);
 
 /**
  * Op labels besides the op table's names: an atomic batch, an Arrow
