@@ -15,39 +15,24 @@
 import { ClosedError, LockedError } from "../errors.ts";
 import type { Storage, StorageFile, StorageLock } from "./types.ts";
 import { basename, dirname, normalizePath } from "./paths.ts";
-
-const EMPTY = new Uint8Array(0);
+import { GrowableBytes } from "./growable_bytes.ts";
 
 let inodes = 0;
 
 /** One file's bytes, shared by every directory entry and handle naming it. */
-class Inode {
+class Inode extends GrowableBytes {
   /** A number no other inode of this process has: the file's identity. */
   readonly id = ++inodes;
-  bytes: Uint8Array = EMPTY;
-  length = 0;
   syncedLength = 0;
   // The synced content when it no longer equals bytes[0, syncedLength): only
   // after a truncate below the synced length (copy-on-write, so sync() is O(1)).
   syncedCopy: Uint8Array | null = null;
 
-  append(data: Uint8Array): void {
-    const end = this.length + data.length;
-    if (end > this.bytes.length) {
-      const grown = new Uint8Array(Math.max(end, this.bytes.length * 2, 256));
-      grown.set(this.bytes.subarray(0, this.length));
-      this.bytes = grown;
-    }
-    this.bytes.set(data, this.length);
-    this.length = end;
-  }
-
-  truncate(size: number): void {
+  override truncate(size: number): void {
     if (size < this.syncedLength && !this.syncedCopy) {
       this.syncedCopy = this.bytes.slice(0, this.syncedLength);
     }
-    if (size > this.length) this.append(new Uint8Array(size - this.length));
-    this.length = size;
+    super.truncate(size);
   }
 
   sync(): void {

@@ -44,6 +44,7 @@
 import { ClosedError, LockedError, ValidationError } from "../errors.ts";
 import type { Storage, StorageFile, StorageLock } from "./types.ts";
 import { normalizePath } from "./paths.ts";
+import { GrowableBytes } from "./growable_bytes.ts";
 
 // ---- the slice of the OPFS and Web Locks APIs used here ---------------------
 // Declared here because the type-checker's default libraries do not carry the
@@ -152,37 +153,13 @@ function busyError(path: string, cause: unknown): LockedError {
 
 // ---- the realm: this worker's open files, identities and held locks ------------
 
-/** An unlinked file's bytes: where writes to a removed open file go. */
-class Orphan {
-  bytes: Uint8Array;
-  length: number;
-  constructor(bytes: Uint8Array) {
-    this.bytes = bytes;
-    this.length = bytes.length;
-  }
-  write(data: Uint8Array): void {
-    const end = this.length + data.length;
-    if (end > this.bytes.length) {
-      const grown = new Uint8Array(Math.max(end, this.bytes.length * 2, 256));
-      grown.set(this.bytes.subarray(0, this.length));
-      this.bytes = grown;
-    }
-    this.bytes.set(data, this.length);
-    this.length = end;
-  }
-  truncate(size: number): void {
-    if (size > this.length) this.write(new Uint8Array(size - this.length));
-    this.length = size;
-  }
-}
-
 /** One file open in this worker: its sync handle, shared by every StorageFile on it. */
 class OpenEntry {
   path: string;
   readonly id: string;
   handle: SyncAccessHandle | null;
   /** Set once the file was removed or replaced under its open handles. */
-  orphan: Orphan | null = null;
+  orphan: GrowableBytes | null = null;
   /** Set while a rename moves the file (its handle closed meanwhile): calls wait for it. */
   gate: Promise<void> | null = null;
   refs = 0;
@@ -222,7 +199,7 @@ class OpenEntry {
   }
 
   write(data: Uint8Array): void {
-    if (this.orphan) return this.orphan.write(data);
+    if (this.orphan) return this.orphan.append(data);
     const h = this.live();
     let done = 0;
     try {
@@ -268,7 +245,7 @@ class OpenEntry {
   /** The file is gone from its path: keep its bytes in memory and let go of the handle. */
   detach(): void {
     if (this.orphan || !this.handle) return;
-    this.orphan = new Orphan(this.readAll());
+    this.orphan = new GrowableBytes(this.readAll());
     this.handle.close();
     this.handle = null;
   }
