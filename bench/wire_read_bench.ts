@@ -210,7 +210,11 @@ async function main(): Promise<void> {
     c.name,
     `${(median(ms[i]) / READS).toFixed(2)} ms`,
     formatRate(keysPerSec(i)),
-    pyAt < 0 ? (i === 0 ? py as string : "—") : i === pyAt ? "1.00x" : `${formatRatio(ratio(i, pyAt))} (${range(i, pyAt)})`,
+    pyAt < 0
+      ? (i === 0 ? py as string : "—")
+      : i === pyAt
+      ? "1.00x"
+      : `${formatRatio(ratio(i, pyAt))} (${range(i, pyAt)})`,
     i === plain ? "1.00x" : `${formatRatio(ratio(i, plain))} (${range(i, plain)})`,
     pyAt < 0 || i >= plain ? "—" : ratio(i, pyAt) >= TARGET ? "met" : "MISSED",
   ]);
@@ -220,7 +224,14 @@ async function main(): Promise<void> {
     }\n`,
   );
   printTable(
-    ["whole read of the dict", "ms per read", "keys/s", "vs Python CyberDB (range)", "vs plain build (range)", "≥ 5x Python"],
+    [
+      "whole read of the dict",
+      "ms per read",
+      "keys/s",
+      "vs Python CyberDB (range)",
+      "vs plain build (range)",
+      "≥ 5x Python",
+    ],
     rows,
   );
   console.log(
