@@ -547,3 +547,45 @@ function quoteForTest(v: unknown): string {
     return String(v);
   }
 }
+
+describe("codec: map keys and short strings (the decoder's key cache)", () => {
+  // Keys of every short length, ASCII and not, more distinct ones than the
+  // cache has slots, each decoded several times: a slot reused by another
+  // key, or bytes that are not ASCII, must never hand back a wrong string.
+  const alphabet = ["a", "z", "0", "_", ":", "é", "ß", "中", "😀", "\u007f", "\u0080", "\u0000"];
+  function keyOf(rand: () => number): string {
+    const n = Math.floor(rand() * 34);
+    let s = "";
+    for (let i = 0; i < n; i++) {
+      s += rand() < 0.85 ? String.fromCharCode(32 + Math.floor(rand() * 95)) : alphabet[Math.floor(rand() * 12)];
+    }
+    return s;
+  }
+
+  it("a dict of 10 000 keys decodes exactly, twice, and keys of one length never mix", () => {
+    const rand = prng(1414);
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < 10_000; i++) o[keyOf(rand)] = { k: i, name: keyOf(rand) };
+    // Same-length ASCII keys that differ in one byte, side by side.
+    for (let i = 0; i < 300; i++) o["key" + String(i).padStart(5, "0")] = i;
+    const bytes = encode(o);
+    for (let round = 0; round < 2; round++) {
+      const back = decode(bytes) as Record<string, unknown>;
+      // Counted first: a failing deepEqual of 10 000 keys spends minutes on its diff.
+      const keys = Object.keys(o);
+      const got = Object.keys(back);
+      assert.equal(got.length, keys.length);
+      assert.equal(keys.filter((k, i) => got[i] !== k).length, 0, "keys decoded wrong");
+      assert.deepEqual(back, o);
+    }
+  });
+
+  it("strings of 0 to 40 bytes decode exactly as values and as keys", () => {
+    const rand = prng(77);
+    for (let i = 0; i < 2000; i++) {
+      const s = keyOf(rand);
+      assert.equal(decode(encode(s)), s);
+      assert.deepEqual(Object.keys(decode(encode({ [s]: 1 })) as object), [s]);
+    }
+  });
+});

@@ -281,35 +281,29 @@ function readMap(n: number): Record<string, unknown> {
 
 // Recently decoded short keys, by a hash of their bytes: objects of one
 // shape repeat their keys, and handing back the same string skips both the
-// decoding and the engine's interning of a fresh property name.
+// decoding and the engine's interning of a fresh property name. A slot is
+// checked against its string's char codes, so a miss allocates nothing but
+// the new string (a dict read whole brings thousands of distinct keys, each
+// one a miss). Char codes equal to the bytes, as many as the bytes, means
+// the same key: a string with any char above 0x7f has more UTF-8 bytes
+// than chars, and a byte above 0x7f never equals an ASCII char.
 const KEY_SLOTS = 4096;
-const keyBytes: (Uint8Array | undefined)[] = new Array(KEY_SLOTS);
-const keyStrings: string[] = new Array(KEY_SLOTS);
+const keyStrings: (string | undefined)[] = new Array(KEY_SLOTS);
 
 function cachedKey(n: number): string {
   need(n);
   let h = n;
   for (let i = pos; i < pos + n; i++) h = (h * 31 + src[i]) | 0;
   const slot = h & (KEY_SLOTS - 1);
-  const known = keyBytes[slot];
+  const known = keyStrings[slot];
   if (known !== undefined && known.length === n) {
-    let same = true;
-    for (let i = 0; i < n; i++) {
-      if (known[i] !== src[pos + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) {
+    let i = 0;
+    while (i < n && known.charCodeAt(i) === src[pos + i]) i++;
+    if (i === n) {
       pos += n;
-      return keyStrings[slot];
+      return known;
     }
   }
-  // A copy: `slice` of a Node Buffer would be a view of the input, which
-  // the caller may reuse for other bytes.
-  const bytes = new Uint8Array(n);
-  for (let i = 0; i < n; i++) bytes[i] = src[pos + i];
-  keyBytes[slot] = bytes;
   return (keyStrings[slot] = readStr(n));
 }
 
@@ -354,10 +348,18 @@ function readStr(n: number): string {
       return fromCharCode(b[s], b[s + 1], b[s + 2]);
     case 4:
       return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3]);
+    case 5:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4]);
+    case 6:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5]);
+    case 7:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6]);
+    case 8:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7]);
   }
-  let out = fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3]);
-  for (let i = s + 4; i < pos; i++) out += fromCharCode(b[i]);
-  return out;
+  // One flat string in one call: `+=` per byte makes a rope that a
+  // property key must flatten again.
+  return fromCharCode.apply(null, b.subarray(s, pos) as unknown as number[]);
 }
 
 function readBin(n: number): Uint8Array {
