@@ -497,7 +497,9 @@ export function emitSectionResult(result: unknown): void {
  */
 function selfCommand(file: string): [string, string[]] {
   const rt = runtimeInfo().name;
-  if (rt === "deno") return [process.execPath, ["run", "-A", "--no-lock", "--v8-flags=--expose-gc", file]];
+  if (rt === "deno") {
+    return [process.execPath, ["run", "-A", "--unstable-kv", "--no-lock", "--v8-flags=--expose-gc", file]];
+  }
   if (rt === "bun") return [process.execPath, ["run", file]];
   return [process.execPath, [...process.execArgv, file]];
 }

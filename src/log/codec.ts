@@ -11,7 +11,8 @@
  * @module
  */
 
-import { Packr, Unpackr } from "msgpackr";
+// The plain ES entry: see the note in src/wire/codec.ts.
+import { Packr, Unpackr } from "msgpackr/pack";
 
 /** One operation as the wire and the log carry it. */
 export interface WalOp {
