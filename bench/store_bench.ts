@@ -395,15 +395,12 @@ async function sectionCold(base: string): Promise<void> {
     }
   }
   // Spawn times are noisy (a loaded 2-core machine): each kind's median,
-  // minus the empty child's median; the best (minimum) of each too, since
-  // noise only ever adds time.
+  // minus the empty child's median (the minima are in the notes).
   const med = (kind: string) => median(times.get(kind)!);
   const best = (kind: string) => Math.min(...times.get(kind)!);
   const ours = med("cyberdb") - med("empty");
-  const oursBest = best("cyberdb") - best("empty");
   for (const kind of kinds.filter((k) => k !== "empty" && k !== "cyberdb")) {
     const theirs = Math.max(med(kind) - med("empty"), 0.1);
-    const theirsBest = Math.max(best(kind) - best("empty"), 0.1);
     const ratio = ours / theirs;
     const isKv = kind === "kv";
     lines.push({
@@ -411,7 +408,7 @@ async function sectionCold(base: string): Promise<void> {
       mine: ms(ours),
       anchor: isKv ? "Deno.openKv" : `${rt.name === "bun" ? "bun:sqlite" : "node:sqlite"} open (WAL)`,
       anchorValue: ms(theirs),
-      ratio: `${ratio.toFixed(2)}x the time (best: ${(oursBest / theirsBest).toFixed(2)}x)`,
+      ratio: `${ratio.toFixed(2)}x the time`,
       target: isKv ? `≤ ${TARGET_OPEN}x` : "—",
       result: isKv ? (ratio <= TARGET_OPEN ? "met" : "missed") : "info",
       spread: "",
