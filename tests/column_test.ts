@@ -7,7 +7,7 @@ import { Database } from "../mod.ts";
 import { MemoryStorage } from "../src/storage/memory.ts";
 
 function fill(values: (i: number) => string | null, n: number): Column {
-  let c = Column.create("Utf8", true, 16);
+  const c = Column.create("Utf8", true, 16);
   let capacity = 16;
   for (let i = 0; i < n; i++) {
     if (i === capacity) {
