@@ -27,6 +27,8 @@
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { prng } from "../tests/fixtures/prng.ts";
 import { createServer } from "node:net";
 
@@ -789,6 +791,53 @@ export function reportTable(lines: readonly ReportLine[]): string {
     ]),
     ["left", "right", "left", "right", "right", "left", "left", "right"],
   );
+}
+
+/**
+ * A scratch directory for a bench's files on the repository's own disk
+ * (`<repo>/.tmp`, never tmpfs, so fsync costs what it costs): the one named
+ * by the environment variable `envName` (a parent process's), or a new one
+ * that this process owns and should remove.
+ *
+ * @example
+ * ```ts
+ * const { dir, owned } = scratchDir("MY_BENCH_DIR", "my-bench-");
+ * const path = freshPath(dir, "db");
+ * if (owned) removePath(dir);
+ * ```
+ */
+export function scratchDir(envName: string, prefix: string): { dir: string; owned: boolean } {
+  const given = process.env[envName];
+  if (given) return { dir: given, owned: false };
+  const parent = fileURLToPath(new URL("../.tmp", import.meta.url));
+  mkdirSync(parent, { recursive: true });
+  return { dir: mkdtempSync(join(parent, prefix)), owned: true };
+}
+
+let pathSeq = 0;
+
+/**
+ * A fresh, not yet existing path under `base` (pid and a counter in its name).
+ *
+ * @example
+ * ```ts
+ * const dir = freshPath("/tmp/bench", "db"); // "/tmp/bench/db-4242-0"
+ * ```
+ */
+export function freshPath(base: string, prefix: string): string {
+  return join(base, `${prefix}-${process.pid}-${pathSeq++}`);
+}
+
+/**
+ * Removes a file or directory tree; a missing one is fine.
+ *
+ * @example
+ * ```ts
+ * removePath("/tmp/bench/db-4242-0");
+ * ```
+ */
+export function removePath(path: string): void {
+  rmSync(path, { recursive: true, force: true });
 }
 
 /** A free TCP port on 127.0.0.1 (bound, read and released), for a server the bench starts. */

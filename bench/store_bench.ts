@@ -42,7 +42,7 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -53,10 +53,12 @@ import {
   currentSection,
   emitSectionResult,
   formatRate,
+  freshPath,
   median,
   now,
   pairedRatio,
   progress,
+  removePath,
   type ReportLine,
   reportTable,
   type Result,
@@ -64,6 +66,7 @@ import {
   runtimeInfo,
   sameChecksum,
   scaled,
+  scratchDir,
   type SectionResult,
   verdict,
 } from "./harness.ts";
@@ -82,29 +85,6 @@ const started = now();
 const root = fileURLToPath(new URL("..", import.meta.url));
 const lines: ReportLine[] = [];
 const notes: string[] = [];
-
-// ---------------------------------------------------------------------------
-// Files
-// ---------------------------------------------------------------------------
-
-/** This run's directory under `<repo>/.tmp` (the repository's own disk): `STORE_BENCH_DIR` from the parent, or new. */
-function baseDir(): { dir: string; owned: boolean } {
-  const given = process.env.STORE_BENCH_DIR;
-  if (given) return { dir: given, owned: false };
-  const parent = join(root, ".tmp");
-  mkdirSync(parent, { recursive: true });
-  return { dir: mkdtempSync(join(parent, "store-bench-")), owned: true };
-}
-
-let seq = 0;
-/** A fresh, not yet existing path under the base. */
-function freshPath(base: string, prefix: string): string {
-  return join(base, `${prefix}-${process.pid}-${seq++}`);
-}
-
-function remove(path: string): void {
-  rmSync(path, { recursive: true, force: true });
-}
 
 // ---------------------------------------------------------------------------
 // SQLite, the same way on Bun (bun:sqlite) and Deno (node:sqlite)
@@ -179,7 +159,7 @@ function oursCase(base: string, name: string, sync: "interval" | "always" | null
     async teardown({ db, dir, t }) {
       if (t.count() !== ROWS) throw new Error(`${name}: ${t.count()} rows, expected ${ROWS}`);
       await db.close();
-      remove(dir);
+      removePath(dir);
     },
   };
 }
@@ -220,7 +200,7 @@ function sqliteCase(
       const n = (db.prepare("SELECT count(*) AS n FROM t").get() as { n: number }).n;
       if (Number(n) !== ROWS) throw new Error(`${driver.name}: ${n} rows, expected ${ROWS}`);
       db.close();
-      remove(dir);
+      removePath(dir);
     },
   };
 }
@@ -286,7 +266,7 @@ function openCases(base: string, driver: { name: string; open: (path: string) =>
       await db.close();
       return 1;
     },
-    teardown: (dir) => remove(dir),
+    teardown: (dir) => removePath(dir),
   }];
   // deno-lint-ignore no-explicit-any
   const deno = (globalThis as any).Deno;
@@ -301,7 +281,7 @@ function openCases(base: string, driver: { name: string; open: (path: string) =>
         return 1;
       },
       teardown: (path) => {
-        for (const suffix of ["", "-wal", "-shm"]) remove(path + suffix);
+        for (const suffix of ["", "-wal", "-shm"]) removePath(path + suffix);
       },
     });
   }
@@ -317,7 +297,7 @@ function openCases(base: string, driver: { name: string; open: (path: string) =>
         return Promise.resolve(1);
       },
       teardown: (path) => {
-        for (const suffix of ["", "-wal", "-shm"]) remove(path + suffix);
+        for (const suffix of ["", "-wal", "-shm"]) removePath(path + suffix);
       },
     });
   }
@@ -390,7 +370,7 @@ async function sectionCold(base: string): Promise<void> {
       const kind = kinds[(j + Math.max(r, 0)) % kinds.length];
       const path = freshPath(base, `cold-${kind}`);
       const t = await coldOpen(kind, path);
-      for (const suffix of ["", "-wal", "-shm"]) remove(path + suffix);
+      for (const suffix of ["", "-wal", "-shm"]) removePath(path + suffix);
       if (r >= 0) times.get(kind)!.push(t);
     }
   }
@@ -446,7 +426,7 @@ function printReport(results: SectionResult[]): void {
 
 const only = (process.env.BENCH_ONLY ?? "").split(",").map((x) => x.trim()).filter(Boolean);
 const section = currentSection();
-const { dir: base, owned } = baseDir();
+const { dir: base, owned } = scratchDir("STORE_BENCH_DIR", "store-bench-");
 process.env.STORE_BENCH_DIR = base; // the section children share it
 try {
   if (section) {
@@ -459,5 +439,5 @@ try {
     printReport(runSections<SectionResult>(import.meta.url, chosen));
   }
 } finally {
-  if (owned) remove(base);
+  if (owned) removePath(base);
 }

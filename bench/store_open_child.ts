@@ -39,20 +39,14 @@ if (kind === "empty") {
   kv.close();
 } else if (kind === "sqlite") {
   // deno-lint-ignore no-explicit-any
-  const g = globalThis as any;
-  if (g.Bun) {
-    const { Database } = await import("bun:sqlite" as string);
-    const db = new Database(path);
-    db.exec("PRAGMA journal_mode=WAL");
-    opened();
-    db.close();
-  } else {
-    const { DatabaseSync } = await import("node:sqlite" as string);
-    const db = new DatabaseSync(path);
-    db.exec("PRAGMA journal_mode=WAL");
-    opened();
-    db.close();
-  }
+  const bun = (globalThis as any).Bun !== undefined;
+  const Sqlite = bun
+    ? (await import("bun:sqlite" as string)).Database
+    : (await import("node:sqlite" as string)).DatabaseSync;
+  const db = new Sqlite(path);
+  db.exec("PRAGMA journal_mode=WAL");
+  opened();
+  db.close();
 } else {
   throw new Error(`Unknown kind ${JSON.stringify(String(kind).slice(0, 40))}: use empty, cyberdb, kv or sqlite.`);
 }
