@@ -260,10 +260,10 @@ export class DenoStorage implements Storage {
    * is respected while that process — same boot, pid and start time — runs.
    */
   async lock(path: string): Promise<StorageLock> {
-    // The real path: the same directory reached through a symlink is the same lock.
     // This process's identity (two small /proc reads) is read meanwhile.
     const identity = readIdentity(Deno.pid, readText);
     identity.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+    // The real path: the same directory reached through a symlink is the same lock.
     const key = `${await Deno.realPath(dirname(absolutePath(path, Deno.cwd())))}/${basename(path)}`;
     const held = heldLocks();
     if (held.has(key)) throw lockedBySelf(path, Deno.pid);
@@ -338,10 +338,10 @@ export class DenoStorage implements Storage {
         const bytes = encodeLockFile({ pid: Deno.pid, runtime: "deno", ...await identity });
         let done = 0;
         while (done < bytes.length) done += await file.write(bytes.subarray(done));
-        // Not fsynced: only a live holder's file matters, and it is read
-        // from the page cache; after a power loss every holder is dead
-        // (a new boot id) and an empty or missing LOCK is taken over. An
-        // fsync here was ~1-2 ms of every open, for nothing.
+        // Durable before anyone relies on it: after a crash of the file
+        // system (a remount read-only, a power loss) an empty LOCK younger
+        // than FRESH_LOCK_MS would look like a holder mid-write.
+        await file.syncData();
         return file;
       } catch (e) {
         file.close();

@@ -343,10 +343,10 @@ export class NodeStorage implements Storage {
    */
   async lock(path: string): Promise<StorageLock> {
     const { fs, path: p, process } = await node();
-    // The real path: the same directory reached through a symlink is the same lock.
     // This process's identity (two small /proc reads) is read meanwhile.
     const identity = readIdentity(process.pid, readText);
     identity.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+    // The real path: the same directory reached through a symlink is the same lock.
     const key = p.join(await fs.realpath(p.dirname(p.resolve(path))), p.basename(path));
     const held = heldLocks();
     if (held.has(key)) throw lockedBySelf(path, process.pid);
@@ -392,9 +392,7 @@ export class NodeStorage implements Storage {
         const h = await fs.open(path, "wx");
         try {
           await h.write(mine);
-          // Not fsynced: only a live holder's file matters, read from the
-          // page cache; after a power loss every holder is dead (a new boot
-          // id) and an empty or missing LOCK is taken over.
+          await h.datasync();
           const id = identityOf(await h.stat({ bigint: true }));
           return { fd: await openFd(fsc, path, "r"), id };
         } finally {
