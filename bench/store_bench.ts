@@ -18,6 +18,9 @@
  *   `flush()`, our side pays one fsync that SQLite's NORMAL commit does not.
  *   Also reported: `"always"` vs `synchronous=FULL` (one fsync at commit on
  *   both sides), and the memory-only database (what the log adds).
+ * - **logparts** (information): what the log adds per insert, piece by
+ *   piece: building the record, encoding it (`src/wire/codec.ts`), framing
+ *   it into one buffer (`src/log/frame.ts`, CRC-32C inside), the CRC alone.
  * - **open** (warm): `Database.open({ dir })` on a fresh empty directory,
  *   ready for writes, then `close()`, many times in one process (modules
  *   loaded); vs `Deno.openKv(path)` + `close()` (Deno) and SQLite open +
@@ -32,7 +35,7 @@
  * costs), removed afterwards. Each section runs in a fresh process.
  *
  * Environment: `BENCH_SCALE=0.1` shrinks the inserts; `BENCH_ONLY=open,cold`
- * runs some sections (inserts, open, cold); `BENCH_SECTION=inserts` runs one
+ * runs some sections (inserts, logparts, open, cold); `BENCH_SECTION=inserts` runs one
  * in this process (profiling: `deno run -A --unstable-kv --cpu-prof
  * --v8-flags=--expose-gc bench/store_bench.ts`). `STORE_BENCH_ROUNDS`
  * overrides the rounds.
@@ -47,6 +50,9 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Database } from "../mod.ts";
+import { encode } from "../src/wire/codec.ts";
+import { writeFrame } from "../src/log/frame.ts";
+import { crc32c } from "../src/log/crc32c.ts";
 import {
   type AsyncCase,
   compareAsync,
@@ -71,7 +77,7 @@ import {
   verdict,
 } from "./harness.ts";
 
-const SECTIONS = ["inserts", "open", "cold"] as const;
+const SECTIONS = ["inserts", "logparts", "open", "cold"] as const;
 const ROWS = scaled(100_000);
 const ROUNDS = Number(process.env.STORE_BENCH_ROUNDS) || 7;
 /** Warm opens: timed calls per round are single opens, so many rounds. */
@@ -253,6 +259,70 @@ async function sectionInserts(base: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------
+// logparts: what one insert's log record costs, piece by piece (information)
+// ---------------------------------------------------------------------------
+
+function sectionLogParts(): void {
+  const rows = Array.from(
+    { length: ROWS },
+    (_, i) => ({ id: i, name: nameOf(i), score: i * 0.5, active: (i & 1) === 0 }),
+  );
+  const buf = new Uint8Array(ROWS * 128);
+  const times: Record<"records" | "encode" | "frame" | "crc", number[]> = {
+    records: [],
+    encode: [],
+    frame: [],
+    crc: [],
+  };
+  let framed = 0;
+  let sink = 0;
+  for (let r = 0; r < ROUNDS + 1; r++) {
+    let t = now();
+    // What the engine and the journal build for each insert (persistence.ts #append).
+    const records = new Array(ROWS);
+    for (let i = 0; i < ROWS; i++) records[i] = { lsn: i + 1, op: "table.insert", args: ["t", rows[i]] };
+    const tRecords = now() - t;
+    t = now();
+    const payloads: Uint8Array[] = new Array(ROWS);
+    for (let i = 0; i < ROWS; i++) payloads[i] = encode(records[i]);
+    const tEncode = now() - t;
+    t = now();
+    let off = 0;
+    for (let i = 0; i < ROWS; i++) off = writeFrame(buf, off, payloads[i]);
+    const tFrame = now() - t;
+    t = now();
+    for (let i = 0; i < ROWS; i++) sink ^= crc32c(payloads[i]);
+    const tCrc = now() - t;
+    framed = off;
+    if (r === 0) continue; // warm-up
+    times.records.push(tRecords);
+    times.encode.push(tEncode);
+    times.frame.push(tFrame);
+    times.crc.push(tCrc);
+  }
+  const ns = (xs: number[]) => `${(median(xs) / ROWS * 1e6).toFixed(0)} ns`;
+  lines.push({
+    what: `one insert's log record, ${
+      (framed / ROWS).toFixed(0)
+    } framed bytes: encode / frame (CRC inside) / CRC alone`,
+    mine: `${ns(times.encode)} / ${ns(times.frame)} / ${ns(times.crc)}`,
+    anchor: "—",
+    anchorValue: "",
+    ratio: "—",
+    target: "—",
+    result: "info",
+    spread: "",
+  });
+  notes.push(
+    `logparts: per record, medians of ${ROUNDS} passes over ${ROWS} records: building { lsn, op, args } ${
+      ns(times.records)
+    }, encode (src/wire/codec.ts) ${ns(times.encode)}, writeFrame into one buffer ${ns(times.frame)}, crc32c alone ${
+      ns(times.crc)
+    } (checksum ${sink & 1})`,
+  );
+}
+
+// ---------------------------------------------------------------------------
 // open (warm)
 // ---------------------------------------------------------------------------
 
@@ -407,6 +477,7 @@ async function sectionCold(base: string): Promise<void> {
 
 async function runSection(name: string, base: string): Promise<SectionResult> {
   if (name === "inserts") await sectionInserts(base);
+  else if (name === "logparts") sectionLogParts();
   else if (name === "open") await sectionOpen(base);
   else if (name === "cold") await sectionCold(base);
   else throw new Error(`Unknown section "${name}": use one of ${SECTIONS.join(", ")}.`);
