@@ -764,6 +764,18 @@ export interface SectionResult {
   notes: string[];
 }
 
+/**
+ * A report row with a figure and no anchor or target: information only.
+ *
+ * @example
+ * ```ts
+ * lines.push(infoLine("snapshot total time", "1.20 s"));
+ * ```
+ */
+export function infoLine(what: string, mine: string): ReportLine {
+  return { what, mine, anchor: "—", anchorValue: "", ratio: "—", target: "—", result: "info", spread: "" };
+}
+
 /** Throws unless two contenders did the same work (equal checksums). */
 export function sameChecksum(a: Result, b: Result): void {
   if (!Object.is(a.checksum, b.checksum)) {

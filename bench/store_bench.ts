@@ -60,6 +60,7 @@ import {
   emitSectionResult,
   formatRate,
   freshPath,
+  infoLine,
   median,
   now,
   pairedRatio,
@@ -301,18 +302,13 @@ function sectionLogParts(): void {
     times.crc.push(tCrc);
   }
   const ns = (xs: number[]) => `${(median(xs) / ROWS * 1e6).toFixed(0)} ns`;
-  lines.push({
-    what: `one insert's log record, ${
-      (framed / ROWS).toFixed(0)
-    } framed bytes: encode / frame (CRC inside) / CRC alone`,
-    mine: `${ns(times.encode)} / ${ns(times.frame)} / ${ns(times.crc)}`,
-    anchor: "—",
-    anchorValue: "",
-    ratio: "—",
-    target: "—",
-    result: "info",
-    spread: "",
-  });
+  const size = (framed / ROWS).toFixed(0);
+  lines.push(
+    infoLine(
+      `one insert's log record, ${size} framed bytes: encode / frame (CRC inside) / CRC alone`,
+      `${ns(times.encode)} / ${ns(times.frame)} / ${ns(times.crc)}`,
+    ),
+  );
   notes.push(
     `logparts: per record, medians of ${ROUNDS} passes over ${ROWS} records: building { lsn, op, args } ${
       ns(times.records)
