@@ -27,6 +27,8 @@
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { prng } from "../tests/fixtures/prng.ts";
 import { createServer } from "node:net";
 
@@ -497,7 +499,9 @@ export function emitSectionResult(result: unknown): void {
  */
 function selfCommand(file: string): [string, string[]] {
   const rt = runtimeInfo().name;
-  if (rt === "deno") return [process.execPath, ["run", "-A", "--no-lock", "--v8-flags=--expose-gc", file]];
+  if (rt === "deno") {
+    return [process.execPath, ["run", "-A", "--unstable-kv", "--no-lock", "--v8-flags=--expose-gc", file]];
+  }
   if (rt === "bun") return [process.execPath, ["run", file]];
   return [process.execPath, [...process.execArgv, file]];
 }
@@ -760,6 +764,18 @@ export interface SectionResult {
   notes: string[];
 }
 
+/**
+ * A report row with a figure and no anchor or target: information only.
+ *
+ * @example
+ * ```ts
+ * lines.push(infoLine("snapshot total time", "1.20 s"));
+ * ```
+ */
+export function infoLine(what: string, mine: string): ReportLine {
+  return { what, mine, anchor: "—", anchorValue: "", ratio: "—", target: "—", result: "info", spread: "" };
+}
+
 /** Throws unless two contenders did the same work (equal checksums). */
 export function sameChecksum(a: Result, b: Result): void {
   if (!Object.is(a.checksum, b.checksum)) {
@@ -787,6 +803,53 @@ export function reportTable(lines: readonly ReportLine[]): string {
     ]),
     ["left", "right", "left", "right", "right", "left", "left", "right"],
   );
+}
+
+/**
+ * A scratch directory for a bench's files on the repository's own disk
+ * (`<repo>/.tmp`, never tmpfs, so fsync costs what it costs): the one named
+ * by the environment variable `envName` (a parent process's), or a new one
+ * that this process owns and should remove.
+ *
+ * @example
+ * ```ts
+ * const { dir, owned } = scratchDir("MY_BENCH_DIR", "my-bench-");
+ * const path = freshPath(dir, "db");
+ * if (owned) removePath(dir);
+ * ```
+ */
+export function scratchDir(envName: string, prefix: string): { dir: string; owned: boolean } {
+  const given = process.env[envName];
+  if (given) return { dir: given, owned: false };
+  const parent = fileURLToPath(new URL("../.tmp", import.meta.url));
+  mkdirSync(parent, { recursive: true });
+  return { dir: mkdtempSync(join(parent, prefix)), owned: true };
+}
+
+let pathSeq = 0;
+
+/**
+ * A fresh, not yet existing path under `base` (pid and a counter in its name).
+ *
+ * @example
+ * ```ts
+ * const dir = freshPath("/tmp/bench", "db"); // "/tmp/bench/db-4242-0"
+ * ```
+ */
+export function freshPath(base: string, prefix: string): string {
+  return join(base, `${prefix}-${process.pid}-${pathSeq++}`);
+}
+
+/**
+ * Removes a file or directory tree; a missing one is fine.
+ *
+ * @example
+ * ```ts
+ * removePath("/tmp/bench/db-4242-0");
+ * ```
+ */
+export function removePath(path: string): void {
+  rmSync(path, { recursive: true, force: true });
 }
 
 /** A free TCP port on 127.0.0.1 (bound, read and released), for a server the bench starts. */

@@ -111,6 +111,7 @@ async function servedFromUrl(use: (url: string) => Promise<void>): Promise<void>
         "hono": npm("hono"),
         "hono/": `npm:/hono@${pkg.dependencies.hono}/`,
         "msgpackr": npm("msgpackr"),
+        "msgpackr/": `npm:/msgpackr@${pkg.dependencies.msgpackr}/`,
         ...Object.fromEntries(["apache-arrow", "@hono/node-server", "@hono/node-ws", "ws"].map((n) => [n, stub(n)])),
         // Loads (as it would from npm), but building fails: the server must not try.
         "esbuild": `data:text/javascript,export function build() { throw new Error("No bundling from a URL"); }`,

@@ -73,7 +73,7 @@ import {
   snapshotLsn,
   writeSnapshot,
 } from "../snapshot/snapshot.ts";
-import { defaultStorage } from "../storage/mod.ts";
+import { defaultStorage } from "../storage/default.ts";
 import { joinPath } from "../storage/paths.ts";
 import { type Scheduler, systemScheduler } from "../storage/scheduler.ts";
 import type { Storage, StorageLock } from "../storage/types.ts";

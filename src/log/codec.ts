@@ -11,7 +11,10 @@
  * @module
  */
 
-import { Packr, Unpackr } from "msgpackr";
+// The plain ES entries (see the note in src/wire/codec.ts); for a browser
+// bundle "msgpackr/pack" holds only the encoder, "msgpackr/unpack" the decoder.
+import { Packr } from "msgpackr/pack";
+import { Unpackr } from "msgpackr/unpack";
 
 /** One operation as the wire and the log carry it. */
 export interface WalOp {

@@ -260,13 +260,16 @@ export class DenoStorage implements Storage {
    * is respected while that process — same boot, pid and start time — runs.
    */
   async lock(path: string): Promise<StorageLock> {
+    // This process's identity (two small /proc reads) is read meanwhile.
+    const identity = readIdentity(Deno.pid, readText);
+    identity.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
     // The real path: the same directory reached through a symlink is the same lock.
     const key = `${await Deno.realPath(dirname(absolutePath(path, Deno.cwd())))}/${basename(path)}`;
     const held = heldLocks();
     if (held.has(key)) throw lockedBySelf(path, Deno.pid);
     held.add(key);
     try {
-      const file = await this.#acquire(path);
+      const file = await this.#acquire(path, identity);
       const id = identityOf(await file.stat());
       // Still ours while the path names the inode we hold locked (the open
       // descriptor keeps its number from being reused by a new LOCK).
@@ -294,7 +297,7 @@ export class DenoStorage implements Storage {
     }
   }
 
-  async #acquire(path: string): Promise<Deno.FsFile> {
+  async #acquire(path: string, identity: Promise<{ boot?: string; start?: string }>): Promise<Deno.FsFile> {
     for (let attempt = 0; attempt < 5; attempt++) {
       let created = true;
       let file: Deno.FsFile;
@@ -332,9 +335,12 @@ export class DenoStorage implements Storage {
           }
         }
         await file.truncate(0);
-        const bytes = encodeLockFile({ pid: Deno.pid, runtime: "deno", ...await readIdentity(Deno.pid, readText) });
+        const bytes = encodeLockFile({ pid: Deno.pid, runtime: "deno", ...await identity });
         let done = 0;
         while (done < bytes.length) done += await file.write(bytes.subarray(done));
+        // Durable before anyone relies on it: after a crash of the file
+        // system (a remount read-only, a power loss) an empty LOCK younger
+        // than FRESH_LOCK_MS would look like a holder mid-write.
         await file.syncData();
         return file;
       } catch (e) {

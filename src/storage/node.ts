@@ -343,6 +343,9 @@ export class NodeStorage implements Storage {
    */
   async lock(path: string): Promise<StorageLock> {
     const { fs, path: p, process } = await node();
+    // This process's identity (two small /proc reads) is read meanwhile.
+    const identity = readIdentity(process.pid, readText);
+    identity.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
     // The real path: the same directory reached through a symlink is the same lock.
     const key = p.join(await fs.realpath(p.dirname(p.resolve(path))), p.basename(path));
     const held = heldLocks();
@@ -352,7 +355,7 @@ export class NodeStorage implements Storage {
       const mine = encodeLockFile({
         pid: process.pid,
         runtime: runtimeName(process),
-        ...await readIdentity(process.pid, readText),
+        ...await identity,
       });
       const { fd: pin, id } = await this.#acquire(path, mine);
       const { fd: fs } = await node();
