@@ -144,8 +144,18 @@ export class WatchQueue implements WatchChannel {
     return this.#error !== null || this.#closed;
   }
 
-  /** A value from the server. */
+  /**
+   * A value from the server: one `{ lsn, changes }`, or an array of them
+   * (a frame carrying several batches, for a watch that asked with
+   * `batches: true`).
+   */
   push(value: unknown): void {
+    if (Array.isArray(value)) {
+      for (const v of value) this.#pushOne(v);
+    } else this.#pushOne(value);
+  }
+
+  #pushOne(value: unknown): void {
     if (this.done) return;
     const v = value as WatchValue;
     if (typeof v !== "object" || v === null || typeof v.lsn !== "number" || !Array.isArray(v.changes)) {
