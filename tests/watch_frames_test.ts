@@ -48,13 +48,15 @@ describe("watch frames: several batches per frame for clients that ask, one for 
     const multi = await watcher(url, 7, {}, true);
     const filtered = await watcher(url, 7, { collections: ["a"] }, true);
     const old = await watcher(url, 7, {}, false);
+    // A twin of `multi`: the server makes their frames once and sends the same bytes to both.
+    const twin = await watcher(url, 7, {}, true);
     try {
       // One credit each: the first write goes out; the rest waits for credit.
       await d.set("first", 0);
-      for (const raw of [multi, filtered, old]) assert.deepStrictEqual(lsns(await raw.next() as Frame), [3]);
+      for (const raw of [multi, filtered, old, twin]) assert.deepStrictEqual(lsns(await raw.next() as Frame), [3]);
       const b = await c.getDict("b");
       for (let i = 0; i < 10; i++) await (i % 3 === 0 ? b : d).set(`k${i}`, i); // LSNs 4..13; b at 4, 7, 10, 13
-      for (const raw of [multi, filtered, old]) assert.equal(await lsnOver(raw), 13);
+      for (const raw of [multi, filtered, old, twin]) assert.equal(await lsnOver(raw), 13);
 
       // Credit 4: one frame of 4 batches; then the rest in one frame.
       multi.ws.send(encode({ id: 7, credit: 4 }));
@@ -67,7 +69,12 @@ describe("watch frames: several batches per frame for clients that ask, one for 
         lsns: [4, 5, 6, 7],
       });
       multi.ws.send(encode({ id: 7, credit: 100 }));
-      assert.deepStrictEqual(lsns(await multi.next() as Frame), [8, 9, 10, 11, 12, 13]);
+      const m2 = await multi.next() as Frame;
+      assert.deepStrictEqual(lsns(m2), [8, 9, 10, 11, 12, 13]);
+      // The twin, with all its credit at once: the same frames' worth, in one frame, the same changes.
+      twin.ws.send(encode({ id: 7, credit: 100 }));
+      const t = await twin.next() as Frame;
+      assert.deepStrictEqual(t.value, [...m1.value as Batch[], ...m2.value as Batch[]]);
 
       // The filtered watch: only collection "a", in one frame.
       filtered.ws.send(encode({ id: 7, credit: 100 }));
@@ -86,18 +93,18 @@ describe("watch frames: several batches per frame for clients that ask, one for 
 
       // One batch waiting: a plain { lsn, changes } for everyone.
       await d.set("last", 1);
-      for (const raw of [multi, filtered, old]) {
+      for (const raw of [multi, filtered, old, twin]) {
         const frame = await raw.next() as Frame;
         assert.ok(!Array.isArray(frame.value));
         assert.deepStrictEqual(lsns(frame), [14]);
       }
       // Nothing else was sent.
-      for (const raw of [multi, filtered, old]) {
+      for (const raw of [multi, filtered, old, twin]) {
         assert.equal(await lsnOver(raw), 14);
         assert.equal(raw.frames.length, 0);
       }
     } finally {
-      for (const raw of [multi, filtered, old]) raw.ws.close();
+      for (const raw of [multi, filtered, old, twin]) raw.ws.close();
       await c.close();
       assert.equal(await server.stop(), 0);
     }
