@@ -7,7 +7,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "../client.ts";
-import { WatchQueue } from "../src/client/watch.ts";
+import { RemoteChangeStream, WatchQueue } from "../src/client/watch.ts";
 import { encode } from "../src/wire/codec.ts";
 import { rawSocket, startServer } from "./server_process.ts";
 
@@ -176,5 +176,39 @@ describe("watch frames: the client's queue", () => {
     q.push([{ lsn: 5, changes: [] }, { nope: true }]);
     assert.equal((await q.next()).lsn, 5);
     await assert.rejects(q.next(), /not \{ lsn, changes \}/);
+  });
+
+  it("a stream takes batches already received at once, in order, skipping the start value and repeats", async () => {
+    const q = new WatchQueue(() => {});
+    let opened = 0;
+    const stream = new RemoteChangeStream(() => {
+      opened++;
+      return q;
+    }, {});
+    q.push({ lsn: 10, changes: [] });
+    assert.equal(await stream.ready(), 10);
+    const change = (lsn: number) => ({ lsn, collection: "d", kind: "dict", type: "set", key: lsn, value: lsn });
+    // One frame of three batches, then one repeating the last (never delivered twice), then one more.
+    q.push([{ lsn: 11, changes: [change(11)] }, { lsn: 12, changes: [change(12)] }, {
+      lsn: 13,
+      changes: [change(13)],
+    }]);
+    q.push({ lsn: 13, changes: [change(13)] });
+    q.push({ lsn: 14, changes: [change(14)] });
+    assert.equal(q.poll()?.lsn, 11, "poll takes what waits");
+    const got: number[] = [];
+    // Several calls at once: answered in order, each once.
+    const calls = [stream.next(), stream.next(), stream.next()];
+    for (const r of await Promise.all(calls)) got.push((r.value as { lsn: number }[])[0].lsn);
+    assert.deepStrictEqual(got, [12, 13, 14]);
+    assert.equal(stream.lsn, 14);
+    assert.equal(q.poll(), undefined);
+    // Nothing waits: the next call waits for the next value.
+    const later = stream.next();
+    q.push({ lsn: 15, changes: [change(15)] });
+    assert.equal(((await later).value as { lsn: number }[])[0].lsn, 15);
+    await stream.return();
+    assert.deepStrictEqual(await stream.next(), { value: undefined, done: true });
+    assert.equal(opened, 1);
   });
 });
