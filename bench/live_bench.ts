@@ -33,6 +33,9 @@
  * node scripts/bench.mjs --file bench/live_bench.ts                 # Deno and Bun
  * node scripts/bench.mjs deno --file bench/live_bench.ts --only versions
  * BENCH_SCALE=0.3 deno run -A --v8-flags=--expose-gc bench/live_bench.ts   # shorter rounds
+ * # the fan-out of older code alongside (servers and watchers run from there, same anchors, same rounds):
+ * git archive 7c22ad4 | tar -x -C /tmp/before && ln -s "$PWD/node_modules" /tmp/before/
+ * LIVE_BEFORE=/tmp/before LIVE_BEFORE_LABEL=7c22ad4 node scripts/bench.mjs deno --file bench/live_bench.ts --only fanout
  * ```
  *
  * @module
@@ -81,9 +84,15 @@ interface Proc {
 }
 
 /** Starts a process and resolves once its output matches `ready`. */
-function startProcess(cmd: string, args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<Proc> {
+function startProcess(
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+  env: Record<string, string> = {},
+  cwd = root,
+): Promise<Proc> {
   const child = spawn(cmd, args, {
-    cwd: root,
+    cwd,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1", ...env },
   });
@@ -140,7 +149,8 @@ async function startRedis(): Promise<{ port: number; proc: Proc }> {
   return { port, proc };
 }
 
-async function startOurs(runtime: "deno" | "bun"): Promise<{ port: number; proc: Proc }> {
+/** Our server on `runtime`, from the checkout at `dir` (this one, or LIVE_BEFORE's). */
+async function startOurs(runtime: "deno" | "bun", dir = root): Promise<{ port: number; proc: Proc }> {
   const port = await freePort();
   const [cmd, pre] = runtime === "deno"
     ? [`${root}node_modules/.bin/deno`, ["run", "-A", "--no-lock", "server.ts"]]
@@ -153,6 +163,8 @@ async function startOurs(runtime: "deno" | "bun"): Promise<{ port: number; proc:
     cmd,
     [...prof, ...pre, "--port", String(port), "--memory", "--password", PASSWORD],
     /cyberdb listening/,
+    {},
+    dir,
   );
   return { port, proc };
 }
@@ -229,10 +241,11 @@ class WatcherProc {
   #exited: Promise<void>;
   #log = "";
 
-  constructor(env: Record<string, string>) {
-    const [cmd, args] = selfRuntimeCommand(`${root}bench/live_watchers.ts`);
+  /** Watchers of `env`, run from the checkout at `dir` (its client, for LIVE_BEFORE). */
+  constructor(env: Record<string, string>, dir = root) {
+    const [cmd, args] = selfRuntimeCommand(`${dir}bench/live_watchers.ts`);
     this.#child = spawn(cmd, args, {
-      cwd: root,
+      cwd: dir,
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, NO_COLOR: "1", ...env },
     });
@@ -366,11 +379,11 @@ async function redisWriters(port: number, mode: "publish" | "keyevent"): Promise
   }));
 }
 
-async function openWatchers(env: Record<string, string>): Promise<WatcherProc[]> {
+async function openWatchers(env: Record<string, string>, dir = root): Promise<WatcherProc[]> {
   const procs: WatcherProc[] = [];
   for (let p = 0; p < WATCHER_PROCS; p++) {
     const n = Math.floor(WATCHERS / WATCHER_PROCS) + (p < WATCHERS % WATCHER_PROCS ? 1 : 0);
-    procs.push(new WatcherProc({ ...env, LW_COUNT: String(n) }));
+    procs.push(new WatcherProc({ ...env, LW_COUNT: String(n) }, dir));
   }
   // One at a time: 1,000 handshakes at once would time some out on a loaded machine.
   for (const p of procs) await p.ready();
@@ -472,8 +485,15 @@ async function sectionFanout(): Promise<void> {
   try {
     for (const rt of ["deno", "bun"] as const) {
       if (!wanted(rt)) continue;
-      for (const watched of [false, true]) {
-        const s = await startOurs(rt);
+      // LIVE_BEFORE=<dir>: also the code unpacked there (server and watchers), watched, against this anchor.
+      const before = process.env.LIVE_BEFORE ? process.env.LIVE_BEFORE.replace(/\/?$/, "/") : null;
+      const runs: [boolean, string][] = [
+        [false, root],
+        [true, root],
+        ...(before ? [[true, before] as [boolean, string]] : []),
+      ];
+      for (const [watched, dir] of runs) {
+        const s = await startOurs(rt, dir);
         stops.push(s.proc.stop);
         // The collection exists before anyone watches it.
         const c = await connect(`ws://127.0.0.1:${s.port}`, { password: PASSWORD });
@@ -487,13 +507,15 @@ async function sectionFanout(): Promise<void> {
             LW_URL: `ws://127.0.0.1:${s.port}`,
             LW_PASSWORD: PASSWORD,
             LW_NAME: "live",
-          })
+          }, dir)
           : [];
         for (const w of watchers) stops.push(() => w.quit());
         const writers = await ourWriters(s.port);
         stops.push(async () => void await Promise.all(writers.map((w) => w.close())));
         targets.push({
-          name: `${label}, ${watched ? `${WATCHERS} watchers` : "no watchers"}`,
+          name: `${label}${dir === root ? "" : ` (${process.env.LIVE_BEFORE_LABEL ?? "before"})`}, ${
+            watched ? `${WATCHERS} watchers` : "no watchers"
+          }`,
           group: label,
           watched,
           serverPid: s.proc.pid,

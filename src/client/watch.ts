@@ -63,6 +63,8 @@ export interface WatchValue {
 export interface WatchChannel {
   /** The next value; rejects with the error that ended the watch (`ConnectionError` when the connection dropped). */
   next(): Promise<WatchValue>;
+  /** A value already received, taken now; `undefined` when none waits (then {@linkcode next}). */
+  poll?(): WatchValue | undefined;
   /** Stops it (the server is told). */
   close(): void;
 }
@@ -144,8 +146,18 @@ export class WatchQueue implements WatchChannel {
     return this.#error !== null || this.#closed;
   }
 
-  /** A value from the server. */
+  /**
+   * A value from the server: one `{ lsn, changes }`, or an array of them
+   * (a frame carrying several batches, for a watch that asked with
+   * `batches: true`).
+   */
   push(value: unknown): void {
+    if (Array.isArray(value)) {
+      for (const v of value) this.#pushOne(v);
+    } else this.#pushOne(value);
+  }
+
+  #pushOne(value: unknown): void {
     if (this.done) return;
     const v = value as WatchValue;
     if (typeof v !== "object" || v === null || typeof v.lsn !== "number" || !Array.isArray(v.changes)) {
@@ -187,6 +199,13 @@ export class WatchQueue implements WatchChannel {
         ? new ConnectionError(error.message, { cause: error })
         : error,
     );
+  }
+
+  poll(): WatchValue | undefined {
+    if (this.#items.length === 0) return undefined;
+    const v = this.#items.shift()!;
+    this.onTake?.();
+    return v;
   }
 
   next(): Promise<WatchValue> {
@@ -244,6 +263,8 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
   #resumed = false;
   #closed = false;
   #chain: Promise<unknown> = Promise.resolve();
+  /** Calls of `next()`/`ready()` chained and not yet settled: while any, a batch already here waits its turn. */
+  #queued = 0;
 
   /** @internal Made by `client.watch()`. */
   constructor(open: OpenWatch, options: RemoteWatchOptions) {
@@ -267,9 +288,15 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
    * committed after that is delivered.
    */
   async ready(): Promise<number> {
-    const run = this.#chain.then(() => this.#start());
+    return await this.#chained(() => this.#start());
+  }
+
+  /** Runs `step` after every call before it (one at a time, in order). */
+  #chained<T>(step: () => Promise<T>): Promise<T> {
+    this.#queued++;
+    const run = this.#chain.then(step).finally(() => this.#queued--);
     this.#chain = run.catch(() => {});
-    return await run;
+    return run;
   }
 
   async #start(): Promise<number> {
@@ -286,9 +313,38 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
 
   /** The next batch. */
   next(): Promise<IteratorResult<Change[]>> {
-    const run = this.#chain.then(() => this.#next());
-    this.#chain = run.catch(() => {});
-    return run;
+    // A batch already received, and nothing before this call: taken at once,
+    // without the chain's promises (a busy feed delivers many per frame).
+    if (this.#queued === 0 && !this.#closed) {
+      const changes = this.#takeNow();
+      if (changes !== null) return Promise.resolve({ value: changes, done: false });
+    }
+    return this.#chained(() => this.#next());
+  }
+
+  /** The changes of a batch already received on the current channel, or `null` when none waits. */
+  #takeNow(): Change[] | null {
+    const channel = this.#channel;
+    if (channel === null || channel.poll === undefined) return null;
+    for (let value = channel.poll(); value !== undefined; value = channel.poll()) {
+      const changes = this.#accept(value);
+      if (changes !== null) return changes;
+    }
+    return null;
+  }
+
+  /** Notes a value from the channel: the changes to deliver, or `null` (a start value, or one already delivered). */
+  #accept(value: WatchValue): Change[] | null {
+    this.#answered = true;
+    this.#loadingDelay = LOADING_RETRY_FIRST_MS;
+    if (value.changes.length === 0) {
+      this.#position = value.lsn;
+      return null;
+    }
+    // Never twice: after a resume the server starts after the position, so this holds.
+    if (this.#position !== undefined && value.lsn <= this.#position) return null;
+    this.#position = value.lsn;
+    return value.changes;
   }
 
   async #next(): Promise<IteratorResult<Change[]>> {
@@ -350,16 +406,7 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
       }
       throw e as CyberDBError;
     }
-    this.#answered = true;
-    this.#loadingDelay = LOADING_RETRY_FIRST_MS;
-    if (value.changes.length === 0) {
-      this.#position = value.lsn;
-      return null;
-    }
-    // Never twice: after a resume the server starts after the position, so this holds.
-    if (this.#position !== undefined && value.lsn <= this.#position) return null;
-    this.#position = value.lsn;
-    return value.changes;
+    return this.#accept(value);
   }
 
   /** Stops the stream. */

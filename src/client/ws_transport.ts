@@ -430,7 +430,8 @@ export class WsTransport implements Transport {
   watch(request: WatchRequest): WatchChannel {
     if (this.#closed) throw new ClosedError("The client is closed: connect() again");
     const id = this.#nextId++;
-    const bytes = encode({ id, watch: request, credit: WATCH_CREDIT });
+    // batches: the server may send several batches in one frame (an older server ignores it; see WatchQueue.push).
+    const bytes = encode({ id, watch: request, credit: WATCH_CREDIT, batches: true });
     let sentOn: WebSocketLike | null = null;
     const send = (frame: unknown) => {
       if (sentOn !== null && sentOn === this.#socket && sentOn.readyState === OPEN) {

@@ -47,8 +47,8 @@ import { answerFrames, type ErrorLogger, Executor, streamRows } from "./rpc.ts";
 import { SocketRegistry } from "./ws.ts";
 import { Monitor, now, type Source } from "./metrics.ts";
 import { loadingError } from "./loading.ts";
-import { jsonBatch, openWatch, sseSpec, WatchTokens } from "./watch.ts";
-import type { FeedCursor } from "../api/feed.ts";
+import { jsonBatch, nextTurn, openWatch, sseSpec, WatchTokens } from "./watch.ts";
+import type { FeedBatch, FeedCursor } from "../api/feed.ts";
 
 /** Options of {@linkcode createApp}. */
 export interface AppOptions {
@@ -803,19 +803,45 @@ function eventStream(
           return;
         }
         if (batch !== null) {
-          c.enqueue(text.encode(`id: ${batch.lsn}\ndata: ${jsonBatch(batch)}\n\n`));
+          c.enqueue(text.encode(sseEvents(cursor, batch)));
           return;
         }
         if (await timeoutOr(cursor.wait(), KEEPALIVE_MS)) {
           c.enqueue(text.encode(": keepalive\n\n"));
           return;
         }
+        // The commits of this turn of the event loop leave in one chunk (see nextTurn).
+        await nextTurn();
       }
     },
     cancel() {
       end();
     },
   }, { highWaterMark: 1 });
+}
+
+/** Bytes of events an event stream puts in one chunk at most (one larger event still goes, alone). */
+const SSE_CHUNK_CHARS = 256 * 1024;
+
+/**
+ * The events of `first` and of the batches waiting after it, up to
+ * {@linkcode SSE_CHUNK_CHARS}: one write for the commits of a turn, not one
+ * each. An error polling the rest is left for the next poll, which meets it
+ * again (the cursor keeps it).
+ */
+function sseEvents(cursor: FeedCursor, first: FeedBatch): string {
+  let out = `id: ${first.lsn}\ndata: ${jsonBatch(first)}\n\n`;
+  while (out.length < SSE_CHUNK_CHARS) {
+    let next: FeedBatch | null;
+    try {
+      next = cursor.poll();
+    } catch {
+      break;
+    }
+    if (next === null) break;
+    out += `id: ${next.lsn}\ndata: ${jsonBatch(next)}\n\n`;
+  }
+  return out;
 }
 
 /** `GET /client.js`: the browser bundle of the client, built once on first request. */

@@ -18,7 +18,7 @@ import type { Database, WatchOptions } from "../api/database.ts";
 import type { FeedBatch, FeedCursor } from "../api/feed.ts";
 import { encode } from "../wire/codec.ts";
 import { toJsonValue } from "../wire/json.ts";
-import { AuthError, ProtocolError, ResetError } from "../errors.ts";
+import { AuthError, ProtocolError, ResetError, TooLargeError } from "../errors.ts";
 import { quote } from "../core/value.ts";
 
 /** What a watch request asks for, read from the wire. */
@@ -123,7 +123,8 @@ const VALUE_KEY = encode("value");
 /**
  * A streamed WebSocket frame `{ ok: true, more: true, id, value }` whose
  * value is already encoded: the map is written around the value's bytes,
- * so a batch sent to a thousand watchers is encoded once.
+ * so a batch sent to a thousand watchers is encoded once. `spare` bytes are
+ * left at the end, for the caller to write the rest of the value into.
  *
  * @example
  * ```ts
@@ -132,9 +133,9 @@ const VALUE_KEY = encode("value");
  * decode(watchFrame(7, encode([1]))); // { ok: true, more: true, id: 7, value: [1] }
  * ```
  */
-export function watchFrame(id: number | string, value: Uint8Array): Uint8Array {
+export function watchFrame(id: number | string, value: Uint8Array, spare = 0): Uint8Array {
   const idBytes = encode(id);
-  const out = new Uint8Array(FRAME_HEAD.length + idBytes.byteLength + VALUE_KEY.byteLength + value.byteLength);
+  const out = new Uint8Array(FRAME_HEAD.length + idBytes.byteLength + VALUE_KEY.byteLength + value.byteLength + spare);
   out.set(FRAME_HEAD, 0);
   let at = FRAME_HEAD.length;
   out.set(idBytes, at);
@@ -143,6 +144,248 @@ export function watchFrame(id: number | string, value: Uint8Array): Uint8Array {
   at += VALUE_KEY.byteLength;
   out.set(value, at);
   return out;
+}
+
+/** Bytes of batches a multi-batch frame gathers at most (one larger batch still goes, alone). */
+export const MULTI_FRAME_BYTES = 1 << 20;
+
+// A multi-batch frame's value, an array of batches: fixarray up to 15, else array 16 / array 32.
+function arrayHead(n: number): Uint8Array {
+  if (n < 16) return Uint8Array.of(0x90 | n);
+  if (n < 0x10000) return Uint8Array.of(0xdc, n >> 8, n & 0xff);
+  return Uint8Array.of(0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+}
+
+/**
+ * The frame `{ ok: true, more: true, id, value: [batch, ...] }` around
+ * batches already encoded: what a client that asked for `batches: true`
+ * gets when several commits wait for it at once.
+ *
+ * ```
+ *   0x84 "ok" true "more" true "id" <id> "value" <array head n> <batch 1> ... <batch n>
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { decode, encode } from "../wire/codec.ts";
+ * import { multiWatchFrame } from "./watch.ts";
+ * decode(multiWatchFrame(7, [encode({ lsn: 1 }), encode({ lsn: 2 })])); // { ok: true, more: true, id: 7, value: [{ lsn: 1 }, { lsn: 2 }] }
+ * ```
+ */
+export function multiWatchFrame(id: number | string, values: readonly Uint8Array[]): Uint8Array {
+  let bytes = 0;
+  for (const v of values) bytes += v.byteLength;
+  const head = arrayHead(values.length);
+  const out = watchFrame(id, head, bytes);
+  let at = out.byteLength - bytes;
+  for (const v of values) {
+    out.set(v, at);
+    at += v.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Frames made once per turn of the event loop for every watcher that sends
+ * the same ones: keyed by the last batch's changes (the feed's own array,
+ * shared by the watchers of a commit; a commit undone and redone is a new
+ * array, so a key never outlives what it stands for), then by watch id,
+ * filter, first LSN and count. Cleared each turn (see {@linkcode nextTurn}),
+ * so it holds at most one turn's frames.
+ */
+let shared = new Map<object, Map<string, Uint8Array>>();
+/** A watch that never runs dry (reading back a long log) never awaits a turn: the cache is cut at this size too. */
+const SHARED_MAX = 4096;
+
+let turn: Promise<void> | null = null;
+
+/**
+ * Resolves once the runtime has handled the input that was waiting: on
+ * `setImmediate` (after the event loop's I/O callbacks; Deno, Bun and Node
+ * have it), else a zero timeout. Every watch awaits the same promise, so
+ * the commits of all the writes read in one turn go out together — one
+ * frame per watcher, not one per commit — as Redis writes a client's
+ * pending output once per event-loop turn.
+ *
+ * @example
+ * ```ts
+ * import { nextTurn } from "./watch.ts";
+ * await nextTurn();
+ * ```
+ */
+export function nextTurn(): Promise<void> {
+  if (turn === null) {
+    turn = new Promise<void>((resolve) => {
+      const run = () => {
+        turn = null;
+        shared = new Map();
+        resolve();
+      };
+      const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+      if (typeof immediate === "function") immediate(run);
+      else setTimeout(run, 0);
+    });
+  }
+  return turn;
+}
+
+/** What {@linkcode WatchOutput.take} hands the socket. */
+export interface Taken {
+  /** The frames to send, in order. */
+  frames: Uint8Array[];
+  /** How many batches they carry (what they cost of the client's credit). */
+  batches: number;
+  /** The error that ended the watch, to send after the frames (`LAGGED`, `RESET`, `TOO_LARGE`), or `null`. */
+  error: unknown;
+}
+
+/**
+ * The frames of one WebSocket watch: reads its cursor a turn's worth at a
+ * time and makes the frames, once per turn for every watch that sends the
+ * same batches. A client that asked for `batches: true` gets the batches
+ * waiting for it in one frame (up to {@linkcode MULTI_FRAME_BYTES});
+ * others one frame per batch, as before (the socket corks them where it
+ * can). It holds at most one batch read and not yet framed (the one that
+ * did not fit), so a slow watcher costs no more than before.
+ *
+ * @example
+ * ```ts
+ * import { Database } from "@cyberdb/core";
+ * import { decode } from "../wire/codec.ts";
+ * import { openWatch, WatchOutput } from "./watch.ts";
+ * const db = await Database.open();
+ * const d = db.createDict("d");
+ * const cursor = openWatch(db, { options: { collections: ["d"] }, resume: false });
+ * d.set("a", 1);
+ * d.set("b", 2);
+ * const out = new WatchOutput(1, cursor, true);
+ * const taken = out.take(100, 1 << 20)!;
+ * taken.batches; // 2
+ * (decode(taken.frames[0]) as { value: unknown[] }).value.length; // 2
+ * ```
+ */
+export class WatchOutput {
+  #id: number | string;
+  #key: string;
+  #cursor: FeedCursor;
+  #multi: boolean;
+  #held: FeedBatch | null = null;
+
+  /** The output of watch `id` reading `cursor`; `multi` when the client takes several batches per frame. */
+  constructor(id: number | string, cursor: FeedCursor, multi: boolean) {
+    this.#id = id;
+    this.#cursor = cursor;
+    this.#multi = multi;
+    const filter = cursor.filter === null ? "*" : JSON.stringify([...cursor.filter].sort());
+    this.#key = `${multi ? "m" : "s"}${typeof id === "number" ? "n" : "s"}${id}\u0000${filter}`;
+  }
+
+  /** The first frame: the LSN the watch starts after, no changes. */
+  start(): Uint8Array {
+    return watchFrame(this.#id, encode(startValue(this.#cursor)));
+  }
+
+  /**
+   * The frames of the batches waiting, at most `credit` of them; `null`
+   * when none waits. A batch whose frame alone exceeds `maxBytes` ends the
+   * watch with `TOO_LARGE` (after the batches before it).
+   */
+  take(credit: number, maxBytes: number): Taken | null {
+    const batches: FeedBatch[] = [];
+    let error: unknown = null;
+    let bytes = 0;
+    const cap = this.#multi ? Math.min(MULTI_FRAME_BYTES, maxBytes) : 0;
+    while (batches.length < credit) {
+      let batch = this.#held;
+      this.#held = null;
+      if (batch === null) {
+        try {
+          batch = this.#cursor.poll();
+        } catch (e) {
+          error = e;
+          break;
+        }
+        if (batch === null) break;
+      }
+      const size = packedBatch(batch).byteLength;
+      if (batches.length > 0 && bytes + size > cap) {
+        this.#held = batch; // goes first in the next frame
+        break;
+      }
+      if (size + 64 > maxBytes) {
+        error = new TooLargeError(
+          `The changes of LSN ${batch.lsn} are ${size} bytes, over this connection's output limit of ${maxBytes} bytes: ` +
+            `raise --max-output-bytes, then watch again with from: ${batch.lsn - 1}`,
+        );
+        break;
+      }
+      batches.push(batch);
+      bytes += size;
+    }
+    if (batches.length === 0) return error === null ? null : { frames: [], batches: 0, error };
+    return { frames: this.#frames(batches), batches: batches.length, error };
+  }
+
+  #frames(batches: FeedBatch[]): Uint8Array[] {
+    if (!this.#multi || batches.length === 1) {
+      return batches.map((b) => this.#shared(b, 1, () => watchFrame(this.#id, packedBatch(b))));
+    }
+    return [
+      this.#shared(
+        batches[0],
+        batches.length,
+        () => multiWatchFrame(this.#id, batches.map(packedBatch)),
+        batches[batches.length - 1],
+      ),
+    ];
+  }
+
+  /** A frame from this turn's shared frames, made by `make` when no watcher made it yet. */
+  #shared(first: FeedBatch, n: number, make: () => Uint8Array, last: FeedBatch = first): Uint8Array {
+    let frames = shared.get(last.changes);
+    if (frames === undefined) {
+      if (shared.size >= SHARED_MAX) shared = new Map();
+      frames = new Map();
+      shared.set(last.changes, frames);
+    }
+    const key = `${this.#key}\u0000${first.lsn}\u0000${n}`;
+    let frame = frames.get(key);
+    if (frame === undefined) {
+      frame = make();
+      frames.set(key, frame);
+    }
+    return frame;
+  }
+}
+
+/**
+ * Runs `send` with the socket's output corked where the runtime can (Bun's
+ * `ServerWebSocket.cork`, the TCP socket under Node's `ws`): the frames it
+ * sends leave in one write, not one each.
+ *
+ * @example
+ * ```ts
+ * import { corked } from "./watch.ts";
+ * corked(undefined, () => {}); // no socket to cork: just runs it
+ * ```
+ */
+export function corked(raw: unknown, send: () => void): void {
+  const r = raw as { cork?: unknown; _socket?: { cork?: unknown; uncork?: unknown } } | null | undefined;
+  if (r !== null && r !== undefined && typeof r.cork === "function") {
+    (r.cork as (fn: () => void) => void).call(r, send); // Bun
+    return;
+  }
+  const tcp = r?._socket;
+  if (tcp !== undefined && typeof tcp.cork === "function" && typeof tcp.uncork === "function") {
+    (tcp.cork as () => void).call(tcp); // ws (Node)
+    try {
+      send();
+    } finally {
+      (tcp.uncork as () => void).call(tcp);
+    }
+    return;
+  }
+  send();
 }
 
 /**

@@ -51,7 +51,7 @@ import type { AuthGuard } from "./auth.ts";
 import { type Monitor, now, type Source } from "./metrics.ts";
 import { answerFrames, type Executor, streamRows } from "./rpc.ts";
 import type { FeedCursor } from "../api/feed.ts";
-import { packedBatch, readWatchSpec, startValue, watchFrame, type WatchSpec } from "./watch.ts";
+import { corked, nextTurn, readWatchSpec, WatchOutput, type WatchSpec } from "./watch.ts";
 
 export { AUTH_FRAME_BYTES };
 
@@ -90,6 +90,8 @@ interface Watch {
   cursor: FeedCursor;
   credit: number;
   stop: boolean;
+  /** The client takes several batches per frame (`batches: true` in its request). */
+  multi: boolean;
 }
 
 type Id = number | string | null;
@@ -814,7 +816,7 @@ export class ServerSocket {
       return;
     }
     this.#o.executor.observe("watch", t0, null);
-    const w: Watch = { cursor, credit, stop: false };
+    const w: Watch = { cursor, credit, stop: false, multi: own(frame, "batches") === true };
     this.#watches.set(id, w);
     this.#o.onWatch?.(this.#ctx?.raw);
     void this.#pumpWatch(id, w);
@@ -825,11 +827,16 @@ export class ServerSocket {
     w.cursor.close();
   }
 
-  /** Sends a watch's batches while the client has credit and reads; waits otherwise. */
+  /**
+   * Sends a watch's batches while the client has credit and reads; waits
+   * otherwise. What waits is sent once per turn of the event loop (see
+   * `nextTurn` in watch.ts): the commits of one turn leave together.
+   */
   async #pumpWatch(id: Id, w: Watch): Promise<void> {
     const { cursor } = w;
+    const out = new WatchOutput(id as number | string, cursor, w.multi);
     try {
-      if (!this.#push(watchFrame(id as number | string, encode(startValue(cursor))))) return;
+      if (!this.#push(out.start())) return;
       for (;;) {
         if (w.stop || this.#state === "closed") return;
         if (w.credit <= 0) {
@@ -837,20 +844,15 @@ export class ServerSocket {
           continue;
         }
         if (this.#mayBeFull() && !(await this.#drained(w))) return;
-        const batch = cursor.poll();
-        if (batch === null) {
+        const taken = out.take(w.credit, this.#o.maxOutputBytes);
+        if (taken === null) {
           await cursor.wait();
+          await nextTurn();
           continue;
         }
-        const frame = watchFrame(id as number | string, packedBatch(batch));
-        if (frame.byteLength > this.#o.maxOutputBytes) {
-          throw new TooLargeError(
-            `The changes of LSN ${batch.lsn} are ${frame.byteLength} bytes, over this connection's output limit of ${this.#o.maxOutputBytes} bytes: ` +
-              `raise --max-output-bytes, then watch again with from: ${batch.lsn - 1}`,
-          );
-        }
-        if (!this.#push(frame)) return;
-        w.credit--;
+        if (!this.#pushAll(taken.frames)) return;
+        w.credit -= taken.batches;
+        if (taken.error !== null) throw taken.error;
       }
     } catch (e) {
       if (!w.stop) this.#reply(id, { ok: false, error: this.#o.executor.wireError(e) });
@@ -858,6 +860,16 @@ export class ServerSocket {
       cursor.close();
       if (this.#watches.get(id) === w) this.#watches.delete(id);
     }
+  }
+
+  /** Pushes frames, corked where the runtime can (one write for them all); `false` once one failed. */
+  #pushAll(frames: Uint8Array[]): boolean {
+    if (frames.length === 1) return this.#push(frames[0]);
+    let ok = true;
+    corked(this.#ctx?.raw, () => {
+      for (const f of frames) if (!(ok = this.#push(f))) return;
+    });
+    return ok;
   }
 
   /** Answers `id` with the error, and closes the socket when `closeCode` is given. */

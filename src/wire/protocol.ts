@@ -12,12 +12,13 @@
  *                      { id, op: "auth", args: [password] }   first frame, at most 4 KiB
  *                      { id, part: <bytes>, more: true } ... { id, part: <bytes> }
  *                                                  one request too large for one frame, in parts
- *                      { id, watch: { collections?, from?, durable?, resume? } | true, credit? }
+ *                      { id, watch: { collections?, from?, durable?, resume? } | true, credit?, batches? }
  *                                                  the change feed, until cancelled (see below)
  *                      { id, credit: n }           the watch `id` may send n more batches (no reply)
  *   server -> client   { id, ok: true, value }
  *                      { id, ok: true, value: <batch>, more: true }   a batch; more frames follow
  *                      { id, ok: true, more: true, value: { lsn, changes } }   a watch's batch
+ *                      { id, ok: true, more: true, value: [{ lsn, changes }, ...] }   several (batches: true)
  *                      { id, ok: false, error: { code, message } }
  * ```
  *
@@ -33,6 +34,13 @@
  * the socket carries); `resume: true` marks a watch resumed after a
  * reconnect, whose `from` beyond the server's LSN is `RESET`, not
  * `VALIDATION`. At most {@linkcode MAX_WATCHES} per socket.
+ *
+ * `batches: true` (sent by clients since stop 17; a server before it ignores
+ * it) lets the server put the batches waiting for a watch in one frame,
+ * `value` then being an array of `{ lsn, changes }` in LSN order (each
+ * costs one credit): a server fanning a busy feed out to many sockets sends
+ * one frame per watcher per turn of its event loop, not one per commit.
+ * Without it, every frame carries one batch, as before.
  *
  * ```
  *   -> { id: 9, watch: { collections: ["todos"] }, credit: 256 }
