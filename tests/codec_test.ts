@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { decode, decodeMultiple, decodeRange, encode } from "../src/wire/codec.ts";
-import { fastEncode } from "../src/wire/fast_encode.ts";
+import { encodeOpRecordInto, fastEncode, fastEncodeInto } from "../src/wire/fast_encode.ts";
 import { Packr } from "msgpackr";
 import { ProtocolError } from "../src/errors.ts";
 import { MAX_DEPTH } from "../src/core/value.ts";
@@ -537,6 +537,39 @@ describe("codec: the fast path of encode writes msgpackr's bytes", () => {
       if (i % 97 === 0) kept.push([v, bytes]);
     }
     for (const [v, bytes] of kept) assert.deepEqual(decode(bytes), v);
+  });
+
+  it("into a caller's buffer (the WAL's records): the same bytes, or -1 and the shared chunk untouched", () => {
+    const r = rng(777);
+    const buf = new Uint8Array(1 << 20);
+    for (let i = 0; i < 2000; i++) {
+      const v = value(r, 1);
+      const at = i % 13;
+      const end = fastEncodeInto(v, buf, at);
+      assert.deepEqual([...buf.subarray(at, end)], [...reference.pack(v)], `value ${i}`);
+      const lsn = [0, 1, 127, 128, 0xffff, 0x10000, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1][i % 9];
+      const args = ["d", str(r, 1), v];
+      const recEnd = encodeOpRecordInto(buf, at, lsn, i % 2 ? "dict.set" : "list.append", args);
+      assert.deepEqual(
+        [...buf.subarray(at, recEnd)],
+        [...reference.pack({ lsn, op: i % 2 ? "dict.set" : "list.append", args })],
+        `record ${i}`,
+      );
+    }
+    // What the general encoder must write, and what does not fit, answer -1.
+    for (const v of [-0, [1, -0], 1n, new Uint8Array(1), new Date(0), undefined]) {
+      assert.equal(fastEncodeInto(v, buf, 0), -1, quoteForTest(v));
+      assert.equal(encodeOpRecordInto(buf, 0, 1, "dict.set", ["d", "k", v]), -1, quoteForTest(v));
+    }
+    assert.equal(encodeOpRecordInto(buf, 0, -1, "dict.set", ["d", "k", 1]), -1); // not an LSN
+    assert.equal(fastEncodeInto("x".repeat(100), new Uint8Array(50), 0), -1);
+    assert.equal(encodeOpRecordInto(new Uint8Array(64), 10, 1, "dict.set", ["d", "k", "x".repeat(60)]), -1);
+    // A value encoded before, held as a view of the shared chunk, is not overwritten by any of it.
+    const held = encode({ a: "held" });
+    const copy = [...held];
+    fastEncodeInto("y".repeat(40), new Uint8Array(30), 0);
+    assert.deepEqual([...encode({ b: 1 })], [...reference.pack({ b: 1 })]);
+    assert.deepEqual([...held], copy);
   });
 });
 

@@ -52,6 +52,7 @@
  */
 
 import { decodeRange, encode } from "../wire/codec.ts";
+import { encodeOpRecordInto } from "../wire/fast_encode.ts";
 import { CorruptionError, CyberDBError, StorageError } from "../errors.ts";
 import {
   type DatabaseOptions,
@@ -83,7 +84,7 @@ import { recoverWal } from "../log/recover.ts";
 import type { WalFailureKind, WalWriter } from "../log/writer.ts";
 
 /** The WAL codec over the project's codec, so log values round-trip like every other. */
-const codec: WalCodec = { encode, decode: decodeRange };
+const codec: WalCodec = { encode, decode: decodeRange, encodeOpInto: encodeOpRecordInto };
 
 const DEFAULT_SNAPSHOT_INTERVAL = 900_000;
 const DEFAULT_SNAPSHOT_WAL_BYTES = 64 * 1024 * 1024;
@@ -477,7 +478,7 @@ class Durable implements Persistence {
     this.#snapshotLsn = snapshotLsn;
     this.#walLimit = options.snapshotWalBytes ?? DEFAULT_SNAPSHOT_WAL_BYTES;
     this.#log = log;
-    engine.setJournal((lsn, entries) => this.#append(lsn, entries));
+    engine.setJournal((lsn, entries) => this.#append(lsn, entries), (lsn, op, args) => this.#appendOp(lsn, op, args));
     this.#manual = options.sync === "manual";
     this.#always = options.sync === "always";
     this.#scheduler = scheduler;
@@ -498,10 +499,18 @@ class Durable implements Persistence {
   }
 
   #append(lsn: number, entries: LogEntry[]): void {
-    const record: WalRecord = entries.length === 1
-      ? { lsn, op: entries[0].op, args: entries[0].args }
-      : { lsn, ops: entries };
-    const bytes = this.#writer.append(record);
+    const bytes = entries.length === 1
+      ? this.#writer.appendOp(lsn, entries[0].op, entries[0].args)
+      : this.#writer.append({ lsn, ops: entries });
+    this.#appended(lsn, bytes);
+  }
+
+  /** A single write: encoded straight into the writer's buffer. */
+  #appendOp(lsn: number, op: string, args: unknown[]): void {
+    this.#appended(lsn, this.#writer.appendOp(lsn, op, args));
+  }
+
+  #appended(lsn: number, bytes: number): void {
     this.#walBytes += bytes;
     this.counters.walBytes += bytes;
     this.counters.walBytesSinceSnapshot = this.#walBytes;
