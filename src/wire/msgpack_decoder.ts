@@ -133,6 +133,73 @@ export function decodeOne(bytes: Uint8Array, start: number, stop: number): unkno
 }
 
 /**
+ * Decodes the one value in `bytes[start, stop)` as {@linkcode decodeOne}
+ * does, with a fast path for the shape of a single-write log record as the
+ * encoder writes it — a 3-entry map `lsn`, `op`, `args` — that skips the
+ * generic map (key lookups, a fresh object per shape) and hands the op name
+ * back as the same string each time. Anything else, or anything the fast
+ * path does not like, is decoded (and refused) by `decodeOne` itself.
+ *
+ * ```
+ *   83  a3 "lsn" <int>  a2 "op" <fixstr>  a4 "args" <array>
+ * ```
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeRecord } from "./msgpack_decoder.ts";
+ * const bytes = new Uint8Array([0x83, 0xa3, 0x6c, 0x73, 0x6e, 0x07, 0xa2, 0x6f, 0x70, 0xa1, 0x78, 0xa4, 0x61, 0x72, 0x67, 0x73, 0x90]);
+ * assert.deepEqual(decodeRecord(bytes, 0, bytes.length), { lsn: 7, op: "x", args: [] });
+ * ```
+ */
+export function decodeRecord(bytes: Uint8Array, start: number, stop: number): unknown {
+  if (
+    stop - start >= 16 && bytes[start] === 0x83 && bytes[start + 1] === 0xa3 && bytes[start + 2] === 0x6c &&
+    bytes[start + 3] === 0x73 && bytes[start + 4] === 0x6e
+  ) {
+    setSource(bytes, start + 5, stop);
+    try {
+      const record = readRecordRest();
+      if (record !== null) return record;
+    } catch {
+      // Decoded again below, by the generic path, which says what is wrong.
+    } finally {
+      if (bytes.byteLength > KEEP_BYTES) {
+        src = EMPTY;
+        view = null;
+      }
+    }
+  }
+  return decodeOne(bytes, start, stop);
+}
+
+/** After `83 a3 "lsn"`: the rest of a record, or `null` when it is shaped otherwise. */
+function readRecordRest(): { lsn: number; op: string; args: unknown[] } | null {
+  const lsn = read();
+  if (typeof lsn !== "number" || end - pos < 9) return null;
+  const b = src;
+  let p = pos;
+  if (b[p] !== 0xa2 || b[p + 1] !== 0x6f || b[p + 2] !== 0x70) return null;
+  const t = b[p + 3];
+  if (t < 0xa0 || t >= 0xc0) return null;
+  pos = p + 4;
+  const op = cachedKey(t - 0xa0);
+  p = pos;
+  if (
+    end - p < 6 || b[p] !== 0xa4 || b[p + 1] !== 0x61 || b[p + 2] !== 0x72 || b[p + 3] !== 0x67 || b[p + 4] !== 0x73
+  ) {
+    return null;
+  }
+  const a = b[p + 5];
+  if (!((a >= 0x90 && a < 0xa0) || a === 0xdc || a === 0xdd)) return null;
+  pos = p + 5;
+  depth = 1; // inside the record's map, as the generic path counts
+  const args = read() as unknown[];
+  if (pos !== end) return null;
+  return { lsn, op, args };
+}
+
+/**
  * Decodes values back to back until `bytes` ends.
  *
  * @example
