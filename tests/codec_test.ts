@@ -400,6 +400,21 @@ describe("codec: what encode writes, decode reads back exactly", () => {
     assert.equal(Object.getPrototypeOf(b.b), Uint8Array.prototype);
   });
 
+  it("float 32 and float 64 from any encoder, in a large input too (read without a DataView)", () => {
+    const f32 = new Uint8Array([0xca, 0x3f, 0xc0, 0x00, 0x00]); // 1.5
+    const f64 = new Uint8Array([0xcb, 0xc0, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18]); // -Math.PI
+    assert.equal(decode(f32), 1.5);
+    assert.equal(decode(f64), -Math.PI);
+    assert.ok(Number.isNaN(decode(new Uint8Array([0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0]))));
+    assert.equal(decode(new Uint8Array([0xca, 0xff, 0x80, 0, 0])), -Infinity);
+    const big = new Uint8Array(2 * 1024 * 1024);
+    big.set(f64, 100);
+    big.set(f32, 200);
+    assert.equal(decodeRange(big, 100, 109), -Math.PI);
+    assert.equal(decodeRange(big, 200, 205), 1.5);
+    assert.throws(() => decodeRange(big, 100, 105), ProtocolError); // cut short
+  });
+
   it("decodeMultiple and decodeRange read back to back values", () => {
     const a = encode({ x: 1 });
     const b = encode("two");
