@@ -753,7 +753,7 @@ async function sectionRecovery(base: string): Promise<void> {
   ratioLine(what, rec, multiple, TARGET_RECOVERY, (r) => mb(r, 1000));
   ratioLine(what, rec, perRecord, undefined, (r) => mb(r, 1000));
   notes.push(
-    `recovery: open → getDict("d").size, then close() (no writes, so no snapshot); the log stays the same every round. ` +
+    `recovery: open of a fresh copy of the log → getDict("d").size (timed), then close() (untimed; it snapshots what was replayed). ` +
       `${formatRate(RECORDS / (rec.medianMs / 1000))} records replayed; last open ${openedMs.toFixed(0)} ms. ` +
       `MB/s count the log's bytes (frames included) for every contender, so ratios are time ratios`,
   );
