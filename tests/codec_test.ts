@@ -601,7 +601,7 @@ describe("codec: the fast path of encode writes msgpackr's bytes", () => {
       const end = fastEncodeInto(v, buf, at);
       assert.deepEqual([...buf.subarray(at, end)], [...reference.pack(v)], `value ${i}`);
       const lsn = [0, 1, 127, 128, 0xffff, 0x10000, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1][i % 9];
-      const args = ["d", str(r, 1), v];
+      const args = [i % 3 ? "d" : str(r, 1), str(r, 1), v];
       const recEnd = encodeOpRecordInto(buf, at, lsn, i % 2 ? "dict.set" : "list.append", args);
       assert.deepEqual(
         [...buf.subarray(at, recEnd)],

@@ -143,10 +143,44 @@ function putOpRecord(args: unknown, depth: number): boolean {
   if (!putNumber(recordLsn)) return false;
   room(3);
   for (let i = 0; i < 3; i++) chunk[pos++] = OP_KEY[i];
-  putString(recordOp);
+  putName(recordOp, OP_NAME);
   room(5);
   for (let i = 0; i < 5; i++) chunk[pos++] = ARGS_KEY[i];
-  return put(args, depth);
+  // The args as putArray writes them, the collection name (first) from the cache.
+  const n = args.length;
+  if (n === 0 || n >= 16 || args.constructor !== Array || typeof args[0] !== "string") return put(args, depth);
+  room(1);
+  chunk[pos++] = 0x90 | n;
+  putName(args[0], COLLECTION_NAME);
+  for (let i = 1; i < n; i++) if (!put(args[i], depth + 1)) return false;
+  return true;
+}
+
+// The encoded bytes of the last op name and collection name written: a log
+// is mostly runs of one op on one collection, so they are copied, not encoded.
+interface NameBytes {
+  name: string;
+  bytes: Uint8Array;
+}
+const OP_NAME: NameBytes = { name: "", bytes: new Uint8Array([0xa0]) };
+const COLLECTION_NAME: NameBytes = { name: "", bytes: new Uint8Array([0xa0]) };
+
+/** Writes `s` as putString does, from the cache when it is the name last written there. */
+function putName(s: string, cache: NameBytes): void {
+  if (s === cache.name) {
+    const b = cache.bytes;
+    const n = b.length;
+    room(n);
+    for (let i = 0; i < n; i++) chunk[pos++] = b[i];
+    return;
+  }
+  const at = pos;
+  putString(s);
+  // Long names are not worth keeping.
+  if (pos - at <= 64) {
+    cache.name = s;
+    cache.bytes = chunk.slice(at, pos);
+  }
 }
 
 /** Runs `write(value)` with the caller's buffer as the chunk; the shared chunk is left as it was. */
