@@ -400,6 +400,15 @@ describe("codec: what encode writes, decode reads back exactly", () => {
     assert.equal(Object.getPrototypeOf(b.b), Uint8Array.prototype);
   });
 
+  it("short ASCII strings of every length (decoded by hand up to 12 bytes) come back as values and as keys", () => {
+    for (let n = 0; n <= 14; n++) {
+      const s = Array.from({ length: n }, (_, i) => String.fromCharCode(32 + ((i * 37 + n) % 95))).join("");
+      assert.equal(decode(encode(s)), s);
+      assert.deepEqual(Object.keys(decode(encode({ [s]: 1 })) as object), [s]);
+      assert.equal(decode(encode(s + "é")), s + "é"); // not ASCII: TextDecoder
+    }
+  });
+
   it("float 32 and float 64 from any encoder, in a large input too (read without a DataView)", () => {
     const f32 = new Uint8Array([0xca, 0x3f, 0xc0, 0x00, 0x00]); // 1.5
     const f64 = new Uint8Array([0xcb, 0xc0, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18]); // -Math.PI
