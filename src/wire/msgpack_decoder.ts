@@ -443,59 +443,15 @@ function readStr(n: number): string {
       return fromCharCode(b[s], b[s + 1], b[s + 2]);
     case 4:
       return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3]);
-    case 5:
-      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4]);
-    case 6:
-      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5]);
-    case 7:
-      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6]);
-    case 8:
-      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7]);
-    case 9:
-      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8]);
-    case 10:
-      return fromCharCode(
-        b[s],
-        b[s + 1],
-        b[s + 2],
-        b[s + 3],
-        b[s + 4],
-        b[s + 5],
-        b[s + 6],
-        b[s + 7],
-        b[s + 8],
-        b[s + 9],
-      );
-    case 11:
-      return fromCharCode(
-        b[s],
-        b[s + 1],
-        b[s + 2],
-        b[s + 3],
-        b[s + 4],
-        b[s + 5],
-        b[s + 6],
-        b[s + 7],
-        b[s + 8],
-        b[s + 9],
-        b[s + 10],
-      );
   }
-  return fromCharCode(
-    b[s],
-    b[s + 1],
-    b[s + 2],
-    b[s + 3],
-    b[s + 4],
-    b[s + 5],
-    b[s + 6],
-    b[s + 7],
-    b[s + 8],
-    b[s + 9],
-    b[s + 10],
-    b[s + 11],
-  );
+  // 5 to 12 bytes: one call over a reused array of that length.
+  const codes = CHAR_CODES[n];
+  for (let i = 0; i < n; i++) codes[i] = b[s + i];
+  return fromCharCode.apply(null, codes);
 }
+
+/** `CHAR_CODES[n]`: a reused array of `n` numbers, for {@linkcode readStr}. */
+const CHAR_CODES: number[][] = Array.from({ length: 13 }, (_, n) => new Array<number>(n).fill(0));
 
 function readBin(n: number): Uint8Array {
   need(n);
