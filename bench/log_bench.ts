@@ -4,19 +4,19 @@
  * in the same run.
  *
  * - **interval**: `dict.set` throughput on `Database.open({ dir, sync: "interval" })`
- *   vs the memory-only database (target ≥ 0.5x). Both do the same 250k sets
+ *   vs the memory-only database (target ≥ 0.7x). Both do the same 250k sets
  *   in tasks of 1000 (a macrotask yield between tasks, so the log's
  *   end-of-task writes run inside the timed span, as they do in a server).
  * - **always**: `sync: "always"`, 64 concurrent writers each looping
  *   `d.set(...); await db.flush()`; durable writes/s vs a raw loop that
  *   replays, through the same Storage adapter, exactly the writes and
  *   fdatasyncs the database issued (same bytes, same batch sizes, recorded
- *   by a tracing Storage wrapper) (target ≥ 0.8x), and vs a single writer
+ *   by a tracing Storage wrapper) (target ≥ 0.9x), and vs a single writer
  *   doing write + fdatasync per record.
  * - **recovery**: `Database.open` of a directory whose log holds 1M
  *   `dict.set` records and no snapshot (built by a child process that
  *   flushes and exits without `close()`), in MB/s of WAL, vs msgpackr's
- *   `unpackMultiple` over the same payload bytes (target ≥ 0.5x).
+ *   `unpackMultiple` over the same payload bytes (target ≥ 0.7x).
  * - **snapshot**: the longest gap between ticks of a writer (a
  *   `setTimeout(0)` chain doing table upserts) while `db.snapshot()` saves
  *   1M table rows (target < 50 ms), and the snapshot's total time.
@@ -38,7 +38,17 @@ import { Database } from "../mod.ts";
 import type { Storage, StorageFile, StorageLock } from "../mod.ts";
 import { defaultStorage } from "../src/storage/mod.ts";
 import { Unpackr } from "msgpackr";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -87,9 +97,10 @@ const UPSERTS_PER_TICK = 16;
 const BASELINE_MS = 300;
 const SNAPSHOTS = 5;
 
-const TARGET_INTERVAL = 0.5;
-const TARGET_ALWAYS = 0.8;
-const TARGET_RECOVERY = 0.5;
+// Issue 14 raised the first three (from 0.5x, 0.8x and 0.5x).
+const TARGET_INTERVAL = 0.7;
+const TARGET_ALWAYS = 0.9;
+const TARGET_RECOVERY = 0.7;
 const TARGET_STALL_MS = 50;
 
 const started = now();
@@ -676,32 +687,37 @@ async function sectionRecovery(base: string): Promise<void> {
     openedMs = now() - t0;
     return { db, size };
   };
-  const checkNoSnapshot = (dir: string) => {
-    const snaps = join(dir, "snapshots");
+  // close() snapshots what the open replayed (and seals the log), so every
+  // open gets a fresh copy of the built log: the copy is not timed.
+  const runDir = join(base, "recovery", "run");
+  const copyOf = (dir: string): string => {
+    removeDir(runDir);
+    cpSync(dir, runDir, { recursive: true });
+    const snaps = join(runDir, "snapshots");
     if (existsSync(snaps) && readdirSync(snaps).length > 0) {
       throw new Error(`${snaps} is not empty: recovery must replay the whole log.`);
     }
+    return runDir;
   };
   // Warm the open path on the small log, so that compilation is not billed to the first timed round.
   for (let k = 0; k < 2; k++) {
-    const { db } = await open(warmDir);
+    const { db } = await open(copyOf(warmDir));
     await db.close();
-    checkNoSnapshot(warmDir);
   }
-  const cases: AsyncCase<{ db?: Database }>[] = [
+  const cases: AsyncCase<{ db?: Database; dir?: string }>[] = [
     {
       name: "Database.open (recovery)",
       ops: walBytes,
       warmup: 0,
-      setup: () => ({}),
+      setup: () => ({ dir: copyOf(logDir) }),
       run: async (s) => {
-        const r = await open(logDir);
+        const r = await open(s.dir!);
         s.db = r.db;
         return r.size;
       },
       teardown: async (s) => {
         await s.db!.close();
-        checkNoSnapshot(logDir);
+        removeDir(runDir);
       },
     },
     {
@@ -737,7 +753,7 @@ async function sectionRecovery(base: string): Promise<void> {
   ratioLine(what, rec, multiple, TARGET_RECOVERY, (r) => mb(r, 1000));
   ratioLine(what, rec, perRecord, undefined, (r) => mb(r, 1000));
   notes.push(
-    `recovery: open → getDict("d").size, then close() (no writes, so no snapshot); the log stays the same every round. ` +
+    `recovery: open of a fresh copy of the log → getDict("d").size (timed), then close() (untimed; it snapshots what was replayed). ` +
       `${formatRate(RECORDS / (rec.medianMs / 1000))} records replayed; last open ${openedMs.toFixed(0)} ms. ` +
       `MB/s count the log's bytes (frames included) for every contender, so ratios are time ratios`,
   );

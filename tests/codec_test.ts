@@ -5,8 +5,8 @@
 // Also: what encode writes, decode reads back exactly.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { decode, decodeMultiple, decodeRange, encode } from "../src/wire/codec.ts";
-import { fastEncode } from "../src/wire/fast_encode.ts";
+import { decode, decodeMultiple, decodeRange, decodeRecordRange, encode } from "../src/wire/codec.ts";
+import { encodeOpRecordInto, fastEncode, fastEncodeInto } from "../src/wire/fast_encode.ts";
 import { Packr } from "msgpackr";
 import { ProtocolError } from "../src/errors.ts";
 import { MAX_DEPTH } from "../src/core/value.ts";
@@ -400,6 +400,30 @@ describe("codec: what encode writes, decode reads back exactly", () => {
     assert.equal(Object.getPrototypeOf(b.b), Uint8Array.prototype);
   });
 
+  it("short ASCII strings of every length (decoded by hand up to 12 bytes) come back as values and as keys", () => {
+    for (let n = 0; n <= 14; n++) {
+      const s = Array.from({ length: n }, (_, i) => String.fromCharCode(32 + ((i * 37 + n) % 95))).join("");
+      assert.equal(decode(encode(s)), s);
+      assert.deepEqual(Object.keys(decode(encode({ [s]: 1 })) as object), [s]);
+      assert.equal(decode(encode(s + "é")), s + "é"); // not ASCII: TextDecoder
+    }
+  });
+
+  it("float 32 and float 64 from any encoder, in a large input too (read without a DataView)", () => {
+    const f32 = new Uint8Array([0xca, 0x3f, 0xc0, 0x00, 0x00]); // 1.5
+    const f64 = new Uint8Array([0xcb, 0xc0, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18]); // -Math.PI
+    assert.equal(decode(f32), 1.5);
+    assert.equal(decode(f64), -Math.PI);
+    assert.ok(Number.isNaN(decode(new Uint8Array([0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0]))));
+    assert.equal(decode(new Uint8Array([0xca, 0xff, 0x80, 0, 0])), -Infinity);
+    const big = new Uint8Array(2 * 1024 * 1024);
+    big.set(f64, 100);
+    big.set(f32, 200);
+    assert.equal(decodeRange(big, 100, 109), -Math.PI);
+    assert.equal(decodeRange(big, 200, 205), 1.5);
+    assert.throws(() => decodeRange(big, 100, 105), ProtocolError); // cut short
+  });
+
   it("decodeMultiple and decodeRange read back to back values", () => {
     const a = encode({ x: 1 });
     const b = encode("two");
@@ -537,6 +561,77 @@ describe("codec: the fast path of encode writes msgpackr's bytes", () => {
       if (i % 97 === 0) kept.push([v, bytes]);
     }
     for (const [v, bytes] of kept) assert.deepEqual(decode(bytes), v);
+  });
+
+  it("decodeRecordRange (the log reader's fast path) decodes records as decodeRange does, and refuses alike", () => {
+    const r = rng(4242);
+    for (let i = 0; i < 2000; i++) {
+      const lsn = [0, 1, 127, 128, 0xffff, 0x10000, 2 ** 32, 2 ** 53 - 1][i % 8];
+      const record = i % 17 === 0
+        ? { lsn, ops: [{ op: "dict.set", args: ["d", "k", value(r, 2)] }] }
+        : { lsn, op: i % 2 ? "dict.set" : "list.append", args: ["d", str(r, 1), value(r, 2)] };
+      const bytes = encode(record);
+      const at = i % 5;
+      const padded = new Uint8Array(bytes.length + at + 3);
+      padded.set(bytes, at);
+      assert.deepEqual(decodeRecordRange(padded, at, at + bytes.length), decodeRange(padded, at, at + bytes.length));
+      // Cut short, or with a byte too many: the same error as the generic decoder's.
+      for (const end of [at + bytes.length - 1, at + bytes.length + 1, at + 16]) {
+        if (end <= at) continue;
+        let mine: unknown = null, theirs: unknown = null;
+        try {
+          decodeRecordRange(padded, at, end);
+        } catch (e) {
+          mine = (e as Error).message;
+        }
+        try {
+          decodeRange(padded, at, end);
+        } catch (e) {
+          theirs = (e as Error).message;
+        }
+        assert.equal(mine, theirs, `record ${i} cut at ${end - at}`);
+      }
+    }
+    // The shape a hand-made log may have: other key orders, a map16 header, an lsn that is not a number.
+    for (const v of [{ op: "x", lsn: 1, args: [] }, { lsn: "1", op: "x", args: [] }, { lsn: 1, op: "x", args: {} }]) {
+      const bytes = encode(v);
+      assert.deepEqual(decodeRecordRange(bytes, 0, bytes.length), v);
+    }
+    const map16 = new Uint8Array([0xde, 0, 3, ...encode({ lsn: 1, op: "x", args: [] }).subarray(1)]);
+    assert.deepEqual(decodeRecordRange(map16, 0, map16.length), { lsn: 1, op: "x", args: [] });
+  });
+
+  it("into a caller's buffer (the WAL's records): the same bytes, or -1 and the shared chunk untouched", () => {
+    const r = rng(777);
+    const buf = new Uint8Array(1 << 20);
+    for (let i = 0; i < 2000; i++) {
+      const v = value(r, 1);
+      const at = i % 13;
+      const end = fastEncodeInto(v, buf, at);
+      assert.deepEqual([...buf.subarray(at, end)], [...reference.pack(v)], `value ${i}`);
+      const lsn = [0, 1, 127, 128, 0xffff, 0x10000, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1][i % 9];
+      const args = [i % 3 ? "d" : str(r, 1), str(r, 1), v];
+      const recEnd = encodeOpRecordInto(buf, at, lsn, i % 2 ? "dict.set" : "list.append", args);
+      assert.deepEqual(
+        [...buf.subarray(at, recEnd)],
+        [...reference.pack({ lsn, op: i % 2 ? "dict.set" : "list.append", args })],
+        `record ${i}`,
+      );
+    }
+    // What the general encoder must write, and what does not fit, answer -1.
+    for (const v of [-0, [1, -0], 1n, new Uint8Array(1), new Date(0), undefined]) {
+      assert.equal(fastEncodeInto(v, buf, 0), -1, quoteForTest(v));
+      assert.equal(encodeOpRecordInto(buf, 0, 1, "dict.set", ["d", "k", v]), -1, quoteForTest(v));
+    }
+    assert.equal(encodeOpRecordInto(buf, 0, -1, "dict.set", ["d", "k", 1]), -1); // not an LSN
+    assert.equal(fastEncodeInto("x".repeat(100), new Uint8Array(50), 0), -1);
+    assert.equal(encodeOpRecordInto(new Uint8Array(64), 10, 1, "dict.set", ["d", "k", "x".repeat(60)]), -1);
+    // A value encoded before, held as a view of the shared chunk, is not overwritten by any of it.
+    const held = encode({ a: "held" });
+    const copy = [...held];
+    fastEncodeInto("y".repeat(40), new Uint8Array(30), 0);
+    assert.deepEqual([...encode({ b: 1 })], [...reference.pack({ b: 1 })]);
+    assert.deepEqual([...held], copy);
   });
 });
 

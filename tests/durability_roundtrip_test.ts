@@ -155,6 +155,38 @@ describe("Round trip without close: flush(), then crash", () => {
   }
 });
 
+describe("Replay of the log alone (no snapshot)", () => {
+  it("runs of writes to one collection, then drops and re-creations of its name, land where they were made", async () => {
+    const machine = new Machine();
+    const db = await openMem(machine, { snapshotWalBytes: 0 });
+    const x = db.createDict("x");
+    x.set("a", 1);
+    x.set("b", 2);
+    db.drop("x");
+    const l = db.createList("x");
+    l.append(1);
+    l.append(2);
+    db.transaction(() => {
+      db.drop("x");
+      db.createDict("x").set("c", 3);
+    });
+    db.getDict("x").set("d", 4);
+    db.createDict("y").set("a", 1);
+    db.getDict("x").set("e", 5);
+    db.getDict("y").set("b", -0); // the general encoder, between fast records
+    db.getDict("x").set("f", 6);
+    await db.flush();
+    machine.crash();
+    const again = await openMem(machine, { snapshotWalBytes: 0 });
+    assert.equal(again.durabilityCounters?.recovery.logRecords, 14);
+    assert.deepEqual(again.getDict("x").toObject(), { c: 3, d: 4, e: 5, f: 6 });
+    assert.deepEqual(again.getDict("y").toObject(), { a: 1, b: -0 });
+    assert.ok(Object.is(again.getDict("y").get("b"), -0));
+    await again.close();
+    await abandon(db);
+  });
+});
+
 describe("Round trip across snapshots", () => {
   it("snapshot(), more writes, close → reopen (real files)", async () => {
     const dir = await tempDir("rtsnap");

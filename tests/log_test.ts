@@ -28,6 +28,8 @@ import {
   WalWriter,
 } from "../src/log/mod.ts";
 import { DenoStorage, MemoryStorage, NodeStorage } from "../src/storage/mod.ts";
+import { decodeRange, encode } from "../src/wire/codec.ts";
+import { encodeOpRecordInto } from "../src/wire/fast_encode.ts";
 import type { Storage, StorageFile } from "../src/storage/types.ts";
 import { settle, VirtualScheduler } from "./fixtures/virtual_scheduler.ts";
 
@@ -95,6 +97,9 @@ async function writeLog(storage: Storage, dir: string, from: number, to: number,
   for (let lsn = from; lsn <= to; lsn++) w.append(rec(lsn));
   await w.close();
 }
+
+/** The database's codec (persistence.ts): encoded in place where it can. */
+const codec = { encode, decode: decodeRange, encodeOpInto: encodeOpRecordInto };
 
 const lsns = (records: WalRecord[]) => records.map((r) => r.lsn);
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
@@ -399,6 +404,43 @@ describe("readWal", () => {
 });
 
 describe("WalWriter on MemoryStorage", () => {
+  it("appendOp (encoded in place) writes the bytes append writes, falls back for what it cannot, rotates alike", async () => {
+    const ops: [string, unknown[]][] = [];
+    for (let i = 0; i < 3000; i++) {
+      const v = i % 7 === 0
+        ? -0
+        : i % 11 === 0
+        ? BigInt(i)
+        : i % 13 === 0
+        ? "é".repeat(i)
+        : i % 5 === 0
+        ? { n: [i, "x"] }
+        : i;
+      ops.push(["dict.set", ["d", `k${i}`, v]]);
+    }
+    ops.push(["list.append", ["l", "x".repeat(40_000)]]); // more than the room kept for in-place encoding
+    const logOf = async (fast: boolean) => {
+      const storage = new MemoryStorage();
+      const w = await WalWriter.open(storage, "db", { sync: "manual", lastLsn: 0, segmentBytes: 20_000, codec });
+      let bytes = 0;
+      ops.forEach(([op, args], i) => bytes += fast ? w.appendOp(i + 1, op, args) : w.append({ lsn: i + 1, op, args }));
+      await w.close();
+      const files = (await listSegments(storage, "db")).map((s) => s.path);
+      return { bytes, files, data: await Promise.all(files.map((f) => storage.read(f))) };
+    };
+    const slow = await logOf(false);
+    const fast = await logOf(true);
+    assert.equal(fast.bytes, slow.bytes);
+    assert.deepEqual(fast.files, slow.files);
+    assert.ok(fast.files.length > 5, "several segments");
+    assert.deepEqual(fast.data, slow.data);
+    // And the wrong LSN is refused the same way.
+    const w = await WalWriter.open(new MemoryStorage(), "db", { sync: "manual", lastLsn: 0, codec });
+    assert.throws(() => w.appendOp(5, "dict.set", ["d", "k", 1]), RangeError);
+    await w.close();
+    assert.throws(() => w.appendOp(1, "dict.set", ["d", "k", 1]), ClosedError);
+  });
+
   it("group commit: many appends in one task are one write and one sync", async () => {
     const { storage, stats } = instrumented(new MemoryStorage());
     const w = await WalWriter.open(storage, "db", { sync: "always", lastLsn: 0 });

@@ -9,7 +9,7 @@
  */
 
 import { Engine } from "../core/engine.ts";
-import { loadSnapshot, replay } from "../durable/persistence.ts";
+import { loadSnapshot, Replayer } from "../durable/persistence.ts";
 import { CorruptionError } from "../errors.ts";
 import type { WalCodec } from "../log/codec.ts";
 import { readWal, type WalCut } from "../log/reader.ts";
@@ -107,13 +107,14 @@ export async function readState(
   };
   if (base.damaged !== null) state.damagedSnapshots.push(base.damaged);
   try {
+    const replayer = new Replayer(engine);
     const wal = await readWal(storage, dir, {
       afterLsn,
       repair: options.repair,
       codec: WAL_CODEC,
       onRecord: (record) => {
         failedLsn = record.lsn;
-        replay(engine, record);
+        replayer.apply(record);
         failedLsn = undefined;
         replayed++;
       },

@@ -84,6 +84,13 @@ export interface LogEntry {
  */
 export type Journal = (lsn: number, entries: LogEntry[]) => void;
 
+/**
+ * The same receiver for the common case of one entry outside a transaction,
+ * without the entry object and its array (the log's hot path). It may throw
+ * as a {@linkcode Journal} may.
+ */
+export type SingleJournal = (lsn: number, op: string, args: unknown[]) => void;
+
 /** Told of every committed write after it committed (the change feed); must not throw. */
 export type CommitListener = (lsn: number, entries: readonly LogEntry[]) => void;
 
@@ -141,13 +148,19 @@ export class Engine {
    */
   facts: (() => Record<string, unknown>) | null = null;
   #journal: Journal | null = null;
+  #single: SingleJournal | null = null;
   #listeners: CommitListener[] = [];
   #pending: LogEntry[] | null = null;
   #savepoints = 0;
 
-  /** Attaches (or detaches, with `null`) the receiver of committed writes. */
-  setJournal(journal: Journal | null): void {
+  /**
+   * Attaches (or detaches, with `null`) the receiver of committed writes;
+   * `single`, if given, receives single writes outside a transaction
+   * while no commit listener needs the entry (see {@linkcode SingleJournal}).
+   */
+  setJournal(journal: Journal | null, single: SingleJournal | null = null): void {
     this.#journal = journal;
+    this.#single = journal === null ? null : single;
     this.#updateLogging();
   }
 
@@ -188,7 +201,12 @@ export class Engine {
       return;
     }
     try {
-      this.#commit([{ op, args }]);
+      const single = this.#single;
+      if (single !== null && this.#listeners.length === 0) {
+        const lsn = this.lsn + 1;
+        single(lsn, op, args);
+        this.lsn = lsn;
+      } else this.#commit([{ op, args }]);
     } catch (e) {
       // The write is applied in memory but not logged: refuse everything
       // from now on rather than acknowledge state the log does not hold.

@@ -47,6 +47,14 @@ export interface WalCodec {
   encode(record: WalRecord): Uint8Array;
   /** Decodes the payload `bytes[start, end)`; throws when it is not exactly one value. */
   decode(bytes: Uint8Array, start: number, end: number): unknown;
+  /**
+   * Optional fast path: writes the payload of the single write `{ lsn, op,
+   * args }` into `target` from `at` — the same bytes `encode` gives that
+   * record — and returns where it ends, or `-1` when it cannot (the value
+   * needs the general encoder, or `target` is too short); the writer then
+   * calls `encode`. Spares building the record and copying its bytes.
+   */
+  encodeOpInto?(target: Uint8Array, at: number, lsn: number, op: string, args: unknown[]): number;
 }
 
 /** The part of msgpackr's `Packr` the codec uses. */

@@ -63,8 +63,29 @@ export const MAX_FRAME_BYTES = 1 << 30;
  * ```
  */
 export function writeFrame(target: Uint8Array, offset: number, payload: Uint8Array): number {
-  const n = payload.length;
-  const crc = crc32c(payload);
+  target.set(payload, offset + HEADER_BYTES);
+  return writeHeader(target, offset, payload.length);
+}
+
+/**
+ * Writes the header of the frame whose `length` payload bytes are already
+ * in `target` after it (from `offset + HEADER_BYTES`): the payload was
+ * encoded in place. Returns the frame's end offset.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeFrame, HEADER_BYTES, writeHeader } from "./frame.ts";
+ * const buf = new Uint8Array(HEADER_BYTES + 3);
+ * buf.set([1, 2, 3], HEADER_BYTES); // the payload, encoded in place
+ * assert.equal(writeHeader(buf, 0, 3), 11);
+ * assert.deepEqual(buf, encodeFrame(new Uint8Array([1, 2, 3])));
+ * ```
+ */
+export function writeHeader(target: Uint8Array, offset: number, length: number): number {
+  const n = length;
+  const start = offset + HEADER_BYTES;
+  const crc = crc32c(target, 0, start, start + n);
   target[offset] = n;
   target[offset + 1] = n >>> 8;
   target[offset + 2] = n >>> 16;
@@ -73,8 +94,7 @@ export function writeFrame(target: Uint8Array, offset: number, payload: Uint8Arr
   target[offset + 5] = crc >>> 8;
   target[offset + 6] = crc >>> 16;
   target[offset + 7] = crc >>> 24;
-  target.set(payload, offset + HEADER_BYTES);
-  return offset + HEADER_BYTES + n;
+  return start + n;
 }
 
 /**

@@ -50,7 +50,7 @@ import { storageFailure } from "../storage/failure.ts";
 import { type Scheduler, systemScheduler } from "../storage/scheduler.ts";
 import type { Storage, StorageFile } from "../storage/types.ts";
 import { msgpackCodec, type WalCodec, type WalRecord } from "./codec.ts";
-import { HEADER_BYTES, MAX_FRAME_BYTES, writeFrame } from "./frame.ts";
+import { HEADER_BYTES, MAX_FRAME_BYTES, writeFrame, writeHeader } from "./frame.ts";
 import { listSegments, type SegmentInfo, segmentInfo, walDir } from "./segments.ts";
 import { segmentWritable } from "./segment_stream.ts";
 
@@ -145,7 +145,9 @@ interface Waiter {
 }
 
 const INITIAL_BATCH = 64 * 1024;
-const KEEP_BATCH = 4 * 1024 * 1024; // a larger, mostly empty buffer is replaced once drained
+const KEEP_BATCH = 4 * 1024 * 1024;
+/** `appendOp` encodes in place when this much room is left (else it grows the buffer first). */
+const INTO_ROOM = 16 * 1024; // a larger, mostly empty buffer is replaced once drained
 
 /** What the database does while the log is stopped, for every failure message. */
 const REFUSING = "writes are refused until the disk accepts them again (retried automatically); reads keep working";
@@ -337,23 +339,70 @@ export class WalWriter {
       );
     }
     const payload = this.#codec.encode(record);
+    if (payload.length > this.#maxFrame) this.#tooLarge(lsn, payload.length);
     const frame = HEADER_BYTES + payload.length;
-    if (payload.length > this.#maxFrame) {
-      throw new TooLargeError(
-        `Record ${lsn} is ${payload.length} bytes, above the log's limit of ${this.#maxFrame}; split the transaction.`,
-      );
-    }
-    if (this.#planned > 0 && (this.#rotateNext || this.#planned + frame > this.#segmentBytes)) {
-      this.#cuts.push({ offset: this.#len, lsn });
-      this.#planned = 0;
-    }
-    this.#rotateNext = false;
-    if (this.#len + frame > this.#buf.length) {
-      const grown = new Uint8Array(Math.max(this.#len + frame, this.#buf.length * 2));
-      grown.set(this.#buf.subarray(0, this.#len));
-      this.#buf = grown;
-    }
+    this.#room(frame, lsn);
     this.#len = writeFrame(this.#buf, this.#len, payload);
+    this.#appended(lsn, frame);
+    return frame;
+  }
+
+  /**
+   * Appends the single write `{ lsn, op, args }`, as {@linkcode append}
+   * would, but encodes it straight into the buffer when the codec can
+   * (`WalCodec.encodeOpInto`): no record object, no copy of its bytes. The
+   * bytes in the log are the same.
+   */
+  appendOp(lsn: number, op: string, args: unknown[]): number {
+    const encodeInto = this.#codec.encodeOpInto;
+    if (encodeInto === undefined || this.#closing || this.#failure) return this.append({ lsn, op, args });
+    if (!Number.isSafeInteger(lsn) || lsn < 0 || (this.#lastLsn !== null && lsn !== this.#lastLsn + 1)) {
+      return this.append({ lsn, op, args }); // (which says what is wrong)
+    }
+    if (this.#buf.length - this.#len < INTO_ROOM) this.#grow(this.#len + INTO_ROOM);
+    const at = this.#len;
+    const start = at + HEADER_BYTES;
+    const end = encodeInto(this.#buf, start, lsn, op, args);
+    // Too large for the room left, or a value for the general encoder.
+    if (end < 0) return this.append({ lsn, op, args });
+    const n = end - start;
+    if (n > this.#maxFrame) this.#tooLarge(lsn, n);
+    const frame = HEADER_BYTES + n;
+    if (this.#cutBefore(frame)) this.#cuts.push({ offset: at, lsn });
+    writeHeader(this.#buf, at, n);
+    this.#len = end;
+    this.#appended(lsn, frame);
+    return frame;
+  }
+
+  #tooLarge(lsn: number, bytes: number): never {
+    throw new TooLargeError(
+      `Record ${lsn} is ${bytes} bytes, above the log's limit of ${this.#maxFrame}; split the transaction.`,
+    );
+  }
+
+  /** Whether a record of `frame` bytes starts a new segment (and resets the plan if so). */
+  #cutBefore(frame: number): boolean {
+    const cut = this.#planned > 0 && (this.#rotateNext || this.#planned + frame > this.#segmentBytes);
+    if (cut) this.#planned = 0;
+    this.#rotateNext = false;
+    return cut;
+  }
+
+  /** Plans the segment cut for a record of `frame` bytes and makes room for it. */
+  #room(frame: number, lsn: number): void {
+    if (this.#cutBefore(frame)) this.#cuts.push({ offset: this.#len, lsn });
+    if (this.#len + frame > this.#buf.length) this.#grow(this.#len + frame);
+  }
+
+  #grow(size: number): void {
+    const grown = new Uint8Array(Math.max(size, this.#buf.length * 2));
+    grown.set(this.#buf.subarray(0, this.#len));
+    this.#buf = grown;
+  }
+
+  /** The bookkeeping after a record of `frame` bytes was framed at the end of the buffer. */
+  #appended(lsn: number, frame: number): void {
     if (this.#len > this.#peak) this.#peak = this.#len;
     this.#planned += frame;
     this.#bytes += frame;
@@ -364,7 +413,6 @@ export class WalWriter {
       queueMicrotask(() => this.#endOfTask());
     }
     if (this.#mode === "interval" && this.#timer === null) this.#arm();
-    return frame;
   }
 
   /**

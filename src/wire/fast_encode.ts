@@ -21,15 +21,27 @@ const CHUNK = 64 * 1024;
 /** Nesting deeper than this goes to msgpackr (which checks it). */
 const MAX_DEPTH = 32;
 
-let chunk = new Uint8Array(CHUNK);
-let view = new DataView(chunk.buffer);
+let chunk: Uint8Array = new Uint8Array(CHUNK);
+let view: DataView = new DataView(chunk.buffer);
 let start = 0;
 let pos = 0;
 let encoder: TextEncoder | null = null;
 
+/**
+ * Set while {@linkcode fastEncodeInto} writes into a caller's buffer: that
+ * buffer cannot grow, so running out of room abandons the call.
+ */
+let into = false;
+/** Thrown by `room` when a caller's buffer is full; caught in {@linkcode fastEncodeInto}. */
+const FULL = { full: true };
+// The DataView of the caller's buffer, kept while the caller keeps the buffer.
+let intoBuffer: Uint8Array | null = null;
+let intoView: DataView | null = null;
+
 /** Makes room for `n` more bytes, keeping what this call wrote so far. */
 function room(n: number): void {
   if (pos + n <= chunk.length) return;
+  if (into) throw FULL;
   const used = pos - start;
   const next = new Uint8Array(Math.max(CHUNK, (used + n) * 2));
   next.set(chunk.subarray(start, pos));
@@ -67,6 +79,139 @@ export function fastEncode(value: unknown): Uint8Array | null {
     start = pos = 0;
   }
   return out;
+}
+
+/**
+ * Like {@linkcode fastEncode}, but writes into `target` from offset `at`
+ * and returns where the bytes end: for a writer that frames records in its
+ * own buffer (the WAL), without a copy. Answers `-1` when the value holds
+ * anything {@linkcode fastEncode} leaves to msgpackr, or does not fit
+ * before the end of `target`; then bytes from `at` on may have been
+ * written, and the caller encodes the value the other way.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fastEncodeInto } from "./fast_encode.ts";
+ * const buf = new Uint8Array(16);
+ * assert.equal(fastEncodeInto([1, "x"], buf, 4), 8); // 92 01 a1 78 at 4..8
+ * assert.equal(fastEncodeInto("a long string", buf, 4), -1); // does not fit
+ * ```
+ */
+export function fastEncodeInto(value: unknown, target: Uint8Array, at: number): number {
+  return intoTarget(target, at, put, value, 0);
+}
+
+/**
+ * The MessagePack of the log record `{ lsn, op, args }` (a single write),
+ * written into `target` at `at` as {@linkcode fastEncodeInto} would write
+ * that object, without building it: the same bytes msgpackr writes for it.
+ * `-1` when it cannot (see {@linkcode fastEncodeInto}).
+ *
+ * ```
+ *   83  a3 "lsn" <uint>  a2 "op" <str>  a4 "args" <array>
+ * ```
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeOpRecordInto, fastEncode } from "./fast_encode.ts";
+ * const buf = new Uint8Array(64);
+ * const end = encodeOpRecordInto(buf, 0, 7, "dict.set", ["d", "k", 1]);
+ * assert.deepEqual(buf.subarray(0, end), fastEncode({ lsn: 7, op: "dict.set", args: ["d", "k", 1] }));
+ * ```
+ */
+export function encodeOpRecordInto(target: Uint8Array, at: number, lsn: number, op: string, args: unknown[]): number {
+  recordLsn = lsn;
+  recordOp = op;
+  return intoTarget(target, at, putOpRecord, args, 0);
+}
+
+let recordLsn = 0;
+let recordOp = "";
+
+// The three keys of a record, as msgpackr writes them (fixstr).
+const LSN_KEY = [0xa3, 0x6c, 0x73, 0x6e];
+const OP_KEY = [0xa2, 0x6f, 0x70];
+const ARGS_KEY = [0xa4, 0x61, 0x72, 0x67, 0x73];
+
+function putOpRecord(args: unknown, depth: number): boolean {
+  if (!Number.isSafeInteger(recordLsn) || recordLsn < 0 || !Array.isArray(args)) return false;
+  room(9);
+  chunk[pos++] = 0x83;
+  for (let i = 0; i < 4; i++) chunk[pos++] = LSN_KEY[i];
+  if (!putNumber(recordLsn)) return false;
+  room(3);
+  for (let i = 0; i < 3; i++) chunk[pos++] = OP_KEY[i];
+  putName(recordOp, OP_NAME);
+  room(5);
+  for (let i = 0; i < 5; i++) chunk[pos++] = ARGS_KEY[i];
+  // The args as putArray writes them, the collection name (first) from the cache.
+  const n = args.length;
+  if (n === 0 || n >= 16 || args.constructor !== Array || typeof args[0] !== "string") return put(args, depth);
+  room(1);
+  chunk[pos++] = 0x90 | n;
+  putName(args[0], COLLECTION_NAME);
+  for (let i = 1; i < n; i++) if (!put(args[i], depth + 1)) return false;
+  return true;
+}
+
+// The encoded bytes of the last op name and collection name written: a log
+// is mostly runs of one op on one collection, so they are copied, not encoded.
+interface NameBytes {
+  name: string;
+  bytes: Uint8Array;
+}
+const OP_NAME: NameBytes = { name: "", bytes: new Uint8Array([0xa0]) };
+const COLLECTION_NAME: NameBytes = { name: "", bytes: new Uint8Array([0xa0]) };
+
+/** Writes `s` as putString does, from the cache when it is the name last written there. */
+function putName(s: string, cache: NameBytes): void {
+  if (s === cache.name) {
+    const b = cache.bytes;
+    const n = b.length;
+    room(n);
+    for (let i = 0; i < n; i++) chunk[pos++] = b[i];
+    return;
+  }
+  const at = pos;
+  putString(s);
+  // Long names are not worth keeping.
+  if (pos - at <= 64) {
+    cache.name = s;
+    cache.bytes = chunk.slice(at, pos);
+  }
+}
+
+/** Runs `write(value)` with the caller's buffer as the chunk; the shared chunk is left as it was. */
+function intoTarget(
+  target: Uint8Array,
+  at: number,
+  write: (value: unknown, depth: number) => boolean,
+  value: unknown,
+  depth: number,
+): number {
+  const savedChunk = chunk, savedView = view, savedStart = start;
+  if (intoBuffer !== target) {
+    intoBuffer = target;
+    intoView = new DataView(target.buffer, target.byteOffset, target.byteLength);
+  }
+  chunk = target;
+  view = intoView!;
+  start = pos = at;
+  into = true;
+  let end = -1;
+  try {
+    if (write(value, depth)) end = pos;
+  } catch (e) {
+    if (e !== FULL) throw e;
+  } finally {
+    into = false;
+    chunk = savedChunk;
+    view = savedView;
+    start = pos = savedStart;
+  }
+  return end;
 }
 
 function put(v: unknown, depth: number): boolean {
