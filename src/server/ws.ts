@@ -97,6 +97,19 @@ type Id = number | string | null;
 /** How long a client closed for its output may still read what was sent, and why, before its connection is cut. */
 const TERMINATE_AFTER_MS = 5000;
 
+/**
+ * Largest array frame of batched replies; past it the replies go one frame
+ * each, so a batch of large answers never needs a frame larger than its
+ * largest answer (clients' runtimes cap frames: Deno at 64 MiB).
+ */
+const BATCH_REPLY_BYTES = 16 * 1024 * 1024;
+
+/** One reply of a batch, with the id it answers. */
+interface BatchReply {
+  id: Id;
+  reply: WireReply;
+}
+
 /** While streaming, a socket with more than this queued waits before the next batch. */
 const HIGH_WATER = 4 * 1024 * 1024;
 
@@ -443,8 +456,98 @@ export class ServerSocket {
       }
       return;
     }
+    // A batch (to a server whose hello says batch: true): { batch: [requests] },
+    // run as one unit and answered with ONE frame, an array of the replies.
+    const batch = own(frame, "batch");
+    if (batch !== undefined && own(frame, "id") === undefined) {
+      if (Array.isArray(batch)) return this.#batch(batch);
+      this.#fail(
+        null,
+        new ProtocolError("A batch frame is { batch: [{ id, op, args }, …] }: send the requests in an array"),
+      );
+      return;
+    }
     if (own(frame, "part") !== undefined) return this.#part(frame);
     this.#one(frame);
+  }
+
+  /**
+   * `{ batch: [requests] }`: the plain requests (`{ id, op, args }` and
+   * atomic batches) run one after another now; their replies wait for one
+   * fsync together (in `sync: "always"`) and leave as one array frame. Any
+   * other element (a streamed call, a watch, a cancel or credit, an auth, a
+   * malformed one) first sends what came before it, then is handled as if
+   * it had come alone, so requests still run in the order they were sent.
+   */
+  #batch(reqs: unknown[]): void {
+    let out: BatchReply[] = [];
+    let wrote = false;
+    for (const f of reqs) {
+      // A request of the batch may have closed the socket (an auth frame, a bad request).
+      if (this.#state === "closed") return;
+      const id = idOf(f);
+      const op = own(f, "op");
+      const atomic = own(f, "atomic") === true;
+      // What #request would run at once, as it does (anything else goes there).
+      const plain = typeof op === "string"
+        ? op !== "auth"
+        : op === undefined && atomic && own(f, "cancel") === undefined && own(f, "watch") === undefined &&
+          own(f, "credit") === undefined;
+      if (plain && id !== null && this.#assembly === null && own(f, "stream") === undefined) {
+        this.#requests++;
+        const r = this.#o.executor.runNow(f, atomic, this.#source);
+        wrote ||= r.wrote;
+        out.push({ id, reply: r.reply });
+        continue;
+      }
+      this.#answer(out, wrote);
+      out = [];
+      wrote = false;
+      if (Array.isArray(f) || own(f, "part") !== undefined) {
+        this.#fail(id, new ProtocolError("A batch holds requests { id, op, args }, not parts or arrays"));
+      } else {
+        this.#one(f);
+      }
+    }
+    this.#answer(out, wrote);
+  }
+
+  /** Sends the replies of a run of batched requests once what they did or saw is durable. */
+  #answer(out: BatchReply[], wrote: boolean): void {
+    if (out.length === 0) return;
+    const wait = this.#o.executor.durable(wrote);
+    if (wait === null) return this.#replies(out);
+    wait.then(() => this.#replies(out), (e) => {
+      // The fsync failed: no write of the batch may be acknowledged.
+      const error = this.#o.executor.wireError(e);
+      this.#replies(out.map(({ id }) => ({ id, reply: { ok: false, error } })));
+    });
+  }
+
+  /**
+   * Sends batched replies as one array frame, `[{ id, ok, value } | { id,
+   * ok: false, error }, …]`; one at a time (each with its own TOO_LARGE
+   * check) when they cannot be encoded together or would make a frame over
+   * the output limit or {@linkcode BATCH_REPLY_BYTES}.
+   */
+  #replies(out: BatchReply[]): void {
+    if (this.#state === "closed" || this.#ctx === null) return;
+    if (out.length === 1) return this.#reply(out[0].id, out[0].reply);
+    let bytes: Uint8Array | null;
+    try {
+      bytes = encode(
+        out.map(({ id, reply }) =>
+          reply.ok ? { id, ok: true, value: reply.value } : { id, ok: false, error: reply.error }
+        ),
+      );
+    } catch {
+      bytes = null; // a value that cannot be encoded: its own reply says why
+    }
+    if (bytes === null || bytes.byteLength > Math.min(this.#o.maxOutputBytes, BATCH_REPLY_BYTES)) {
+      for (const { id, reply } of out) this.#reply(id, reply);
+      return;
+    }
+    this.#push(bytes);
   }
 
   #isClosed(): boolean {
@@ -515,6 +618,8 @@ export class ServerSocket {
       maxOutputBytes: this.#o.maxOutputBytes,
       // Frames may be arrays of requests (what the client sends for the calls of one tick).
       pipeline: true,
+      // Frames may be { batch: [requests] }, answered by one array frame of replies.
+      batch: true,
     };
   }
 
