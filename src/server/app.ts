@@ -169,6 +169,9 @@ async function readBody(req: Request, limit: number): Promise<Uint8Array> {
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) throw tooLarge(declared.slice(0, 20));
   if (req.body === null) return new Uint8Array(0);
+  // A declared length is what the HTTP layer delivers (no more; fewer ends the
+  // request): read it whole at once, without a stream in between.
+  if (declared !== null && /^\d+$/.test(declared)) return new Uint8Array(await req.arrayBuffer());
   const reader = req.body.getReader();
   let buf = new Uint8Array(declared !== null && Number(declared) >= 0 ? Number(declared) : 64 * 1024);
   let used = 0;
@@ -442,14 +445,19 @@ export function createApp(db: Database | Promise<Database>, options: AppOptions)
     if (why !== null) return errorResponse(c, { code: "AUTH", message: why }, undefined, 403);
     await next();
   });
+  const corsHeaders = cors({
+    origin: (origin) => policy.open ? "*" : policy.allowsOrigin(origin) ? origin : null,
+    allowMethods: ["GET", "POST"],
+    allowHeaders: ["Authorization", "Content-Type", STREAM_HEADER],
+    maxAge: 600,
+  });
+  // A POST without Origin is no browser's cross-origin request, and its answer
+  // is not cached: it needs no CORS headers. Skipping them saves most of an
+  // HTTP call's cost in the app (Hono's cors builds a placeholder response
+  // and merges its headers into the real one: profiled at ~25% of the JS).
   app.use(
     "*",
-    cors({
-      origin: (origin) => policy.open ? "*" : policy.allowsOrigin(origin) ? origin : null,
-      allowMethods: ["GET", "POST"],
-      allowHeaders: ["Authorization", "Content-Type", STREAM_HEADER],
-      maxAge: 600,
-    }),
+    (c, next) => c.req.method === "POST" && c.req.header("origin") === undefined ? next() : corsHeaders(c, next),
   );
 
   app.get("/health", (c) => health(c, opened, limit, stillLoading, progress));
