@@ -236,6 +236,35 @@ describe("batch frames", () => {
     await client.close();
   });
 
+  it("replies past half the output limit continue in another array frame, in order", async () => {
+    // 64 KiB of output allowed: array frames of at most 32 KiB of replies.
+    const small = await startServer(["--memory", "--max-output-bytes", String(64 * 1024)]);
+    try {
+      const ws = await rawWs(small.port);
+      ws.send(encode({ id: 0, op: "auth", args: [null] }));
+      await ws.waitFrames(1);
+      ws.frames.length = 0;
+      const big = "x".repeat(10_000);
+      ws.send(encode({
+        batch: [
+          { id: 1, op: "db.createDict", args: ["big"] },
+          { id: 2, op: "dict.set", args: ["big", "k", big] },
+          // ~50 KB of replies: under the limit in all, over half of it (what one frame may carry).
+          ...Array.from({ length: 5 }, (_, i) => ({ id: 3 + i, op: "dict.get", args: ["big", "k"] })),
+        ],
+      }));
+      const frames = await framesUntil(ws, (f) => replies(f).length === 7);
+      assert.ok(frames.length >= 2, `7 replies of ~50 KB in ${frames.length} frames`);
+      assert.ok(frames.every((f) => Array.isArray(f)), "each frame an array of replies");
+      const all = replies(frames);
+      assert.deepEqual(all.map((r) => r.id), Array.from({ length: 7 }, (_, i) => i + 1));
+      assert.ok(all.slice(2).every((r) => r.value === big));
+      ws.destroy();
+    } finally {
+      assert.equal(await small.stop(), 0);
+    }
+  });
+
   it('sync: "always": every write of a batch answered ok survives a SIGKILL', async () => {
     const tmp = await tempDir("cyberdb-batch-");
     try {

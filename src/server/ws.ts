@@ -32,7 +32,7 @@
  */
 
 import type { WSContext, WSEvents } from "hono/ws";
-import { decode, encode } from "../wire/codec.ts";
+import { arrayHeader, concatBytes, decode, encode } from "../wire/codec.ts";
 import { AuthError, ProtocolError, TooLargeError } from "../errors.ts";
 import {
   AUTH_FRAME_BYTES,
@@ -98,16 +98,22 @@ type Id = number | string | null;
 const TERMINATE_AFTER_MS = 5000;
 
 /**
- * Largest array frame of batched replies; past it the replies go one frame
- * each, so a batch of large answers never needs a frame larger than its
- * largest answer (clients' runtimes cap frames: Deno at 64 MiB).
+ * Largest array frame of batched replies; past it the next replies start
+ * another frame, so a batch of large answers never needs a frame much
+ * larger than its largest answer (clients' runtimes cap frames: Deno at 64 MiB).
  */
 const BATCH_REPLY_BYTES = 16 * 1024 * 1024;
 
-/** One reply of a batch, with the id it answers. */
-interface BatchReply {
-  id: Id;
-  reply: WireReply;
+/** Replies of a batch encoded and waiting to leave as one frame: their ids, bytes, and whether their requests wrote. */
+interface Chunk {
+  ids: Id[];
+  parts: Uint8Array[];
+  bytes: number;
+  wrote: boolean;
+}
+
+function newChunk(): Chunk {
+  return { ids: [], parts: [], bytes: 0, wrote: false };
 }
 
 /** While streaming, a socket with more than this queued waits before the next batch. */
@@ -310,6 +316,8 @@ export class ServerSocket {
   #watches = new Map<Id, Watch>();
   /** Bytes the socket held unsent after our last send (see {@linkcode #mayBeFull}). */
   #queued = 0;
+  /** Bytes of batched replies waiting for an fsync before they may be sent (see {@linkcode #answer}). */
+  #held = 0;
   #assembly: Assembly | null = null;
   #source: Source;
   #monitor: Monitor | null;
@@ -473,17 +481,19 @@ export class ServerSocket {
 
   /**
    * `{ batch: [requests] }`: the plain requests (`{ id, op, args }` and
-   * atomic batches) run one after another now; their replies wait for one
-   * fsync together (in `sync: "always"`) and leave as one array frame. Any
-   * other element (a streamed call, a watch, a cancel or credit, an auth, a
+   * atomic batches) run one after another now, each reply encoded as it is
+   * made; the replies leave together as one array frame once what they did
+   * or saw is durable (one fsync wait in `sync: "always"`). Any other
+   * element (a streamed call, a watch, a cancel or credit, an auth, a
    * malformed one) first sends what came before it, then is handled as if
    * it had come alone, so requests still run in the order they were sent.
+   * Replies past {@linkcode #chunkBytes} go in a further array frame, so
+   * no frame is larger than the output limit allows.
    */
   #batch(reqs: unknown[]): void {
-    let out: BatchReply[] = [];
-    let wrote = false;
+    let chunk = newChunk();
     for (const f of reqs) {
-      // A request of the batch may have closed the socket (an auth frame, a bad request).
+      // A request of the batch may have closed the socket (an auth frame, a bad request, the output limit).
       if (this.#state === "closed") return;
       const id = idOf(f);
       const op = own(f, "op");
@@ -496,58 +506,73 @@ export class ServerSocket {
       if (plain && id !== null && this.#assembly === null && own(f, "stream") === undefined) {
         this.#requests++;
         const r = this.#o.executor.runNow(f, atomic, this.#source);
-        wrote ||= r.wrote;
-        out.push({ id, reply: r.reply });
+        const bytes = this.#encodeReply(id, r.reply);
+        if (chunk.bytes > 0 && chunk.bytes + bytes.byteLength > this.#chunkBytes()) {
+          this.#answer(chunk);
+          chunk = newChunk();
+        }
+        chunk.ids.push(id);
+        chunk.parts.push(bytes);
+        chunk.bytes += bytes.byteLength;
+        chunk.wrote ||= r.wrote;
         continue;
       }
-      this.#answer(out, wrote);
-      out = [];
-      wrote = false;
+      this.#answer(chunk);
+      chunk = newChunk();
       if (Array.isArray(f) || own(f, "part") !== undefined) {
         this.#fail(id, new ProtocolError("A batch holds requests { id, op, args }, not parts or arrays"));
       } else {
         this.#one(f);
       }
     }
-    this.#answer(out, wrote);
-  }
-
-  /** Sends the replies of a run of batched requests once what they did or saw is durable. */
-  #answer(out: BatchReply[], wrote: boolean): void {
-    if (out.length === 0) return;
-    const wait = this.#o.executor.durable(wrote);
-    if (wait === null) return this.#replies(out);
-    wait.then(() => this.#replies(out), (e) => {
-      // The fsync failed: no write of the batch may be acknowledged.
-      const error = this.#o.executor.wireError(e);
-      this.#replies(out.map(({ id }) => ({ id, reply: { ok: false, error } })));
-    });
+    this.#answer(chunk);
   }
 
   /**
-   * Sends batched replies as one array frame, `[{ id, ok, value } | { id,
-   * ok: false, error }, …]`; one at a time (each with its own TOO_LARGE
-   * check) when they cannot be encoded together or would make a frame over
-   * the output limit or {@linkcode BATCH_REPLY_BYTES}.
+   * The most bytes of replies one array frame carries: half the output
+   * limit (so one frame alone never closes a socket that reads), at most
+   * {@linkcode BATCH_REPLY_BYTES}.
    */
-  #replies(out: BatchReply[]): void {
-    if (this.#state === "closed" || this.#ctx === null) return;
-    if (out.length === 1) return this.#reply(out[0].id, out[0].reply);
-    let bytes: Uint8Array | null;
-    try {
-      bytes = encode(
-        out.map(({ id, reply }) =>
-          reply.ok ? { id, ok: true, value: reply.value } : { id, ok: false, error: reply.error }
-        ),
-      );
-    } catch {
-      bytes = null; // a value that cannot be encoded: its own reply says why
-    }
-    if (bytes === null || bytes.byteLength > Math.min(this.#o.maxOutputBytes, BATCH_REPLY_BYTES)) {
-      for (const { id, reply } of out) this.#reply(id, reply);
+  #chunkBytes(): number {
+    return Math.min(BATCH_REPLY_BYTES, Math.max(1, Math.floor(this.#o.maxOutputBytes / 2)));
+  }
+
+  /**
+   * Sends a chunk of batched replies once what they did or saw is durable.
+   * Replies held for an fsync count against the output limit like unsent
+   * ones: past it, the socket is closed (a batch of large reads must not
+   * pile up in memory while the disk catches up).
+   */
+  #answer(chunk: Chunk): void {
+    if (chunk.parts.length === 0 || this.#state === "closed") return;
+    const wait = this.#o.executor.durable(chunk.wrote);
+    if (wait === null) {
+      this.#sendChunk(chunk.parts);
       return;
     }
-    this.#push(bytes);
+    this.#held += chunk.bytes;
+    if (this.#held > this.#o.maxOutputBytes) {
+      this.close(
+        CLOSE_OUTPUT_LIMIT,
+        `Output limit exceeded: ${this.#held} bytes of replies waited for the disk (limit ${this.#o.maxOutputBytes}); send fewer reads per batch or raise --max-output-bytes`,
+      );
+      return;
+    }
+    wait.then(() => {
+      this.#held -= chunk.bytes;
+      this.#sendChunk(chunk.parts);
+    }, (e) => {
+      // The fsync failed: no write of the batch may be acknowledged.
+      this.#held -= chunk.bytes;
+      const error = this.#o.executor.wireError(e);
+      this.#sendChunk(chunk.ids.map((id) => encode({ id, ok: false, error })));
+    });
+  }
+
+  /** Sends encoded replies as one frame: the reply itself when there is one, else an array of them. */
+  #sendChunk(parts: Uint8Array[]): void {
+    if (parts.length === 1) this.#push(parts[0]);
+    else this.#push(concatBytes([arrayHeader(parts.length), ...parts]));
   }
 
   #isClosed(): boolean {
@@ -772,6 +797,11 @@ export class ServerSocket {
   /** Sends a reply frame, or a TOO_LARGE error in its place when it alone exceeds the output limit. */
   #reply(id: Id, reply: WireReply): void {
     if (this.#state === "closed" || this.#ctx === null) return;
+    this.#push(this.#encodeReply(id, reply));
+  }
+
+  /** A reply frame's bytes; a TOO_LARGE error in its place when it alone exceeds the output limit. */
+  #encodeReply(id: Id, reply: WireReply): Uint8Array {
     let bytes: Uint8Array;
     try {
       bytes = encode(reply.ok ? { id, ok: true, value: reply.value } : { id, ok: false, error: reply.error });
@@ -785,7 +815,7 @@ export class ServerSocket {
       );
       bytes = encode({ id, ok: false, error: this.#o.executor.wireError(e) });
     }
-    this.#push(bytes);
+    return bytes;
   }
 
   /** Hands one frame to the runtime; closes the socket when it was dropped or output piles up. */
