@@ -1,7 +1,7 @@
 // Batch frames (issue 14): a frame of many requests is run and answered as
 // one unit. A client whose server's hello says `batch: true` sends the calls
 // of one tick as `{ batch: [requests] }`; the server runs them in order and
-// answers with ONE frame, an array of the replies (one encode, one send, one
+// answers with ONE frame, an array of the replies (one frame, one send, one
 // fsync wait under `sync: "always"`). Streamed calls, watches, cancels and
 // credits inside a batch keep their own frames and their place in the order.
 // A client that did not opt in (a bare array of requests, or one frame per
