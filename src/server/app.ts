@@ -450,7 +450,8 @@ export function createApp(db: Database | Promise<Database>, options: AppOptions)
     httpInflight++;
     try {
       if (origin === undefined && c.req.method === "POST") await next();
-      else await corsHeaders(c, next);
+      // A preflight (OPTIONS) is answered by cors itself, with the response it returns.
+      else return await corsHeaders(c, next);
     } finally {
       httpInflight--;
     }
