@@ -4,9 +4,15 @@
  * flight per client), against our server on Deno and on Bun over WebSocket
  * and HTTP, and against redis-server (Debian's) on the same machine driven
  * by ioredis with the same concurrency. Every figure: ops/s, p50/p99
- * latency, and the ratio ours/Redis measured in the same run, in
- * interleaved rounds. Targets: WebSocket ≥ 1.0× Redis non-pipelined and
- * ≥ 0.5× pipelined.
+ * latency, the server's CPU time per operation, and the ratio ours/Redis
+ * of both measured in the same run, in interleaved rounds. Targets (issue
+ * 14): WebSocket ≥ 1.0× Redis's ops/s, non-pipelined and pipelined; HTTP
+ * non-pipelined ≥ 0.5×; server CPU per op ≤ 1.0× Redis's.
+ *
+ * Server CPU: utime + stime of the server's process from `/proc/<pid>/stat`
+ * (in clock ticks, `getconf CLK_TCK`) read before and after each round,
+ * divided by the operations of the round. Linux only: elsewhere the column
+ * says n/a. The client runs in this process, so its CPU is not counted.
  *
  * ```sh
  * node scripts/bench.mjs --file bench/server_bench.ts      # Deno and Bun as the client runtime
@@ -15,7 +21,8 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import { connect } from "../client.ts";
 import { formatRate, formatRatio, freePort, printTable, progress, runtimeInfo, verdict } from "./harness.ts";
@@ -31,6 +38,8 @@ const root = new URL("..", import.meta.url).pathname;
 
 interface Target {
   name: string;
+  /** The server's process id, for its CPU time. */
+  pid: number;
   /** One connection's set/get. */
   open(): Promise<{ set(k: string): Promise<unknown>; get(k: string): Promise<unknown>; close(): Promise<unknown> }>;
 }
@@ -39,13 +48,41 @@ interface Sample {
   ops: number;
   ms: number;
   lat: number[];
+  /** Server CPU seconds (user + system) spent in the round; NaN where /proc is not there. */
+  cpu: number;
+}
+
+/** Clock ticks per second of /proc's times (`getconf CLK_TCK`; 100 on Linux in practice). */
+const CLK_TCK = (() => {
+  try {
+    const n = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout);
+    return Number.isFinite(n) && n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU seconds (user + system) process `pid` has used, from `/proc/<pid>/stat`
+ * (fields 14 and 15, counted after the `(comm)` field, which may hold
+ * spaces); NaN where there is no /proc (not Linux).
+ */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // rest[0] is field 3 (state): utime is field 14, stime field 15.
+    return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
 }
 
 function startProcess(
   cmd: string,
   args: string[],
   ready: RegExp,
-): Promise<{ out: () => string; stop(): Promise<void> }> {
+): Promise<{ pid: number; out: () => string; stop(): Promise<void> }> {
   const child = spawn(cmd, args, {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
@@ -61,6 +98,7 @@ function startProcess(
       if (ready.test(out)) {
         clearTimeout(timer);
         resolve({
+          pid: child.pid!,
           out: () => out,
           stop: async () => {
             try {
@@ -90,12 +128,13 @@ async function ourServer(runtime: "deno" | "bun") {
     "--password",
     "bench",
   ], /cyberdb listening/);
-  return { port, stop: p.stop };
+  return { port, pid: p.pid, stop: p.stop };
 }
 
-function ours(label: string, url: string): Target {
+function ours(label: string, url: string, pid: number): Target {
   return {
     name: label,
+    pid,
     async open() {
       const c = await connect(url, { password: "bench" });
       const d = await c.getDict("bench");
@@ -130,6 +169,7 @@ async function redisTarget(): Promise<{ target: Target; stop(): Promise<void> } 
   return {
     target: {
       name: "Redis (ioredis)",
+      pid: p.pid,
       async open() {
         const r = new Redis({ port, host: "127.0.0.1", lazyConnect: true });
         await r.connect();
@@ -142,12 +182,14 @@ async function redisTarget(): Promise<{ target: Target; stop(): Promise<void> } 
 
 /** One round: CLIENTS connections, `inflight` loops each, for ROUND_MS. */
 async function round(
+  target: Target,
   conns: Awaited<ReturnType<Target["open"]>>[],
   op: "set" | "get",
   inflight: number,
 ): Promise<Sample> {
   const lat: number[] = [];
   let ops = 0;
+  const cpu0 = cpuSeconds(target.pid);
   const start = performance.now();
   const end = start + ROUND_MS;
   await Promise.all(conns.flatMap((c, ci) =>
@@ -162,7 +204,17 @@ async function round(
       }
     })
   ));
-  return { ops, ms: performance.now() - start, lat };
+  const ms = performance.now() - start;
+  return { ops, ms, lat, cpu: cpuSeconds(target.pid) - cpu0 };
+}
+
+/** The 1/5/15-minute load averages, from /proc/loadavg (Linux), for the heading. */
+function loadAverage(): string {
+  try {
+    return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "n/a";
+  }
 }
 
 function pct(sorted: number[], p: number): number {
@@ -172,16 +224,17 @@ function pct(sorted: number[], p: number): number {
 async function main() {
   const info = runtimeInfo();
   console.log(
-    `# Server benchmark — client runtime ${info.label}; ${CLIENTS} clients, ${ROUND_MS} ms rounds × ${ROUNDS}`,
+    `# Server benchmark — client runtime ${info.label}; ${CLIENTS} clients, ${ROUND_MS} ms rounds × ${ROUNDS}; ` +
+      `load ${loadAverage()}; CPU from /proc (CLK_TCK ${CLK_TCK})`,
   );
   const servers = { deno: await ourServer("deno"), bun: await ourServer("bun") };
   const redis = await redisTarget();
   const targets: Target[] = [
     ...(redis ? [redis.target] : []),
-    ours("Deno server, WebSocket", `ws://127.0.0.1:${servers.deno.port}`),
-    ours("Deno server, HTTP", `http://127.0.0.1:${servers.deno.port}`),
-    ours("Bun server, WebSocket", `ws://127.0.0.1:${servers.bun.port}`),
-    ours("Bun server, HTTP", `http://127.0.0.1:${servers.bun.port}`),
+    ours("Deno server, WebSocket", `ws://127.0.0.1:${servers.deno.port}`, servers.deno.pid),
+    ours("Deno server, HTTP", `http://127.0.0.1:${servers.deno.port}`, servers.deno.pid),
+    ours("Bun server, WebSocket", `ws://127.0.0.1:${servers.bun.port}`, servers.bun.pid),
+    ours("Bun server, HTTP", `http://127.0.0.1:${servers.bun.port}`, servers.bun.pid),
   ];
   try {
     // Create the dict once per server, and prefill keys for get.
@@ -199,7 +252,7 @@ async function main() {
         for (let r = 0; r < ROUNDS; r++) {
           // Interleaved: every contender once per round, so drift hits all alike.
           for (const t of targets) {
-            const s = await round(conns.get(t)!, op, inflight);
+            const s = await round(t, conns.get(t)!, op, inflight);
             const prev = best.get(t);
             if (!prev || s.ops / s.ms > prev.ops / prev.ms) best.set(t, s);
           }
@@ -207,33 +260,37 @@ async function main() {
         }
         const anchor = redis ? best.get(redis.target)! : null;
         const anchorRate = anchor ? anchor.ops / anchor.ms * 1000 : NaN;
+        const anchorCpu = anchor ? anchor.cpu / anchor.ops * 1e6 : NaN;
         for (const t of targets) {
           const s = best.get(t)!;
           const rate = s.ops / s.ms * 1000;
+          const cpu = s.cpu / s.ops * 1e6;
           const sorted = s.lat.sort((a, b) => a - b);
           const ratio = rate / anchorRate;
-          const target = t.name.includes("WebSocket") ? (inflight === 1 ? 1.0 : 0.5) : NaN;
+          const cpuRatio = cpu / anchorCpu;
+          // Issue 14: WebSocket ≥ 1.0x both ways, HTTP non-pipelined ≥ 0.5x; HTTP pipelined has no target.
+          const target = t.name.includes("WebSocket") ? 1.0 : inflight === 1 ? 0.5 : NaN;
+          const isAnchor = t === redis?.target;
           rows.push([
             `${op} ${mode}`,
             t.name,
             formatRate(rate),
             `${pct(sorted, 0.5).toFixed(2)} ms`,
             `${pct(sorted, 0.99).toFixed(2)} ms`,
-            t === redis?.target ? "anchor" : Number.isNaN(ratio) ? "n/a" : formatRatio(ratio),
-            Number.isNaN(target) || Number.isNaN(ratio) ? "" : verdict(ratio, target),
+            isAnchor ? "anchor" : Number.isNaN(ratio) ? "n/a" : formatRatio(ratio),
+            isAnchor || Number.isNaN(target) || Number.isNaN(ratio) ? "" : verdict(ratio, target),
+            Number.isNaN(cpu) ? "n/a" : `${cpu.toFixed(1)} µs`,
+            isAnchor ? "anchor" : Number.isNaN(cpuRatio) ? "n/a" : formatRatio(cpuRatio),
+            isAnchor || Number.isNaN(cpuRatio) ? "" : verdict(cpuRatio, 1.0, false),
           ]);
         }
       }
     }
-    printTable(["case", "server", "ops/s", "p50", "p99", "ours/Redis", "target"], rows, [
-      "left",
-      "left",
-      "right",
-      "right",
-      "right",
-      "right",
-      "left",
-    ]);
+    printTable(
+      ["case", "server", "ops/s", "p50", "p99", "ours/Redis", "target", "server CPU/op", "CPU ours/Redis", "target"],
+      rows,
+      ["left", "left", "right", "right", "right", "right", "left", "right", "right", "left"],
+    );
     for (const list of conns.values()) await Promise.all(list.map((c) => c.close()));
   } finally {
     await servers.deno.stop();

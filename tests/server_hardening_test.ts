@@ -230,6 +230,15 @@ describe("item 5: without a password, only this machine's pages", () => {
     );
     assert.equal(allowed.status, 200);
     assert.match(allowed.head, /access-control-allow-origin: http:\/\/app\.example:8080/i);
+    // A browser's preflight: answered 204 with the CORS headers, before any route.
+    const preflight = await rawHttp(
+      open.port,
+      `OPTIONS /v1/rpc HTTP/1.1\r\nHost: localhost:${open.port}\r\nOrigin: http://localhost:5173\r\n` +
+        "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\nConnection: close\r\n\r\n",
+    );
+    assert.equal(preflight.status, 204);
+    assert.match(preflight.head, /access-control-allow-origin: http:\/\/localhost:5173/i);
+    assert.match(preflight.head, /access-control-allow-methods: GET,POST/i);
     const ws = await rawWs(open.port, { headers: { Origin: "http://127.0.0.1:3000" } });
     assert.equal(ws.status, 101);
     ws.send(encode({ id: 1, op: "db.collections", args: [] }));

@@ -70,6 +70,9 @@ export interface ReconnectOptions {
 
 const OPEN = 1;
 
+/** The start of a `{ batch: [...] }` frame: a map of one entry and its key "batch"; the array follows. */
+const BATCH_KEY = new Uint8Array([0x81, 0xa5, 0x62, 0x61, 0x74, 0x63, 0x68]);
+
 /** Bytes a part frame adds around its part: the map, the id, the keys, the binary header. */
 const PART_OVERHEAD = 64;
 
@@ -120,6 +123,8 @@ export class WsTransport implements Transport {
   #limit: number;
   /** Whether the server takes arrays of requests in one frame (its hello says so). */
   #pipeline = false;
+  /** Whether the server takes `{ batch: [requests] }` frames, answered by an array of replies (its hello says so). */
+  #batch = false;
   /** Frames queued in this tick, and the socket they go to. */
   #outbox: Uint8Array[] = [];
   #outboxSocket: WebSocketLike | null = null;
@@ -183,7 +188,9 @@ export class WsTransport implements Transport {
         let frame: { id?: unknown; ok?: unknown; value?: unknown; error?: unknown; more?: unknown };
         try {
           frame = decode(new Uint8Array(ev.data as ArrayBuffer)) as typeof frame;
-          if (typeof frame !== "object" || frame === null || Array.isArray(frame)) {
+          // After authentication, to a client that sent batches, an array of replies (see #deliver).
+          const ok = (f: unknown) => typeof f === "object" && f !== null && !Array.isArray(f);
+          if (!(ok(frame) || (authed && this.#batch && Array.isArray(frame) && frame.every(ok)))) {
             throw new Error("The frame is not a { id, ok } object");
           }
         } catch (e) {
@@ -219,9 +226,12 @@ export class WsTransport implements Transport {
               maxRequestBytes?: unknown;
               maxFrameBytes?: unknown;
               pipeline?: unknown;
+              batch?: unknown;
             };
             // A server that takes arrays of requests gets the calls of one tick in one frame (unless told not to).
             this.#pipeline = hello.pipeline === true && this.#o.coalesce !== false;
+            // One that takes { batch } frames answers each with one frame of replies.
+            this.#batch = this.#pipeline && hello.batch === true;
             if (typeof hello.maxRequestBytes === "number") {
               this.#limit = Math.min(this.#o.maxRequestBytes, hello.maxRequestBytes);
             }
@@ -237,22 +247,8 @@ export class WsTransport implements Transport {
           }
           return;
         }
-        const id = typeof frame.id === "number" ? frame.id : null;
-        if (id === null) {
-          // A reply without id announces why the server is about to close the socket.
-          if (frame.ok === false) lastError = replyError(frame.error);
-          return;
-        }
-        const p = this.#pending.get(id);
-        if (p) {
-          // A batch of a streamed answer; the frame without `more` is its last.
-          if (frame.more === true && frame.ok === true && (p instanceof BatchQueue || p instanceof WatchQueue)) {
-            p.push(frame.value);
-            return;
-          }
-          this.#pending.delete(id);
-          p.settle(frame);
-        }
+        const why = this.#deliver(frame);
+        if (why !== null) lastError = why;
       };
       socket.onerror = () => {};
       socket.onclose = (ev: { code: number; reason: string }) => {
@@ -282,6 +278,33 @@ export class WsTransport implements Transport {
         }
       };
     });
+  }
+
+  /**
+   * Hands a reply frame (or each reply of an array frame, in order) to its
+   * call; returns the error of a reply without id, which announces why the
+   * server is about to close the socket.
+   */
+  #deliver(frame: unknown): CyberDBError | null {
+    if (Array.isArray(frame)) {
+      let why: CyberDBError | null = null;
+      for (const f of frame) why = this.#deliver(f) ?? why;
+      return why;
+    }
+    const f = frame as { id?: unknown; ok?: unknown; value?: unknown; error?: unknown; more?: unknown };
+    const id = typeof f.id === "number" ? f.id : null;
+    if (id === null) return f.ok === false ? replyError(f.error) : null;
+    const p = this.#pending.get(id);
+    if (p) {
+      // A batch of a streamed answer; the frame without `more` is its last.
+      if (f.more === true && f.ok === true && (p instanceof BatchQueue || p instanceof WatchQueue)) {
+        p.push(f.value);
+        return null;
+      }
+      this.#pending.delete(id);
+      p.settle(f);
+    }
+    return null;
   }
 
   /** An open, authenticated socket: reuses, or reconnects with backoff until `deadline`. */
@@ -566,13 +589,19 @@ export class WsTransport implements Transport {
         s.send(frames[0]);
         return;
       }
+      // To a server that takes them, { batch: [...] } (answered by one array frame), else a bare array.
+      const head = this.#batch ? BATCH_KEY : null;
+      const overhead = 5 + (head === null ? 0 : head.byteLength); // the largest array header, and the key
       let batch: Uint8Array[] = [];
-      let size = 5; // the largest array header
+      let size = overhead;
       const send = () => {
         if (batch.length === 1) s.send(batch[0]);
-        else if (batch.length > 1) s.send(concatBytes([arrayHeader(batch.length), ...batch]));
+        else if (batch.length > 1) {
+          const header = arrayHeader(batch.length);
+          s.send(concatBytes(head === null ? [header, ...batch] : [head, header, ...batch]));
+        }
         batch = [];
-        size = 5;
+        size = overhead;
       };
       for (const f of frames) {
         if (batch.length > 0 && size + f.byteLength > this.#frameLimit) send();

@@ -181,6 +181,49 @@ export class Executor {
     }, (e) => this.#failed(req, t0, e, source));
   }
 
+  /**
+   * Runs one `{ op, args }` request (or, with `atomic`, `{ atomic: true,
+   * ops, checks? }`) now, and never waits for the disk: the caller waits
+   * once for a whole batch with {@linkcode durable}. `wrote`: whether it
+   * wrote. Counted in the metrics when it ran.
+   */
+  runNow(req: unknown, atomic: boolean, source?: Source): { reply: WireReply; wrote: boolean } {
+    const m = this.#monitor;
+    const t0 = m === null ? 0 : now();
+    try {
+      if (atomic) {
+        const ops = own(req, "ops");
+        const value = this.#atomic(ops, own(req, "checks"));
+        const wrote = (ops as unknown[]).some((o) => isWrite(own(o, "op") as string));
+        if (m !== null) this.observe("atomic", t0, null);
+        return { reply: { ok: true, value }, wrote };
+      }
+      const r = this.#call(req);
+      if (m !== null) m.op(m.metrics.slot(own(req, "op")), undefined, t0, null);
+      return { reply: { ok: true, value: r.value }, wrote: r.wrote };
+    } catch (e) {
+      return {
+        reply: atomic ? this.#failed(undefined, t0, e, source, "atomic") : this.#failed(req, t0, e, source),
+        wrote: false,
+      };
+    }
+  }
+
+  /**
+   * What replies to requests run by {@linkcode runNow} wait for: `null` when
+   * they may go at once, else the fsync that makes what they did or saw
+   * durable (`sync: "always"`; `wrote`: one of them wrote). One wait covers
+   * a whole batch; if that fsync fails, none of its replies may say ok.
+   * Counted as in flight until it settles, so a shutdown waits for it.
+   */
+  durable(wrote: boolean): Promise<void> | null {
+    return this.#mustWait(wrote)
+      ? this.#guard(() => this.#db!.flush(), (e) => {
+        throw e;
+      })
+      : null;
+  }
+
   /** The reply to a request that failed, counted (and told with `--verbose`). */
   #failed(req: unknown, t0: number, e: unknown, source?: Source, label?: string): WireReply {
     const error = this.wireError(e);
@@ -246,20 +289,25 @@ export class Executor {
     }, (e) => [shape({ ok: false, error: this.wireError(e) })]);
   }
 
+  /** Applies an atomic batch (the checks, then all ops or none) and returns every result; throws what failed. */
+  #atomic(ops: unknown, checks: unknown): unknown {
+    if (!Array.isArray(ops)) {
+      throw new ProtocolError(`An atomic request needs "ops": an array of { op, args }, got ${describe(ops)}`);
+    }
+    const db = this.#db;
+    if (db === null) throw this.#loading();
+    // The op table checks each entry (own properties only, so never a prototype's "op").
+    return db.atomic({ ops, checks: checks as Check[] | undefined });
+  }
+
   /** Runs `{ atomic: true, checks?, ops }`: the checks, then all ops or none; answered with every result. */
   runAtomic(ops: unknown, checks?: unknown, source?: Source): WireReply | Promise<WireReply> {
     const t0 = this.#monitor === null ? 0 : now();
     let value: unknown;
     let wrote: boolean;
     try {
-      if (!Array.isArray(ops)) {
-        throw new ProtocolError(`An atomic request needs "ops": an array of { op, args }, got ${describe(ops)}`);
-      }
-      const db = this.#db;
-      if (db === null) throw this.#loading();
-      // The op table checks each entry (own properties only, so never a prototype's "op").
-      value = db.atomic({ ops, checks: checks as Check[] | undefined });
-      wrote = ops.some((o) => isWrite(own(o, "op") as string));
+      value = this.#atomic(ops, checks);
+      wrote = (ops as unknown[]).some((o) => isWrite(own(o, "op") as string));
     } catch (e) {
       return this.#failed(undefined, t0, e, source, "atomic");
     }

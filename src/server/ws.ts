@@ -32,7 +32,7 @@
  */
 
 import type { WSContext, WSEvents } from "hono/ws";
-import { decode, encode } from "../wire/codec.ts";
+import { arrayHeader, concatBytes, decode, encode } from "../wire/codec.ts";
 import { AuthError, ProtocolError, TooLargeError } from "../errors.ts";
 import {
   AUTH_FRAME_BYTES,
@@ -98,6 +98,25 @@ type Id = number | string | null;
 
 /** How long a client closed for its output may still read what was sent, and why, before its connection is cut. */
 const TERMINATE_AFTER_MS = 5000;
+
+/**
+ * Largest array frame of batched replies; past it the next replies start
+ * another frame, so a batch of large answers never needs a frame much
+ * larger than its largest answer (clients' runtimes cap frames: Deno at 64 MiB).
+ */
+const BATCH_REPLY_BYTES = 16 * 1024 * 1024;
+
+/** Replies of a batch encoded and waiting to leave as one frame: their ids, bytes, and whether their requests wrote. */
+interface Chunk {
+  ids: Id[];
+  parts: Uint8Array[];
+  bytes: number;
+  wrote: boolean;
+}
+
+function newChunk(): Chunk {
+  return { ids: [], parts: [], bytes: 0, wrote: false };
+}
 
 /** While streaming, a socket with more than this queued waits before the next batch. */
 const HIGH_WATER = 4 * 1024 * 1024;
@@ -299,6 +318,8 @@ export class ServerSocket {
   #watches = new Map<Id, Watch>();
   /** Bytes the socket held unsent after our last send (see {@linkcode #mayBeFull}). */
   #queued = 0;
+  /** Bytes of batched replies waiting for an fsync before they may be sent (see {@linkcode #answer}). */
+  #held = 0;
   #assembly: Assembly | null = null;
   #source: Source;
   #monitor: Monitor | null;
@@ -445,8 +466,115 @@ export class ServerSocket {
       }
       return;
     }
+    // A batch (to a server whose hello says batch: true): { batch: [requests] },
+    // run as one unit and answered with ONE frame, an array of the replies.
+    const batch = own(frame, "batch");
+    if (batch !== undefined && own(frame, "id") === undefined) {
+      if (Array.isArray(batch)) return this.#batch(batch);
+      this.#fail(
+        null,
+        new ProtocolError("A batch frame is { batch: [{ id, op, args }, …] }: send the requests in an array"),
+      );
+      return;
+    }
     if (own(frame, "part") !== undefined) return this.#part(frame);
     this.#one(frame);
+  }
+
+  /**
+   * `{ batch: [requests] }`: the plain requests (`{ id, op, args }` and
+   * atomic batches) run one after another now, each reply encoded as it is
+   * made; the replies leave together as one array frame once what they did
+   * or saw is durable (one fsync wait in `sync: "always"`). Any other
+   * element (a streamed call, a watch, a cancel or credit, an auth, a
+   * malformed one) first sends what came before it, then is handled as if
+   * it had come alone, so requests still run in the order they were sent.
+   * Replies past {@linkcode #chunkBytes} go in a further array frame, so
+   * no frame is larger than the output limit allows.
+   */
+  #batch(reqs: unknown[]): void {
+    let chunk = newChunk();
+    for (const f of reqs) {
+      // A request of the batch may have closed the socket (an auth frame, a bad request, the output limit).
+      if (this.#state === "closed") return;
+      const id = idOf(f);
+      const op = own(f, "op");
+      const atomic = own(f, "atomic") === true;
+      // What #request would run at once, as it does (anything else goes there).
+      const plain = typeof op === "string"
+        ? op !== "auth"
+        : op === undefined && atomic && own(f, "cancel") === undefined && own(f, "watch") === undefined &&
+          own(f, "credit") === undefined;
+      if (plain && id !== null && this.#assembly === null && own(f, "stream") === undefined) {
+        this.#requests++;
+        const r = this.#o.executor.runNow(f, atomic, this.#source);
+        const bytes = this.#encodeReply(id, r.reply);
+        if (chunk.bytes > 0 && chunk.bytes + bytes.byteLength > this.#chunkBytes()) {
+          this.#answer(chunk);
+          chunk = newChunk();
+        }
+        chunk.ids.push(id);
+        chunk.parts.push(bytes);
+        chunk.bytes += bytes.byteLength;
+        chunk.wrote ||= r.wrote;
+        continue;
+      }
+      this.#answer(chunk);
+      chunk = newChunk();
+      if (Array.isArray(f) || own(f, "part") !== undefined) {
+        this.#fail(id, new ProtocolError("A batch holds requests { id, op, args }, not parts or arrays"));
+      } else {
+        this.#one(f);
+      }
+    }
+    this.#answer(chunk);
+  }
+
+  /**
+   * The most bytes of replies one array frame carries: half the output
+   * limit (so one frame alone never closes a socket that reads), at most
+   * {@linkcode BATCH_REPLY_BYTES}.
+   */
+  #chunkBytes(): number {
+    return Math.min(BATCH_REPLY_BYTES, Math.max(1, Math.floor(this.#o.maxOutputBytes / 2)));
+  }
+
+  /**
+   * Sends a chunk of batched replies once what they did or saw is durable.
+   * Replies held for an fsync count against the output limit like unsent
+   * ones: past it, the socket is closed (a batch of large reads must not
+   * pile up in memory while the disk catches up).
+   */
+  #answer(chunk: Chunk): void {
+    if (chunk.parts.length === 0 || this.#state === "closed") return;
+    const wait = this.#o.executor.durable(chunk.wrote);
+    if (wait === null) {
+      this.#sendChunk(chunk.parts);
+      return;
+    }
+    this.#held += chunk.bytes;
+    if (this.#held > this.#o.maxOutputBytes) {
+      this.close(
+        CLOSE_OUTPUT_LIMIT,
+        `Output limit exceeded: ${this.#held} bytes of replies waited for the disk (limit ${this.#o.maxOutputBytes}); send fewer reads per batch or raise --max-output-bytes`,
+      );
+      return;
+    }
+    wait.then(() => {
+      this.#held -= chunk.bytes;
+      this.#sendChunk(chunk.parts);
+    }, (e) => {
+      // The fsync failed: no write of the batch may be acknowledged.
+      this.#held -= chunk.bytes;
+      const error = this.#o.executor.wireError(e);
+      this.#sendChunk(chunk.ids.map((id) => encode({ id, ok: false, error })));
+    });
+  }
+
+  /** Sends encoded replies as one frame: the reply itself when there is one, else an array of them. */
+  #sendChunk(parts: Uint8Array[]): void {
+    if (parts.length === 1) this.#push(parts[0]);
+    else this.#push(concatBytes([arrayHeader(parts.length), ...parts]));
   }
 
   #isClosed(): boolean {
@@ -517,6 +645,8 @@ export class ServerSocket {
       maxOutputBytes: this.#o.maxOutputBytes,
       // Frames may be arrays of requests (what the client sends for the calls of one tick).
       pipeline: true,
+      // Frames may be { batch: [requests] }, answered by one array frame of replies.
+      batch: true,
     };
   }
 
@@ -669,6 +799,11 @@ export class ServerSocket {
   /** Sends a reply frame, or a TOO_LARGE error in its place when it alone exceeds the output limit. */
   #reply(id: Id, reply: WireReply): void {
     if (this.#state === "closed" || this.#ctx === null) return;
+    this.#push(this.#encodeReply(id, reply));
+  }
+
+  /** A reply frame's bytes; a TOO_LARGE error in its place when it alone exceeds the output limit. */
+  #encodeReply(id: Id, reply: WireReply): Uint8Array {
     let bytes: Uint8Array;
     try {
       bytes = encode(reply.ok ? { id, ok: true, value: reply.value } : { id, ok: false, error: reply.error });
@@ -682,7 +817,7 @@ export class ServerSocket {
       );
       bytes = encode({ id, ok: false, error: this.#o.executor.wireError(e) });
     }
-    this.#push(bytes);
+    return bytes;
   }
 
   /** Hands one frame to the runtime; closes the socket when it was dropped or output piles up. */
