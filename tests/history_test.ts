@@ -10,7 +10,7 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type Change, type Client, connect, ResetError } from "../client.ts";
 import { Database, ValidationError } from "../mod.ts";
-import { startServer, tempDir, webSocket } from "./server_process.ts";
+import { sseEvents, startServer, tempDir, webSocket } from "./server_process.ts";
 
 /** Takes batches from `stream` until one has LSN `lsn` (bounded). */
 async function takeUntil(stream: AsyncIterator<Change[]>, lsn: number): Promise<Change[]> {
@@ -239,19 +239,5 @@ describe("a durable directory keeps its history id", () => {
 /** The `id:` of the first `count` events of an event stream. */
 async function eventIds(res: Response, count: number): Promise<string[]> {
   assert.equal(res.status, 200);
-  const ids: string[] = [];
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (ids.length < count) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buf += value;
-    for (let end = buf.indexOf("\n\n"); end >= 0 && ids.length < count; end = buf.indexOf("\n\n")) {
-      const id = /^id: (.*)$/m.exec(buf.slice(0, end));
-      if (id !== null) ids.push(id[1]);
-      buf = buf.slice(end + 2);
-    }
-  }
-  await reader.cancel();
-  return ids;
+  return (await sseEvents(res, count)).map((e) => e.id!);
 }
