@@ -10,7 +10,7 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type Change, type Client, connect, ResetError } from "../client.ts";
 import { Database, ValidationError } from "../mod.ts";
-import { sseEvents, startServer, tempDir, webSocket } from "./server_process.ts";
+import { type ServerProcess, sseEvents, startServer, tempDir, webSocket } from "./server_process.ts";
 
 /** Takes batches from `stream` until one has LSN `lsn` (bounded). */
 async function takeUntil(stream: AsyncIterator<Change[]>, lsn: number): Promise<Change[]> {
@@ -36,13 +36,26 @@ async function writes(url: string, n: number): Promise<number> {
   }
 }
 
+/**
+ * Kills `server` (no goodbye) and starts a new memory-only one on its port,
+ * with a watcher (`keeper`, closed by the caller) so that its feed records
+ * from LSN 0: "after LSN N" is then a position it can serve — the case where
+ * a resume would otherwise go on silently from another history.
+ */
+async function restartMemory(server: ServerProcess): Promise<{ server: ServerProcess; keeper: Client }> {
+  await server.kill();
+  const next = await startServer(["--memory"], { port: server.port });
+  const keeper = await connect(next.http);
+  await keeper.watch().ready();
+  return { server: next, keeper };
+}
+
 describe("a memory-only server restarted: resuming watchers get RESET, never a silent gap", () => {
   for (const transport of ["ws", "http"] as const) {
     it(`client.watch over ${transport}`, async () => {
       let server = await startServer(["--memory"]);
-      const port = server.port;
       let client: Client | null = null;
-      let other: Client | null = null;
+      let keeper: Client | null = null;
       try {
         const url = transport === "ws" ? server.ws : server.http;
         const http = server.http;
@@ -58,13 +71,7 @@ describe("a memory-only server restarted: resuming watchers get RESET, never a s
 
         // Killed (no goodbye), and a new memory-only server on the same port
         // passes the LSN the watcher saw before the watcher asks again.
-        await server.kill();
-        server = await startServer(["--memory"], { port });
-        // Another watcher of the new server: its feed records from LSN 0, so
-        // that "after LSN 5" is a position it can serve — the silent case.
-        other = await connect(http);
-        const keep = other.watch();
-        await keep.ready();
+        ({ server, keeper } = await restartMemory(server));
         const now = await writes(http, before + 3);
         assert.ok(now > before);
         await assert.rejects(stream.next(), (e: unknown) => {
@@ -84,7 +91,7 @@ describe("a memory-only server restarted: resuming watchers get RESET, never a s
         assert.deepStrictEqual([c.lsn, c.type, (c as { key?: unknown }).key], [now + 1, "set", "after"]);
         await fresh.return();
       } finally {
-        await other?.close();
+        await keeper?.close();
         await client?.close();
         await server.stop();
       }
@@ -93,15 +100,11 @@ describe("a memory-only server restarted: resuming watchers get RESET, never a s
 
   it("a resume without a history id (an older client) behaves as before", async () => {
     let server = await startServer(["--memory"]);
-    const port = server.port;
     try {
       await writes(server.http, 2);
-      await server.kill();
-      server = await startServer(["--memory"], { port });
+      let keeper: Client;
+      ({ server, keeper } = await restartMemory(server));
       const client = await connect(server.ws, { WebSocket: await webSocket() });
-      // A memory-only feed records while someone watches: this one keeps LSNs 1.. resumable.
-      const keep = client.watch();
-      await keep.ready();
       const now = await writes(server.http, 5);
       // The position alone is taken as this server's: today's behaviour, no RESET.
       const old = client.watch({ from: 3 });
@@ -115,7 +118,7 @@ describe("a memory-only server restarted: resuming watchers get RESET, never a s
       assert.equal(await same.ready(), 3);
       await same.return();
       await assert.rejects(client.watch({ from: 3, history: "0".repeat(32) }).ready(), ResetError);
-      await keep.return();
+      await keeper.close();
       await client.close();
     } finally {
       await server.stop();
@@ -126,19 +129,14 @@ describe("a memory-only server restarted: resuming watchers get RESET, never a s
 describe("SSE: Last-Event-ID carries the history", () => {
   it("an EventSource resuming on a restarted memory-only server gets 410 RESET; a bare LSN resumes as before", async () => {
     let server = await startServer(["--memory"]);
-    const port = server.port;
     try {
       const res = await fetch(`${server.http}/v1/watch`);
       await writes(server.http, 2);
       const ids = await eventIds(res, 4); // ready, then LSNs 1 to 3
       const last = ids[3];
       assert.match(last, /^[0-9a-f]{32}:3$/);
-      await server.kill();
-      server = await startServer(["--memory"], { port });
-      // A memory-only feed records while someone watches: this one keeps LSNs 1.. resumable.
-      const client = await connect(server.http);
-      const keep = client.watch();
-      await keep.ready();
+      let keeper: Client;
+      ({ server, keeper } = await restartMemory(server));
       await writes(server.http, 6);
       const reset = await fetch(`${server.http}/v1/watch`, { headers: { "last-event-id": last } });
       assert.equal(reset.status, 410);
@@ -151,8 +149,7 @@ describe("SSE: Last-Event-ID carries the history", () => {
       const got = await eventIds(bare, 2);
       assert.match(got[1], /^[0-9a-f]{32}:4$/);
       assert.notEqual(got[1].split(":")[0], last.split(":")[0]);
-      await keep.return();
-      await client.close();
+      await keeper.close();
     } finally {
       await server.stop();
     }
