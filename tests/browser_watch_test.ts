@@ -33,12 +33,12 @@ const WATCHER = (server: string, ws: string) =>
     const sseDone = new Promise((resolve, reject) => {
       const events = new EventSource(url);
       events.addEventListener("ready", (e) => {
-        viaSse.push({ ready: Number(e.lastEventId) });
+        viaSse.push({ ready: Number(e.lastEventId.split(":").pop()) }); // id: "<history>:<lsn>"
         sseReady();
       });
       events.onmessage = (e) => {
         const batch = JSON.parse(e.data);
-        for (const c of batch.changes) viaSse.push({ id: Number(e.lastEventId), type: c.type, key: c.key, value: c.value });
+        for (const c of batch.changes) viaSse.push({ id: Number(e.lastEventId.split(":").pop()), type: c.type, key: c.key, value: c.value });
         if (batch.changes.some((c) => c.key === "done")) {
           events.close();
           resolve();

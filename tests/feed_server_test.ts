@@ -21,7 +21,7 @@ import {
 } from "../client.ts";
 import { encode } from "../src/wire/codec.ts";
 import { Model, NAMES, randomOp, type Readable, readState, rng } from "./fixtures/feed_model.ts";
-import { rawSocket, startServer, tempDir, webSocket } from "./server_process.ts";
+import { rawSocket, sseEvents as events, startServer, tempDir, webSocket } from "./server_process.ts";
 
 const PW = "feed-pw";
 
@@ -171,7 +171,14 @@ describe("change feed over the wire: slow consumers, resets, bad input", () => {
       await raw.next();
       // Credit for one batch only, never granted more until the end.
       raw.ws.send(encode({ id: 7, watch: {}, credit: 1 }));
-      assert.deepStrictEqual(await raw.next(), { ok: true, more: true, id: 7, value: { lsn: 0, changes: [] } });
+      const first = await raw.next() as { value: { history: string } };
+      assert.match(first.value.history, /^[0-9a-f]{32}$/);
+      assert.deepStrictEqual(first, {
+        ok: true,
+        more: true,
+        id: 7,
+        value: { lsn: 0, changes: [], history: first.value.history },
+      });
       const c = await connect(server.http);
       const d = await c.createDict("d");
       assert.equal(((await raw.next()) as { value: { lsn: number } }).value.lsn, 1);
@@ -303,32 +310,6 @@ describe("change feed over the wire: slow consumers, resets, bad input", () => {
   });
 });
 
-/** The events of a `text/event-stream` body, read until `count` data events (or the end). */
-async function events(res: Response, count: number): Promise<{ id?: string; event?: string; data: string }[]> {
-  const out: { id?: string; event?: string; data: string }[] = [];
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (out.length < count) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buf += value;
-    for (let end = buf.indexOf("\n\n"); end >= 0 && out.length < count; end = buf.indexOf("\n\n")) {
-      const e: { id?: string; event?: string; data: string } = { data: "" };
-      for (const line of buf.slice(0, end).split("\n")) {
-        const [field, ...rest] = line.split(":");
-        const v = rest.join(":").replace(/^ /, "");
-        if (field === "id") e.id = v;
-        else if (field === "event") e.event = v;
-        else if (field === "data") e.data = v;
-      }
-      buf = buf.slice(end + 2);
-      if (e.data !== "") out.push(e);
-    }
-  }
-  await reader.cancel();
-  return out;
-}
-
 describe("GET /v1/watch: Server-Sent Events", () => {
   it("watch tokens: valid until they expire, for the password that issued them only", async () => {
     const { TOKEN_TTL_MS, WatchTokens } = await import("../src/server/watch.ts");
@@ -345,7 +326,7 @@ describe("GET /v1/watch: Server-Sent Events", () => {
     assert.match((await tokens.check(`${(now * 2).toString(36)}.${mac}`, now))!.message, /not valid/);
   });
 
-  it("id is the LSN, Last-Event-ID resumes, values are tagged JSON; auth by header or token", async () => {
+  it("id is <history>:<LSN>, Last-Event-ID resumes, values are tagged JSON; auth by header or token", async () => {
     const server = await startServer(["--memory", "--password", PW]);
     const auth = { authorization: `Bearer ${PW}` };
     try {
@@ -360,22 +341,27 @@ describe("GET /v1/watch: Server-Sent Events", () => {
       assert.equal(res.status, 200);
       assert.equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
       const got = await events(res, 3);
+      const h = (await c.stats()).historyId;
+      assert.match(h, /^[0-9a-f]{32}$/);
       assert.deepStrictEqual(got, [
-        { id: "1", event: "ready", data: '{"lsn":1}' },
+        { id: `${h}:1`, event: "ready", data: `{"lsn":1,"history":"${h}"}` },
         {
-          id: "2",
+          id: `${h}:2`,
           data:
             '{"lsn":2,"changes":[{"lsn":2,"collection":"d","kind":"dict","type":"set","key":"a","value":{"$bigint":"1"}}]}',
         },
         {
-          id: "3",
+          id: `${h}:3`,
           data:
             '{"lsn":3,"changes":[{"lsn":3,"collection":"d","kind":"dict","type":"set","key":"b","value":{"$bytes":"AQI="}}]}',
         },
       ]);
       // An EventSource reconnecting sends the last id it saw.
-      const again = await fetch(`${server.http}/v1/watch`, { headers: { ...auth, "last-event-id": "2" } });
-      assert.deepStrictEqual((await events(again, 2)).map((e) => e.id), ["2", "3"]);
+      const again = await fetch(`${server.http}/v1/watch`, { headers: { ...auth, "last-event-id": `${h}:2` } });
+      assert.deepStrictEqual((await events(again, 2)).map((e) => e.id), [`${h}:2`, `${h}:3`]);
+      // A bare LSN (an older client's id) still resumes, as this history's.
+      const bare = await fetch(`${server.http}/v1/watch`, { headers: { ...auth, "last-event-id": "2" } });
+      assert.deepStrictEqual((await events(bare, 2)).map((e) => e.id), [`${h}:2`, `${h}:3`]);
       // Unauthenticated: 401. A token from an authenticated call opens the stream (and nothing else).
       const none = await fetch(`${server.http}/v1/watch`);
       assert.equal(none.status, 401);
@@ -384,7 +370,7 @@ describe("GET /v1/watch: Server-Sent Events", () => {
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/v1\/watch\?collections=d&from=2&token=[0-9a-z]+\.[\w-]{43}$/);
       const byToken = await fetch(url);
       assert.equal(byToken.status, 200);
-      assert.deepStrictEqual((await events(byToken, 2)).map((e) => e.id), ["2", "3"]);
+      assert.deepStrictEqual((await events(byToken, 2)).map((e) => e.id), [`${h}:2`, `${h}:3`]);
       const token = new URL(url).searchParams.get("token")!;
       const forged = token.slice(0, -2) + (token.endsWith("AA") ? "BB" : "AA");
       const bad = await fetch(`${server.http}/v1/watch?token=${forged}`);
@@ -404,6 +390,9 @@ describe("GET /v1/watch: Server-Sent Events", () => {
         ["?from=abc", auth, 400, "PROTOCOL"],
         ["?from=99", auth, 400, "VALIDATION"],
         ["", { ...auth, "last-event-id": "99" }, 410, "RESET"],
+        ["", { ...auth, "last-event-id": `${"0".repeat(32)}:2` }, 410, "RESET"],
+        ["?from=00000000000000000000000000000000:2", auth, 410, "RESET"],
+        ["", { ...auth, "last-event-id": "a:b:2" }, 400, "PROTOCOL"],
         ["?colections=d", auth, 400, "PROTOCOL"],
       ];
       for (const [query, headers, status, code] of cases) {
@@ -426,7 +415,9 @@ describe("GET /v1/watch: Server-Sent Events", () => {
       const local = await fetch(`${server.http}/v1/watch`, { headers: { origin: "http://localhost:5173" } });
       assert.equal(local.status, 200);
       assert.equal(local.headers.get("access-control-allow-origin"), "http://localhost:5173");
-      assert.deepStrictEqual(await events(local, 1), [{ id: "0", event: "ready", data: '{"lsn":0}' }]);
+      const [ready] = await events(local, 1);
+      const h = ready.id!.split(":")[0];
+      assert.deepStrictEqual(ready, { id: `${h}:0`, event: "ready", data: `{"lsn":0,"history":"${h}"}` });
       // The token route answers an empty token: none is needed.
       const t = await fetch(`${server.http}/v1/watch/token`, { method: "POST" });
       assert.deepStrictEqual(await t.json(), { ok: true, value: { token: "", expiresAt: null } });

@@ -175,3 +175,32 @@ export async function rawSocket(url: string): Promise<{
       }),
   };
 }
+
+/** The events of a `text/event-stream` body, read until `count` data events (or the end). */
+export async function sseEvents(
+  res: Response,
+  count: number,
+): Promise<{ id?: string; event?: string; data: string }[]> {
+  const out: { id?: string; event?: string; data: string }[] = [];
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (out.length < count) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buf += value;
+    for (let end = buf.indexOf("\n\n"); end >= 0 && out.length < count; end = buf.indexOf("\n\n")) {
+      const e: { id?: string; event?: string; data: string } = { data: "" };
+      for (const line of buf.slice(0, end).split("\n")) {
+        const [field, ...rest] = line.split(":");
+        const v = rest.join(":").replace(/^ /, "");
+        if (field === "id") e.id = v;
+        else if (field === "event") e.event = v;
+        else if (field === "data") e.data = v;
+      }
+      buf = buf.slice(end + 2);
+      if (e.data !== "") out.push(e);
+    }
+  }
+  await reader.cancel();
+  return out;
+}

@@ -191,6 +191,31 @@ export class Database {
   }
 
   /**
+   * The id of this database's history of LSNs: made at random when the
+   * history starts (each memory-only open; a new directory) and kept in
+   * the directory (`<dir>/HISTORY`) as long as its LSNs continue. An LSN
+   * means a write only together with it: a memory-only database that
+   * restarts counts from 0 again under a new id. Pass it with `from` as
+   * `watch({ from, history })` to resume safely across processes — another
+   * history is then `ResetError`, never changes that do not follow.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database, ResetError } from "@cyberdb/core";
+   * const db = await Database.open();
+   * db.createDict("d").set("a", 1);
+   * const seen = { history: db.historyId, from: db.lsn };
+   * const other = await Database.open(); // a restart: a new history, LSNs from 0
+   * other.createDict("d").set("b", 2);
+   * assert.throws(() => other.watch(seen), ResetError);
+   * ```
+   */
+  get historyId(): string {
+    return this.#feed.history;
+  }
+
+  /**
    * Runs `ops` as one transaction after verifying `checks`
    * (check-and-set): each check names a dict key or table row and the
    * version it must have (`null`: must be absent). A failed check applies
@@ -306,7 +331,7 @@ export class Database {
     if (onError !== undefined && typeof onError !== "function") {
       throw new ValidationError(`Subscribe option onError ${quote(onError)} is not a function`);
     }
-    const cursor = this.#feed.open(options, ["collections", "from", "durable", "onError"]);
+    const cursor = this.#feed.open(options, ["collections", "from", "durable", "history", "onError"]);
     return subscribeCursor(cursor, fn, onError as ((e: CyberDBError) => void) | undefined);
   }
 
@@ -364,6 +389,7 @@ export class Database {
     const error = this.#e.storageError;
     return {
       durableLsn: this.#p === null ? this.#e.lsn : this.#p.durableLsn,
+      historyId: this.#feed.history,
       sync: this.#options.sync ?? "interval",
       storage: this.#p === null ? null : this.#p.storageKind,
       wal: c === null ? null : { bytes: c.walBytes, bytesSinceSnapshot: c.walBytesSinceSnapshot },

@@ -39,6 +39,7 @@ import { approxBytes, type Change, changesOf, copyChange, pkOfSchema, Underivabl
 import type { Engine, LogEntry } from "../core/engine.ts";
 import type { Persistence, WatchBuffer } from "../durable/options.ts";
 import { quote } from "../core/value.ts";
+import { isHistoryId, newHistoryId } from "../durable/history.ts";
 
 /** Options of `db.watch()` and `db.subscribe()`. */
 export interface WatchOptions {
@@ -51,6 +52,13 @@ export interface WatchOptions {
   from?: number;
   /** Deliver a batch only once its write is on disk (memory-only: at once). Default `false`. */
   durable?: boolean;
+  /**
+   * The history `from` belongs to (`db.historyId` when that LSN was read).
+   * When it is not this database's, `from` names another write than the
+   * one seen here (a memory-only database restarted, a directory replaced):
+   * `ResetError`. Without it, `from` is taken as this history's.
+   */
+  history?: string;
 }
 
 /** Options of {@linkcode Database.subscribe}: {@linkcode WatchOptions}, and where errors go. */
@@ -92,6 +100,7 @@ function checkOptions(
   lsn: number,
   exists: (name: string) => boolean,
   allowed: readonly string[],
+  history: string,
 ): { filter: Set<string> | null; from: number; durable: boolean } {
   if (options === undefined) return { filter: null, from: lsn, durable: false };
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
@@ -113,6 +122,7 @@ function checkOptions(
       `Watch option from ${quote(from)} is not an LSN: pass a non-negative integer such as db.lsn, or leave it out`,
     );
   }
+  checkHistory(o.history, from, history, lsn);
   if (from !== undefined && from > lsn) {
     throw new ValidationError(
       `Watch option from ${from} is beyond the last LSN ${lsn}: pass an LSN this database has reached (db.lsn)`,
@@ -146,6 +156,26 @@ function checkOptions(
     }
   }
   return { filter, from: (from as number | undefined) ?? lsn, durable: o.durable === true };
+}
+
+/**
+ * Checks the `history` a resume names against this database's: another
+ * history's LSN says nothing about this one's writes (Redis's PSYNC with a
+ * changed replication id forces a full resync, for the same reason).
+ */
+function checkHistory(given: unknown, from: unknown, history: string, lsn: number): void {
+  if (given === undefined) return;
+  if (!isHistoryId(given)) {
+    throw new ValidationError(
+      `Watch option history ${quote(given)} is not a history id: pass the historyId the LSN in from was read with`,
+    );
+  }
+  if (from === undefined || given === history) return;
+  throw new ResetError(
+    `Cannot resume after LSN ${from} of history ${quote(given)}: this database's history is ${quote(history)} ` +
+      "(it restarted without its data, or its directory was replaced), so its LSNs name other writes; " +
+      `read the data again and watch from db.lsn (${lsn})`,
+  );
 }
 
 /**
@@ -184,6 +214,11 @@ export class FeedCursor {
   #feed: Feed;
   #position: number;
   #waiters: (() => void)[] = [];
+
+  /** The id of the history its LSNs belong to (`db.historyId`). */
+  get history(): string {
+    return this.#feed.history;
+  }
 
   /** @internal Made by the feed. */
   constructor(feed: Feed, filter: Set<string> | null, from: number, durable: boolean) {
@@ -303,18 +338,23 @@ export class Feed {
   #active = false;
   #linger: unknown = null;
   #scheduler: Scheduler;
+  /** The id of the history of LSNs this feed serves (see `durable/history.ts`). */
+  readonly history: string;
 
   /**
    * The feed of `engine`; `persistence` (or `null` in memory) tells
    * durability and reads the log; `scheduler` runs its one timer (a Durable
-   * Object's alarm-backed one lets the object hibernate).
+   * Object's alarm-backed one lets the object hibernate); `history` is the
+   * id of the history its LSNs belong to (the directory's, or a new one).
    */
   constructor(
     engine: Engine,
     persistence: Persistence | null,
     buffer: WatchBuffer = {},
     scheduler: Scheduler = systemScheduler(),
+    history: string = persistence?.historyId ?? newHistoryId(),
   ) {
+    this.history = history;
     this.#e = engine;
     this.#scheduler = scheduler;
     this.#p = persistence;
@@ -634,9 +674,15 @@ export class Feed {
    * first (the cursor's `poll` answers `null` meanwhile, and `wait`
    * resolves when they are there or the cursor failed).
    */
-  open(options: unknown, allowed: readonly string[] = ["collections", "from", "durable"]): FeedCursor {
+  open(options: unknown, allowed: readonly string[] = ["collections", "from", "durable", "history"]): FeedCursor {
     if (this.#closed) throw new ClosedError("The database is closed: open it again to watch it");
-    const { filter, from, durable } = checkOptions(options, this.#e.lsn, (n) => this.#e.collections.has(n), allowed);
+    const { filter, from, durable } = checkOptions(
+      options,
+      this.#e.lsn,
+      (n) => this.#e.collections.has(n),
+      allowed,
+      this.history,
+    );
     const c = new FeedCursor(this, filter, from, durable);
     // Recording from here on (if it was not): what came before is in the log.
     this.#activate();

@@ -217,6 +217,16 @@ export abstract class Session {
   }
 
   /**
+   * The id of the server's history of LSNs (`db.historyId` remotely, read
+   * from `stats()`): a `--memory` server that restarted, or a server on a
+   * fresh directory, has another one, and its LSNs name other writes. `""`
+   * from a server too old to tell. A watch's stream carries it as `history`.
+   */
+  async historyId(): Promise<string> {
+    return (await this.stats()).historyId ?? "";
+  }
+
+  /**
    * What the server's database tells about itself (`db.stats` remotely,
    * Redis's `INFO`): the same shape as the embedded `db.stats()` — LSNs,
    * collections and items by kind with approximate sizes, sync mode,

@@ -15,14 +15,7 @@
  * @module
  */
 
-import {
-  ClosedError,
-  ConnectionError,
-  type CyberDBError,
-  errorFromCode,
-  LaggedError,
-  ValidationError,
-} from "../errors.ts";
+import { ClosedError, ConnectionError, CyberDBError, errorFromCode, LaggedError, ValidationError } from "../errors.ts";
 import type { Change } from "../core/change.ts";
 import { quote } from "../core/value.ts";
 import { fromJsonValue } from "../wire/json.ts";
@@ -37,6 +30,11 @@ export interface RemoteWatchOptions {
   from?: number;
   /** Only writes on the server's disk (a server in `sync: "always"` sends only those anyway). */
   durable?: boolean;
+  /**
+   * The server history `from` belongs to (a stream's `history` when its
+   * `lsn` was read): a server with another history answers `RESET`.
+   */
+  history?: string;
 }
 
 /** Options of `client.subscribe()`: {@linkcode RemoteWatchOptions}, and where the error that ends it goes. */
@@ -57,6 +55,8 @@ export interface WatchValue {
   lsn: number;
   /** The commit's changes. */
   changes: Change[];
+  /** In the first value: the id of the server's history of LSNs (servers since stop 17). */
+  history?: string;
 }
 
 /** One watch on one connection, as a transport runs it. */
@@ -74,15 +74,22 @@ export function checkRemoteWatchOptions(options: unknown): RemoteWatchOptions {
   if (options === undefined) return {};
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
     throw new ValidationError(
-      `Watch options ${quote(options)} are not an object: pass { collections?, from?, durable? } or leave them out`,
+      `Watch options ${
+        quote(options)
+      } are not an object: pass { collections?, from?, durable?, history? } or leave them out`,
     );
   }
   for (const k of Object.keys(options)) {
-    if (k !== "collections" && k !== "from" && k !== "durable") {
-      throw new ValidationError(`Watch option ${quote(k)} is unknown: use "collections", "from", "durable"`);
+    if (k !== "collections" && k !== "from" && k !== "durable" && k !== "history") {
+      throw new ValidationError(`Watch option ${quote(k)} is unknown: use "collections", "from", "durable", "history"`);
     }
   }
-  const { from, durable, collections } = options as RemoteWatchOptions;
+  const { from, durable, collections, history } = options as RemoteWatchOptions;
+  if (history !== undefined && !(typeof history === "string" && /^[A-Za-z0-9_-]{1,64}$/.test(history))) {
+    throw new ValidationError(
+      `Watch option history ${quote(history)} is not a history id: pass a stream's history, or leave it out`,
+    );
+  }
   if (durable !== undefined && typeof durable !== "boolean") {
     throw new ValidationError(`Watch option durable ${quote(durable)} is not a boolean: pass true or false`);
   }
@@ -260,6 +267,8 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
   /** How long to wait before asking a loading server again (doubles while it loads). */
   #loadingDelay = LOADING_RETRY_FIRST_MS;
   #position: number | undefined;
+  /** The server history `#position` belongs to (from the first value), sent back when resuming. */
+  #history: string | undefined;
   #resumed = false;
   #closed = false;
   #chain: Promise<unknown> = Promise.resolve();
@@ -271,6 +280,18 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
     this.#open = open;
     this.#options = options;
     this.#position = options.from;
+    this.#history = options.history;
+  }
+
+  /**
+   * The id of the server's history of LSNs that {@linkcode lsn} belongs to
+   * (`undefined` until the server said, or from a server that does not
+   * tell): pass it as `history` with `from` to a later watch, so that a
+   * server which restarted without its data answers `RESET` instead of
+   * going on from an LSN that names other writes.
+   */
+  get history(): string | undefined {
+    return this.#history;
   }
 
   /**
@@ -339,6 +360,8 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
     this.#loadingDelay = LOADING_RETRY_FIRST_MS;
     if (value.changes.length === 0) {
       this.#position = value.lsn;
+      // A resume with another history was refused by the server: the one it names is ours now.
+      if (typeof value.history === "string") this.#history = value.history;
       return null;
     }
     // Never twice: after a resume the server starts after the position, so this holds.
@@ -360,6 +383,9 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
     if (this.#channel === null) {
       const request: WatchRequest = { ...this.#options };
       if (this.#position !== undefined) request.from = this.#position;
+      // The history of that position, when the server told it: another server history is then RESET.
+      if (this.#position !== undefined && this.#history !== undefined) request.history = this.#history;
+      else delete request.history;
       if (this.#resumed) request.resume = true;
       try {
         this.#channel = this.#open(request);
@@ -430,6 +456,7 @@ export class RemoteChangeStream implements AsyncIterableIterator<Change[]> {
 
 /** The query string of a watch: `collections=a,b&from=N&durable=1`. */
 function watchQuery(request: RemoteWatchOptions, from: number | undefined, token: string | undefined): string {
+  const history = request.history;
   const q = new URLSearchParams();
   if (request.collections !== undefined) {
     for (const c of request.collections) {
@@ -443,7 +470,7 @@ function watchQuery(request: RemoteWatchOptions, from: number | undefined, token
     }
     q.set("collections", request.collections.join(","));
   }
-  if (from !== undefined) q.set("from", String(from));
+  if (from !== undefined) q.set("from", history === undefined ? String(from) : `${history}:${from}`);
   if (request.durable === true) q.set("durable", "1");
   if (token !== undefined && token !== "") q.set("token", token);
   const text = q.toString();
@@ -521,7 +548,11 @@ export function eventStreamChannel(
     const headers: Record<string, string> = { accept: "text/event-stream" };
     if (password !== undefined) headers.authorization = authorizationHeader(password);
     // A resume names its position as an EventSource would: the server then answers RESET when behind it.
-    if (request.resume === true && request.from !== undefined) headers["last-event-id"] = String(request.from);
+    if (request.resume === true && request.from !== undefined) {
+      headers["last-event-id"] = request.history === undefined
+        ? String(request.from)
+        : `${request.history}:${request.from}`;
+    }
     const url = `${base}/v1/watch${watchQuery(request, request.resume === true ? undefined : request.from, undefined)}`;
     const res = await fetchRetrying(url, headers, controller.signal, timeout);
     const type = (res.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
@@ -552,7 +583,8 @@ export function eventStreamChannel(
   read().catch((e) => {
     if (q.done) return;
     q.reject(
-      e instanceof ConnectionError || (e as CyberDBError)?.code !== undefined
+      // Our errors as they are; anything else (Bun's fetch errors carry a `code` too: ECONNRESET) is the connection's.
+      e instanceof CyberDBError
         ? e
         : new ConnectionError(`Watching ${base}/v1/watch failed: ${e instanceof Error ? e.message : String(e)}`),
     );
@@ -575,7 +607,11 @@ function sseEvent(text: string, q: WatchQueue): boolean {
   if (data === "") return true;
   const body = JSON.parse(data) as Record<string, unknown>;
   if (event === "ready") {
-    q.push({ lsn: body.lsn, changes: [] });
+    q.push(
+      typeof body.history === "string"
+        ? { lsn: body.lsn, changes: [], history: body.history }
+        : { lsn: body.lsn, changes: [] },
+    );
   } else if (event === "fail") {
     const e = errorFromCode(String(body.code), String(body.message));
     q.reject(e.code === "LAGGED" ? new LaggedError(e.message, { lsn: body.lsn as number | undefined }) : e);

@@ -218,6 +218,8 @@ export interface Persistence {
   readonly counters: DurabilityCounters;
   /** The kind of the storage it writes to (`Storage.kind`). */
   readonly storageKind: string;
+  /** The id of the directory's history of LSNs, kept in `<dir>/HISTORY` (see `durable/history.ts`). */
+  readonly historyId: string;
   /** Attaches (or, with `null`, detaches) the change feed's hooks. */
   setFeedHooks(hooks: FeedHooks | null): void;
   /**

@@ -6,6 +6,7 @@
  *
  * ```
  *  <dir>/LOCK                          held while open
+ *  <dir>/HISTORY                       the history id (see history.ts)
  *  <dir>/wal/<20-digit first LSN>.wal  log segments
  *  <dir>/snapshots/<20-digit LSN>.snap the newest snapshot and the one before it
  * ```
@@ -82,6 +83,7 @@ import type { WalCodec, WalRecord } from "../log/codec.ts";
 import { readWal } from "../log/reader.ts";
 import { recoverWal } from "../log/recover.ts";
 import type { WalFailureKind, WalWriter } from "../log/writer.ts";
+import { loadHistoryId } from "./history.ts";
 
 /** The WAL codec over the project's codec, so log values round-trip like every other. */
 const codec: WalCodec = { encode, decode: decodeRecordRange, encodeOpInto: encodeOpRecordInto };
@@ -231,6 +233,13 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
   const scheduler = options.scheduler ?? systemScheduler((timer) => storage.unrefTimer?.(timer));
   await storage.mkdir(dir);
   const lock = await storage.lock(joinPath(dir, "LOCK"));
+  let historyId: string;
+  try {
+    historyId = await loadHistoryId(storage, dir, log);
+  } catch (e) {
+    await lock.release();
+    throw e;
+  }
   // While recovering nothing counts as expired: the log holds every removal.
   engine.replaying = true;
   try {
@@ -309,6 +318,7 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     tracker.done();
     durable = new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, afterLsn, options, log, scheduler);
     durable.counters = counters;
+    durable.historyId = historyId;
     // Replayed records are durable but only in the log: snapshot them now, in
     // the background, so that the next open (after a crash, too) loads them
     // instead of replaying the same log again (PostgreSQL's end-of-recovery
@@ -521,6 +531,8 @@ class Durable implements Persistence {
   #feed: FeedHooks | null = null;
   /** What `db.stats()` and the server's metrics read (set by openPersistence). */
   counters: DurabilityCounters = emptyCounters();
+  /** The directory's history id (set by openPersistence). */
+  historyId = "";
 
   constructor(
     engine: Engine,

@@ -55,6 +55,8 @@ export interface RecoveryStats {
 export interface StatsFacts {
   /** The LSN up to which every write is on disk (memory-only: the last LSN). */
   durableLsn: number;
+  /** The id of the history the LSNs belong to (`db.historyId`; `""` for a bare engine). */
+  historyId: string;
   /** The sync mode the database was opened with. */
   sync: "always" | "interval" | "manual";
   /** The kind of storage (`"deno"`, `"node"`, `"memory"`, `"deno-kv"`, `"opfs"`, `"durable-object"`), or `null` in memory only. */
@@ -116,6 +118,7 @@ export interface DatabaseStats extends StatsFacts {
 function bareFacts(e: Engine): StatsFacts {
   return {
     durableLsn: e.lsn,
+    historyId: "",
     sync: "interval",
     storage: null,
     wal: null,

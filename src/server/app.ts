@@ -707,14 +707,17 @@ function timeoutOr(p: Promise<void>, ms: number): Promise<boolean> {
  *   GET /v1/watch?collections=a,b&from=N&durable=1[&token=T]     Authorization: Bearer <password>, or token=T
  *   200 text/event-stream
  *     retry: 2000
- *     id: N            event: ready     data: {"lsn":N}                       the LSN it starts after
- *     id: <lsn>        data: {"lsn":<lsn>,"changes":[…]}                       one event per commit
+ *     id: H:N          event: ready     data: {"lsn":N,"history":H}           the LSN it starts after
+ *     id: H:<lsn>      data: {"lsn":<lsn>,"changes":[…]}                       one event per commit
  *     : keepalive                                                            every 15 s while idle
  *     event: fail      data: {"code":"LAGGED","message":…,"lsn":…}            last, when it ends with an error
  * ```
  *
- * `id:` is the LSN, so an `EventSource` that reconnects sends
- * `Last-Event-ID` and resumes with no gap and no repeat. Values are JSON
+ * `id:` is `<history id>:<LSN>`, so an `EventSource` that reconnects sends
+ * `Last-Event-ID` and resumes with no gap and no repeat — or, when the
+ * server's history is another (a memory-only server restarted), is told
+ * `RESET` (410) instead of going on from an LSN that names other writes.
+ * A bare LSN (an older client's) is still taken, as this history's. Values are JSON
  * tagged as in every JSON reply. A bad request, or a `from` the server can
  * no longer serve (`RESET`, 410), is an ordinary JSON error reply, which
  * makes an `EventSource` give up instead of retrying. The token (for
@@ -788,10 +791,15 @@ function eventStream(
   };
   streams.add(end);
   const start = cursor.position;
+  const history = cursor.history;
   return new ReadableStream<Uint8Array>({
     start(c) {
       controller = c;
-      c.enqueue(text.encode(`retry: 2000\nid: ${start}\nevent: ready\ndata: {"lsn":${start}}\n\n`));
+      c.enqueue(
+        text.encode(
+          `retry: 2000\nid: ${history}:${start}\nevent: ready\ndata: {"lsn":${start},"history":"${history}"}\n\n`,
+        ),
+      );
     },
     async pull(c) {
       while (!ended) {
@@ -835,7 +843,8 @@ const SSE_CHUNK_CHARS = 256 * 1024;
  * again (the cursor keeps it).
  */
 function sseEvents(cursor: FeedCursor, first: FeedBatch): string {
-  let out = `id: ${first.lsn}\ndata: ${jsonBatch(first)}\n\n`;
+  const history = cursor.history;
+  let out = `id: ${history}:${first.lsn}\ndata: ${jsonBatch(first)}\n\n`;
   while (out.length < SSE_CHUNK_CHARS) {
     let next: FeedBatch | null;
     try {
@@ -844,7 +853,7 @@ function sseEvents(cursor: FeedCursor, first: FeedBatch): string {
       break;
     }
     if (next === null) break;
-    out += `id: ${next.lsn}\ndata: ${jsonBatch(next)}\n\n`;
+    out += `id: ${history}:${next.lsn}\ndata: ${jsonBatch(next)}\n\n`;
   }
   return out;
 }

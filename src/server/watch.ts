@@ -31,7 +31,8 @@ export interface WatchSpec {
 
 /**
  * Reads the `watch` value of a WebSocket request: `{ collections?, from?,
- * durable?, resume? }` (own properties only; the database checks them).
+ * durable?, history?, resume? }` (own properties only; the database checks
+ * them; `history` is the id the start value gave, sent back on a resume).
  *
  * @example
  * ```ts
@@ -45,7 +46,7 @@ export function readWatchSpec(value: unknown): WatchSpec {
     throw new ProtocolError(
       `"watch" is ${
         quote(value)
-      }: send { id, watch: { collections?, from?, durable? } } (or watch: true for everything)`,
+      }: send { id, watch: { collections?, from?, durable?, history? } } (or watch: true for everything)`,
     );
   }
   const options: Record<string, unknown> = {};
@@ -67,8 +68,10 @@ export function readWatchSpec(value: unknown): WatchSpec {
  */
 export function openWatch(db: Database, spec: WatchSpec): FeedCursor {
   const options = db.options.sync === "always" ? { ...spec.options, durable: true } : spec.options;
-  const from = (options as { from?: unknown }).from;
-  if (spec.resume && typeof from === "number" && from > db.lsn) {
+  const { from, history } = options as { from?: unknown; history?: unknown };
+  // Another history's resume is told so by the feed (RESET, naming both ids).
+  const ours = history === undefined || history === db.historyId;
+  if (spec.resume && ours && typeof from === "number" && from > db.lsn) {
     throw new ResetError(
       `Cannot resume after LSN ${from}: this server's last LSN is ${db.lsn}, so the writes seen up to then ` +
         "are not all here (lost in a crash of a server that had not synced them, or another server's); read the data again and watch anew",
@@ -77,9 +80,13 @@ export function openWatch(db: Database, spec: WatchSpec): FeedCursor {
   return db.watchCursor(options);
 }
 
-/** The first value a watch sends: the LSN it starts after, with no changes. */
-export function startValue(cursor: FeedCursor): { lsn: number; changes: [] } {
-  return { lsn: cursor.position, changes: [] };
+/**
+ * The first value a watch sends: the LSN it starts after, with no changes,
+ * and the history that LSN belongs to (a client resumes with both; an older
+ * client ignores `history`).
+ */
+export function startValue(cursor: FeedCursor): { lsn: number; changes: []; history: string } {
+  return { lsn: cursor.position, changes: [], history: cursor.history };
 }
 
 // Encoded once per batch, however many watchers send it: an unfiltered
@@ -390,14 +397,17 @@ export function corked(raw: unknown, send: () => void): void {
 
 /**
  * Reads the query of `GET /v1/watch`: `collections=a,b` (names may be
- * percent-encoded; a name with a comma cannot be named this way), `from=N`
+ * percent-encoded; a name with a comma cannot be named this way), `from`
  * (or the `Last-Event-ID` header an `EventSource` sends when it
- * reconnects, which wins), `durable=1`.
+ * reconnects, which wins), `durable=1`. A position is `<history>:<lsn>`,
+ * as the stream's `id:` lines give it, or a bare LSN (older clients; taken
+ * as this history's).
  *
  * @example
  * ```ts
  * import { sseSpec } from "./watch.ts";
  * sseSpec(new URL("http://h/v1/watch?collections=a,b&from=4"), null).options; // { collections: ["a", "b"], from: 4 }
+ * sseSpec(new URL("http://h/v1/watch"), "c0ffee:7").options; // { from: 7, history: "c0ffee" }
  * ```
  */
 export function sseSpec(url: URL, lastEventId: string | null): WatchSpec {
@@ -411,17 +421,22 @@ export function sseSpec(url: URL, lastEventId: string | null): WatchSpec {
   }
   const cols = url.searchParams.get("collections");
   if (cols !== null && cols !== "") options.collections = cols.split(",");
-  const lsn = (text: string, what: string) => {
-    if (!/^\d{1,16}$/.test(text)) {
-      throw new ProtocolError(`${what} ${quote(text)} is not an LSN: pass a non-negative integer`);
+  const position = (text: string, what: string) => {
+    const m = /^(?:([A-Za-z0-9_-]{1,64}):)?(\d{1,16})$/.exec(text);
+    if (m === null) {
+      throw new ProtocolError(
+        `${what} ${quote(text)} is not a position: pass <lsn> or <history>:<lsn> as the stream's id lines give it`,
+      );
     }
-    return Number(text);
+    options.from = Number(m[2]);
+    if (m[1] !== undefined) options.history = m[1];
+    else delete options.history;
   };
   const from = url.searchParams.get("from");
-  if (from !== null && from !== "") options.from = lsn(from, "from");
+  if (from !== null && from !== "") position(from, "from");
   let resume = false;
   if (lastEventId !== null && lastEventId.trim() !== "") {
-    options.from = lsn(lastEventId.trim(), "Last-Event-ID");
+    position(lastEventId.trim(), "Last-Event-ID");
     resume = true;
   }
   const durable = url.searchParams.get("durable");

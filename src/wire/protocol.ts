@@ -12,7 +12,7 @@
  *                      { id, op: "auth", args: [password] }   first frame, at most 4 KiB
  *                      { id, part: <bytes>, more: true } ... { id, part: <bytes> }
  *                                                  one request too large for one frame, in parts
- *                      { id, watch: { collections?, from?, durable?, resume? } | true, credit?, batches? }
+ *                      { id, watch: { collections?, from?, durable?, history?, resume? } | true, credit?, batches? }
  *                                                  the change feed, until cancelled (see below)
  *                      { id, credit: n }           the watch `id` may send n more batches (no reply)
  *   server -> client   { id, ok: true, value }
@@ -35,6 +35,13 @@
  * reconnect, whose `from` beyond the server's LSN is `RESET`, not
  * `VALIDATION`. At most {@linkcode MAX_WATCHES} per socket.
  *
+ * The first frame also carries `history`, the id of the server's history
+ * of LSNs (`db.historyId`; a server before stop 17 sends none). A client
+ * resuming sends it back with `from`; when it is not the server's (a
+ * memory-only server restarted and counts from 0 again, a directory was
+ * replaced) the watch ends `RESET`, since that LSN there names other
+ * writes. Without `history` the server takes `from` as its own, as before.
+ *
  * `batches: true` (sent by clients since stop 17; a server before it ignores
  * it) lets the server put the batches waiting for a watch in one frame,
  * `value` then being an array of `{ lsn, changes }` in LSN order (each
@@ -44,7 +51,7 @@
  *
  * ```
  *   -> { id: 9, watch: { collections: ["todos"] }, credit: 256 }
- *   <- { id: 9, ok: true, more: true, value: { lsn: 41, changes: [] } }
+ *   <- { id: 9, ok: true, more: true, value: { lsn: 41, changes: [], history: "9f86d0…" } }
  *   <- { id: 9, ok: true, more: true, value: { lsn: 42, changes: [{ lsn: 42, collection: "todos", ... }] } }
  *   -> { id: 9, credit: 128 }
  *   -> { id: 9, cancel: true }
@@ -55,14 +62,15 @@
  *
  * ```
  *   retry: 2000
- *   id: 41                 event: ready    data: {"lsn":41}
- *   id: 42                 data: {"lsn":42,"changes":[...]}     (JSON, values tagged as in JSON replies)
+ *   id: H:41               event: ready    data: {"lsn":41,"history":"H"}
+ *   id: H:42               data: {"lsn":42,"changes":[...]}     (JSON, values tagged as in JSON replies)
  *   : keepalive            (every 15 s while idle)
  *   event: fail            data: {"code":"LAGGED","message":"...","lsn":42}   (last, on an error)
  * ```
  *
- * `id:` is the LSN: an `EventSource` that reconnects sends `Last-Event-ID`
- * and resumes after it. Authenticated as `/v1/rpc`, or with `token=` from
+ * `id:` is `<history id>:<LSN>`: an `EventSource` that reconnects sends
+ * `Last-Event-ID` and resumes after it, or gets `RESET` when the server's
+ * history is another (a bare LSN is still accepted). Authenticated as `/v1/rpc`, or with `token=` from
  * `POST /v1/watch/token` (an `EventSource` cannot send headers).
  *
  * Authentication: with a password, the first frame must be the `auth`

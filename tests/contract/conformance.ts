@@ -74,6 +74,6 @@ export type Conformance = [
   None<Drift<TableQuery<S>, RemoteQuery<S>>>,
   None<Missing<Database, Session, DatabaseOnly>>,
   None<Missing<Session, Database, SessionOnly>>,
-  // DESIGN §9 names both forms: db.atomic({ checks, ops }) and client.atomic(ops, { checks }); lsn is a getter embedded.
-  None<Drift<Database, Session, "atomic" | "lsn">>,
+  // DESIGN §9 names both forms: db.atomic({ checks, ops }) and client.atomic(ops, { checks }); lsn and historyId are getters embedded.
+  None<Drift<Database, Session, "atomic" | "lsn" | "historyId">>,
 ];

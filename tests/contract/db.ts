@@ -360,6 +360,7 @@ export function dbContract(c: Contract): void {
       assert.equal(s.approxBytes, s.kinds.dict.approxBytes + s.kinds.list.approxBytes + s.kinds.table.approxBytes);
       assert.ok(s.lsn >= 4, "four writes took an LSN each");
       assert.equal(s.durableLsn, s.lsn, "in memory everything counts as durable");
+      assert.match(s.historyId, /^[0-9a-f]{32}$/, "the history the LSNs belong to");
       // Both the embedded database and the server here are memory-only.
       assert.equal(s.storage, null);
       assert.equal(s.sync, "interval");
@@ -410,6 +411,7 @@ const STATS_SHAPE = {
   approxBytes: "number",
   kinds: { dict: KIND_SHAPE, list: KIND_SHAPE, table: KIND_SHAPE },
   durableLsn: "number",
+  historyId: "string",
   sync: "string",
   storage: "null",
   wal: "null",

@@ -1,0 +1,240 @@
+// History ids (issue 11, resuming): an LSN names a write only within one
+// history. A memory-only server that restarts counts from 0 again, so a
+// watcher resuming "after LSN N" there must be told RESET — not resume
+// silently once the new server passed N, skipping the new history up to it.
+// A durable directory keeps its id (its LSNs continue); a new directory, or
+// one without the file, gets a new one. Clients that send no id behave as before.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { type Change, type Client, connect, ResetError } from "../client.ts";
+import { Database, ValidationError } from "../mod.ts";
+import { type ServerProcess, sseEvents, startServer, tempDir, webSocket } from "./server_process.ts";
+
+/** Takes batches from `stream` until one has LSN `lsn` (bounded). */
+async function takeUntil(stream: AsyncIterator<Change[]>, lsn: number): Promise<Change[]> {
+  const seen: Change[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const r = await stream.next();
+    assert.equal(r.done, false);
+    seen.push(...r.value);
+    if (r.value[0].lsn >= lsn) return seen;
+  }
+  throw new Error(`LSN ${lsn} did not come`);
+}
+
+/** `n` commits on a fresh connection to `url`; the server's LSN after them. */
+async function writes(url: string, n: number): Promise<number> {
+  const c = await connect(url);
+  try {
+    const d = (await c.collections()).some((x) => x.name === "d") ? await c.getDict("d") : await c.createDict("d");
+    for (let i = 0; i < n; i++) await d.set(`k${i}`, i);
+    return await c.lsn();
+  } finally {
+    await c.close();
+  }
+}
+
+/**
+ * Kills `server` (no goodbye) and starts a new memory-only one on its port,
+ * with a watcher (`keeper`, closed by the caller) so that its feed records
+ * from LSN 0: "after LSN N" is then a position it can serve — the case where
+ * a resume would otherwise go on silently from another history.
+ */
+async function restartMemory(server: ServerProcess): Promise<{ server: ServerProcess; keeper: Client }> {
+  await server.kill();
+  const next = await startServer(["--memory"], { port: server.port });
+  const keeper = await connect(next.http);
+  await keeper.watch().ready();
+  return { server: next, keeper };
+}
+
+describe("a memory-only server restarted: resuming watchers get RESET, never a silent gap", () => {
+  for (const transport of ["ws", "http"] as const) {
+    it(`client.watch over ${transport}`, async () => {
+      let server = await startServer(["--memory"]);
+      let client: Client | null = null;
+      let keeper: Client | null = null;
+      try {
+        const url = transport === "ws" ? server.ws : server.http;
+        const http = server.http;
+        client = await connect(url, { WebSocket: await webSocket(), timeout: 30_000 });
+        const stream = client.watch();
+        await stream.ready();
+        const before = await writes(http, 4); // create + 4 sets: LSN 5
+        await takeUntil(stream, before);
+        assert.equal(stream.lsn, before);
+        const first = stream.history!;
+        assert.match(first, /^[0-9a-f]{32}$/);
+        assert.equal(await client.historyId(), first);
+
+        // Killed (no goodbye), and a new memory-only server on the same port
+        // passes the LSN the watcher saw before the watcher asks again.
+        ({ server, keeper } = await restartMemory(server));
+        const now = await writes(http, before + 3);
+        assert.ok(now > before);
+        await assert.rejects(stream.next(), (e: unknown) => {
+          assert.ok(e instanceof ResetError, String(e));
+          assert.match((e as Error).message, /history/);
+          return true;
+        });
+
+        // Read again and watch anew from the server's LSN: works, with the new history.
+        const d = await client.getDict<number>("d");
+        assert.equal(await d.get("k6"), 6);
+        const fresh = client.watch();
+        assert.equal(await fresh.ready(), now);
+        assert.notEqual(fresh.history, first);
+        await d.set("after", 1);
+        const [c] = await takeUntil(fresh, now + 1);
+        assert.deepStrictEqual([c.lsn, c.type, (c as { key?: unknown }).key], [now + 1, "set", "after"]);
+        await fresh.return();
+      } finally {
+        await keeper?.close();
+        await client?.close();
+        await server.stop();
+      }
+    });
+  }
+
+  it("a resume without a history id (an older client) behaves as before", async () => {
+    let server = await startServer(["--memory"]);
+    try {
+      await writes(server.http, 2);
+      let keeper: Client;
+      ({ server, keeper } = await restartMemory(server));
+      const client = await connect(server.ws, { WebSocket: await webSocket() });
+      const now = await writes(server.http, 5);
+      // The position alone is taken as this server's: today's behaviour, no RESET.
+      const old = client.watch({ from: 3 });
+      assert.equal(await old.ready(), 3);
+      const seen = await takeUntil(old, now);
+      assert.deepStrictEqual(seen.map((c) => c.lsn), [4, 5, 6]);
+      await old.return();
+      // With this server's id it resumes too; with another it is RESET.
+      const h = (await client.stats()).historyId;
+      const same = client.watch({ from: 3, history: h });
+      assert.equal(await same.ready(), 3);
+      await same.return();
+      await assert.rejects(client.watch({ from: 3, history: "0".repeat(32) }).ready(), ResetError);
+      await keeper.close();
+      await client.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("SSE: Last-Event-ID carries the history", () => {
+  it("an EventSource resuming on a restarted memory-only server gets 410 RESET; a bare LSN resumes as before", async () => {
+    let server = await startServer(["--memory"]);
+    try {
+      const res = await fetch(`${server.http}/v1/watch`);
+      await writes(server.http, 2);
+      const ids = await eventIds(res, 4); // ready, then LSNs 1 to 3
+      const last = ids[3];
+      assert.match(last, /^[0-9a-f]{32}:3$/);
+      let keeper: Client;
+      ({ server, keeper } = await restartMemory(server));
+      await writes(server.http, 6);
+      const reset = await fetch(`${server.http}/v1/watch`, { headers: { "last-event-id": last } });
+      assert.equal(reset.status, 410);
+      const body = await reset.json();
+      assert.equal(body.error.code, "RESET");
+      assert.match(body.error.message, /history/);
+      // An older client's bare id: resumes after it, on this server's history.
+      const bare = await fetch(`${server.http}/v1/watch`, { headers: { "last-event-id": "3" } });
+      assert.equal(bare.status, 200);
+      const got = await eventIds(bare, 2);
+      assert.match(got[1], /^[0-9a-f]{32}:4$/);
+      assert.notEqual(got[1].split(":")[0], last.split(":")[0]);
+      await keeper.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("a durable directory keeps its history id", () => {
+  it("across a server restart the id stays and a watcher resumes with no gap and no repeat", async () => {
+    const tmp = await tempDir("cyberdb-history-");
+    let server = await startServer(["--dir", tmp.dir]);
+    const port = server.port;
+    let client: Client | null = null;
+    try {
+      client = await connect(server.ws, { WebSocket: await webSocket(), timeout: 30_000 });
+      const stream = client.watch();
+      await stream.ready();
+      const before = await writes(server.http, 3);
+      await takeUntil(stream, before);
+      const id = stream.history;
+      assert.equal((await readFile(join(tmp.dir, "HISTORY"), "utf8")).trim(), id);
+      assert.equal(await server.stop(), 0);
+      server = await startServer(["--dir", tmp.dir], { port });
+      const now = await writes(server.http, 2);
+      const seen = await takeUntil(stream, now);
+      assert.deepStrictEqual(seen.map((c) => c.lsn), [before + 1, before + 2]);
+      assert.equal(stream.history, id);
+      assert.equal((await client.stats()).historyId, id);
+      await stream.return();
+    } finally {
+      await client?.close();
+      await server.stop();
+      await tmp.remove();
+    }
+  });
+
+  it("embedded: kept across opens, new for a new directory or one without the file; checked by watch", async () => {
+    const tmp = await tempDir("cyberdb-history-");
+    try {
+      const a = join(tmp.dir, "a");
+      let db = await Database.open({ dir: a });
+      const id = db.historyId;
+      assert.match(id, /^[0-9a-f]{32}$/);
+      db.createDict("d").set("x", 1);
+      const seen = { from: db.lsn, history: id };
+      await db.close();
+      db = await Database.open({ dir: a });
+      assert.equal(db.historyId, id);
+      assert.equal(db.stats().historyId, id);
+      db.watch(seen).return();
+      await db.close();
+      // Replaced by a fresh directory (as `cyberdb load` makes one): another history.
+      const b = await Database.open({ dir: join(tmp.dir, "b") });
+      b.createDict("d").set("y", 1);
+      assert.equal(b.lsn, seen.from);
+      assert.notEqual(b.historyId, id);
+      assert.throws(() => b.watch(seen), ResetError);
+      assert.throws(() => b.subscribe(() => {}, seen), ResetError);
+      // Without `history` a `from` is this history's, as before.
+      b.watch({ from: seen.from }).return();
+      assert.throws(() => b.watch({ from: 1, history: "not an id" }), ValidationError);
+      await b.close();
+      // A directory from before history ids: gets one on open, and keeps it.
+      await rm(join(a, "HISTORY"));
+      db = await Database.open({ dir: a });
+      const made = db.historyId;
+      assert.notEqual(made, id);
+      assert.equal(db.lsn, seen.from, "the data is all there");
+      await db.close();
+      db = await Database.open({ dir: a });
+      assert.equal(db.historyId, made);
+      await db.close();
+      // Memory-only: a new history on every open.
+      const m1 = await Database.open();
+      const m2 = await Database.open();
+      assert.notEqual(m1.historyId, m2.historyId);
+      await m1.close();
+      await m2.close();
+    } finally {
+      await tmp.remove();
+    }
+  });
+});
+
+/** The `id:` of the first `count` events of an event stream. */
+async function eventIds(res: Response, count: number): Promise<string[]> {
+  assert.equal(res.status, 200);
+  return (await sseEvents(res, count)).map((e) => e.id!);
+}
