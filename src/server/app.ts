@@ -48,6 +48,7 @@ import { SocketRegistry } from "./ws.ts";
 import { Monitor, now, type Source } from "./metrics.ts";
 import { loadingError } from "./loading.ts";
 import { jsonBatch, nextTurn, openWatch, sseSpec, WatchTokens } from "./watch.ts";
+import { yieldToIo } from "./yield.ts";
 import type { FeedBatch, FeedCursor } from "../api/feed.ts";
 
 /** Options of {@linkcode createApp}. */
@@ -236,12 +237,6 @@ function jsonLine(frame: StreamFrame): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(body) + "\n");
 }
 
-/** One turn of the event loop (a macrotask), so other requests are served between batches. */
-function turn(): Promise<void> {
-  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
-  return new Promise((resolve) => immediate !== undefined ? immediate(resolve) : setTimeout(resolve, 0));
-}
-
 /**
  * The body of a streamed answer: frames made one at a time as the client
  * reads (the stream pulls the next batch only once the previous one was
@@ -254,7 +249,7 @@ function streamBody(
   let first = true;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      if (!first) await turn();
+      if (!first) await yieldToIo();
       first = false;
       const next = frames.next();
       if (next.done) controller.close();

@@ -52,6 +52,7 @@ import { type Monitor, now, type Source } from "./metrics.ts";
 import { answerFrames, type Executor, streamRows } from "./rpc.ts";
 import type { FeedCursor } from "../api/feed.ts";
 import { corked, nextTurn, readWatchSpec, WatchOutput, type WatchSpec } from "./watch.ts";
+import { yieldToIo } from "./yield.ts";
 
 export { AUTH_FRAME_BYTES };
 
@@ -167,11 +168,6 @@ function terminate(raw: unknown): void {
       (r.terminate as () => void).call(r);
     } catch { /* already gone */ }
   }
-}
-
-function turn(): Promise<void> {
-  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
-  return new Promise((resolve) => immediate !== undefined ? immediate(resolve) : setTimeout(resolve, 0));
 }
 
 function sleep(ms: number): Promise<void> {
@@ -899,7 +895,7 @@ export class ServerSocket {
     );
     try {
       for (let first = true;; first = false) {
-        if (!first) await turn();
+        if (!first) await yieldToIo();
         if (!(await this.#drained(state))) return;
         const next = frames.next();
         if (next.done || !this.#push(next.value)) return;
