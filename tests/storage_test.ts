@@ -379,6 +379,44 @@ describe("Stale lock files whose pid now names another live process (pid reuse a
     }
   });
 
+  it("an empty LOCK (its holder killed between creating it and writing its pid) → the open waits for it to age and succeeds", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cyberdb-empty-lock-"));
+    try {
+      await writeFile(join(dir, "LOCK"), "");
+      await opens(dir); // before: LockedError "did not record its pid yet" for the first 2 s
+      // It took the stale file over and released it on close.
+      await assert.rejects(readFile(join(dir, "LOCK")), { code: "ENOENT" });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("an empty LOCK whose live holder then records its pid → LockedError naming that holder", async () => {
+    const other = await unrelated();
+    const dir = await mkdtemp(join(tmpdir(), "cyberdb-empty-lock-"));
+    let write: Promise<void> = Promise.resolve();
+    try {
+      const boot = (await readFile(BOOT, "utf8")).trim();
+      await writeFile(join(dir, "LOCK"), "");
+      // The holder mid-write: its pid lands while the opener waits.
+      write = new Promise<void>((resolve, reject) =>
+        setTimeout(() => {
+          const holder = { pid: other.pid, runtime: "node", since: new Date().toISOString(), boot, start: other.start };
+          writeFile(join(dir, "LOCK"), JSON.stringify(holder) + "\n").then(resolve, reject);
+        }, 200)
+      );
+      await assert.rejects(Database.open({ dir }), (e: unknown) => {
+        assert.ok(e instanceof LockedError, `LockedError, got ${e}`);
+        assert.match(e.message, new RegExp(`process ${other.pid} \\(node\\)`));
+        return true;
+      });
+    } finally {
+      await write.catch(() => {}); // settled before the directory goes, pass or fail
+      await other.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("this runtime records boot id and start time in its lock file", async () => {
     const dir = await mkdtemp(join(tmpdir(), "cyberdb-ident-"));
     try {

@@ -17,12 +17,15 @@ import { absolutePath, basename, dirname } from "./paths.ts";
 import {
   encodeLockFile,
   FRESH_LOCK_MS,
+  FRESH_LOCK_POLL_MS,
+  freshLockPatience,
   heldLocks,
   holderAlive,
   lockedByOther,
   lockedBySelf,
   type LockHolder,
   parseLockFile,
+  pause,
   readIdentity,
 } from "./lock_file.ts";
 
@@ -298,6 +301,7 @@ export class DenoStorage implements Storage {
   }
 
   async #acquire(path: string, identity: Promise<{ boot?: string; start?: string }>): Promise<Deno.FsFile> {
+    const patience = freshLockPatience();
     for (let attempt = 0; attempt < 5; attempt++) {
       let created = true;
       let file: Deno.FsFile;
@@ -331,7 +335,15 @@ export class DenoStorage implements Storage {
             holder && holder.pid !== Deno.pid && holder.runtime !== "deno" && (await nodeHolderAlive(holder))
           ) throw lockedByOther(path, holder);
           if (!holder && Date.now() - (mine.mtime?.getTime() ?? 0) < FRESH_LOCK_MS) {
-            throw lockedByOther(path, null);
+            // A Node/Bun holder mid-write (it has no OS lock) records its pid
+            // within milliseconds; a holder killed before writing it never
+            // will. Let go of the OS lock and look again, without using up an
+            // attempt, until one or the other shows.
+            if (Date.now() >= patience) throw lockedByOther(path, null);
+            file.close();
+            await pause(FRESH_LOCK_POLL_MS);
+            attempt--;
+            continue;
           }
         }
         await file.truncate(0);

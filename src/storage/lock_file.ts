@@ -217,6 +217,35 @@ export function parseLockFile(bytes: Uint8Array | null): LockHolder | null {
 export const FRESH_LOCK_MS = 2000;
 
 /**
+ * How often an opener looks again at a young lock file with no holder
+ * recorded, while it waits for the holder's pid or for the file to age.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FRESH_LOCK_MS, FRESH_LOCK_POLL_MS } from "./lock_file.ts";
+ * assert.ok(FRESH_LOCK_POLL_MS < FRESH_LOCK_MS);
+ * ```
+ */
+export const FRESH_LOCK_POLL_MS = 50;
+
+/**
+ * Until when (a `Date.now()` time) an opener waits on a young lock file with
+ * no holder recorded: long enough for it to age past {@linkcode FRESH_LOCK_MS}
+ * and be taken over, bounded even when its time stamp lies in the future.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FRESH_LOCK_MS, freshLockPatience } from "./lock_file.ts";
+ * assert.ok(freshLockPatience(0) > FRESH_LOCK_MS);
+ * ```
+ */
+export function freshLockPatience(now: number = Date.now()): number {
+  return now + FRESH_LOCK_MS + 500;
+}
+
+/**
  * The error for a lock held by this very process.
  *
  * @example
@@ -257,4 +286,17 @@ export function lockedByOther(path: string, holder: LockHolder | null): LockedEr
     `Lock ${JSON.stringify(path)} is held by ${who}; close the database in that process first, ` +
       `or, if no process ${holder.pid} is running, remove ${JSON.stringify(path)} and retry.`,
   );
+}
+
+/**
+ * Resolves after `ms` milliseconds: the pause between looks at a lock file.
+ *
+ * @example
+ * ```ts
+ * import { pause } from "./lock_file.ts";
+ * await pause(1);
+ * ```
+ */
+export function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -11,12 +11,15 @@ import type { Storage, StorageFile, StorageLock } from "./types.ts";
 import {
   encodeLockFile,
   FRESH_LOCK_MS,
+  FRESH_LOCK_POLL_MS,
+  freshLockPatience,
   heldLocks,
   holderAlive,
   lockedByOther,
   lockedBySelf,
   type LockHolder,
   parseLockFile,
+  pause,
   type ProcessProbe,
   readIdentity,
 } from "./lock_file.ts";
@@ -387,6 +390,7 @@ export class NodeStorage implements Storage {
 
   async #acquire(path: string, mine: Uint8Array): Promise<{ fd: number; id: string }> {
     const { fs, fd: fsc, process } = await node();
+    const patience = freshLockPatience();
     for (let attempt = 0; attempt < 20; attempt++) {
       try {
         const h = await fs.open(path, "wx");
@@ -410,7 +414,16 @@ export class NodeStorage implements Storage {
       }
       if (!holder) {
         const info = await fs.stat(path).catch(() => null);
-        if (info && Date.now() - info.mtimeMs < FRESH_LOCK_MS) throw lockedByOther(path, null);
+        if (info && Date.now() - info.mtimeMs < FRESH_LOCK_MS) {
+          // A holder mid-write records its pid within milliseconds; one killed
+          // between creating the file and writing it never will. Wait for one
+          // or the other (without using up an attempt) rather than fail an
+          // open that follows a crash.
+          if (Date.now() >= patience) throw lockedByOther(path, null);
+          await pause(FRESH_LOCK_POLL_MS);
+          attempt--;
+          continue;
+        }
       }
       // Stale: a dead holder (its pid gone, or now another process's), or our
       // own pid left by an earlier process that had it (pids repeat across
@@ -438,7 +451,7 @@ export class NodeStorage implements Storage {
       if (errCode(e) !== "EEXIST") throw e;
       const info = await fs.stat(mutex).catch(() => null);
       if (info !== null && Date.now() - info.mtimeMs >= FRESH_LOCK_MS) await fs.rmdir(mutex).catch(() => {});
-      await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
+      await pause(10 + Math.random() * 20);
       return;
     }
     try {
