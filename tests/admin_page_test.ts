@@ -20,9 +20,8 @@ import { Database } from "../mod.ts";
 import { createApp } from "../src/server/app.ts";
 import { buildClientBundle } from "../src/server/bundle.ts";
 import { loadGlue } from "../src/server/runtime.ts";
-import type { LoadProgress } from "../src/durable/options.ts";
 import { ADMIN_HTML, ADMIN_SCRIPT, ADMIN_STYLE } from "../src/server/admin_page.ts";
-import { root, runtime, type ServerProcess, startServer, tempDir } from "./server_process.ts";
+import { LOADING_PROGRESS, root, runtime, type ServerProcess, startServer, tempDir } from "./server_process.ts";
 import { type ChromiumTab, openChromium } from "./fixtures/chromium.ts";
 import { bundleWorker, startWorkerd, tempDir as workerdDir, type Workerd } from "./fixtures/workerd.ts";
 
@@ -473,16 +472,6 @@ describe(`admin page in Chromium (server on ${runtime()})`, () => {
     // loads for as long as its files take, not for as long as a test needs).
     let open!: (db: Database) => void;
     const pending = new Promise<Database>((r) => (open = r));
-    const progress: LoadProgress = {
-      phase: "log",
-      records: 12_000,
-      bytes: 3_000_000,
-      totalBytes: 12_000_000,
-      elapsedMs: 1500,
-      phaseMs: 1500,
-      snapshotItems: 0,
-      logRecords: 12_000,
-    };
     const glue = await loadGlue();
     const served = await glue.serve(
       (upgradeWebSocket, limits) =>
@@ -490,7 +479,7 @@ describe(`admin page in Chromium (server on ${runtime()})`, () => {
           upgradeWebSocket,
           ...limits,
           password: PASSWORD,
-          loadProgress: () => progress,
+          loadProgress: () => LOADING_PROGRESS,
           clientBundle: buildClientBundle,
           notice: () => {},
         }).app,

@@ -30,7 +30,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { runtime } from "./server_process.ts";
+import { listeningUrl, runtime } from "./server_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const FIXTURES = join(ROOT, "tests", "fixtures", "npm_consumer");
@@ -164,25 +164,8 @@ async function packageServer(
   const entry = join("node_modules", PACKAGE, "dist", "server.js");
   const args = [...pre, entry, "--memory", "--host", "127.0.0.1", "--port", "0", "--password", password];
   const child: ChildProcess = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`The packaged server printed no listening line:\n${out}`)), 60_000);
-    const seen = (b: Buffer) => {
-      out += b;
-      const m = /cyberdb listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    child.stdout!.on("data", seen);
-    child.stderr!.on("data", seen);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`The packaged server exited (${code}):\n${out}`));
-    });
-  });
+  const url = await listeningUrl(child, () => "The packaged server", 60_000);
   return {
     url,
     async stop() {

@@ -17,6 +17,7 @@ import { WalWriter } from "../src/log/writer.ts";
 import type { UpgradeWebSocket } from "hono/ws";
 import { abandon, Machine } from "./fixtures/durability_common.ts";
 import { checkHistograms, parseExposition } from "./fixtures/prometheus.ts";
+import { LOADING_PROGRESS } from "./server_process.ts";
 
 /** Routes other than /v1/ws never upgrade: a stand-in that says so if they did. */
 const noUpgrade = (() => {
@@ -183,20 +184,10 @@ describe("the app while its database loads (a promise, resolved by the test)", (
   it("answers /health 503 loading and every authorized request LOADING, then serves", async () => {
     let open!: (db: Database) => void;
     const pending = new Promise<Database>((r) => (open = r));
-    const progress: LoadProgress = {
-      phase: "log",
-      records: 12_000,
-      bytes: 3_000_000,
-      totalBytes: 12_000_000,
-      elapsedMs: 1500,
-      phaseMs: 1500,
-      snapshotItems: 0,
-      logRecords: 12_000,
-    };
     const { app } = createApp(pending, {
       upgradeWebSocket: noUpgrade,
       password: "pw",
-      loadProgress: () => progress,
+      loadProgress: () => LOADING_PROGRESS,
       notice: () => {},
     });
     const rpc = (body: unknown, auth = "Bearer pw") =>
@@ -210,7 +201,7 @@ describe("the app while its database loads (a promise, resolved by the test)", (
     assert.equal(health.status, 503);
     const h = await health.json();
     assert.equal(h.status, "loading");
-    assert.deepEqual(h.progress, progress);
+    assert.deepEqual(h.progress, LOADING_PROGRESS);
     assert.equal(h.error.code, "LOADING");
 
     assert.equal((await rpc({ op: "db.collections", args: [] }, "Bearer wrong")).status, 401, "auth still applies");

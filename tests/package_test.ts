@@ -5,7 +5,7 @@
 // The npm package is tests/npm_package_test.ts's.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
@@ -15,7 +15,7 @@ import { join, normalize } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { CLIENT_BUNDLE } from "../src/cloudflare/client_bundle.ts";
-import { runtime } from "./server_process.ts";
+import { listeningUrl, runtime } from "./server_process.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const deno = join(root, "node_modules", ".bin", "deno");
@@ -48,28 +48,6 @@ function nodeImports(entry: string): string[] {
     (m.dependencies ?? []).filter((d) => d.code !== undefined && d.specifier.startsWith("node:"))
       .map((d) => `${d.specifier} <- ${m.specifier.replace(`file://${root}`, "")}`)
   );
-}
-
-/** The URL a server process prints once it listens (within 120 s, or the test fails with its output). */
-function listeningUrl(child: ChildProcess, what: () => string): Promise<string> {
-  let out = "";
-  return new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what()}: no listening line within 120 s:\n${out}`)), 120_000);
-    const seen = (b: Buffer) => {
-      out += b;
-      const m = /cyberdb listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    };
-    child.stdout!.on("data", seen);
-    child.stderr!.on("data", seen);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what()} exited (${code}):\n${out}`));
-    });
-  });
 }
 
 /**

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import type { WebSocketConstructor } from "../client.ts";
+import type { LoadProgress } from "../src/durable/options.ts";
 
 export const root = new URL("..", import.meta.url).pathname;
 
@@ -204,3 +205,43 @@ export async function sseEvents(
   await reader.cancel();
   return out;
 }
+
+/**
+ * The URL a server process prints once it listens ("cyberdb listening on …"), read from its stdout and stderr; the
+ * promise fails with the output when the process exits first or prints nothing of the kind within `limitMs`.
+ */
+export function listeningUrl(child: ChildProcess, what: () => string, limitMs = 120_000): Promise<string> {
+  let out = "";
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${what()}: no listening line within ${limitMs / 1000} s:\n${out}`)),
+      limitMs,
+    );
+    const seen = (b: Buffer) => {
+      out += b;
+      const m = /cyberdb listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on("data", seen);
+    child.stderr!.on("data", seen);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what()} exited (${code}):\n${out}`));
+    });
+  });
+}
+
+/** A load a quarter done, a quarter into the log: what the loading tests serve while the test holds the database. */
+export const LOADING_PROGRESS: LoadProgress = {
+  phase: "log",
+  records: 12_000,
+  bytes: 3_000_000,
+  totalBytes: 12_000_000,
+  elapsedMs: 1500,
+  phaseMs: 1500,
+  snapshotItems: 0,
+  logRecords: 12_000,
+};
