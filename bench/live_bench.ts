@@ -897,7 +897,8 @@ async function sectionVersions(): Promise<void> {
     },
   }));
   const rows: string[][] = [];
-  const line = (what: string, [mine, anchor]: Result[]) => {
+  // `target`: false for a row that measures something besides versions (it gets "info").
+  const line = (what: string, [mine, anchor]: Result[], target = true) => {
     if (!Object.is(mine.checksum, anchor.checksum)) {
       throw new Error(`Checksums differ for ${what}: ${mine.checksum} vs ${anchor.checksum}`);
     }
@@ -908,7 +909,7 @@ async function sectionVersions(): Promise<void> {
       formatRate(anchor.opsPerSec),
       formatRatio(ratio),
       `${((1 - ratio) * 100).toFixed(1)}%`,
-      verdict(ratio, 0.9),
+      target ? verdict(ratio, 0.9) : "info (not the versions' cost)",
       `${(mine.spread * 100).toFixed(0)}% / ${(anchor.spread * 100).toFixed(0)}%`,
     ]);
   };
@@ -924,7 +925,8 @@ async function sectionVersions(): Promise<void> {
     { ...setCases[0], setup: () => watched.createDict(`d${seq++}`), teardown: (d: AnyDict) => watched.drop(d.name) },
     setCases[1],
   ];
-  line(`dict.set, a watch open (the feed records)`, compare(watchedCases, opts));
+  // Not the versions' cost the target is about: what keeping a ring of recent commits for watchers costs a write.
+  line(`dict.set, a watch open (the feed records)`, compare(watchedCases, opts), false);
   stopWatching();
   await watched.close();
   progress("versions: dict.set, watched");

@@ -119,6 +119,30 @@ describe("CyberDict: reads of flat values (issue 14: a memo per entry says how t
     assert.deepEqual(d.get("k"), deep(), "rollback of a clear");
   });
 
+  it("a note and the entry's version share one number per entry: neither disturbs the other", () => {
+    d.set("k", deep());
+    const v1 = d.getEntry("k")!.version;
+    readAndScribble("k"); // notes "deep" beside version v1
+    assert.equal(d.getEntry("k")!.version, v1, "a note leaves the version");
+    d.expire("k", 60_000); // a new version, the same value: its note stays right
+    const v2 = d.getEntry("k")!.version;
+    assert.equal(v2, db.lsn);
+    assert.ok(v2 > v1);
+    readAndScribble("k");
+    assert.deepEqual(d.get("k"), deep());
+    assert.throws(() =>
+      db.transaction(() => {
+        d.set("k", flat());
+        readAndScribble("k");
+        throw new Error("roll back");
+      }), /roll back/);
+    assert.equal(d.getEntry("k")!.version, v2, "a rollback restores the version");
+    readAndScribble("k");
+    assert.deepEqual(d.get("k"), deep(), "and the note of the value it restores");
+    for (let i = 0; i < 100; i++) d.set(`n${i}`, i);
+    for (let i = 0; i < 100; i++) assert.equal(d.getEntry(`n${i}`)!.version, v2 + 1 + i);
+  });
+
   it("notes survive compaction with their values, and popItem/expiry paths read right", () => {
     for (let i = 0; i < 300; i++) d.set(`k${i}`, i % 2 === 0 ? flat() : deep());
     for (let i = 0; i < 300; i++) readAndScribble(`k${i}`);

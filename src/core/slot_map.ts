@@ -12,12 +12,18 @@
  * ```
  *   index: Map<key, slot>        keys:  [ "a" | ∅ | "c" | "d" ]
  *                                vals:  [  1  | ∅ |  3  |  4  ]
- *                                vers:  [  7  | ∅ |  9  | 12  ]   LSN of each entry's last write
+ *                                tags:  [ 29  | ∅ | 36  | 50  ]   version × 4 + memo
  *                                exps:  [  0  | ∅ | t1  |  0  ]   absolute expiry (ms), 0 = none
- *                                memos: [  1  | 0 |  0  |  2  ]   the owner's note on each value, 0 = none
  *                                            ^ tombstone (deleted "b")
  *   due: min-heap of (expiry, key)           which entries expire next
  * ```
+ *
+ * A tag packs two numbers per entry: the LSN of its last write (its
+ * version) and the owner's memo on its value (0–3, 0 = none), as
+ * `version * 4 + memo`. One array instead of two is one push fewer per new
+ * key, which is most of what versions cost a write; the product stays an
+ * exact integer for every LSN below 2^51 (a million writes a second for
+ * seventy years).
  *
  * Entries may expire (DESIGN §9): an entry whose expiry is at or before
  * `now` is invisible to every read that passes `now` — `get`, `has`,
@@ -33,6 +39,14 @@
 export type Undo = Array<() => void> | null;
 
 const COMPACT_MIN = 64;
+
+/** Tags are `version * MEMO_SPAN + memo`: memos are 0..MEMO_SPAN-1. */
+const MEMO_SPAN = 4;
+
+/** The version in a tag (exact: dividing by a power of two and flooring). */
+function versionOfTag(tag: number): number {
+  return Math.floor(tag / MEMO_SPAN);
+}
 
 /** No expiry: time never reaches it. */
 const NEVER = Infinity;
@@ -59,12 +73,13 @@ export class SlotMap<K, V> {
   #keys: (K | undefined)[] = [];
   #vals: (V | undefined)[] = [];
   /**
-   * A small number the owner may attach to each entry's value (`setMemo`),
-   * such as how to copy it: 0 until set, and back to 0 whenever the value
-   * in that slot changes, so a memo always describes the value it sits by.
+   * Per slot, `version * MEMO_SPAN + memo`: the LSN of the entry's last
+   * write, and a small number the owner may attach to its value
+   * (`setMemo`), such as how to copy it. A memo is 0 until set and back to
+   * 0 whenever the value in that slot changes (every write stores a new
+   * tag), so it always describes the value it sits by.
    */
-  #memos: number[] = [];
-  #vers: number[] = [];
+  #tags: number[] = [];
   /** Absolute expiry per slot (`Infinity` = none); `null` until the first expiring entry. */
   #exps: number[] | null = null;
   /** Entries that expire, soonest first; stale ones (overwritten, deleted) are skipped when met. */
@@ -113,12 +128,13 @@ export class SlotMap<K, V> {
 
   /** The memo of the value in a slot that {@linkcode find} returned: 0 until {@linkcode setMemo}. */
   memoAt(slot: number): number {
-    return this.#memos[slot];
+    return this.#tags[slot] % MEMO_SPAN;
   }
 
-  /** Notes `memo` (a small integer) on the value now in `slot`; any change of that value clears it. */
+  /** Notes `memo` (0–3) on the value now in `slot`; any change of that value clears it. */
   setMemo(slot: number, memo: number): void {
-    this.#memos[slot] = memo;
+    const tag = this.#tags[slot];
+    this.#tags[slot] = tag - (tag % MEMO_SPAN) + memo;
   }
 
   /** The value stored under `key` and visible at `now`, or `undefined`. */
@@ -132,7 +148,7 @@ export class SlotMap<K, V> {
   versionOf(key: K, now = -Infinity): number | undefined {
     const slot = this.#index.get(key);
     if (slot === undefined || this.#expiredAt(slot, now)) return undefined;
-    return this.#vers[slot];
+    return versionOfTag(this.#tags[slot]);
   }
 
   /** The absolute expiry (ms) of `key` visible at `now`: `null` for none, `undefined` when absent. */
@@ -169,22 +185,20 @@ export class SlotMap<K, V> {
     const slot = this.#index.get(key);
     if (slot !== undefined) {
       const vals = this.#vals;
-      const vers = this.#vers;
-      const memos = this.#memos;
+      const tags = this.#tags;
       const old = vals[slot];
-      const oldVer = vers[slot];
+      const oldTag = tags[slot];
       vals[slot] = value;
-      vers[slot] = version;
-      memos[slot] = 0;
+      tags[slot] = version * MEMO_SPAN;
       const exps = this.#expiry(expireAt);
       const oldExp = exps === null ? NEVER : exps[slot];
       if (exps !== null) exps[slot] = expireAt;
       if (expireAt !== NEVER) this.#schedule(key, expireAt);
       if (undo) {
         undo.push(() => {
+          // The old value comes back with its own memo.
           vals[slot] = old;
-          vers[slot] = oldVer;
-          memos[slot] = 0;
+          tags[slot] = oldTag;
           if (exps !== null) exps[slot] = oldExp;
           // The old expiry is back: the heap must know it again.
           if (oldExp !== NEVER) this.#due.push(oldExp, key);
@@ -215,8 +229,7 @@ export class SlotMap<K, V> {
     const exps = this.#expiry(expireAt);
     this.#keys.push(key);
     this.#vals.push(value);
-    this.#memos.push(0);
-    this.#vers.push(version);
+    this.#tags.push(version * MEMO_SPAN);
     if (exps !== null) exps.push(expireAt);
     this.#index.set(key, at);
     if (expireAt !== NEVER) this.#schedule(key, expireAt);
@@ -231,8 +244,7 @@ export class SlotMap<K, V> {
   #truncate(n: number): void {
     this.#keys.length = n;
     this.#vals.length = n;
-    this.#memos.length = n;
-    this.#vers.length = n;
+    this.#tags.length = n;
     if (this.#exps !== null) this.#exps.length = n;
   }
 
@@ -251,11 +263,12 @@ export class SlotMap<K, V> {
     const slot = this.#index.get(key);
     if (slot === undefined) return false;
     const exps = this.#expiry(expireAt);
-    const vers = this.#vers;
-    const oldVer = vers[slot];
-    vers[slot] = version;
+    const tags = this.#tags;
+    const oldTag = tags[slot];
+    // The value stays, and so does its memo.
+    tags[slot] = version * MEMO_SPAN + (oldTag % MEMO_SPAN);
     if (exps === null) {
-      if (undo) undo.push(() => void (vers[slot] = oldVer));
+      if (undo) undo.push(() => void (tags[slot] = oldTag));
       return true;
     }
     const oldExp = exps[slot];
@@ -264,7 +277,7 @@ export class SlotMap<K, V> {
     if (undo) {
       undo.push(() => {
         exps[slot] = oldExp;
-        vers[slot] = oldVer;
+        tags[slot] = oldTag;
         if (oldExp !== NEVER) this.#due.push(oldExp, key);
       });
     }
@@ -277,15 +290,13 @@ export class SlotMap<K, V> {
     if (slot === undefined) return undefined;
     const keys = this.#keys;
     const vals = this.#vals;
-    const vers = this.#vers;
+    const tags = this.#tags;
     const exps = this.#exps;
-    const memos = this.#memos;
     const old = vals[slot];
-    const oldVer = vers[slot];
+    const oldTag = tags[slot];
     const oldExp = exps === null ? NEVER : exps[slot];
     keys[slot] = undefined;
     vals[slot] = undefined;
-    memos[slot] = 0;
     if (exps !== null) exps[slot] = NEVER;
     this.#index.delete(key);
     this.#dead++;
@@ -293,8 +304,7 @@ export class SlotMap<K, V> {
       undo.push(() => {
         keys[slot] = key;
         vals[slot] = old;
-        memos[slot] = 0;
-        vers[slot] = oldVer;
+        tags[slot] = oldTag;
         if (exps !== null) exps[slot] = oldExp;
         if (oldExp !== NEVER) this.#due.push(oldExp, key);
         this.#index.set(key, slot);
@@ -324,16 +334,14 @@ export class SlotMap<K, V> {
     const index = this.#index;
     const keys = this.#keys;
     const vals = this.#vals;
-    const vers = this.#vers;
-    const memos = this.#memos;
+    const tags = this.#tags;
     const exps = this.#exps;
     const due = this.#due;
     const dead = this.#dead;
     this.#index = new Map();
     this.#keys = [];
     this.#vals = [];
-    this.#memos = [];
-    this.#vers = [];
+    this.#tags = [];
     this.#exps = null;
     this.#due = new ExpiryHeap();
     this.#dead = 0;
@@ -342,8 +350,7 @@ export class SlotMap<K, V> {
         this.#index = index;
         this.#keys = keys;
         this.#vals = vals;
-        this.#vers = vers;
-        this.#memos = memos;
+        this.#tags = tags;
         this.#exps = exps;
         this.#due = due;
         this.#dead = dead;
@@ -381,10 +388,10 @@ export class SlotMap<K, V> {
   forEach(fn: (value: V, key: K, version: number) => void, now = -Infinity): void {
     const keys = this.#keys;
     const vals = this.#vals;
-    const vers = this.#vers;
+    const tags = this.#tags;
     for (let i = 0; i < keys.length; i++) {
       const v = vals[i];
-      if (v !== undefined && !this.#expiredAt(i, now)) fn(v, keys[i] as K, vers[i]);
+      if (v !== undefined && !this.#expiredAt(i, now)) fn(v, keys[i] as K, versionOfTag(tags[i]));
     }
   }
 
@@ -409,10 +416,13 @@ export class SlotMap<K, V> {
    * values are never changed in place — every write replaces them.
    */
   capture(): { keys: (K | undefined)[]; vals: (V | undefined)[]; vers: number[]; exps: number[] | null } {
+    const tags = this.#tags;
+    const vers = new Array<number>(tags.length);
+    for (let i = 0; i < tags.length; i++) vers[i] = versionOfTag(tags[i]);
     return {
       keys: this.#keys.slice(),
       vals: this.#vals.slice(),
-      vers: this.#vers.slice(),
+      vers,
       exps: this.#exps === null ? null : this.#exps.slice(),
     };
   }
@@ -428,8 +438,7 @@ export class SlotMap<K, V> {
     // the old ones and so never sees an entry twice or skips one.
     const keys: K[] = [];
     const vals: V[] = [];
-    const vers: number[] = [];
-    const memos: number[] = [];
+    const tags: number[] = [];
     const exps: number[] | null = this.#exps === null ? null : [];
     const index = new Map<K, number>();
     const oldKeys = this.#keys;
@@ -440,8 +449,7 @@ export class SlotMap<K, V> {
       index.set(oldKeys[i] as K, keys.length);
       keys.push(oldKeys[i] as K);
       vals.push(v);
-      vers.push(this.#vers[i]);
-      memos.push(this.#memos[i]);
+      tags.push(this.#tags[i]);
       if (exps !== null) exps.push(this.#exps![i]);
     }
     const kept = new Int32Array(keys.length);
@@ -450,8 +458,7 @@ export class SlotMap<K, V> {
     this.#epoch++;
     this.#keys = keys;
     this.#vals = vals;
-    this.#vers = vers;
-    this.#memos = memos;
+    this.#tags = tags;
     this.#exps = exps;
     this.#index = index;
     this.#dead = 0;
