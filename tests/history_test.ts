@@ -2,15 +2,22 @@
 // history. A memory-only server that restarts counts from 0 again, so a
 // watcher resuming "after LSN N" there must be told RESET — not resume
 // silently once the new server passed N, skipping the new history up to it.
-// A durable directory keeps its id (its LSNs continue); a new directory, or
-// one without the file, gets a new one. Clients that send no id behave as before.
+// A durable directory keeps its id while its LSNs surely continue: across a
+// clean close, and across a crash if every watch was durable; a crash after a
+// watch saw commits before their fsync, a cut log, a new directory or one
+// without the file get a new one. Clients that send no id behave as before.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, rm } from "node:fs/promises";
+import { appendFile, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type Change, type Client, connect, ResetError } from "../client.ts";
 import { Database, ValidationError } from "../mod.ts";
 import { type ServerProcess, sseEvents, startServer, tempDir, webSocket } from "./server_process.ts";
+
+/** Whether `path` exists. */
+async function exists(path: string): Promise<boolean> {
+  return await stat(path).then(() => true, () => false);
+}
 
 /** Takes batches from `stream` until one has LSN `lsn` (bounded). */
 async function takeUntil(stream: AsyncIterator<Change[]>, lsn: number): Promise<Change[]> {
@@ -169,8 +176,13 @@ describe("a durable directory keeps its history id", () => {
       const before = await writes(server.http, 3);
       await takeUntil(stream, before);
       const id = stream.history;
-      assert.equal((await readFile(join(tmp.dir, "HISTORY"), "utf8")).trim(), id);
+      assert.equal(
+        await exists(join(tmp.dir, "HISTORY")),
+        false,
+        "removed once a watch saw commits before their fsync",
+      );
       assert.equal(await server.stop(), 0);
+      assert.equal((await readFile(join(tmp.dir, "HISTORY"), "utf8")).trim(), id, "left by the clean stop");
       server = await startServer(["--dir", tmp.dir], { port });
       const now = await writes(server.http, 2);
       const seen = await takeUntil(stream, now);
@@ -181,6 +193,120 @@ describe("a durable directory keeps its history id", () => {
     } finally {
       await client?.close();
       await server.stop();
+      await tmp.remove();
+    }
+  });
+
+  it("a server killed (no clean stop) starts a new history: a watcher resuming past the restart gets RESET", async () => {
+    // A watch that is not durable sees commits before their fsync, and a
+    // crash may lose them; the LSNs after the restart then name other writes.
+    // Whatever this crash lost, the resume must not go on as if nothing had.
+    const tmp = await tempDir("cyberdb-history-");
+    let server = await startServer(["--dir", tmp.dir]);
+    const port = server.port;
+    let client: Client | null = null;
+    try {
+      client = await connect(server.ws, { WebSocket: await webSocket(), timeout: 30_000 });
+      const stream = client.watch();
+      await stream.ready();
+      const before = await writes(server.http, 3);
+      await takeUntil(stream, before);
+      const id = stream.history;
+      await server.kill();
+      server = await startServer(["--dir", tmp.dir], { port });
+      const now = await writes(server.http, before + 2);
+      assert.ok(now > before);
+      await assert.rejects(stream.next(), (e: unknown) => {
+        assert.ok(e instanceof ResetError, String(e));
+        return true;
+      });
+      const fresh = client.watch();
+      assert.equal(await fresh.ready(), now);
+      assert.notEqual(fresh.history, id);
+      await fresh.return();
+    } finally {
+      await client?.close();
+      await server.stop();
+      await tmp.remove();
+    }
+  });
+
+  it("a server whose watches are all durable (--sync always) keeps its history across a kill: the watcher resumes", async () => {
+    // No watch saw a commit before its fsync, so a crash lost nothing anyone saw.
+    const tmp = await tempDir("cyberdb-history-");
+    let server = await startServer(["--dir", tmp.dir, "--sync", "always"]);
+    const port = server.port;
+    let client: Client | null = null;
+    try {
+      client = await connect(server.ws, { WebSocket: await webSocket(), timeout: 30_000 });
+      const stream = client.watch();
+      await stream.ready();
+      const before = await writes(server.http, 3);
+      await takeUntil(stream, before);
+      const id = stream.history;
+      assert.equal((await readFile(join(tmp.dir, "HISTORY"), "utf8")).trim(), id, "kept while running");
+      await server.kill();
+      server = await startServer(["--dir", tmp.dir, "--sync", "always"], { port });
+      const now = await writes(server.http, 2);
+      const seen = await takeUntil(stream, now);
+      assert.deepStrictEqual(seen.map((c) => c.lsn), [before + 1, before + 2]);
+      assert.equal(stream.history, id);
+      await stream.return();
+    } finally {
+      await client?.close();
+      await server.stop();
+      await tmp.remove();
+    }
+  });
+
+  it("embedded: the first watch that is not durable removes the file before it sees anything; a clean close writes it back", async () => {
+    const tmp = await tempDir("cyberdb-history-");
+    const file = join(tmp.dir, "HISTORY");
+    try {
+      const db = await Database.open({ dir: tmp.dir, sync: "interval", flushInterval: 60_000 });
+      const id = db.historyId;
+      assert.equal((await readFile(file, "utf8")).trim(), id, "written when the history starts");
+      const d = db.createDict("d");
+      const durable = db.watch({ durable: true })[Symbol.asyncIterator]();
+      d.set("a", 1);
+      await db.flush();
+      assert.equal((await durable.next()).value[0].key, "a");
+      assert.equal(await exists(file), true, "durable watches leave it");
+      const eager = db.watch()[Symbol.asyncIterator]();
+      d.set("b", 2); // not flushed: the eager watch sees it only once the file is gone
+      const [c] = (await eager.next()).value;
+      assert.equal(c.key, "b");
+      assert.equal(await exists(file), false, "gone before a commit that is not on disk was seen");
+      await eager.return!();
+      await durable.return!();
+      await db.close();
+      assert.equal((await readFile(file, "utf8")).trim(), id, "back after the clean close");
+      const again = await Database.open({ dir: tmp.dir });
+      assert.equal(again.historyId, id);
+      await again.close();
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it("embedded: a log cut at open (a torn tail after a clean close) starts a new history", async () => {
+    const tmp = await tempDir("cyberdb-history-");
+    try {
+      let db = await Database.open({ dir: tmp.dir });
+      db.createDict("d").set("x", 1);
+      const id = db.historyId;
+      await db.close();
+      // The newest segment (the empty one a clean close leaves) gets half a record.
+      const wal = join(tmp.dir, "wal");
+      const newest = (await readdir(wal)).filter((f) => f.endsWith(".wal")).sort().at(-1)!;
+      await appendFile(join(wal, newest), new Uint8Array([9, 0, 0, 0, 1, 2]));
+      const lines: string[] = [];
+      db = await Database.open({ dir: tmp.dir, logger: (line) => lines.push(line) });
+      assert.equal(db.getDict("d").get("x"), 1, "nothing acknowledged is lost");
+      assert.notEqual(db.historyId, id);
+      assert.ok(lines.some((l) => /new history/.test(l)), lines.join("\n"));
+      await db.close();
+    } finally {
       await tmp.remove();
     }
   });

@@ -192,10 +192,11 @@ export class Database {
 
   /**
    * The id of this database's history of LSNs: made at random when the
-   * history starts (each memory-only open; a new directory) and kept in
-   * the directory (`<dir>/HISTORY`) as long as its LSNs continue. An LSN
-   * means a write only together with it: a memory-only database that
-   * restarts counts from 0 again under a new id. Pass it with `from` as
+   * history starts (each memory-only open; a new directory; an open after
+   * a crash that may have lost commits a watch saw before their fsync) and
+   * kept in the directory (`<dir>/HISTORY`) while its LSNs surely continue.
+   * An LSN means a write only together with it: a memory-only database
+   * that restarts counts from 0 again under a new id. Pass it with `from` as
    * `watch({ from, history })` to resume safely across processes — another
    * history is then `ResetError`, never changes that do not follow.
    *

@@ -385,7 +385,9 @@ export class Feed {
 
   /** The LSN a durable cursor may read up to. */
   #limit(durable: boolean): number {
-    return durable && this.#p !== null ? Math.min(this.#durableLsn, this.#e.lsn) : this.#e.lsn;
+    // Until the history file is gone, every cursor sees durable commits only (see durable/history.ts).
+    const p = this.#p;
+    return p !== null && (durable || !p.historyReleased) ? Math.min(this.#durableLsn, this.#e.lsn) : this.#e.lsn;
   }
 
   #resetKeys(): void {
@@ -457,7 +459,8 @@ export class Feed {
    * too costs no more than what is already spent.
    */
   #evictable(): boolean {
-    return this.#durableCursors === 0 || this.#p === null || this.#first <= this.#durableLsn;
+    const p = this.#p;
+    return p === null || this.#first <= this.#durableLsn || (this.#durableCursors === 0 && p.historyReleased);
   }
 
   /** Doubles the ring (up to the commit limit), oldest slot first. */
@@ -626,6 +629,16 @@ export class Feed {
     this.#activate();
     this.#cursors.add(c);
     if (c.durable) this.#durableCursors++;
+    else this.#release();
+  }
+
+  /** A cursor that sees commits before their fsync: the history file goes first, then the cursors are woken. */
+  #release(): void {
+    const p = this.#p;
+    if (p === null || p.historyReleased) return;
+    p.releaseHistory().then(() => {
+      if (this.#cursors.size > 0) this.#schedule();
+    }, () => {/* logged; the cursors go on seeing durable commits */});
   }
 
   #remove(c: FeedCursor): void {

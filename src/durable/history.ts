@@ -1,21 +1,33 @@
 /**
  * The identity of a database's history of LSNs. LSNs alone do not name a
- * write: a memory-only database that restarts counts from 0 again, and a
+ * write: a memory-only database that restarts counts from 0 again, a
  * directory replaced by a fresh one (`cyberdb load`, a new `--dir`) does
- * too, so "LSN 500" there is another write than the one a watcher saw.
- * Like Redis's replication id beside its offset, a history id is made at
- * random when a history starts and kept as long as the LSNs continue; a
- * watch resuming with another id is told `RESET` instead of going on with
- * changes that do not follow from what it saw.
+ * too, and a crash can lose commits that a watcher already saw (a watch
+ * that is not `durable` sees a commit before its fsync), after which the
+ * next writes take their LSNs again. So "LSN 500" there is another write
+ * than the one a watcher saw. Like Redis's replication id beside its
+ * offset, a history id is made at random when a history starts and kept
+ * only as long as the LSNs certainly continue; a watch resuming with
+ * another id is told `RESET` instead of going on with changes that do not
+ * follow from what it saw.
  *
  * ```
- *   <dir>/HISTORY    "<32 lowercase hex digits>\n"    written once, atomically
- *                                                     (HISTORY.tmp, fsync, rename, fsync dir)
+ *   <dir>/HISTORY    "<32 lowercase hex digits>\n"    written atomically (HISTORY.tmp, fsync,
+ *                                                     rename, fsync dir); removed (fsync dir)
  * ```
  *
- * A directory without it (made before history ids existed, or its file
- * lost) gets a new one on open: a watcher then resets once, which is safe,
- * where keeping a guessed id could not be.
+ * The file says: "nobody has seen a commit that is not on disk". It is
+ * written when a history starts (a new directory, or an open that cannot
+ * continue the old one) and by a clean close. The first watch that sees
+ * commits before their fsync removes it, durably, before it sees any (it
+ * sees only durable ones meanwhile). So an open that finds the file
+ * continues its history even after a crash if every watch was durable (a
+ * server in `sync: "always"`, a Durable Object), and one that finds none
+ * starts a new history: every resuming watcher resets once, which is
+ * always safe, where going on could skip writes. Redis keeps its
+ * replication id across a restart only after a clean shutdown, for the
+ * same reason. A log cut at open (a torn tail, a repair) starts a new
+ * history too: it drops commits somebody may have seen.
  *
  * @module
  */
@@ -61,31 +73,74 @@ export function isHistoryId(value: unknown): value is string {
 }
 
 /**
- * The history id kept in `dir`, made (and written durably) when the
- * directory has none or an unreadable one. Called under the directory's
- * LOCK, before recovery.
+ * The history id in `dir`'s file, or `null` when there is none (a new
+ * directory, a crash after a non-durable watch) or it does not hold an id.
+ * Called under the directory's LOCK, before recovery.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { MemoryStorage } from "../storage/memory.ts";
- * import { loadHistoryId } from "./history.ts";
+ * import { readHistoryId, removeHistoryId, saveHistoryId } from "./history.ts";
  * const storage = new MemoryStorage();
  * await storage.mkdir("db");
- * const id = await loadHistoryId(storage, "db", () => {});
- * assert.equal(await loadHistoryId(storage, "db", () => {}), id); // kept across opens
+ * assert.equal(await readHistoryId(storage, "db", () => {}), null); // a new directory
+ * await saveHistoryId(storage, "db", "9f86d081884c7d659a2feaa0c55ad015");
+ * assert.equal(await readHistoryId(storage, "db", () => {}), "9f86d081884c7d659a2feaa0c55ad015");
+ * await removeHistoryId(storage, "db"); // a watch will see commits before their fsync
+ * assert.equal(await readHistoryId(storage, "db", () => {}), null);
  * ```
  */
-export async function loadHistoryId(storage: Storage, dir: string, log: (line: string) => void): Promise<string> {
+export async function readHistoryId(
+  storage: Storage,
+  dir: string,
+  log: (line: string) => void,
+): Promise<string | null> {
   const path = joinPath(dir, HISTORY_FILE);
   const bytes = await storage.read(path);
-  if (bytes !== null) {
-    const text = new TextDecoder().decode(bytes).trim();
-    if (isHistoryId(text)) return text;
-    log(`cyberdb: ${path} does not hold a history id; starting a new history (resuming watchers will reset)`);
-  }
-  const id = newHistoryId();
-  // Atomic: a crash leaves the old file (or none) or the whole new one, never half of it.
+  if (bytes === null) return null;
+  const text = new TextDecoder().decode(bytes).trim();
+  if (isHistoryId(text)) return text;
+  log(`cyberdb: ${path} does not hold a history id; starting a new history (resuming watchers will reset)`);
+  return null;
+}
+
+/**
+ * Removes `dir`'s history file durably: from now on a crash may lose
+ * commits somebody saw, so the next open must start a new history.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStorage } from "../storage/memory.ts";
+ * import { removeHistoryId } from "./history.ts";
+ * const storage = new MemoryStorage();
+ * await storage.mkdir("db");
+ * await removeHistoryId(storage, "db"); // a missing file is fine
+ * ```
+ */
+export async function removeHistoryId(storage: Storage, dir: string): Promise<void> {
+  await storage.remove(joinPath(dir, HISTORY_FILE));
+  await storage.syncDir(dir);
+}
+
+/**
+ * Writes `id` to `dir`'s history file, atomically: a crash leaves the old
+ * file (or none) or the whole new one, never half of it. Called when a
+ * history starts, and by a clean close once everything is on disk.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MemoryStorage } from "../storage/memory.ts";
+ * import { saveHistoryId } from "./history.ts";
+ * const storage = new MemoryStorage();
+ * await storage.mkdir("db");
+ * await saveHistoryId(storage, "db", "9f86d081884c7d659a2feaa0c55ad015");
+ * assert.equal(new TextDecoder().decode((await storage.read("db/HISTORY"))!), "9f86d081884c7d659a2feaa0c55ad015\n");
+ * ```
+ */
+export async function saveHistoryId(storage: Storage, dir: string, id: string): Promise<void> {
+  const path = joinPath(dir, HISTORY_FILE);
   const tmp = `${path}.tmp`;
   const file = await storage.create(tmp);
   try {
@@ -96,5 +151,4 @@ export async function loadHistoryId(storage: Storage, dir: string, log: (line: s
   }
   await storage.rename(tmp, path);
   await storage.syncDir(dir);
-  return id;
 }

@@ -218,8 +218,21 @@ export interface Persistence {
   readonly counters: DurabilityCounters;
   /** The kind of the storage it writes to (`Storage.kind`). */
   readonly storageKind: string;
-  /** The id of the directory's history of LSNs, kept in `<dir>/HISTORY` (see `durable/history.ts`). */
+  /** The id of the directory's history of LSNs, kept in `<dir>/HISTORY` while it surely continues (see `durable/history.ts`). */
   readonly historyId: string;
+  /**
+   * Whether {@linkcode releaseHistory} is done: watches that are not
+   * `durable` may then see commits before their fsync.
+   */
+  readonly historyReleased: boolean;
+  /**
+   * Removes the history file durably (once per open; see
+   * `durable/history.ts`): called before the first watch that is not
+   * `durable` may see a commit that is not on disk, since a crash could
+   * then lose it and the LSNs after the restart would name other writes.
+   * A clean close writes the file back.
+   */
+  releaseHistory(): Promise<void>;
   /** Attaches (or, with `null`, detaches) the change feed's hooks. */
   setFeedHooks(hooks: FeedHooks | null): void;
   /**

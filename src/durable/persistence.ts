@@ -83,7 +83,7 @@ import type { WalCodec, WalRecord } from "../log/codec.ts";
 import { readWal } from "../log/reader.ts";
 import { recoverWal } from "../log/recover.ts";
 import type { WalFailureKind, WalWriter } from "../log/writer.ts";
-import { loadHistoryId } from "./history.ts";
+import { HISTORY_FILE, newHistoryId, readHistoryId, removeHistoryId, saveHistoryId } from "./history.ts";
 
 /** The WAL codec over the project's codec, so log values round-trip like every other. */
 const codec: WalCodec = { encode, decode: decodeRecordRange, encodeOpInto: encodeOpRecordInto };
@@ -233,9 +233,9 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
   const scheduler = options.scheduler ?? systemScheduler((timer) => storage.unrefTimer?.(timer));
   await storage.mkdir(dir);
   const lock = await storage.lock(joinPath(dir, "LOCK"));
-  let historyId: string;
+  let kept: string | null;
   try {
-    historyId = await loadHistoryId(storage, dir, log);
+    kept = await readHistoryId(storage, dir, log);
   } catch (e) {
     await lock.release();
     throw e;
@@ -318,7 +318,17 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     tracker.done();
     durable = new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, afterLsn, options, log, scheduler);
     durable.counters = counters;
-    durable.historyId = historyId;
+    // The LSNs continue only after a clean close whose log is whole: a cut
+    // (a torn tail, a repair) drops commits somebody may have seen.
+    if (kept !== null && wal.cut !== null) {
+      log("cyberdb: the log was cut, so commits a watcher saw may be gone: a new history (resuming watchers reset)");
+    }
+    if (kept !== null && wal.cut === null) durable.historyId = kept;
+    else {
+      // A new history, on disk before anyone can see a commit of it.
+      durable.historyId = newHistoryId();
+      await saveHistoryId(storage, dir, durable.historyId);
+    }
     // Replayed records are durable but only in the log: snapshot them now, in
     // the background, so that the next open (after a crash, too) loads them
     // instead of replaying the same log again (PostgreSQL's end-of-recovery
@@ -533,6 +543,8 @@ class Durable implements Persistence {
   counters: DurabilityCounters = emptyCounters();
   /** The directory's history id (set by openPersistence). */
   historyId = "";
+  #historyReleased = false;
+  #releasing: Promise<void> | null = null;
 
   constructor(
     engine: Engine,
@@ -898,12 +910,33 @@ class Durable implements Persistence {
     return (this.#writer.lastLsn ?? 0) - this.#writer.syncedLsn;
   }
 
+  get historyReleased(): boolean {
+    return this.#historyReleased;
+  }
+
+  releaseHistory(): Promise<void> {
+    this.#releasing ??= removeHistoryId(this.#storage, this.#dir).then(
+      () => void (this.#historyReleased = true),
+      (e) => {
+        // Tried again by the next watch; meanwhile watches see durable commits only.
+        this.#releasing = null;
+        this.#log(
+          `cyberdb: removing ${HISTORY_FILE} failed (${e instanceof Error ? e.message : e}); watches wait for fsyncs`,
+        );
+        throw e;
+      },
+    );
+    return this.#releasing;
+  }
+
   async close(): Promise<void> {
     this.#closing = true;
     if (this.#timer !== null) this.#scheduler.clearTimeout(this.#timer);
     this.#timer = null;
     this.#wake?.();
     let clean = false;
+    // Every commit made is on disk: the next open may continue this history.
+    let whole = false;
     let discarded = false;
     let lost: StorageError | null = null;
     try {
@@ -925,6 +958,7 @@ class Durable implements Persistence {
       }
       const failure = this.#writer.failure;
       if (failure === null) {
+        whole = !discarded;
         // After a discard, memory still holds the failed writes: no snapshot
         // of it. The log is whole up to the last acknowledged write. The
         // snapshot only spares the next open a replay: if it fails, nothing
@@ -959,6 +993,16 @@ class Durable implements Persistence {
         if (clean && this.#snapshotLsn === this.#lsn) {
           await this.#writer.seal().catch((e) =>
             this.#log(`cyberdb: sealing the log at close failed: ${e instanceof Error ? e.message : e}`)
+          );
+        }
+        // Last: the next open continues this history only if everything before is on disk.
+        await this.#releasing?.catch(() => {}); // a removal under way must not undo the file written below
+        if (whole && this.#historyReleased) {
+          await saveHistoryId(this.#storage, this.#dir, this.historyId).catch((e) =>
+            this.#log(
+              `cyberdb: keeping the history id at close failed (${e instanceof Error ? e.message : e}); ` +
+                "the next open starts a new history (resuming watchers reset)",
+            )
           );
         }
       } finally {
