@@ -434,6 +434,16 @@ describe("codec: what encode writes, decode reads back exactly", () => {
   });
 });
 
+describe("codec: the fast path keeps no large buffer", () => {
+  it("after a large value, the next answers are not views into the buffer grown for it", () => {
+    const big = fastEncode("x".repeat(4 << 20))!;
+    assert.equal(big.byteLength, 5 + (4 << 20));
+    const small = fastEncode({ a: 1 })!;
+    assert.deepEqual([...small], [0x81, 0xa1, 0x61, 0x01]);
+    assert.ok(small.buffer.byteLength <= 64 * 1024, `a later answer pins ${small.buffer.byteLength} bytes`);
+  });
+});
+
 describe("codec: the fast path of encode writes msgpackr's bytes", () => {
   // The same options as codec.ts's Packr: the fast path must match it byte for byte.
   const reference = new Packr({

@@ -72,8 +72,10 @@ export function fastEncode(value: unknown): Uint8Array | null {
   }
   const out = chunk.subarray(start, pos);
   start = pos;
-  // A nearly full chunk is replaced now rather than copied into later.
-  if (chunk.length - start < 256) {
+  // A nearly full chunk is replaced now rather than copied into later; one
+  // grown for a large value too, or the module would keep it (twice that
+  // value's size) for good, and hand out later answers as views into it.
+  if (chunk.length - start < 256 || chunk.length > CHUNK) {
     chunk = new Uint8Array(CHUNK);
     view = new DataView(chunk.buffer);
     start = pos = 0;
