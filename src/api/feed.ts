@@ -459,8 +459,7 @@ export class Feed {
    * too costs no more than what is already spent.
    */
   #evictable(): boolean {
-    const p = this.#p;
-    return p === null || this.#first <= this.#durableLsn || (this.#durableCursors === 0 && p.historyReleased);
+    return this.#durableCursors === 0 || this.#p === null || this.#first <= this.#durableLsn;
   }
 
   /** Doubles the ring (up to the commit limit), oldest slot first. */
