@@ -58,6 +58,9 @@ interface Output {
     dbSyncMs: number[];
     dbWriteMs: number[];
     batchSyncMs: number[];
+    threadFlushes: number[];
+    threadWaitMs: number[];
+    threadFlushMs: number[];
   };
   userAgent: string;
 }
@@ -123,6 +126,14 @@ const row = (
   ]);
 };
 row(`${label}, durable writes/s`, "db", total, "raw handle, 64 records per write + flush()", "batch", total, TARGET);
+row(
+  `${label}, I/O in a nested Worker (prototype), durable writes/s`,
+  "thread",
+  total,
+  "raw handle, 64 records per write + flush()",
+  "batch",
+  total,
+);
 row(`${label}, durable writes/s`, "db", total, "raw replay of the db's own writes + flushes", "replay", total);
 row(
   `OpfsStorage alone: the batched anchor's steps through its StorageFile`,
@@ -182,6 +193,23 @@ console.log(
     `raw batched ${cycle(batchMs)} = flush() ${cycle(median(out.info.batchSyncMs))} + the rest ${
       cycle(batchMs - median(out.info.batchSyncMs))
     }.`,
+);
+const tFlushes = median(out.info.threadFlushes);
+const tMs = median(out.rounds.map((r) => r.thread));
+const tCycle = (ms: number) => `${((ms / tFlushes) * 1000).toFixed(0)} µs`;
+console.log(
+  `- I/O in a nested Worker (prototype): ${tFlushes} flushes per run (${
+    (total / tFlushes).toFixed(1)
+  } records per flush); ` +
+    `per cycle ${tCycle(tMs)} = waiting for the I/O worker's answer ${tCycle(median(out.info.threadWaitMs))} ` +
+    `(of which its flush() ${tCycle(median(out.info.threadFlushMs))}) + the engine's own work ${
+      tCycle(tMs - median(out.info.threadWaitMs))
+    }.`,
+);
+console.log(
+  `- per-round ratios vs the batched anchor (I/O worker prototype): ${
+    out.rounds.map((r) => (r.batch / r.thread).toFixed(2)).join(", ")
+  }.`,
 );
 console.log(
   `- per-round ratios vs the batched anchor: ${out.rounds.map((r) => (r.batch / r.db).toFixed(2)).join(", ")}.`,

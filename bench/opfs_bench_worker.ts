@@ -119,6 +119,161 @@ function frames(bytes: Uint8Array): Uint8Array[] {
   return out;
 }
 
+// ---- prototype: the WAL's writes and flushes done by a nested Worker --------
+// Measures the two-thread design before building it into OpfsStorage: the
+// segment's write() posts its bytes (transferred) to a second worker that
+// owns a sync handle on a file of its own, and sync() waits for that
+// worker's flush. Everything else goes through OpfsStorage as usual.
+
+const IO_SOURCE = `
+const files = new Map();
+onmessage = async (e) => {
+  const m = e.data;
+  try {
+    if (m.op === "open") {
+      let d = await navigator.storage.getDirectory();
+      for (const p of m.dir) d = await d.getDirectoryHandle(p, { create: true });
+      const h = await (await d.getFileHandle(m.name, { create: true })).createSyncAccessHandle();
+      h.truncate(0);
+      files.set(m.id, { h, at: 0, error: null });
+      postMessage({ seq: m.seq });
+    } else if (m.op === "write") {
+      const f = files.get(m.id);
+      if (f.error === null) {
+        try { f.at += f.h.write(new Uint8Array(m.bytes), { at: f.at }); } catch (err) { f.error = String(err); }
+      }
+    } else if (m.op === "flush") {
+      const f = files.get(m.id);
+      const t = performance.now();
+      if (f.error === null) f.h.flush();
+      postMessage({ seq: m.seq, error: f.error, ms: performance.now() - t });
+    } else if (m.op === "close") {
+      files.get(m.id).h.close();
+      files.delete(m.id);
+      postMessage({ seq: m.seq });
+    }
+  } catch (err) {
+    postMessage({ seq: m.seq, error: String(err) });
+  }
+};`;
+
+class IoThread {
+  #worker: { postMessage(m: unknown, t?: unknown[]): void; terminate(): void };
+  #seq = 0;
+  #pending = new Map<number, { resolve(v: { ms?: number }): void; reject(e: unknown): void }>();
+  /** ms the I/O worker spent in flush(), and the engine waited for its answers (while tracing). */
+  flushMs = 0;
+  waitMs = 0;
+  constructor() {
+    const g = globalThis as unknown as {
+      Worker: new (u: string) => IoThread["worker"];
+      URL: { createObjectURL(b: unknown): string };
+      Blob: new (parts: string[], o: { type: string }) => unknown;
+    };
+    this.#worker = new g.Worker(g.URL.createObjectURL(new g.Blob([IO_SOURCE], { type: "text/javascript" })));
+    (this.#worker as unknown as { onmessage: (e: { data: { seq: number; error?: string; ms?: number } }) => void })
+      .onmessage = (e) => {
+        const p = this.#pending.get(e.data.seq)!;
+        this.#pending.delete(e.data.seq);
+        if (e.data.error) p.reject(new Error(e.data.error));
+        else p.resolve(e.data);
+      };
+  }
+  get worker() {
+    return this.#worker;
+  }
+  call(m: Record<string, unknown>, transfer?: unknown[]): Promise<{ ms?: number }> {
+    const seq = ++this.#seq;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(seq, { resolve, reject });
+      this.#worker.postMessage({ ...m, seq }, transfer);
+    });
+  }
+  post(m: Record<string, unknown>, transfer?: unknown[]): void {
+    this.#worker.postMessage(m, transfer);
+  }
+  close(): void {
+    this.#worker.terminate();
+  }
+}
+
+let remoteFiles = 0;
+
+/** OpfsStorage, except that WAL segments live in the I/O worker's files. */
+class TwoThreadStorage extends TracingStorage {
+  io = new IoThread();
+  tracing2 = false;
+  flushes = 0;
+  override async create(p: string): Promise<StorageFile> {
+    if (!p.includes("/wal/")) return await super.create(p);
+    const id = ++remoteFiles;
+    const parts = p.split("/");
+    await this.io.call({ op: "open", id, dir: [BASE, "io"], name: `${id}-${parts[parts.length - 1]}` });
+    let end = 0;
+    const io = this.io;
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    return {
+      write(data) {
+        const copy = data.slice();
+        end += copy.length;
+        io.post({ op: "write", id, bytes: copy.buffer }, [copy.buffer]);
+        return Promise.resolve();
+      },
+      async sync() {
+        const t = performance.now();
+        const r = await io.call({ op: "flush", id });
+        if (self.tracing2) {
+          self.waitMs += performance.now() - t;
+          self.flushMs += r.ms ?? 0;
+          self.flushes++;
+        }
+      },
+      truncate: () => Promise.reject(new Error("not in the prototype")),
+      size: () => Promise.resolve(end),
+      close: async () => {
+        await io.call({ op: "close", id });
+      },
+      identity: () => Promise.resolve(`io:${p}`),
+    };
+  }
+  override openAppend(p: string): Promise<StorageFile> {
+    return this.create(p);
+  }
+  override identity(p: string) {
+    return p.includes("/wal/") ? Promise.resolve(`io:${p}`) : super.identity(p);
+  }
+  waitMs = 0;
+  flushMs = 0;
+}
+
+/** 64 writers as in dbRun, on TwoThreadStorage. */
+async function threadRun(writers: number, perWriter: number) {
+  const dir = fresh();
+  const storage = new TwoThreadStorage(new OpfsStorage());
+  const db = await Database.open({ dir, sync: "always", storage, snapshotInterval: 0 });
+  const d = db.createDict("d");
+  d.set("warm", 0);
+  await db.flush();
+  storage.tracing2 = true;
+  const keys = Array.from({ length: writers }, (_, w) => Array.from({ length: perWriter }, (_, i) => `w${w}:${i}`));
+  const start = performance.now();
+  const writer = async (w: number) => {
+    for (let i = 0; i < perWriter; i++) {
+      d.set(keys[w][i], i);
+      await db.flush();
+    }
+  };
+  await Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
+  const ms = performance.now() - start;
+  storage.tracing2 = false;
+  const records = d.size - 1;
+  await db.close();
+  storage.io.close();
+  await removeRun(dir);
+  return { ms, records, flushes: storage.flushes, waitMs: storage.waitMs, flushMs: storage.flushMs };
+}
+
 let runs = 0;
 const BASE = "opfs-bench";
 
@@ -264,10 +419,14 @@ async function bench(p: Params) {
     dbSyncMs: [] as number[],
     dbWriteMs: [] as number[],
     batchSyncMs: [] as number[],
+    /** The two-thread prototype: flushes per run, ms the engine waited for them, ms the I/O worker spent in flush(). */
+    threadFlushes: [] as number[],
+    threadWaitMs: [] as number[],
+    threadFlushMs: [] as number[],
   };
   for (let r = 0; r <= p.rounds; r++) {
     // Interleaved, and rotated each round so that no case always runs first.
-    const order = ["db", "batch", "adapter", "replay", "single", "rawSingle"];
+    const order = ["db", "thread", "batch", "adapter", "replay", "single", "rawSingle"];
     const rotated = [...order.slice(r % order.length), ...order.slice(0, r % order.length)];
     const ms: Record<string, number> = {};
     const recs: Record<string, number> = {};
@@ -283,6 +442,13 @@ async function bench(p: Params) {
         info.dbWriteMs.push(run.writeMs);
         info.bytes = trace.reduce((n, s) => n + (s?.length ?? 0), 0);
         info.records = run.records;
+      } else if (c === "thread") {
+        const run = await threadRun(p.writers, p.perWriter);
+        ms.thread = run.ms;
+        recs.thread = run.records;
+        info.threadFlushes.push(run.flushes);
+        info.threadWaitMs.push(run.waitMs);
+        info.threadFlushMs.push(run.flushMs);
       } else if (c === "single") {
         const run = await singleDb(p.single);
         ms.single = run.ms;
