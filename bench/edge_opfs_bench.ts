@@ -134,6 +134,14 @@ row(
   "batch",
   total,
 );
+row(
+  `No database: 64 awaiting writers, each handing a pre-encoded record to a minimal group commit on a raw handle`,
+  "closed",
+  total,
+  "raw handle, 64 records per write + flush()",
+  "batch",
+  total,
+);
 row(`${label}, durable writes/s`, "db", total, "raw replay of the db's own writes + flushes", "replay", total);
 row(
   `OpfsStorage alone: the batched anchor's steps through its StorageFile`,

@@ -364,6 +364,63 @@ async function raw(steps: Step[]): Promise<{ ms: number; records: number; syncMs
   return { ms, records, syncMs };
 }
 
+/**
+ * The floor of any closed loop like the db case's, without a database: 64
+ * async writers each hand over a pre-encoded record and await a shared
+ * promise; at the end of the task the records are joined, written and
+ * flushed in one go (the least a group commit can do), then the promise
+ * resolves. Its distance to the batched anchor is what 64 awaiting writers
+ * cost by themselves.
+ */
+async function closedRaw(steps: Step[], writers: number): Promise<{ ms: number; records: number }> {
+  const dir = fresh();
+  let d = await opfsRoot();
+  for (const p of dir.split("/")) d = await d.getDirectoryHandle(p, { create: true });
+  const h = await (await d.getFileHandle("closed.wal", { create: true })).createSyncAccessHandle();
+  const all = steps.flatMap((s) => (s === null ? [] : frames(s)));
+  const perWriter = Math.ceil(all.length / writers);
+  let at = 0;
+  let pending: Uint8Array[] = [];
+  let waiting: { promise: Promise<void>; resolve: () => void } | null = null;
+  const commit = () => {
+    const group = pending;
+    const done = waiting!;
+    pending = [];
+    waiting = null;
+    const bytes = new Uint8Array(group.reduce((n, f) => n + f.length, 0));
+    let o = 0;
+    for (const f of group) {
+      bytes.set(f, o);
+      o += f.length;
+    }
+    at += h.write(bytes, { at });
+    h.flush();
+    done.resolve();
+  };
+  const flush = (record: Uint8Array): Promise<void> => {
+    pending.push(record);
+    if (waiting === null) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      waiting = { promise, resolve };
+      queueMicrotask(commit);
+    }
+    return waiting.promise;
+  };
+  let records = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: writers }, async (_, w) => {
+    for (let i = w * perWriter; i < Math.min(all.length, (w + 1) * perWriter); i++) {
+      records++;
+      await flush(all[i]);
+    }
+  }));
+  const ms = performance.now() - start;
+  h.close();
+  await removeRun(dir);
+  return { ms, records };
+}
+
 /** Replays `steps` through OpfsStorage's own StorageFile (write + sync): the adapter's cost without the engine. */
 async function viaStorage(steps: Step[]): Promise<{ ms: number; records: number }> {
   const dir = fresh();
@@ -426,7 +483,7 @@ async function bench(p: Params) {
   };
   for (let r = 0; r <= p.rounds; r++) {
     // Interleaved, and rotated each round so that no case always runs first.
-    const order = ["db", "thread", "batch", "adapter", "replay", "single", "rawSingle"];
+    const order = ["db", "thread", "closed", "batch", "adapter", "replay", "single", "rawSingle"];
     const rotated = [...order.slice(r % order.length), ...order.slice(0, r % order.length)];
     const ms: Record<string, number> = {};
     const recs: Record<string, number> = {};
@@ -464,6 +521,12 @@ async function bench(p: Params) {
           : c === "replay"
           ? trace
           : trace.flatMap((s) => (s === null ? [] : frames(s))).slice(0, p.single).flatMap((f) => [f, null]);
+        if (c === "closed") {
+          const run = await closedRaw(trace, p.writers);
+          ms[c] = run.ms;
+          recs[c] = run.records;
+          continue;
+        }
         if (c === "adapter") {
           const run = await viaStorage(steps);
           ms[c] = run.ms;
