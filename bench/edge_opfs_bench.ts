@@ -15,6 +15,12 @@
  *   Anchor: the records' own bytes (taken from that run's log) appended to a
  *   raw sync handle, 64 records per write, one `flush()` per write. Target
  *   ≥ 0.8x. Also against a replay of the run's exact writes and flushes.
+ * - Info rows on the 64-writer case (stop 18): the same writers on
+ *   MemoryStorage (the engine's own work, no I/O); a prototype with the WAL's
+ *   writes and flushes done by a nested Worker that owns the sync handle (the
+ *   two-thread design, measured before building it into OpfsStorage); and 64
+ *   awaiting writers over a minimal group commit on a raw handle, no
+ *   database (what a closed loop of writers costs by itself).
  * - **1 writer**: set + await flush() per record, vs raw write + flush()
  *   per record; and the 64-writer run against that floor (what group
  *   commit buys).
@@ -142,6 +148,14 @@ row(
   "batch",
   total,
 );
+row(
+  `The db case on MemoryStorage (no I/O), durable writes/s`,
+  "memory",
+  total,
+  "raw handle, 64 records per write + flush()",
+  "batch",
+  total,
+);
 row(`${label}, durable writes/s`, "db", total, "raw replay of the db's own writes + flushes", "replay", total);
 row(
   `OpfsStorage alone: the batched anchor's steps through its StorageFile`,
@@ -201,6 +215,13 @@ console.log(
     `raw batched ${cycle(batchMs)} = flush() ${cycle(median(out.info.batchSyncMs))} + the rest ${
       cycle(batchMs - median(out.info.batchSyncMs))
     }.`,
+);
+const memMs = median(out.rounds.map((r) => r.memory));
+console.log(
+  `- the same 64 writers on MemoryStorage in the same worker (no I/O: the engine's own work): ${
+    cycle(memMs)
+  } per 64 records (${((memMs / total) * 1000).toFixed(2)} µs per record); ` +
+    `raw batched + that = ${cycle(batchMs + memMs)}, against the db's ${cycle(dbMs)}.`,
 );
 const tFlushes = median(out.info.threadFlushes);
 const tMs = median(out.rounds.map((r) => r.thread));

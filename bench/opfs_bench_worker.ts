@@ -8,6 +8,9 @@
 //          to a raw sync access handle, 64 records per write, one flush()
 //          per write: the ideal one-flush-per-batch the target is set against
 //   adapter  the batched steps through OpfsStorage's StorageFile: the adapter's own cost
+//   memory the db case on MemoryStorage: the engine's own work per cycle, without I/O
+//   thread the db case with the WAL's I/O in a nested Worker (a prototype, below)
+//   closed 64 awaiting writers over a minimal group commit on a raw handle, no database
 //   replay the db run's exact writes and flushes, replayed on a raw handle
 //   single / rawSingle  1 writer, set + await flush() each, vs raw
 //          write + flush() per record (the floor group commit lifts)
@@ -15,6 +18,7 @@
 // and posts `{ rounds: [{ case: ms }...], records, bytes, flushes, writes }`.
 import { Database } from "../src/api/database.ts";
 import { OpfsStorage } from "../src/storage/opfs.ts";
+import { MemoryStorage } from "../src/storage/memory.ts";
 import type { Storage, StorageFile, StorageLock } from "../src/storage/types.ts";
 
 interface SyncHandle {
@@ -294,9 +298,9 @@ interface DbRun {
   syncMs: number;
 }
 
-async function dbRun(writers: number, perWriter: number): Promise<DbRun> {
+async function dbRun(writers: number, perWriter: number, memory = false): Promise<DbRun> {
   const dir = fresh();
-  const storage = new TracingStorage(new OpfsStorage());
+  const storage = new TracingStorage(memory ? new MemoryStorage() : new OpfsStorage());
   const db = await Database.open({ dir, sync: "always", storage, snapshotInterval: 0 });
   const d = db.createDict("d");
   d.set("warm", 0);
@@ -483,7 +487,7 @@ async function bench(p: Params) {
   };
   for (let r = 0; r <= p.rounds; r++) {
     // Interleaved, and rotated each round so that no case always runs first.
-    const order = ["db", "thread", "closed", "batch", "adapter", "replay", "single", "rawSingle"];
+    const order = ["db", "memory", "thread", "closed", "batch", "adapter", "replay", "single", "rawSingle"];
     const rotated = [...order.slice(r % order.length), ...order.slice(0, r % order.length)];
     const ms: Record<string, number> = {};
     const recs: Record<string, number> = {};
@@ -499,6 +503,10 @@ async function bench(p: Params) {
         info.dbWriteMs.push(run.writeMs);
         info.bytes = trace.reduce((n, s) => n + (s?.length ?? 0), 0);
         info.records = run.records;
+      } else if (c === "memory") {
+        const run = await dbRun(p.writers, p.perWriter, true);
+        ms.memory = run.ms;
+        recs.memory = run.records;
       } else if (c === "thread") {
         const run = await threadRun(p.writers, p.perWriter);
         ms.thread = run.ms;
