@@ -9,6 +9,8 @@
 //          per write: the ideal one-flush-per-batch the target is set against
 //   adapter  the batched steps through OpfsStorage's StorageFile: the adapter's own cost
 //   memory the db case on MemoryStorage: the engine's own work per cycle, without I/O
+//   ceiling the batched anchor plus, after each flush, a CPU loop as long as
+//          the memory case's time per cycle: what one thread doing both needs
 //   thread the db case with the WAL's I/O in a nested Worker (a prototype, below)
 //   closed 64 awaiting writers over a minimal group commit on a raw handle, no database
 //   replay the db run's exact writes and flushes, replayed on a raw handle
@@ -341,8 +343,35 @@ async function singleDb(n: number): Promise<{ ms: number; records: number }> {
   return { ms, records };
 }
 
-/** Appends `steps` to a fresh file through a raw sync access handle; a null step is a flush. */
-async function raw(steps: Step[]): Promise<{ ms: number; records: number; syncMs: number }> {
+/**
+ * Burns about `us` µs of CPU with no clock in the loop (a worker's clock
+ * moves in 100 µs steps): `spinPerUs` iterations per µs, calibrated once.
+ */
+let spinPerUs = 0;
+let spinSink = 0;
+function spinFor(us: number): void {
+  let x = spinSink;
+  for (let i = Math.round(us * spinPerUs); i > 0; i--) x = (x * 1103515245 + 12345) | 0;
+  spinSink = x;
+}
+function calibrateSpin(): void {
+  const n = 2_000_000;
+  let best = Infinity;
+  for (let k = 0; k < 5; k++) {
+    spinPerUs = 1;
+    const t = performance.now();
+    spinFor(n);
+    best = Math.min(best, performance.now() - t);
+  }
+  spinPerUs = n / (best * 1000);
+}
+
+/**
+ * Appends `steps` to a fresh file through a raw sync access handle; a null
+ * step is a flush. With `cpuUs`, each flush is followed by that much CPU
+ * work (a loop): the anchor plus an engine's own time per cycle.
+ */
+async function raw(steps: Step[], cpuUs = 0): Promise<{ ms: number; records: number; syncMs: number }> {
   const dir = fresh();
   const parts = dir.split("/");
   let d = await opfsRoot();
@@ -358,6 +387,7 @@ async function raw(steps: Step[]): Promise<{ ms: number; records: number; syncMs
       const t = performance.now();
       h.flush();
       syncMs += performance.now() - t;
+      if (cpuUs > 0) spinFor(cpuUs);
     } else {
       at += h.write(step, { at });
     }
@@ -481,13 +511,17 @@ async function bench(p: Params) {
     dbWriteMs: [] as number[],
     batchSyncMs: [] as number[],
     /** The two-thread prototype: flushes per run, ms the engine waited for them, ms the I/O worker spent in flush(). */
+    /** Per round: µs of CPU the ceiling case spent per cycle (the MemoryStorage run's time per 64 records). */
+    ceilingCpuUs: [] as number[],
     threadFlushes: [] as number[],
     threadWaitMs: [] as number[],
     threadFlushMs: [] as number[],
   };
+  calibrateSpin();
+  let memoryCycleUs = 0;
   for (let r = 0; r <= p.rounds; r++) {
     // Interleaved, and rotated each round so that no case always runs first.
-    const order = ["db", "memory", "thread", "closed", "batch", "adapter", "replay", "single", "rawSingle"];
+    const order = ["db", "memory", "ceiling", "thread", "closed", "batch", "adapter", "replay", "single", "rawSingle"];
     const rotated = [...order.slice(r % order.length), ...order.slice(0, r % order.length)];
     const ms: Record<string, number> = {};
     const recs: Record<string, number> = {};
@@ -507,6 +541,16 @@ async function bench(p: Params) {
         const run = await dbRun(p.writers, p.perWriter, true);
         ms.memory = run.ms;
         recs.memory = run.records;
+        memoryCycleUs = (run.ms * 1000) / p.perWriter; // one cycle per 64 records
+      } else if (c === "ceiling") {
+        // The batched anchor plus the engine's own time per cycle (from the
+        // latest MemoryStorage run), one after the other, as one thread must.
+        if (memoryCycleUs === 0) memoryCycleUs = ((await dbRun(p.writers, p.perWriter, true)).ms * 1000) / p.perWriter;
+        if (trace.length === 0) trace = (await dbRun(p.writers, p.perWriter)).steps;
+        const run = await raw(batched(trace, p.writers), memoryCycleUs);
+        ms.ceiling = run.ms;
+        recs.ceiling = run.records;
+        info.ceilingCpuUs.push(memoryCycleUs);
       } else if (c === "thread") {
         const run = await threadRun(p.writers, p.perWriter);
         ms.thread = run.ms;
