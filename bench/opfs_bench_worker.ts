@@ -167,9 +167,6 @@ class IoThread {
   #worker: { postMessage(m: unknown, t?: unknown[]): void; terminate(): void };
   #seq = 0;
   #pending = new Map<number, { resolve(v: { ms?: number }): void; reject(e: unknown): void }>();
-  /** ms the I/O worker spent in flush(), and the engine waited for its answers (while tracing). */
-  flushMs = 0;
-  waitMs = 0;
   constructor() {
     const g = globalThis as unknown as {
       Worker: new (u: string) => IoThread["worker"];
@@ -208,8 +205,10 @@ let remoteFiles = 0;
 /** OpfsStorage, except that WAL segments live in the I/O worker's files. */
 class TwoThreadStorage extends TracingStorage {
   io = new IoThread();
-  tracing2 = false;
+  /** While tracing: flushes, ms the engine waited for their answers, ms the I/O worker spent in flush(). */
   flushes = 0;
+  waitMs = 0;
+  flushMs = 0;
   override async create(p: string): Promise<StorageFile> {
     if (!p.includes("/wal/")) return await super.create(p);
     const id = ++remoteFiles;
@@ -229,7 +228,7 @@ class TwoThreadStorage extends TracingStorage {
       async sync() {
         const t = performance.now();
         const r = await io.call({ op: "flush", id });
-        if (self.tracing2) {
+        if (self.tracing) {
           self.waitMs += performance.now() - t;
           self.flushMs += r.ms ?? 0;
           self.flushes++;
@@ -249,35 +248,6 @@ class TwoThreadStorage extends TracingStorage {
   override identity(p: string) {
     return p.includes("/wal/") ? Promise.resolve(`io:${p}`) : super.identity(p);
   }
-  waitMs = 0;
-  flushMs = 0;
-}
-
-/** 64 writers as in dbRun, on TwoThreadStorage. */
-async function threadRun(writers: number, perWriter: number) {
-  const dir = fresh();
-  const storage = new TwoThreadStorage(new OpfsStorage());
-  const db = await Database.open({ dir, sync: "always", storage, snapshotInterval: 0 });
-  const d = db.createDict("d");
-  d.set("warm", 0);
-  await db.flush();
-  storage.tracing2 = true;
-  const keys = Array.from({ length: writers }, (_, w) => Array.from({ length: perWriter }, (_, i) => `w${w}:${i}`));
-  const start = performance.now();
-  const writer = async (w: number) => {
-    for (let i = 0; i < perWriter; i++) {
-      d.set(keys[w][i], i);
-      await db.flush();
-    }
-  };
-  await Promise.all(Array.from({ length: writers }, (_, w) => writer(w)));
-  const ms = performance.now() - start;
-  storage.tracing2 = false;
-  const records = d.size - 1;
-  await db.close();
-  storage.io.close();
-  await removeRun(dir);
-  return { ms, records, flushes: storage.flushes, waitMs: storage.waitMs, flushMs: storage.flushMs };
 }
 
 let runs = 0;
@@ -298,11 +268,20 @@ interface DbRun {
   steps: Step[];
   writeMs: number;
   syncMs: number;
+  /** For "thread": its flushes and timings. */
+  io: { flushes?: number; waitMs?: number; flushMs?: number };
 }
 
-async function dbRun(writers: number, perWriter: number, memory = false): Promise<DbRun> {
+/**
+ * 64 writers, each `d.set(key, i); await db.flush()` in a loop, on OpfsStorage,
+ * on MemoryStorage (`"memory"`), or with the WAL's I/O in a nested Worker
+ * (`"thread"`, the prototype above).
+ */
+async function dbRun(writers: number, perWriter: number, kind: "opfs" | "memory" | "thread" = "opfs"): Promise<DbRun> {
   const dir = fresh();
-  const storage = new TracingStorage(memory ? new MemoryStorage() : new OpfsStorage());
+  const storage = kind === "thread"
+    ? new TwoThreadStorage(new OpfsStorage())
+    : new TracingStorage(kind === "memory" ? new MemoryStorage() : new OpfsStorage());
   const db = await Database.open({ dir, sync: "always", storage, snapshotInterval: 0 });
   const d = db.createDict("d");
   d.set("warm", 0);
@@ -321,8 +300,9 @@ async function dbRun(writers: number, perWriter: number, memory = false): Promis
   storage.tracing = false;
   const records = d.size - 1;
   await db.close();
+  if (storage instanceof TwoThreadStorage) storage.io.close();
   await removeRun(dir);
-  return { ms, records, steps: storage.steps, writeMs: storage.writeMs, syncMs: storage.syncMs };
+  return { ms, records, steps: storage.steps, writeMs: storage.writeMs, syncMs: storage.syncMs, io: storage };
 }
 
 async function singleDb(n: number): Promise<{ ms: number; records: number }> {
@@ -538,26 +518,28 @@ async function bench(p: Params) {
         info.bytes = trace.reduce((n, s) => n + (s?.length ?? 0), 0);
         info.records = run.records;
       } else if (c === "memory") {
-        const run = await dbRun(p.writers, p.perWriter, true);
+        const run = await dbRun(p.writers, p.perWriter, "memory");
         ms.memory = run.ms;
         recs.memory = run.records;
         memoryCycleUs = (run.ms * 1000) / p.perWriter; // one cycle per 64 records
       } else if (c === "ceiling") {
         // The batched anchor plus the engine's own time per cycle (from the
         // latest MemoryStorage run), one after the other, as one thread must.
-        if (memoryCycleUs === 0) memoryCycleUs = ((await dbRun(p.writers, p.perWriter, true)).ms * 1000) / p.perWriter;
+        if (memoryCycleUs === 0) {
+          memoryCycleUs = ((await dbRun(p.writers, p.perWriter, "memory")).ms * 1000) / p.perWriter;
+        }
         if (trace.length === 0) trace = (await dbRun(p.writers, p.perWriter)).steps;
         const run = await raw(batched(trace, p.writers), memoryCycleUs);
         ms.ceiling = run.ms;
         recs.ceiling = run.records;
         info.ceilingCpuUs.push(memoryCycleUs);
       } else if (c === "thread") {
-        const run = await threadRun(p.writers, p.perWriter);
+        const run = await dbRun(p.writers, p.perWriter, "thread");
         ms.thread = run.ms;
         recs.thread = run.records;
-        info.threadFlushes.push(run.flushes);
-        info.threadWaitMs.push(run.waitMs);
-        info.threadFlushMs.push(run.flushMs);
+        info.threadFlushes.push(run.io.flushes!);
+        info.threadWaitMs.push(run.io.waitMs!);
+        info.threadFlushMs.push(run.io.flushMs!);
       } else if (c === "single") {
         const run = await singleDb(p.single);
         ms.single = run.ms;
