@@ -15,6 +15,14 @@
  *   Anchor: the records' own bytes (taken from that run's log) appended to a
  *   raw sync handle, 64 records per write, one `flush()` per write. Target
  *   ≥ 0.8x. Also against a replay of the run's exact writes and flushes.
+ * - Info rows on the 64-writer case (stop 18): the same writers on
+ *   MemoryStorage (the engine's own work, no I/O); the batched anchor plus
+ *   that much CPU after each flush (the ceiling of any one-thread engine
+ *   that needs that CPU per cycle); a prototype with the WAL's
+ *   writes and flushes done by a nested Worker that owns the sync handle (the
+ *   two-thread design, measured before building it into OpfsStorage); and 64
+ *   awaiting writers over a minimal group commit on a raw handle, no
+ *   database (what a closed loop of writers costs by itself).
  * - **1 writer**: set + await flush() per record, vs raw write + flush()
  *   per record; and the 64-writer run against that floor (what group
  *   commit buys).
@@ -58,6 +66,10 @@ interface Output {
     dbSyncMs: number[];
     dbWriteMs: number[];
     batchSyncMs: number[];
+    ceilingCpuUs: number[];
+    threadFlushes: number[];
+    threadWaitMs: number[];
+    threadFlushMs: number[];
   };
   userAgent: string;
 }
@@ -123,6 +135,38 @@ const row = (
   ]);
 };
 row(`${label}, durable writes/s`, "db", total, "raw handle, 64 records per write + flush()", "batch", total, TARGET);
+row(
+  `${label}, I/O in a nested Worker (prototype), durable writes/s`,
+  "thread",
+  total,
+  "raw handle, 64 records per write + flush()",
+  "batch",
+  total,
+);
+row(
+  `The db case on MemoryStorage in the same worker (no I/O: the engine's own work), durable writes/s`,
+  "memory",
+  total,
+  "raw handle, 64 records per write + flush()",
+  "batch",
+  total,
+);
+row(
+  `Ceiling of one thread: the batched anchor + the engine's own CPU time per cycle (a loop, after each flush)`,
+  "ceiling",
+  total,
+  "raw handle, 64 records per write + flush()",
+  "batch",
+  total,
+);
+row(
+  `No database: 64 awaiting writers, each handing a pre-encoded record to a minimal group commit on a raw handle`,
+  "closed",
+  total,
+  "raw handle, 64 records per write + flush()",
+  "batch",
+  total,
+);
 row(`${label}, durable writes/s`, "db", total, "raw replay of the db's own writes + flushes", "replay", total);
 row(
   `OpfsStorage alone: the batched anchor's steps through its StorageFile`,
@@ -182,6 +226,34 @@ console.log(
     `raw batched ${cycle(batchMs)} = flush() ${cycle(median(out.info.batchSyncMs))} + the rest ${
       cycle(batchMs - median(out.info.batchSyncMs))
     }.`,
+);
+const memMs = median(out.rounds.map((r) => r.memory));
+console.log(
+  `- the same 64 writers on MemoryStorage in the same worker (no I/O: the engine's own work): ${
+    cycle(memMs)
+  } per cycle of 64 records (${
+    ((memMs / total) * 1000).toFixed(2)
+  } µs per record); the batched anchor with that much ` +
+    `CPU work after each flush (median ${median(out.info.ceilingCpuUs).toFixed(0)} µs): ${
+      cycle(median(out.rounds.map((r) => r.ceiling)))
+    } per cycle, against the db's ${cycle(dbMs)}.`,
+);
+const tFlushes = median(out.info.threadFlushes);
+const tMs = median(out.rounds.map((r) => r.thread));
+const tCycle = (ms: number) => `${((ms / tFlushes) * 1000).toFixed(0)} µs`;
+console.log(
+  `- I/O in a nested Worker (prototype): ${tFlushes} flushes per run (${
+    (total / tFlushes).toFixed(1)
+  } records per flush); ` +
+    `per cycle ${tCycle(tMs)} = waiting for the I/O worker's answer ${tCycle(median(out.info.threadWaitMs))} ` +
+    `(of which its flush() ${tCycle(median(out.info.threadFlushMs))}) + the engine's own work ${
+      tCycle(tMs - median(out.info.threadWaitMs))
+    }.`,
+);
+console.log(
+  `- per-round ratios vs the batched anchor (I/O worker prototype): ${
+    out.rounds.map((r) => (r.batch / r.thread).toFixed(2)).join(", ")
+  }.`,
 );
 console.log(
   `- per-round ratios vs the batched anchor: ${out.rounds.map((r) => (r.batch / r.db).toFixed(2)).join(", ")}.`,

@@ -8,6 +8,11 @@
 //          to a raw sync access handle, 64 records per write, one flush()
 //          per write: the ideal one-flush-per-batch the target is set against
 //   adapter  the batched steps through OpfsStorage's StorageFile: the adapter's own cost
+//   memory the db case on MemoryStorage: the engine's own work per cycle, without I/O
+//   ceiling the batched anchor plus, after each flush, a CPU loop as long as
+//          the memory case's time per cycle: what one thread doing both needs
+//   thread the db case with the WAL's I/O in a nested Worker (a prototype, below)
+//   closed 64 awaiting writers over a minimal group commit on a raw handle, no database
 //   replay the db run's exact writes and flushes, replayed on a raw handle
 //   single / rawSingle  1 writer, set + await flush() each, vs raw
 //          write + flush() per record (the floor group commit lifts)
@@ -15,6 +20,7 @@
 // and posts `{ rounds: [{ case: ms }...], records, bytes, flushes, writes }`.
 import { Database } from "../src/api/database.ts";
 import { OpfsStorage } from "../src/storage/opfs.ts";
+import { MemoryStorage } from "../src/storage/memory.ts";
 import type { Storage, StorageFile, StorageLock } from "../src/storage/types.ts";
 
 interface SyncHandle {
@@ -119,6 +125,131 @@ function frames(bytes: Uint8Array): Uint8Array[] {
   return out;
 }
 
+// ---- prototype: the WAL's writes and flushes done by a nested Worker --------
+// Measures the two-thread design before building it into OpfsStorage: the
+// segment's write() posts its bytes (transferred) to a second worker that
+// owns a sync handle on a file of its own, and sync() waits for that
+// worker's flush. Everything else goes through OpfsStorage as usual.
+
+const IO_SOURCE = `
+const files = new Map();
+onmessage = async (e) => {
+  const m = e.data;
+  try {
+    if (m.op === "open") {
+      let d = await navigator.storage.getDirectory();
+      for (const p of m.dir) d = await d.getDirectoryHandle(p, { create: true });
+      const h = await (await d.getFileHandle(m.name, { create: true })).createSyncAccessHandle();
+      h.truncate(0);
+      files.set(m.id, { h, at: 0, error: null });
+      postMessage({ seq: m.seq });
+    } else if (m.op === "write") {
+      const f = files.get(m.id);
+      if (f.error === null) {
+        try { f.at += f.h.write(new Uint8Array(m.bytes), { at: f.at }); } catch (err) { f.error = String(err); }
+      }
+    } else if (m.op === "flush") {
+      const f = files.get(m.id);
+      const t = performance.now();
+      if (f.error === null) f.h.flush();
+      postMessage({ seq: m.seq, error: f.error, ms: performance.now() - t });
+    } else if (m.op === "close") {
+      files.get(m.id).h.close();
+      files.delete(m.id);
+      postMessage({ seq: m.seq });
+    }
+  } catch (err) {
+    postMessage({ seq: m.seq, error: String(err) });
+  }
+};`;
+
+class IoThread {
+  #worker: { postMessage(m: unknown, t?: unknown[]): void; terminate(): void };
+  #seq = 0;
+  #pending = new Map<number, { resolve(v: { ms?: number }): void; reject(e: unknown): void }>();
+  constructor() {
+    const g = globalThis as unknown as {
+      Worker: new (u: string) => IoThread["worker"];
+      URL: { createObjectURL(b: unknown): string };
+      Blob: new (parts: string[], o: { type: string }) => unknown;
+    };
+    this.#worker = new g.Worker(g.URL.createObjectURL(new g.Blob([IO_SOURCE], { type: "text/javascript" })));
+    (this.#worker as unknown as { onmessage: (e: { data: { seq: number; error?: string; ms?: number } }) => void })
+      .onmessage = (e) => {
+        const p = this.#pending.get(e.data.seq)!;
+        this.#pending.delete(e.data.seq);
+        if (e.data.error) p.reject(new Error(e.data.error));
+        else p.resolve(e.data);
+      };
+  }
+  get worker() {
+    return this.#worker;
+  }
+  call(m: Record<string, unknown>, transfer?: unknown[]): Promise<{ ms?: number }> {
+    const seq = ++this.#seq;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(seq, { resolve, reject });
+      this.#worker.postMessage({ ...m, seq }, transfer);
+    });
+  }
+  post(m: Record<string, unknown>, transfer?: unknown[]): void {
+    this.#worker.postMessage(m, transfer);
+  }
+  close(): void {
+    this.#worker.terminate();
+  }
+}
+
+let remoteFiles = 0;
+
+/** OpfsStorage, except that WAL segments live in the I/O worker's files. */
+class TwoThreadStorage extends TracingStorage {
+  io = new IoThread();
+  /** While tracing: flushes, ms the engine waited for their answers, ms the I/O worker spent in flush(). */
+  flushes = 0;
+  waitMs = 0;
+  flushMs = 0;
+  override async create(p: string): Promise<StorageFile> {
+    if (!p.includes("/wal/")) return await super.create(p);
+    const id = ++remoteFiles;
+    const parts = p.split("/");
+    await this.io.call({ op: "open", id, dir: [BASE, "io"], name: `${id}-${parts[parts.length - 1]}` });
+    let end = 0;
+    const io = this.io;
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    return {
+      write(data) {
+        const copy = data.slice();
+        end += copy.length;
+        io.post({ op: "write", id, bytes: copy.buffer }, [copy.buffer]);
+        return Promise.resolve();
+      },
+      async sync() {
+        const t = performance.now();
+        const r = await io.call({ op: "flush", id });
+        if (self.tracing) {
+          self.waitMs += performance.now() - t;
+          self.flushMs += r.ms ?? 0;
+          self.flushes++;
+        }
+      },
+      truncate: () => Promise.reject(new Error("not in the prototype")),
+      size: () => Promise.resolve(end),
+      close: async () => {
+        await io.call({ op: "close", id });
+      },
+      identity: () => Promise.resolve(`io:${p}`),
+    };
+  }
+  override openAppend(p: string): Promise<StorageFile> {
+    return this.create(p);
+  }
+  override identity(p: string) {
+    return p.includes("/wal/") ? Promise.resolve(`io:${p}`) : super.identity(p);
+  }
+}
+
 let runs = 0;
 const BASE = "opfs-bench";
 
@@ -137,11 +268,20 @@ interface DbRun {
   steps: Step[];
   writeMs: number;
   syncMs: number;
+  /** For "thread": its flushes and timings. */
+  io: { flushes?: number; waitMs?: number; flushMs?: number };
 }
 
-async function dbRun(writers: number, perWriter: number): Promise<DbRun> {
+/**
+ * 64 writers, each `d.set(key, i); await db.flush()` in a loop, on OpfsStorage,
+ * on MemoryStorage (`"memory"`), or with the WAL's I/O in a nested Worker
+ * (`"thread"`, the prototype above).
+ */
+async function dbRun(writers: number, perWriter: number, kind: "opfs" | "memory" | "thread" = "opfs"): Promise<DbRun> {
   const dir = fresh();
-  const storage = new TracingStorage(new OpfsStorage());
+  const storage = kind === "thread"
+    ? new TwoThreadStorage(new OpfsStorage())
+    : new TracingStorage(kind === "memory" ? new MemoryStorage() : new OpfsStorage());
   const db = await Database.open({ dir, sync: "always", storage, snapshotInterval: 0 });
   const d = db.createDict("d");
   d.set("warm", 0);
@@ -160,8 +300,9 @@ async function dbRun(writers: number, perWriter: number): Promise<DbRun> {
   storage.tracing = false;
   const records = d.size - 1;
   await db.close();
+  if (storage instanceof TwoThreadStorage) storage.io.close();
   await removeRun(dir);
-  return { ms, records, steps: storage.steps, writeMs: storage.writeMs, syncMs: storage.syncMs };
+  return { ms, records, steps: storage.steps, writeMs: storage.writeMs, syncMs: storage.syncMs, io: storage };
 }
 
 async function singleDb(n: number): Promise<{ ms: number; records: number }> {
@@ -182,8 +323,35 @@ async function singleDb(n: number): Promise<{ ms: number; records: number }> {
   return { ms, records };
 }
 
-/** Appends `steps` to a fresh file through a raw sync access handle; a null step is a flush. */
-async function raw(steps: Step[]): Promise<{ ms: number; records: number; syncMs: number }> {
+/**
+ * Burns about `us` µs of CPU with no clock in the loop (a worker's clock
+ * moves in 100 µs steps): `spinPerUs` iterations per µs, calibrated once.
+ */
+let spinPerUs = 0;
+let spinSink = 0;
+function spinFor(us: number): void {
+  let x = spinSink;
+  for (let i = Math.round(us * spinPerUs); i > 0; i--) x = (x * 1103515245 + 12345) | 0;
+  spinSink = x;
+}
+function calibrateSpin(): void {
+  const n = 2_000_000;
+  let best = Infinity;
+  for (let k = 0; k < 5; k++) {
+    spinPerUs = 1;
+    const t = performance.now();
+    spinFor(n);
+    best = Math.min(best, performance.now() - t);
+  }
+  spinPerUs = n / (best * 1000);
+}
+
+/**
+ * Appends `steps` to a fresh file through a raw sync access handle; a null
+ * step is a flush. With `cpuUs`, each flush is followed by that much CPU
+ * work (a loop): the anchor plus an engine's own time per cycle.
+ */
+async function raw(steps: Step[], cpuUs = 0): Promise<{ ms: number; records: number; syncMs: number }> {
   const dir = fresh();
   const parts = dir.split("/");
   let d = await opfsRoot();
@@ -199,6 +367,7 @@ async function raw(steps: Step[]): Promise<{ ms: number; records: number; syncMs
       const t = performance.now();
       h.flush();
       syncMs += performance.now() - t;
+      if (cpuUs > 0) spinFor(cpuUs);
     } else {
       at += h.write(step, { at });
     }
@@ -207,6 +376,63 @@ async function raw(steps: Step[]): Promise<{ ms: number; records: number; syncMs
   h.close();
   await removeRun(dir);
   return { ms, records, syncMs };
+}
+
+/**
+ * The floor of any closed loop like the db case's, without a database: 64
+ * async writers each hand over a pre-encoded record and await a shared
+ * promise; at the end of the task the records are joined, written and
+ * flushed in one go (the least a group commit can do), then the promise
+ * resolves. Its distance to the batched anchor is what 64 awaiting writers
+ * cost by themselves.
+ */
+async function closedRaw(steps: Step[], writers: number): Promise<{ ms: number; records: number }> {
+  const dir = fresh();
+  let d = await opfsRoot();
+  for (const p of dir.split("/")) d = await d.getDirectoryHandle(p, { create: true });
+  const h = await (await d.getFileHandle("closed.wal", { create: true })).createSyncAccessHandle();
+  const all = steps.flatMap((s) => (s === null ? [] : frames(s)));
+  const perWriter = Math.ceil(all.length / writers);
+  let at = 0;
+  let pending: Uint8Array[] = [];
+  let waiting: { promise: Promise<void>; resolve: () => void } | null = null;
+  const commit = () => {
+    const group = pending;
+    const done = waiting!;
+    pending = [];
+    waiting = null;
+    const bytes = new Uint8Array(group.reduce((n, f) => n + f.length, 0));
+    let o = 0;
+    for (const f of group) {
+      bytes.set(f, o);
+      o += f.length;
+    }
+    at += h.write(bytes, { at });
+    h.flush();
+    done.resolve();
+  };
+  const flush = (record: Uint8Array): Promise<void> => {
+    pending.push(record);
+    if (waiting === null) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      waiting = { promise, resolve };
+      queueMicrotask(commit);
+    }
+    return waiting.promise;
+  };
+  let records = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: writers }, async (_, w) => {
+    for (let i = w * perWriter; i < Math.min(all.length, (w + 1) * perWriter); i++) {
+      records++;
+      await flush(all[i]);
+    }
+  }));
+  const ms = performance.now() - start;
+  h.close();
+  await removeRun(dir);
+  return { ms, records };
 }
 
 /** Replays `steps` through OpfsStorage's own StorageFile (write + sync): the adapter's cost without the engine. */
@@ -264,10 +490,18 @@ async function bench(p: Params) {
     dbSyncMs: [] as number[],
     dbWriteMs: [] as number[],
     batchSyncMs: [] as number[],
+    /** The two-thread prototype: flushes per run, ms the engine waited for them, ms the I/O worker spent in flush(). */
+    /** Per round: µs of CPU the ceiling case spent per cycle (the MemoryStorage run's time per 64 records). */
+    ceilingCpuUs: [] as number[],
+    threadFlushes: [] as number[],
+    threadWaitMs: [] as number[],
+    threadFlushMs: [] as number[],
   };
+  calibrateSpin();
+  let memoryCycleUs = 0;
   for (let r = 0; r <= p.rounds; r++) {
     // Interleaved, and rotated each round so that no case always runs first.
-    const order = ["db", "batch", "adapter", "replay", "single", "rawSingle"];
+    const order = ["db", "memory", "ceiling", "thread", "closed", "batch", "adapter", "replay", "single", "rawSingle"];
     const rotated = [...order.slice(r % order.length), ...order.slice(0, r % order.length)];
     const ms: Record<string, number> = {};
     const recs: Record<string, number> = {};
@@ -283,6 +517,29 @@ async function bench(p: Params) {
         info.dbWriteMs.push(run.writeMs);
         info.bytes = trace.reduce((n, s) => n + (s?.length ?? 0), 0);
         info.records = run.records;
+      } else if (c === "memory") {
+        const run = await dbRun(p.writers, p.perWriter, "memory");
+        ms.memory = run.ms;
+        recs.memory = run.records;
+        memoryCycleUs = (run.ms * 1000) / p.perWriter; // one cycle per 64 records
+      } else if (c === "ceiling") {
+        // The batched anchor plus the engine's own time per cycle (from the
+        // latest MemoryStorage run), one after the other, as one thread must.
+        if (memoryCycleUs === 0) {
+          memoryCycleUs = ((await dbRun(p.writers, p.perWriter, "memory")).ms * 1000) / p.perWriter;
+        }
+        if (trace.length === 0) trace = (await dbRun(p.writers, p.perWriter)).steps;
+        const run = await raw(batched(trace, p.writers), memoryCycleUs);
+        ms.ceiling = run.ms;
+        recs.ceiling = run.records;
+        info.ceilingCpuUs.push(memoryCycleUs);
+      } else if (c === "thread") {
+        const run = await dbRun(p.writers, p.perWriter, "thread");
+        ms.thread = run.ms;
+        recs.thread = run.records;
+        info.threadFlushes.push(run.io.flushes!);
+        info.threadWaitMs.push(run.io.waitMs!);
+        info.threadFlushMs.push(run.io.flushMs!);
       } else if (c === "single") {
         const run = await singleDb(p.single);
         ms.single = run.ms;
@@ -298,6 +555,12 @@ async function bench(p: Params) {
           : c === "replay"
           ? trace
           : trace.flatMap((s) => (s === null ? [] : frames(s))).slice(0, p.single).flatMap((f) => [f, null]);
+        if (c === "closed") {
+          const run = await closedRaw(trace, p.writers);
+          ms[c] = run.ms;
+          recs[c] = run.records;
+          continue;
+        }
         if (c === "adapter") {
           const run = await viaStorage(steps);
           ms[c] = run.ms;
