@@ -44,6 +44,46 @@ async function writes(url: string, n: number): Promise<number> {
 }
 
 /**
+ * A server on a fresh directory (with `flags`) and a client whose watch has
+ * seen its first writes (LSN `before`, history `id`); `restart` stops it
+ * cleanly or kills it and starts it again on the same port (answering its
+ * HTTP URL). Everything is stopped and removed afterwards.
+ */
+async function watchedServer(
+  flags: string[],
+  check: (t: {
+    dir: string;
+    client: Client;
+    stream: ReturnType<Client["watch"]>;
+    before: number;
+    id: string;
+    restart(how: "stop" | "kill"): Promise<string>;
+  }) => Promise<void>,
+): Promise<void> {
+  const tmp = await tempDir("cyberdb-history-");
+  let server = await startServer(["--dir", tmp.dir, ...flags]);
+  let client: Client | null = null;
+  try {
+    client = await connect(server.ws, { WebSocket: await webSocket(), timeout: 30_000 });
+    const stream = client.watch();
+    await stream.ready();
+    const before = await writes(server.http, 3);
+    await takeUntil(stream, before);
+    const restart = async (how: "stop" | "kill") => {
+      if (how === "stop") assert.equal(await server.stop(), 0);
+      else await server.kill();
+      server = await startServer(["--dir", tmp.dir, ...flags], { port: server.port });
+      return server.http;
+    };
+    await check({ dir: tmp.dir, client, stream, before, id: stream.history!, restart });
+  } finally {
+    await client?.close();
+    await server.stop();
+    await tmp.remove();
+  }
+}
+
+/**
  * Kills `server` (no goodbye) and starts a new memory-only one on its port,
  * with a watcher (`keeper`, closed by the caller) so that its feed records
  * from LSN 0: "after LSN N" is then a position it can serve — the case where
@@ -165,56 +205,24 @@ describe("SSE: Last-Event-ID carries the history", () => {
 
 describe("a durable directory keeps its history id", () => {
   it("across a server restart the id stays and a watcher resumes with no gap and no repeat", async () => {
-    const tmp = await tempDir("cyberdb-history-");
-    let server = await startServer(["--dir", tmp.dir]);
-    const port = server.port;
-    let client: Client | null = null;
-    try {
-      client = await connect(server.ws, { WebSocket: await webSocket(), timeout: 30_000 });
-      const stream = client.watch();
-      await stream.ready();
-      const before = await writes(server.http, 3);
-      await takeUntil(stream, before);
-      const id = stream.history;
-      assert.equal(
-        await exists(join(tmp.dir, "HISTORY")),
-        false,
-        "removed once a watch saw commits before their fsync",
-      );
-      assert.equal(await server.stop(), 0);
-      assert.equal((await readFile(join(tmp.dir, "HISTORY"), "utf8")).trim(), id, "left by the clean stop");
-      server = await startServer(["--dir", tmp.dir], { port });
-      const now = await writes(server.http, 2);
+    await watchedServer([], async ({ dir, stream, before, id, restart }) => {
+      assert.equal(await exists(join(dir, "HISTORY")), false, "removed once a watch saw commits before their fsync");
+      const http = await restart("stop");
+      assert.equal((await readFile(join(dir, "HISTORY"), "utf8")).trim(), id, "left by the clean stop");
+      const now = await writes(http, 2);
       const seen = await takeUntil(stream, now);
       assert.deepStrictEqual(seen.map((c) => c.lsn), [before + 1, before + 2]);
       assert.equal(stream.history, id);
-      assert.equal((await client.stats()).historyId, id);
       await stream.return();
-    } finally {
-      await client?.close();
-      await server.stop();
-      await tmp.remove();
-    }
+    });
   });
 
   it("a server killed (no clean stop) starts a new history: a watcher resuming past the restart gets RESET", async () => {
     // A watch that is not durable sees commits before their fsync, and a
     // crash may lose them; the LSNs after the restart then name other writes.
     // Whatever this crash lost, the resume must not go on as if nothing had.
-    const tmp = await tempDir("cyberdb-history-");
-    let server = await startServer(["--dir", tmp.dir]);
-    const port = server.port;
-    let client: Client | null = null;
-    try {
-      client = await connect(server.ws, { WebSocket: await webSocket(), timeout: 30_000 });
-      const stream = client.watch();
-      await stream.ready();
-      const before = await writes(server.http, 3);
-      await takeUntil(stream, before);
-      const id = stream.history;
-      await server.kill();
-      server = await startServer(["--dir", tmp.dir], { port });
-      const now = await writes(server.http, before + 2);
+    await watchedServer([], async ({ client, stream, before, id, restart }) => {
+      const now = await writes(await restart("kill"), before + 2);
       assert.ok(now > before);
       await assert.rejects(stream.next(), (e: unknown) => {
         assert.ok(e instanceof ResetError, String(e));
@@ -224,39 +232,19 @@ describe("a durable directory keeps its history id", () => {
       assert.equal(await fresh.ready(), now);
       assert.notEqual(fresh.history, id);
       await fresh.return();
-    } finally {
-      await client?.close();
-      await server.stop();
-      await tmp.remove();
-    }
+    });
   });
 
   it("a server whose watches are all durable (--sync always) keeps its history across a kill: the watcher resumes", async () => {
     // No watch saw a commit before its fsync, so a crash lost nothing anyone saw.
-    const tmp = await tempDir("cyberdb-history-");
-    let server = await startServer(["--dir", tmp.dir, "--sync", "always"]);
-    const port = server.port;
-    let client: Client | null = null;
-    try {
-      client = await connect(server.ws, { WebSocket: await webSocket(), timeout: 30_000 });
-      const stream = client.watch();
-      await stream.ready();
-      const before = await writes(server.http, 3);
-      await takeUntil(stream, before);
-      const id = stream.history;
-      assert.equal((await readFile(join(tmp.dir, "HISTORY"), "utf8")).trim(), id, "kept while running");
-      await server.kill();
-      server = await startServer(["--dir", tmp.dir, "--sync", "always"], { port });
-      const now = await writes(server.http, 2);
+    await watchedServer(["--sync", "always"], async ({ dir, stream, before, id, restart }) => {
+      assert.equal((await readFile(join(dir, "HISTORY"), "utf8")).trim(), id, "kept while running");
+      const now = await writes(await restart("kill"), 2);
       const seen = await takeUntil(stream, now);
       assert.deepStrictEqual(seen.map((c) => c.lsn), [before + 1, before + 2]);
       assert.equal(stream.history, id);
       await stream.return();
-    } finally {
-      await client?.close();
-      await server.stop();
-      await tmp.remove();
-    }
+    });
   });
 
   it("embedded: the first watch that is not durable removes the file before it sees anything; a clean close writes it back", async () => {
