@@ -97,68 +97,97 @@ function follow(stream: AsyncIterable<import("../client.ts").Change[]>): { model
   };
 }
 
-describe("change feed over the wire: the model built from the changes is the server", () => {
-  it("over WebSocket and SSE, across a server restart, and from the log of the restarted server", async () => {
-    const data = await tempDir("cyberdb-feed-");
-    const flags = ["--dir", data.dir, "--password", PW, "--flush-interval", "10"];
-    let server = await startServer(flags);
-    const port = server.port;
-    const WebSocket = await webSocket();
-    const writer = await connect(server.ws, { password: PW, WebSocket });
-    const wsClient = await connect(server.ws, { password: PW, WebSocket });
-    const sseClient = await connect(server.http, { password: PW });
-    try {
-      const wsWatch = wsClient.watch();
-      const sseWatch = sseClient.watch();
-      assert.equal(await wsWatch.ready(), 0);
-      assert.equal(await sseWatch.ready(), 0);
-      const ws = follow(wsWatch);
-      const sse = follow(sseWatch);
-      // Caught up: both models at the server's LSN now (the expirer may commit any time, so asked afresh).
-      const caughtUp = async () => {
-        const lsn = await writer.lsn();
-        return ws.lsn() === lsn && sse.lsn() === lsn;
-      };
-      await history(writer, 21, 250);
-      assert.ok(await writer.lsn() > 60, `only ${await writer.lsn()} commits`);
-      await until(caughtUp, "the watchers before the restart");
+/**
+ * The property test: random histories written by one client while a
+ * watcher over WebSocket and one over SSE build models from the changes;
+ * halfway the server is stopped (`"stop"`) or killed while writes are in
+ * flight (`"kill"`) and started again on the same port; the watchers resume
+ * from the last LSN they delivered. At the end each model equals the server,
+ * both saw the same commits once each, and watchers from LSN 0 read the
+ * same from the restarted server's log.
+ */
+async function modelAcrossRestart(extraFlags: string[], how: "stop" | "kill"): Promise<void> {
+  const data = await tempDir("cyberdb-feed-");
+  const flags = ["--dir", data.dir, "--password", PW, ...extraFlags];
+  let server = await startServer(flags);
+  const port = server.port;
+  const WebSocket = await webSocket();
+  const writer = await connect(server.ws, { password: PW, WebSocket });
+  const wsClient = await connect(server.ws, { password: PW, WebSocket });
+  const sseClient = await connect(server.http, { password: PW });
+  try {
+    const wsWatch = wsClient.watch();
+    const sseWatch = sseClient.watch();
+    assert.equal(await wsWatch.ready(), 0);
+    assert.equal(await sseWatch.ready(), 0);
+    const history0 = wsWatch.history;
+    const ws = follow(wsWatch);
+    const sse = follow(sseWatch);
+    // Caught up: both models at the server's LSN now (the expirer may commit any time, so asked afresh).
+    const caughtUp = async () => {
+      const lsn = await writer.lsn();
+      return ws.lsn() === lsn && sse.lsn() === lsn;
+    };
+    await history(writer, 21, 250);
+    assert.ok(await writer.lsn() > 60, `only ${await writer.lsn()} commits`);
+    await until(caughtUp, "the watchers before the restart");
 
+    if (how === "stop") {
       // Stopped and started again on the same port: the watchers reconnect and resume.
       assert.equal(await server.stop(), 0);
       server = await startServer(flags, { port });
-      await history(writer, 22, 150);
-      // Every short expiry (30 ms) passes, and the server removes those keys: deletes.
-      const lastShort = ws.model.expiries().filter((at) => at < Date.now() + 60_000).reduce(
-        (a, b) => Math.max(a, b),
-        0,
-      );
-      await until(() => Date.now() > lastShort, "the short expiries to pass");
-      await until(
-        async () => ws.model.due(Date.now()) === 0 && await caughtUp(),
-        "the watchers to catch up with every write and every expiry",
-      );
-      const now = Date.now();
-      const server_ = await readState(readable(writer));
-      assert.deepStrictEqual(ws.model.state(now), server_, "over WebSocket");
-      assert.deepStrictEqual(sse.model.state(now), server_, "over SSE");
-      // No gap, no repeat: both saw every commit, once, in order.
-      assert.deepStrictEqual(sse.model.seen, ws.model.seen);
-
-      // A new watcher from LSN 0 reads the restarted server's log.
-      const fromLog = follow(sseClient.watch({ from: 0 }));
-      const wsFromLog = follow(wsClient.watch({ from: 0 }));
-      const last = await writer.lsn();
-      await until(() => fromLog.lsn() === last && wsFromLog.lsn() === last, "the watchers from the log");
-      assert.deepStrictEqual(fromLog.model.seen, ws.model.seen);
-      assert.deepStrictEqual(fromLog.model.state(now), server_, "from the log");
-      assert.deepStrictEqual(wsFromLog.model.state(now), server_, "from the log, over WebSocket");
-      // Every commit that changed data was a batch (createIndex changes none).
-      assert.ok(ws.model.seen.length > last * 0.8, `${ws.model.seen.length} batches of ${last} commits`);
-    } finally {
-      await Promise.all([writer.close(), wsClient.close(), sseClient.close()]);
-      assert.equal(await server.stop(), 0);
-      await data.remove();
+    } else {
+      // Killed with writes in flight: those may or may not have happened, and the models must say which.
+      const more = history(writer, 23, 100);
+      await sleep(30);
+      await server.kill();
+      server = await startServer(flags, { port });
+      await more;
     }
+    await history(writer, 22, 150);
+    // Every short expiry (30 ms) passes, and the server removes those keys: deletes.
+    const lastShort = ws.model.expiries().filter((at) => at < Date.now() + 60_000).reduce(
+      (a, b) => Math.max(a, b),
+      0,
+    );
+    await until(() => Date.now() > lastShort, "the short expiries to pass");
+    await until(
+      async () => ws.model.due(Date.now()) === 0 && await caughtUp(),
+      "the watchers to catch up with every write and every expiry",
+    );
+    const now = Date.now();
+    const server_ = await readState(readable(writer));
+    assert.deepStrictEqual(ws.model.state(now), server_, "over WebSocket");
+    assert.deepStrictEqual(sse.model.state(now), server_, "over SSE");
+    // No gap, no repeat: both saw every commit, once, in order, in one history.
+    assert.deepStrictEqual(sse.model.seen, ws.model.seen);
+    assert.equal(wsWatch.history, history0, "the same history: the resume went on");
+
+    // A new watcher from LSN 0 reads the restarted server's log.
+    const fromLog = follow(sseClient.watch({ from: 0 }));
+    const wsFromLog = follow(wsClient.watch({ from: 0 }));
+    const last = await writer.lsn();
+    await until(() => fromLog.lsn() === last && wsFromLog.lsn() === last, "the watchers from the log");
+    assert.deepStrictEqual(fromLog.model.seen, ws.model.seen);
+    assert.deepStrictEqual(fromLog.model.state(now), server_, "from the log");
+    assert.deepStrictEqual(wsFromLog.model.state(now), server_, "from the log, over WebSocket");
+    // Every commit that changed data was a batch (createIndex changes none).
+    assert.ok(ws.model.seen.length > last * 0.8, `${ws.model.seen.length} batches of ${last} commits`);
+  } finally {
+    await Promise.all([writer.close(), wsClient.close(), sseClient.close()]);
+    assert.equal(await server.stop(), 0);
+    await data.remove();
+  }
+}
+
+describe("change feed over the wire: the model built from the changes is the server", () => {
+  it("over WebSocket and SSE, across a server restart, and from the log of the restarted server", async () => {
+    await modelAcrossRestart(["--flush-interval", "10"], "stop");
+  });
+
+  it("with --sync always (every watch durable), across a kill with writes in flight: the watchers resume exactly", async () => {
+    // No watcher can have seen a commit the kill lost, so the history goes on (durable/history.ts).
+    await modelAcrossRestart(["--sync", "always"], "kill");
   });
 });
 
