@@ -8,10 +8,11 @@
 // without the file get a new one. Clients that send no id behave as before.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { appendFile, readdir, readFile, rm, stat } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type Change, type Client, connect, ResetError } from "../client.ts";
-import { Database, ValidationError } from "../mod.ts";
+import { CorruptionError, Database, ValidationError } from "../mod.ts";
+import { abandon, Machine } from "./fixtures/durability_common.ts";
 import { type ServerProcess, sseEvents, startServer, tempDir, webSocket } from "./server_process.ts";
 
 /** Whether `path` exists. */
@@ -277,26 +278,48 @@ describe("a durable directory keeps its history id", () => {
     }
   });
 
-  it("embedded: a log cut at open (a torn tail after a clean close) starts a new history", async () => {
-    const tmp = await tempDir("cyberdb-history-");
-    try {
-      let db = await Database.open({ dir: tmp.dir });
-      db.createDict("d").set("x", 1);
-      const id = db.historyId;
-      await db.close();
-      // The newest segment (the empty one a clean close leaves) gets half a record.
-      const wal = join(tmp.dir, "wal");
-      const newest = (await readdir(wal)).filter((f) => f.endsWith(".wal")).sort().at(-1)!;
-      await appendFile(join(wal, newest), new Uint8Array([9, 0, 0, 0, 1, 2]));
-      const lines: string[] = [];
-      db = await Database.open({ dir: tmp.dir, logger: (line) => lines.push(line) });
-      assert.equal(db.getDict("d").get("x"), 1, "nothing acknowledged is lost");
-      assert.notEqual(db.historyId, id);
-      assert.ok(lines.some((l) => /new history/.test(l)), lines.join("\n"));
-      await db.close();
-    } finally {
-      await tmp.remove();
-    }
+  it("embedded: a power cut keeps the history when every watch was durable, and a torn tail does too; a repair starts a new one", async () => {
+    const machine = new Machine();
+    const open = (more: object = {}) =>
+      Database.open({ storage: machine.process(), dir: "db", sync: "always", snapshotWalBytes: 0, ...more });
+    let db = await open();
+    const id = db.historyId;
+    const d = db.createDict("d");
+    const seen = db.watch({ durable: true })[Symbol.asyncIterator]();
+    for (let i = 0; i < 20; i++) d.set(`k${i}`, i);
+    await db.flush();
+    assert.equal((await seen.next()).value[0].lsn, 2);
+    machine.crash();
+    await abandon(db);
+    // A durable watch saw only what was on disk: the history goes on.
+    db = await open();
+    assert.equal(db.historyId, id);
+    assert.equal(db.getDict("d").size, 20);
+    machine.crash();
+    await abandon(db);
+    // Half a record at the end (a write the crash tore): cut at open; it was never on disk, so never seen.
+    const segment = machine.disk.paths().filter((p) => p.endsWith(".wal")).sort().at(-1)!;
+    const bytes = machine.disk.peek(segment)!;
+    machine.disk.poke(segment, new Uint8Array([...bytes, 9, 0, 0, 0, 1, 2]));
+    const lines: string[] = [];
+    db = await open({ logger: (line: string) => lines.push(line) });
+    assert.ok(lines.some((l) => /cut/i.test(l)), `the torn tail was cut: ${lines.join(" | ")}`);
+    assert.equal(db.historyId, id, "a torn tail held nothing anyone saw");
+    machine.crash();
+    await abandon(db);
+    // Damage inside the log: a repair cuts records that were on disk, which a watcher may have seen.
+    const oldest = machine.disk.paths().filter((p) => p.endsWith(".wal")).sort()[0];
+    const damaged = machine.disk.peek(oldest)!.slice();
+    damaged[50] ^= 0xff; // inside the second record, with good ones after it
+    machine.disk.poke(oldest, damaged);
+    await assert.rejects(open(), CorruptionError);
+    machine.crash();
+    lines.length = 0;
+    db = await open({ repair: true, logger: (line: string) => lines.push(line) });
+    assert.ok(db.getDict("d").size < 20, "the repair cut records");
+    assert.notEqual(db.historyId, id);
+    assert.ok(lines.some((l) => /new history/.test(l)), lines.join("\n"));
+    await db.close();
   });
 
   it("embedded: kept across opens, new for a new directory or one without the file; checked by watch", async () => {

@@ -26,8 +26,9 @@
  * starts a new history: every resuming watcher resets once, which is
  * always safe, where going on could skip writes. Redis keeps its
  * replication id across a restart only after a clean shutdown, for the
- * same reason. A log cut at open (a torn tail, a repair) starts a new
- * history too: it drops commits somebody may have seen.
+ * same reason. A repair that cuts the log starts a new history too: it
+ * drops records that were on disk, which a watcher may have seen. (A torn
+ * tail does not: it held only records that never reached the disk.)
  *
  * @module
  */

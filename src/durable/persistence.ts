@@ -318,12 +318,15 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
     tracker.done();
     durable = new Durable(engine, storage, dir, lock, wal.writer, wal.nextLsn - 1, afterLsn, options, log, scheduler);
     durable.counters = counters;
-    // The LSNs continue only after a clean close whose log is whole: a cut
-    // (a torn tail, a repair) drops commits somebody may have seen.
-    if (kept !== null && wal.cut !== null) {
-      log("cyberdb: the log was cut, so commits a watcher saw may be gone: a new history (resuming watchers reset)");
+    // A repair cuts records that were on disk, which a watcher may have seen:
+    // the LSNs after them will name other writes. (A torn tail held only
+    // records that never reached the disk, which only a watch that took the
+    // history file away can have seen.)
+    const repaired = wal.cut !== null && !wal.cut.torn;
+    if (kept !== null && repaired) {
+      log("cyberdb: the repair cut records a watcher may have seen: a new history (resuming watchers reset)");
     }
-    if (kept !== null && wal.cut === null) durable.historyId = kept;
+    if (kept !== null && !repaired) durable.historyId = kept;
     else {
       // A new history, on disk before anyone can see a commit of it.
       durable.historyId = newHistoryId();
