@@ -100,10 +100,23 @@ export class SlotMap<K, V> {
     return this.#due.size > 0;
   }
 
-  /** The number of entries visible at `now` (expired ones left out). */
+  /**
+   * The number of entries visible at `now` (expired ones left out). Few
+   * due entries are counted through the heap; when many are due (a million
+   * keys that expired together, not yet removed) a walk of the heap with its
+   * set of seen keys would cost far more than one pass over the expiry
+   * array, so past a small budget it makes that pass instead.
+   */
   count(now: number): number {
     if (this.#due.size === 0) return this.#index.size;
-    return this.#index.size - this.#due.countDue(now, (key, at) => this.#expiryIs(key, at));
+    const budget = Math.max(64, this.#keys.length >> 6);
+    const due = this.#due.countDue(now, (key, at) => this.#expiryIs(key, at), budget);
+    if (due >= 0) return this.#index.size - due;
+    const vals = this.#vals;
+    const exps = this.#exps!;
+    let n = 0;
+    for (let i = 0; i < vals.length; i++) if (vals[i] !== undefined && exps[i] > now) n++;
+    return n;
   }
 
   #expiryIs(key: K, at: number): boolean {
@@ -584,17 +597,19 @@ class ExpiryHeap<K> {
   /**
    * How many distinct valid entries are due at `now`: a walk of the heap
    * that only enters nodes due by then, so it costs the due entries, not
-   * the whole heap.
+   * the whole heap. `-1` once it has entered more than `limit` nodes.
    */
-  countDue(now: number, valid: (key: K, at: number) => boolean): number {
+  countDue(now: number, valid: (key: K, at: number) => boolean, limit = Infinity): number {
     const a = this.#at;
     if (a.length === 0 || a[0] > now) return 0;
     const k = this.#keys;
     const seen = new Set<K>();
     const stack = [0];
+    let entered = 0;
     while (stack.length > 0) {
       const i = stack.pop()!;
       if (i >= a.length || a[i] > now) continue;
+      if (++entered > limit) return -1;
       if (valid(k[i], a[i])) seen.add(k[i]);
       stack.push(2 * i + 1, 2 * i + 2);
     }
