@@ -33,6 +33,79 @@ import { prng } from "../tests/fixtures/prng.ts";
 import { createServer } from "node:net";
 
 // ---------------------------------------------------------------------------
+// Writer stalls
+// ---------------------------------------------------------------------------
+
+/** What {@linkcode writerStall} saw of a writer's turns. */
+export interface Stall {
+  /** The longest gap (ms) between two consecutive ticks overlapping `during`. */
+  max: number;
+  /** Where that gap began, in ms after `during` started (negative: just before it). */
+  at: number;
+  /** The 99th percentile of those gaps (ms). */
+  p99: number;
+  /** How many gaps overlapped `during`. */
+  count: number;
+  /** The longest gap in the `baselineMs` before `during` (ms): the machine's own jitter. */
+  before: number;
+  /** How long `during` took (ms). */
+  duration: number;
+}
+
+/**
+ * How long a writer had to wait while `during` ran: `tick` runs on a
+ * `setTimeout(0)` chain (one call per turn of the event loop) for
+ * `baselineMs`, through `during()`, and 50 ms after it; the answer is the
+ * longest gap between consecutive ticks that overlaps `during`, against the
+ * longest gap before it. What the snapshot and expiry targets measure.
+ *
+ * @example
+ * ```ts
+ * import { writerStall } from "./harness.ts";
+ * const s = await writerStall(() => {}, 100, () => new Promise((r) => setTimeout(r, 20)));
+ * s.max >= 0; // true
+ * ```
+ */
+export async function writerStall(tick: () => void, baselineMs: number, during: () => Promise<void>): Promise<Stall> {
+  const ticks: number[] = [];
+  let stop = false;
+  let stopped!: () => void;
+  const finished = new Promise<void>((resolve) => (stopped = resolve));
+  const turn = () => {
+    ticks.push(now());
+    tick();
+    if (stop) stopped();
+    else setTimeout(turn, 0);
+  };
+  setTimeout(turn, 0);
+  await new Promise((resolve) => setTimeout(resolve, baselineMs));
+  const s0 = now();
+  await during();
+  const s1 = now();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  stop = true;
+  await finished;
+  let max = 0;
+  let at = 0;
+  let before = 0;
+  const gaps: number[] = [];
+  for (let i = 1; i < ticks.length; i++) {
+    const gap = ticks[i] - ticks[i - 1];
+    if (ticks[i] > s0 && ticks[i - 1] < s1) {
+      if (gap > max) {
+        max = gap;
+        at = ticks[i - 1] - s0;
+      }
+      gaps.push(gap);
+    } else if (ticks[i] <= s0) before = Math.max(before, gap);
+  }
+  if (gaps.length === 0) throw new Error("No writer tick ran while it was measured.");
+  gaps.sort((a, b) => a - b);
+  const p99 = gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))];
+  return { max, at, p99, count: gaps.length, before, duration: s1 - s0 };
+}
+
+// ---------------------------------------------------------------------------
 // Runtime
 // ---------------------------------------------------------------------------
 

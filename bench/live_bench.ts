@@ -20,6 +20,12 @@
  *   repository), alternating rounds in one process; memory per entry;
  *   and dict.set while a watch is open (the feed's ring records every
  *   commit then). Target ≤ 10% slower.
+ * - **expiry**: a million keys of a durable database (`sync: "interval"`)
+ *   expire at the same moment (its `clock` jumps past them) while a
+ *   writer on a `setTimeout(0)` chain sets 16 keys of another dict per
+ *   turn: the longest gap between its turns until the background expirer
+ *   has removed (and logged) every key, against the longest gap in the
+ *   300 ms before. Target: below the snapshot target of `log_bench`, 50 ms.
  *
  * The watchers live in child processes (`bench/live_watchers.ts`, 250
  * sockets each by default, `LIVE_WATCHER_PROCS` to change) of the bench's
@@ -41,9 +47,12 @@
  * @module
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
+import { setImmediate } from "node:timers";
 import { connect } from "../client.ts";
 import { Database } from "../mod.ts";
 import {
@@ -51,6 +60,7 @@ import {
   compare,
   currentSection,
   emitSectionResult,
+  forceGc,
   formatBytes,
   formatRate,
   formatRatio,
@@ -66,6 +76,7 @@ import {
   scaled,
   shuffled,
   verdict,
+  writerStall,
 } from "./harness.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -998,13 +1009,116 @@ async function sectionVersions(): Promise<void> {
 // Main
 // ---------------------------------------------------------------------------
 
-const SECTIONS = ["versions", "increment", "fanout"] as const;
+// ---------------------------------------------------------------------------
+// Section "expiry": a million keys expiring at once, against a writer
+// ---------------------------------------------------------------------------
+
+const EXPIRY_KEYS = scaled(1_000_000);
+const EXPIRY_ROUNDS = 3;
+/** The writer-stall target of log_bench's snapshot section, which the issue names for expiry too. */
+const STALL_TARGET_MS = 50;
+/** Keys the expirer removes per log record (src/api/expirer.ts). */
+const EXPIRY_BATCH = 500;
+
+async function sectionExpiry(): Promise<void> {
+  const info = runtimeInfo();
+  console.log(`\n### expiry — ${info.label}; ${EXPIRY_KEYS} keys expiring at once, ${EXPIRY_ROUNDS} rounds\n`);
+  const stalls: number[] = [];
+  const before: number[] = [];
+  const took: number[] = [];
+  for (let round = 0; round < EXPIRY_ROUNDS; round++) {
+    const dir = mkdtempSync(join(os.tmpdir(), "cyberdb-expiry-"));
+    const clock = { now: Date.now() };
+    try {
+      const db = await Database.open({
+        dir,
+        sync: "interval",
+        snapshotInterval: 0,
+        snapshotWalBytes: 0,
+        clock: () => clock.now,
+      });
+      const sessions = db.createDict("sessions");
+      const w = db.createDict("w");
+      for (let b = 0; b < EXPIRY_KEYS; b += 10_000) {
+        for (let i = b; i < Math.min(EXPIRY_KEYS, b + 10_000); i++) sessions.set(`s:${i}`, i, { expireIn: 60_000 });
+        await new Promise((r) => setImmediate(r));
+      }
+      await db.flush();
+      forceGc();
+      const base = db.lsn;
+      let sets = 0;
+      const write = () => {
+        for (let k = 0; k < 16; k++) w.set(k, sets++);
+      };
+      // Every LSN after `base` is one of the writer's sets or one removal record of the expirer.
+      const removals = Math.ceil(EXPIRY_KEYS / EXPIRY_BATCH);
+      const stall = await writerStall(write, 300, async () => {
+        clock.now += 61_000; // every session expires now
+        const deadline = Date.now() + 300_000;
+        while (db.lsn - base - sets < removals) {
+          if (Date.now() > deadline) throw new Error(`The expirer did not finish: ${db.lsn - base - sets} records`);
+          await sleep(2);
+        }
+      });
+      await db.flush();
+      await db.close();
+      // Removed, not just hidden: a clock from before the expiry sees none of them either.
+      const again = await Database.open({ dir, clock: () => 0 });
+      assert(again.getDict("sessions").size === 0, "every expired key was removed and logged");
+      await again.close();
+      progress(
+        `expiry ${round}: ${EXPIRY_KEYS} keys removed in ${
+          stall.duration.toFixed(0)
+        } ms; writer ticks ${stall.count}, ` +
+          `max gap ${stall.max.toFixed(1)} ms (from +${stall.at.toFixed(0)} ms), p99 ${stall.p99.toFixed(1)} ms; ` +
+          `before it max ${stall.before.toFixed(1)} ms`,
+      );
+      stalls.push(stall.max);
+      before.push(stall.before);
+      took.push(stall.duration);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const stall = median(stalls);
+  printTable(
+    ["benchmark", "mine", "anchor", "anchor value", "target", "result"],
+    [
+      [
+        `longest writer stall while ${EXPIRY_KEYS} keys expire at once (median of ${EXPIRY_ROUNDS}; each ${
+          stalls.map((x) => x.toFixed(1)).join(" / ")
+        } ms)`,
+        `${stall.toFixed(1)} ms`,
+        "longest tick gap before the expiry",
+        `${median(before).toFixed(1)} ms`,
+        `< ${STALL_TARGET_MS} ms`,
+        stall < STALL_TARGET_MS ? "met" : verdict(stall, STALL_TARGET_MS, false),
+      ],
+      [
+        `time until every expired key is removed and logged`,
+        `${(median(took) / 1000).toFixed(2)} s`,
+        "—",
+        `${formatRate(EXPIRY_KEYS / (median(took) / 1000))} keys`,
+        "—",
+        "info",
+      ],
+    ],
+    ["left", "right", "left", "right", "left", "left"],
+  );
+}
+
+function assert(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`Check failed: ${what}`);
+}
+
+const SECTIONS = ["versions", "increment", "fanout", "expiry"] as const;
 const only = (process.env.BENCH_ONLY ?? "").split(",").map((s) => s.trim()).filter(Boolean);
 
 async function runSection(name: string): Promise<void> {
   if (name === "versions") await sectionVersions();
   else if (name === "increment") await sectionIncrement();
   else if (name === "fanout") await sectionFanout();
+  else if (name === "expiry") await sectionExpiry();
   else throw new Error(`Unknown section ${JSON.stringify(name)}: use ${SECTIONS.join(", ")}`);
 }
 

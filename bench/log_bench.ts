@@ -77,6 +77,7 @@ import {
   scaled,
   type SectionResult,
   verdict,
+  writerStall,
 } from "./harness.ts";
 
 const SECTIONS = ["interval", "always", "recovery", "snapshot"] as const;
@@ -265,7 +266,6 @@ function framesOf(bytes: Uint8Array): Uint8Array[] {
 // ---------------------------------------------------------------------------
 
 const nextTask = () => new Promise<void>((resolve) => setImmediate(resolve));
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Keys "k:<base36>" and small values mixing ints, floats and short strings (as engine_bench). */
 function dictData(n: number, seed: number) {
@@ -787,49 +787,22 @@ async function sectionSnapshot(base: string): Promise<void> {
   const snapBytes: number[] = [];
   for (let round = 0; round < SNAPSHOTS + 1; round++) {
     forceGc();
-    const ticks: number[] = [];
-    let stop = false;
-    let stopped!: () => void;
-    const finished = new Promise<void>((resolve) => (stopped = resolve));
-    const tick = () => {
-      ticks.push(now());
+    const upsert = () => {
       for (let k = 0; k < UPSERTS_PER_TICK; k++) {
         const id = Math.floor(rand() * ROWS);
         t.upsert({ id, name: nameOf(id), age: upserts++ % 100 });
       }
-      if (stop) stopped();
-      else setTimeout(tick, 0);
     };
-    setTimeout(tick, 0);
-    await sleep(BASELINE_MS);
-    const s0 = now();
-    await db.snapshot();
-    const s1 = now();
-    await sleep(50);
-    stop = true;
-    await finished;
-    let during = 0;
-    let at = 0;
-    let before = 0;
-    const gaps: number[] = [];
-    for (let i = 1; i < ticks.length; i++) {
-      const gap = ticks[i] - ticks[i - 1];
-      if (ticks[i] > s0 && ticks[i - 1] < s1) {
-        if (gap > during) {
-          during = gap;
-          at = ticks[i - 1] - s0;
-        }
-        gaps.push(gap);
-      } else if (ticks[i] <= s0) before = Math.max(before, gap);
-    }
-    if (gaps.length === 0) throw new Error("No writer tick ran during the snapshot.");
-    gaps.sort((a, b) => a - b);
+    const { max: during, at, p99, count, before, duration } = await writerStall(
+      upsert,
+      BASELINE_MS,
+      () => db.snapshot(),
+    );
     const snaps = readdirSync(join(dir, "snapshots")).filter((f) => f.endsWith(".snap")).sort();
     const size = statSync(join(dir, "snapshots", snaps[snaps.length - 1])).size;
-    const p99 = gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * 0.99))];
     progress(
-      `snapshot ${round}${round === 0 ? " (warm-up)" : ""}: ${(s1 - s0).toFixed(0)} ms, ${formatBytes(size)}; ` +
-        `writer ticks during it ${gaps.length}, max gap ${during.toFixed(1)} ms (from ${at >= 0 ? "+" : ""}${
+      `snapshot ${round}${round === 0 ? " (warm-up)" : ""}: ${duration.toFixed(0)} ms, ${formatBytes(size)}; ` +
+        `writer ticks during it ${count}, max gap ${during.toFixed(1)} ms (from ${at >= 0 ? "+" : ""}${
           at.toFixed(0)
         } ms), p99 ${p99.toFixed(1)} ms; before it max ${before.toFixed(1)} ms`,
     );
@@ -838,7 +811,7 @@ async function sectionSnapshot(base: string): Promise<void> {
     stallAt.push(at);
     p99s.push(p99);
     baselines.push(before);
-    snapMs.push(s1 - s0);
+    snapMs.push(duration);
     snapBytes.push(size);
   }
   await db.close();
