@@ -77,6 +77,6 @@ export { agg, type Operand, QueryBuilder, TableQuery, type WhereOp } from "./src
 export type { IndexOptions } from "./src/ops/query_ops.ts";
 export type { Check } from "./src/ops/mod.ts";
 export type { Kind, LogEntry } from "./src/core/engine.ts";
-export type { Storage, StorageFile, StorageLock } from "./src/storage/types.ts";
+export type { CreateOptions, Storage, StorageFile, StorageLock } from "./src/storage/types.ts";
 export type { Scheduler } from "./src/storage/scheduler.ts";
 export * from "./src/errors.ts";

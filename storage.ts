@@ -32,6 +32,7 @@
  */
 
 export {
+  type CreateOptions,
   defaultStorage,
   type DefaultStorageOptions,
   type DenoKvKey,

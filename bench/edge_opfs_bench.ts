@@ -17,6 +17,8 @@
  *   `flush()` per write. Target ≥ 0.8x. An info row runs the same case
  *   behind a tracing wrapper (the exact writes and flushes, and the time in
  *   them), against a replay of those steps.
+ * - Info row (stop 19): the same case with `preallocate: 0`, appending to
+ *   the log rather than overwriting the zeros it keeps written ahead.
  * - Info rows on the 64-writer case (stop 18): the same writers on
  *   MemoryStorage (the engine's own work, no I/O); the batched anchor plus
  *   that much CPU after each flush (the ceiling of any one-thread engine
@@ -137,6 +139,14 @@ const row = (
   ]);
 };
 row(`${label}, durable writes/s`, "db", total, "raw handle, 64 records per write + flush()", "batch", total, TARGET);
+row(
+  `${label}, with preallocate: 0 (the log appends instead of overwriting zeros written ahead), durable writes/s`,
+  "plain",
+  total,
+  "raw handle, 64 records per write + flush()",
+  "batch",
+  total,
+);
 row(
   `${label}, I/O in a nested Worker (prototype), durable writes/s`,
   "thread",

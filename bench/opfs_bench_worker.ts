@@ -4,6 +4,8 @@
 //
 //   db     64 writers, each `d.set(key, i); await db.flush()` in a loop, on a
 //          database with sync: "always" over OpfsStorage: group commit
+//   plain  the db case with `preallocate: 0` (the log appends instead of
+//          overwriting zeros written ahead)
 //   batch  the same records' bytes (taken from the db run's own log) appended
 //          to a raw sync access handle, 64 records per write, one flush()
 //          per write: the ideal one-flush-per-batch the target is set against
@@ -118,7 +120,9 @@ function frames(bytes: Uint8Array): Uint8Array[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out: Uint8Array[] = [];
   for (let at = 0; at + 8 <= bytes.length;) {
-    const end = at + 8 + view.getUint32(at, true);
+    const length = view.getUint32(at, true);
+    if (length === 0) break; // zeros written ahead (preallocate): the end of the records
+    const end = at + 8 + length;
     out.push(bytes.subarray(at, end));
     at = end;
   }
@@ -285,6 +289,7 @@ async function dbRun(
   writers: number,
   perWriter: number,
   kind: "opfs" | "memory" | "thread" | "traced" = "opfs",
+  preallocate?: number,
 ): Promise<DbRun> {
   const dir = fresh();
   const plain = kind === "memory" ? new MemoryStorage() : new OpfsStorage();
@@ -293,7 +298,7 @@ async function dbRun(
     : kind === "traced"
     ? new TracingStorage(plain)
     : plain;
-  const db = await Database.open({ dir, sync: "always", storage, snapshotInterval: 0 });
+  const db = await Database.open({ dir, sync: "always", storage, snapshotInterval: 0, preallocate });
   const d = db.createDict("d");
   d.set("warm", 0);
   await db.flush(); // the segment exists before the timed part
@@ -327,7 +332,7 @@ async function dbRun(
 async function loggedRecords(storage: Storage, dir: string, records: number): Promise<Uint8Array> {
   const wal: Uint8Array[] = [];
   for (const name of (await storage.list(`${dir}/wal`)).sort()) {
-    wal.push(...frames((await storage.read(`${dir}/wal/${name}`))!));
+    for (const f of frames((await storage.read(`${dir}/wal/${name}`))!)) wal.push(f);
   }
   const timed = wal.slice(wal.length - records);
   const out = new Uint8Array(timed.reduce((n, f) => n + f.length, 0));
@@ -539,6 +544,7 @@ async function bench(p: Params) {
     // Interleaved, and rotated each round so that no case always runs first.
     const order = [
       "db",
+      "plain",
       "traced",
       "memory",
       "ceiling",
@@ -559,6 +565,10 @@ async function bench(p: Params) {
         ms.db = run.ms;
         recs.db = run.records;
         records = run.steps;
+      } else if (c === "plain") {
+        const run = await dbRun(p.writers, p.perWriter, "opfs", 0);
+        ms.plain = run.ms;
+        recs.plain = run.records;
       } else if (c === "traced") {
         const run = await dbRun(p.writers, p.perWriter, "traced");
         ms.traced = run.ms;

@@ -212,6 +212,27 @@ describe("frames", () => {
     assert.throws(() => scanFrames(zeros, { file: "f", last: false }), CorruptionError);
   });
 
+  it("a damaged final frame followed only by zeros is torn (a preallocated segment after a crash); before anything else it is damage", () => {
+    const lastStart = bytes.length - (HEADER_BYTES + payloads[3].length);
+    const withZeros = new Uint8Array(bytes.length + 4096);
+    withZeros.set(bytes);
+    withZeros.fill(0, bytes.length - 3, bytes.length); // the record's last bytes never landed
+    const scan = scanFrames(withZeros, { file: "f", last: true });
+    assert.equal(scan.payloads.length, 3);
+    assert.deepEqual(scan.cut, {
+      offset: lastStart,
+      bytes: withZeros.length - lastStart,
+      reason: "checksum mismatch",
+      torn: true,
+    });
+    // Not the last segment: damage.
+    assert.throws(() => scanFrames(withZeros, { file: "f", last: false }), CorruptionError);
+    // Something other than zeros after it: damage, whatever follows.
+    const notZeros = withZeros.slice();
+    notZeros[notZeros.length - 1] = 1;
+    assert.throws(() => scanFrames(notZeros, { file: "f", last: true }), CorruptionError);
+  });
+
   it("repair reports the first bad frame as a cut instead of throwing", () => {
     const copy = bytes.slice();
     copy[HEADER_BYTES + 1] ^= 0xff; // payload of the first frame

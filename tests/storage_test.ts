@@ -75,6 +75,27 @@ for (const impl of impls) {
     for (const c of conformanceCases(target)) it(c.name, c.run);
 
     if (impl.name !== "memory") {
+      it("preallocate writes real zeros ahead while the file is open, a chunk past each append that outruns them; close cuts them off", () =>
+        withDir(impl, async (s, dir) => {
+          const path = join(dir, "seg");
+          const onDisk = async () => new Uint8Array(await readFile(path));
+          const f = await s.create(path, { preallocate: 8192 });
+          await f.write(enc("abc"));
+          let disk = await onDisk();
+          assert.equal(disk.length, 3 + 8192, "zeros a chunk past the first append");
+          assert.equal(dec(disk.subarray(0, 3)), "abc");
+          assert.ok(disk.subarray(3).every((b) => b === 0));
+          await f.write(new Uint8Array(8000).fill(1)); // fits in the zeros: the file does not grow
+          assert.equal((await onDisk()).length, 3 + 8192);
+          await f.write(new Uint8Array(300).fill(2)); // outruns them: a chunk past its end
+          disk = await onDisk();
+          assert.equal(disk.length, 8303 + 8192);
+          assert.ok(disk.subarray(3, 8003).every((b) => b === 1) && disk.subarray(8003, 8303).every((b) => b === 2));
+          assert.equal(await f.size(), 8303);
+          await f.close();
+          assert.equal((await onDisk()).length, 8303, "closed: exactly what was appended");
+        }));
+
       it("a lock file left by a dead pid is taken over", () =>
         withDir(impl, async (s, dir) => {
           // A pid far above any pid_max that Linux or macOS hands out.

@@ -95,7 +95,7 @@ function checkOptions(o: DatabaseOptions): void {
       }
     }
   }
-  for (const k of ["flushInterval", "snapshotInterval", "snapshotWalBytes", "segmentBytes"] as const) {
+  for (const k of ["flushInterval", "snapshotInterval", "snapshotWalBytes", "segmentBytes", "preallocate"] as const) {
     const v = o[k];
     if (v !== undefined && (typeof v !== "number" || !(v >= 0) || !Number.isFinite(v))) {
       throw new ValidationError(`Option ${k} ${quote(v)} is not a non-negative number: pass a number or leave it out`);

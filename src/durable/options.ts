@@ -42,6 +42,15 @@ export interface DatabaseOptions {
   snapshotWalBytes?: number;
   /** Log segments rotate once they would grow past this many bytes (default 64 MiB). */
   segmentBytes?: number;
+  /**
+   * Bytes of zeros the log keeps written ahead of its end, so that an fsync
+   * overwrites allocated blocks instead of growing the file (default 1 MiB;
+   * 0: plain appends). On ext4 that makes each fsync ~35% cheaper, for one
+   * extra MiB written per MiB of log. Used by the file-system storages
+   * (Node, Bun, Deno, OPFS); set 0 on a copy-on-write file system (btrfs,
+   * ZFS), where overwriting gains nothing. See docs/durability.md.
+   */
+  preallocate?: number;
   /** The storage adapter; by default the one for this runtime (memory in browsers). */
   storage?: Storage;
   /** Cut the log at the first damaged record instead of failing with `CorruptionError`. */

@@ -278,6 +278,7 @@ export async function openPersistence(engine: Engine, options: DatabaseOptions):
       sync: options.sync ?? "interval",
       flushInterval: options.flushInterval ?? 1000,
       segmentBytes: options.segmentBytes,
+      preallocate: options.preallocate,
       onError: (e, kind) => durable?.walFailed(e, kind),
       // "always" rolls memory back before telling the writers of a failed batch.
       holdWaiters: options.sync === "always",

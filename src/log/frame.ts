@@ -14,8 +14,10 @@
  * ```
  *
  * A crash can leave the last frame of the last segment torn (short header,
- * short payload, or a payload whose bytes did not all land): that tail is
- * cut and reported. Damage anywhere else is `CorruptionError`, never a skip.
+ * short payload, or a payload whose bytes did not all land), possibly
+ * followed by zeros (space written ahead, see `CreateOptions.preallocate`,
+ * or extended by the file system): that tail is cut and reported. Damage
+ * anywhere else is `CorruptionError`, never a skip.
  *
  * @module
  */
@@ -48,6 +50,20 @@ export const HEADER_BYTES = 8;
  * ```
  */
 export const MAX_FRAME_BYTES = 1 << 30;
+
+/**
+ * The reason a cut gives for a last segment that ends in zeros where the
+ * next frame would start: preallocated space no record reached.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scanFrames, ZERO_TAIL } from "./frame.ts";
+ * const scan = scanFrames(new Uint8Array(16), { file: "wal/x.wal", last: true });
+ * assert.equal(scan.cut?.reason, ZERO_TAIL);
+ * ```
+ */
+export const ZERO_TAIL = "zero-filled tail";
 
 /**
  * Writes the frame of `payload` into `target` at `offset` (which must have
@@ -199,7 +215,7 @@ export function checkFrame(
   if (length === 0) {
     // Space the file system extended but never filled reads as zeros.
     return last && allZero(bytes, offset)
-      ? badFrame(offset, rest, "zero-filled tail", true)
+      ? badFrame(offset, rest, ZERO_TAIL, true)
       : badFrame(offset, rest, "zero-length frame", false);
   }
   if (length > maxFrameBytes) {
@@ -210,7 +226,10 @@ export function checkFrame(
   const stored =
     (bytes[offset + 4] | (bytes[offset + 5] << 8) | (bytes[offset + 6] << 16) | (bytes[offset + 7] << 24)) >>> 0;
   if (crc32c(bytes, 0, offset + HEADER_BYTES, end) !== stored) {
-    return badFrame(offset, rest, "checksum mismatch", last && end === size);
+    // Torn when nothing but zeros follows: the record was the last write, and
+    // the file ends there or in zeros (written ahead by a preallocating
+    // storage, or extended by the file system) that no record reached.
+    return badFrame(offset, rest, "checksum mismatch", last && allZero(bytes, end));
   }
   return length;
 }

@@ -9,6 +9,7 @@
  */
 
 import type { Storage } from "../storage/types.ts";
+import { ZERO_TAIL } from "./frame.ts";
 import { applyCut, readWal, type ReadWalOptions, type WalCut, type WalReadResult } from "./reader.ts";
 import { WalWriter, type WalWriterOptions } from "./writer.ts";
 
@@ -39,6 +40,11 @@ export interface RecoveredWal extends WalReadResult {
  * ```
  */
 export function describeCut(cut: WalCut): string {
+  if (cut.torn && cut.reason === ZERO_TAIL) {
+    return `Cut a torn ${cut.bytes}-byte tail of zeros off ${JSON.stringify(cut.file)} at byte ${cut.offset}: ` +
+      `space the log had written ahead (or the file system had extended) that no record reached; ` +
+      `every record before it is intact.`;
+  }
   if (cut.torn) {
     return `Cut a torn ${cut.bytes}-byte tail off ${JSON.stringify(cut.file)} at byte ${cut.offset} ` +
       `(${cut.reason}): the last write before the crash was incomplete; every record before it is intact.`;

@@ -79,6 +79,14 @@ export interface WalWriterOptions {
   flushInterval?: number;
   /** A segment is rotated once it would grow past this (default 64 MiB). */
   segmentBytes?: number;
+  /**
+   * Bytes of zeros to keep written ahead of the segment's end (default 1
+   * MiB; 0: plain appends), where the storage can (see
+   * `CreateOptions.preallocate`): an fsync then need not commit a new file
+   * size, ~35% cheaper on ext4. Closing or rotating a segment cuts its zeros
+   * off; after a crash the reader cuts them as a torn tail.
+   */
+  preallocate?: number;
   /** The last LSN the database already holds; the first append must be the next one. */
   lastLsn?: number | null;
   /** The payload codec (default: {@linkcode msgpackCodec}). */
@@ -145,6 +153,8 @@ interface Waiter {
 }
 
 const INITIAL_BATCH = 64 * 1024;
+/** The default of {@linkcode WalWriterOptions.preallocate}: a zero write per MiB of log. */
+const PREALLOCATE = 1024 * 1024;
 const KEEP_BATCH = 4 * 1024 * 1024;
 /** `appendOp` encodes in place when this much room is left (else it grows the buffer first). */
 const INTO_ROOM = 16 * 1024; // a larger, mostly empty buffer is replaced once drained
@@ -173,6 +183,7 @@ export class WalWriter {
   #mode: SyncMode;
   #interval: number;
   #segmentBytes: number;
+  #preallocate: number;
   #codec: WalCodec;
   #maxFrame: number;
   #onError?: (error: StorageError, kind: WalFailureKind) => void;
@@ -221,6 +232,7 @@ export class WalWriter {
   // what it was writing: what earlier writes handed over is kept.
   #syncFailed = false;
   #needDir = false; // wal/ may be gone (rebased): create it with the next segment
+  #closingFile: Promise<void> = Promise.resolve(); // the segment file a failure gave up, closing
 
   private constructor(
     storage: Storage,
@@ -234,6 +246,7 @@ export class WalWriter {
     this.#mode = options.sync ?? "interval";
     this.#interval = options.flushInterval ?? 1000;
     this.#segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+    this.#preallocate = options.preallocate ?? PREALLOCATE;
     this.#codec = options.codec ?? msgpackCodec();
     this.#maxFrame = options.maxFrameBytes ?? MAX_FRAME_BYTES;
     this.#onError = options.onError;
@@ -267,7 +280,7 @@ export class WalWriter {
     if (mode !== "always" && mode !== "interval" && mode !== "manual") {
       throw new RangeError(`Sync mode ${JSON.stringify(mode)} is unknown: use "always", "interval" or "manual".`);
     }
-    for (const k of ["flushInterval", "segmentBytes", "maxFrameBytes"] as const) {
+    for (const k of ["flushInterval", "segmentBytes", "maxFrameBytes", "preallocate"] as const) {
       const v = options[k];
       if (v !== undefined && !(typeof v === "number" && v >= 0 && Number.isFinite(v))) {
         throw new RangeError(
@@ -547,6 +560,7 @@ export class WalWriter {
     if (failure === null) return;
     if (failure.kind !== "io") throw failure.error;
     const seg = this.#segment;
+    await this.#closingFile;
     if (seg !== null) {
       const path = seg.info.path;
       // The same file, at least as long as what was fsynced: else the durable
@@ -849,7 +863,7 @@ export class WalWriter {
         { file: info.file, offset: 0 },
       );
     }
-    const file = await this.#storage.create(info.path);
+    const file = await this.#storage.create(info.path, { preallocate: this.#preallocate });
     let id: string | null = null;
     try {
       id = (await file.identity?.()) ?? null;
@@ -885,7 +899,9 @@ export class WalWriter {
     this.#syncFailed = false;
     const seg = this.#segment;
     if (seg !== null) {
-      void seg.file?.close().catch(() => {});
+      // recover() waits for it: closing a preallocated file cuts it, which
+      // must not land after recover() wrote the segment again.
+      if (seg.file !== null) this.#closingFile = seg.file.close().catch(() => {});
       seg.file = null;
       seg.writer = null;
     }

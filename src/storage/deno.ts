@@ -12,7 +12,8 @@
  */
 
 import { ClosedError } from "../errors.ts";
-import type { Storage, StorageFile, StorageLock } from "./types.ts";
+import type { CreateOptions, Storage, StorageFile, StorageLock } from "./types.ts";
+import { PreallocatedWrites, preallocation } from "./preallocate.ts";
 import { absolutePath, basename, dirname } from "./paths.ts";
 import {
   encodeLockFile,
@@ -37,10 +38,24 @@ class DenoFile implements StorageFile {
   #file: Deno.FsFile;
   #path: string;
   #closed = false;
+  // Created with `preallocate`: positional writes over zeros (not in append mode).
+  #pre: PreallocatedWrites | null = null;
 
-  constructor(file: Deno.FsFile, path: string) {
+  constructor(file: Deno.FsFile, path: string, preallocate = 0) {
     this.#file = file;
     this.#path = path;
+    if (preallocate > 0) {
+      this.#pre = new PreallocatedWrites(preallocate, {
+        // Only this object moves the file's position, one call at a time.
+        writeAt: async (data, at) => {
+          const f = this.#check();
+          await f.seek(at, Deno.SeekMode.Start);
+          return await f.write(data);
+        },
+        truncate: (size) => this.#check().truncate(size),
+        sync: () => this.sync(),
+      });
+    }
   }
 
   #check(): Deno.FsFile {
@@ -52,6 +67,7 @@ class DenoFile implements StorageFile {
 
   async write(data: Uint8Array): Promise<void> {
     const f = this.#check();
+    if (this.#pre !== null) return await this.#pre.append(data);
     let done = 0;
     while (done < data.length) done += await f.write(data.subarray(done));
   }
@@ -59,20 +75,24 @@ class DenoFile implements StorageFile {
     await this.#check().syncData();
   }
   async truncate(size: number): Promise<void> {
+    if (this.#pre !== null) return await this.#pre.truncate(size);
     await this.#check().truncate(size);
   }
   async size(): Promise<number> {
-    return (await this.#check().stat()).size;
+    const f = this.#check();
+    return this.#pre !== null ? this.#pre.end : (await f.stat()).size;
   }
   async identity(): Promise<string> {
     return identityOf(await this.#check().stat());
   }
-  close(): Promise<void> {
-    if (!this.#closed) {
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#pre?.close(); // the zeros ahead cut off, durably
+    } finally {
       this.#closed = true;
       this.#file.close();
     }
-    return Promise.resolve();
   }
 }
 
@@ -217,8 +237,15 @@ export class DenoStorage implements Storage {
     return new DenoFile(await Deno.open(path, { append: true, create: true }), path);
   }
 
-  /** Opens in append mode and empties the file. */
-  async create(path: string): Promise<StorageFile> {
+  /**
+   * Opens in append mode and empties the file. With `preallocate`: opens
+   * for writing (truncated), writes by position over zeros kept ahead.
+   */
+  async create(path: string, options?: CreateOptions): Promise<StorageFile> {
+    const chunk = preallocation(options);
+    if (chunk > 0) {
+      return new DenoFile(await Deno.open(path, { write: true, create: true, truncate: true }), path, chunk);
+    }
     // Deno (like Rust) refuses `truncate` together with `append`; cut after opening.
     const file = await Deno.open(path, { append: true, create: true });
     try {

@@ -14,7 +14,7 @@ import { NodeStorage } from "./node.ts";
 import { OpfsStorage } from "./opfs.ts";
 import { DurableObjectStorage } from "./durable_object.ts";
 
-export type { Storage, StorageFile, StorageLock } from "./types.ts";
+export type { CreateOptions, Storage, StorageFile, StorageLock } from "./types.ts";
 export { type Scheduler, systemScheduler } from "./scheduler.ts";
 export {
   type DenoKvKey,

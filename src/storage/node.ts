@@ -7,7 +7,8 @@
  */
 
 import { ClosedError, ValidationError } from "../errors.ts";
-import type { Storage, StorageFile, StorageLock } from "./types.ts";
+import type { CreateOptions, Storage, StorageFile, StorageLock } from "./types.ts";
+import { PreallocatedWrites, preallocation } from "./preallocate.ts";
 import {
   encodeLockFile,
   FRESH_LOCK_MS,
@@ -90,11 +91,23 @@ class NodeFile implements StorageFile {
   #fd: number;
   #path: string;
   #closed = false;
+  // Created with `preallocate`: positional writes over zeros (no O_APPEND).
+  #pre: PreallocatedWrites | null = null;
 
-  constructor(fs: typeof import("node:fs"), fd: number, path: string) {
+  constructor(fs: typeof import("node:fs"), fd: number, path: string, preallocate = 0) {
     this.#fs = fs;
     this.#fd = fd;
     this.#path = path;
+    if (preallocate > 0) {
+      this.#pre = new PreallocatedWrites(preallocate, {
+        writeAt: (data, at) =>
+          new Promise<number>((resolve, reject) =>
+            fs.write(this.#check(), data, 0, data.length, at, (e, n) => e ? reject(e) : resolve(n))
+          ),
+        truncate: (size) => this.#ftruncate(size),
+        sync: () => this.sync(),
+      });
+    }
   }
 
   #check(): number {
@@ -106,6 +119,7 @@ class NodeFile implements StorageFile {
 
   async write(data: Uint8Array): Promise<void> {
     const fd = this.#check();
+    if (this.#pre !== null) return await this.#pre.append(data);
     // O_APPEND puts every write at the end; loop because a write may be short.
     let done = 0;
     while (done < data.length) {
@@ -118,12 +132,16 @@ class NodeFile implements StorageFile {
     const fd = this.#check();
     await new Promise<void>((resolve, reject) => this.#fs.fdatasync(fd, (e) => e ? reject(e) : resolve()));
   }
-  async truncate(size: number): Promise<void> {
+  truncate(size: number): Promise<void> {
+    return this.#pre !== null ? this.#pre.truncate(size) : this.#ftruncate(size);
+  }
+  async #ftruncate(size: number): Promise<void> {
     const fd = this.#check();
     await new Promise<void>((resolve, reject) => this.#fs.ftruncate(fd, size, (e) => e ? reject(e) : resolve()));
   }
   async size(): Promise<number> {
     const fd = this.#check();
+    if (this.#pre !== null) return this.#pre.end;
     return await new Promise<number>((resolve, reject) =>
       this.#fs.fstat(fd, (e, st) => e ? reject(e) : resolve(st.size))
     );
@@ -138,8 +156,12 @@ class NodeFile implements StorageFile {
   }
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#closed = true;
-    await new Promise<void>((resolve, reject) => this.#fs.close(this.#fd, (e) => e ? reject(e) : resolve()));
+    try {
+      await this.#pre?.close(); // the zeros ahead cut off, durably
+    } finally {
+      this.#closed = true;
+      await new Promise<void>((resolve, reject) => this.#fs.close(this.#fd, (e) => e ? reject(e) : resolve()));
+    }
   }
 }
 
@@ -295,9 +317,14 @@ export class NodeStorage implements Storage {
     return new NodeFile(fd, await openFd(fd, path, "a"), path);
   }
 
-  /** Opens with `O_APPEND | O_CREAT`, then truncates to 0. */
-  async create(path: string): Promise<StorageFile> {
+  /**
+   * Opens with `O_APPEND | O_CREAT`, then truncates to 0. With `preallocate`:
+   * `O_WRONLY | O_CREAT | O_TRUNC`, writes by position over zeros kept ahead.
+   */
+  async create(path: string, options?: CreateOptions): Promise<StorageFile> {
     const { fd } = await node();
+    const chunk = preallocation(options);
+    if (chunk > 0) return new NodeFile(fd, await openFd(fd, path, "w"), path, chunk);
     // Not O_TRUNC in the open flags: Deno's node:fs refuses O_TRUNC with O_APPEND.
     const file = new NodeFile(fd, await openFd(fd, path, "a"), path);
     try {

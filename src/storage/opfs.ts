@@ -42,7 +42,8 @@
  */
 
 import { ClosedError, LockedError, ValidationError } from "../errors.ts";
-import type { Storage, StorageFile, StorageLock } from "./types.ts";
+import type { CreateOptions, Storage, StorageFile, StorageLock } from "./types.ts";
+import { preallocation, reserveEnd, zeroBytes } from "./preallocate.ts";
 import { normalizePath } from "./paths.ts";
 import { GrowableBytes } from "./growable_bytes.ts";
 
@@ -169,6 +170,14 @@ class OpenEntry {
    * getSize() is a system call on the commit path.
    */
   end: number;
+  /** Created with `CreateOptions.preallocate`: `end` is tracked here, zeros may lie past it. */
+  preallocated = false;
+  /** Zeros are kept written this far ahead of `end` (0: none, or none any more). */
+  chunk = 0;
+  /** Where the zeros written ahead end (see src/storage/preallocate.ts). */
+  reserved = 0;
+  /** Bytes past `end` may be in the file (zeros ahead, or part of a failed write). */
+  tail = false;
 
   constructor(path: string, id: string, handle: SyncAccessHandle) {
     this.path = path;
@@ -201,19 +210,29 @@ class OpenEntry {
   write(data: Uint8Array): void {
     if (this.orphan) return this.orphan.append(data);
     const h = this.live();
-    let done = 0;
+    const start = this.end;
     try {
-      while (done < data.length) {
-        const n = h.write(done === 0 ? data : data.subarray(done), { at: this.end });
-        if (n <= 0) {
-          throw Object.assign(new Error(`EIO: the write to ${quote(this.path)} stored nothing`), { code: "EIO" });
-        }
-        done += n;
-        this.end += n;
-      }
+      if (this.preallocated) this.tail = true; // until proven otherwise
+      this.end += writeAll(h, data, this.end, this.path);
     } catch (e) {
-      this.end = h.getSize(); // a refused write (quota) may have stored part of it
+      // A refused write (quota) may have stored part of it: the file's size
+      // says how much, unless zeros lie ahead (then the tail is cut on close).
+      if (!this.preallocated) this.end = h.getSize();
       throw e;
+    }
+    if (!this.preallocated) return;
+    const reserved = reserveEnd(start, data.length, this.reserved, this.chunk);
+    if (reserved === this.reserved) return void (this.tail = reserved > this.end);
+    try {
+      // Zeros from the append's end on; a write past them extended the file itself.
+      for (let at = this.end; at < reserved;) at += writeAll(h, zeroBytes(reserved - at), at, this.path);
+      this.reserved = reserved;
+      this.tail = reserved > this.end;
+    } catch {
+      // Zeros are a speed-up, not a promise (see PreallocatedWrites): over
+      // quota, none from now on; whatever part landed is cut with the tail.
+      this.chunk = 0;
+      this.reserved = this.end;
     }
   }
 
@@ -222,17 +241,25 @@ class OpenEntry {
     const h = this.live();
     try {
       h.truncate(size);
-      this.end = size;
+      this.end = this.reserved = size;
+      this.tail = false;
     } catch (e) {
-      this.end = h.getSize();
+      if (!this.preallocated) this.end = h.getSize();
       throw e;
     }
+  }
+
+  /** Cuts the zeros ahead (and any failed write's part) off, durably: before the handle closes or moves. */
+  cutTail(): void {
+    if (!this.tail || this.orphan || !this.handle) return;
+    this.truncate(this.end);
+    this.handle.flush();
   }
 
   readAll(): Uint8Array {
     if (this.orphan) return this.orphan.bytes.slice(0, this.orphan.length);
     const h = this.live();
-    const out = new Uint8Array(h.getSize());
+    const out = new Uint8Array(this.preallocated ? this.end : h.getSize());
     let done = 0;
     while (done < out.length) {
       const n = h.read(out.subarray(done), { at: done });
@@ -249,6 +276,16 @@ class OpenEntry {
     this.handle.close();
     this.handle = null;
   }
+}
+
+/** Writes all of `data` at `at` through the sync handle; returns its length. */
+function writeAll(h: SyncAccessHandle, data: Uint8Array, at: number, path: string): number {
+  for (let done = 0; done < data.length;) {
+    const n = h.write(done === 0 ? data : data.subarray(done), { at: at + done });
+    if (n <= 0) throw Object.assign(new Error(`EIO: the write to ${quote(path)} stored nothing`), { code: "EIO" });
+    done += n;
+  }
+  return data.length;
 }
 
 interface Realm {
@@ -447,8 +484,14 @@ class OpfsFile implements StorageFile {
     return serial(() => {
       if (entry.refs > 0) return Promise.resolve();
       if (realm().open.get(entry.path) === entry) realm().open.delete(entry.path);
-      entry.handle?.close();
-      entry.handle = null;
+      try {
+        entry.cutTail();
+      } catch (e) {
+        return Promise.reject(osError(e, "Closing", entry.path));
+      } finally {
+        entry.handle?.close();
+        entry.handle = null;
+      }
       return Promise.resolve();
     });
   }
@@ -616,11 +659,11 @@ export class OpfsStorage implements Storage {
   }
 
   /** Creates (or empties) the file and opens it for appending. */
-  create(path: string): Promise<StorageFile> {
-    return serial(() => this.#open(path, true));
+  create(path: string, options?: CreateOptions): Promise<StorageFile> {
+    return serial(() => this.#open(path, true, preallocation(options)));
   }
 
-  async #open(path: string, empty: boolean): Promise<OpfsFile> {
+  async #open(path: string, empty: boolean, preallocate = 0): Promise<OpfsFile> {
     const k = key(path);
     const r = realm();
     let entry = r.open.get(k);
@@ -644,6 +687,8 @@ export class OpfsStorage implements Storage {
     if (empty) {
       try {
         entry.truncate(0);
+        entry.chunk = preallocate;
+        entry.preallocated = preallocate > 0;
       } catch (e) {
         if (entry.refs === 0) {
           r.open.delete(k);
@@ -679,6 +724,7 @@ export class OpfsStorage implements Storage {
       let opened = () => {};
       if (moving?.handle) {
         moving.gate = new Promise<void>((resolve) => (opened = resolve));
+        moving.cutTail();
         moving.handle.flush();
         moving.handle.close();
         moving.handle = null;

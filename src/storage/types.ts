@@ -38,6 +38,32 @@ export interface StorageFile {
   identity?(): Promise<string>;
 }
 
+/**
+ * Options of {@linkcode Storage.create}.
+ *
+ * Why preallocate: on most file systems (ext4, xfs, APFS) an fsync after an
+ * append must also commit the file's new size and block allocation, while
+ * an fsync after overwriting blocks already written only writes the data.
+ * Measured here (ext4, 2.8 KB per fsync): 143–190 µs appending, 91–120 µs
+ * overwriting preallocated zeros, the zeros' own writes included. PostgreSQL
+ * zero-fills its log segments for the same reason.
+ */
+export interface CreateOptions {
+  /**
+   * Keep about this many bytes of zeros written past the end of the file
+   * while it is open (0 or absent: plain appends). Appends then overwrite
+   * the zeros in place, and a new run of zeros is written whenever an
+   * append would pass them. The file's own `size()` counts only what was
+   * appended; `truncate()` and `close()` cut the zeros off (`close()`
+   * durably). While it is open, `Storage.size` and `Storage.read` of its
+   * path may see the zeros, and after a crash they stay at the end of the
+   * file: the log reader takes a zero-filled tail (or a torn record before
+   * one) as the torn tail it cuts. Storages without a file system (memory,
+   * Deno KV, Durable Objects) ignore it.
+   */
+  preallocate?: number;
+}
+
 /** A held directory lock; `release()` gives it back (idempotent). */
 export interface StorageLock {
   /** Releases the lock and removes the lock file (only while it is still this lock's). */
@@ -68,8 +94,12 @@ export interface Storage {
   size(path: string): Promise<number | null>;
   /** Opens a file for appending, creating it (empty) when missing. */
   openAppend(path: string): Promise<StorageFile>;
-  /** Creates (or empties) a file and opens it for appending. */
-  create(path: string): Promise<StorageFile>;
+  /**
+   * Creates (or empties) a file and opens it for appending. With
+   * `options.preallocate`, a storage on a real file system may keep zeros
+   * written ahead of the end (see {@linkcode CreateOptions}); others ignore it.
+   */
+  create(path: string, options?: CreateOptions): Promise<StorageFile>;
   /** Renames atomically, replacing `to` if it exists. */
   rename(from: string, to: string): Promise<void>;
   /** Removes a file; a missing file is fine. */
