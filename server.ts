@@ -145,6 +145,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       },
       ...(config.flushInterval !== undefined ? { flushInterval: config.flushInterval } : {}),
       ...(config.snapshotInterval !== undefined ? { snapshotInterval: config.snapshotInterval } : {}),
+      ...(config.preallocate !== undefined ? { preallocate: config.preallocate } : {}),
     },
   );
   // Awaited below; a failure before then must not count as unhandled.

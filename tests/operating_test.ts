@@ -355,4 +355,18 @@ describe("/metrics text and --verbose lines", () => {
     assert.equal(parseConfig([], { CYBERDB_VERBOSE: "1" }).verbose, true);
     assert.equal(parseConfig(["--verbose", "--port", "0"], {}).port, 0, "a switch takes no value");
   });
+
+  it("--preallocate and CYBERDB_PREALLOCATE size the zeros ahead of the log; bad values and --memory are refused", () => {
+    assert.equal(parseConfig([], {}).preallocate, undefined, "the database's default");
+    assert.equal(parseConfig(["--preallocate", "0"], {}).preallocate, 0);
+    assert.equal(parseConfig([], { CYBERDB_PREALLOCATE: "4194304" }).preallocate, 4194304);
+    for (const bad of ["-1", "1.5", "lots", ""]) {
+      assert.throws(() => parseConfig(["--preallocate", bad], {}), (e: Error) => {
+        assert.equal((e as { code?: string }).code, "VALIDATION");
+        assert.match(e.message, /--preallocate .* is not an integer from 0 to 1073741824/);
+        return true;
+      });
+    }
+    assert.throws(() => parseConfig(["--memory", "--preallocate", "0"], {}), /does nothing with --memory/);
+  });
 });

@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { Database } from "../src/api/database.ts";
 import { CorruptionError } from "../src/errors.ts";
 import { scanFrames } from "../src/log/frame.ts";
-import { tempDir } from "./server_process.ts";
+import { startServer, tempDir } from "./server_process.ts";
+import { connect } from "../client.ts";
 
 const RECORDS = 200;
 
@@ -124,6 +125,22 @@ describe("a preallocated log on a real file system", () => {
       assert.equal(again.getDict("d").size, 300);
     } finally {
       await again.close();
+    }
+  });
+
+  it("a server writes zeros ahead by default, and plain appends with --preallocate 0", async () => {
+    for (const flag of [[], ["--preallocate", "0"]]) {
+      const dir = join(work.dir, `server${flag.length}`);
+      const server = await startServer(["--dir", dir, "--sync", "always", ...flag]);
+      try {
+        const c = await connect(server.http);
+        await (await c.createDict("d")).set("k", 1);
+        await c.close();
+        const [open] = (await segments(dir)).slice(-1);
+        assert.equal(wholeFrames(open.bytes), flag.length > 0, `zeros ahead with ${JSON.stringify(flag)}`);
+      } finally {
+        assert.equal(await server.stop(), 0);
+      }
     }
   });
 

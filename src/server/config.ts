@@ -30,6 +30,8 @@ export interface ServerConfig {
   flushInterval?: number;
   /** Milliseconds between automatic snapshots. */
   snapshotInterval?: number;
+  /** Bytes of zeros the log keeps written ahead of its end (`Database.open`'s `preallocate`; 0: plain appends). */
+  preallocate?: number;
   /** Recent commits the change feed keeps in memory for watchers to resume from (default 10 000). */
   watchBuffer?: number;
   /** Largest request body or WebSocket frame, in bytes (default 64 MiB). */
@@ -73,6 +75,7 @@ const FLAGS: Record<string, string> = {
   sync: "CYBERDB_SYNC",
   "flush-interval": "CYBERDB_FLUSH_INTERVAL",
   "snapshot-interval": "CYBERDB_SNAPSHOT_INTERVAL",
+  preallocate: "CYBERDB_PREALLOCATE",
   "watch-buffer": "CYBERDB_WATCH_BUFFER",
   "max-request-bytes": "CYBERDB_MAX_REQUEST_BYTES",
   cert: "CYBERDB_CERT",
@@ -104,6 +107,8 @@ export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBER
   --sync always|interval|manual   when writes reach the disk (default interval)
   --flush-interval MS         fsync period in interval mode (default 1000)
   --snapshot-interval MS      snapshot period (default 900000)
+  --preallocate BYTES         zeros kept written ahead of the log, so an fsync need not grow the
+                              file (default 1048576; 0 = plain appends, e.g. on btrfs, ZFS, tmpfs)
   --watch-buffer N            recent commits kept in memory for watchers (default 10000); a watcher
                               further behind gets LAGGED, and a resume from further back reads the log
   --max-request-bytes N       largest request body / WebSocket frame (default 67108864)
@@ -242,6 +247,12 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   }
   if (raw["snapshot-interval"] !== undefined) {
     config.snapshotInterval = integer("snapshot-interval", raw["snapshot-interval"], 0, 2 ** 31 - 1);
+  }
+  if (raw.preallocate !== undefined) {
+    if (memory) {
+      throw new ValidationError("--preallocate sizes the log of a data directory: it does nothing with --memory");
+    }
+    config.preallocate = integer("preallocate", raw.preallocate, 0, 2 ** 30);
   }
   if ((raw.cert === undefined) !== (raw.key === undefined)) {
     throw new ValidationError("TLS needs both --cert and --key: pass both PEM files, or neither for plain HTTP");
