@@ -23,7 +23,7 @@
 import { Database } from "../src/api/database.ts";
 import { OpfsStorage } from "../src/storage/opfs.ts";
 import { MemoryStorage } from "../src/storage/memory.ts";
-import type { Storage, StorageFile, StorageLock } from "../src/storage/types.ts";
+import type { CreateOptions, Storage, StorageFile, StorageLock } from "../src/storage/types.ts";
 
 interface SyncHandle {
   write(b: Uint8Array, o: { at: number }): number;
@@ -98,8 +98,8 @@ class TracingStorage implements Storage {
   async openAppend(p: string) {
     return this.#wrap(await this.#inner.openAppend(p), p);
   }
-  async create(p: string) {
-    return this.#wrap(await this.#inner.create(p), p);
+  async create(p: string, options?: CreateOptions) {
+    return this.#wrap(await this.#inner.create(p, options), p);
   }
   rename(a: string, b: string) {
     return this.#inner.rename(a, b);
