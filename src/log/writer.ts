@@ -863,7 +863,9 @@ export class WalWriter {
         { file: info.file, offset: 0 },
       );
     }
-    const file = await this.#storage.create(info.path, { preallocate: this.#preallocate });
+    // Zeros past the size a segment rotates at would only be cut off again.
+    const preallocate = Math.min(this.#preallocate, this.#segmentBytes);
+    const file = await this.#storage.create(info.path, { preallocate });
     let id: string | null = null;
     try {
       id = (await file.identity?.()) ?? null;
