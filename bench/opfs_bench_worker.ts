@@ -23,6 +23,7 @@
 import { Database } from "../src/api/database.ts";
 import { OpfsStorage } from "../src/storage/opfs.ts";
 import { MemoryStorage } from "../src/storage/memory.ts";
+import { concatBytes } from "../src/wire/codec.ts";
 import type { CreateOptions, Storage, StorageFile, StorageLock } from "../src/storage/types.ts";
 
 interface SyncHandle {
@@ -334,14 +335,7 @@ async function loggedRecords(storage: Storage, dir: string, records: number): Pr
   for (const name of (await storage.list(`${dir}/wal`)).sort()) {
     for (const f of frames((await storage.read(`${dir}/wal/${name}`))!)) wal.push(f);
   }
-  const timed = wal.slice(wal.length - records);
-  const out = new Uint8Array(timed.reduce((n, f) => n + f.length, 0));
-  let at = 0;
-  for (const f of timed) {
-    out.set(f, at);
-    at += f.length;
-  }
-  return out;
+  return concatBytes(wal.slice(wal.length - records));
 }
 
 async function singleDb(n: number): Promise<{ ms: number; records: number }> {
@@ -440,13 +434,7 @@ async function closedRaw(steps: Step[], writers: number): Promise<{ ms: number; 
     const done = waiting!;
     pending = [];
     waiting = null;
-    const bytes = new Uint8Array(group.reduce((n, f) => n + f.length, 0));
-    let o = 0;
-    for (const f of group) {
-      bytes.set(f, o);
-      o += f.length;
-    }
-    at += h.write(bytes, { at });
+    at += h.write(concatBytes(group), { at });
     h.flush();
     done.resolve();
   };
@@ -497,14 +485,7 @@ function batched(steps: Step[], per: number): Step[] {
   const all = steps.flatMap((s) => (s === null ? [] : frames(s)));
   const out: Step[] = [];
   for (let i = 0; i < all.length; i += per) {
-    const group = all.slice(i, i + per);
-    const bytes = new Uint8Array(group.reduce((n, f) => n + f.length, 0));
-    let at = 0;
-    for (const f of group) {
-      bytes.set(f, at);
-      at += f.length;
-    }
-    out.push(bytes, null);
+    out.push(concatBytes(all.slice(i, i + per)), null);
   }
   return out;
 }
