@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Database } from "../src/api/database.ts";
 import { CorruptionError } from "../src/errors.ts";
 import { scanFrames } from "../src/log/frame.ts";
+import { type PositionalFile, PreallocatedWrites } from "../src/storage/preallocate.ts";
 import { startServer, tempDir } from "./server_process.ts";
 import { connect } from "../client.ts";
 
@@ -35,6 +36,54 @@ function wholeFrames(bytes: Uint8Array): boolean {
     throw e;
   }
 }
+
+describe("PreallocatedWrites (the zeros of Node's and Deno's files)", () => {
+  /** A file of at most `capacity` bytes, as a full disk is: a write past it stores what fits, then fails. */
+  function smallFile(capacity: number) {
+    let bytes = new Uint8Array(0);
+    const writes: { at: number; length: number }[] = [];
+    const file: PositionalFile = {
+      writeAt(data, at) {
+        writes.push({ at, length: data.length });
+        const fits = Math.max(0, Math.min(data.length, capacity - at));
+        if (fits === 0) return Promise.reject(Object.assign(new Error("ENOSPC: no space left"), { code: "ENOSPC" }));
+        const grown = new Uint8Array(Math.max(bytes.length, at + fits));
+        grown.set(bytes);
+        grown.set(data.subarray(0, fits), at);
+        bytes = grown;
+        return Promise.resolve(fits);
+      },
+      truncate(size) {
+        const cut = new Uint8Array(size);
+        cut.set(bytes.subarray(0, size));
+        bytes = cut;
+        return Promise.resolve();
+      },
+      sync: () => Promise.resolve(),
+    };
+    return { file, writes, bytes: () => bytes };
+  }
+
+  it("zeros that do not fit are skipped, never the append; none are tried again; close leaves exactly the appends", async () => {
+    const disk = smallFile(150);
+    const w = new PreallocatedWrites(64, disk.file);
+    await w.append(new Uint8Array(30).fill(1)); // zeros 30..94 fit
+    assert.equal(disk.bytes().length, 94);
+    await w.append(new Uint8Array(70).fill(2)); // 30..100, then zeros 100..164: only 50 of them fit
+    assert.equal(w.end, 100, "the append stands");
+    const tried = disk.writes.length;
+    await w.append(new Uint8Array(10).fill(3)); // no zeros tried any more
+    assert.equal(disk.writes.length, tried + 1);
+    assert.equal(w.end, 110);
+    await assert.rejects(w.append(new Uint8Array(50)), /ENOSPC/); // an append that does not fit fails
+    assert.equal(w.end, 110);
+    await w.close(); // cuts the zeros and the failed append's part
+    assert.deepEqual(
+      [...disk.bytes()],
+      [...new Uint8Array(30).fill(1), ...new Uint8Array(70).fill(2), ...new Uint8Array(10).fill(3)],
+    );
+  });
+});
 
 describe("a preallocated log on a real file system", () => {
   let work: { dir: string; remove(): Promise<void> };
