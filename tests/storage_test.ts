@@ -3,7 +3,7 @@
 // Memory-only crash semantics and real-process lock tests follow.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, statfs, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -95,6 +95,21 @@ for (const impl of impls) {
           await f.close();
           assert.equal((await onDisk()).length, 8303, "closed: exactly what was appended");
         }));
+
+      it("preallocate writes no zeros where they gain nothing: on tmpfs (/dev/shm) the file holds just its appends", async () => {
+        const shm = await statfs("/dev/shm").catch(() => null);
+        assert.equal(shm?.type, 0x01021994, "this test needs /dev/shm on tmpfs (Linux)");
+        const dir = await mkdtemp(join("/dev/shm", "cyberdb-storage-"));
+        try {
+          const s = impl.make();
+          const f = await s.create(join(dir, "seg"), { preallocate: 8192 });
+          await f.write(enc("abc"));
+          assert.equal((await readFile(join(dir, "seg"))).length, 3);
+          await f.close();
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      });
 
       it("a lock file left by a dead pid is taken over", () =>
         withDir(impl, async (s, dir) => {

@@ -47,8 +47,8 @@ export interface DatabaseOptions {
    * overwrites allocated blocks instead of growing the file (default 1 MiB;
    * 0: plain appends). On ext4 that makes each fsync ~35% cheaper, for one
    * extra MiB written per MiB of log. Used by the file-system storages
-   * (Node, Bun, Deno, OPFS); set 0 on a copy-on-write file system (btrfs,
-   * ZFS), where overwriting gains nothing. See docs/durability.md.
+   * (Node, Bun, Deno, OPFS), which skip it by themselves where it gains
+   * nothing (tmpfs, btrfs, ZFS, …, told by `statfs`). See docs/durability.md.
    */
   preallocate?: number;
   /** The storage adapter; by default the one for this runtime (memory in browsers). */

@@ -108,7 +108,7 @@ export const USAGE = `Usage: server.ts [flags]   (each flag also reads its CYBER
   --flush-interval MS         fsync period in interval mode (default 1000)
   --snapshot-interval MS      snapshot period (default 900000)
   --preallocate BYTES         zeros kept written ahead of the log, so an fsync need not grow the
-                              file (default 1048576; 0 = plain appends, e.g. on btrfs, ZFS, tmpfs)
+                              file (default 1048576, skipped by itself on tmpfs, btrfs, ZFS; 0 = never)
   --watch-buffer N            recent commits kept in memory for watchers (default 10000); a watcher
                               further behind gets LAGGED, and a resume from further back reads the log
   --max-request-bytes N       largest request body / WebSocket frame (default 67108864)

@@ -13,7 +13,7 @@
 
 import { ClosedError } from "../errors.ts";
 import type { CreateOptions, Storage, StorageFile, StorageLock } from "./types.ts";
-import { PreallocatedWrites, preallocation } from "./preallocate.ts";
+import { PreallocatedWrites, preallocation, zerosPayOff } from "./preallocate.ts";
 import { absolutePath, basename, dirname } from "./paths.ts";
 import {
   encodeLockFile,
@@ -97,6 +97,12 @@ class DenoFile implements StorageFile {
 }
 
 /** Device and inode: what names a file whatever its path. */
+/** `statfs(2)` through Deno's `node:fs` (Deno has none of its own), loaded only when asked. */
+async function statfs(dir: string): Promise<{ type: number | bigint }> {
+  const fs = await import("node:fs/promises");
+  return await fs.statfs(dir);
+}
+
 function identityOf(st: Deno.FileInfo): string {
   return `${st.dev}:${st.ino}`;
 }
@@ -239,10 +245,13 @@ export class DenoStorage implements Storage {
 
   /**
    * Opens in append mode and empties the file. With `preallocate`: opens
-   * for writing (truncated), writes by position over zeros kept ahead.
+   * for writing (truncated), writes by position over zeros kept ahead —
+   * unless `statfs` says the file system gains nothing from them (tmpfs,
+   * btrfs, ZFS, …; see `zerosPayOff`).
    */
   async create(path: string, options?: CreateOptions): Promise<StorageFile> {
-    const chunk = preallocation(options);
+    let chunk = preallocation(options);
+    if (chunk > 0 && !(await zerosPayOff(dirname(path), statfs))) chunk = 0;
     if (chunk > 0) {
       return new DenoFile(await Deno.open(path, { write: true, create: true, truncate: true }), path, chunk);
     }

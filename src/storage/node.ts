@@ -8,7 +8,7 @@
 
 import { ClosedError, ValidationError } from "../errors.ts";
 import type { CreateOptions, Storage, StorageFile, StorageLock } from "./types.ts";
-import { PreallocatedWrites, preallocation } from "./preallocate.ts";
+import { PreallocatedWrites, preallocation, zerosPayOff } from "./preallocate.ts";
 import {
   encodeLockFile,
   FRESH_LOCK_MS,
@@ -319,11 +319,14 @@ export class NodeStorage implements Storage {
 
   /**
    * Opens with `O_APPEND | O_CREAT`, then truncates to 0. With `preallocate`:
-   * `O_WRONLY | O_CREAT | O_TRUNC`, writes by position over zeros kept ahead.
+   * `O_WRONLY | O_CREAT | O_TRUNC`, writes by position over zeros kept ahead —
+   * unless `statfs` says the file system gains nothing from them (tmpfs,
+   * btrfs, ZFS, …; see `zerosPayOff`).
    */
   async create(path: string, options?: CreateOptions): Promise<StorageFile> {
-    const { fd } = await node();
-    const chunk = preallocation(options);
+    const { fd, fs, path: p } = await node();
+    let chunk = preallocation(options);
+    if (chunk > 0 && !(await zerosPayOff(p.dirname(path), (dir) => fs.statfs(dir)))) chunk = 0;
     if (chunk > 0) return new NodeFile(fd, await openFd(fd, path, "w"), path, chunk);
     // Not O_TRUNC in the open flags: Deno's node:fs refuses O_TRUNC with O_APPEND.
     const file = new NodeFile(fd, await openFd(fd, path, "a"), path);

@@ -185,3 +185,43 @@ export class PreallocatedWrites {
     }
   }
 }
+
+/**
+ * File systems (by `statfs` type) on which zeros written ahead gain nothing:
+ * in memory (tmpfs, ramfs: an fsync is free) or copy-on-write and
+ * log-structured (btrfs, ZFS, bcachefs, F2FS: an overwrite is written
+ * elsewhere, allocation and all, like an append).
+ */
+const NO_GAIN = new Set([
+  0x01021994, // tmpfs
+  0x858458f6, // ramfs
+  0x9123683e, // btrfs
+  0x2fc12fc1, // zfs
+  0xca451a4e, // bcachefs
+  0xf2f52010, // f2fs
+]);
+
+/**
+ * Whether zeros written ahead make fsyncs cheaper in `dir`: `false` on the
+ * file systems where they cannot, found with `statfs` (Node's, which Bun and
+ * Deno have too); `true` when the type is another, or cannot be read.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { zerosPayOff } from "./preallocate.ts";
+ * const tmpfs = () => Promise.resolve({ type: 0x01021994 });
+ * assert.equal(await zerosPayOff("/dev/shm", tmpfs), false);
+ * assert.equal(await zerosPayOff("/data", () => Promise.resolve({ type: 0xef53 })), true); // ext4
+ * ```
+ */
+export async function zerosPayOff(
+  dir: string,
+  statfs: (path: string) => Promise<{ type: number | bigint }>,
+): Promise<boolean> {
+  try {
+    return !NO_GAIN.has(Number((await statfs(dir)).type));
+  } catch {
+    return true; // no statfs here (or no answer): the zeros cost little where they gain little
+  }
+}

@@ -59,7 +59,8 @@ export interface CreateOptions {
    * path may see the zeros, and after a crash they stay at the end of the
    * file: the log reader takes a zero-filled tail (or a torn record before
    * one) as the torn tail it cuts. Storages without a file system (memory,
-   * Deno KV, Durable Objects) ignore it.
+   * Deno KV, Durable Objects) ignore it, and the Node and Deno storages skip
+   * it on file systems where it gains nothing (tmpfs, btrfs, ZFS, …).
    */
   preallocate?: number;
 }
