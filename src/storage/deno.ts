@@ -97,9 +97,15 @@ class DenoFile implements StorageFile {
 }
 
 /** Device and inode: what names a file whatever its path. */
-/** `statfs(2)` through Deno's `node:fs` (Deno has none of its own), loaded only when asked. */
+/**
+ * `statfs(2)` through Deno's `node:fs` (Deno has none of its own), reached
+ * through `process.getBuiltinModule` so that no bundler sees a `node:`
+ * import in this module (it must bundle for browsers and Workers).
+ */
 async function statfs(dir: string): Promise<{ type: number | bigint }> {
-  const fs = await import("node:fs/promises");
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const fs = proc?.getBuiltinModule?.("node:fs/promises") as typeof import("node:fs/promises") | undefined;
+  if (fs === undefined) throw new Error("no statfs in this Deno"); // (zerosPayOff then keeps the zeros)
   return await fs.statfs(dir);
 }
 
