@@ -29,7 +29,7 @@ import {
 } from "../src/log/mod.ts";
 import { DenoStorage, MemoryStorage, NodeStorage } from "../src/storage/mod.ts";
 import { decodeRange, encode } from "../src/wire/codec.ts";
-import { encodeOpRecordInto } from "../src/wire/fast_encode.ts";
+import { encodeOpRecordInto, releaseInto } from "../src/wire/fast_encode.ts";
 import type { Storage, StorageFile } from "../src/storage/types.ts";
 import { settle, VirtualScheduler } from "./fixtures/virtual_scheduler.ts";
 
@@ -460,6 +460,16 @@ describe("WalWriter on MemoryStorage", () => {
     assert.throws(() => w.appendOp(5, "dict.set", ["d", "k", 1]), RangeError);
     await w.close();
     assert.throws(() => w.appendOp(1, "dict.set", ["d", "k", 1]), ClosedError);
+  });
+
+  it("closing lets the codec go of the batch buffer it encoded into (fast_encode no longer holds it)", async () => {
+    let released: Uint8Array | null = null;
+    const releasing = { ...codec, release: (target: Uint8Array) => void (released = target, releaseInto(target)) };
+    const w = await WalWriter.open(new MemoryStorage(), "db", { sync: "always", lastLsn: 0, codec: releasing });
+    w.appendOp(1, "dict.set", ["d", "k", 1]);
+    await w.close();
+    assert.ok(released !== null, "release was called");
+    assert.equal(releaseInto(released!), false, "fast_encode holds the closed writer's buffer no more");
   });
 
   it("group commit: many appends in one task are one write and one sync", async () => {

@@ -53,7 +53,7 @@
  */
 
 import { decodeRecordRange, encode } from "../wire/codec.ts";
-import { encodeOpRecordInto } from "../wire/fast_encode.ts";
+import { encodeOpRecordInto, releaseInto } from "../wire/fast_encode.ts";
 import { CorruptionError, CyberDBError, StorageError } from "../errors.ts";
 import {
   type DatabaseOptions,
@@ -86,7 +86,7 @@ import type { WalFailureKind, WalWriter } from "../log/writer.ts";
 import { HISTORY_FILE, newHistoryId, readHistoryId, removeHistoryId, saveHistoryId } from "./history.ts";
 
 /** The WAL codec over the project's codec, so log values round-trip like every other. */
-const codec: WalCodec = { encode, decode: decodeRecordRange, encodeOpInto: encodeOpRecordInto };
+const codec: WalCodec = { encode, decode: decodeRecordRange, encodeOpInto: encodeOpRecordInto, release: releaseInto };
 
 const DEFAULT_SNAPSHOT_INTERVAL = 900_000;
 const DEFAULT_SNAPSHOT_WAL_BYTES = 64 * 1024 * 1024;

@@ -55,6 +55,12 @@ export interface WalCodec {
    * calls `encode`. Spares building the record and copying its bytes.
    */
   encodeOpInto?(target: Uint8Array, at: number, lsn: number, op: string, args: unknown[]): number;
+  /**
+   * Optional: told that the writer is done with `target`, the buffer it
+   * gave `encodeOpInto` (it closed). A codec that keeps a reference to the
+   * buffer it last wrote into lets it go.
+   */
+  release?(target: Uint8Array): void;
 }
 
 /** The part of msgpackr's `Packr` the codec uses. */

@@ -929,6 +929,7 @@ export class WalWriter {
         if (this.#failure) await segment.file?.close().catch(() => {});
         else await segment.writer.close();
       }
+      this.#codec.release?.(this.#buf);
       // Waiters for a rebase that will not come now.
       if (this.#failure) { for (const w of this.#waiters.splice(0)) w.reject(this.#failure.error); }
     }

@@ -185,6 +185,29 @@ function putName(s: string, cache: NameBytes): void {
   }
 }
 
+/**
+ * Lets go of `target` if it is the buffer {@linkcode encodeOpRecordInto} or
+ * {@linkcode fastEncodeInto} last wrote into. Its owner is done with it (a
+ * log writer that closed), and this module would otherwise keep it, and its
+ * memory, until the next such call. Returns whether it was held.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeOpRecordInto, releaseInto } from "./fast_encode.ts";
+ * const buf = new Uint8Array(64);
+ * encodeOpRecordInto(buf, 0, 1, "dict.set", ["d", "k", 1]);
+ * assert.equal(releaseInto(buf), true);
+ * assert.equal(releaseInto(buf), false); // not held any more
+ * ```
+ */
+export function releaseInto(target: Uint8Array): boolean {
+  if (intoBuffer !== target) return false;
+  intoBuffer = null;
+  intoView = null;
+  return true;
+}
+
 /** Runs `write(value)` with the caller's buffer as the chunk; the shared chunk is left as it was. */
 function intoTarget(
   target: Uint8Array,
