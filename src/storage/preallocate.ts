@@ -9,7 +9,8 @@
  *  | appended bytes       | zeros           |   (the file while open)
  *  +----------------------+-----------------+
  *  an append of n bytes overwrites [end, end + n); when end + n passes
- *  `reserved`, zeros [reserved, reserveEnd(...)) are written first
+ *  `reserved`, the append extends the file itself, and zeros are then
+ *  written from end + n to reserveEnd(...), one chunk further
  * ```
  *
  * @module
