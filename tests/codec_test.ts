@@ -636,6 +636,35 @@ describe("codec: the fast path of encode writes msgpackr's bytes", () => {
     assert.equal(encodeOpRecordInto(buf, 0, -1, "dict.set", ["d", "k", 1]), -1); // not an LSN
     assert.equal(fastEncodeInto("x".repeat(100), new Uint8Array(50), 0), -1);
     assert.equal(encodeOpRecordInto(new Uint8Array(64), 10, 1, "dict.set", ["d", "k", "x".repeat(60)]), -1);
+    // The simple cells the record's fast path writes itself, their edges, and what it hands on.
+    const cells: unknown[] = [
+      ...[0, 1, 31, 32, 33].map((n) => "k".repeat(n)),
+      "é",
+      "a\u{1F600}",
+      ...[0, 127, 128, 255, 256, 0xffff, 0x10000, 2 ** 31, 2 ** 32 - 1, 2 ** 32, -1, -33, 1.5, NaN],
+      null,
+      true,
+      false,
+      { a: 1 },
+      [1],
+    ];
+    const names = ["d", "other", "ünï", "n".repeat(130)];
+    for (let i = 0; i < 3000; i++) {
+      const n = 1 + (i % 17);
+      const args = [
+        names[i % names.length],
+        ...Array.from({ length: n - 1 }, (_, j) => cells[(i * 7 + j * 3) % cells.length]),
+      ];
+      const op = i % 5 ? "dict.set" : "o".repeat(i % 40);
+      const lsn = [0, 5, 200, 70000, 2 ** 32 - 1, 2 ** 32][i % 6];
+      const expected = [...reference.pack({ lsn, op, args })];
+      const room = i % 4 === 0 ? 16 + (i % (expected.length + 8)) : 4096;
+      const small = new Uint8Array(room);
+      const end = encodeOpRecordInto(small, 3, lsn, op, args);
+      if (3 + expected.length > room) assert.equal(end, -1, `record ${i} does not fit`);
+      // (A tight fit may still answer -1: the general path asks room for 3 bytes per character.)
+      else if (end !== -1 || room === 4096) assert.deepEqual([...small.subarray(3, end)], expected, `record ${i}`);
+    }
     // A value encoded before, held as a view of the shared chunk, is not overwritten by any of it.
     const held = encode({ a: "held" });
     const copy = [...held];

@@ -119,6 +119,23 @@ describe("crc32c", () => {
     }
     assert.equal(crc32c(all, 0, 3, 20), crc32c(all.subarray(3, 20)));
   });
+
+  it("agrees with the bit-by-bit definition for every length of block and tail", () => {
+    const bitwise = (bytes: Uint8Array) => {
+      let c = ~0;
+      for (const b of bytes) {
+        c ^= b;
+        for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+      }
+      return ~c >>> 0;
+    };
+    const all = new Uint8Array(80).map((_, i) => (i * 151 + 29) & 0xff);
+    for (let start = 0; start < 9; start++) {
+      for (let end = start; end <= all.length; end++) {
+        assert.equal(crc32c(all, 0, start, end), bitwise(all.subarray(start, end)), `[${start}, ${end})`);
+      }
+    }
+  });
 });
 
 describe("frames", () => {

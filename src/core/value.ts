@@ -255,7 +255,7 @@ export function cloneIn(value: unknown, what = "Value"): Value {
     case "boolean":
       return value;
     case "string":
-      if (!value.isWellFormed()) badString(what, "");
+      if (!wellFormed(value)) badString(what, "");
       return value;
     case "bigint":
       if (value < MIN_I64 || value > MAX_U64) badBigint(value, what, "");
@@ -304,7 +304,7 @@ function cloneFlat(obj: object): Value | null {
   for (const k in out) {
     // for-in also lists enumerable keys of Object.prototype (if someone added
     // any): those are not own, so they fail the check or are harmlessly read.
-    if (!flatCell(out[k]) || !k.isWellFormed()) return null;
+    if (!flatCell(out[k]) || !wellFormed(k)) return null;
   }
   if (Object.getOwnPropertySymbols(out).length !== 0) return null;
   return out as Record<string, Value>;
@@ -317,7 +317,7 @@ function flatCell(v: unknown): boolean {
     case "boolean":
       return true;
     case "string":
-      return v.isWellFormed();
+      return wellFormed(v);
     case "bigint":
       return v >= MIN_I64 && v <= MAX_U64;
     case "object":
@@ -356,7 +356,7 @@ function cloneDeep(value: unknown, what: string, path: string, seen: Set<object>
     case "boolean":
       return value;
     case "string":
-      if (!value.isWellFormed()) badString(what, path);
+      if (!wellFormed(value)) badString(what, path);
       return value;
     case "bigint":
       if (value < MIN_I64 || value > MAX_U64) badBigint(value, what, path);
@@ -402,7 +402,7 @@ function cloneDeep(value: unknown, what: string, path: string, seen: Set<object>
     for (const k of Object.keys(src)) {
       const v = src[k];
       if (v === undefined) continue;
-      if (!k.isWellFormed()) badString(`${what} key`, path);
+      if (!wellFormed(k)) badString(`${what} key`, path);
       setOwn(out, k, cloneDeep(v, what, path ? `${path}.${k}` : k, seen));
     }
     seen.delete(obj);
@@ -567,6 +567,31 @@ export function setOwn(out: Record<string, Value>, k: string, v: Value): void {
 }
 
 /**
+ * Whether `s` holds no lone surrogate (`String.prototype.isWellFormed`).
+ * Short strings, most keys, are scanned here: V8's builtin is a call into
+ * the runtime that cost 23–25 ns for a 6-character key in Chromium, the
+ * scan 8–9 ns (measured); only a string with a surrogate in it goes on to
+ * the builtin, which tells a pair from a lone one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { wellFormed } from "./value.ts";
+ * assert.equal(wellFormed("key \u{1F600}"), true);
+ * assert.equal(wellFormed("lone \ud800"), false);
+ * ```
+ */
+export function wellFormed(s: string): boolean {
+  const n = s.length;
+  if (n > 16) return s.isWellFormed();
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) return s.isWellFormed();
+  }
+  return true;
+}
+
+/**
  * Validates a dict key: a well-formed string or a finite number. `-0` is
  * normalised to `0` (they are one key, as in a Map).
  *
@@ -579,7 +604,7 @@ export function setOwn(out: Record<string, Value>, k: string, v: Value): void {
  */
 export function checkKey(key: unknown): Key {
   if (typeof key === "string") {
-    if (!key.isWellFormed()) badString("Key", "");
+    if (!wellFormed(key)) badString("Key", "");
     return key;
   }
   if (typeof key === "number" && Number.isFinite(key)) return key === 0 ? 0 : key;
