@@ -5,6 +5,10 @@
  * (unlike Deno's `FsFile.writable`, whose 64 KiB buffer `syncData()` would
  * not flush), so a chunk is in the file once its `write()` resolves.
  *
+ * For code that pipes bytes into a segment. The WAL writer itself calls the
+ * file directly: it awaits every write anyway, and in Chromium a stream's
+ * write cost 2.4 µs against 0.04 µs for the sink's call (see writer.ts).
+ *
  * @module
  */
 

@@ -272,8 +272,9 @@ function putOpRecord(args: unknown, depth: number): boolean {
 
 /**
  * Lets go of `target` if it is the buffer {@linkcode encodeOpRecordInto} or
- * {@linkcode fastEncodeInto} last wrote into. Its owner is done with it (a
- * log writer that closed), and this module would otherwise keep it, and its
+ * {@linkcode fastEncodeInto} last wrote into through the general path (a
+ * record's fast path keeps nothing). Its owner is done with it (a log
+ * writer that closed), and this module would otherwise keep it, and its
  * memory, until the next such call. Returns whether it was held.
  *
  * @example
@@ -281,7 +282,7 @@ function putOpRecord(args: unknown, depth: number): boolean {
  * import assert from "node:assert/strict";
  * import { encodeOpRecordInto, releaseInto } from "./fast_encode.ts";
  * const buf = new Uint8Array(64);
- * encodeOpRecordInto(buf, 0, 1, "dict.set", ["d", "k", 1]);
+ * encodeOpRecordInto(buf, 0, 1, "dict.set", ["d", "k", 1.5]); // a float: the general path
  * assert.equal(releaseInto(buf), true);
  * assert.equal(releaseInto(buf), false); // not held any more
  * ```

@@ -254,6 +254,16 @@ export function dictContract(c: Contract): void {
       },
     );
 
+    test("string keys with a lone surrogate are rejected, short or long; surrogate pairs are keys", async (d, db) => {
+      const long = "k".repeat(20);
+      for (const k of ["\uD800", "a\uDFFF", "\uDC00\uD83D", `${long}\uD800`, `\uDC00${long}`]) {
+        await invalid(db, () => d.set(k, 1), `set key ${JSON.stringify(k)}`);
+      }
+      const good = ["\u{1F600}", `a\u{1F600}b`, `${long}\u{1F600}`, `\u{1F600}${long}`];
+      for (const [i, k] of good.entries()) await d.set(k, i);
+      assert.deepEqual([...await d.keys()], good);
+    });
+
     test("reads and deletes with an invalid key are rejected too", async (d, db) => {
       await d.set("a", 1);
       for (const k of [NaN, Infinity, 1n, {}, null]) {

@@ -240,6 +240,8 @@ const REJECTED: Array<[string, unknown, boolean]> = [
   ["reversed surrogates", "\uDC00\uD800", true],
   ["a high surrogate at the end", "abc\uD83D", true],
   ["a lone surrogate in an object key", { "\uD800": 1 }, true],
+  ["a lone surrogate in a long string", `${"x".repeat(20)}\uD800y`, true],
+  ["a lone surrogate in a long object key", { [`${"x".repeat(20)}\uDC00`]: 1 }, true],
   ["an invalid Date", new Date(NaN), true],
   ["bigint 2n**64n", 2n ** 64n, true],
   ["bigint -(2n**63n)-1n", -(2n ** 63n) - 1n, true],
