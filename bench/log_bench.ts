@@ -608,7 +608,7 @@ async function sectionAlways(base: string): Promise<void> {
         per(batches, (b) => b.bytes / b.records).toFixed(1)
       } B/record; the raw replay issues exactly the latest run's writes and fdatasyncs`,
     `always: time per fdatasync cycle (medians): database ${us(batches.slice(1))}; raw replay ${us(rawCycles)}. ` +
-      `"The rest" is time awaiting neither: in the database, the writers resuming, set + log encoding, flush() promises, the stream hop`,
+      `"The rest" is time awaiting neither: in the database, the writers resuming, set + log encoding, flush() promises`,
   );
   done("always");
 }
