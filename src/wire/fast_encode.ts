@@ -353,19 +353,7 @@ function put(v: unknown, depth: number): boolean {
 function putNumber(n: number): boolean {
   room(9);
   if (n >>> 0 === n) {
-    if (n < 0x80) chunk[pos++] = n;
-    else if (n < 0x100) {
-      chunk[pos++] = 0xcc;
-      chunk[pos++] = n;
-    } else if (n < 0x10000) {
-      chunk[pos++] = 0xcd;
-      chunk[pos++] = n >> 8;
-      chunk[pos++] = n & 0xff;
-    } else {
-      chunk[pos++] = 0xce;
-      view.setUint32(pos, n);
-      pos += 4;
-    }
+    pos = putUint32(chunk, pos, n);
     // -0 passes `n >>> 0 === n` (msgpackr writes it as 0): the caller marks it instead.
     return n !== 0 || 1 / n > 0;
   }
