@@ -217,18 +217,25 @@ describe("a server loading a large database", () => {
     });
     try {
       const big = await client.getDict("big");
-      assert.equal(await server.stop(), 0);
-      const pending = big.get(7);
-      server = await startServer(["--dir", data.dir, "--password", PASSWORD], {
-        port,
-        waitFor: PORT_OPEN,
-        timeout: 120_000,
-      });
-      assert.equal(await pending, "value 7");
-      // It met the loading server (the client reconnects every 50 ms at most) and sent the call again.
-      const s = await metrics(server.http);
-      assert.ok(s.get('cyberdb_ops_total{op="dict.get",outcome="LOADING"}')! >= 1, "answered LOADING first");
-      assert.equal(s.get('cyberdb_ops_total{op="dict.get",outcome="ok"}'), 1);
+      // The client reconnects every 50 ms at most, so it meets the loading
+      // server — unless a loaded machine starves it until the load is over.
+      // Each attempt must answer the call; one of at most three must have
+      // met the loading server, answered LOADING and sent the call again.
+      const loadingMet: number[] = [];
+      for (let attempt = 0; attempt < 3 && !loadingMet.some((n) => n >= 1); attempt++) {
+        assert.equal(await server.stop(), 0);
+        const pending = big.get(7);
+        server = await startServer(["--dir", data.dir, "--password", PASSWORD], {
+          port,
+          waitFor: PORT_OPEN,
+          timeout: 120_000,
+        });
+        assert.equal(await pending, "value 7");
+        const s = await metrics(server.http);
+        loadingMet.push(s.get('cyberdb_ops_total{op="dict.get",outcome="LOADING"}') ?? 0);
+        assert.equal(s.get('cyberdb_ops_total{op="dict.get",outcome="ok"}'), 1);
+      }
+      assert.ok(loadingMet.some((n) => n >= 1), `answered LOADING first in one of the attempts (${loadingMet})`);
     } finally {
       await client.close();
       await server.stop();
