@@ -3,7 +3,7 @@
 // Memory-only crash semantics and real-process lock tests follow.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, statfs, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, statfs, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -12,6 +12,7 @@ import { ClosedError, LockedError, ValidationError } from "../src/errors.ts";
 import { Database } from "../src/api/database.ts";
 import { defaultStorage, DenoStorage, MemoryStorage, NodeStorage, storageHost } from "../src/storage/mod.ts";
 import type { Storage } from "../src/storage/types.ts";
+import { type DirState, PathIdentities, QUIET_MS } from "../src/storage/path_identity.ts";
 import { conformanceCases, type ConformanceTarget } from "./fixtures/storage_conformance.ts";
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
@@ -110,6 +111,55 @@ for (const impl of impls) {
           await rm(dir, { recursive: true, force: true });
         }
       });
+
+      it("identity() and held() see every change of an entry, also once its directory is quiet enough to answer for it", () =>
+        withDir(impl, async (s, dir) => {
+          // One directory per change, all past the quiet time together: one wait.
+          const changes: Record<string, (d: string) => Promise<void>> = {
+            "renamed over": async (d) => {
+              await writeFile(join(d, "tmp"), "other");
+              await rename(join(d, "tmp"), join(d, "f"));
+            },
+            "removed": (d) => rm(join(d, "f")),
+            "its directory replaced": async (d) => {
+              await rename(d, `${d}-old`);
+              await mkdir(d);
+              await writeFile(join(d, "f"), "new");
+            },
+            "its directory removed": (d) => rm(d, { recursive: true }),
+            "left alone": () => Promise.resolve(),
+          };
+          const dirs = Object.keys(changes).map((_, i) => join(dir, `d${i}`));
+          for (const d of dirs) {
+            await mkdir(d);
+            await writeFile(join(d, "f"), "first");
+          }
+          const lockDir = join(dir, "locked");
+          await mkdir(lockDir);
+          const lock = await s.lock(join(lockDir, "LOCK"));
+          const before = await Promise.all(dirs.map((d) => s.identity!(join(d, "f"))));
+          assert.ok(before.every((id) => typeof id === "string"));
+          assert.equal(await lock.held!(), true);
+          await new Promise((r) => setTimeout(r, QUIET_MS + 200));
+          // Stat'ed again now, past the quiet time: from here on the directory's stat answers.
+          assert.deepEqual(await Promise.all(dirs.map((d) => s.identity!(join(d, "f")))), before);
+          assert.equal(await lock.held!(), true);
+          assert.deepEqual(await Promise.all(dirs.map((d) => s.identity!(join(d, "f")))), before);
+          await Promise.all(Object.values(changes).map((change, i) => change(dirs[i])));
+          await writeFile(join(lockDir, "LOCK.new"), "someone else's");
+          await rename(join(lockDir, "LOCK.new"), join(lockDir, "LOCK"));
+          const after = await Promise.all(dirs.map((d) => s.identity!(join(d, "f"))));
+          const names = Object.keys(changes);
+          assert.notEqual(after[0], before[0], names[0]);
+          assert.equal(typeof after[0], "string", names[0]);
+          assert.equal(after[1], null, names[1]);
+          assert.notEqual(after[2], before[2], names[2]);
+          assert.equal(typeof after[2], "string", names[2]);
+          assert.equal(after[3], null, names[3]);
+          assert.equal(after[4], before[4], names[4]);
+          assert.equal(await lock.held!(), false, "a LOCK renamed over is not held");
+          await lock.release();
+        }));
 
       it("a lock file left by a dead pid is taken over", () =>
         withDir(impl, async (s, dir) => {
@@ -644,5 +694,81 @@ describe("MemoryStorage crash()", () => {
     const s = new MemoryStorage();
     await assert.rejects(s.create("nodir/a"));
     await assert.rejects(s.openAppend("nodir/a"));
+  });
+});
+
+describe("PathIdentities: a file's identity from its directory's stat once that stayed the same", () => {
+  /** A fake file system and clock: `dirs` and `files` are what the stats answer. */
+  function fake() {
+    const fs = {
+      now: 0,
+      dirs: new Map<string, DirState>([["/db", { id: "1:1", times: "10,10" }]]),
+      files: new Map<string, string>([["/db/f", "1:7"]]),
+      fileStats: 0,
+    };
+    const ids = new PathIdentities({
+      dir: (p) => Promise.resolve(fs.dirs.get(p) ?? null),
+      file: (p) => Promise.resolve((fs.fileStats++, fs.files.get(p) ?? null)),
+      now: () => fs.now,
+    });
+    return { fs, ids };
+  }
+
+  it("stats the file until a stat made QUIET_MS after the directory was first seen still finds it the same", async () => {
+    const { fs, ids } = fake();
+    assert.equal(await ids.identity("/db/f"), "1:7");
+    fs.now += QUIET_MS - 1;
+    assert.equal(await ids.identity("/db/f"), "1:7");
+    assert.equal(fs.fileStats, 2, "not yet trusted: stat'ed each time");
+    fs.now += 1;
+    assert.equal(await ids.identity("/db/f"), "1:7"); // this stat makes it trusted
+    assert.equal(await ids.identity("/db/f"), "1:7");
+    assert.equal(await ids.identity("/db/f"), "1:7");
+    assert.equal(fs.fileStats, 3, "trusted: the directory's stat answers");
+  });
+
+  it("a directory whose times or identity changed, or that is gone, sends it back to the file", async () => {
+    const { fs, ids } = fake();
+    await ids.identity("/db/f");
+    fs.now += QUIET_MS;
+    await ids.identity("/db/f");
+    // The entry renamed over: the directory's times moved.
+    fs.files.set("/db/f", "1:8");
+    fs.dirs.set("/db", { id: "1:1", times: "20,20" });
+    assert.equal(await ids.identity("/db/f"), "1:8");
+    // Not trusted again until the new times stayed for QUIET_MS.
+    fs.files.set("/db/f", "1:9"); // (a change a coarse clock might not show)
+    assert.equal(await ids.identity("/db/f"), "1:9");
+    // The directory replaced by another with the same times: its identity differs.
+    fs.now += QUIET_MS;
+    await ids.identity("/db/f");
+    fs.dirs.set("/db", { id: "1:2", times: "20,20" });
+    fs.files.set("/db/f", "1:10");
+    assert.equal(await ids.identity("/db/f"), "1:10");
+    fs.dirs.delete("/db");
+    assert.equal(await ids.identity("/db/f"), null);
+  });
+
+  it("never trusts a missing file, nor a directory without times", async () => {
+    const { fs, ids } = fake();
+    fs.files.delete("/db/f");
+    assert.equal(await ids.identity("/db/f"), null);
+    fs.now += QUIET_MS;
+    assert.equal(await ids.identity("/db/f"), null);
+    fs.files.set("/db/f", "1:11"); // created without the directory's times moving (a coarse clock)
+    assert.equal(await ids.identity("/db/f"), "1:11");
+    fs.dirs.set("/db", { id: "1:1", times: null });
+    const before = fs.fileStats;
+    fs.now += 10 * QUIET_MS;
+    for (let i = 0; i < 3; i++) await ids.identity("/db/f");
+    assert.equal(fs.fileStats, before + 3, "no times: every call stats the file");
+  });
+
+  it("a state seen once, then again after QUIET_MS without a file stat in between, is trusted only after one", async () => {
+    const { fs, ids } = fake();
+    await ids.identity("/db/f");
+    fs.now += 10 * QUIET_MS;
+    fs.files.set("/db/f", "1:12"); // a change the directory's times did not show
+    assert.equal(await ids.identity("/db/f"), "1:12", "the trusting call stats the file itself");
   });
 });

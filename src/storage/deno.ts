@@ -14,6 +14,7 @@
 import { ClosedError } from "../errors.ts";
 import type { CreateOptions, Storage, StorageFile, StorageLock } from "./types.ts";
 import { PreallocatedWrites, preallocation, zerosPayOff } from "./preallocate.ts";
+import { type DirState, PathIdentities } from "./path_identity.ts";
 import { absolutePath, basename, dirname } from "./paths.ts";
 import {
   encodeLockFile,
@@ -113,6 +114,22 @@ function identityOf(st: Deno.FileInfo): string {
   return `${st.dev}:${st.ino}`;
 }
 
+/**
+ * A directory's identity and times (see path_identity.ts), or `null` when
+ * there is none. Synchronous on purpose, as NodeStorage's: a directory's
+ * metadata is in memory, and an async op's round trip costs more.
+ */
+function dirState(path: string): Promise<DirState | null> {
+  try {
+    const st = Deno.statSync(path);
+    const times = st.mtime !== null && st.ctime instanceof Date ? `${st.mtime.getTime()},${st.ctime.getTime()}` : null;
+    return Promise.resolve({ id: identityOf(st), times });
+  } catch (e) {
+    if (isNotFound(e) || e instanceof Deno.errors.NotADirectory) return Promise.resolve(null);
+    return Promise.reject(e);
+  }
+}
+
 /** The identity of the file at `path`, or `null` when there is none. */
 async function pathIdentity(path: string): Promise<string | null> {
   try {
@@ -188,6 +205,8 @@ async function readOrNull(path: string): Promise<Uint8Array | null> {
 export class DenoStorage implements Storage {
   /** Always `"deno"`. */
   readonly kind = "deno" as const;
+  // Asked after every fsync of the log: see path_identity.ts for why not a plain stat.
+  #ids = new PathIdentities({ dir: dirState, file: pathIdentity, now: Date.now });
 
   /** Marks a timer as not keeping the process alive (Deno 2.9 returns Node-style timers; older ones numbers). */
   unrefTimer(timer: unknown): void {
@@ -241,7 +260,7 @@ export class DenoStorage implements Storage {
 
   /** Device and inode of the file at `path`, or `null`. */
   identity(path: string): Promise<string | null> {
-    return pathIdentity(path);
+    return this.#ids.identity(path);
   }
 
   /** Opens in append mode, creating the file when missing. */
@@ -318,7 +337,7 @@ export class DenoStorage implements Storage {
       const id = identityOf(await file.stat());
       // Still ours while the path names the inode we hold locked (the open
       // descriptor keeps its number from being reused by a new LOCK).
-      const ours = async () => (await pathIdentity(path)) === id;
+      const ours = async () => (await this.#ids.identity(path)) === id;
       let released = false;
       return {
         release: async () => {

@@ -9,6 +9,7 @@
 import { ClosedError, ValidationError } from "../errors.ts";
 import type { CreateOptions, Storage, StorageFile, StorageLock } from "./types.ts";
 import { PreallocatedWrites, preallocation, zerosPayOff } from "./preallocate.ts";
+import { type DirState, PathIdentities } from "./path_identity.ts";
 import {
   encodeLockFile,
   FRESH_LOCK_MS,
@@ -181,6 +182,27 @@ async function pathIdentity(path: string): Promise<string | null> {
   }
 }
 
+/**
+ * A directory's identity and times (see path_identity.ts), or `null` when
+ * there is none. A synchronous stat, on purpose: it runs after every fsync
+ * of the log, a directory's metadata is in memory, and the stat (a few µs)
+ * costs less than an asynchronous one's round trip through the thread pool
+ * (measured with 64 writers on ext4: ~270 against ~225–255 µs per commit).
+ */
+async function dirState(path: string): Promise<DirState | null> {
+  const { fd: fs } = await node();
+  try {
+    const st = fs.statSync(path, { bigint: true });
+    const times = typeof st.mtimeNs === "bigint" && typeof st.ctimeNs === "bigint"
+      ? `${st.mtimeNs},${st.ctimeNs}`
+      : null;
+    return { id: identityOf(st), times };
+  } catch (e) {
+    if (errCode(e) === "ENOENT" || errCode(e) === "ENOTDIR") return null;
+    throw e;
+  }
+}
+
 /** Opens `path` with `flags` as a plain descriptor. */
 function openFd(fs: typeof import("node:fs"), path: string, flags: string): Promise<number> {
   return new Promise((resolve, reject) => fs.open(path, flags, (e, fd) => e ? reject(e) : resolve(fd)));
@@ -255,6 +277,8 @@ function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
 export class NodeStorage implements Storage {
   /** Always `"node"` (also under Bun). */
   readonly kind = "node" as const;
+  // Asked after every fsync of the log: see path_identity.ts for why not a plain stat.
+  #ids = new PathIdentities({ dir: dirState, file: pathIdentity, now: Date.now });
 
   /** Marks a timer as not keeping the process alive (`timer.unref()`). */
   unrefTimer(timer: unknown): void {
@@ -308,7 +332,7 @@ export class NodeStorage implements Storage {
 
   /** Device and inode of the file at `path`, or `null`. */
   identity(path: string): Promise<string | null> {
-    return pathIdentity(path);
+    return this.#ids.identity(path);
   }
 
   /** Opens with `O_APPEND | O_CREAT`. */
@@ -396,7 +420,7 @@ export class NodeStorage implements Storage {
       // The file is still ours while its path names the inode we created. A
       // read-only descriptor stays open on it so that, should the file be
       // removed, its inode number cannot be handed to a new LOCK meanwhile.
-      const ours = async () => (await pathIdentity(path)) === id;
+      const ours = async () => (await this.#ids.identity(path)) === id;
       return {
         release: async () => {
           if (released) return;
