@@ -3,12 +3,13 @@
  * fsync of the log — and answered, once the file's directory has been
  * quiet for a while, from a stat of that directory instead of the file.
  *
- * Why: on Linux 6.13 and later (multigrain timestamps), asking for a file's
- * times makes its next write take a fine-grained timestamp, which costs the
- * next `fdatasync` of that file ~35–45 µs here (ext4: 86–101 µs per write +
- * fdatasync of 2.8 KB without a stat in between, 122–144 µs with one; a stat
- * of its directory or of another file costs nothing of the kind). The WAL
- * writer asks for its segment's identity before acknowledging each batch,
+ * Why: asking for a file's times made its next `fdatasync` ~35–45 µs
+ * slower (measured on this machine, Linux 6.18 on ext4: 86–101 µs per write
+ * + fdatasync of 2.8 KB without a stat in between, 122–144 µs with one; an
+ * `fstat` does the same; a stat of its directory or of another file costs
+ * nothing of the kind — likely the multigrain timestamps of Linux 6.13+,
+ * under which a queried file's next write takes a fine-grained time). The
+ * WAL writer asks for its segment's identity before acknowledging each batch,
  * so that stat was a quarter of a `--sync always` cycle.
  *
  * Why a directory's stat can stand in for its entry's: POSIX has `unlink`,
